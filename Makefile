@@ -1,0 +1,41 @@
+# The two commands a user needs: `make demo` and `make test`. Both set themselves up.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: demo test lint deps tools bench clean
+
+deps: $(STAMP) $(NODE_STAMP) tools
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# System tools some tests use (socat makes pty pairs the way a user would); installed when missing.
+tools:
+	@command -v socat >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -qq socat >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq socat >/dev/null)) ; } || \
+	  echo "note: socat not installed; tests that need it will say so"
+
+lint: $(STAMP)
+	$(PY) -m ruff check ether_medium
+	$(PY) -m mypy
+
+test: deps lint
+	$(PY) -m pytest
+
+demo: deps
+	$(PY) -m examples.demo
+
+bench: deps
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache

@@ -1,0 +1,104 @@
+"""The fabric's broker: a ZeroMQ XSUB/XPUB proxy (``zmq.proxy_steerable``), no Python forwarding loop.
+
+Publishers connect a PUB socket to :attr:`BrokerAddresses.publish` (the XSUB side); subscribers connect a
+SUB socket to :attr:`BrokerAddresses.subscribe` (the XPUB side). The proxy runs in a background thread of
+the process that called ``ether.tap`` (the C proxy loop releases the GIL).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+
+import zmq
+
+__all__ = ["Broker", "BrokerAddresses"]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddresses:
+    publish: str  # PUB sockets connect here (the broker's XSUB)
+    subscribe: str  # SUB sockets connect here (the broker's XPUB)
+
+    def as_env(self) -> dict[str, str]:
+        return {"ETHER_PUBLISH": self.publish, "ETHER_SUBSCRIBE": self.subscribe}
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> BrokerAddresses:
+        env = dict(os.environ) if env is None else env
+        try:
+            return cls(env["ETHER_PUBLISH"], env["ETHER_SUBSCRIBE"])
+        except KeyError as exc:
+            raise RuntimeError(
+                f"{exc.args[0]} is not set: this process was not started by ether.tap()"
+            ) from exc
+
+
+class Broker:
+    """Start with :meth:`start`, stop with :meth:`stop`; both are idempotent."""
+
+    def __init__(self, addresses: BrokerAddresses | None = None) -> None:
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        if addresses is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="ether-")
+            addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
+        self.addresses = addresses
+        self._ctx = zmq.Context.instance()
+        self._thread: threading.Thread | None = None
+        self._control_addr = f"inproc://ether-broker-control-{id(self)}"
+        self._control: zmq.Socket[bytes] | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="ether-broker", daemon=True)
+        self._thread.start()
+        self._ready.wait(5.0)
+        if self._error is not None:
+            raise RuntimeError(f"broker could not start: {self._error}") from self._error
+        self._control = self._ctx.socket(zmq.PAIR)
+        self._control.connect(self._control_addr)
+
+    def _run(self) -> None:
+        xsub = self._ctx.socket(zmq.XSUB)
+        xpub = self._ctx.socket(zmq.XPUB)
+        control = self._ctx.socket(zmq.PAIR)
+        for sock in (xsub, xpub):
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, 0)
+            sock.setsockopt(zmq.RCVHWM, 0)
+        try:
+            xsub.bind(self.addresses.publish)
+            xpub.bind(self.addresses.subscribe)
+            control.bind(self._control_addr)
+        except zmq.ZMQError as exc:
+            self._error = exc
+            self._ready.set()
+            for sock in (xsub, xpub, control):
+                sock.close(0)
+            return
+        self._ready.set()
+        try:
+            zmq.proxy_steerable(xsub, xpub, None, control)
+        except zmq.ZMQError:
+            pass
+        finally:
+            for sock in (xsub, xpub, control):
+                sock.close(0)
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        if self._control is not None:
+            self._control.send(b"TERMINATE")
+            self._control.close(0)
+            self._control = None
+        self._thread.join(5.0)
+        self._thread = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None

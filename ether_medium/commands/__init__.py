@@ -1,0 +1,1 @@
+"""Subcommands of the ``ether`` command, one module each (see :mod:`ether_medium.cli`)."""
