@@ -61,7 +61,9 @@ class RegistryEntry(_Strict):
 class DeviceConfig(_Strict):
     """One board (or simulated board) attached through the bridge."""
 
-    link: str = Field(description="serial:///dev/ttyACM0?baud=115200, udp://0.0.0.0:5005, sim:module:Class, cmd:...")
+    link: str = Field(
+        description="serial:///dev/ttyACM0?baud=115200, udp://0.0.0.0:5005, sim:module:Class, cmd:..."
+    )
     device_id: str | None = Field(None, description="the stable id the device must report in HELLO")
     topics: dict[str, str] = Field(default_factory=dict, description="described topic -> fabric topic")
 
