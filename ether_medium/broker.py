@@ -45,7 +45,7 @@ class Broker:
             self._dir = tempfile.TemporaryDirectory(prefix="ether-")
             addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
         self.addresses = addresses
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self._thread: threading.Thread | None = None
         self._control_addr = f"inproc://ether-broker-control-{id(self)}"
         self._control: zmq.Socket[bytes] | None = None
