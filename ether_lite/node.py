@@ -70,6 +70,13 @@ class Node:
             _endpoints._NODES[id(obj)] = self
         _LOGGERS.append(self)
 
+    def endpoint(self, name, direction=protocol.DEVICE_PUBLISHES):
+        """The endpoint of topic ``name`` (KeyError if this node has none)."""
+        for ep in self.endpoints:
+            if ep.name == name and ep.direction == direction:
+                return ep
+        raise KeyError(name)
+
     def close(self):
         for obj in self.objs:
             if _endpoints._NODES.get(id(obj)) is self:
