@@ -2,7 +2,7 @@
 //
 //   node tests/micropython/run.mjs [--copy HOSTDIR=FSDIR]... [--heap BYTES] SCRIPT.py [ARGS...]
 //
-// Each --copy copies the .py and .json files of HOSTDIR (recursively) into MicroPython's in-memory
+// Each --copy copies the .py, .mpy and .json files of HOSTDIR (recursively) into MicroPython's in-memory
 // filesystem at FSDIR (there is no host-folder mount). /lib is on sys.path, so `--copy ether_lite=/lib/ether_lite`
 // makes `import ether_lite` work. The script runs as __main__ with the global ARGV = [SCRIPT, ARGS...] (this port's sys has no argv); the exit status
 // is the script's SystemExit code (0 when it returns, 1 on an uncaught exception, whose traceback goes to stderr).
@@ -46,7 +46,7 @@ function copyTree(hostDir, fsDir) {
     const dst = fsDir + "/" + entry.name;
     if (entry.isDirectory()) {
       if (entry.name !== "__pycache__") copyTree(src, dst);
-    } else if (/\.(py|json)$/.test(entry.name)) {
+    } else if (/\.(py|json|mpy)$/.test(entry.name)) {
       mp.FS.writeFile(dst, fs.readFileSync(src));
     }
   }
