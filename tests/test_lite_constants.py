@@ -12,8 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def _private_consts(path: Path) -> dict[str, int]:
     out = {}
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "const"):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Call)
+            and getattr(node.value.func, "id", "") == "const"
+        ):
             out[node.targets[0].id] = ast.literal_eval(node.value.args[0])
     return out
 
@@ -24,10 +29,11 @@ def test_device_constants_match_protocol() -> None:
         for name, value in _private_consts(ROOT / "ether_lite" / module).items():
             public = name.lstrip("_")
             if hasattr(protocol, public):
-                assert getattr(protocol, public) == value, f"ether_lite/{module}: {name} = {value}, protocol says {public} = {getattr(protocol, public)}"
+                theirs = getattr(protocol, public)
+                assert theirs == value, f"ether_lite/{module}: {name}={value}, protocol: {public}={theirs}"
                 checked += 1
     assert checked >= 30
-    assert endpoints._TYPES == "".join(protocol.FIELD_TYPES)
+    assert "".join(protocol.FIELD_TYPES) == endpoints._TYPES
 
 
 def test_device_ref_is_protocol_ref() -> None:

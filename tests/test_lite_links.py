@@ -103,9 +103,20 @@ def _spawn_micropython(tmp: Path) -> subprocess.Popen[bytes]:
         pytest.skip("the MicroPython link test needs node and node_modules: run `make deps`")
     script = tmp / "device.py"
     script.write_text(DEVICE)
-    return subprocess.Popen([node, str(ROOT / "tests/micropython/run.mjs"), "--stdio-link", "--copy",
-                             f"{ROOT / 'ether_lite'}=/lib/ether_lite", str(script)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    return subprocess.Popen(
+        [
+            node,
+            str(ROOT / "tests/micropython/run.mjs"),
+            "--stdio-link",
+            "--copy",
+            f"{ROOT / 'ether_lite'}=/lib/ether_lite",
+            str(script),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(params=["stdio", "pty", "udp", "micropython-stdio"])
@@ -149,7 +160,7 @@ def link(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Host,
         def send(data: bytes) -> None:
             sock.sendto(data, peer[0])
 
-        proc = _spawn("udp://127.0.0.1:%d" % sock.getsockname()[1])
+        proc = _spawn(f"udp://127.0.0.1:{sock.getsockname()[1]}")
         try:
             yield Host(send, recv), proc
         finally:
