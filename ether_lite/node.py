@@ -394,9 +394,12 @@ def _boot_id():
 
 
 def log(text, level=_INFO):
-    """Send a log line to the host through every connected Node (printed when there is none)."""
-    if not _LOGGERS:
-        _stderr(text)
+    """Send a log line to the host through every connected Node; written to stderr (or printed) when no
+    Node is connected, so a line is never dropped silently."""
+    sent = False
     for node in _LOGGERS:
         if node._connected:
             node.log(text, level)
+            sent = True
+    if not sent:
+        _stderr(text)
