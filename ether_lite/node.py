@@ -83,7 +83,7 @@ class Node:
         self._body = bytearray(framing.MAX_BODY)
         self._enc = cbor.Encoder(self._body)
         self._frame = bytearray(framing.MAX_FRAME)
-        self._in = bytearray(64)
+        self._in = bytearray(framing.MAX_FRAME)  # a whole datagram: UDP truncates a short buffer
         self._dec = framing.FrameDecoder()
         self._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs
         self._seen_next = 0
