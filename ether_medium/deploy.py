@@ -293,8 +293,8 @@ def plan(drive: Path, board: BoardInfo, code: Path, mpy_cross: str | None, compi
         for src in core:
             rel = src.relative_to(ETHER_LITE).as_posix()
             target = "lib/ether_lite/" + rel
-            # __init__ stays .py: circup reads __version__ from it, and it is tiny
-            if compile_ok and mpy_cross is not None and src.name != "__init__.py":
+            # the package's own __init__ stays .py: circup reads __version__ from it
+            if compile_ok and mpy_cross is not None and rel != "__init__.py":
                 target = target[:-3] + ".mpy"
                 dep.staged[target] = _compile(mpy_cross, src, "ether_lite/" + rel[:-3], Path(tmp))
                 dep.compiled = True

