@@ -218,11 +218,16 @@ def companions(code: Path, search: Sequence[Path] = ()) -> list[Path]:
     return out
 
 
+# Parts of ether_lite that only run on a desktop: the simulator, and the links for pyserial ports, pipes
+# and in-memory tests. They stay off the board to save its flash (a SAMD21 drive has 48 KB).
+DESKTOP_ONLY = ("sim", "links/serial.py", "links/pipe.py", "links/memory.py")
+
+
 def _core_files(root: Path = ETHER_LITE) -> list[Path]:
     files = []
     for p in sorted(root.rglob("*.py")):
         rel = p.relative_to(root)
-        if rel.parts[0] in ("sim", "__pycache__") or "__pycache__" in rel.parts:
+        if "__pycache__" in rel.parts or rel.parts[0] in DESKTOP_ONLY or rel.as_posix() in DESKTOP_ONLY:
             continue
         files.append(p)
     return files

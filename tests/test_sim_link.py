@@ -226,3 +226,55 @@ def test_paced_pty_link_runs_at_the_baud_rate_asked() -> None:
 def test_sim_with_baud_says_it_is_paced() -> None:
     with sim_process("thermo:Thermometer", "--baud", "9600") as (_proc, line):
         assert "paced at 9600 baud" in line
+
+
+def test_stdio_link_for_a_parent_process() -> None:
+    """`--link stdio`: frames on stdout, the announcement on stderr (how a parent process runs it)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ether_medium.cli", "sim", "thermo:Thermometer", "--link",
+                             "stdio"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+        out_fd = proc.stdout.fileno()
+
+        def read() -> bytes:
+            if select.select([out_fd], [], [], 0.2)[0]:
+                return os.read(out_fd, 4096)
+            return b""
+
+        stdin = proc.stdin
+
+        def write(frame: bytes) -> None:
+            stdin.write(frame)
+            stdin.flush()
+
+        host = Host(read, write)
+        host.until(lambda h: len(h.pubs("Thermometer.read")) >= 1)
+        host.deliver("Thermometer.set_led", 3, [True])
+        host.until(lambda h: h.acked(3) is not None)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+    assert b"ether sim: thermo:Thermometer as device sim-thermometer on stdin/stdout" in proc.stderr.read()
+
+
+def test_heater_board_warms_thermometer_board_through_a_shared_world(tmp_path: Path) -> None:
+    """Two simulated boards in two processes: switching the heater on makes the other's readings rise."""
+    world = str(tmp_path / "rig.world")
+    with sim_process("heater:Heater", "--world", world) as (_hp, hline), \
+            sim_process("thermo:Thermometer", "--world", world) as (_tp, tline):
+        heater, hport = _pty_host(re.search(r"on pty (/dev/\S+)", hline).group(1))  # type: ignore[union-attr]
+        thermo, tport = _pty_host(re.search(r"on pty (/dev/\S+)", tline).group(1))  # type: ignore[union-attr]
+        try:
+            thermo.until(lambda h: len(h.pubs("Thermometer.read")) >= 1)
+            start = thermo.pubs("Thermometer.read")[-1][2]
+            assert start < 22.5
+            heater.until(lambda h: len(h.kinds(protocol.DESCRIBE)) >= 2)
+            fields = next(m[4] for m in heater.kinds(protocol.DESCRIBE) if m[2] == "Heater.set_power")
+            heater.deliver("Heater.set_power", 1, [True if name == "on" else None for name, _t in fields])
+            heater.until(lambda h: h.acked(1) is not None)
+            # tau 30 s, +10 °C at full power: about +0.3 °C per second at first
+            thermo.until(lambda h: h.pubs("Thermometer.read")[-1][2] > start + 0.5, timeout_s=15)
+        finally:
+            hport.close()
+            tport.close()
