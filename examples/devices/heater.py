@@ -6,14 +6,12 @@ lab heaters are). On the simulated board the relay pin ``D5`` drives the simulat
 the simulated thermometer.
 """
 
-import time
-
 import digitalio
 from pins import pick
 
-from ether_lite import ether_pub, ether_sub
+from ether_lite import clock, ether_pub, ether_sub
 
-WINDOW_S = 10.0
+WINDOW_MS = 10000  # ether_lite.clock wraps like a board's tick counter; time.monotonic() loses ms after hours
 
 
 class Heater:
@@ -21,7 +19,7 @@ class Heater:
         self.relay = digitalio.DigitalInOut(pin if pin is not None else pick("D5", "GP15", "A3"))
         self.relay.switch_to_output(value=False)
         self.power = 0.0
-        self._window_start = time.monotonic()
+        self._window_start = clock.ticks_ms()
 
     @ether_sub()
     def set_power(self, on=None, power=None):
@@ -32,15 +30,18 @@ class Heater:
         if not 0.0 <= power <= 1.0:
             raise ValueError("Heater.set_power: power must be 0.0..1.0, got %r" % (power,))
         self.power = power
-        self._window_start = time.monotonic()
+        self._window_start = clock.ticks_ms()
         self._apply()
 
     def _apply(self):
         if self.power <= 0.0 or self.power >= 1.0:
             self.relay.value = self.power >= 1.0
             return
-        phase = ((time.monotonic() - self._window_start) % WINDOW_S) / WINDOW_S
-        self.relay.value = phase < self.power
+        into_window_ms = clock.ticks_diff(clock.ticks_ms(), self._window_start)
+        if into_window_ms >= WINDOW_MS:  # move the window's start along so the difference never wraps
+            self._window_start = clock.ticks_add(self._window_start, into_window_ms - into_window_ms % WINDOW_MS)
+            into_window_ms %= WINDOW_MS
+        self.relay.value = into_window_ms < self.power * WINDOW_MS
 
     @ether_pub(every=1.0)
     def state(self):

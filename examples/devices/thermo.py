@@ -23,8 +23,11 @@ class Thermometer:
 
     @ether_pub(every=1.0)
     def read(self):
-        """Topic ``Thermometer.read``: the chip's temperature in °C."""
-        return {"celsius": microcontroller.cpu.temperature}
+        """Topic ``Thermometer.read``: the chip's temperature in °C (nothing on chips without a sensor)."""
+        celsius = microcontroller.cpu.temperature
+        if celsius is None:
+            return None  # ether_lite publishes nothing for None
+        return {"celsius": celsius}
 
     @ether_sub()
     def set_led(self, on):
