@@ -143,3 +143,15 @@ def test_power_bus_file_shares_heat_between_two_benches(tmp_path: Path) -> None:
     finally:
         heater_side.power_bus.close()
         thermo_side.power_bus.close()
+
+
+def test_an_idle_heater_model_does_not_switch_off_another_boards_heater(tmp_path: Path) -> None:
+    path = str(tmp_path / "rig.world")
+    heater_board = default_wiring(Bench(power_bus=PowerBus(path), uid=b"\x01\x02"))
+    heater_board.heater.set_power(1.0)
+    thermo_board = default_wiring(Bench(power_bus=PowerBus(path), uid=b"\x03\x04"))  # starts later
+    try:
+        assert thermo_board.power_bus.total() == pytest.approx(20.0)
+    finally:
+        heater_board.power_bus.close()
+        thermo_board.power_bus.close()

@@ -15,6 +15,7 @@ import sys
 from ether_lite.sim import bench as _bench_mod
 from ether_lite.sim.bench import Bench
 from ether_lite.sim.models import AnalogSource, Button, Heater, Led, Thermometer
+from ether_lite.sim.thermal import SLOTS
 
 BOARDMODS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boardmods")
 MODULES = ("board", "digitalio", "analogio", "microcontroller")
@@ -42,7 +43,7 @@ def default_wiring(bench):
     """
     bench.thermometer = Thermometer(bench)
     bench.cpu_thermometer = bench.thermometer
-    bench.heater = bench.wire("D5", Heater(bench))
+    bench.heater = bench.wire("D5", Heater(bench, slot=int.from_bytes(bench.uid[:2], "big") % SLOTS))
     bench.led = bench.wire("LED", Led())
     bench.button = bench.wire("BUTTON", Button())
     adc = AnalogSource(bench, volts=1.65, amplitude_v=1.0, period_s=10.0, noise_v=0.005)

@@ -57,8 +57,8 @@ class Heater:
         self.watts = float(watts)
         self.slot = slot
         self.power = 0.0
-        self.switches = 0
-        bench.power_bus.set(slot, 0.0)
+        self.switches = 0  # the bus slot is written on the first set_power: a board that only carries an
+        # idle heater model must not switch off another board's heater sharing the world
 
     @property
     def on(self):

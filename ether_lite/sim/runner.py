@@ -152,6 +152,8 @@ def serve(device, link="pty", baud=None, device_id=None, world=None, seed=0, dur
             _run_code(target, link_obj, device_id, stop)
     finally:
         link_obj.close()
+        if bench.heater.on:  # a stopped board de-energises its relay
+            bench.heater.set_power(0.0)
         bench.power_bus.close()
     return 0
 

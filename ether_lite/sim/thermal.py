@@ -13,7 +13,7 @@ import mmap
 import os
 import struct
 
-SLOTS = 8
+SLOTS = 64  # one per heater; a simulated board picks its slot from its uid
 _SLOT = struct.Struct("<d")
 
 
