@@ -278,3 +278,18 @@ def test_heater_board_warms_thermometer_board_through_a_shared_world(tmp_path: P
         finally:
             hport.close()
             tport.close()
+
+
+def test_pty_reopened_by_the_host_gets_a_fresh_hello() -> None:
+    """Like a board's USB port: the host can close and reopen it; a QUERY (which a host sends when it is
+    unsure of the device's state) brings HELLO and the descriptions again."""
+    with sim_process("thermo:Thermometer", "--id", "again-1") as (_proc, line):
+        path = re.search(r"on pty (/dev/\S+)", line).group(1)  # type: ignore[union-attr]
+        for _ in range(2):
+            host, port = _pty_host(path)
+            try:
+                host.write(framing.encode_frame(cbor2.dumps(protocol.query())))
+                host.until(lambda h: bool(h.kinds(protocol.HELLO)) and len(h.kinds(protocol.DESCRIBE)) >= 2)
+                assert host.kinds(protocol.HELLO)[0][1] == "again-1"
+            finally:
+                port.close()
