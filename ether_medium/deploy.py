@@ -371,6 +371,9 @@ def deploy(
     boot_out = root / "boot_out.txt"
     board = parse_boot_out(boot_out.read_text(errors="replace"), str(boot_out))
     progress(f"CIRCUITPY drive {root}: {board.describe()}")
+    if board.major is not None and board.major < 8:
+        progress(f"warning: CircuitPython {board.version} is older than Ether supports (8 and newer; tested "
+                 "on 9 and 10): update it from circuitpython.org, or expect the board to fail at import")
     code_path = resolve_code(code)
     mpy_cross, note = find_mpy_cross(env)
     dep = plan(root, board, code_path, mpy_cross, note)
@@ -414,11 +417,18 @@ def deploy(
             unchanged.append(target)
             progress(f"  [{i}/{len(targets)}] {target} unchanged")
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(dest, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())  # the board may be unplugged right after; get the bytes onto it now
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(dest, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())  # the board may be unplugged right after; get the bytes onto it now
+        except OSError as exc:
+            raise DeployError(
+                f"could not write {dest}: {exc.strerror or exc}. {len(written)} of {len(targets)} files were "
+                "copied. If the drive is read-only (a boot.py that calls storage.remount makes it so, or the "
+                "board is in safe mode), fix that on the board and run `ether deploy` again."
+            ) from exc
         written.append(target)
         total += len(data)
         progress(f"  [{i}/{len(targets)}] {target} ({_fmt(len(data))})")

@@ -191,3 +191,9 @@ def test_firmware_files_compile(tmp_path: Path) -> None:
     assert len(files) >= 8
     for f in files:
         py_compile.compile(str(f), doraise=True, cfile=str(tmp_path / (f.name + "c")))
+
+
+def test_a_failed_write_is_reported_not_a_traceback(drive: Path) -> None:
+    (drive / "lib" / "ether_lite").write_text("a file where the package directory must go\n")
+    with pytest.raises(DeployError, match=r"could not write .*lib/ether_lite/.* files were copied.*only"):
+        deploy(drive, env=_env(), progress=lambda _: None)
