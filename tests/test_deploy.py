@@ -74,11 +74,10 @@ def test_fresh_deploy_copies_core_firmware_and_device_module(drive: Path) -> Non
     # circup's layout: a package directory with __init__.py (which carries __version__) under lib/
     assert "__version__" in (lib / "__init__.py").read_text()
     assert not (lib / "sim").exists(), "the desktop simulator must never go onto a board"
-    core = {p.relative_to(ROOT / "ether_lite").as_posix() for p in (ROOT / "ether_lite").rglob("*.py")
-            if "sim" not in p.relative_to(ROOT / "ether_lite").parts}
-    desktop_links = {"links/serial.py", "links/pipe.py", "links/memory.py"}
-    assert {p.relative_to(lib).as_posix() for p in lib.rglob("*.py")} == core - desktop_links
-    assert {"node.py", "framing.py", "links/usb_cdc.py", "links/udp.py"} <= core
+    on_board = {p.relative_to(lib).as_posix() for p in lib.rglob("*.py")}
+    assert {"node.py", "framing.py", "cbor.py", "links/__init__.py", "links/usb_cdc.py", "links/uart.py",
+            "links/udp.py"} <= on_board
+    assert not on_board & {"links/serial.py", "links/pipe.py", "links/memory.py"}, "desktop-only links"
     assert not result.compiled
     text = "\n".join(lines)
     assert "Raspberry Pi Pico (rp2040), CircuitPython 9.2.1" in text
@@ -197,3 +196,34 @@ def test_a_failed_write_is_reported_not_a_traceback(drive: Path) -> None:
     (drive / "lib" / "ether_lite").write_text("a file where the package directory must go\n")
     with pytest.raises(DeployError, match=r"could not write .*lib/ether_lite/.* files were copied.*only"):
         deploy(drive, env=_env(), progress=lambda _: None)
+
+
+def test_the_deployed_library_is_complete(drive: Path, tmp_path: Path) -> None:
+    """Import ether_lite from the drive's lib/ alone, as the board does, and let a Node say HELLO."""
+    deploy(drive, env=_env(), progress=lambda _: None)
+    script = f"""
+import sys
+sys.path[:0] = [{str(drive / "lib")!r}]
+import ether_lite
+from ether_lite import Node, ether_pub, framing
+from ether_lite.links import open_link, usb_cdc, uart, udp
+class Link:
+    connected = True
+    def __init__(self): self.out = bytearray()
+    def readinto(self, buf): return 0
+    def write(self, buf, n=-1): self.out += bytes(buf[: len(buf) if n < 0 else n])
+class Probe:
+    @ether_pub(every=1.0)
+    def read(self): return {{"x": 1.5}}
+link = Link()
+Node([Probe()], link, device_id="probe").poll()
+assert len(framing.FrameDecoder().frames(bytes(link.out))) >= 2
+loaded = [m.__file__ for name, m in sys.modules.items() if name.startswith("ether_lite")]
+outside = [f for f in loaded if not f.startswith({str(drive)!r})]
+assert not outside, outside
+print("complete", len(loaded))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("complete")
