@@ -11,6 +11,8 @@ import time
 import tty
 
 BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit (8N1)
+_OVERSLEEP_S = 0.010  # a process may wake this late from time.sleep on a busy machine: a write that
+# follows sooner continues the stream (the line did not idle; the device was only slow to get back)
 
 
 class PtyLink:
@@ -114,7 +116,9 @@ class PacedLink:
 
     def write(self, buf, n=-1):
         view = memoryview(buf)[: len(buf) if n < 0 else n]
-        t = max(time.monotonic(), self._free_at)
+        now = time.monotonic()
+        # back to back with the previous write (within the oversleep of time.sleep): the line never idled
+        t = self._free_at if now - self._free_at < _OVERSLEEP_S else now
         step = len(view) if self.datagram else self.slice
         for i in range(0, len(view), max(step, 1)):
             piece = view[i : i + step]
