@@ -294,3 +294,34 @@ def test_pty_reopened_by_the_host_gets_a_fresh_hello() -> None:
                 assert host.kinds(protocol.HELLO)[0][1] == "again-1"
             finally:
                 port.close()
+
+
+def test_wifi_template_runs_in_the_simulator_with_settings_from_the_environment() -> None:
+    """firmware/code_wifi_udp.py reads settings.toml through os.getenv; on the desktop that is the
+    environment, and the simulated wifi radio joins at once."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.2)
+        port = sock.getsockname()[1]
+
+        def read() -> bytes:
+            try:
+                return sock.recvfrom(2048)[0]
+            except TimeoutError:
+                return b""
+
+        host = Host(read, lambda frame: None)
+        env = dict(os.environ, CIRCUITPY_WIFI_SSID="lab", CIRCUITPY_WIFI_PASSWORD="secret-password",
+                   ETHER_HOST="127.0.0.1", ETHER_PORT=str(port))
+        proc = subprocess.Popen([sys.executable, "-m", "ether_medium.cli", "sim",
+                                 str(ROOT / "firmware" / "code_wifi_udp.py"), "--link", f"udp://127.0.0.1:{port}"],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            host.until(lambda h: len(h.pubs("Thermometer.read")) >= 1)
+        finally:
+            proc.terminate()
+            out, _err = proc.communicate(timeout=10)
+        assert "Wi-Fi: joined lab as 127.0.0.1" in out
+    finally:
+        sock.close()

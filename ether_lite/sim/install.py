@@ -18,7 +18,7 @@ from ether_lite.sim.models import AnalogSource, Button, Heater, Led, Thermometer
 from ether_lite.sim.thermal import SLOTS
 
 BOARDMODS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boardmods")
-MODULES = ("board", "digitalio", "analogio", "microcontroller")
+MODULES = ("board", "digitalio", "analogio", "microcontroller", "wifi")
 
 
 def uid_for(device_id):
