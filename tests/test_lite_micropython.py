@@ -26,7 +26,7 @@ ALLOWED = {
     "usb_cdc", "busio", "board", "socketpool", "wifi", "microcontroller", "supervisor", "machine", "socket",
 }
 # CPython-only links, each imported only when its link is chosen: module path -> extra allowed imports
-ALLOWED_IN = {"links/serial.py": {"serial"}}
+ALLOWED_IN = {"links/serial.py": {"serial"}, "links/node_stdio.py": {"binascii", "ether_host_io"}}
 # Allowed only inside try/except ImportError (annotations on CPython)
 ONLY_GUARDED = {"typing"}
 BOARD_MODULES = {"usb_cdc", "busio", "board", "socketpool", "wifi", "microcontroller", "supervisor", "machine", "socket"}

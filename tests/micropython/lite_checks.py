@@ -533,6 +533,41 @@ def check_node_publishes_at_rate():
         h.close()
 
 
+def check_no_allocation_per_reading():
+    """Under MicroPython (gc.mem_alloc): framing and publishing a reading allocate nothing."""
+    import gc
+
+    if not hasattr(gc, "mem_alloc"):
+        return  # CPython: no allocation counter; bench/lite.py reports the MicroPython figures
+    th = Thermometer()
+    h = Host(th)
+    try:
+        h.recv()
+        ep = h.node.endpoint("Thermometer.read")
+        result = th.read()
+        body = cbor.dumps(protocol.pub(0, 1, 2, [21.437]))
+        frame = bytearray(framing.MAX_FRAME)
+        nf = framing.encode_into(frame, body, len(body))
+        dec = framing.FrameDecoder()
+        buf = h.buf
+        for label, fn in (("frame encode", lambda: framing.encode_into(frame, body, len(body))),
+                          ("frame decode", lambda: dec.feed(frame, 0, nf)),
+                          ("publish", lambda: h.node._pub(ep, result) or h.end.readinto(buf))):
+            fn()
+            gc.collect()
+            gc.disable()
+            try:
+                before = gc.mem_alloc()
+                for _ in range(50):
+                    fn()
+                used = gc.mem_alloc() - before
+            finally:
+                gc.enable()
+            assert used == 0, "%s allocated %d bytes in 50 runs" % (label, used)
+    finally:
+        h.close()
+
+
 # ------------------------------------------------------------------------------------- imports
 
 def package_modules(directory=None, dotted="ether_lite"):
