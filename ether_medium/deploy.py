@@ -218,9 +218,10 @@ def companions(code: Path, search: Sequence[Path] = ()) -> list[Path]:
     return out
 
 
-# Parts of ether_lite that only run on a desktop: the simulator, and the links for pyserial ports, pipes
-# and in-memory tests. They stay off the board to save its flash (a SAMD21 drive has 48 KB).
-DESKTOP_ONLY = ("sim", "links/serial.py", "links/pipe.py", "links/memory.py")
+# Parts of ether_lite that only run on a desktop: the simulator, and the links for pyserial ports, pipes,
+# in-memory tests and MicroPython under Node.js. They stay off the board to save its flash (a SAMD21
+# drive has 48 KB). A new desktop-only link module belongs in this list.
+DESKTOP_ONLY = ("sim", "links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py")
 
 
 def _module_file(root: Path, dotted: str) -> Path | None:
