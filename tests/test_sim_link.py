@@ -325,3 +325,16 @@ def test_wifi_template_runs_in_the_simulator_with_settings_from_the_environment(
         assert "Wi-Fi: joined lab as 127.0.0.1" in out
     finally:
         sock.close()
+
+
+def test_a_code_py_that_never_calls_run_still_stops_on_sigterm(tmp_path: Path) -> None:
+    code = tmp_path / "code.py"
+    code.write_text("import time, board, digitalio\n"
+                    "led = digitalio.DigitalInOut(board.LED)\nled.switch_to_output()\n"
+                    "print('looping', flush=True)\n"
+                    "while True:\n    led.value = not led.value\n    time.sleep(0.01)\n")
+    with sim_process(str(code)) as (proc, _line):
+        assert proc.stdout is not None
+        assert select.select([proc.stdout], [], [], 10)[0] and proc.stdout.readline().strip() == "looping"
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0

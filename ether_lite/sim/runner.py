@@ -102,16 +102,21 @@ def open_link(spec, baud=None):
 
 
 class Stop:
-    """``until`` for ``Node.run``: true after ``duration_s`` or on SIGTERM / SIGINT."""
+    """``until`` for ``Node.run``: true after ``duration_s`` or on SIGTERM / SIGINT. Device code that
+    never reaches ``run()`` (a plain loop in a code.py) is stopped by ``SystemExit`` instead."""
 
     def __init__(self, duration_s=None):
         self.deadline = None if duration_s is None else time.monotonic() + duration_s
         self.stopped = False
+        self.polled = False
 
     def request(self, *_):
         self.stopped = True
+        if not self.polled:
+            raise SystemExit(0)
 
     def __call__(self):
+        self.polled = True
         return self.stopped or (self.deadline is not None and time.monotonic() >= self.deadline)
 
 
