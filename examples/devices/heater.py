@@ -28,7 +28,7 @@ class Heater:
             power = 1.0 if on else 0.0
         power = float(power)
         if not 0.0 <= power <= 1.0:
-            raise ValueError("Heater.set_power: power must be 0.0..1.0, got %r" % (power,))
+            raise ValueError("Heater.set_power: power must be 0.0..1.0, got %r" % (power,))  # noqa: UP031
         self.power = power
         self._window_start = clock.ticks_ms()
         self._apply()
@@ -39,7 +39,8 @@ class Heater:
             return
         into_window_ms = clock.ticks_diff(clock.ticks_ms(), self._window_start)
         if into_window_ms >= WINDOW_MS:  # move the window's start along so the difference never wraps
-            self._window_start = clock.ticks_add(self._window_start, into_window_ms - into_window_ms % WINDOW_MS)
+            whole_windows_ms = into_window_ms - into_window_ms % WINDOW_MS
+            self._window_start = clock.ticks_add(self._window_start, whole_windows_ms)
             into_window_ms %= WINDOW_MS
         self.relay.value = into_window_ms < self.power * WINDOW_MS
 

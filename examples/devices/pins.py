@@ -10,5 +10,5 @@ def pick(*names):
         pin = getattr(board, name, None)
         if pin is not None:
             return pin
-    raise ValueError("this board (%s) has none of the pins %s: pass the pin you wired, e.g. pin=board.D2"
+    raise ValueError("this board (%s) has none of the pins %s: pass the pin you wired, e.g. pin=board.D2"  # noqa: UP031
                      % (getattr(board, "board_id", "?"), ", ".join(names)))
