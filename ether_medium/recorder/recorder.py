@@ -1,0 +1,358 @@
+"""The recorder: subscribes to the fabric and writes the selected envelopes to the :class:`Store`.
+
+Two threads. The receiving thread (the caller's) reads the SUB socket, keeps what the recording globs
+select, turns each envelope into a row and hands rows to the writer in batches through a queue; the writer
+thread owns the database and commits every ``batch_rows`` rows or ``flush_interval_ms``, whichever comes
+first. So a slow disk delays commits, never the fabric.
+
+What is recorded: every envelope whose topic matches one of ``recording.topics`` (names or globs, matched
+with :func:`fnmatch.fnmatchcase`), plus ``Ether.saved`` (what ``ether_save`` handlers return, source = the
+instance), ``Ether.log`` and ``Ether.device`` (a device's identity, also added to the session's
+``versions.devices``). Other lifecycle topics (``Ether.*``) are recorded only when a recording glob itself
+starts with ``Ether``.
+
+How it stops: on ``Ether.shutdown`` (or when ``stop_event`` is set) it keeps receiving until it has seen
+``Ether.bye`` from every name in ``wait_for`` (each process publishes it as the last message on its own
+socket, and the broker keeps per-connection order), or until ``bye_timeout_s`` has passed, then logs the
+names it never heard from, commits, closes the session row and returns. A SIGTERM/SIGINT stops it at once:
+what was received is committed and the session is closed as ``interrupted``.
+
+A message on a recorded topic that is not a valid envelope is counted (``sessions.malformed``) and logged with
+its topic and the first bytes; the recorder keeps running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import logging
+import queue
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Protocol
+
+import cbor2
+import zmq
+
+from ether_medium.broker import BrokerAddresses
+from ether_medium.config import EtherConfig, RecordingConfig
+from ether_medium.envelope import EnvelopeError, decode
+from ether_medium.recorder.store import MessageRow, Store
+
+__all__ = ["Recorder", "RecordingSummary", "TopicSelection", "run_recorder"]
+
+log = logging.getLogger("ether.recorder")
+
+SHUTDOWN = "Ether.shutdown"
+BYE = "Ether.bye"
+DEVICE = "Ether.device"
+ALWAYS_RECORDED = ("Ether.saved", "Ether.log", DEVICE)
+PROBE_PREFIX = "Ether.recorder.probe."
+
+_IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE = range(5)
+_RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
+_POLL_MS = 50
+_LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th
+
+
+class _Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass(slots=True)
+class RecordingSummary:
+    """What a recorder run did; also what the session row says."""
+
+    session_id: str
+    path: str
+    status: str = "running"
+    rows: int = 0
+    malformed: int = 0
+    missing_byes: list[str] = field(default_factory=list)
+    first_message: float | None = None  # host clock when the first recorded message was received
+    last_commit: float | None = None  # host clock of the last commit
+    note: str | None = None
+
+
+class TopicSelection:
+    """Which topics the recorder keeps, and the ZeroMQ prefixes it must subscribe to for them."""
+
+    def __init__(self, globs: Sequence[str]) -> None:
+        self.globs = list(globs)
+        self._lifecycle_globs = [g for g in self.globs if g.startswith("Ether")]
+
+    def records(self, topic: str) -> bool:
+        if topic.startswith("Ether."):
+            if topic in ALWAYS_RECORDED:
+                return True
+            if topic.startswith(PROBE_PREFIX):
+                return False
+            return any(fnmatch.fnmatchcase(topic, g) for g in self._lifecycle_globs)
+        return any(fnmatch.fnmatchcase(topic, g) for g in self.globs)
+
+    def prefixes(self) -> list[bytes]:
+        """ZeroMQ subscriptions (prefix match) covering every selected topic and the lifecycle topics."""
+        out = {b"Ether."}
+        for glob in self.globs:
+            cut = min((i for i, ch in enumerate(glob) if ch in "*?["), default=len(glob))
+            out.add(glob[:cut].encode())
+        if b"" in out:
+            return [b""]
+        return sorted(out)
+
+
+class _Writer(threading.Thread):
+    """Owns the database while recording: inserts batches, commits by size or age."""
+
+    def __init__(self, store: Store, session_id: str, rec: RecordingConfig) -> None:
+        super().__init__(name="ether-recorder-writer", daemon=True)
+        self.store = store
+        self.session_id = session_id
+        self.batch_rows = rec.batch_rows
+        self.flush_s = rec.flush_interval_ms / 1000.0
+        self.queue: queue.SimpleQueue[list[MessageRow] | dict[str, Any] | None] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.committed = 0
+        self.lost = 0
+        self.last_commit: float | None = None
+
+    def run(self) -> None:
+        pending = 0
+        oldest = 0.0
+        while True:
+            timeout = max(0.0, oldest + self.flush_s - time.monotonic()) if pending else None
+            try:
+                item = self.queue.get(timeout=timeout)
+            except queue.Empty:
+                item = []
+            if self.error is not None:  # failed before: count what cannot be written, keep draining
+                if item is None:
+                    return
+                self.lost += len(item) if isinstance(item, list) else 0
+                continue
+            try:
+                if isinstance(item, list):
+                    if item:
+                        if not pending:
+                            oldest = time.monotonic()
+                        self.store.insert(item)
+                        pending += len(item)
+                elif isinstance(item, dict) and self.store.add_device(self.session_id, item):
+                    log.info("device %s (%s, firmware %s) attached", item.get("name"),
+                             item.get("device_id"), item.get("firmware"))
+                if pending and (item is None or pending >= self.batch_rows
+                                or time.monotonic() - oldest >= self.flush_s):
+                    self.store.commit()
+                    self.committed += pending
+                    self.last_commit = time.time()
+                    pending = 0
+            except Exception as exc:
+                self.error = exc
+                self.lost += pending + (len(item) if isinstance(item, list) else 0)
+                pending = 0
+                log.error("recording to %s failed: %s; rows from now on are counted, not written",
+                          self.store.path, exc)
+            if item is None:
+                return
+
+
+class Recorder:
+    """One recording session: construct, then :meth:`run` (blocks until the fabric shuts down)."""
+
+    def __init__(self, addresses: BrokerAddresses, session_id: str, config: EtherConfig,
+                 wait_for: Sequence[str] = ()) -> None:
+        self.addresses = addresses
+        self.session_id = session_id
+        self.config = config
+        self.rec = config.recording if config.recording is not None else RecordingConfig.model_validate({})
+        self.selection = TopicSelection(self.rec.topics)
+        self.wait_for = set(wait_for)
+        self._interrupted = threading.Event()
+        self.summary = RecordingSummary(session_id, str(self.rec.path))
+
+    def interrupt(self) -> None:
+        """Stop now (signal handlers may call this): commit what was received, close as interrupted."""
+        self._interrupted.set()
+
+    def _config_as_given(self) -> dict[str, Any]:
+        raw = self.config.raw or self.config.model_dump(mode="json")
+        return {"source": self.config.source, "config": raw}
+
+    def run(self, ready: Callable[[], None] | None = None,
+            stop_event: _Flag | None = None) -> RecordingSummary:
+        store = Store(self.rec.path, synchronous=self.rec.synchronous)
+        for sid in store.mark_interrupted():
+            log.warning("session %s was left running by a recorder that died; marked interrupted", sid)
+        store.begin_session(self.session_id, self._config_as_given())
+        log.info("recording session %s to %s (topics %s)", self.session_id, store.path,
+                 ", ".join(self.rec.topics))
+        writer = _Writer(store, self.session_id, self.rec)
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        sub = ctx.socket(zmq.SUB)
+        pub = ctx.socket(zmq.PUB)
+        status, note = "error", None
+        try:
+            for sock in (sub, pub):
+                sock.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.RCVHWM, 0)
+            sub.connect(self.addresses.subscribe)
+            pub.connect(self.addresses.publish)
+            for prefix in self.selection.prefixes():
+                sub.setsockopt(zmq.SUBSCRIBE, prefix)
+            self._confirm_subscribed(sub, pub)
+            writer.start()
+            if ready is not None:
+                ready()
+            status, note = self._receive(sub, writer, stop_event)
+        except Exception as exc:
+            status, note = "error", f"{type(exc).__name__}: {exc}"
+            log.exception("recorder failed")
+        finally:
+            sub.close(0)
+            pub.close(0)
+            if writer.is_alive():
+                writer.queue.put(None)
+                writer.join()
+            if writer.error is not None:
+                status = "error"
+                note = (f"writing failed: {writer.error}; {writer.lost} rows not written"
+                        + (f"; {note}" if note else ""))
+            self.summary.rows = writer.committed
+            self.summary.last_commit = writer.last_commit
+            self.summary.status, self.summary.note = status, note
+            try:
+                store.end_session(self.session_id, status, malformed=self.summary.malformed, note=note)
+            finally:
+                store.close()
+        log.info("session %s closed (%s): %d messages recorded%s", self.session_id, status,
+                 self.summary.rows, f", {self.summary.malformed} malformed" if self.summary.malformed else "")
+        return self.summary
+
+    def _confirm_subscribed(self, sub: zmq.Socket[bytes], pub: zmq.Socket[bytes]) -> None:
+        """Publish a probe through the broker until it comes back: then the broker holds our subscription,
+        and every publisher that connects from now on receives it."""
+        probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}".encode()
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            pub.send_multipart([probe, b""])
+            if sub.poll(20):
+                while sub.poll(0):
+                    if sub.recv_multipart()[0] == probe:
+                        return
+        raise RuntimeError(f"no answer from the broker at {self.addresses.subscribe} within 10 s")
+
+    def _receive(self, sub: zmq.Socket[bytes], writer: _Writer,
+                 stop_event: _Flag | None) -> tuple[str, str | None]:
+        kinds: dict[bytes, int] = {}
+        byes: set[str] = set()
+        drain_until: float | None = None
+        summary = self.summary
+        session_id = self.session_id
+        put = writer.queue.put
+        recv = sub.recv_multipart
+        while True:
+            batch: list[MessageRow] = []
+            if sub.poll(_POLL_MS):
+                for _ in range(_RECV_BATCH):
+                    try:
+                        frames = recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    kind = kinds.get(frames[0])
+                    if kind is None:
+                        if len(kinds) > 10_000:  # a publisher inventing topics must not grow this forever
+                            kinds.clear()
+                        kind = kinds[frames[0]] = self._kind(frames[0])
+                    if kind == _IGNORE:
+                        continue
+                    try:
+                        env = decode(frames)
+                    except EnvelopeError as exc:
+                        self._malformed(frames, str(exc))
+                        continue
+                    if kind in (_RECORD, _DEVICE):
+                        batch.append((session_id, env.topic, env.source, env.seq, env.host_time,
+                                      env.device_time, env.device_uncertainty, env.device_seq,
+                                      cbor2.dumps(env.data)))
+                        if kind == _DEVICE:
+                            if batch:
+                                put(batch)
+                                batch = []
+                            put({**env.data, "seen": env.host_time})
+                    elif kind == _BYE:
+                        byes.add(str(env.data.get("name", env.source)))
+                    elif kind == _SHUTDOWN and drain_until is None:
+                        drain_until = time.monotonic() + self.rec.bye_timeout_s
+                        log.info("Ether.shutdown: draining until Ether.bye from %s",
+                                 ", ".join(sorted(self.wait_for)) or "nobody")
+                if batch:
+                    if summary.first_message is None:
+                        summary.first_message = time.time()
+                    put(batch)
+            if writer.error is not None:
+                return "error", None
+            if self._interrupted.is_set():
+                return "interrupted", "stopped by a signal"
+            if drain_until is None and stop_event is not None and stop_event.is_set():
+                drain_until = time.monotonic() + self.rec.bye_timeout_s
+            if drain_until is not None:
+                missing = self.wait_for - byes
+                if not missing:
+                    return "normal", None
+                if time.monotonic() >= drain_until:
+                    summary.missing_byes = sorted(missing)
+                    names = ", ".join(summary.missing_byes)
+                    log.warning("no Ether.bye from %s within %.1f s of shutdown: their last messages may be "
+                                "missing from session %s", names, self.rec.bye_timeout_s, session_id)
+                    return "normal", f"no Ether.bye from: {names}"
+
+    def _kind(self, topic_bytes: bytes) -> int:
+        try:
+            topic = topic_bytes.decode()
+        except UnicodeDecodeError:
+            return _RECORD  # it reached us through a subscription of ours: decode() reports it
+        if topic == SHUTDOWN:
+            return _SHUTDOWN
+        if topic == BYE:
+            return _BYE
+        if topic == DEVICE:
+            return _DEVICE
+        return _RECORD if self.selection.records(topic) else _IGNORE
+
+    def _malformed(self, frames: list[bytes], reason: str) -> None:
+        self.summary.malformed += 1
+        n = self.summary.malformed
+        if n <= _LOGGED_MALFORMED or n % 1000 == 0:
+            head = b"|".join(f[:24] for f in frames[:3]).hex(" ")
+            log.warning("malformed message #%d not recorded: %s (first bytes: %s); fix its publisher",
+                        n, reason, head)
+
+
+def run_recorder(addresses: BrokerAddresses, session_id: str, config: EtherConfig,
+                 wait_for: Sequence[str] = (), ready: Callable[[], None] | None = None,
+                 stop_event: _Flag | None = None) -> RecordingSummary:
+    """Record until the fabric shuts down (see the module docstring). Called in the recorder process.
+
+    ``ready`` is called once the recorder's subscription is live in the broker; ``stop_event`` (anything with
+    ``is_set()``) is a second way to begin the drain besides ``Ether.shutdown``. In the main thread,
+    SIGTERM and SIGINT end the session as ``interrupted`` after committing what was received.
+    """
+    recorder = Recorder(addresses, session_id, config, wait_for)
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        def _on_signal(signum: int, frame: FrameType | None) -> None:
+            recorder.interrupt()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, _on_signal)
+    try:
+        return recorder.run(ready, stop_event)
+    finally:
+        for signum, handler in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, handler)
