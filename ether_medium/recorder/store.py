@@ -72,12 +72,15 @@ from typing import Any
 from ether_medium import __version__
 
 __all__ = [
+    "DEFAULT_PATH",
     "MessageRow",
     "SessionInfo",
     "SessionNotFound",
     "Store",
     "host_provenance",
 ]
+
+DEFAULT_PATH = "ether_data/ether.sqlite"
 
 MessageRow = tuple[str, str, str, int, float, float | None, float | None, int | None, bytes]
 """(session_id, topic, source, seq, host_time, device_time, device_uncertainty, device_seq, payload)"""
@@ -198,6 +201,15 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._in_tx = False
 
+    @classmethod
+    def open_existing(cls, path: str | Path) -> Store:
+        """Open a database that must already exist (the CLI never creates an empty one by mistake)."""
+        if not Path(path).is_file():
+            raise SessionNotFound(
+                f"no recording database at {path}: run from the project directory, pass --db PATH, or "
+                "record a session first (a `recording:` section in the config)")
+        return cls(path)
+
     def close(self) -> None:
         if self._in_tx:
             self.commit()
@@ -236,14 +248,15 @@ class Store:
         return gone
 
     def begin_session(self, session_id: str, config: dict[str, Any], *, started: float | None = None,
-                      provenance: dict[str, Any] | None = None) -> None:
+                      provenance: dict[str, Any] | None = None, pid: int | None = None) -> None:
+        """Add the session row (status ``running``) for the recorder process ``pid`` (this one)."""
         prov = host_provenance() if provenance is None else provenance
         self._db.execute(
             "INSERT INTO sessions (id, started, status, config, versions, host, user, git_commit, cwd, pid)"
             " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
             (session_id, time.time() if started is None else started, json.dumps(config, default=str),
              json.dumps(prov["versions"]), prov["host"], prov["user"], prov["git_commit"], prov["cwd"],
-             os.getpid()),
+             os.getpid() if pid is None else pid),
         )
 
     def add_device(self, session_id: str, identity: dict[str, Any]) -> bool:
