@@ -54,7 +54,7 @@ DEVICE = "Ether.device"
 ALWAYS_RECORDED = ("Ether.saved", "Ether.log", DEVICE)
 PROBE_PREFIX = "Ether.recorder.probe."
 
-_IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE = range(5)
+_IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID = range(6)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
 _LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th
@@ -248,41 +248,60 @@ class Recorder:
 
     def _receive(self, sub: zmq.Socket[bytes], writer: _Writer,
                  stop_event: _Flag | None) -> tuple[str, str | None]:
-        kinds: dict[bytes, int] = {}
+        kinds: dict[bytes, tuple[int, str]] = {}
         byes: set[str] = set()
         drain_until: float | None = None
         summary = self.summary
         session_id = self.session_id
         put = writer.queue.put
-        recv = sub.recv_multipart
+        recv = sub.recv
+        loads, dumps = cbor2.loads, cbor2.dumps
         while True:
             batch: list[MessageRow] = []
             if sub.poll(_POLL_MS):
                 for _ in range(_RECV_BATCH):
                     try:
-                        frames = recv(zmq.NOBLOCK)
+                        head = recv(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    kind = kinds.get(frames[0])
-                    if kind is None:
+                    frames = [head]
+                    while sub.rcvmore:
+                        frames.append(recv())
+                    known = kinds.get(head)
+                    if known is None:
                         if len(kinds) > 10_000:  # a publisher inventing topics must not grow this forever
                             kinds.clear()
-                        kind = kinds[frames[0]] = self._kind(frames[0])
+                        known = kinds[head] = self._kind(head)
+                    kind, topic = known
                     if kind == _IGNORE:
                         continue
+                    if kind == _RECORD and len(frames) == 2:
+                        try:  # the fast path for data: only what a row needs
+                            body = loads(frames[1])
+                            data = body["d"]
+                            if type(data) is not dict:
+                                raise TypeError("payload is not a map")
+                            dt, du, dq = body.get("dt"), body.get("du"), body.get("dq")
+                            if dt is not None:  # a device row: its fields must be numbers
+                                dt, du, dq = float(dt), None if du is None else float(du), int(dq)
+                            batch.append((session_id, topic, str(body["s"]), int(body["q"]),
+                                          float(body["t"]), dt, du, dq, dumps(data)))
+                            continue
+                        except Exception as exc:
+                            self._malformed(frames, self._reason(frames, exc))
+                            continue
                     try:
                         env = decode(frames)
-                    except EnvelopeError as exc:
-                        self._malformed(frames, str(exc))
+                    except (EnvelopeError, ValueError, TypeError) as exc:
+                        self._malformed(frames, self._reason(frames, exc))
                         continue
                     if kind in (_RECORD, _DEVICE):
                         batch.append((session_id, env.topic, env.source, env.seq, env.host_time,
                                       env.device_time, env.device_uncertainty, env.device_seq,
-                                      cbor2.dumps(env.data)))
+                                      dumps(env.data)))
                         if kind == _DEVICE:
-                            if batch:
-                                put(batch)
-                                batch = []
+                            put(batch)
+                            batch = []
                             put({**env.data, "seen": env.host_time})
                     elif kind == _BYE:
                         byes.add(str(env.data.get("name", env.source)))
@@ -311,18 +330,30 @@ class Recorder:
                                 "missing from session %s", names, self.rec.bye_timeout_s, session_id)
                     return "normal", f"no Ether.bye from: {names}"
 
-    def _kind(self, topic_bytes: bytes) -> int:
+    @staticmethod
+    def _reason(frames: list[bytes], exc: Exception) -> str:
+        """What is wrong with a message: the envelope format's own words when it has them."""
+        try:
+            decode(frames)
+        except EnvelopeError as err:
+            return str(err)
+        except (ValueError, TypeError) as err:
+            exc = err
+        topic = frames[0].decode(errors="replace")
+        return f"a field of the message on {topic!r} has the wrong type ({exc})"
+
+    def _kind(self, topic_bytes: bytes) -> tuple[int, str]:
         try:
             topic = topic_bytes.decode()
         except UnicodeDecodeError:
-            return _RECORD  # it reached us through a subscription of ours: decode() reports it
+            return _INVALID, ""  # it reached us through one of our subscriptions: decode() reports it
         if topic == SHUTDOWN:
-            return _SHUTDOWN
+            return _SHUTDOWN, topic
         if topic == BYE:
-            return _BYE
+            return _BYE, topic
         if topic == DEVICE:
-            return _DEVICE
-        return _RECORD if self.selection.records(topic) else _IGNORE
+            return _DEVICE, topic
+        return (_RECORD if self.selection.records(topic) else _IGNORE), topic
 
     def _malformed(self, frames: list[bytes], reason: str) -> None:
         self.summary.malformed += 1

@@ -66,6 +66,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,10 @@ CREATE INDEX IF NOT EXISTS messages_by_topic ON messages (session_id, topic, hos
 """
 
 _INSERT = "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Rows go in as multi-row INSERTs of these sizes (then one by one): one statement step per chunk instead of
+# one per row is about twice as fast, and the GIL is released once per chunk instead of once per row.
+_CHUNKS = tuple((n, "INSERT INTO messages VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * n))
+                for n in (100, 10))
 
 STATUSES = ("running", "normal", "error", "interrupted")
 
@@ -221,7 +226,13 @@ class Store:
         if not self._in_tx:
             self._db.execute("BEGIN")
             self._in_tx = True
-        self._db.executemany(_INSERT, rows)
+        start, total = 0, len(rows)
+        for size, sql in _CHUNKS:
+            while total - start >= size:
+                self._db.execute(sql, list(chain.from_iterable(rows[start:start + size])))
+                start += size
+        if start < total:
+            self._db.executemany(_INSERT, rows[start:])
 
     def commit(self) -> None:
         if self._in_tx:
