@@ -63,7 +63,7 @@ def recorder_process(addresses: BrokerAddresses, config: dict[str, Any], wait_fo
     proc.start()
     try:
         if not ready.wait(30):
-            raise AssertionError(f"recorder (pid {proc.pid}) not ready within 30 s, exit code {proc.exitcode}")
+            raise AssertionError(f"recorder (pid {proc.pid}) not ready in 30 s, exit code {proc.exitcode}")
         yield proc
     finally:
         if proc.is_alive() and proc.pid is not None:
@@ -99,7 +99,8 @@ class Publisher:
         seq = self.seqs.get(topic, 0)
         self.seqs[topic] = seq + 1
         fields.setdefault("host_time", time.time())
-        self.sock.send_multipart(encode(Envelope(topic, data, fields.pop("source", self.name), seq, **fields)))
+        source = fields.pop("source", self.name)
+        self.sock.send_multipart(encode(Envelope(topic, data, source, seq, **fields)))
 
     def send_raw(self, frames: list[bytes]) -> None:
         self.sock.send_multipart(frames)

@@ -48,7 +48,8 @@ def _record(tmp_path: Path) -> tuple[Path, str]:
     return db, sid
 
 
-def test_sessions_lists_and_export_csv_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sessions_lists_and_export_csv_round_trips(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     db, sid = _record(tmp_path)
 
     assert ether(["sessions", "--db", str(db)]) == 0

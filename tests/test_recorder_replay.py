@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -69,10 +70,11 @@ def test_replay_keeps_spacing_scaled_by_speed(tmp_path: Path) -> None:
     envs = [e for _, e in received]
     assert [e.topic for e in envs] == ["rig.a"] * len(times)  # --topics left rig.b out
     assert [e.data for e in envs] == [{"i": i} for i in range(len(times))]
-    assert [(e.source, e.seq, e.host_time, e.device_time, e.device_uncertainty, e.device_seq) for e in envs] == [
-        ("gen", i, t, 10.0 + i, 0.002, 100 + i) for i, t in enumerate(times)]
+    provenance = [(e.source, e.seq, e.host_time, e.device_time, e.device_uncertainty, e.device_seq)
+                  for e in envs]
+    assert provenance == [("gen", i, t, 10.0 + i, 0.002, 100 + i) for i, t in enumerate(times)]
     arrivals = [t for t, _ in received]
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     expected = GAP_S / 2.0
     assert all(abs(g - expected) < 0.06 for g in gaps), gaps
     assert abs((arrivals[-1] - arrivals[0]) - expected * (len(times) - 1)) < 0.1
@@ -83,7 +85,8 @@ def test_fabric_address_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(FabricNotFound, match="pass --publish ADDRESS"):
         fabric_publish_address(None, tmp_path)
     (tmp_path / ".ether").mkdir()
-    (tmp_path / ".ether" / "fabric.json").write_text(json.dumps({"publish": "ipc:///x/pub", "subscribe": "s"}))
+    fabric = {"publish": "ipc:///x/pub", "subscribe": "ipc:///x/sub"}
+    (tmp_path / ".ether" / "fabric.json").write_text(json.dumps(fabric))
     assert fabric_publish_address(None, tmp_path) == "ipc:///x/pub"
     monkeypatch.setenv("ETHER_PUBLISH", "tcp://127.0.0.1:5555")
     assert fabric_publish_address(None, tmp_path) == "tcp://127.0.0.1:5555"

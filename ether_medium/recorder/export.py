@@ -114,8 +114,8 @@ def export_parquet(store: Store, session: SessionInfo, out: Path,
     """Like :func:`export_csv`, one ``<topic>.parquet`` per topic; the session row is also kept in each
     file's schema metadata (key ``ether.session``). Raises :class:`MissingExtra` without pyarrow."""
     try:
-        import pyarrow as pa  # type: ignore[import-not-found,unused-ignore]
-        import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
+        import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError as exc:
         raise MissingExtra(PARQUET_HINT) from exc
     out.mkdir(parents=True, exist_ok=True)
