@@ -183,3 +183,28 @@ def test_kill_9_keeps_committed_rows_and_next_start_marks_interrupted(tmp_path: 
             assert wait_exit(proc2) == 2
         assert query(db, "SELECT status, note FROM sessions WHERE id = ?", second) == [
             ("interrupted", "stopped by a signal")]
+
+
+def test_sigint_drains_until_bye(tmp_path: Path) -> None:
+    """Ctrl-C reaches every process of the group: the recorder drains instead of dropping the tail."""
+    db = tmp_path / "ether.sqlite"
+    config = _config(db, bye_timeout_s=20.0)
+    with running_broker() as broker, recorder_process(broker.addresses, config, ["gen"]) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            gen.publish("data", {"value": 0})
+            assert proc.pid is not None
+            os.kill(proc.pid, signal.SIGINT)
+            deadline = time.monotonic() + 10
+            while not query(db, "SELECT count(*) FROM messages")[0][0]:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)  # polling the database with a deadline
+            assert proc.is_alive()  # still draining: waiting for gen's bye
+            gen.publish("data", {"value": 1})
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    assert query(db, "SELECT status, note FROM sessions") == [("normal", None)]
+    assert query(db, "SELECT count(*) FROM messages") == [(2,)]

@@ -14,8 +14,9 @@ starts with ``Ether``.
 How it stops: on ``Ether.shutdown`` (or when ``stop_event`` is set) it keeps receiving until it has seen
 ``Ether.bye`` from every name in ``wait_for`` (each process publishes it as the last message on its own
 socket, and the broker keeps per-connection order), or until ``bye_timeout_s`` has passed, then logs the
-names it never heard from, commits, closes the session row and returns. A SIGTERM/SIGINT stops it at once:
-what was received is committed and the session is closed as ``interrupted``.
+names it never heard from, commits, closes the session row and returns. SIGINT (Ctrl-C reaches the whole
+process group) begins the same drain; a second SIGINT, or SIGTERM, stops it at once: what was received is
+committed and the session is closed as ``interrupted``. So does the death of the process that started it.
 
 A message on a recorded topic that is not a valid envelope is counted (``sessions.malformed``) and logged with
 its topic and the first bytes; the recorder keeps running.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
+import os
 import queue
 import signal
 import threading
@@ -173,11 +175,22 @@ class Recorder:
         self.selection = TopicSelection(self.rec.topics)
         self.wait_for = set(wait_for)
         self._interrupted = threading.Event()
+        self._stop_requested = threading.Event()
+        self._parent = os.getppid()
         self.summary = RecordingSummary(session_id, str(self.rec.path))
 
     def interrupt(self) -> None:
         """Stop now (signal handlers may call this): commit what was received, close as interrupted."""
         self._interrupted.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`request_stop` was called."""
+        return self._stop_requested.is_set()
+
+    def request_stop(self) -> None:
+        """Begin the drain as ``Ether.shutdown`` does (signal handlers may call this)."""
+        self._stop_requested.set()
 
     def _config_as_given(self) -> dict[str, Any]:
         raw = self.config.raw or self.config.model_dump(mode="json")
@@ -317,7 +330,11 @@ class Recorder:
                 return "error", None
             if self._interrupted.is_set():
                 return "interrupted", "stopped by a signal"
-            if drain_until is None and stop_event is not None and stop_event.is_set():
+            if os.getppid() != self._parent:
+                log.error("the process that started the recorder died; closing session %s", session_id)
+                return "interrupted", "the process that started the recorder died"
+            if drain_until is None and (self._stop_requested.is_set()
+                                        or (stop_event is not None and stop_event.is_set())):
                 drain_until = time.monotonic() + self.rec.bye_timeout_s
             if drain_until is not None:
                 missing = self.wait_for - byes
@@ -370,14 +387,19 @@ def run_recorder(addresses: BrokerAddresses, session_id: str, config: EtherConfi
     """Record until the fabric shuts down (see the module docstring). Called in the recorder process.
 
     ``ready`` is called once the recorder's subscription is live in the broker; ``stop_event`` (anything with
-    ``is_set()``) is a second way to begin the drain besides ``Ether.shutdown``. In the main thread,
-    SIGTERM and SIGINT end the session as ``interrupted`` after committing what was received.
+    ``is_set()``) is a second way to begin the drain besides ``Ether.shutdown``. In the main thread, SIGINT
+    begins the drain (a second one stops at once) and SIGTERM ends the session as ``interrupted`` after
+    committing what was received.
     """
     recorder = Recorder(addresses, session_id, config, wait_for)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         def _on_signal(signum: int, frame: FrameType | None) -> None:
-            recorder.interrupt()
+            if signum == signal.SIGINT and not recorder.stopping:
+                log.info("SIGINT: draining (press Ctrl-C again to stop at once)")
+                recorder.request_stop()
+            else:
+                recorder.interrupt()
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, _on_signal)
