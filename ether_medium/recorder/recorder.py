@@ -217,11 +217,11 @@ class Recorder:
             pub.connect(self.addresses.publish)
             for prefix in self.selection.prefixes():
                 sub.setsockopt(zmq.SUBSCRIBE, prefix)
-            self._confirm_subscribed(sub, pub)
+            early = self._confirm_subscribed(sub, pub)
             writer.start()
             if ready is not None:
                 ready()
-            status, note = self._receive(sub, writer, stop_event)
+            status, note = self._receive(sub, writer, stop_event, early)
         except Exception as exc:
             status, note = "error", f"{type(exc).__name__}: {exc}"
             log.exception("recorder failed")
@@ -246,21 +246,26 @@ class Recorder:
                  self.summary.rows, f", {self.summary.malformed} malformed" if self.summary.malformed else "")
         return self.summary
 
-    def _confirm_subscribed(self, sub: zmq.Socket[bytes], pub: zmq.Socket[bytes]) -> None:
+    def _confirm_subscribed(self, sub: zmq.Socket[bytes], pub: zmq.Socket[bytes]) -> list[list[bytes]]:
         """Publish a probe through the broker until it comes back: then the broker holds our subscription,
-        and every publisher that connects from now on receives it."""
+        and every publisher that connects from now on receives it. Returns the messages that arrived
+        meanwhile (they are recorded like any other)."""
         probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}".encode()
+        early: list[list[bytes]] = []
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
             pub.send_multipart([probe, b""])
             if sub.poll(20):
                 while sub.poll(0):
-                    if sub.recv_multipart()[0] == probe:
-                        return
+                    frames = sub.recv_multipart()
+                    if frames[0] == probe:
+                        return early
+                    if not frames[0].startswith(PROBE_PREFIX.encode()):
+                        early.append(frames)
         raise RuntimeError(f"no answer from the broker at {self.addresses.subscribe} within 10 s")
 
-    def _receive(self, sub: zmq.Socket[bytes], writer: _Writer,
-                 stop_event: _Flag | None) -> tuple[str, str | None]:
+    def _receive(self, sub: zmq.Socket[bytes], writer: _Writer, stop_event: _Flag | None,
+                 early: list[list[bytes]]) -> tuple[str, str | None]:
         kinds: dict[bytes, tuple[int, str]] = {}
         byes: set[str] = set()
         drain_until: float | None = None
@@ -271,15 +276,19 @@ class Recorder:
         loads, dumps = cbor2.loads, cbor2.dumps
         while True:
             batch: list[MessageRow] = []
-            if sub.poll(_POLL_MS):
+            if early or sub.poll(_POLL_MS):
                 for _ in range(_RECV_BATCH):
-                    try:
-                        head = recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    frames = [head]
-                    while sub.rcvmore:
-                        frames.append(recv())
+                    if early:
+                        frames = early.pop(0)
+                        head = frames[0]
+                    else:
+                        try:
+                            head = recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        frames = [head]
+                        while sub.rcvmore:
+                            frames.append(recv())
                     known = kinds.get(head)
                     if known is None:
                         if len(kinds) > 10_000:  # a publisher inventing topics must not grow this forever
