@@ -272,7 +272,7 @@ class Recorder:
         summary = self.summary
         session_id = self.session_id
         put = writer.queue.put
-        recv = sub.recv
+        recv = sub.recv_multipart
         loads, dumps = cbor2.loads, cbor2.dumps
         while True:
             batch: list[MessageRow] = []
@@ -280,15 +280,12 @@ class Recorder:
                 for _ in range(_RECV_BATCH):
                     if early:
                         frames = early.pop(0)
-                        head = frames[0]
                     else:
                         try:
-                            head = recv(zmq.NOBLOCK)
+                            frames = recv(zmq.NOBLOCK)
                         except zmq.Again:
                             break
-                        frames = [head]
-                        while sub.rcvmore:
-                            frames.append(recv())
+                    head = frames[0]
                     known = kinds.get(head)
                     if known is None:
                         if len(kinds) > 10_000:  # a publisher inventing topics must not grow this forever
