@@ -49,13 +49,29 @@ def _recorder_main(publish: str, subscribe: str, session_id: str, config: dict[s
     raise SystemExit({"normal": 0, "error": 1}.get(summary.status, 2))
 
 
+def _service_main(publish: str, subscribe: str, session_id: str, config: dict[str, Any],
+                  wait_for: list[str], ready: Any, cwd: str | None) -> None:
+    """The recorder started the way the launcher starts it: ``service.main(ctx)``."""
+    from types import SimpleNamespace
+
+    from ether_medium.config import load_config
+    from ether_medium.recorder import service
+
+    if cwd is not None:
+        os.chdir(cwd)
+    ctx = SimpleNamespace(addresses=BrokerAddresses(publish, subscribe), session_id=session_id,
+                          config=load_config(config), wait_for=wait_for, ready=ready.set)
+    raise SystemExit(service.main(ctx))
+
+
 @contextlib.contextmanager
 def recorder_process(addresses: BrokerAddresses, config: dict[str, Any], wait_for: list[str],
-                     session_id: str | None = None, cwd: str | None = None) -> Iterator[Any]:
+                     session_id: str | None = None, cwd: str | None = None,
+                     via_service: bool = False) -> Iterator[Any]:
     """A recorder in a spawned process, ready (subscribed) when this yields; stopped by its pid at exit."""
     ready = SPAWN.Event()
     proc = SPAWN.Process(
-        target=_recorder_main,
+        target=_service_main if via_service else _recorder_main,
         args=(addresses.publish, addresses.subscribe, session_id or str(uuid.uuid4()), config, wait_for,
               ready, cwd),
         name="ether-recorder-test",

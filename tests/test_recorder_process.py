@@ -208,3 +208,20 @@ def test_sigint_drains_until_bye(tmp_path: Path) -> None:
             gen.close()
     assert query(db, "SELECT status, note FROM sessions") == [("normal", None)]
     assert query(db, "SELECT count(*) FROM messages") == [(2,)]
+
+
+def test_service_main_is_the_launcher_entry_point(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"],
+                                                      via_service=True) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            gen.publish("data", {"value": 0}, device_time=3.0, device_seq=1)  # no uncertainty given
+            gen.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    assert query(db, "SELECT status FROM sessions") == [("normal",)]
+    assert query(db, "SELECT device_time, device_uncertainty, device_seq FROM messages") == [(3.0, None, 1)]

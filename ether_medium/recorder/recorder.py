@@ -302,7 +302,9 @@ class Recorder:
                                 raise TypeError("payload is not a map")
                             dt, du, dq = body.get("dt"), body.get("du"), body.get("dq")
                             if dt is not None:  # a device row: its fields must be numbers
-                                dt, du, dq = float(dt), None if du is None else float(du), int(dq)
+                                dt = float(dt)
+                                du = None if du is None else float(du)
+                                dq = None if dq is None else int(dq)
                             batch.append((session_id, topic, str(body["s"]), int(body["q"]),
                                           float(body["t"]), dt, du, dq, dumps(data)))
                             continue
