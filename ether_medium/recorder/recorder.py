@@ -272,7 +272,8 @@ class Recorder:
         summary = self.summary
         session_id = self.session_id
         put = writer.queue.put
-        recv = sub.recv_multipart
+        recv, more = sub.recv, sub.get
+        noblock, rcvmore = int(zmq.NOBLOCK), int(zmq.RCVMORE)
         loads, dumps = cbor2.loads, cbor2.dumps
         while True:
             batch: list[MessageRow] = []
@@ -282,9 +283,11 @@ class Recorder:
                         frames = early.pop(0)
                     else:
                         try:
-                            frames = recv(zmq.NOBLOCK)
+                            frames = [recv(noblock)]
                         except zmq.Again:
                             break
+                        while more(rcvmore):  # recv_multipart, without its per-call enum conversions
+                            frames.append(recv(noblock))
                     head = frames[0]
                     known = kinds.get(head)
                     if known is None:
