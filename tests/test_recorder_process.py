@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import time
 import uuid
 from pathlib import Path
 
 import cbor2
 from recorder_harness import Publisher, query, recorder_process, running_broker, wait_exit
+
+from ether_medium.recorder.store import Store
 
 
 def _config(db: Path, topics: list[str] | None = None, **extra: object) -> dict[str, object]:
@@ -127,13 +130,14 @@ def test_malformed_messages_are_counted_and_logged_not_fatal(tmp_path: Path, cap
             gen.send_raw([b"data", cbor2.dumps({"d": {"value": 9}, "s": "gen"})])  # no seq, no time
             gen.send_raw([b"data", b"x", b"third frame"])
             gen.send_raw([b"da\xffta", cbor2.dumps({"d": {}, "s": "gen", "q": 0, "t": 0.0})])
+            gen.send_raw([b"data", cbor2.dumps({"d": {"value": 8}, "s": "gen", "q": 2**70, "t": 0.0})])
             gen.publish("data", {"value": 1})
             gen.shutdown()
             gen.bye()
             assert wait_exit(proc) == 0
         finally:
             gen.close()
-    assert query(db, "SELECT status, malformed FROM sessions") == [("normal", 5)]
+    assert query(db, "SELECT status, malformed FROM sessions") == [("normal", 6)]
     assert [cbor2.loads(p) for (p,) in query(db, "SELECT payload FROM messages ORDER BY rowid")] == [
         {"value": 0}, {"value": 1}]
     err = capfd.readouterr().err
@@ -141,6 +145,7 @@ def test_malformed_messages_are_counted_and_logged_not_fatal(tmp_path: Path, cap
     assert "lacks field 'q'" in err
     assert "expected 2 frames" in err
     assert "topic is not UTF-8" in err
+    assert f"refused by the database, not recorded: topic 'data', source 'gen', seq {2**70}" in err
 
 
 def test_kill_9_keeps_committed_rows_and_next_start_marks_interrupted(tmp_path: Path) -> None:
@@ -225,3 +230,31 @@ def test_service_main_is_the_launcher_entry_point(tmp_path: Path) -> None:
             gen.close()
     assert query(db, "SELECT status FROM sessions") == [("normal",)]
     assert query(db, "SELECT device_time, device_uncertainty, device_seq FROM messages") == [(3.0, None, 1)]
+
+
+def test_database_failure_ends_the_session_as_error_keeping_earlier_rows(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON messages WHEN NEW.seq >= 100"
+                 " BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    conn.close()
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"]) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            for i in range(100):
+                gen.publish("data", {"value": i})
+            deadline = time.monotonic() + 20
+            while query(db, "SELECT count(*) FROM messages")[0][0] < 100:
+                assert time.monotonic() < deadline, "the recorder did not commit within 20 s"
+                time.sleep(0.02)  # polling the database with a deadline
+            for i in range(100, 200):
+                gen.publish("data", {"value": i})
+            assert wait_exit(proc) == 1  # it stops by itself: it cannot record any more
+        finally:
+            gen.close()
+    status, note = query(db, "SELECT status, note FROM sessions")[0]
+    assert status == "error"
+    assert note.startswith("writing failed: disk says no;") and "rows not written" in note
+    assert query(db, "SELECT count(*) FROM messages") == [(100,)]

@@ -30,6 +30,7 @@ import logging
 import os
 import queue
 import signal
+import sqlite3
 import threading
 import time
 import uuid
@@ -59,6 +60,8 @@ PROBE_PREFIX = "Ether.recorder.probe."
 _IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID = range(6)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
+# errors that concern one row, not the database: that row is refused, the others are written
+_ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 _LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th
 
 
@@ -121,6 +124,7 @@ class _Writer(threading.Thread):
         self.error: BaseException | None = None
         self.committed = 0
         self.lost = 0
+        self.rejected = 0
         self.last_commit: float | None = None
 
     def run(self) -> None:
@@ -142,25 +146,51 @@ class _Writer(threading.Thread):
                     if item:
                         if not pending:
                             oldest = time.monotonic()
-                        self.store.insert(item)
-                        pending += len(item)
+                        pending += self._insert(item)
                 elif isinstance(item, dict) and self.store.add_device(self.session_id, item):
                     log.info("device %s (%s, firmware %s) attached", item.get("name"),
                              item.get("device_id"), item.get("firmware"))
                 if pending and (item is None or pending >= self.batch_rows
                                 or time.monotonic() - oldest >= self.flush_s):
-                    self.store.commit()
-                    self.committed += pending
-                    self.last_commit = time.time()
+                    self._commit(pending)
                     pending = 0
             except Exception as exc:
                 self.error = exc
-                self.lost += pending + (len(item) if isinstance(item, list) else 0)
-                pending = 0
+                self.lost += len(item) if isinstance(item, list) else 0
                 log.error("recording to %s failed: %s; rows from now on are counted, not written",
                           self.store.path, exc)
+                with contextlib.suppress(Exception):  # keep what was inserted before the failure
+                    self._commit(pending)
+                    pending = 0
+                self.lost += pending
             if item is None:
                 return
+
+    def _insert(self, rows: list[MessageRow]) -> int:
+        """Insert a batch; when a row is one SQLite cannot hold (an integer beyond 64 bits, ...), insert
+        the rows one by one and count and log those it refuses. Returns the number inserted."""
+        try:
+            self.store.insert(rows)
+            return len(rows)
+        except _ROW_ERRORS:
+            pass
+        inserted = 0
+        for row in rows:
+            try:
+                self.store.insert([row])
+                inserted += 1
+            except _ROW_ERRORS as exc:
+                self.rejected += 1
+                if self.rejected <= _LOGGED_MALFORMED or self.rejected % 1000 == 0:
+                    log.warning("message #%d refused by the database, not recorded: topic %r, source %r, "
+                                "seq %r: %s", self.rejected, row[1], row[2], row[3], exc)
+        return inserted
+
+    def _commit(self, rows: int) -> None:
+        if rows:
+            self.store.commit()
+            self.committed += rows
+            self.last_commit = time.time()
 
 
 class Recorder:
@@ -237,11 +267,13 @@ class Recorder:
                         + (f"; {note}" if note else ""))
             self.summary.rows = writer.committed
             self.summary.last_commit = writer.last_commit
+            self.summary.malformed += writer.rejected
             self.summary.status, self.summary.note = status, note
             try:
                 store.end_session(self.session_id, status, malformed=self.summary.malformed, note=note)
-            finally:
                 store.close()
+            except Exception as exc:  # the database itself is failing: the next start marks it interrupted
+                log.error("could not close session %s in %s: %s", self.session_id, store.path, exc)
         log.info("session %s closed (%s): %d messages recorded%s", self.session_id, status,
                  self.summary.rows, f", {self.summary.malformed} malformed" if self.summary.malformed else "")
         return self.summary

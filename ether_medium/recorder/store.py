@@ -21,7 +21,8 @@ column          type    meaning
 ``git_commit``  TEXT    ``git rev-parse HEAD`` of ``cwd``; NULL outside a git working tree
 ``cwd``         TEXT    working directory of the recorder
 ``pid``         INTEGER process id of the recorder (to tell a crashed session from one still running)
-``malformed``   INTEGER messages on recorded topics that were not valid envelopes (logged, not stored)
+``malformed``   INTEGER messages on recorded topics that were not valid envelopes, or that SQLite refused
+                        (an integer beyond 64 bits, ...): logged and counted, not stored
 ``note``        TEXT    why a session ended the way it did (error text, processes that never said bye)
 =============== ======= ===============================================================================
 
@@ -222,17 +223,25 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------------------
     def insert(self, rows: Sequence[MessageRow]) -> None:
-        """Add rows to the open transaction (started if needed); :meth:`commit` makes them durable."""
+        """Add rows to the open transaction (started if needed), all or none (an exception says why);
+        :meth:`commit` makes them durable."""
         if not self._in_tx:
             self._db.execute("BEGIN")
             self._in_tx = True
-        start, total = 0, len(rows)
-        for size, sql in _CHUNKS:
-            while total - start >= size:
-                self._db.execute(sql, list(chain.from_iterable(rows[start:start + size])))
-                start += size
-        if start < total:
-            self._db.executemany(_INSERT, rows[start:])
+        self._db.execute("SAVEPOINT batch")  # all of ``rows`` or none of them
+        try:
+            start, total = 0, len(rows)
+            for size, sql in _CHUNKS:
+                while total - start >= size:
+                    self._db.execute(sql, list(chain.from_iterable(rows[start:start + size])))
+                    start += size
+            if start < total:
+                self._db.executemany(_INSERT, rows[start:])
+        except BaseException:
+            self._db.execute("ROLLBACK TO batch")
+            self._db.execute("RELEASE batch")
+            raise
+        self._db.execute("RELEASE batch")
 
     def commit(self) -> None:
         if self._in_tx:
