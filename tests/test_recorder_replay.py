@@ -17,7 +17,7 @@ import zmq
 from recorder_harness import running_broker
 
 from ether_medium.envelope import decode
-from ether_medium.recorder.replay import FabricNotFound, fabric_publish_address
+from ether_medium.recorder.replay import FabricNotFound, fabric_publish_address, replayed_topics
 from ether_medium.recorder.store import Store
 
 GAP_S = 0.2
@@ -91,3 +91,10 @@ def test_fabric_address_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("ETHER_PUBLISH", "tcp://127.0.0.1:5555")
     assert fabric_publish_address(None, tmp_path) == "tcp://127.0.0.1:5555"
     assert fabric_publish_address("ipc:///given", tmp_path) == "ipc:///given"
+
+
+def test_lifecycle_topics_are_replayed_only_when_named() -> None:
+    recorded = ["Ether.log", "Ether.saved", "Ether.shutdown", "rig.a", "rig.b"]
+    assert replayed_topics(recorded, None) == ["rig.a", "rig.b"]
+    assert replayed_topics(recorded, ["*"]) == ["rig.a", "rig.b"]
+    assert replayed_topics(recorded, ["rig.*", "Ether.sa*"]) == ["Ether.saved", "rig.a", "rig.b"]

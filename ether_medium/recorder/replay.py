@@ -1,13 +1,16 @@
 """Replay a recorded session into a running fabric, with the original spacing (scaled by ``speed``).
 
 The envelopes go out as they were recorded: same topic, data, source, sequence number, host time and device
-fields, so analysis code sees what it would have seen live. The replayer connects an XPUB socket to the
+fields, so analysis code sees what it would have seen live. Lifecycle topics (``Ether.*``: a replayed
+``Ether.shutdown`` would stop the fabric) are left out unless ``--topics`` names them with a glob that starts
+with ``Ether``. The replayer connects an XPUB socket to the
 broker's publish side; the broker sends it the subscriptions of the fabric, so it starts only once a
 subscriber for one of the replayed topics exists (or ``wait_s`` passed) instead of publishing into the void.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import time
@@ -21,7 +24,14 @@ import zmq
 from ether_medium.envelope import Envelope, encode
 from ether_medium.recorder.store import SessionInfo, Store
 
-__all__ = ["FABRIC_FILE", "FabricNotFound", "ReplaySummary", "fabric_publish_address", "replay"]
+__all__ = [
+    "FABRIC_FILE",
+    "FabricNotFound",
+    "ReplaySummary",
+    "fabric_publish_address",
+    "replay",
+    "replayed_topics",
+]
 
 FABRIC_FILE = Path(".ether") / "fabric.json"
 """Where a running fabric writes its broker addresses (``{"publish": ..., "subscribe": ...}``),
@@ -50,6 +60,16 @@ def fabric_publish_address(explicit: str | None = None, project_dir: Path | None
         raise FabricNotFound(f"{path} does not name the broker's publish address ({exc!r}); "
                              "pass --publish ADDRESS") from exc
     return str(address)
+
+
+def replayed_topics(recorded: Sequence[str], globs: Sequence[str] | None) -> list[str]:
+    """The recorded topics to replay: those matching ``globs`` (all when None), but lifecycle topics
+    (``Ether.*``, such as ``Ether.shutdown``) only when a glob starting with ``Ether`` names them."""
+    if globs is None:
+        return [t for t in recorded if not t.startswith("Ether.")]
+    lifecycle = [g for g in globs if g.startswith("Ether")]
+    return [t for t in recorded
+            if any(fnmatch.fnmatchcase(t, g) for g in (lifecycle if t.startswith("Ether.") else globs))]
 
 
 @dataclass(slots=True)
@@ -82,7 +102,7 @@ def replay(store: Store, session: SessionInfo, publish: str, *, speed: float = 1
     at ``publish``; the gap between two messages is the recorded gap divided by ``speed``."""
     if not speed > 0:
         raise ValueError(f"--speed must be greater than 0, not {speed}")
-    selected = store.topics(session.id, topics)
+    selected = replayed_topics(store.topics(session.id), topics)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.XPUB)
     sock.setsockopt(zmq.SNDHWM, 0)
