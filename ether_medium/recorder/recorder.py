@@ -2,8 +2,8 @@
 
 Two threads. The receiving thread (the caller's) reads the SUB socket, keeps what the recording globs
 select, turns each envelope into a row and hands rows to the writer in batches through a queue; the writer
-thread owns the database and commits every ``batch_rows`` rows or ``flush_interval_ms``, whichever comes
-first. So a slow disk delays commits, never the fabric.
+thread (:mod:`~ether_medium.recorder.writer`) owns the database and commits every ``batch_rows`` rows or
+``flush_interval_ms``, whichever comes first. So a slow disk delays commits, never the fabric.
 
 What is recorded: every envelope whose topic matches one of ``recording.topics`` (names or globs, matched
 with :func:`fnmatch.fnmatchcase`), plus ``Ether.saved`` (what ``ether_save`` handlers return, source = the
@@ -28,9 +28,7 @@ import contextlib
 import fnmatch
 import logging
 import os
-import queue
 import signal
-import sqlite3
 import threading
 import time
 import uuid
@@ -46,6 +44,7 @@ from ether_medium.broker import BrokerAddresses
 from ether_medium.config import EtherConfig, RecordingConfig
 from ether_medium.envelope import EnvelopeError, decode
 from ether_medium.recorder.store import MessageRow, Store
+from ether_medium.recorder.writer import BatchWriter
 
 __all__ = ["Recorder", "RecordingSummary", "TopicSelection", "run_recorder"]
 
@@ -60,9 +59,7 @@ PROBE_PREFIX = "Ether.recorder.probe."
 _IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID = range(6)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
-# errors that concern one row, not the database: that row is refused, the others are written
-_ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
-_LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th
+_LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th (the writer does the same)
 
 
 class _Flag(Protocol):
@@ -111,88 +108,6 @@ class TopicSelection:
         return sorted(out)
 
 
-class _Writer(threading.Thread):
-    """Owns the database while recording: inserts batches, commits by size or age."""
-
-    def __init__(self, store: Store, session_id: str, rec: RecordingConfig) -> None:
-        super().__init__(name="ether-recorder-writer", daemon=True)
-        self.store = store
-        self.session_id = session_id
-        self.batch_rows = rec.batch_rows
-        self.flush_s = rec.flush_interval_ms / 1000.0
-        self.queue: queue.SimpleQueue[list[MessageRow] | dict[str, Any] | None] = queue.SimpleQueue()
-        self.error: BaseException | None = None
-        self.committed = 0
-        self.lost = 0
-        self.rejected = 0
-        self.last_commit: float | None = None
-
-    def run(self) -> None:
-        pending = 0
-        oldest = 0.0
-        while True:
-            timeout = max(0.0, oldest + self.flush_s - time.monotonic()) if pending else None
-            try:
-                item = self.queue.get(timeout=timeout)
-            except queue.Empty:
-                item = []
-            if self.error is not None:  # failed before: count what cannot be written, keep draining
-                if item is None:
-                    return
-                self.lost += len(item) if isinstance(item, list) else 0
-                continue
-            try:
-                if isinstance(item, list):
-                    if item:
-                        if not pending:
-                            oldest = time.monotonic()
-                        pending += self._insert(item)
-                elif isinstance(item, dict) and self.store.add_device(self.session_id, item):
-                    log.info("device %s (%s, firmware %s) attached", item.get("name"),
-                             item.get("device_id"), item.get("firmware"))
-                if pending and (item is None or pending >= self.batch_rows
-                                or time.monotonic() - oldest >= self.flush_s):
-                    self._commit(pending)
-                    pending = 0
-            except Exception as exc:
-                self.error = exc
-                self.lost += len(item) if isinstance(item, list) else 0
-                log.error("recording to %s failed: %s; rows from now on are counted, not written",
-                          self.store.path, exc)
-                with contextlib.suppress(Exception):  # keep what was inserted before the failure
-                    self._commit(pending)
-                    pending = 0
-                self.lost += pending
-            if item is None:
-                return
-
-    def _insert(self, rows: list[MessageRow]) -> int:
-        """Insert a batch; when a row is one SQLite cannot hold (an integer beyond 64 bits, ...), insert
-        the rows one by one and count and log those it refuses. Returns the number inserted."""
-        try:
-            self.store.insert(rows)
-            return len(rows)
-        except _ROW_ERRORS:
-            pass
-        inserted = 0
-        for row in rows:
-            try:
-                self.store.insert([row])
-                inserted += 1
-            except _ROW_ERRORS as exc:
-                self.rejected += 1
-                if self.rejected <= _LOGGED_MALFORMED or self.rejected % 1000 == 0:
-                    log.warning("message #%d refused by the database, not recorded: topic %r, source %r, "
-                                "seq %r: %s", self.rejected, row[1], row[2], row[3], exc)
-        return inserted
-
-    def _commit(self, rows: int) -> None:
-        if rows:
-            self.store.commit()
-            self.committed += rows
-            self.last_commit = time.time()
-
-
 class Recorder:
     """One recording session: construct, then :meth:`run` (blocks until the fabric shuts down)."""
 
@@ -234,7 +149,7 @@ class Recorder:
         store.begin_session(self.session_id, self._config_as_given())
         log.info("recording session %s to %s (topics %s)", self.session_id, store.path,
                  ", ".join(self.rec.topics))
-        writer = _Writer(store, self.session_id, self.rec)
+        writer = BatchWriter(store, self.session_id, self.rec)
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         sub = ctx.socket(zmq.SUB)
         pub = ctx.socket(zmq.PUB)
@@ -296,7 +211,7 @@ class Recorder:
                         early.append(frames)
         raise RuntimeError(f"no answer from the broker at {self.addresses.subscribe} within 10 s")
 
-    def _receive(self, sub: zmq.Socket[bytes], writer: _Writer, stop_event: _Flag | None,
+    def _receive(self, sub: zmq.Socket[bytes], writer: BatchWriter, stop_event: _Flag | None,
                  early: list[list[bytes]]) -> tuple[str, str | None]:
         kinds: dict[bytes, tuple[int, str]] = {}
         byes: set[str] = set()
