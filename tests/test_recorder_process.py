@@ -98,6 +98,35 @@ def test_missing_bye_ends_the_drain_at_the_deadline_and_is_noted(tmp_path: Path)
     assert query(db, "SELECT count(*) FROM messages") == [(1,)]
 
 
+def test_exited_stands_for_a_bye_until_the_process_is_ready_again(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db, bye_timeout_s=20.0),
+                                                      ["ether", "crashed", "flaky"]) as proc:
+        tap = Publisher(broker.addresses, "ether")
+        flaky = Publisher(broker.addresses, "flaky")
+        try:
+            tap.wait_for_subscriber("Ether.exited")
+            flaky.wait_for_subscriber("data")
+            tap.publish("Ether.exited", {"name": "crashed", "code": -9})  # died: no bye will come
+            tap.publish("Ether.exited", {"name": "flaky", "code": 1})
+            deadline = time.monotonic() + 20  # (order between two publishers is not guaranteed)
+            while query(db, "SELECT count(*) FROM messages")[0][0] < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)  # polling the database with a deadline
+            flaky.publish("Ether.ready", {"name": "flaky"})  # ...restarted: its bye is awaited again
+            tap.shutdown()
+            tap.bye()
+            flaky.publish("data", {"value": 1})
+            flaky.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            tap.close()
+            flaky.close()
+    assert query(db, "SELECT status, note FROM sessions") == [("normal", None)]
+    assert query(db, "SELECT topic FROM messages ORDER BY rowid") == [("Ether.exited",), ("Ether.exited",),
+                                                                      ("data",)]
+
+
 def test_glob_selection(tmp_path: Path) -> None:
     db = tmp_path / "ether.sqlite"
     config = _config(db, topics=["sensor.*", "exact", "Ether.start"])

@@ -81,13 +81,24 @@ def test_replay_keeps_spacing_scaled_by_speed(tmp_path: Path) -> None:
 
 
 def test_fabric_address_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ETHER_PUBLISH", raising=False)
+    for var in ("ETHER_PUBLISH", "ETHER_STATE_DIR", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(var, raising=False)
     with pytest.raises(FabricNotFound, match="pass --publish ADDRESS"):
         fabric_publish_address(None, tmp_path)
     (tmp_path / ".ether").mkdir()
-    fabric = {"publish": "ipc:///x/pub", "subscribe": "ipc:///x/sub"}
+    fabric = {"pid": os.getpid(), "session": "s", "ETHER_PUBLISH": "ipc:///x/pub", "ETHER_SUBSCRIBE": "ipc:///x/sub"}
     (tmp_path / ".ether" / "fabric.json").write_text(json.dumps(fabric))
     assert fabric_publish_address(None, tmp_path) == "ipc:///x/pub"
+
+    state = tmp_path / "state"
+    state.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (state / "fabric.json").write_text(json.dumps({**fabric, "pid": dead.pid}))
+    monkeypatch.setenv("ETHER_STATE_DIR", str(state))
+    with pytest.raises(FabricNotFound, match=f"no longer running \\(PID {dead.pid} is gone\\)"):
+        fabric_publish_address(None, tmp_path)
+
     monkeypatch.setenv("ETHER_PUBLISH", "tcp://127.0.0.1:5555")
     assert fabric_publish_address(None, tmp_path) == "tcp://127.0.0.1:5555"
     assert fabric_publish_address("ipc:///given", tmp_path) == "ipc:///given"

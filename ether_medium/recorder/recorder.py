@@ -7,16 +7,18 @@ thread (:mod:`~ether_medium.recorder.writer`) owns the database and commits ever
 
 What is recorded: every envelope whose topic matches one of ``recording.topics`` (names or globs, matched
 with :func:`fnmatch.fnmatchcase`), plus ``Ether.saved`` (what ``ether_save`` handlers return, source = the
-instance), ``Ether.log`` and ``Ether.device`` (a device's identity, also added to the session's
-``versions.devices``). Other lifecycle topics (``Ether.*``) are recorded only when a recording glob itself
-starts with ``Ether``.
+instance), ``Ether.log``, ``Ether.exited`` and ``Ether.device`` (a device's identity, also added to the
+session's ``versions.devices``). Other lifecycle topics (``Ether.*``) are recorded only when a recording glob
+itself starts with ``Ether``.
 
 How it stops: on ``Ether.shutdown`` (or when ``stop_event`` is set) it keeps receiving until it has seen
 ``Ether.bye`` from every name in ``wait_for`` (each process publishes it as the last message on its own
-socket, and the broker keeps per-connection order), or until ``bye_timeout_s`` has passed, then logs the
-names it never heard from, commits, closes the session row and returns. SIGINT (Ctrl-C reaches the whole
-process group) begins the same drain; a second SIGINT, or SIGTERM, stops it at once: what was received is
-committed and the session is closed as ``interrupted``. So does the death of the process that started it.
+socket, and the broker keeps per-connection order; ``Ether.exited`` from the launcher stands for the bye of
+a process that died, and a later ``Ether.ready`` of that name, a restart, cancels it), or until
+``bye_timeout_s`` has passed, then logs the names it never heard from, commits, closes the session row and
+returns. SIGINT (Ctrl-C reaches the whole process group) begins the same drain; a second SIGINT, or SIGTERM,
+stops it at once: what was received is committed and the session is closed as ``interrupted``. So does the
+death of the process that started it.
 
 A message on a recorded topic that is not a valid envelope is counted (``sessions.malformed``) and logged with
 its topic and the first bytes; the recorder keeps running.
@@ -53,10 +55,12 @@ log = logging.getLogger("ether.recorder")
 SHUTDOWN = "Ether.shutdown"
 BYE = "Ether.bye"
 DEVICE = "Ether.device"
-ALWAYS_RECORDED = ("Ether.saved", "Ether.log", DEVICE)
+EXITED = "Ether.exited"  # {name, code}: the launcher saw a process die without saying bye
+READY = "Ether.ready"  # {name}: a process (re)started, so its bye is awaited again
+ALWAYS_RECORDED = ("Ether.saved", "Ether.log", DEVICE, EXITED)
 PROBE_PREFIX = "Ether.recorder.probe."
 
-_IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID = range(6)
+_IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID, _EXITED, _READY = range(8)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
 _LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th (the writer does the same)
@@ -266,7 +270,7 @@ class Recorder:
                     except (EnvelopeError, ValueError, TypeError) as exc:
                         self._malformed(frames, self._reason(frames, exc))
                         continue
-                    if kind in (_RECORD, _DEVICE):
+                    if kind in (_RECORD, _DEVICE, _EXITED):
                         batch.append((session_id, env.topic, env.source, env.seq, env.host_time,
                                       env.device_time, env.device_uncertainty, env.device_seq,
                                       dumps(env.data)))
@@ -274,8 +278,10 @@ class Recorder:
                             put(batch)
                             batch = []
                             put({**env.data, "seen": env.host_time})
-                    elif kind == _BYE:
+                    if kind in (_BYE, _EXITED):
                         byes.add(str(env.data.get("name", env.source)))
+                    elif kind == _READY:
+                        byes.discard(str(env.data.get("name", env.source)))
                     elif kind == _SHUTDOWN and drain_until is None:
                         drain_until = time.monotonic() + self.rec.bye_timeout_s
                         log.info("Ether.shutdown: draining until Ether.bye from %s",
@@ -328,6 +334,10 @@ class Recorder:
             return _BYE, topic
         if topic == DEVICE:
             return _DEVICE, topic
+        if topic == EXITED:
+            return _EXITED, topic
+        if topic == READY:
+            return _READY, topic
         return (_RECORD if self.selection.records(topic) else _IGNORE), topic
 
     def _malformed(self, frames: list[bytes], reason: str) -> None:

@@ -28,38 +28,70 @@ __all__ = [
     "FABRIC_FILE",
     "FabricNotFound",
     "ReplaySummary",
+    "fabric_files",
     "fabric_publish_address",
     "replay",
     "replayed_topics",
 ]
 
 FABRIC_FILE = Path(".ether") / "fabric.json"
-"""Where a running fabric writes its broker addresses (``{"publish": ..., "subscribe": ...}``),
-relative to the project directory."""
+"""Where a running fabric writes its broker addresses when neither ``$ETHER_STATE_DIR`` nor
+``$XDG_RUNTIME_DIR`` is set, relative to the project directory."""
 
 
 class FabricNotFound(RuntimeError):
     """No running fabric to replay into."""
 
 
+def fabric_files(project_dir: Path | None = None) -> list[Path]:
+    """Where a running tap process may have written ``fabric.json`` (``{"pid", "session", "ETHER_PUBLISH",
+    "ETHER_SUBSCRIBE"}``), first match wins: ``$ETHER_STATE_DIR/fabric.json``,
+    ``$XDG_RUNTIME_DIR/ether/fabric.json``, ``<project dir>/.ether/fabric.json``."""
+    out = []
+    if os.environ.get("ETHER_STATE_DIR"):
+        out.append(Path(os.environ["ETHER_STATE_DIR"]) / "fabric.json")
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        out.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "ether" / "fabric.json")
+    out.append((Path.cwd() if project_dir is None else project_dir) / FABRIC_FILE)
+    return out
+
+
 def fabric_publish_address(explicit: str | None = None, project_dir: Path | None = None) -> str:
     """The broker address publishers connect to: ``explicit`` (``--publish``), else ``$ETHER_PUBLISH``, else
-    the ``publish`` entry of :data:`FABRIC_FILE` in ``project_dir`` (the current directory)."""
+    the first of :func:`fabric_files` that exists and names a live tap process."""
     if explicit:
         return explicit
     if os.environ.get("ETHER_PUBLISH"):
         return os.environ["ETHER_PUBLISH"]
-    path = (Path.cwd() if project_dir is None else project_dir) / FABRIC_FILE
+    candidates = fabric_files(project_dir)
+    for path in candidates:
+        try:
+            info = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            raise FabricNotFound(f"cannot read {path}: {exc}; pass --publish ADDRESS") from exc
+        address = info.get("ETHER_PUBLISH") or info.get("publish") if isinstance(info, dict) else None
+        if not address:
+            raise FabricNotFound(f"{path} does not name the broker's publish address; pass --publish ADDRESS")
+        pid = info.get("pid")
+        if isinstance(pid, int) and not _alive(pid):
+            raise FabricNotFound(f"{path} is left over from a fabric that is no longer running (PID {pid} is "
+                                 "gone). Start one (`ether run CONFIG`), or pass --publish ADDRESS")
+        return str(address)
+    raise FabricNotFound(
+        f"no running fabric found (looked for {', '.join(map(str, candidates))}). Start one "
+        "(`ether run CONFIG`) from this directory, or pass --publish ADDRESS (the broker's publish address)")
+
+
+def _alive(pid: int) -> bool:
     try:
-        address = json.loads(path.read_text())["publish"]
-    except FileNotFoundError:
-        raise FabricNotFound(
-            f"no running fabric found: {path} does not exist. Start one (`ether run CONFIG`) in this "
-            "directory, or pass --publish ADDRESS (the broker's publish address)") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FabricNotFound(f"{path} does not name the broker's publish address ({exc!r}); "
-                             "pass --publish ADDRESS") from exc
-    return str(address)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def replayed_topics(recorded: Sequence[str], globs: Sequence[str] | None) -> list[str]:

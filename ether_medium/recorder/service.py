@@ -3,7 +3,8 @@
 ``ctx`` is whatever the launcher hands its service processes; this reads ``addresses``
 (:class:`~ether_medium.broker.BrokerAddresses`), ``session_id``, ``config``
 (:class:`~ether_medium.config.EtherConfig`), ``wait_for`` (names of the processes whose ``Ether.bye`` ends the
-drain) and, when present, ``ready`` (called once the subscription is live) and ``stop_event``.
+drain) and, when present, ``ready()`` (called once the recorder's subscription is live) and ``stop`` or
+``stop_event`` (an event that begins the drain, e.g. set on SIGTERM).
 """
 
 from __future__ import annotations
@@ -23,6 +24,6 @@ def main(ctx: Any) -> int:
         ctx.config,
         list(ctx.wait_for),
         ready=getattr(ctx, "ready", None),
-        stop_event=getattr(ctx, "stop_event", None),
+        stop_event=getattr(ctx, "stop_event", None) or getattr(ctx, "stop", None),
     )
     return {"normal": 0, "error": 1}.get(summary.status, 2)
