@@ -357,7 +357,7 @@ def run_recorder(addresses: BrokerAddresses, session_id: str, config: EtherConfi
     ``ready`` is called once the recorder's subscription is live in the broker; ``stop_event`` (anything with
     ``is_set()``) is a second way to begin the drain besides ``Ether.shutdown``. In the main thread, SIGINT
     begins the drain (a second one stops at once) and SIGTERM ends the session as ``interrupted`` after
-    committing what was received.
+    committing what was received; a signal the process ignores (SIG_IGN) stays ignored.
     """
     recorder = Recorder(addresses, session_id, config, wait_for)
     previous: dict[signal.Signals, Any] = {}
@@ -370,7 +370,8 @@ def run_recorder(addresses: BrokerAddresses, session_id: str, config: EtherConfi
                 recorder.interrupt()
 
         for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, _on_signal)
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # a launcher that ignores Ctrl-C here has
+                previous[signum] = signal.signal(signum, _on_signal)  # its own plan for the shutdown
     try:
         return recorder.run(ready, stop_event)
     finally:
