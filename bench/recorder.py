@@ -5,13 +5,14 @@
    ``sqlite3`` batched ``executemany`` inserts of the same rows into the same schema with the same pragmas.
    Target >= 0.5.
 2. The fabric's throughput with recording on as a ratio to recording off. Target >= 0.8. Needs the fabric
-   (``ether_medium.launcher``); skipped with a message when it is not there.
+   (``ether_medium.launcher`` and ``bench/fabric_nodes.py``); skipped with a message when they are not there.
 
 Run: ``.venv/bin/python bench/recorder.py`` (``BENCH_N`` sets the number of messages, default 200000).
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -112,13 +113,55 @@ def recorded_rate(db: Path) -> tuple[float, float, float]:
         broker.stop()
 
 
-def fabric_ratio() -> None:
+def _fabric_rate(count: int, tmp: Path, record: bool) -> float:
+    """Messages/s at a subscriber instance, publisher instance -> subscriber instance, recording on or off."""
+    from ether_medium import ether  # type: ignore[attr-defined]
+
+    tag = uuid.uuid4().hex[:8]
+    out, db = tmp / f"result-{tag}.json", tmp / f"fabric-{tag}.sqlite"
+    subscriber = {"class_path": "fabric_nodes.BenchSubscriber", "kwargs": {"count": count, "out": str(out)}}
+    publisher = {"class_path": "fabric_nodes.BenchPublisher", "kwargs": {"count": count}}
+    config: dict[str, Any] = {"instances": {"subscriber": subscriber, "publisher": publisher}}
+    if record:
+        config["recording"] = {"path": str(db), "topics": ["bench"]}
+    ether.tap(config=config)
     try:
-        import ether_medium.launcher  # noqa: F401
-    except ImportError:
-        print("fabric throughput, recording on / off: skipped (ether_medium.launcher is not there yet)")
+        ether.start()
+        deadline = time.monotonic() + 300
+        while not out.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the fabric benchmark did not finish")
+            time.sleep(0.01)
+        result = json.loads(out.read_text())
+    finally:
+        ether.shutdown()
+    if record:
+        conn = sqlite3.connect(db)
+        recorded = conn.execute("SELECT count(*) FROM messages WHERE topic = 'bench'").fetchone()[0]
+        conn.close()
+        if recorded != count:
+            print(f"  warning: {recorded} of {count} messages recorded")
+    return float(result["count"]) / float(result["seconds"])
+
+
+def fabric_ratio() -> None:
+    """The fabric's throughput with recording on / off (needs the fabric: ether_medium.launcher and
+    bench/fabric_nodes.py)."""
+    sys.path[:0] = [str(Path(__file__).resolve().parent)]
+    try:
+        import ether_medium.launcher  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+        import fabric_nodes  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+    except ImportError as exc:
+        print(f"fabric throughput, recording on / off: skipped ({exc})")
         return
-    print("fabric throughput, recording on / off: not written yet (needs the fabric's API); lead to complete")
+    count = min(N, 100_000)
+    offs, ons = [], []
+    with tempfile.TemporaryDirectory(prefix="ether-bench-") as tmp:
+        for k in range(ROUNDS):
+            offs.append(_fabric_rate(count, Path(tmp), record=False))
+            ons.append(_fabric_rate(count, Path(tmp), record=True))
+            print(f"  round {k + 1}: fabric {offs[-1]:8.0f} msgs/s without recording, {ons[-1]:8.0f} with")
+    print(f"fabric throughput, recording on / off: {max(ons) / max(offs):.2f}   (target >= 0.8)")
 
 
 def main() -> int:
