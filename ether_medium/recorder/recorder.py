@@ -14,11 +14,11 @@ itself starts with ``Ether``.
 How it stops: on ``Ether.shutdown`` (or when ``stop_event`` is set) it keeps receiving until it has seen
 ``Ether.bye`` from every name in ``wait_for`` (each process publishes it as the last message on its own
 socket, and the broker keeps per-connection order; ``Ether.exited`` from the launcher stands for the bye of
-a process that died, and a later ``Ether.ready`` of that name, a restart, cancels it), or until
-``bye_timeout_s`` has passed, then logs the names it never heard from, commits, closes the session row and
-returns. SIGINT (Ctrl-C reaches the whole process group) begins the same drain; a second SIGINT, or SIGTERM,
-stops it at once: what was received is committed and the session is closed as ``interrupted``. So does the
-death of the process that started it.
+a process that died, and a later ``Ether.ready`` of that name, a restart, cancels it), or until nothing has
+arrived for ``bye_timeout_s`` (a backlog is drained however long it takes), then logs the names it never
+heard from, commits, closes the session row and returns. SIGINT (Ctrl-C reaches the whole process group)
+begins the same drain; a second SIGINT, or SIGTERM, stops it at once: what was received is committed and
+the session is closed as ``interrupted``. So does the death of the process that started it.
 
 A message on a recorded topic that is not a valid envelope is counted (``sessions.malformed``) and logged with
 its topic and the first bytes; the recorder keeps running.
@@ -290,6 +290,8 @@ class Recorder:
                     if summary.first_message is None:
                         summary.first_message = time.time()
                     put(batch)
+                if drain_until is not None:  # still receiving (a backlog): the bye deadline counts from now
+                    drain_until = max(drain_until, time.monotonic() + self.rec.bye_timeout_s)
             if writer.error is not None:
                 return "error", None
             if self._interrupted.is_set():
@@ -307,8 +309,9 @@ class Recorder:
                 if time.monotonic() >= drain_until:
                     summary.missing_byes = sorted(missing)
                     names = ", ".join(summary.missing_byes)
-                    log.warning("no Ether.bye from %s within %.1f s of shutdown: their last messages may be "
-                                "missing from session %s", names, self.rec.bye_timeout_s, session_id)
+                    log.warning("no Ether.bye from %s within %.1f s of the last message after shutdown: "
+                                "their last messages may be missing from session %s", names,
+                                self.rec.bye_timeout_s, session_id)
                     return "normal", f"no Ether.bye from: {names}"
 
     @staticmethod
