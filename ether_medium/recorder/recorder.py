@@ -44,7 +44,7 @@ import zmq
 
 from ether_medium.broker import BrokerAddresses
 from ether_medium.config import EtherConfig, RecordingConfig
-from ether_medium.envelope import EnvelopeError, decode
+from ether_medium.envelope import Envelope, EnvelopeError, decode, encode
 from ether_medium.recorder.store import MessageRow, Store
 from ether_medium.recorder.writer import BatchWriter
 
@@ -201,11 +201,12 @@ class Recorder:
         """Publish a probe through the broker until it comes back: then the broker holds our subscription,
         and every publisher that connects from now on receives it. Returns the messages that arrived
         meanwhile (they are recorded like any other)."""
-        probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}".encode()
+        frames_out = encode(Envelope(f"{PROBE_PREFIX}{uuid.uuid4().hex}", {}, "recorder", 0, time.time()))
+        probe = frames_out[0]
         early: list[list[bytes]] = []
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
-            pub.send_multipart([probe, b""])
+            pub.send_multipart(frames_out)  # a valid envelope: other subscribers of Ether.* must not choke
             if sub.poll(20):
                 while sub.poll(0):
                     frames = sub.recv_multipart()
