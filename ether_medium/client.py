@@ -8,8 +8,9 @@ log handler can publish from anywhere in the process.
 The slow-joiner problem (a subscription needs a moment to reach the publishers through the broker) is solved
 by :meth:`FabricClient.handshake`: it publishes probes on a topic only this client subscribes to until one comes
 back. When it returns, every subscription made before it is registered at the broker, and the broker's
-subscriptions have reached this client's PUB socket. Then :meth:`FabricClient.announce_ready` tells the
-launcher (topic ``Ether.ready``).
+subscriptions have reached this client's PUB socket. A child process then calls :meth:`FabricClient.join`:
+it waits for the launcher's ``Ether.rollcall`` (proof that the launcher listens, since children may be up
+before it) and answers with ``Ether.ready``.
 
 Closing a client with ``bye=True`` publishes ``Ether.bye`` ``{"name": ...}`` as its last message (see
 docs/architecture.md, "Shutdown ordering").
@@ -31,10 +32,11 @@ import zmq
 from ether_medium.broker import BrokerAddresses
 from ether_medium.envelope import Envelope, EnvelopeError, decode, encode
 
-__all__ = ["FabricClient", "FabricClosedError", "TOPIC_BYE", "TOPIC_READY"]
+__all__ = ["TOPIC_BYE", "TOPIC_READY", "FabricClient", "FabricClosedError"]
 
 TOPIC_READY = "Ether.ready"
 TOPIC_BYE = "Ether.bye"
+TOPIC_ROLLCALL = "Ether.rollcall"
 
 
 class FabricClosedError(RuntimeError):
@@ -59,6 +61,8 @@ class FabricClient:
             sock.setsockopt(zmq.LINGER, 2000)  # pending messages (Ether.bye) still leave on close
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.RCVHWM, 0)
+            sock.setsockopt(zmq.RECONNECT_IVL, 2)  # a forked child may connect before the broker binds
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 100)
         self._pub.connect(addresses.publish)
         self._sub.connect(addresses.subscribe)
         self._seq: dict[str, int] = {}
@@ -176,9 +180,6 @@ class FabricClient:
                     except EnvelopeError:
                         continue
                     if env.topic == probe:
-                        self.live = True
-                        for callback in self.on_live:
-                            callback()
                         return
                     if self.wants(env.topic):
                         self._pending.append(env)
@@ -190,8 +191,44 @@ class FabricClient:
         finally:
             self.unsubscribe(probe)
 
-    def announce_ready(self, **info: Any) -> None:
-        """Publish ``Ether.ready`` ``{"name", "pid", **info}`` (after :meth:`handshake`)."""
+    def wait_for(self, topic: str, timeout: float) -> Envelope | None:
+        """Receive until a message on ``topic`` arrives (others are kept for :meth:`recv`); ``None`` on
+        timeout. ``topic`` must be subscribed."""
+        deadline = time.monotonic() + timeout
+        kept: list[Envelope] = []
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    env = self.recv(left)
+                except EnvelopeError:
+                    continue
+                if env is None:
+                    return None
+                if env.topic == topic:
+                    return env
+                kept.append(env)
+            return None
+        finally:
+            self._pending.extendleft(reversed(kept))
+
+    def go_live(self) -> None:
+        """Mark the launcher as listening (its roll call arrived): run the :attr:`on_live` callbacks, e.g.
+        the log handler sends what it held back."""
+        if not self.live:
+            self.live = True
+            for callback in self.on_live:
+                callback()
+
+    def join(self, listening: bool, timeout: float = 30.0, **info: Any) -> None:
+        """The start-up sequence of every child process, after it subscribed what it needs:
+        :meth:`handshake`; unless ``listening`` (a restart: the launcher listens already), wait for the
+        launcher's ``Ether.rollcall``; :meth:`go_live`; publish ``Ether.ready`` ``{"name", "pid", **info}``."""
+        self.subscribe(TOPIC_ROLLCALL)
+        self.handshake(timeout)
+        if not listening and self.wait_for(TOPIC_ROLLCALL, timeout) is None:
+            raise TimeoutError(f"{self.name}: no roll call from the launcher within {timeout} s")
+        self.unsubscribe(TOPIC_ROLLCALL)
+        self.go_live()
         self.publish(TOPIC_READY, {"name": self.name, "pid": os.getpid(), **info})
 
     # -- closing ---------------------------------------------------------------------------------------

@@ -23,12 +23,12 @@ __all__ = [
     "ether_cleanup",
     "ether_get",
     "ether_init",
+    "ether_methods",
     "ether_pub",
     "ether_save",
     "ether_shutdown",
     "ether_start",
     "ether_sub",
-    "ether_methods",
     "set_publish_hook",
 ]
 

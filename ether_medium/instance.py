@@ -3,9 +3,11 @@ fabric, run its lifecycle, dispatch messages until ``Ether.shutdown``.
 
 Lifecycle (each phase at most once per process, in this order):
 
-1. construct ``class_path(*args, **kwargs)``; ``ether_init`` handlers;
-2. subscribe, :meth:`FabricClient.handshake`, publish ``Ether.ready``;
-3. ``Ether.start`` (or at once for a restarted instance of a started system): ``ether_start`` handlers;
+1. construct ``class_path(*args, **kwargs)``; subscribe, :meth:`FabricClient.handshake`, ``Ether.ready``;
+2. ``Ether.init``: ``ether_init`` handlers; ack ``Ether.done`` (``tap`` returns after every ack, so a recorder
+   started first sees what init handlers publish);
+3. ``Ether.start``: ``ether_start`` handlers. A process restarted after a crash runs the phases the system
+   has already passed (``catch_up`` in its spec) by itself right after ``Ether.ready``;
 4. ``Ether.save``: ``ether_save`` handlers, each returned dict published on ``Ether.saved``; ack ``Ether.done``;
 5. ``Ether.cleanup``: ``ether_cleanup`` handlers; ack ``Ether.done``;
 6. ``Ether.shutdown``: any phase not run yet, then ``ether_shutdown`` handlers; ``Ether.bye``; exit.
@@ -28,22 +30,34 @@ from typing import Any
 import zmq
 
 from ether_medium.client import FabricClient
-from ether_medium.decorators import LIFECYCLE, EtherMethod, Phase, apply_registry, ether_methods, set_publish_hook
+from ether_medium.decorators import (
+    LIFECYCLE,
+    EtherMethod,
+    Phase,
+    apply_registry,
+    ether_methods,
+    set_publish_hook,
+)
 from ether_medium.envelope import Envelope, EnvelopeError, decode
 from ether_medium.validation import MessageRejected, UnpublishableResult, return_checker, subscriber_model
 
-__all__ = ["InstanceRuntime", "load_class", "TOPIC_DONE", "TOPIC_SAVED", "LIFECYCLE_TOPICS"]
+__all__ = ["LIFECYCLE_TOPICS", "TOPIC_DONE", "TOPIC_SAVED", "InstanceRuntime", "load_class"]
 
 log = logging.getLogger("ether")
 
 TOPIC_SAVED = "Ether.saved"
 TOPIC_DONE = "Ether.done"
 LIFECYCLE_TOPICS: dict[str, Phase] = {
+    "Ether.init": "init",
     "Ether.start": "start",
     "Ether.save": "save",
     "Ether.cleanup": "cleanup",
     "Ether.shutdown": "shutdown",
 }
+
+
+class SetupError(RuntimeError):
+    """An instance that cannot be set up (its constructor raised); the message says which and why."""
 
 
 class ClassPathError(ImportError):
@@ -104,11 +118,12 @@ class _Sub:
 
 
 class InstanceRuntime:
-    def __init__(self, client: FabricClient, spec: dict[str, Any], started: bool = False) -> None:
+    def __init__(self, client: FabricClient, spec: dict[str, Any], catch_up: list[Phase] | None = None) -> None:
         self.client = client
         self.name = client.name
         self.spec = spec
-        self.started_by_env = started
+        self.catch_up: list[Phase] = list(catch_up or [])
+        self.listening = bool(spec.get("listening"))
         self.done: set[Phase] = set()
         self.obj: Any = None
         self.methods: dict[str, EtherMethod] = {}
@@ -125,7 +140,7 @@ class InstanceRuntime:
         try:
             self.obj = cls(*args, **kwargs)
         except Exception as exc:
-            raise RuntimeError(
+            raise SetupError(
                 f"instance {self.name!r}: {class_path}(*{args!r}, **{kwargs!r}) raised "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
@@ -172,7 +187,7 @@ class InstanceRuntime:
                 elif not meta.pub_topics:
                     log.error("%s: save handler %s returned %s, expected a dict (or None); nothing saved",
                               self.name, meta.func.__qualname__, type(result).__name__)
-        if phase in ("save", "cleanup"):
+        if phase in ("init", "save", "cleanup"):
             self.client.publish(TOPIC_DONE, {"name": self.name, "phase": phase})
 
     # -- messages --------------------------------------------------------------------------------------
@@ -190,14 +205,9 @@ class InstanceRuntime:
         phase = LIFECYCLE_TOPICS.get(topic)
         if phase is None:
             return True
-        if phase == "shutdown":
-            for p in LIFECYCLE[1:]:
-                self.run_phase(p)
-            return False
-        if phase == "cleanup":
-            self.run_phase("save")
-        self.run_phase(phase)
-        return True
+        for p in LIFECYCLE[: LIFECYCLE.index(phase) + 1]:
+            self.run_phase(p)  # phases run once each, in order, even if a message was missed
+        return phase != "shutdown"
 
     def _deliver(self, sub: _Sub, env: Envelope) -> None:
         try:
@@ -257,11 +267,9 @@ class InstanceRuntime:
         start = time.monotonic()
         self.construct()
         self.subscribe()
-        self.run_phase("init")
-        self.client.handshake()
-        self.client.announce_ready(kind="instance", startup_s=round(time.monotonic() - start, 4))
-        if self.started_by_env:
-            self.run_phase("start")
+        self.client.join(self.listening, kind="instance", startup_s=round(time.monotonic() - start, 4))
+        for phase in self.catch_up:
+            self.run_phase(phase)
         self.loop()
         set_publish_hook(None)
         return 0

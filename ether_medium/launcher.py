@@ -22,18 +22,22 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import zmq
+
 from ether_medium.broker import Broker, BrokerAddresses
-from ether_medium.client import TOPIC_BYE, TOPIC_READY, FabricClient
+from ether_medium.client import TOPIC_BYE, TOPIC_READY, TOPIC_ROLLCALL, FabricClient
 from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.envelope import EnvelopeError
 from ether_medium.instance import TOPIC_DONE
 from ether_medium.logs import TOPIC_LOG, get_logger, print_remote
+from ether_medium.process import ChildProcess, can_fork, fork_child, spawn_child
 from ether_medium.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
 
 __all__ = ["TAP_NAME", "TOPIC_EXITED", "EtherError", "Launcher", "fabric_file"]
@@ -68,7 +72,7 @@ class Child:
     kind: Literal["instance", "service"]
     spec: dict[str, Any]
     restart: RestartPolicy
-    proc: subprocess.Popen[bytes] | None = None
+    proc: ChildProcess | None = None
     restarts: int = 0
     ready: bool = False
     exit_code: int | None = None
@@ -91,7 +95,11 @@ class Launcher:
         self._sup: FabricClient | None = None
         self._thread: threading.Thread | None = None
         self._cond = threading.Condition()
-        self._done: dict[str, set[str]] = {"save": set(), "cleanup": set()}
+        self._done: dict[str, set[str]] = {"init": set(), "save": set(), "cleanup": set()}
+        self.phases: list[str] = []  # lifecycle phases published so far
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._addresses: BrokerAddresses | None = None
+        self._own_context = False
         self._byes: set[str] = set()
         self._sup_stop = threading.Event()
         self._sup_live = threading.Event()
@@ -104,9 +112,9 @@ class Launcher:
 
     @property
     def addresses(self) -> BrokerAddresses:
-        if self.broker is None:
+        if self._addresses is None:
             raise EtherError("the fabric is not running")
-        return self.broker.addresses
+        return self._addresses
 
     # -- children --------------------------------------------------------------------------------------
     def _service_specs(self) -> tuple[ServiceSpec | None, list[ServiceSpec]]:
@@ -137,18 +145,20 @@ class Launcher:
             spec["config_source"] = self.config.source
         return spec
 
-    def _env(self, child: Child) -> dict[str, str]:
-        env = dict(os.environ)
+    def _env(self, child: Child, full: bool) -> dict[str, str]:
+        env = dict(os.environ) if full else {}
         env.update(self.addresses.as_env())
-        spec = dict(child.spec, started=self.started)
+        spec = dict(child.spec, catch_up=[p for p in ("init", "start") if p in self.phases],
+                    listening=self._sup_live.is_set())
         env["ETHER_CHILD"] = json.dumps(spec, default=str)
         env["ETHER_SESSION"] = self.session_id
         env["ETHER_NAME"] = child.name
         env["ETHER_LOG_LEVEL"] = logging.getLevelName(log.getEffectiveLevel())
-        paths = [p for p in sys.path if p and os.path.isdir(p)]
-        if os.getcwd() not in paths:
-            paths.insert(0, os.getcwd())
-        env["PYTHONPATH"] = os.pathsep.join(paths)
+        if full:
+            paths = [p for p in sys.path if p and os.path.isdir(p)]
+            if os.getcwd() not in paths:
+                paths.insert(0, os.getcwd())
+            env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
     def _spawn(self, child: Child) -> None:
@@ -156,12 +166,22 @@ class Launcher:
         child.exit_code = None
         child.restart_at = None
         child.started_at = time.monotonic()
-        child.proc = subprocess.Popen([sys.executable, "-m", "ether_medium.child"], env=self._env(child))
+        if can_fork():
+            env = self._env(child, full=False)
+            spec = json.loads(env["ETHER_CHILD"])
+            from ether_medium.child import run_child
+
+            child.proc = fork_child(lambda: run_child(spec, env))
+        else:
+            child.proc = spawn_child(self._env(child, full=True))
 
     def _wait_ready(self, names: list[str], timeout: float) -> None:
+        """Call the roll (``Ether.rollcall``, every 20 ms) until every child in ``names`` answered."""
+        assert self._main is not None
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
+                self._main.publish(TOPIC_ROLLCALL, {})
                 waiting = [n for n in names if not self.children[n].ready and self.children[n].exit_code is None]
                 if not waiting:
                     return
@@ -169,21 +189,19 @@ class Launcher:
                 if left <= 0:
                     log.error("not ready after %.1f s: %s (continuing without waiting)", timeout, ", ".join(waiting))
                     return
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.02))
 
     # -- tap / start / shutdown ------------------------------------------------------------------------
     def tap(self, ready_timeout: float = 30.0) -> None:
         recorder, services = self._service_specs()
         log.info("Starting Ether session: %s...", self.session_id)
-        self.broker = Broker()
-        self.broker.start()
+        self._dir = tempfile.TemporaryDirectory(prefix="ether-")
+        self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
+        self._own_context = can_fork()
         try:
-            self._thread = threading.Thread(target=self._supervise, name="ether-supervisor", daemon=True)
-            self._thread.start()
             instance_names = list(self.config.instances)
-            bridge_names = [s.name for s in services]
             if recorder is not None:
-                wait_for = [TAP_NAME, *instance_names, *bridge_names]
+                wait_for = [TAP_NAME, *instance_names, *(s.name for s in services)]
                 body = {"target": recorder.target, "kwargs": recorder.kwargs, "wait_for": wait_for}
                 self.children[recorder.name] = Child(
                     recorder.name, "service", self._child_spec(recorder.name, "service", body), _policy("never")
@@ -193,39 +211,35 @@ class Launcher:
                 self.children[spec.name] = Child(
                     spec.name, "service", self._child_spec(spec.name, "service", body), _policy(spec.restart)
                 )
-            registry = {k: v for k, v in (self.config.raw.get("registry") or {}).items()}
+            registry = dict(self.config.raw.get("registry") or {})
             for name, inst in self.config.instances.items():
-                body = {
-                    "class_path": inst.class_path,
-                    "args": inst.args,
-                    "kwargs": inst.kwargs,
-                    "registry": registry,
-                }
-                self.children[name] = Child(name, "instance", self._child_spec(name, "instance", body),
-                                            _policy(inst.restart))
-            self._main = FabricClient(self.broker.addresses, TAP_NAME)
-            if recorder is not None:
-                self._spawn(self.children[recorder.name])
-            others = [c for c in self.children.values() if recorder is None or c.name != recorder.name]
-            if recorder is None:
-                for child in others:
-                    self._spawn(child)
+                body = {"class_path": inst.class_path, "args": inst.args, "kwargs": inst.kwargs, "registry": registry}
+                self.children[name] = Child(
+                    name, "instance", self._child_spec(name, "instance", body), _policy(inst.restart)
+                )
+            # Fork every child before this process holds a ZeroMQ context or a thread (see process.py). The
+            # recorder comes first; it is ready before Ether.init, so it sees everything from then on.
+            for child in self.children.values():
+                self._spawn(child)
+            self.broker = Broker(self._addresses)
+            self.broker.start()
+            self._thread = threading.Thread(target=self._supervise, name="ether-supervisor", daemon=True)
+            self._thread.start()
+            self._main = FabricClient(self._addresses, TAP_NAME)
             self._main.handshake()
             if not self._sup_live.wait(10.0):
                 raise EtherError("the launcher's supervisor could not connect to the broker")
-            if recorder is not None:
-                self._wait_ready([recorder.name], ready_timeout)
-                for child in others:
-                    self._spawn(child)
-            self._wait_ready([c.name for c in others], ready_timeout)
+            self._wait_ready(list(self.children), ready_timeout)
+            self._phase("init", time.monotonic() + ready_timeout)
             self._write_fabric_file()
         except BaseException:
-            self._teardown(force=True)
+            self._teardown()
             raise
 
     def start(self) -> None:
         assert self._main is not None
         self.started = True
+        self.phases.append("start")
         self._main.publish("Ether.start", {})
         log.info("Ether system started successfully")
 
@@ -235,6 +249,7 @@ class Launcher:
 
     def _phase(self, phase: str, deadline: float) -> None:
         assert self._main is not None
+        self.phases.append(phase)
         self._main.publish(f"Ether.{phase}", {})
         with self._cond:
             while True:
@@ -263,7 +278,7 @@ class Launcher:
             if recorder is not None:
                 self._reap([recorder], max(deadline, time.monotonic() + 5.0))
         finally:
-            self._teardown(force=True)
+            self._teardown()
         log.info("Ether system shutdown complete")
 
     def _reap(self, children: list[Child], deadline: float) -> None:
@@ -284,7 +299,7 @@ class Launcher:
                     child.proc.wait()
             child.exit_code = child.proc.returncode
 
-    def _teardown(self, force: bool) -> None:
+    def _teardown(self) -> None:
         self.stopping = True
         for child in self.children.values():
             if child.proc is not None and child.proc.poll() is None:
@@ -298,6 +313,13 @@ class Launcher:
             self._main.close(bye=False)
         if self.broker is not None:
             self.broker.stop()
+            self.broker = None
+        if self._own_context:  # so the next tap in this process can fork again
+            zmq.Context.instance().term()
+            self._own_context = False
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
         if self._fabric_file is not None:
             with contextlib.suppress(OSError):
                 with open(self._fabric_file) as fh:
@@ -320,8 +342,7 @@ class Launcher:
 
     # -- supervisor thread -----------------------------------------------------------------------------
     def _supervise(self) -> None:
-        assert self.broker is not None
-        client = FabricClient(self.broker.addresses, f"{TAP_NAME}.supervisor")
+        client = FabricClient(self.addresses, f"{TAP_NAME}.supervisor")
         self._sup = client
         for topic in (TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE):
             client.subscribe(topic)

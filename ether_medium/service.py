@@ -52,7 +52,9 @@ class ServiceContext:
     wait_for: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def ready(self, timeout: float = 10.0, **info: Any) -> None:
-        """Handshake with the broker and announce ``Ether.ready``; call after subscribing."""
-        self.client.handshake(timeout)
-        self.client.announce_ready(kind="service", **info)
+    listening: bool = False
+
+    def ready(self, timeout: float = 30.0, **info: Any) -> None:
+        """Handshake with the broker, answer the launcher's roll call with ``Ether.ready``; call after
+        subscribing (see :meth:`FabricClient.join`)."""
+        self.client.join(self.listening, timeout, kind="service", **info)

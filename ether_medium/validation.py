@@ -86,7 +86,7 @@ def return_checker(func: Callable[..., Any]) -> Callable[[Any], dict[str, Any]]:
     :class:`UnpublishableResult` saying why it cannot be published."""
     ann = _hints(func).get("return", inspect.Signature.empty)
     adapter: TypeAdapter[Any] | None = None
-    if ann not in _PLAIN and not (typing.get_origin(ann) is dict):
+    if ann not in _PLAIN and typing.get_origin(ann) is not dict:
         try:
             adapter = TypeAdapter(ann)
         except Exception:
