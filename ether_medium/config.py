@@ -135,7 +135,9 @@ class ConfigError(ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        super().__init__(f"invalid Ether config {source}:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
+        super().__init__(
+            f"invalid Ether config {source}:\n  " + "\n  ".join(f"{source}: {p}" for p in problems)
+        )
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -154,13 +156,13 @@ def _real_loc(raw: Any, loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ..
     for part in loc:
         if _is_member(part):
             continue
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, dict) and part in node:  # noqa: SIM114 - separate branches narrow the index type for mypy
             node = node[part]
             real.append(part)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
             real.append(part)
-        elif isinstance(node, dict) or isinstance(node, list):
+        elif isinstance(node, (dict, list)):
             real.append(part)  # a key that is missing (or extra) in the YAML
             found = False
             break
@@ -175,7 +177,9 @@ def _is_member(part: int | str) -> bool:
 
 def _allowed_keys(parent: tuple[int | str, ...]) -> list[str] | None:
     for pattern, model in _SECTIONS:
-        if len(pattern) == len(parent) and all(p == "*" or p == q for p, q in zip(pattern, parent, strict=True)):
+        if len(pattern) == len(parent) and all(
+            p == "*" or p == q for p, q in zip(pattern, parent, strict=True)
+        ):
             return [name for name, f in model.model_fields.items() if not f.exclude]
     return None
 
@@ -186,7 +190,9 @@ def _describe(raw: dict[str, Any], err: Any) -> tuple[str, str]:
     kind = err["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
-        hint = f"; expected one of: {', '.join(allowed)}" if allowed else "; expected no options here: write {}"
+        hint = (
+            f"; expected one of: {', '.join(allowed)}" if allowed else "; expected no options here: write {}"
+        )
         return path, f"unknown key (check its spelling and indentation){hint}"
     if kind == "missing":
         return path, "required key is missing"

@@ -41,7 +41,7 @@ def mermaid(cfg: EtherConfig) -> str:
                 edges.append(f'    {_node("i", name)} -- "{meta.name}" --> {_node("t", topic)}')
             for topic in meta.sub_topics:
                 topics.add(topic)
-                edges.append(f'    {_node("t", topic)} --> {_node("i", name)}')
+                edges.append(f"    {_node('t', topic)} --> {_node('i', name)}")
             for topic in meta.get_topics:
                 topics.add(topic)
                 edges.append(f'    {_node("t", topic)} -. "get" .-> {_node("i", name)}')
@@ -49,7 +49,7 @@ def mermaid(cfg: EtherConfig) -> str:
         lines.append(f'    {_node("d", dev)}[/"{dev}<br/>device"/]')
         for fabric_topic in cfg.devices[dev].topics.values():
             topics.add(fabric_topic)
-            edges.append(f'    {_node("d", dev)} --> {_node("t", fabric_topic)}')
+            edges.append(f"    {_node('d', dev)} --> {_node('t', fabric_topic)}")
     for topic in sorted(topics):
         lines.append(f'    {_node("t", topic)}(["{topic}"])')
     return "\n".join(lines + edges) + "\n"

@@ -35,8 +35,11 @@ def main(args: argparse.Namespace) -> int:
             info = json.load(fh)
         addresses = BrokerAddresses.from_env(info)
     except (OSError, ValueError, RuntimeError) as exc:
-        print(f"ether monitor: no running fabric found in {path} ({exc}); start one with `ether run CONFIG` "
-              "or give --fabric FILE", file=sys.stderr)
+        print(
+            f"ether monitor: no running fabric found in {path} ({exc}); start one with `ether run CONFIG` "
+            "or give --fabric FILE",
+            file=sys.stderr,
+        )
         return 2
     client = FabricClient(addresses, "monitor")
     client.subscribe(args.topic)
@@ -62,7 +65,10 @@ def main(args: argparse.Namespace) -> int:
             if env is None:
                 break
             seen += 1
-            stamp = time.strftime("%H:%M:%S", time.localtime(env.host_time)) + f".{int(env.host_time % 1 * 1000):03d}"
+            stamp = (
+                time.strftime("%H:%M:%S", time.localtime(env.host_time))
+                + f".{int(env.host_time % 1 * 1000):03d}"
+            )
             print(f"{stamp} {env.topic} from {env.source} #{env.seq}: {env.data}", flush=True)
     except KeyboardInterrupt:
         pass

@@ -19,9 +19,16 @@ HELP = "run a YAML config: tap, start, wait (Ctrl-C or --duration), shut down"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="the YAML file (instances:, registry:, devices:, recording:, logging:)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument(
+        "config", help="the YAML file (instances:, registry:, devices:, recording:, logging:)"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
