@@ -119,3 +119,49 @@ class Crasher:
 class BrokenConstructor:
     def __init__(self, required: int):
         self.required = required
+
+
+def fake_recorder(ctx):  # type: ignore[no-untyped-def]
+    """A stand-in for ether_medium.recorder.service:main that follows the service contract: subscribe to
+    everything, ready, drain until Ether.bye from every name in ctx.wait_for, write what it saw, return."""
+    import json
+
+    client = ctx.client
+    client.subscribe("")
+    ctx.ready()
+    waiting = set(ctx.wait_for)
+    seen: list[list[str]] = []
+    shutdown = False
+    deadline = None
+    while waiting:
+        env = client.recv(0.1)
+        if env is None:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            continue
+        seen.append([env.topic, env.source])
+        if env.topic == "Ether.shutdown" and not shutdown:
+            shutdown = True
+            deadline = time.monotonic() + 5.0
+        elif env.topic == "Ether.bye":
+            waiting.discard(env.data["name"])
+        elif env.topic == "Ether.exited":
+            waiting.discard(env.data["name"])
+    with open(ctx.kwargs.get("out") or os.environ["FAKE_RECORDER_OUT"], "w") as fh:
+        json.dump({"session": ctx.session_id, "name": ctx.name, "wait_for": ctx.wait_for, "seen": seen,
+                   "left_waiting": sorted(waiting), "config_source": ctx.config.source}, fh)
+
+
+def echo_service(ctx):  # type: ignore[no-untyped-def]
+    client = ctx.client
+    client.subscribe("Echo.ping")
+    client.subscribe("Ether.shutdown")
+    ctx.ready()
+    while not ctx.stop.is_set():
+        env = client.recv(0.1)
+        if env is None:
+            continue
+        if env.topic == "Ether.shutdown":
+            return
+        client.publish("Echo.pong", {"echo": env.data.get("text"), "service": ctx.name,
+                                     "greeting": ctx.kwargs.get("greeting")})
