@@ -75,6 +75,23 @@ def _reset_after_fork() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _line_buffered_stdout() -> None:
+    """One ``write`` per printed line, so lines of several processes sharing the console never interleave
+    (even with ``PYTHONUNBUFFERED``, where every ``print`` argument would be its own write)."""
+    out = sys.stdout
+    if not isinstance(out, io.TextIOWrapper):
+        return
+    with contextlib.suppress(OSError, ValueError):
+        out.flush()
+        fd = out.fileno()
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(fd, "w", closefd=False)),
+            encoding=out.encoding,
+            errors=out.errors,
+            line_buffering=True,
+        )
+
+
 def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
     """Run the process described by ``spec``; ``env`` (for a forked child) is merged into ``os.environ``."""
     if env is not None:
@@ -83,8 +100,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())  # class paths are relative to the directory ether was started in
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tap process's to handle
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
+    _line_buffered_stdout()
     client = FabricClient(BrokerAddresses.from_env(), spec["name"])
     root = logging.getLogger()
     handler = FabricLogHandler(client)

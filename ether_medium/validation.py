@@ -116,6 +116,7 @@ def return_checker(func: Callable[..., Any]) -> Callable[[Any], dict[str, Any]]:
                 ) from None
         return payload_of(value)
 
+    check.plain = adapter is None  # type: ignore[attr-defined]
     return check
 
 

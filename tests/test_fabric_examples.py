@@ -55,7 +55,8 @@ def test_simple_data_processing_matches_the_seed() -> None:
 
     out = [line for line in lines if not LOG.match(line)]
     fabric, manual = out[:9], out[9:]
-    assert sorted(_strip_pid(x) for x in fabric) == sorted([
+    summaries = [_strip_pid(x) for x in fabric if "Summarizing" in x]
+    assert sorted(_strip_pid(x) for x in fabric if "Summarizing" not in x) == sorted([
         "DataGenerator[PID]: Generating data - 42",
         "DataProcessor[PID]: Processing input data - 42",
         "DataProcessor[PID]: Processing input data - 42",
@@ -63,12 +64,12 @@ def test_simple_data_processing_matches_the_seed() -> None:
         "DataProcessor[PID]: Processed output result - 84",
         "DataCollector[PID]: Collected result - 168",
         "DataCollector[PID]: Collected result - 84",
-        "DataCollector[PID]: Summarizing results - mean: 126.0, max: 168, min: 84",
-        _strip_pid(fabric[-2]) if "Summarizing" in fabric[-2] else "<missing summary>",
     ])
-    # The second summary always follows both results (the first may race with the second result, as in
-    # the seed); every instance ran in its own process, none in the tap process.
+    # Two summaries, as in the seed; the second always follows both results (the first can race with the
+    # second result in the seed's design too, so its numbers are not asserted).
+    assert len(summaries) == 2
     assert _strip_pid(fabric[-1]) == "DataCollector[PID]: Summarizing results - mean: 126.0, max: 168, min: 84"
+    # every instance ran in its own process, none in the tap process
     assert len({_pid(x) for x in fabric}) == 4 and tap_pid.isdisjoint({_pid(x) for x in fabric})
 
     assert [_strip_pid(x) for x in manual] == [
