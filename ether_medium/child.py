@@ -124,7 +124,8 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
     finally:
         root.removeHandler(handler)
         client.close(bye=True)
-        zmq.Context.instance().term()  # returns once Ether.bye has left
+        # close what the service may have left open; returns once Ether.bye has left (or after 2 s)
+        zmq.Context.instance().destroy(linger=2000)
     return code
 
 

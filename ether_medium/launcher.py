@@ -101,11 +101,16 @@ class Launcher:
         self.phases: list[str] = []  # lifecycle phases published so far
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._addresses: BrokerAddresses | None = None
-        self._own_context = False
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._byes: set[str] = set()
         self._sup_stop = threading.Event()
         self._sup_live = threading.Event()
         self._fabric_file: str | None = None
+
+    @property
+    def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
+        """The fabric's ZeroMQ context in the tap process (for clients made there, e.g. by tests)."""
+        return self._ctx
 
     @property
     def main_client(self) -> FabricClient | None:
@@ -208,7 +213,6 @@ class Launcher:
         log.info("Starting Ether session: %s...", self.session_id)
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
-        self._own_context = can_fork()
         try:
             instance_names = list(self.config.instances)
             if recorder is not None:
@@ -240,11 +244,14 @@ class Launcher:
             # recorder comes first; it is ready before Ether.init, so it sees everything from then on.
             for child in self.children.values():
                 self._spawn(child)
-            self.broker = Broker(self._addresses)
+            # The fabric's own context (not zmq.Context.instance(), which belongs to the user), created after
+            # the children were forked and destroyed at shutdown.
+            self._ctx = zmq.Context()
+            self.broker = Broker(self._addresses, self._ctx)
             self.broker.start()
             self._thread = threading.Thread(target=self._supervise, name="ether-supervisor", daemon=True)
             self._thread.start()
-            self._main = FabricClient(self._addresses, TAP_NAME)
+            self._main = FabricClient(self._addresses, TAP_NAME, context=self._ctx)
             self._main.handshake()
             if not self._sup_live.wait(10.0):
                 raise EtherError("the launcher's supervisor could not connect to the broker")
@@ -336,9 +343,9 @@ class Launcher:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
-        if self._own_context:  # so the next tap in this process can fork again
-            zmq.Context.instance().term()
-            self._own_context = False
+        if self._ctx is not None:  # every socket of ours is closed; nothing can hang here
+            self._ctx.destroy(linger=0)
+            self._ctx = None
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
@@ -364,7 +371,7 @@ class Launcher:
 
     # -- supervisor thread -----------------------------------------------------------------------------
     def _supervise(self) -> None:
-        client = FabricClient(self.addresses, f"{TAP_NAME}.supervisor")
+        client = FabricClient(self.addresses, f"{TAP_NAME}.supervisor", context=self._ctx)
         self._sup = client
         for topic in (TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE):
             client.subscribe(topic)
