@@ -39,8 +39,9 @@ def _pid(line: str) -> int:
     return int(m.group(1))
 
 
-def test_simple_data_processing_matches_the_seed() -> None:
-    code, lines = _run("-m", "examples.run_dual_processors")
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_simple_data_processing_matches_the_seed(start_method: str) -> None:
+    code, lines = _run("-m", "examples.run_dual_processors", env={"ETHER_START_METHOD": start_method})
     assert code == 0, "\n".join(lines)
     logs = [LOG.match(line) for line in lines if LOG.match(line)]
     messages = [m.group(3) for m in logs if m]
@@ -120,3 +121,22 @@ def test_log_level_from_environment(level: str, visible: bool) -> None:
 def test_demo_runs_the_quick_start() -> None:
     code, lines = _run("-m", "examples.demo")
     assert code == 0 and any("Summarizing results - mean: 12726.0" in x for x in lines)
+
+
+def test_a_users_zmq_context_is_left_alone() -> None:
+    """With the user's own zmq.Context.instance() in use, children are spawned, not forked, and shutdown
+    neither hangs on nor closes the user's sockets."""
+    script = (
+        "import zmq\n"
+        "from ether_medium import ether\n"
+        "ctx = zmq.Context.instance(); mine = ctx.socket(zmq.PAIR); mine.bind('inproc://mine')\n"
+        "ether.tap(config='examples/config/dual_processors.yaml'); ether.start()\n"
+        "import time; time.sleep(0.3)\n"
+        "ether.shutdown()\n"
+        "peer = ctx.socket(zmq.PAIR); peer.connect('inproc://mine'); peer.send(b'still here')\n"
+        "print(mine.recv().decode())\n"
+    )
+    code, lines = _run("-c", script)
+    assert code == 0, "\n".join(lines)
+    assert "still here" in lines
+    assert sum("Summarizing results - mean: 126.0" in x for x in lines) >= 1
