@@ -37,7 +37,7 @@ from ether_medium.client import TOPIC_BYE, TOPIC_READY, TOPIC_ROLLCALL, FabricCl
 from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.envelope import EnvelopeError
 from ether_medium.instance import TOPIC_DONE
-from ether_medium.logs import TOPIC_LOG, get_logger, print_remote
+from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_remote
 from ether_medium.process import ChildProcess, can_fork, fork_child, spawn_child
 from ether_medium.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
 
@@ -106,6 +106,7 @@ class Launcher:
         self._sup_stop = threading.Event()
         self._sup_live = threading.Event()
         self._fabric_file: str | None = None
+        self._log_handler: FabricLogHandler | None = None
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
@@ -253,6 +254,9 @@ class Launcher:
             self._thread.start()
             self._main = FabricClient(self._addresses, TAP_NAME, context=self._ctx)
             self._main.handshake()
+            self._main.go_live()
+            self._log_handler = FabricLogHandler(self._main)
+            log.addHandler(self._log_handler)  # the tap process's own records go on Ether.log too
             if not self._sup_live.wait(10.0):
                 raise EtherError("the launcher's supervisor could not connect to the broker")
             self._wait_ready(list(self.children), ready_timeout)
@@ -330,6 +334,9 @@ class Launcher:
 
     def _teardown(self) -> None:
         self.stopping = True
+        if self._log_handler is not None:
+            log.removeHandler(self._log_handler)
+            self._log_handler = None
         for child in self.children.values():
             if child.proc is not None and child.proc.poll() is None:
                 child.proc.kill()
@@ -396,7 +403,8 @@ class Launcher:
 
     def _on_message(self, topic: str, data: dict[str, Any]) -> None:
         if topic == TOPIC_LOG:
-            print_remote(data)
+            if data.get("name") != TAP_NAME:  # our own records were printed when they were made
+                print_remote(data)
             return
         name = str(data.get("name", ""))
         with self._cond:

@@ -50,6 +50,7 @@ def test_recorder_starts_first_sees_everything_and_every_bye(tmp_path: Path, mon
     # it saw the lifecycle from Ether.init on, the save results, and every process's last word
     for topic in ("Ether.init", "Ether.start", "Ether.save", "Ether.saved", "Ether.cleanup", "Ether.shutdown"):
         assert topic in topics, topic
+    assert ["Ether.log", "ether"] in report["seen"]  # the tap process's own log records are recorded too
     byes = [src for t, src in report["seen"] if t == "Ether.bye"]
     assert sorted(byes) == ["adder", "ether", "rec0"]
     for name in ("adder", "rec0"):  # Ether.bye is each process's last message
