@@ -119,12 +119,6 @@ class FabricClient:
         with self._lock:
             self._pub.send_multipart(frames)
 
-    def next_seq(self, topic: str) -> int:
-        with self._lock:
-            seq = self._seq.get(topic, 0)
-            self._seq[topic] = seq + 1
-            return seq
-
     # -- receiving -------------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:
         """Receive messages on ``topic`` (exact match; ``""`` receives everything, ``"Ether."`` all
