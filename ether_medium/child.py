@@ -72,7 +72,8 @@ def _reset_after_fork() -> None:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
     log.propagate = True
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for name in ("SIGTERM", "SIGCHLD", "SIGHUP", "SIGALRM", "SIGUSR1", "SIGUSR2"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def _line_buffered_stdout() -> None:

@@ -103,6 +103,7 @@ class Launcher:
         self._addresses: BrokerAddresses | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._byes: set[str] = set()
+        self._unreported: list[dict[str, Any]] = []
         self._sup_stop = threading.Event()
         self._sup_live = threading.Event()
         self._fabric_file: str | None = None
@@ -330,7 +331,7 @@ class Launcher:
                 except subprocess.TimeoutExpired:
                     child.proc.kill()
                     child.proc.wait()
-            child.exit_code = child.proc.returncode
+            self._exited(child, child.proc.wait())
 
     def _teardown(self) -> None:
         self.stopping = True
@@ -417,8 +418,25 @@ class Launcher:
                 self._byes.add(name)
             self._cond.notify_all()
 
+    def _exited(self, child: Child, code: int) -> None:
+        """Record an exit (from the supervisor or from ``_reap``); a process that did not say bye is
+        announced on ``Ether.exited`` so the recorder stops waiting for it."""
+        with self._cond:
+            if child.exit_code is not None:
+                return
+            child.exit_code = code
+            child.history.append(code)
+            if child.name not in self._byes:
+                self._unreported.append({"name": child.name, "code": code})
+            self._cond.notify_all()
+
     def _watch(self, client: FabricClient) -> None:
         now = time.monotonic()
+        with self._cond:
+            reports, self._unreported = self._unreported, []
+        for report in reports:
+            with contextlib.suppress(Exception):
+                client.publish(TOPIC_EXITED, report)
         for child in list(self.children.values()):
             proc = child.proc
             if proc is None:
@@ -427,10 +445,7 @@ class Launcher:
                 code = proc.poll()
                 if code is None:
                     continue
-                with self._cond:
-                    child.exit_code = code
-                    child.history.append(code)
-                    self._cond.notify_all()
+                self._exited(child, code)
                 if self.stopping and code == 0:
                     continue
                 if self.stopping:
@@ -438,8 +453,6 @@ class Launcher:
                     continue
                 log.error("%s (PID %d) exited unexpectedly with exit code %d", child.name, proc.pid, code)
                 self.failures.append((child.name, code))
-                with contextlib.suppress(Exception):
-                    client.publish(TOPIC_EXITED, {"name": child.name, "code": code})
                 pol = child.restart
                 wanted = pol.policy == "always" or (pol.policy == "on-failure" and code != 0)
                 if wanted and child.restarts < pol.max_restarts:
