@@ -124,9 +124,9 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
         code = 1
     finally:
         root.removeHandler(handler)
-        client.close(bye=True)
+        client.close(bye=not client.orphaned)
         # close what the service may have left open; returns once Ether.bye has left (or after 2 s)
-        zmq.Context.instance().destroy(linger=2000)
+        zmq.Context.instance().destroy(linger=0 if client.orphaned else 2000)
     return code
 
 

@@ -76,6 +76,7 @@ class FabricClient:
         self._pending: collections.deque[Envelope] = collections.deque()
         self._topics: set[str] = set()
         self.closed = False
+        self.orphaned = False  # set when the tap process is gone: close without bye, without lingering
         self.live = False  # True once handshake() succeeded: published messages reach every subscriber
         self.on_live: list[Callable[[], None]] = []
 

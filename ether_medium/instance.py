@@ -307,7 +307,7 @@ class InstanceRuntime:
                 frames = sock.recv_multipart()
             except zmq.Again:
                 if os.getppid() != self._ppid:
-                    log.error("%s: the tap process is gone; exiting", self.name)
+                    self.client.orphaned = True  # nobody to say bye to
                     return
                 continue
             # Hot path: a plain message (the four header fields only) on a subscribed topic goes straight
