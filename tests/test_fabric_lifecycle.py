@@ -19,8 +19,10 @@ from ether_medium.decorators import set_publish_hook
 def _lifecycle_config(tmp_path: Path, n: int = 2, **kwargs: object) -> dict[str, object]:
     return {
         "instances": {
-            f"rec{i}": {"class_path": "fabric_apps.LifecycleRecorder",
-                        "kwargs": {"path": str(tmp_path / f"rec{i}.txt"), **kwargs}}
+            f"rec{i}": {
+                "class_path": "fabric_apps.LifecycleRecorder",
+                "kwargs": {"path": str(tmp_path / f"rec{i}.txt"), **kwargs},
+            }
             for i in range(n)
         }
     }
@@ -131,8 +133,10 @@ def test_straggler_is_stopped_by_pid(tmp_path: Path) -> None:
 def test_crashed_instance_is_logged_and_restarted() -> None:
     config = {
         "instances": {
-            "crasher": {"class_path": "fabric_apps.Crasher",
-                        "restart": {"policy": "on-failure", "max_restarts": 2, "backoff_s": 0.01}},
+            "crasher": {
+                "class_path": "fabric_apps.Crasher",
+                "restart": {"policy": "on-failure", "max_restarts": 2, "backoff_s": 0.01},
+            },
             "adder": {"class_path": "fabric_apps.Adder"},
         }
     }
@@ -191,8 +195,12 @@ def test_children_exit_when_the_tap_process_dies() -> None:
         "time.sleep(60)\n"
     )
     tests_dir = str(Path(__file__).resolve().parent)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": tests_dir})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": tests_dir},
+    )
     pids: list[int] = []
     try:
         assert proc.stdout is not None
