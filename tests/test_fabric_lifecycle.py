@@ -123,7 +123,7 @@ def test_straggler_is_stopped_by_pid(tmp_path: Path) -> None:
         pid = launcher.children["rec0"].proc.pid  # type: ignore[union-attr]
         started = time.monotonic()
         ether.shutdown(timeout=0.5)
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started < 5.0
         logs.wait_for("cleanup handlers not finished in time by: rec0")
         logs.wait_for(f"rec0 (PID {pid}) did not exit in time; stopping it")
     with pytest.raises(ProcessLookupError):
