@@ -182,6 +182,7 @@ def test_publish_hook_is_removed_after_shutdown() -> None:
 
 
 def test_children_exit_when_the_tap_process_dies() -> None:
+    import shutil
     import signal
     import subprocess
     import sys
@@ -191,6 +192,7 @@ def test_children_exit_when_the_tap_process_dies() -> None:
         "from ether_medium import ether\n"
         "ether.tap(config={'instances': {'a': {'class_path': 'fabric_apps.Adder'},"
         " 'b': {'class_path': 'fabric_apps.Calculator'}}})\n"
+        "print(ether.launcher.addresses.publish, flush=True)\n"
         "print(' '.join(str(c.proc.pid) for c in ether.launcher.children.values()), flush=True)\n"
         "time.sleep(60)\n"
     )
@@ -202,8 +204,10 @@ def test_children_exit_when_the_tap_process_dies() -> None:
         env={**os.environ, "PYTHONPATH": tests_dir},
     )
     pids: list[int] = []
+    socket_dir: Path | None = None
     try:
         assert proc.stdout is not None
+        socket_dir = Path(proc.stdout.readline().strip().removeprefix("ipc://")).parent
         pids = [int(p) for p in proc.stdout.readline().split()]
         assert len(pids) == 2
         os.kill(proc.pid, signal.SIGKILL)
@@ -219,6 +223,8 @@ def test_children_exit_when_the_tap_process_dies() -> None:
         for pid in pids:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        if socket_dir is not None and socket_dir.name.startswith("ether-"):
+            shutil.rmtree(socket_dir, ignore_errors=True)  # a killed tap process cannot remove it
 
 
 def _alive(pid: int) -> bool:
