@@ -184,3 +184,20 @@ class Asker:
         from ether_medium import ether
 
         return ether.get("Calculator.square", timeout=5.0, x=x) + 1
+
+
+class LifecycleWatcher:
+    """Subscribes to a lifecycle topic itself: the framework's handling must still happen."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    @ether_sub(topic="Ether.shutdown")
+    def saw_shutdown(self) -> None:
+        with open(self.path, "a") as fh:
+            fh.write("saw Ether.shutdown\n")
+
+    @ether_shutdown()
+    def on_shutdown(self) -> None:
+        with open(self.path, "a") as fh:
+            fh.write("shutdown handler\n")
