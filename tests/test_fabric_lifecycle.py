@@ -241,7 +241,9 @@ def _alive(pid: int) -> bool:
 
 def test_a_user_subscription_to_a_lifecycle_topic_does_not_break_it(tmp_path: Path) -> None:
     path = tmp_path / "watch.txt"
-    config = {"instances": {"w": {"class_path": "fabric_apps.LifecycleWatcher", "kwargs": {"path": str(path)}}}}
+    config = {
+        "instances": {"w": {"class_path": "fabric_apps.LifecycleWatcher", "kwargs": {"path": str(path)}}}
+    }
     with tapped(config) as logs:
         pass
     assert path.read_text().split("\n")[:2] == ["saw Ether.shutdown", "shutdown handler"]
