@@ -247,7 +247,7 @@ class Node:
             self._reported = bad
             self._report_ms = now
             c = (dec.crc_errors, dec.cobs_errors, dec.oversize)
-            self.error(_ERR_MALFORMED, "frames dropped by the device: crc %d, cobs %d, oversize %d" % c, c)
+            self.error(_ERR_MALFORMED, "frames dropped: crc %d, cobs %d, oversize %d" % c, c)
         return busy
 
     def run(self, until=None):
@@ -275,14 +275,13 @@ class Node:
         except CBORDecodeError as e:
             return self.error(_ERR_MALFORMED, "undecodable CBOR body: %s" % e)
         if not (isinstance(msg, list) and msg and _uint(msg[0])):
-            return self.error(_ERR_MALFORMED, "body is not an array starting with the header int")
+            return self.error(_ERR_MALFORMED, "body is not an array [h, ...]")
         h = msg[0]
         n = len(msg)
         if h >> 4:
             if h & 0x0F != _ERROR:
                 v = (h >> 4) + 1
-                self.error(_ERR_VERSION, "protocol version %d received; this side speaks version %d" % (v, _VERSION),
-                           (v, _VERSION))
+                self.error(_ERR_VERSION, "protocol version %d; the device speaks %d" % (v, _VERSION), (v, _VERSION))
         elif h == _PING and n == 2 and _uint(msg[1]):
             self.send([_PONG, msg[1], clock.ticks_ms()])
         elif h == _QUERY and n == 1:
@@ -294,10 +293,8 @@ class Node:
                 self._deliver(msg[1], msg[2], msg[3:])
         elif h == _ERROR:
             _stderr("ether_lite: host reports %r" % (msg[1:],))
-        elif h in (_PING, _QUERY, _DELIVER):
-            self.error(_ERR_MALFORMED, "malformed message of kind %d: %r" % (h, msg))
-        else:
-            self.error(_ERR_MALFORMED, "kind %d is not one a device receives" % h)
+        else:  # a malformed PING/QUERY/DELIVER, or a kind a device does not receive
+            self.error(_ERR_MALFORMED, "not a message for a device: %r" % (msg,))
 
     def _deliver(self, topic_id, msg_id, values):
         """Run the subscriber of a DELIVER once per msg_id (a retransmission is re-ACKed, not run again);
@@ -358,7 +355,6 @@ def _stderr(text):
 
 def _device_id(objs):
     """Stable identity: the chip's unique id on boards; a name derived from the classes elsewhere."""
-    uid = None
     try:
         import microcontroller
 
@@ -369,7 +365,7 @@ def _device_id(objs):
 
             uid = machine.unique_id()
         except (ImportError, AttributeError):
-            pass
+            uid = None
     if uid:
         return "".join(["%02x" % b for b in uid])
     return "sim-" + "-".join([type(o).__name__.lower() for o in objs])
