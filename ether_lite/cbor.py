@@ -63,6 +63,16 @@ _BREAK = _Undefined()  # the 0xff marker inside indefinite-length items
 class Encoder(cbor_core.Encoder):
     """The device encoder, plus bignums, tags, simple values and undefined."""
 
+    def __init__(self, buf=None):
+        """Into ``buf`` (full: ``CBOREncodeError``), or without one into a buffer that grows."""
+        cbor_core.Encoder.__init__(self, bytearray(64) if buf is None else buf)
+        self.grow = buf is None
+
+    def _room(self, k):
+        if self.grow and self.n + k > len(self.buf):
+            self.buf.extend(bytearray(k + len(self.buf)))
+        return cbor_core.Encoder._room(self, k)
+
     def other(self, obj):
         if isinstance(obj, int):  # beyond 64 bits: tag 2 (positive) or 3 (negative) over the magnitude
             major = 0
@@ -147,7 +157,9 @@ class Decoder(cbor_core.Decoder):
 
 def dumps(obj):
     """The CBOR encoding of ``obj`` as ``bytes``."""
-    return cbor_core.dumps(obj, Encoder)
+    enc = Encoder()
+    enc.encode(obj)
+    return bytes(enc.buf[: enc.n])
 
 
 def loads(data, start=0, end=-1):

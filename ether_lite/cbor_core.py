@@ -1,6 +1,6 @@
 """The CBOR a device speaks (RFC 8949; PROTOCOL.md, "CBOR rules"): what a board loads, nothing more.
 
-``Encoder`` writes the preferred serialisation into a preallocated buffer (shortest integer heads,
+``Encoder`` writes the preferred serialisation into a fixed, preallocated buffer (shortest integer heads,
 definite lengths, each float in the shortest of half/single/double precision that holds it exactly, map
 keys sorted length-first), so a reading is encoded without allocation.
 
@@ -31,21 +31,19 @@ class CBOREncodeError(ValueError):
 
 
 class Encoder:
-    """Encodes into ``buf`` at ``n``. With ``grow=False`` (device) ints, floats, bools, None, bytes and
-    arrays of them are written without allocation; a full ``buf`` raises ``CBOREncodeError``."""
+    """Encodes into ``buf`` at ``n``: ints, floats, bools, None, bytes and arrays of them are written
+    without allocation; a full ``buf`` raises ``CBOREncodeError``."""
 
-    def __init__(self, buf, grow=False):
+    def __init__(self, buf):
         self.buf = buf
         self.n = 0
-        self.grow = grow
         self._f = bytearray(8)
 
     def _room(self, k):
+        """Where ``k`` more bytes go."""
         n = self.n
         if n + k > len(self.buf):
-            if not self.grow:
-                raise CBOREncodeError("encoding exceeds the %d-byte buffer" % len(self.buf))
-            self.buf.extend(bytearray(k + len(self.buf)))
+            raise CBOREncodeError("encoding exceeds the %d-byte buffer" % len(self.buf))
         return n
 
     def _put(self, first, v, k):
@@ -114,7 +112,13 @@ class Encoder:
         """Keys in canonical order (shorter encoded key first, then bytewise), as cbor2 canonical=True,
         so a map encodes the same whatever the interpreter's dict order. (Its own method: a
         comprehension inside encode() would make encode allocate a closure cell on every call.)"""
-        items = [(len(k), k, d[key]) for key in d for k in (dumps(key, type(self)),)]
+        start = self.n
+        items = []
+        for key in d:  # each key is encoded where the map will go, and copied out
+            self.n = start
+            self.encode(key)
+            items.append((self.n - start, bytes(self.buf[start : self.n]), d[key]))
+        self.n = start
         items.sort()  # keys are unique, so values are never compared
         self.head(5, len(items))
         for _, k, v in items:
@@ -157,13 +161,6 @@ class Encoder:
         else:
             self._put(0xFB, 0, 0)
             self.raw(f)
-
-
-def dumps(obj, encoder=Encoder):
-    """The CBOR encoding of ``obj`` as ``bytes``."""
-    enc = encoder(bytearray(32), True)
-    enc.encode(obj)
-    return bytes(enc.buf[: enc.n])
 
 
 class Decoder:

@@ -14,7 +14,7 @@ import sys
 
 from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
-from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError, Encoder, dumps, loads
+from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError, Encoder, loads
 from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameDecoder, encode_into
 
 try:
@@ -81,6 +81,8 @@ class Node:
         self.objs = objs
         self.link = link
         self.endpoints = _eps.find_endpoints(objs)
+        self._body = bytearray(MAX_BODY)
+        self._enc = Encoder(self._body)
         self._pubs = {}  # publishing function -> its endpoints
         self._timed = []
         now = clock.ticks_ms()
@@ -90,7 +92,10 @@ class Node:
                 self._pubs.setdefault(getattr(type(ep[_OBJ]), ep[_ATTR]), []).append(ep)
                 if ep[_PERIOD]:
                     self._timed.append(ep)
-            if len(dumps(ep[:6])) > MAX_BODY:  # fail now, not on the wire
+            try:  # fail now, not on the wire
+                self._enc.n = 0
+                self._enc.encode(ep[:6])
+            except CBOREncodeError:
                 raise ValueError("DESCRIBE of %s over %d bytes: shorten its names" % (ep[_NAME], MAX_BODY))
         self.device_id = device_id or _device_id(objs)
         self.boot_id = _boot_id() if boot_id is None else boot_id
@@ -98,8 +103,6 @@ class Node:
         self.firmware = "ether_lite %s; %s %d.%d.%d; %s" % (
             __version__, impl.name, impl.version[0], impl.version[1], impl.version[2],
             getattr(impl, "_machine", sys.platform))
-        self._body = bytearray(MAX_BODY)
-        self._enc = Encoder(self._body)
         self._frame = bytearray(MAX_FRAME)
         self._in = bytearray(MAX_FRAME)  # a whole datagram: UDP truncates a short buffer
         self._dec = FrameDecoder()
@@ -316,8 +319,7 @@ class Node:
             if not isinstance(kwargs, dict) or [k for k in kwargs if not isinstance(k, str)]:
                 text = ep[_NAME] + " takes one map of keyword arguments (text keys)"
         elif len(values) != len(ep[_FIELDS]):
-            text = "%s takes %d values (%s), got %d" % (
-                ep[_NAME], len(ep[_FIELDS]), ", ".join([f[0] for f in ep[_FIELDS]]), len(values))
+            text = "%s takes values %r, got %d" % (ep[_NAME], ep[_FIELDS], len(values))
         else:
             kwargs = {}
             for i in range(len(values)):
