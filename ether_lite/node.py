@@ -253,21 +253,25 @@ class Node:
             self.error(_ERR_MALFORMED, "frames dropped: crc %d, cobs %d, oversize %d" % c, c)
         return busy
 
+    def next_due_ms(self):
+        """Milliseconds until the next timed publication (at most 50)."""
+        now = clock.ticks_ms()
+        ms = _IDLE_MS
+        for ep in self._timed:
+            ms = min(ms, clock.ticks_diff(ep[_DUE], now))
+        return max(ms, 0)
+
     def run(self, until=None):
         """Poll until ``until()`` is true (forever without it) or the link reports end of file
-        (``link.eof``); when idle, wait on the link until the next timed publication (at most 50 ms)."""
+        (``link.eof``), waiting on the link between polls."""
         link = self.link
         wait = getattr(link, "wait", None)
         while (until is None or not until()) and not getattr(link, "eof", False):
             if not self.poll():
-                now = clock.ticks_ms()
-                ms = _IDLE_MS
-                for ep in self._timed:
-                    ms = min(ms, clock.ticks_diff(ep[_DUE], now))
                 if wait:
-                    wait(max(ms, 0))
+                    wait(self.next_due_ms())
                 else:
-                    clock.sleep_ms(min(ms, 1))
+                    clock.sleep_ms(min(self.next_due_ms(), 1))
 
     # ---------------------------------------------------------------------------- receiving
 
