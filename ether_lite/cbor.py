@@ -132,7 +132,7 @@ class Decoder(cbor_core.Decoder):
                     if major == 4:
                         out.append(x)
                     else:
-                        self.put(out, x, self.item(depth + 1), at)
+                        out[x] = self.item(depth + 1)  # TypeError (unhashable key): see cbor_core.loads()
             self.fail("indefinite length or break with major type %d" % major, at)
         if ai > 27:
             self.fail("reserved additional information %d" % ai, at)

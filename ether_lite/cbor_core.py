@@ -236,7 +236,7 @@ class Decoder:
             if major == 4:
                 out.append(x)
             else:
-                self.put(out, x, self.item(depth + 1), at)
+                out[x] = self.item(depth + 1)  # an unhashable key raises TypeError: see loads()
         return out
 
     def other(self, ib, depth, at, brk):
@@ -252,12 +252,6 @@ class Decoder:
         except UnicodeError:
             self.fail("invalid UTF-8 in a text string", at)
 
-    def put(self, out, k, v, at):
-        try:
-            out[k] = v
-        except TypeError:
-            self.fail("map key of type %s cannot be a dict key" % type(k).__name__, at)
-
 
 def loads(data, start=0, end=-1, decoder=Decoder):
     """The one item encoded in ``data[start:end]``; raises ``CBORDecodeError`` if it is malformed,
@@ -269,8 +263,8 @@ def loads(data, start=0, end=-1, decoder=Decoder):
         obj = dec.item(0)
     except CBORDecodeError:
         raise
-    except (OverflowError, MemoryError, RuntimeError) as e:  # no long ints, no memory, recursion
-        raise CBORDecodeError("cannot hold the value at byte %d: %s" % (dec.pos, e))
+    except (OverflowError, MemoryError, RuntimeError, TypeError) as e:  # no long ints, no memory, recursion,
+        raise CBORDecodeError("cannot hold the value at byte %d: %s" % (dec.pos, e))  # a map key Python cannot hash
     if dec.pos != end:
         raise CBORDecodeError("%d bytes after the item, at byte %d" % (end - dec.pos, dec.pos))
     return obj
