@@ -245,7 +245,7 @@ def micropython_ram(mpy_dir: Path) -> None:
             )
             if label == ".mpy":
                 print(
-                    "  (gc.mem_alloc() after gc.collect(), before and after `from ether_lite import ether_pub,"
+                    "  (gc.mem_alloc() after gc.collect(), around `from ether_lite import ether_pub,"
                     " ether_sub, run; import ether_lite.links`,\n   which loads " + ", ".join(loaded) + ";\n"
                     f"   not counted: the link module run() then imports ({BOARD_LINK}, .mpy size above)"
                     " and the Node's buffers (next line))"
