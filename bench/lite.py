@@ -36,10 +36,18 @@ CORE = [
     "links/__init__.py",
 ]
 BOARD_LINK = "links/usb_cdc.py"
-# What `ether deploy` copies to a board: every module but ether_medium/deploy.py's DESKTOP_ONLY list.
-DESKTOP_ONLY = ["links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py"]
-# Modules a board never imports besides those: the host/test side of the codec and the protocol summary.
-HOST_SIDE = ["cbor.py", "framing.py", "protocol.py"]
+
+
+def deployed_modules(all_modules: list[str]) -> tuple[list[str], str]:
+    """What `ether deploy` copies to a board, by ether_medium.deploy's own rule when it is there (every
+    module imported from ether_lite/__init__.py, imports inside functions included, less DESKTOP_ONLY)."""
+    try:
+        from ether_medium.deploy import _core_files
+    except ImportError:  # before the deploy command is merged: its earlier rule, all but the desktop links
+        desktop = ("links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py")
+        return [m for m in all_modules if m not in desktop], "every module but the desktop-only links"
+    lite = ROOT / "ether_lite"
+    return [p.relative_to(lite).as_posix() for p in _core_files(lite)], "ether_medium.deploy's rule"
 
 
 def line(label: str, value: str, target: str = "") -> None:
@@ -287,17 +295,11 @@ def main() -> None:
             ".mpy size of the rest (links load only when chosen; host side)",
             ", ".join(f"{m[:-3]} {s} B" for m, s in rest.items()),
         )
-        deploy = {m: s for m, s in sizes.items() if m not in DESKTOP_ONLY}
+        copied, rule = deployed_modules(list(sizes))
+        total = sum(sizes[m] for m in copied)
         line(
-            f".mpy size of what `ether deploy` copies ({len(deploy)} modules, all but "
-            + ", ".join(m[:-3] for m in DESKTOP_ONLY)
-            + ")",
-            f"{sum(deploy.values())} B = {sum(deploy.values()) / 1024:.1f} KB",
-        )
-        board = {m: s for m, s in deploy.items() if m not in HOST_SIDE}
-        line(
-            f".mpy size of the same without the host side ({', '.join(m[:-3] for m in HOST_SIDE)})",
-            f"{sum(board.values())} B = {sum(board.values()) / 1024:.1f} KB",
+            f".mpy size of what `ether deploy` copies ({rule}: " + ", ".join(m[:-3] for m in copied) + ")",
+            f"{total} B = {total / 1024:.1f} KB",
         )
         with tempfile.TemporaryDirectory() as tmp_o3:
             o3 = compile_mpy(Path(tmp_o3), "-O3")
