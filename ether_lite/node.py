@@ -65,6 +65,7 @@ _DUE = const(11)
 _DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs
 _REPORT_MS = const(1000)  # at most one link-error report per second
 _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
+_TEXT_MAX = const(200)  # bytes of UTF-8 text in one ERROR or ACK frame (with its details, <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
 
 _LOGGERS = []  # running Nodes, for log()
@@ -152,19 +153,12 @@ class Node:
             self.send(ep[:6])
 
     def error(self, code, text, detail=()):
-        """An ERROR frame; its text is cut to 160 characters so that it always fits a frame."""
-        self.send([_ERROR, code, text[:160]] + list(detail))
+        """An ERROR frame; text beyond 200 bytes of UTF-8 is cut, so that it always fits a frame."""
+        self.send([_ERROR, code, _fit(text, _TEXT_MAX)] + list(detail))
 
     def log(self, text, level=_INFO):
         """One LOG frame; text beyond 240 bytes of UTF-8 is cut (on a character boundary) and ends in '…'."""
-        text = str(text)
-        b = text.encode("utf-8")
-        if len(b) > _LOG_MAX:
-            k = _LOG_MAX - 3
-            while k and (b[k] & 0xC0) == 0x80:
-                k -= 1
-            text = str(b[:k], "utf-8") + "\u2026"
-        self.send([_LOG, level, text])
+        self.send([_LOG, level, _fit(text, _LOG_MAX)])
 
     # ---------------------------------------------------------------------------- publishing
 
@@ -345,9 +339,21 @@ class Node:
             seen[i] = msg_id
             seen[i + 1] = status
             self._seen_next = (i + 2) % (2 * _DEDUP)
-            self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, text[:160]])
+            self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, _fit(text, _TEXT_MAX)])
         elif status:
             self.error((_ERR_UNKNOWN_TOPIC, _ERR_BAD_ARGUMENTS, _ERR_INTERNAL)[status - 1], text, (topic_id,))
+
+
+def _fit(text, limit):
+    """``text`` in at most ``limit`` bytes of UTF-8: cut on a character boundary and ended with '…'."""
+    text = str(text)
+    b = text.encode("utf-8")
+    if len(b) > limit:
+        k = limit - 3
+        while k and (b[k] & 0xC0) == 0x80:
+            k -= 1
+        text = str(b[:k], "utf-8") + "\u2026"
+    return text
 
 
 def _uint(v):
