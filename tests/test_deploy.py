@@ -75,8 +75,9 @@ def test_fresh_deploy_copies_core_firmware_and_device_module(drive: Path) -> Non
     assert "__version__" in (lib / "__init__.py").read_text()
     assert not (lib / "sim").exists(), "the desktop simulator must never go onto a board"
     on_board = {p.relative_to(lib).as_posix() for p in lib.rglob("*.py")}
-    assert {"node.py", "framing.py", "cbor.py", "links/__init__.py", "links/usb_cdc.py", "links/uart.py",
+    assert {"node.py", "framing_core.py", "cbor_core.py", "links/__init__.py", "links/usb_cdc.py", "links/uart.py",
             "links/udp.py"} <= on_board
+    assert not {"framing.py", "cbor.py", "protocol.py"} & on_board  # host side: a board never imports them
     desktop = {"links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py"}
     assert not on_board & desktop, "desktop-only links"
     assert not result.compiled
@@ -206,7 +207,8 @@ def test_the_deployed_library_is_complete(drive: Path, tmp_path: Path) -> None:
 import sys
 sys.path[:0] = [{str(drive / "lib")!r}]
 import ether_lite
-from ether_lite import Node, ether_pub, framing
+from ether_lite import Node, ether_pub
+from ether_lite.framing_core import FrameDecoder
 from ether_lite.links import open_link, usb_cdc, uart, udp
 class Link:
     connected = True
@@ -218,7 +220,11 @@ class Probe:
     def read(self): return {{"x": 1.5}}
 link = Link()
 Node([Probe()], link, device_id="probe").poll()
-assert len(framing.FrameDecoder().frames(bytes(link.out))) >= 2
+dec, data, pos, frames = FrameDecoder(), bytes(link.out), 0, 0
+while pos < len(data):
+    pos = dec.feed(data, pos, len(data))
+    frames += dec.length >= 0
+assert frames >= 2, frames
 loaded = [m.__file__ for name, m in sys.modules.items() if name.startswith("ether_lite")]
 outside = [f for f in loaded if not f.startswith({str(drive)!r})]
 assert not outside, outside
