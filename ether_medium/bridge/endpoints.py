@@ -53,7 +53,7 @@ class Endpoint:
 
     def signature(self) -> str:
         if self.fields is None:
-            args = "**kwargs"
+            args = "**kwargs" if not self.publishes else "fields not described yet"
         else:
             args = ", ".join(f"{n}: {TYPE_NAMES[t]}" for n, t in self.fields)
         kind = "pub" if self.publishes else "sub"

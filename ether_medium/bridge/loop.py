@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ class BridgeLoop:
         self.managers: list[LinkManager] = []
         self._sockets: dict[Any, Callable[[], None]] = {}
         self._stop = False
+        self._calls: deque[Callable[[], None]] = deque()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -41,9 +43,17 @@ class BridgeLoop:
         """Write a byte here (e.g. ``signal.set_wakeup_fd``) to make :meth:`run` look at its stop flag."""
         return self._wake_w
 
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop's thread at its next step (thread-safe)."""
+        self._calls.append(fn)
+        self.wake()
+
     def stop(self) -> None:
         """Thread-safe and signal-safe."""
         self._stop = True
+        self.wake()
+
+    def wake(self) -> None:
         try:
             os.write(self._wake_w, b"x")
         except OSError:
@@ -63,6 +73,8 @@ class BridgeLoop:
             self.step()
 
     def step(self, max_wait_s: float = _MAX_WAIT_S) -> None:
+        while self._calls:
+            self._calls.popleft()()
         poller = zmq.Poller()
         fds: dict[int, LinkManager] = {}
         for m in self.managers:
@@ -75,6 +87,8 @@ class BridgeLoop:
         poller.register(self._wake_r, zmq.POLLIN)
         now = time.monotonic()
         due = min((m.next_timer() for m in self.managers), default=now + max_wait_s)
+        if self._calls:
+            due = now
         wait_ms = max(0.0, min(due - now, max_wait_s)) * 1000.0
         events = poller.poll(wait_ms)
         now = time.monotonic()

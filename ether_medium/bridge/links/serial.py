@@ -86,7 +86,10 @@ class SerialLink(Link):
 
     @property
     def where(self) -> str:
-        return self._path or self.pattern
+        if not self._path:
+            return self.pattern
+        real = os.path.realpath(self._path)
+        return self._path if real == self._path else f"{self._path} ({real})"
 
     def fileno(self) -> int:
         return self._fd

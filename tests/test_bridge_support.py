@@ -1,0 +1,261 @@
+"""Shared parts of the bridge tests (no tests here): a real ether_lite device in its own CPython process on
+its own pty, and a sink that records what a link manager reports.
+
+The device process creates its pty the way ``socat`` or ``ether sim`` would (raw, no echo), keeps the slave
+side open so the host can close and reopen it, and maintains a symlink to it (like
+``/dev/serial/by-id/...``): removed on "unplug", pointed at the new pty on "replug". Signals drive it:
+SIGUSR1 toggles unplugged/plugged (a new pty each time), SIGUSR2 resets it (a new boot id, same pty).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ether_medium.bridge.loop import BridgeLoop
+from ether_medium.bridge.manager import LinkManager, Reading
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DEVICE_SCRIPT = r'''
+import os, signal, sys, tty
+from ether_lite import Node, ether_pub, ether_sub, log
+from ether_lite.links.pipe import PipeLink
+
+device_id, link_path, every, version = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+
+class Thermometer:
+    def __init__(self):
+        self.t = 20.0
+        self.on = False
+
+    @ether_pub(every=every)
+    def read(self) -> dict:
+        self.t += 0.125
+        return {"celsius": self.t}
+
+    @ether_pub()
+    def led(self) -> dict:
+        return {"on": self.on}
+
+    @ether_sub()
+    def set_led(self, on: bool):
+        self.on = on
+        log("led %s" % ("on" if on else "off"))
+        self.led()
+
+    @ether_sub()
+    def fail(self, why: str):
+        raise RuntimeError(why)
+
+flags = {"plug": False, "reset": False}
+signal.signal(signal.SIGUSR1, lambda *a: flags.__setitem__("plug", True))
+signal.signal(signal.SIGUSR2, lambda *a: flags.__setitem__("reset", True))
+
+def open_pty():
+    m, s = os.openpty()
+    tty.setraw(s)
+    name = os.ttyname(s)
+    tmp = link_path + ".tmp"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(name, tmp)
+    os.replace(tmp, link_path)
+    print("PTY " + name, flush=True)
+    return m, s
+
+thermo = Thermometer()
+plugged = True
+m, s = open_pty()
+boot = None
+while True:
+    if version != 1:   # a device from another release: HELLO of protocol version `version`, then silence
+        from ether_lite import cbor, framing, protocol
+        body = cbor.dumps([protocol.header(protocol.HELLO, version), device_id, 7, "future", 0, 1 << 30])
+        os.write(m, b"\x00" + framing.encode_frame(body))
+        link = PipeLink(m, m)
+        buf = bytearray(300)
+        dec = framing.FrameDecoder()
+        while not flags["plug"]:
+            link.wait(50)
+            n = link.readinto(buf)
+            for f in dec.frames(bytes(buf[:n])):
+                msg = cbor.loads(f)
+                if msg[0] & 15 == protocol.QUERY:
+                    os.write(m, framing.encode_frame(body))
+        sys.exit(0)
+    node = Node(thermo, PipeLink(m, m), device_id=device_id, boot_id=boot)
+    boot = node.boot_id
+    print("BOOT %d" % boot, flush=True)
+    node.run(until=lambda: flags["plug"] or flags["reset"])
+    node.close()
+    if flags["reset"]:
+        flags["reset"] = False
+        boot = None
+        continue
+    flags["plug"] = False
+    os.unlink(link_path)
+    os.close(m)
+    os.close(s)
+    print("UNPLUGGED", flush=True)
+    while not flags["plug"]:
+        signal.pause()
+    flags["plug"] = False
+    m, s = open_pty()
+'''
+
+
+class DeviceProcess:
+    """An ether_lite Thermometer in its own process on a pty, reachable through ``link_path``."""
+
+    def __init__(self, link_path: Path, device_id: str, every_s: float = 0.05, version: int = 1) -> None:
+        self.link_path = link_path
+        self.device_id = device_id
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", DEVICE_SCRIPT, device_id, str(link_path), str(every_s), str(version)],
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self._out = self.proc.stdout.fileno()
+        self._buf = b""
+        self.pty = self.expect("PTY ")
+        self.boot_id = int(self.expect("BOOT ")) if version == 1 else None
+
+    @property
+    def url(self) -> str:
+        return f"serial://{self.link_path}"
+
+    def expect(self, prefix: str, timeout_s: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            while b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                text = line.decode()
+                if text.startswith(prefix):
+                    return text[len(prefix):]
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise AssertionError(f"device {self.device_id} did not print {prefix!r} (exit {self.proc.poll()})")
+            r, _, _ = select.select([self._out], [], [], left)
+            if r:
+                self._buf += os.read(self._out, 4096)
+
+    def unplug(self) -> None:
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        self.expect("UNPLUGGED")
+
+    def replug(self) -> str:
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        self.pty = self.expect("PTY ")
+        self.expect("BOOT ")
+        return self.pty
+
+    def reset(self) -> int:
+        os.kill(self.proc.pid, signal.SIGUSR2)
+        self.boot_id = int(self.expect("BOOT "))
+        return self.boot_id
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@contextlib.contextmanager
+def device(tmp_path: Path, name: str, **kw: Any) -> Iterator[DeviceProcess]:
+    dev = DeviceProcess(tmp_path / name, **kw)
+    try:
+        yield dev
+    finally:
+        dev.stop()
+
+
+class RecordingSink:
+    """Records what link managers report; tests wait on it with a deadline."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.events: list[tuple[str, Any]] = []
+        self.pubs: list[tuple[str, str, dict[str, Any], Reading]] = []
+
+    def _add(self, kind: str, value: Any) -> None:
+        with self.cond:
+            self.events.append((kind, value))
+            self.cond.notify_all()
+
+    def attached(self, mgr: LinkManager) -> None:
+        assert mgr.info is not None
+        self._add("attached", (mgr.name, mgr.info.device_id, mgr.info.boot_id, mgr.link.where))
+
+    def detached(self, mgr: LinkManager, reason: str) -> None:
+        self._add("detached", (mgr.name, reason))
+
+    def publish(self, mgr: LinkManager, ep: Any, data: dict[str, Any], reading: Reading) -> None:
+        with self.cond:
+            self.pubs.append((mgr.name, ep.topic, data, reading))
+            self.cond.notify_all()
+
+    def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
+        self._add("log", (mgr.name, level, text))
+
+    def wait(self, pred: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
+        with self.cond:
+            if not self.cond.wait_for(pred, timeout_s):
+                raise AssertionError(f"timed out waiting for {what or pred}; events: {self.events[-10:]}")
+
+    def count(self, kind: str, name: str | None = None) -> int:
+        return sum(1 for k, v in self.events if k == kind and (name is None or v[0] == name))
+
+    def pubs_of(self, name: str, topic: str | None = None) -> list[dict[str, Any]]:
+        return [d for n, t, d, _ in self.pubs if n == name and (topic is None or t == topic)]
+
+
+class LoopThread:
+    """A BridgeLoop running in a background thread; :meth:`call` runs a function on the loop's thread."""
+
+    def __init__(self, *managers: LinkManager) -> None:
+        self.loop = BridgeLoop()
+        for m in managers:
+            self.loop.add(m)
+        self.thread = threading.Thread(target=self.loop.run, daemon=True)
+
+    def call(self, fn: Callable[[], Any], timeout_s: float = 5.0) -> Any:
+        ev = threading.Event()
+        out: list[Any] = []
+
+        def run() -> None:
+            try:
+                out.append(fn())
+            finally:
+                ev.set()
+
+        self.loop.call_soon(run)
+        assert ev.wait(timeout_s), "loop thread did not run the call"
+        return out[0]
+
+    def __enter__(self) -> LoopThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.stop()
+        self.thread.join(5)
+        self.loop.close()
