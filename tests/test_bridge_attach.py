@@ -20,9 +20,11 @@ def test_attach_publish_and_actuate(tmp_path: Path, caplog: pytest.LogCaptureFix
         with LoopThread(mgr) as lt:
             sink.wait(lambda: len(sink.pubs_of("thermo1", "Thermometer.read")) >= 5, what="5 readings")
             assert mgr.state == ATTACHED
-            assert mgr.info is not None and mgr.info.device_id == "board-a" and mgr.info.boot_id == dev.boot_id
+            assert (
+                mgr.info is not None and mgr.info.device_id == "board-a" and mgr.info.boot_id == dev.boot_id
+            )
             readings = [p for p in sink.pubs if p[1] == "Thermometer.read"]
-            for _, _, data, r in readings:
+            for _, _, data, _ in readings:
                 assert set(data) == {"celsius"} and isinstance(data["celsius"], float)
             seqs = [r.device_seq for *_, r in readings]
             assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))

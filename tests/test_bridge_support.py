@@ -26,7 +26,7 @@ from ether_medium.bridge.manager import LinkManager, Reading
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DEVICE_SCRIPT = r'''
+DEVICE_SCRIPT = r"""
 import os, signal, sys, tty
 from ether_lite import Node, ether_pub, ether_sub, log
 from ether_lite.links.pipe import PipeLink
@@ -110,8 +110,13 @@ while True:
     while not flags["plug"]:
         signal.pause()
     flags["plug"] = False
+    if os.path.exists(link_path + ".next"):  # comes back under another name (another USB port)
+        with open(link_path + ".next") as f:
+            new_path = f.read().strip()
+        os.unlink(link_path + ".next")
+        link_path = new_path
     m, s = open_pty()
-'''
+"""
 
 
 class DeviceProcess:
@@ -144,10 +149,12 @@ class DeviceProcess:
                 line, self._buf = self._buf.split(b"\n", 1)
                 text = line.decode()
                 if text.startswith(prefix):
-                    return text[len(prefix):]
+                    return text[len(prefix) :]
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None:
-                raise AssertionError(f"device {self.device_id} did not print {prefix!r} (exit {self.proc.poll()})")
+                raise AssertionError(
+                    f"device {self.device_id} did not print {prefix!r} (exit {self.proc.poll()})"
+                )
             r, _, _ = select.select([self._out], [], [], left)
             if r:
                 self._buf += os.read(self._out, 4096)
@@ -156,7 +163,11 @@ class DeviceProcess:
         os.kill(self.proc.pid, signal.SIGUSR1)
         self.expect("UNPLUGGED")
 
-    def replug(self) -> str:
+    def replug(self, link_path: Path | None = None) -> str:
+        """Plug in again on a new pty, under ``link_path`` if given (another port name)."""
+        if link_path is not None:
+            (Path(str(self.link_path) + ".next")).write_text(str(link_path))
+            self.link_path = link_path
         os.kill(self.proc.pid, signal.SIGUSR1)
         self.pty = self.expect("PTY ")
         self.expect("BOOT ")
@@ -217,9 +228,15 @@ class RecordingSink:
         self._add("log", (mgr.name, level, text))
 
     def wait(self, pred: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
+        """Wait until ``pred()``; it is checked on every event and every 20 ms (it may look at state the
+        loop thread changes without an event, such as counters)."""
+        deadline = time.monotonic() + timeout_s
         with self.cond:
-            if not self.cond.wait_for(pred, timeout_s):
-                raise AssertionError(f"timed out waiting for {what or pred}; events: {self.events[-10:]}")
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what or pred}; events: {self.events[-10:]}")
+                self.cond.wait(min(left, 0.02))
 
     def count(self, kind: str, name: str | None = None) -> int:
         return sum(1 for k, v in self.events if k == kind and (name is None or v[0] == name))
@@ -259,3 +276,152 @@ class LoopThread:
         self.loop.stop()
         self.thread.join(5)
         self.loop.close()
+
+
+SCRIPTED_SCRIPT = r"""
+import os, select, sys, tty, time
+from ether_lite import cbor, framing, protocol
+
+m, s = os.openpty()
+tty.setraw(s)
+print("PTY " + os.ttyname(s), flush=True)
+on_query = []
+dec = framing.FrameDecoder()
+t0 = time.monotonic()
+inp = sys.stdin.buffer.raw
+pending = b""
+while True:
+    r, _, _ = select.select([m, inp], [], [])
+    if inp in r:
+        chunk = os.read(inp.fileno(), 65536)
+        if not chunk:
+            break
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            cmd, _, arg = line.decode().partition(" ")
+            if cmd == "W":
+                os.write(m, bytes.fromhex(arg))
+            elif cmd == "Q":
+                on_query.append(bytes.fromhex(arg))
+            print("OK", flush=True)
+    if m in r:
+        for body in dec.frames(os.read(m, 4096)):
+            msg = cbor.loads(body)
+            print("R " + body.hex(), flush=True)
+            k = msg[0] & 15
+            if k == protocol.QUERY:
+                for f in on_query:
+                    os.write(m, f)
+            elif k == protocol.PING:
+                ticks = int((time.monotonic() - t0) * 1000) & ((1 << 30) - 1)
+                os.write(m, framing.encode_frame(cbor.dumps(protocol.pong(msg[1], ticks))))
+"""
+
+
+class ScriptedDevice:
+    """A device process that writes exactly the bytes a test gives it (built with ether_lite's own
+    framing and codec), answers QUERY with a scripted HELLO/DESCRIBE set and PING with PONG, and reports
+    every frame it receives from the host."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SCRIPTED_SCRIPT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self._out = self.proc.stdout.fileno()
+        self._buf = b""
+        self.received: list[list[Any]] = []
+        self.pty = self._expect("PTY ")
+
+    @property
+    def url(self) -> str:
+        return f"serial://{self.pty}"
+
+    def _line(self, timeout_s: float) -> str | None:
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self._out], [], [], left)
+            if r:
+                data = os.read(self._out, 65536)
+                if not data:
+                    return None
+                self._buf += data
+        line, self._buf = self._buf.split(b"\n", 1)
+        text = line.decode()
+        if text.startswith("R "):
+            import cbor2
+
+            self.received.append(cbor2.loads(bytes.fromhex(text[2:])))
+        return text
+
+    def _expect(self, prefix: str, timeout_s: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            line = self._line(max(0.0, deadline - time.monotonic()))
+            if line is None:
+                raise AssertionError(f"scripted device did not print {prefix!r}")
+            if line.startswith(prefix):
+                return line[len(prefix) :]
+
+    def _cmd(self, cmd: str, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{cmd} {data.hex()}\n".encode())
+        self.proc.stdin.flush()
+        self._expect("OK")
+
+    def write(self, data: bytes) -> None:
+        self._cmd("W", data)
+
+    def send(self, msg: list[Any]) -> None:
+        from ether_lite import cbor, framing
+
+        self.write(framing.encode_frame(cbor.dumps(msg)))
+
+    def on_query(self, *msgs: list[Any]) -> None:
+        from ether_lite import cbor, framing
+
+        for msg in msgs:
+            self._cmd("Q", framing.encode_frame(cbor.dumps(msg)))
+
+    def wait_received(self, kind: int, timeout_s: float = 5.0) -> list[Any]:
+        """The next frame of ``kind`` the host sends (earlier ones are skipped)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for i, msg in enumerate(self.received):
+                if msg[0] & 15 == kind:
+                    del self.received[: i + 1]
+                    return msg
+            self.received.clear()
+            left = deadline - time.monotonic()
+            if left <= 0 or self._line(left) is None:
+                raise AssertionError(f"host sent no frame of kind {kind}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
+
+
+@contextlib.contextmanager
+def scripted_device() -> Iterator[ScriptedDevice]:
+    dev = ScriptedDevice()
+    try:
+        yield dev
+    finally:
+        dev.stop()

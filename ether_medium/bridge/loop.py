@@ -7,6 +7,7 @@ message for the device wake the same ``poll``; nothing is polled on a timer exce
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -54,10 +55,8 @@ class BridgeLoop:
         self.wake()
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # full pipe: a wake-up is pending anyway
             os.write(self._wake_w, b"x")
-        except OSError:
-            pass
 
     @property
     def stopping(self) -> bool:
@@ -90,15 +89,13 @@ class BridgeLoop:
         if self._calls:
             due = now
         wait_ms = max(0.0, min(due - now, max_wait_s)) * 1000.0
-        events = poller.poll(wait_ms)
+        events = poller.poll(int(wait_ms + 0.999))
         now = time.monotonic()
         for what, _ in events:
             if isinstance(what, int):
                 if what == self._wake_r:
-                    try:
+                    with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 512)
-                    except BlockingIOError:
-                        pass
                     continue
                 mgr = fds.get(what)
                 if mgr is not None:
@@ -114,7 +111,5 @@ class BridgeLoop:
         for m in self.managers:
             m.close()
         for fd in (self._wake_r, self._wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass

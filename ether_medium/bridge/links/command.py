@@ -76,7 +76,7 @@ class CommandLink(Link):
                 stdout=subprocess.PIPE,
                 bufsize=0,
                 start_new_session=True,  # Ctrl-C reaches the bridge, which then stops the child in order
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
             raise LinkUnavailable(self.url, f"cannot start {self.argv[0]!r}: {exc.strerror}") from exc
