@@ -99,6 +99,7 @@ class Delivery:
     done: bool = False
     error: str | None = None  # None when delivered
     rtt: float | None = None  # first send to ACK, seconds
+    origin: str | None = None  # who published it (for log lines)
     callback: Callable[[Delivery], None] | None = None
 
 
@@ -177,7 +178,7 @@ class LinkManager:
         lease_s: float = 3.5,
     ) -> None:
         self.name = name
-        self.link = open_link(link) if isinstance(link, str) else link
+        self.link = open_link(link, device=name, device_id=device_id) if isinstance(link, str) else link
         self.sink = sink
         self.want_id = device_id
         self.renames = dict(renames or {})
@@ -280,14 +281,18 @@ class LinkManager:
 
     # ================================================================ host -> device
     def deliver(
-        self, topic: str, data: dict[str, Any], callback: Callable[[Delivery], None] | None = None
+        self,
+        topic: str,
+        data: dict[str, Any],
+        callback: Callable[[Delivery], None] | None = None,
+        origin: str | None = None,
     ) -> Delivery:
         """Send ``data`` to the device subscriber on fabric ``topic``; the callback gets the outcome.
 
         Data are checked against the endpoint's model first. The DELIVER is retransmitted until ACKed
         (PROTOCOL.md: 4 tries, 30 ms doubling); a delivery that cannot be made is logged with the reason.
         """
-        d = Delivery(topic, data, callback=callback)
+        d = Delivery(topic, data, callback=callback, origin=origin)
         now = time.monotonic()
         ep = self.by_topic.get(topic)
         if self.state != ATTACHED:
@@ -343,7 +348,8 @@ class LinkManager:
         d.done = True
         d.error = reason
         self.counters.delivery_failures += 1
-        self.problems.report(f"delivery {d.topic}", f"delivery to {d.topic} failed: {reason}")
+        sender = f" from {d.origin}" if d.origin else ""
+        self.problems.report(f"delivery {d.topic}", f"delivery to {d.topic}{sender} failed: {reason}")
         if d.callback is not None:
             d.callback(d)
         return d
