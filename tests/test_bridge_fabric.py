@@ -42,7 +42,9 @@ def _wait(pred: Any, timeout_s: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_host_subscriber_and_actuator_through_the_fabric(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_host_subscriber_and_actuator_through_the_fabric(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "readings.jsonl"
     with device(tmp_path, "thermo-link", device_id="board-a", every_s=0.05) as dev:
         config = {

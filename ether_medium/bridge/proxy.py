@@ -19,8 +19,8 @@ import threading
 import time
 from typing import Any
 
-from ether_medium.broker import BrokerAddresses
 from ether_medium.bridge.service import bridge_topic
+from ether_medium.broker import BrokerAddresses
 from ether_medium.client import FabricClient
 from ether_medium.envelope import EnvelopeError
 from ether_medium.requests import RemoteError, requester_for
@@ -66,7 +66,9 @@ class DeviceProxy:
         self._thread = threading.Thread(target=self._listen, name=f"ether-device-{name}", daemon=True)
         self._thread.start()
         if not self._listener_ready.wait(timeout):
-            raise TimeoutError(f"ether.device({name!r}): could not subscribe to its topics within {timeout} s")
+            raise TimeoutError(
+                f"ether.device({name!r}): could not subscribe to its topics within {timeout} s"
+            )
 
     # -- description ------------------------------------------------------------------------------------
     def _ask(self, what: str, timeout: float) -> dict[str, Any]:
@@ -121,22 +123,26 @@ class DeviceProxy:
         if ep is None:
             subs = [e["method"] for e in self.info.get("endpoints") or [] if e["direction"] == "sub"]
             state = "" if self.attached else f" (not attached: {self.info.get('last_detach_reason')})"
-            raise AttributeError(f"device {self.name!r} has no subscriber {subscriber!r}{state}; it has: "
-                                 f"{', '.join(subs) or 'none'}")
+            raise AttributeError(
+                f"device {self.name!r} has no subscriber {subscriber!r}{state}; it has: "
+                f"{', '.join(subs) or 'none'}"
+            )
         req = requester_for(self._addresses, self._caller)
         try:
             value = req.get(ep["topic"], timeout, data)
         except RemoteError as exc:
             raise DeliveryError(self.name, ep["topic"], str(exc).partition(": ")[2] or str(exc)) from exc
         except TimeoutError as exc:
-            raise TimeoutError(f"device {self.name!r}: no answer from its bridge about {ep['topic']} within "
-                               f"{timeout} s") from exc
+            raise TimeoutError(
+                f"device {self.name!r}: no answer from its bridge about {ep['topic']} within {timeout} s"
+            ) from exc
         return float(value.get("rtt_s") or 0.0) if isinstance(value, dict) else 0.0
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("_"):
             raise AttributeError(attr)
         if self._endpoint(attr, "sub") is not None:
+
             def call(timeout: float = 5.0, **data: Any) -> float:
                 return self.send(attr, timeout=timeout, **data)
 
@@ -147,7 +153,9 @@ class DeviceProxy:
             with self._cond:
                 return self.last.get(ep["topic"])
         names = sorted({e["method"] for e in self.info.get("endpoints") or []})
-        raise AttributeError(f"device {self.name!r} has no endpoint {attr!r}; it has: {', '.join(names) or 'none'}")
+        raise AttributeError(
+            f"device {self.name!r} has no endpoint {attr!r}; it has: {', '.join(names) or 'none'}"
+        )
 
     # -- receiving ----------------------------------------------------------------------------------------
     def wait(self, publisher: str, timeout: float = 5.0, where: Any = None) -> dict[str, Any]:
@@ -168,7 +176,9 @@ class DeviceProxy:
                     seen = self._counts.get(topic, 0)
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"device {self.name!r} published nothing on {topic} within {timeout} s")
+                    raise TimeoutError(
+                        f"device {self.name!r} published nothing on {topic} within {timeout} s"
+                    )
                 self._cond.wait(left)
 
     def _listen(self) -> None:

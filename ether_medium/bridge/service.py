@@ -110,8 +110,14 @@ class FabricBridge:
         )
 
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
-        data = {"level": level, "msg": text, "name": self.name, "pid": self._pid, "time": time.time(),
-                "logger": f"device.{self.name}"}
+        data = {
+            "level": level,
+            "msg": text,
+            "name": self.name,
+            "pid": self._pid,
+            "time": time.time(),
+            "logger": f"device.{self.name}",
+        }
         self.client.publish(TOPIC_LOG, data, source=self.name)
 
     # -- fabric -> device -------------------------------------------------------------------------------
@@ -143,11 +149,17 @@ class FabricBridge:
 
         def done(d: Delivery) -> None:
             if d.error is None:
-                self.client.publish(reply_to, {"value": {"ok": True, "rtt_s": d.rtt}}, source=self.name,
-                                    request_id=request_id)
+                self.client.publish(
+                    reply_to, {"value": {"ok": True, "rtt_s": d.rtt}}, source=self.name, request_id=request_id
+                )
             else:
-                self.client.publish(reply_to, {}, source=self.name, request_id=request_id,
-                                    error=f"{self.name}: delivery to {d.topic} failed: {d.error}")
+                self.client.publish(
+                    reply_to,
+                    {},
+                    source=self.name,
+                    request_id=request_id,
+                    error=f"{self.name}: delivery to {d.topic} failed: {d.error}",
+                )
 
         return done
 
@@ -180,8 +192,13 @@ class FabricBridge:
         if env.reply_to is None:
             return
         if value is None:
-            self.client.publish(env.reply_to, {}, source=self.name, request_id=env.request_id,
-                                error=f"unknown request {what!r}; ask for 'describe' or 'counters'")
+            self.client.publish(
+                env.reply_to,
+                {},
+                source=self.name,
+                request_id=env.request_id,
+                error=f"unknown request {what!r}; ask for 'describe' or 'counters'",
+            )
         else:
             self.client.publish(env.reply_to, {"value": value}, source=self.name, request_id=env.request_id)
 
@@ -194,6 +211,7 @@ def main(ctx: ServiceContext) -> int:
     loop = BridgeLoop()
     bridge = FabricBridge(name, cfg, ctx.client, loop)
     ctx.ready(device=name)
+
     def on_term(*_: object) -> None:
         ctx.stop.set()
         loop.stop()
