@@ -74,9 +74,27 @@ def open_pty():
     return m, s
 
 thermo = Thermometer()
-plugged = True
-m, s = open_pty()
 boot = None
+if link_path.startswith("udp://"):   # a board on the network: no pty; "unplug" = off the network
+    from ether_lite.links import open_link
+    while True:
+        node = Node(thermo, open_link(link_path), device_id=device_id, boot_id=boot)
+        boot = node.boot_id
+        print("BOOT %d" % boot, flush=True)
+        node.run(until=lambda: flags["plug"] or flags["reset"])
+        node.link.close()
+        node.close()
+        if flags["reset"]:
+            flags["reset"] = False
+            boot = None
+            continue
+        flags["plug"] = False
+        print("UNPLUGGED", flush=True)
+        while not flags["plug"]:
+            signal.pause()
+        flags["plug"] = False
+        print("PTY none", flush=True)
+m, s = open_pty()
 while True:
     if version != 1:   # a device from another release: HELLO of protocol version `version`, then silence
         from ether_lite import cbor, framing, protocol
@@ -122,7 +140,9 @@ while True:
 class DeviceProcess:
     """An ether_lite Thermometer in its own process on a pty, reachable through ``link_path``."""
 
-    def __init__(self, link_path: Path, device_id: str, every_s: float = 0.05, version: int = 1) -> None:
+    def __init__(
+        self, link_path: Path | str, device_id: str, every_s: float = 0.05, version: int = 1
+    ) -> None:
         self.link_path = link_path
         self.device_id = device_id
         env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -135,7 +155,7 @@ class DeviceProcess:
         assert self.proc.stdout is not None
         self._out = self.proc.stdout.fileno()
         self._buf = b""
-        self.pty = self.expect("PTY ")
+        self.pty = "none" if str(link_path).startswith("udp://") else self.expect("PTY ")
         self.boot_id = int(self.expect("BOOT ")) if version == 1 else None
 
     @property

@@ -393,6 +393,10 @@ class LinkManager:
             self._last_open_error = exc.reason
             self._schedule_reopen(now)
             return
+        self.on_link_opened(now)
+
+    def on_link_opened(self, now: float) -> None:
+        """The link was opened (by :meth:`start` or by the caller): start talking to the device."""
         if self._ever_open:
             self.counters.reconnects += 1
         self._ever_open = True
