@@ -37,6 +37,7 @@ DEVICE = textwrap.dedent(r'''
         def __init__(self):
             self.node = None
             self.frames = None
+            self.todo = None
 
         @ether_pub(fields=[["celsius", "f"]])
         def read(self):
@@ -48,6 +49,9 @@ DEVICE = textwrap.dedent(r'''
 
         @ether_sub()
         def burst(self, n: int, replay: bool):
+            self.todo = (n, replay)  # after the ACK has gone out
+
+        def do_burst(self, n, replay):
             if not replay:
                 for _ in range(n):
                     self.read()
@@ -55,14 +59,14 @@ DEVICE = textwrap.dedent(r'''
             if self.frames is None:  # 512 PUBs with consecutive sequence numbers, encoded by ether_lite
                 ep = [e for e in self.node.endpoints if e.name == "Bench.read"][0]
                 seq0 = ep.seq
-                self.frames = b"".join(framing.encode_frame(cbor.dumps(protocol.pub(ep.topic_id, seq0 + i, 0, [21.5])))
-                                       for i in range(512))
+                self.frames = [framing.encode_frame(cbor.dumps(protocol.pub(ep.topic_id, seq0 + i, 0, [21.5])))
+                               for i in range(512)]
+                self.block = b"".join(self.frames)
             ep = [e for e in self.node.endpoints if e.name == "Bench.read"][0]
             full, rest = divmod(n, 512)
             for _ in range(full):
-                os.write(self.m, self.frames)
-            one = len(self.frames) // 512
-            os.write(self.m, self.frames[: rest * one])  # all frames have the same length here
+                os.write(self.m, self.block)
+            os.write(self.m, b"".join(self.frames[:rest]))
             ep.seq = (ep.seq + n) & protocol.SEQ_MASK
 
     m, s = os.openpty()
@@ -70,8 +74,13 @@ DEVICE = textwrap.dedent(r'''
     print(os.ttyname(s), flush=True)
     b = Bench()
     b.m = m
-    b.node = Node(b, PipeLink(m, m), device_id="bench")
-    b.node.run()
+    b.node = node = Node(b, PipeLink(m, m), device_id="bench")
+    while True:
+        if not node.poll():
+            node.link.wait(node.next_due_ms())
+        if b.todo:
+            todo, b.todo = b.todo, None
+            b.do_burst(*todo)
 ''')
 
 RAW_PUBLISHER = textwrap.dedent(r'''
