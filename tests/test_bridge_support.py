@@ -445,3 +445,25 @@ def scripted_device() -> Iterator[ScriptedDevice]:
         yield dev
     finally:
         dev.stop()
+
+
+try:  # a device class for sim: links (imported by the simulated device's own process)
+    from ether_lite import ether_pub as _lite_pub
+    from ether_lite import ether_sub as _lite_sub
+
+    class SimThermo:
+        def __init__(self) -> None:
+            self.t = 20.0
+            self.on = False
+
+        @_lite_pub(every=0.05)
+        def read(self) -> dict[str, float]:
+            self.t += 0.5
+            return {"celsius": self.t}
+
+        @_lite_sub()
+        def set_led(self, on: bool) -> None:
+            self.on = on
+
+except ImportError:  # pragma: no cover
+    pass
