@@ -8,7 +8,8 @@ Lifecycle (each phase at most once per process, in this order):
    started first sees what init handlers publish);
 3. ``Ether.start``: ``ether_start`` handlers. A process restarted after a crash runs the phases the system
    has already passed (``catch_up`` in its spec) by itself right after ``Ether.ready``;
-4. ``Ether.save``: ``ether_save`` handlers, each returned dict published on ``Ether.saved``; ack ``Ether.done``;
+4. ``Ether.save``: ``ether_save`` handlers, each returned dict published on ``Ether.saved``;
+   ack ``Ether.done``;
 5. ``Ether.cleanup``: ``ether_cleanup`` handlers; ack ``Ether.done``;
 6. ``Ether.shutdown``: any phase not run yet, then ``ether_shutdown`` handlers; ``Ether.bye``; exit.
 
@@ -71,7 +72,9 @@ def load_class(class_path: str, where: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ClassPathError(f"{where}: cannot import module {module_name!r} of {class_path!r}: {exc}") from exc
+        raise ClassPathError(
+            f"{where}: cannot import module {module_name!r} of {class_path!r}: {exc}"
+        ) from exc
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise ClassPathError(f"{where}: module {module_name!r} has no class {class_name!r}")
@@ -85,7 +88,9 @@ def apply_registry_config(registry: dict[str, Any]) -> None:
         methods = entry.get("methods", {}) if isinstance(entry, dict) else {}
         for method in methods:
             if not callable(getattr(cls, method, None)):
-                raise ClassPathError(f"registry.{class_path}.methods.{method}: {class_path} has no method {method!r}")
+                raise ClassPathError(
+                    f"registry.{class_path}.methods.{method}: {class_path} has no method {method!r}"
+                )
         apply_registry(cls, methods)
 
 
@@ -99,15 +104,23 @@ def publish_return(client: FabricClient, meta: EtherMethod, result: Any) -> None
     except UnpublishableResult as exc:
         log.error(
             "%s: %s %s; nothing published on %s",
-            client.name, meta.func.__qualname__, exc, ", ".join(repr(t) for t in meta.pub_topics),
+            client.name,
+            meta.func.__qualname__,
+            exc,
+            ", ".join(repr(t) for t in meta.pub_topics),
         )
         return
     for topic in meta.pub_topics:
         try:
             client.publish(topic, data)
         except TypeError as exc:
-            log.error("%s: %s returned a value that cannot be published on %r: %s",
-                      client.name, meta.func.__qualname__, topic, exc)
+            log.error(
+                "%s: %s returned a value that cannot be published on %r: %s",
+                client.name,
+                meta.func.__qualname__,
+                topic,
+                exc,
+            )
 
 
 @dataclass
@@ -118,7 +131,9 @@ class _Sub:
 
 
 class InstanceRuntime:
-    def __init__(self, client: FabricClient, spec: dict[str, Any], catch_up: list[Phase] | None = None) -> None:
+    def __init__(
+        self, client: FabricClient, spec: dict[str, Any], catch_up: list[Phase] | None = None
+    ) -> None:
         self.client = client
         self.name = client.name
         self.spec = spec
@@ -174,19 +189,32 @@ class InstanceRuntime:
             try:
                 result = getattr(self.obj, attr)()
             except Exception:
-                log.error("%s: %s handler %s raised:\n%s", self.name, phase, meta.func.__qualname__,
-                          traceback.format_exc().rstrip())
+                log.error(
+                    "%s: %s handler %s raised:\n%s",
+                    self.name,
+                    phase,
+                    meta.func.__qualname__,
+                    traceback.format_exc().rstrip(),
+                )
                 continue
             if phase == "save" and result is not None:
                 if isinstance(result, dict):
                     try:
                         self.client.publish(TOPIC_SAVED, result)
                     except TypeError as exc:
-                        log.error("%s: save handler %s returned data that cannot be published: %s",
-                                  self.name, meta.func.__qualname__, exc)
+                        log.error(
+                            "%s: save handler %s returned data that cannot be published: %s",
+                            self.name,
+                            meta.func.__qualname__,
+                            exc,
+                        )
                 elif not meta.pub_topics:
-                    log.error("%s: save handler %s returned %s, expected a dict (or None); nothing saved",
-                              self.name, meta.func.__qualname__, type(result).__name__)
+                    log.error(
+                        "%s: save handler %s returned %s, expected a dict (or None); nothing saved",
+                        self.name,
+                        meta.func.__qualname__,
+                        type(result).__name__,
+                    )
         if phase in ("init", "save", "cleanup"):
             self.client.publish(TOPIC_DONE, {"name": self.name, "phase": phase})
 
@@ -213,14 +241,26 @@ class InstanceRuntime:
         try:
             kwargs = sub.validate(env.data)
         except MessageRejected as exc:
-            log.error("%s: rejected message on topic %r from %r for %s: %s",
-                      self.name, env.topic, env.source, sub.meta.func.__qualname__, exc)
+            log.error(
+                "%s: rejected message on topic %r from %r for %s: %s",
+                self.name,
+                env.topic,
+                env.source,
+                sub.meta.func.__qualname__,
+                exc,
+            )
             return
         try:
             sub.bound(**kwargs)
         except Exception:
-            log.error("%s: %s raised on message %r from %r:\n%s", self.name, sub.meta.func.__qualname__,
-                      env.topic, env.source, traceback.format_exc().rstrip())
+            log.error(
+                "%s: %s raised on message %r from %r:\n%s",
+                self.name,
+                sub.meta.func.__qualname__,
+                env.topic,
+                env.source,
+                traceback.format_exc().rstrip(),
+            )
 
     def _answer(self, env: Envelope) -> None:
         assert env.reply_to is not None

@@ -117,5 +117,6 @@ def payload_of(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return dict(value)
     raise UnpublishableResult(
-        f"returned {type(value).__name__} {value!r:.60}; a publisher must return a dict, a pydantic model or None"
+        f"returned {type(value).__name__} {value!r:.60}; "
+        "a publisher must return a dict, a pydantic model or None"
     )
