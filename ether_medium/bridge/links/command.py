@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.parse import parse_qs
 
 from ether_medium.bridge.errors import LinkLost, LinkUnavailable
 from ether_medium.bridge.links import Link
@@ -38,18 +39,41 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
+def _sim_options(query: str) -> list[str]:
+    """``world=w.bin&tau=8`` -> ``["--world", "w.bin", "--tau", "8"]``, each checked against ``ether sim``."""
+    import argparse
+
+    from ether_medium.commands import sim
+
+    parser = argparse.ArgumentParser(prog="ether sim", add_help=False)
+    sim.add_arguments(parser)
+    known = {o for o in parser._option_string_actions if o not in ("--link", "--id", "--duration")}
+    argv: list[str] = []
+    for key, values in parse_qs(query, keep_blank_values=True).items():
+        option = "--" + key.replace("_", "-")
+        if option not in known:
+            raise ValueError(f"sim link option {key!r} is not an option of ether sim; use "
+                             + ", ".join(sorted(o[2:] for o in known if o.startswith("--"))))
+        argv += [option, values[-1]]
+    return argv
+
+
 def sim_command(spec: str, device_id: str | None = None) -> list[str]:
     """The command that runs ``module:Class`` as a simulated device on stdin/stdout.
 
     That is ``ether sim SPEC --link stdio`` (simulated board modules, ``examples/devices`` on the path);
     in an installation without the simulator, plain ``ether_lite.run`` of the class under CPython.
+    Options of ``ether sim`` go after a ``?``: ``thermo:Thermometer?world=ether_data/world.bin&tau=8``.
     """
+    spec, _, query = spec.partition("?")
     module, sep, cls = spec.rpartition(":")
     if not sep or not module or not cls.isidentifier():
         raise ValueError(f"sim link {spec!r}: expected sim:package.module:ClassName")
     if importlib.util.find_spec("ether_medium.commands.sim") is not None:
         argv = [sys.executable, "-m", "ether_medium.cli", "sim", spec, "--link", "stdio"]
-        return argv + (["--id", device_id] if device_id else [])
+        return argv + _sim_options(query) + (["--id", device_id] if device_id else [])
+    if query:
+        raise ValueError(f"sim link options ?{query} need the simulator (ether_medium.commands.sim)")
     kwargs = f"device_id={device_id!r}" if device_id else f"device_id={cls.lower()!r}"
     code = (
         "import importlib, ether_lite\n"
