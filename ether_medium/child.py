@@ -26,6 +26,7 @@ from ether_medium.broker import BrokerAddresses
 from ether_medium.client import FabricClient
 from ether_medium.instance import ClassPathError, SetupError
 from ether_medium.logs import FabricLogHandler, level_from_env
+from ether_medium.requests import close_all as close_requesters
 
 log = logging.getLogger("ether")
 
@@ -107,6 +108,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
         code = 1
     finally:
         root.removeHandler(handler)
+        close_requesters()  # ether.get() inside an instance opened them; term() waits for every socket
         client.close(bye=True)
         zmq.Context.instance().term()  # returns once Ether.bye has left
     return code
