@@ -113,7 +113,7 @@ def print_summary(cfg: EtherConfig, session: str | None, logger: dict, ctrl: dic
     if logger.get("readings"):
         print(f"  temperature range   {logger['min_c']:.2f} .. {logger['max_c']:.2f} C")
     print(f"  heater switches     {ctrl.get('switches', 0)} "
-          f"({ctrl.get('acked', 0)} commands acknowledged, {ctrl.get('failed', 0)} failed)")
+          f"(commands acknowledged by the board: {ctrl.get('acked', 0)}, failed: {ctrl.get('failed', 0)})")
     for name, c in links.items():
         errors = sum(c.get(k, 0) for k in LINK_ERRORS)
         print(f"  link {name:<14} {c['frames_in']} frames in, {c['frames_out']} out, {errors} errors, "

@@ -1,0 +1,116 @@
+"""The demo rig (``make demo``) runs as a user runs it: a subprocess, real boards simulated over real links.
+
+Each test collects the PIDs of the demo's whole process tree while it runs (bridges, simulated boards,
+instances) and checks afterwards that every one of them is gone; whatever is left is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, start time) of a live process, None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def _descendants(root: int) -> dict[int, int]:
+    """pid -> start time of every live process below ``root``."""
+    parents: dict[int, list[int]] = {}
+    starts: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _stat(int(entry))) is not None:
+            parents.setdefault(st[0], []).append(int(entry))
+            starts[int(entry)] = st[2]
+    found: dict[int, int] = {}
+    todo = [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found[child] = starts[child]
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int, start: int) -> bool:
+    st = _stat(pid)
+    return st is not None and st[2] == start and st[1] != "Z"
+
+
+def run_demo(tmp_path: Path, *args: str, timeout_s: float = 45.0) -> tuple[int, str, str, dict[int, int]]:
+    """Run ``python -m examples.demo ARGS`` in ``tmp_path`` (its data go there); return code, stdout, stderr
+    and the PIDs (with start times) of every process it started."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    seen: dict[int, int] = {}
+    with (tmp_path / "out.txt").open("w+") as out, (tmp_path / "err.txt").open("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "examples.demo", *args], cwd=tmp_path, env=env,
+                                stdout=out, stderr=err)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while proc.poll() is None:
+                seen.update(_descendants(proc.pid))
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the demo did not finish within {timeout_s} s")
+                time.sleep(0.05)  # sampling the process tree, not synchronisation
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            left = [pid for pid, start in seen.items() if _alive(pid, start)]
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    assert not left, f"processes left behind by the demo: {left}\n{stdout}\n{stderr}"
+    return proc.returncode, stdout, stderr, seen
+
+
+def _number(label: str, text: str) -> int:
+    match = re.search(rf"^\s+{label}\s+(\d+)", text, re.M)
+    assert match, f"no {label!r} line in the summary:\n{text}"
+    return int(match.group(1))
+
+
+def test_demo_runs_controls_the_heater_and_cleans_up(tmp_path: Path) -> None:
+    code, out, err, pids = run_demo(tmp_path, "--duration", "5")
+    assert code == 0, f"demo exited {code}\n{out}\n{err}"
+    assert "board 'thermo' attached" in out and "board 'heater' attached" in out
+    assert len(re.findall(r"^\s+\d+\.\d s .*set point 25\.0 C", out, re.M)) >= 4, out  # one line per second
+    assert _number("readings received", out) > 0
+    acked = re.search(r"commands acknowledged by the board: (\d+)", out)
+    assert acked and int(acked.group(1)) >= 1, out
+    heater_link = re.search(r"link heater\s+(\d+) frames in, (\d+) out, (\d+) errors, (\d+) deliveries", out)
+    assert heater_link, out
+    assert int(heater_link.group(1)) > 0 and int(heater_link.group(4)) >= 1
+    assert re.search(r"temperature range\s+\d+\.\d+ \.\. \d+\.\d+ C", out), out
+    assert "recorded to" in out
+    assert len(pids) >= 6, f"expected bridges, boards and instances below the demo, saw {pids}"
+
+
+def test_demo_without_readings_fails_with_a_clear_message(tmp_path: Path) -> None:
+    config = tmp_path / "no_boards.yaml"
+    config.write_text(
+        "instances:\n"
+        "  logger: {class_path: examples.rig.logger.TemperatureLogger}\n"
+        "  controller: {class_path: examples.rig.controller.HeaterController}\n"
+        "logging: {level: WARNING}\n"
+    )
+    code, out, err, _ = run_demo(tmp_path, "--duration", "1", "--config", str(config))
+    assert code == 1, f"{out}\n{err}"
+    assert "demo failed: no readings arrived from the thermometer board" in err
+    assert "readings received   0" in out
