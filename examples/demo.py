@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -107,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if problems else 0
 
 
+def ether_command() -> str:
+    """The ``ether`` command of this installation, as a user can type it here."""
+    script = Path(sys.executable).parent / "ether"
+    if not script.exists() or shutil.which("ether") == str(script):
+        return "ether"
+    return os.path.relpath(script)
+
+
 def print_summary(cfg: EtherConfig, session: str | None, logger: dict, ctrl: dict, links: dict) -> None:
     print("\nSummary")
     print(f"  readings received   {logger.get('readings', 0)}")
@@ -121,7 +131,7 @@ def print_summary(cfg: EtherConfig, session: str | None, logger: dict, ctrl: dic
     if cfg.recording is not None:
         db = cfg.recording.path
         print(f"  recorded to         {db}, session {session}")
-        print(f"  export to CSV       ether export {session} --format csv --db {db}")
+        print(f"  export to CSV       {ether_command()} export {session} --format csv --db {db}")
     else:
         print("  recorded to         nothing (no recorder in this installation)")
 

@@ -98,8 +98,23 @@ def test_demo_runs_controls_the_heater_and_cleans_up(tmp_path: Path) -> None:
     assert heater_link, out
     assert int(heater_link.group(1)) > 0 and int(heater_link.group(4)) >= 1
     assert re.search(r"temperature range\s+\d+\.\d+ \.\. \d+\.\d+ C", out), out
-    assert "recorded to" in out
     assert len(pids) >= 6, f"expected bridges, boards and instances below the demo, saw {pids}"
+    if "no recorder in this installation" not in out:
+        check_recording(tmp_path, out, _number("readings received", out))
+
+
+def check_recording(cwd: Path, out: str, readings: int) -> None:
+    """The export command the summary prints gives a CSV with every reading the logger received."""
+    match = re.search(r"export to CSV\s+(\S+) (export .*)$", out, re.M)
+    assert match, out
+    ether_cli = [sys.executable, "-m", "ether_medium.cli"]  # the printed command, minus the PATH lookup
+    exported = subprocess.run([*ether_cli, *match.group(2).split()], cwd=cwd, capture_output=True,
+                              text=True, timeout=30, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert exported.returncode == 0, exported.stderr
+    csv = next(cwd.glob("ether_data/export/*/Thermometer.read.csv"))
+    rows = csv.read_text().splitlines()
+    assert rows[0].startswith("source,") and "celsius" in rows[0]
+    assert len(rows) - 1 >= readings, f"{len(rows) - 1} rows recorded, {readings} readings received"
 
 
 def test_demo_without_readings_fails_with_a_clear_message(tmp_path: Path) -> None:
