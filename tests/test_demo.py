@@ -51,18 +51,24 @@ def _alive(pid: int, start: int) -> bool:
     return st is not None and st[2] == start and st[1] != "Z"
 
 
-def run_demo(tmp_path: Path, *args: str, timeout_s: float = 45.0) -> tuple[int, str, str, dict[int, int]]:
+def run_demo(tmp_path: Path, *args: str, timeout_s: float = 45.0,
+             ctrl_c_after: str | None = None) -> tuple[int, str, str, dict[int, int]]:
     """Run ``python -m examples.demo ARGS`` in ``tmp_path`` (its data go there); return code, stdout, stderr
-    and the PIDs (with start times) of every process it started."""
+    and the PIDs (with start times) of every process it started. ``ctrl_c_after``: send SIGINT once this
+    text is in its output."""
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     seen: dict[int, int] = {}
     with (tmp_path / "out.txt").open("w+") as out, (tmp_path / "err.txt").open("w+") as err:
         proc = subprocess.Popen([sys.executable, "-m", "examples.demo", *args], cwd=tmp_path, env=env,
-                                stdout=out, stderr=err)
+                                stdout=out, stderr=err,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.monotonic() + timeout_s
             while proc.poll() is None:
                 seen.update(_descendants(proc.pid))
+                if ctrl_c_after is not None and ctrl_c_after in (tmp_path / "out.txt").read_text():
+                    proc.send_signal(signal.SIGINT)
+                    ctrl_c_after = None
                 if time.monotonic() > deadline:
                     pytest.fail(f"the demo did not finish within {timeout_s} s")
                 time.sleep(0.05)  # sampling the process tree, not synchronisation
@@ -129,3 +135,11 @@ def test_demo_without_readings_fails_with_a_clear_message(tmp_path: Path) -> Non
     assert code == 1, f"{out}\n{err}"
     assert "demo failed: no readings arrived from the thermometer board" in err
     assert "readings received   0" in out
+
+
+def test_ctrl_c_stops_the_rig_with_a_summary(tmp_path: Path) -> None:
+    code, out, err, pids = run_demo(tmp_path, "--duration", "60", ctrl_c_after="  2.0 s ")
+    assert code == 1, f"{out}\n{err}"
+    assert "demo failed: interrupted (Ctrl-C)" in err
+    assert _number("readings received", out) > 0
+    assert len(pids) >= 6
