@@ -45,7 +45,7 @@ def wait_for_boards(names: list[str], timeout_s: float) -> None:
                                    f"({info['last_detach_reason'] or 'no answer on ' + info['link']})")
             time.sleep(0.1)
         topics = ", ".join(e["topic"] for e in info["endpoints"])
-        print(f"  board {name!r} attached: device id {info['device_id']}, {topics}")
+        print(f"  board {name!r} attached ({info['link']}): device id {info['device_id']}, {topics}")
 
 
 def live_line(t_s: float, log: dict, ctrl: dict) -> str:

@@ -95,7 +95,8 @@ def _number(label: str, text: str) -> int:
 def test_demo_runs_controls_the_heater_and_cleans_up(tmp_path: Path) -> None:
     code, out, err, pids = run_demo(tmp_path, "--duration", "5")
     assert code == 0, f"demo exited {code}\n{out}\n{err}"
-    assert "board 'thermo' attached" in out and "board 'heater' attached" in out
+    assert re.search(r"board 'thermo' attached \(pid \d+ on /dev/pts/\d+\)", out), out  # a real pty
+    assert "board 'heater' attached" in out
     assert len(re.findall(r"^\s+\d+\.\d s .*set point 25\.0 C", out, re.M)) >= 4, out  # one line per second
     assert _number("readings received", out) > 0
     acked = re.search(r"commands acknowledged by the board: (\d+)", out)
@@ -143,3 +144,15 @@ def test_ctrl_c_stops_the_rig_with_a_summary(tmp_path: Path) -> None:
     assert "demo failed: interrupted (Ctrl-C)" in err
     assert _number("readings received", out) > 0
     assert len(pids) >= 6
+
+
+def test_sim_link_options_reach_ether_sim_and_bad_ones_are_named() -> None:
+    from ether_medium.bridge.links import open_link
+    from ether_medium.config import ConfigError, load_config
+
+    link = open_link("sim:heater:Heater?link=pty&world=w.bin&heater_watts=20", device="heater")
+    assert link.pty and link.argv[-6:] == ["--world", "w.bin", "--heater-watts", "20", "--id", "sim-heater"]
+    with pytest.raises(ConfigError, match=r"devices\.heater\.link: .*'wattage' is not an option of"):
+        load_config({"devices": {"heater": {"link": "sim:heater:Heater?wattage=20"}}})
+    with pytest.raises(ConfigError, match=r"link=serial: a sim link is link=stdio .* or link=pty"):
+        load_config({"devices": {"heater": {"link": "sim:heater:Heater?link=serial"}}})
