@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         ether.start()
         t0 = time.monotonic()
         while (t := time.monotonic() - t0) < args.duration:
-            time.sleep(min(1.0 - t % 1.0, args.duration - t))  # pacing the display, once per second
+            # Readings come once a second: show the next line half a second after the next reading.
+            age_s = logger.get("age_s")
+            time.sleep(min(args.duration - t, 1.5 - age_s if age_s is not None and age_s < 1.5 else 1.0))
             logger = ether.get("TemperatureLogger.status")
             ctrl = ether.get("HeaterController.status")
             print(live_line(time.monotonic() - t0, logger, ctrl), flush=True)
