@@ -139,7 +139,7 @@ def test_demo_without_readings_fails_with_a_clear_message(tmp_path: Path) -> Non
 
 
 def test_ctrl_c_stops_the_rig_with_a_summary(tmp_path: Path) -> None:
-    code, out, err, pids = run_demo(tmp_path, "--duration", "60", ctrl_c_after="  2.0 s ")
+    code, out, err, pids = run_demo(tmp_path, "--duration", "60", ctrl_c_after="readings   3 ")
     assert code == 1, f"{out}\n{err}"
     assert "demo failed: interrupted (Ctrl-C)" in err
     assert _number("readings received", out) > 0
