@@ -156,3 +156,10 @@ def test_sim_link_options_reach_ether_sim_and_bad_ones_are_named() -> None:
         load_config({"devices": {"heater": {"link": "sim:heater:Heater?wattage=20"}}})
     with pytest.raises(ConfigError, match=r"link=serial: a sim link is link=stdio .* or link=pty"):
         load_config({"devices": {"heater": {"link": "sim:heater:Heater?link=serial"}}})
+
+
+def test_ether_sim_refuses_a_thermal_constant_that_makes_no_sense() -> None:
+    argv = [sys.executable, "-m", "ether_medium.cli", "sim", "thermo:Thermometer", "--tau", "0"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert done.returncode == 2
+    assert "--tau must be > 0 seconds" in done.stderr
