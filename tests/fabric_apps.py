@@ -143,13 +143,20 @@ def fake_recorder(ctx):  # type: ignore[no-untyped-def]
         if env.topic == "Ether.shutdown" and not shutdown:
             shutdown = True
             deadline = time.monotonic() + 5.0
-        elif env.topic == "Ether.bye":
-            waiting.discard(env.data["name"])
-        elif env.topic == "Ether.exited":
+        elif env.topic == "Ether.bye" or env.topic == "Ether.exited":
             waiting.discard(env.data["name"])
     with open(ctx.kwargs.get("out") or os.environ["FAKE_RECORDER_OUT"], "w") as fh:
-        json.dump({"session": ctx.session_id, "name": ctx.name, "wait_for": ctx.wait_for, "seen": seen,
-                   "left_waiting": sorted(waiting), "config_source": ctx.config.source}, fh)
+        json.dump(
+            {
+                "session": ctx.session_id,
+                "name": ctx.name,
+                "wait_for": ctx.wait_for,
+                "seen": seen,
+                "left_waiting": sorted(waiting),
+                "config_source": ctx.config.source,
+            },
+            fh,
+        )
 
 
 def echo_service(ctx):  # type: ignore[no-untyped-def]
@@ -163,5 +170,17 @@ def echo_service(ctx):  # type: ignore[no-untyped-def]
             continue
         if env.topic == "Ether.shutdown":
             return
-        client.publish("Echo.pong", {"echo": env.data.get("text"), "service": ctx.name,
-                                     "greeting": ctx.kwargs.get("greeting")})
+        client.publish(
+            "Echo.pong",
+            {"echo": env.data.get("text"), "service": ctx.name, "greeting": ctx.kwargs.get("greeting")},
+        )
+
+
+class Asker:
+    """Asks another instance from inside its own handler (ether.get from an instance process)."""
+
+    @ether_get()
+    def ask(self, x: float) -> float:
+        from ether_medium import ether
+
+        return ether.get("Calculator.square", timeout=5.0, x=x) + 1

@@ -36,8 +36,9 @@ class LogCollector(logging.Handler):
                         return line
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no log line with {needles!r} within {timeout} s; log:\n"
-                                         + "\n".join(self.lines))
+                    raise AssertionError(
+                        f"no log line with {needles!r} within {timeout} s; log:\n" + "\n".join(self.lines)
+                    )
                 self._cond.wait(left)
 
     def text(self) -> str:
@@ -67,7 +68,7 @@ def fabric_client(*topics: str, name: str = "tester") -> Iterator[FabricClient]:
     """A fabric client of the running session, subscribed to ``topics`` and handshaken."""
     launcher = ether.launcher
     assert launcher is not None, "tap first"
-    client = FabricClient(launcher.addresses, name)
+    client = FabricClient(launcher.addresses, name, context=launcher.context)
     try:
         for topic in topics:
             client.subscribe(topic)
