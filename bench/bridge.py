@@ -23,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ether_medium.broker import Broker  # noqa: E402
 from ether_medium.bridge.loop import BridgeLoop  # noqa: E402
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager  # noqa: E402
+from ether_medium.broker import Broker  # noqa: E402
 from ether_medium.client import FabricClient  # noqa: E402
 
-DEVICE = textwrap.dedent(r'''
+DEVICE = textwrap.dedent(r"""
     import os, sys, tty
     from ether_lite import Node, cbor, ether_pub, ether_sub, framing, protocol
     from ether_lite.links.pipe import PipeLink
@@ -59,7 +59,8 @@ DEVICE = textwrap.dedent(r'''
             if self.frames is None:  # 512 PUBs with consecutive sequence numbers, encoded by ether_lite
                 ep = [e for e in self.node.endpoints if e.name == "Bench.read"][0]
                 seq0 = ep.seq
-                self.frames = [framing.encode_frame(cbor.dumps(protocol.pub(ep.topic_id, seq0 + i, 0, [21.5])))
+                pub = protocol.pub
+                self.frames = [framing.encode_frame(cbor.dumps(pub(ep.topic_id, seq0 + i, 0, [21.5])))
                                for i in range(512)]
                 self.block = b"".join(self.frames)
             ep = [e for e in self.node.endpoints if e.name == "Bench.read"][0]
@@ -81,9 +82,9 @@ DEVICE = textwrap.dedent(r'''
         if b.todo:
             todo, b.todo = b.todo, None
             b.do_burst(*todo)
-''')
+""")
 
-RAW_PUBLISHER = textwrap.dedent(r'''
+RAW_PUBLISHER = textwrap.dedent(r"""
     import sys, time
     from ether_medium.broker import BrokerAddresses
     from ether_medium.client import FabricClient
@@ -94,9 +95,9 @@ RAW_PUBLISHER = textwrap.dedent(r'''
     for i in range(n):
         c.publish("Bench.raw", {"celsius": 21.5})
     c.close(bye=False)
-''')
+""")
 
-BRIDGE = textwrap.dedent(r'''
+BRIDGE = textwrap.dedent(r"""
     import sys
     from ether_medium.broker import BrokerAddresses
     from ether_medium.bridge.loop import BridgeLoop
@@ -108,13 +109,17 @@ BRIDGE = textwrap.dedent(r'''
     bridge = FabricBridge("bench", DeviceConfig(link="serial://" + sys.argv[3]), client, loop)
     client.handshake()
     loop.run()
-''')
+""")
 
 
 def _start(code: str, *args: str, stdin: bool = False) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                            stdin=subprocess.PIPE if stdin else None, cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin else None,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
 
 
 def _readline(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> str:
@@ -185,12 +190,16 @@ def round_trip(n: int = 3000) -> None:
             loop.step(0.01)
         mgr.close()
         loop.close()
-        print(f"round trip over a pty, CPython ether_lite device ({n} DELIVER->ACK): "
-              f"p50 {_pct(rtts, 50) * 1e3:.3f} ms, p99 {_pct(rtts, 99) * 1e3:.3f} ms, "
-              f"mean {statistics.fmean(rtts) * 1e3:.3f} ms   (target p50 <= 0.5 ms)")
+        print(
+            f"round trip over a pty, CPython ether_lite device ({n} DELIVER->ACK): "
+            f"p50 {_pct(rtts, 50) * 1e3:.3f} ms, p99 {_pct(rtts, 99) * 1e3:.3f} ms, "
+            f"mean {statistics.fmean(rtts) * 1e3:.3f} ms   (target p50 <= 0.5 ms)"
+        )
         if samples:
-            print(f"PING->PONG ({mgr.counters.pongs - pongs0} samples): p50 {_pct(samples, 50) * 1e3:.3f} ms, "
-                  f"p99 {_pct(samples, 99) * 1e3:.3f} ms")
+            print(
+                f"PING->PONG ({mgr.counters.pongs - pongs0} samples): p50 {_pct(samples, 50) * 1e3:.3f} ms, "
+                f"p99 {_pct(samples, 99) * 1e3:.3f} ms"
+            )
     finally:
         _stop(dev)
 
@@ -265,13 +274,20 @@ def ingest(n_raw: int = 100_000, n_dev: int = 30_000) -> None:
             ctl.publish("Bench.burst", {"n": n_dev, "replay": replay})
             got, dt = _count(sub, "Bench.read", n_dev, 60)
             rate = (got - 1) / dt if dt > 0 else 0.0
-            what = "device replaying ether_lite frames" if replay else "ether_lite device publishing in a loop"
-            print(f"device link -> bridge -> fabric subscriber ({what}): {got}/{n_dev} msgs, {rate:,.0f} msg/s, "
-                  f"ratio to raw fabric {rate / raw_rate:.2f}   (target >= 0.5)")
+            what = (
+                "device replaying ether_lite frames" if replay else "ether_lite device publishing in a loop"
+            )
+            print(
+                f"device link -> bridge -> fabric subscriber ({what}): {got}/{n_dev} msgs, {rate:,.0f} msg/s,"
+                " "
+                f"ratio to raw fabric {rate / raw_rate:.2f}   (target >= 0.5)"
+            )
             time.sleep(0.3)
         counters = req.get("Ether.bridge.bench", 5, {"what": "counters"})
-        print(f"bridge counters: published={counters['published']} gaps={counters['sequence_gaps']} "
-              f"crc={counters['crc_errors']} rejected={counters['rejected']}")
+        print(
+            f"bridge counters: published={counters['published']} gaps={counters['sequence_gaps']} "
+            f"crc={counters['crc_errors']} rejected={counters['rejected']}"
+        )
         ctl.close(bye=False)
         sub.close(bye=False)
         from ether_medium.requests import close_all
