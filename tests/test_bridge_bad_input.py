@@ -113,3 +113,22 @@ def test_wrong_protocol_version_names_both(tmp_path: Path, caplog: pytest.LogCap
             assert mgr.counters.version_errors >= 1
             assert sink.count("attached") == 0
             assert dev.proc.poll() is None
+
+
+def test_stray_pub_while_attached_queries_once_and_redescribes() -> None:
+    sink = RecordingSink()
+    with scripted_device() as dev:
+        dev.on_query(HELLO, READ)
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach")
+            dev.received.clear()
+            dev.send(protocol.pub(7, 0, 100, [1.0]))  # a topic id the device never described
+            dev.wait_received(protocol.QUERY)
+            sink.wait(lambda: mgr.counters.frames_in >= 6, what="the HELLO and DESCRIBE answering it")
+            dev.send(protocol.pub(0, 0, 100, [21.5]))
+            sink.wait(lambda: len(sink.pubs_of("thermo1")) == 1, what="a PUB after the re-describe")
+            with pytest.raises(AssertionError):  # and no further QUERY: the round completed
+                dev.wait_received(protocol.QUERY, timeout_s=2.5)
+            assert mgr.state == ATTACHED and sink.count("attached") == 1
+            assert mgr.counters.rejected == 1

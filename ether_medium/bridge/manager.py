@@ -193,7 +193,8 @@ class LinkManager:
         self.by_topic: dict[str, Endpoint] = {}  # fabric topic -> endpoint
         self.attached_at: float | None = None
         self.last_detach_reason = "not attached yet"
-        self._describing: dict[int, Endpoint | None] = {}  # during DESCRIBING; None: refused
+        # the DESCRIBE round after a HELLO (None: no round open); a refused topic id maps to None
+        self._round: dict[int, Endpoint | None] | None = None
         self._pubs: dict[int, Endpoint] = {}  # publishing endpoints with known fields (hot path)
         self._seq: dict[int, _SeqState] = {}
         self._pending = _Pending()
@@ -448,7 +449,7 @@ class LinkManager:
         self._pending.pings.clear()
         self._ping_at = None
         self._query_at = None
-        self._describing = {}
+        self._round = None
         self.state = CONNECTED
         if was_attached:
             self.attached_at = None
@@ -467,7 +468,14 @@ class LinkManager:
     def _send_query(self, now: float) -> None:
         self._last_query = now
         self._send(protocol.query())
-        self._query_at = now + (self.timing.incompatible_query_s if self.state == INCOMPATIBLE else 1.0)
+        if self.state == INCOMPATIBLE:
+            self._query_at = now + self.timing.incompatible_query_s
+        elif self._round is not None:
+            self._query_at = now + self.timing.describe_s
+        elif self.state == ATTACHED:
+            self._query_at = None  # a stray PUB asked for it; another stray PUB asks again
+        else:
+            self._query_at = now + 1.0
 
     def _query_soon(self, now: float) -> None:
         """QUERY now unless one went out within the last second (PROTOCOL.md §5)."""
@@ -499,9 +507,9 @@ class LinkManager:
                     self._schedule_reopen(now)
                     return
         if self._query_at is not None and now >= self._query_at:
-            if self.state == DESCRIBING and self.info is not None:
+            if self._round is not None and self.info is not None:
                 n = self.info.n_endpoints
-                missing = [t for t in range(n) if t not in self._describing]
+                missing = [t for t in range(n) if t not in self._round]
                 self._describe_rounds += 1
                 if self._describe_rounds >= 3:
                     self.log.error(
@@ -512,7 +520,7 @@ class LinkManager:
                     )
                     self.counters.describe_errors += len(missing)
                     for t in missing:
-                        self._describing[t] = None
+                        self._round[t] = None
                     self._describe_complete(now)
                     return
                 self.problems.report(
@@ -734,7 +742,7 @@ class LinkManager:
         if now - self._hello_at > 3 * self.timing.describe_s + 1.0:
             self._describe_rounds = 0
         self._hello_at = now
-        self._describing = {}
+        self._round = {}
         if self.state != ATTACHED:
             self.state = DESCRIBING
         self._query_at = now + self.timing.describe_s
@@ -758,7 +766,7 @@ class LinkManager:
         try:
             ep = endpoint_from_describe(msg, self.renames, n)
             # the endpoints this one must not collide with: those described in this round, else the attached
-            others = self._describing if self._describing or self.state != ATTACHED else self.endpoints
+            others = self._round if self._round is not None else self.endpoints
             for other_id, other in others.items():
                 if (
                     other is not None
@@ -773,30 +781,28 @@ class LinkManager:
         except DescribeError as exc:
             self._refuse_describe(tid, str(exc), now)
             return
-        if self.state == ATTACHED and not self._describing:
+        if self._round is None:  # attached, no HELLO before it: one endpoint changed (fields now known)
             self._redescribe(ep)
             return
-        self._describing[tid] = ep
+        self._round[tid] = ep
         self._maybe_complete(now)
 
     def _refuse_describe(self, tid: int, why: str, now: float) -> None:
         self.counters.describe_errors += 1
         self.problems.report(f"describe {tid}", f"DESCRIBE of topic id {tid} refused: {why}", logging.ERROR)
-        if self.state == DESCRIBING and self.info is not None and tid < self.info.n_endpoints:
-            self._describing[tid] = None
+        if self._round is not None and self.info is not None and tid < self.info.n_endpoints:
+            self._round[tid] = None
             self._maybe_complete(now)
 
     def _maybe_complete(self, now: float) -> None:
-        assert self.info is not None
-        if len(self._describing) >= self.info.n_endpoints and all(
-            t in self._describing for t in range(self.info.n_endpoints)
-        ):
+        assert self.info is not None and self._round is not None
+        if len(self._round) >= self.info.n_endpoints and all(t in self._round for t in range(self.info.n_endpoints)):
             self._describe_complete(now)
 
     def _describe_complete(self, now: float) -> None:
         assert self.info is not None
-        described = self._describing
-        self._describing = {}
+        described = self._round or {}
+        self._round = None
         self._describe_rounds = 0
         self._query_at = None
         refused = sorted(t for t, e in described.items() if e is None)
