@@ -6,9 +6,9 @@ import logging
 import time
 
 import pytest
-from ether_lite import protocol
 from test_bridge_support import LoopThread, RecordingSink, scripted_device
 
+from ether_lite import protocol
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager
 
 HELLO = protocol.hello("relay-1", 5, "test", 1, 1 << 30)
