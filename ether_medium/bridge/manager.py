@@ -796,7 +796,8 @@ class LinkManager:
 
     def _maybe_complete(self, now: float) -> None:
         assert self.info is not None and self._round is not None
-        if len(self._round) >= self.info.n_endpoints and all(t in self._round for t in range(self.info.n_endpoints)):
+        n = self.info.n_endpoints
+        if len(self._round) >= n and all(t in self._round for t in range(n)):
             self._describe_complete(now)
 
     def _describe_complete(self, now: float) -> None:
