@@ -566,15 +566,14 @@ class LinkManager:
         c = self.counters
         c.bytes_in += len(data)
         dec = self._decoder
-        pos, end = 0, len(data)
         if self.link.datagram and self.link.where != self._last_peer:
             self._peer_changed(now)
-        while pos < end:
-            pos = dec.feed(data, pos, end)
-            if dec.length >= 0:
-                c.frames_in += 1
-                self._last_rx = now
-                self._on_body(bytes(dec.body[: dec.length]), now)
+        bodies = dec.frames(data)  # ether_lite's host entry point: whole frame bodies of this chunk
+        if bodies:
+            c.frames_in += len(bodies)
+            self._last_rx = now
+            for body in bodies:
+                self._on_body(body, now)
                 if self.state == CLOSED:
                     return
         if dec.crc_errors != c.crc_errors or dec.cobs_errors != c.cobs_errors or dec.oversize != c.oversize:
