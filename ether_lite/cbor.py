@@ -15,10 +15,8 @@ import struct
 
 try:
     from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
+except ImportError:  # CPython: every const here is an int
+    const = int
 
 
 MAX_DEPTH = const(24)  # nesting of arrays/maps/tags the decoder follows

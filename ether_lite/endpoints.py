@@ -10,10 +10,8 @@ against ``ether_lite.protocol``, the single definition.
 
 try:
     from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
+except ImportError:  # CPython: every const here is an int
+    const = int
 
 
 _DESCRIBE = const(1)

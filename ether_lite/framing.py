@@ -11,10 +11,8 @@ The streaming decoder never raises on any input bytes: corruption is counted (``
 
 try:
     from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
+except ImportError:  # CPython: every const here is an int
+    const = int
 
 
 MAX_BODY = const(256)  # largest CBOR body of one frame, bytes

@@ -15,10 +15,8 @@ from ether_lite import endpoints as _eps
 
 try:
     from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
+except ImportError:  # CPython: every const here is an int
+    const = int
 
 
 _HELLO = const(0)
@@ -85,7 +83,7 @@ class Node:
         self._body = bytearray(framing.MAX_BODY)
         self._enc = cbor.Encoder(self._body)
         self._frame = bytearray(framing.MAX_FRAME)
-        self._in = bytearray(64)
+        self._in = bytearray(framing.MAX_FRAME)  # a whole datagram: UDP truncates a short buffer
         self._dec = framing.FrameDecoder()
         self._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs
         self._seen_next = 0
@@ -394,9 +392,12 @@ def _boot_id():
 
 
 def log(text, level=_INFO):
-    """Send a log line to the host through every connected Node (printed when there is none)."""
-    if not _LOGGERS:
-        _stderr(text)
+    """Send a log line to the host through every connected Node; written to stderr (or printed) when no
+    Node is connected, so a line is never dropped silently."""
+    sent = False
     for node in _LOGGERS:
         if node._connected:
             node.log(text, level)
+            sent = True
+    if not sent:
+        _stderr(text)

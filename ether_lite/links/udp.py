@@ -7,10 +7,8 @@ CPython and MicroPython ports with sockets: ``socket``.
 
 try:
     from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
+except ImportError:  # CPython: every const here is an int
+    const = int
 
 
 _MAX_DATAGRAM = const(512)
