@@ -94,7 +94,13 @@ class Broker:
         if self._thread is None:
             return
         if self._control is not None:
-            self._control.send(b"TERMINATE")
+            # Keep the control socket open until the proxy has stopped (closing it at once can drop
+            # TERMINATE before the proxy reads it), and repeat the command in case one is missed.
+            for _ in range(50):
+                self._control.send(b"TERMINATE")
+                self._thread.join(0.1)
+                if not self._thread.is_alive():
+                    break
             self._control.close(0)
             self._control = None
         self._thread.join(5.0)

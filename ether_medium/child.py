@@ -33,8 +33,9 @@ log = logging.getLogger("ether")
 def _run_instance(client: FabricClient, spec: dict[str, Any]) -> int:
     from ether_medium.instance import InstanceRuntime
 
-    return InstanceRuntime(client, dict(spec["instance"], listening=spec.get("listening")),
-                           catch_up=spec.get("catch_up") or []).run()
+    return InstanceRuntime(
+        client, dict(spec["instance"], listening=spec.get("listening")), catch_up=spec.get("catch_up") or []
+    ).run()
 
 
 def _run_service(client: FabricClient, spec: dict[str, Any]) -> int:

@@ -9,7 +9,8 @@ unexpectedly is logged with its name and exit code, ``Ether.exited`` is publishe
 when its ``restart:`` policy says so.
 
 ``shutdown``: ``Ether.save`` (wait for every instance's ``Ether.done``), ``Ether.cleanup`` (same), then
-``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the recorder;
+``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the
+recorder;
 stragglers are stopped by PID (SIGTERM, then SIGKILL). Returns when every child and socket is gone.
 """
 
@@ -54,7 +55,8 @@ class EtherError(RuntimeError):
 
 def fabric_file() -> str:
     """Where a running tap process writes its broker addresses for ``ether monitor``:
-    ``$ETHER_STATE_DIR/fabric.json``, else ``$XDG_RUNTIME_DIR/ether/fabric.json``, else ``./.ether/fabric.json``."""
+    ``$ETHER_STATE_DIR/fabric.json``, else ``$XDG_RUNTIME_DIR/ether/fabric.json``, else
+    ``./.ether/fabric.json``."""
     base = os.environ.get("ETHER_STATE_DIR")
     if not base:
         xdg = os.environ.get("XDG_RUNTIME_DIR")
@@ -63,7 +65,7 @@ def fabric_file() -> str:
 
 
 def _policy(value: str | RestartPolicy) -> RestartPolicy:
-    return value if isinstance(value, RestartPolicy) else RestartPolicy(policy=value)  # type: ignore[arg-type]
+    return value if isinstance(value, RestartPolicy) else RestartPolicy.model_validate({"policy": value})
 
 
 @dataclass
@@ -138,7 +140,9 @@ class Launcher:
                 )
         return recorder, [*bridges, *self.extra_services]
 
-    def _child_spec(self, name: str, kind: Literal["instance", "service"], body: dict[str, Any]) -> dict[str, Any]:
+    def _child_spec(
+        self, name: str, kind: Literal["instance", "service"], body: dict[str, Any]
+    ) -> dict[str, Any]:
         spec: dict[str, Any] = {"name": name, "kind": kind, "session": self.session_id, kind: body}
         if kind == "service":
             spec["config"] = self.config.raw
@@ -148,8 +152,11 @@ class Launcher:
     def _env(self, child: Child, full: bool) -> dict[str, str]:
         env = dict(os.environ) if full else {}
         env.update(self.addresses.as_env())
-        spec = dict(child.spec, catch_up=[p for p in ("init", "start") if p in self.phases],
-                    listening=self._sup_live.is_set())
+        spec = dict(
+            child.spec,
+            catch_up=[p for p in ("init", "start") if p in self.phases],
+            listening=self._sup_live.is_set(),
+        )
         env["ETHER_CHILD"] = json.dumps(spec, default=str)
         env["ETHER_SESSION"] = self.session_id
         env["ETHER_NAME"] = child.name
@@ -182,12 +189,16 @@ class Launcher:
         with self._cond:
             while True:
                 self._main.publish(TOPIC_ROLLCALL, {})
-                waiting = [n for n in names if not self.children[n].ready and self.children[n].exit_code is None]
+                waiting = [
+                    n for n in names if not self.children[n].ready and self.children[n].exit_code is None
+                ]
                 if not waiting:
                     return
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    log.error("not ready after %.1f s: %s (continuing without waiting)", timeout, ", ".join(waiting))
+                    log.error(
+                        "not ready after %.1f s: %s (continuing without waiting)", timeout, ", ".join(waiting)
+                    )
                     return
                 self._cond.wait(min(left, 0.02))
 
@@ -204,7 +215,10 @@ class Launcher:
                 wait_for = [TAP_NAME, *instance_names, *(s.name for s in services)]
                 body = {"target": recorder.target, "kwargs": recorder.kwargs, "wait_for": wait_for}
                 self.children[recorder.name] = Child(
-                    recorder.name, "service", self._child_spec(recorder.name, "service", body), _policy("never")
+                    recorder.name,
+                    "service",
+                    self._child_spec(recorder.name, "service", body),
+                    _policy("never"),
                 )
             for spec in services:
                 body = {"target": spec.target, "kwargs": spec.kwargs, "wait_for": []}
@@ -213,7 +227,12 @@ class Launcher:
                 )
             registry = dict(self.config.raw.get("registry") or {})
             for name, inst in self.config.instances.items():
-                body = {"class_path": inst.class_path, "args": inst.args, "kwargs": inst.kwargs, "registry": registry}
+                body = {
+                    "class_path": inst.class_path,
+                    "args": inst.args,
+                    "kwargs": inst.kwargs,
+                    "registry": registry,
+                }
                 self.children[name] = Child(
                     name, "instance", self._child_spec(name, "instance", body), _policy(inst.restart)
                 )
@@ -244,8 +263,11 @@ class Launcher:
         log.info("Ether system started successfully")
 
     def _live_instances(self) -> list[str]:
-        return [c.name for c in self.children.values()
-                if c.kind == "instance" and c.proc is not None and c.exit_code is None]
+        return [
+            c.name
+            for c in self.children.values()
+            if c.kind == "instance" and c.proc is not None and c.exit_code is None
+        ]
 
     def _phase(self, phase: str, deadline: float) -> None:
         assert self._main is not None
@@ -406,11 +428,16 @@ class Launcher:
                 pol = child.restart
                 wanted = pol.policy == "always" or (pol.policy == "on-failure" and code != 0)
                 if wanted and child.restarts < pol.max_restarts:
-                    child.restart_at = now + pol.backoff_s * (2 ** child.restarts)
+                    child.restart_at = now + pol.backoff_s * (2**child.restarts)
                 elif wanted:
-                    log.error("%s: not restarting, it already restarted %d times (restart.max_restarts)",
-                              child.name, child.restarts)
+                    log.error(
+                        "%s: not restarting, it already restarted %d times (restart.max_restarts)",
+                        child.name,
+                        child.restarts,
+                    )
             elif child.restart_at is not None and now >= child.restart_at and not self.stopping:
                 child.restarts += 1
-                log.info("restarting %s (restart %d of %d)", child.name, child.restarts, child.restart.max_restarts)
+                log.info(
+                    "restarting %s (restart %d of %d)", child.name, child.restarts, child.restart.max_restarts
+                )
                 self._spawn(child)

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ether_medium.client import FabricClient
 
-__all__ = ["FORMAT", "TOPIC_LOG", "FabricLogHandler", "console_handler", "get_logger", "level_from_env", "print_remote"]
+__all__ = [
+    "FORMAT",
+    "TOPIC_LOG",
+    "FabricLogHandler",
+    "console_handler",
+    "get_logger",
+    "level_from_env",
+    "print_remote",
+]
 
 TOPIC_LOG = "Ether.log"
 FORMAT = "%(asctime)s.%(msecs)03d - Ether:%(process)d - %(levelname)s - %(message)s"
