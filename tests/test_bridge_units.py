@@ -117,3 +117,24 @@ def test_describe_rename_and_model() -> None:
         endpoint_from_describe(protocol.describe(0, "Ether.x", 0, None, None), {}, 1)
     with pytest.raises(DescribeError, match=r"outside 0\.\.0"):
         endpoint_from_describe(protocol.describe(1, "A.b", 0, None, None), {}, 1)
+
+
+@pytest.mark.parametrize("seq", [0, 23, 24, 300, 70000, 2**33])
+def test_encode_device_matches_the_envelope(seq: int) -> None:
+    from ether_medium.envelope import Envelope, decode, encode, encode_device, source_prefix
+
+    env = Envelope(
+        "Thermometer.read",
+        {"celsius": 21.5, "ok": True},
+        "thermo1",
+        seq,
+        1763771234.25,
+        device_time=1763771234.2,
+        device_uncertainty=0.00025,
+        device_seq=seq * 3,
+    )
+    body = encode_device(
+        env.data, source_prefix("thermo1"), seq, env.host_time, 1763771234.2, 0.00025, seq * 3
+    )
+    assert body == encode(env)[1]
+    assert decode([b"Thermometer.read", body]) == env

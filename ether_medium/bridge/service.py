@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
-from ether_medium.envelope import Envelope, EnvelopeError
+from ether_medium.envelope import Envelope, EnvelopeError, encode_device, source_prefix
 
 if TYPE_CHECKING:
     from ether_medium.client import FabricClient
@@ -68,6 +68,8 @@ class FabricBridge:
             lease_s=cfg.lease_s,
         )
         self._subscribed: set[str] = set()
+        self._prefix = source_prefix(name)
+        self._topic_bytes: dict[str, bytes] = {}
         self._pid = os.getpid()
         loop.add(self.mgr)
         loop.add_socket(client.socket, self.on_fabric)
@@ -100,14 +102,23 @@ class FabricBridge:
         pass  # logged by the manager; subscriptions stay so that deliveries fail with a reason
 
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None:
-        self.client.publish(
-            ep.topic,
+        if reading.device_time is None or reading.uncertainty is None:  # not time-synced yet
+            self.client.publish(ep.topic, data, source=self.name, device_seq=reading.device_seq)
+            return
+        topic = self._topic_bytes.get(ep.topic)
+        if topic is None:
+            topic = self._topic_bytes[ep.topic] = ep.topic.encode()
+        seq = self.client.next_seq(ep.topic)
+        body = encode_device(
             data,
-            source=self.name,
-            device_time=reading.device_time,
-            device_uncertainty=reading.uncertainty,
-            device_seq=reading.device_seq,
+            self._prefix,
+            seq,
+            reading.host_time,
+            reading.device_time,
+            reading.uncertainty,
+            reading.device_seq,
         )
+        self.client.send_frames([topic, body])
 
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
         data = {
