@@ -11,8 +11,9 @@ from test_bridge_support import LoopThread, RecordingSink, scripted_device
 from ether_lite import protocol
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager
 
-HELLO = protocol.hello("relay-1", 5, "test", 1, 1 << 30)
+HELLO = protocol.hello("relay-1", 5, "test", 2, 1 << 30)
 SET = protocol.describe(0, "Relay.set", protocol.DEVICE_SUBSCRIBES, [["on", "b"]], None)
+LABEL = protocol.describe(1, "Relay.label", protocol.DEVICE_SUBSCRIBES, [["text", "s"]], None)
 
 
 def _deliver(lt: LoopThread, mgr: LinkManager, data: dict[str, object]) -> Delivery:
@@ -29,7 +30,7 @@ def test_lost_delivers_are_retransmitted_then_reported(caplog: pytest.LogCapture
     caplog.set_level(logging.INFO)
     sink = RecordingSink()
     with scripted_device() as dev:
-        dev.on_query(HELLO, SET)
+        dev.on_query(HELLO, SET, LABEL)
         mgr = LinkManager("relay1", dev.url, sink)
         with LoopThread(mgr) as lt:
             sink.wait(lambda: mgr.state == ATTACHED, what="attach")
@@ -51,4 +52,8 @@ def test_lost_delivers_are_retransmitted_then_reported(caplog: pytest.LogCapture
             assert 0.4 <= took < 1.5  # 30 + 60 + 120 + 240 ms
             assert mgr.counters.retransmissions == 5 and mgr.counters.delivery_failures == 1
             assert mgr.state == ATTACHED
+
+            big: list[Delivery] = []
+            lt.call(lambda: mgr.deliver("Relay.label", {"text": "x" * 300}, big.append))
+            assert big and big[0].error is not None and "256" in big[0].error  # never reaches the wire
     assert "delivery to Relay.set from controller failed: no ACK after 4 tries" in caplog.text
