@@ -11,9 +11,11 @@ from test_bridge_support import LoopThread, RecordingSink, scripted_device
 from ether_lite import protocol
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager
 
-HELLO = protocol.hello("relay-1", 5, "test", 2, 1 << 30)
+HELLO = protocol.hello("relay-1", 5, "test", 3, 1 << 30)
 SET = protocol.describe(0, "Relay.set", protocol.DEVICE_SUBSCRIBES, [["on", "b"]], None)
 LABEL = protocol.describe(1, "Relay.label", protocol.DEVICE_SUBSCRIBES, [["text", "s"]], None)
+# MicroPython cannot list a function's parameters: fields null, DELIVER carries one map of keyword arguments
+ANY = protocol.describe(2, "Relay.configure", protocol.DEVICE_SUBSCRIBES, None, None)
 
 
 def _deliver(lt: LoopThread, mgr: LinkManager, data: dict[str, object]) -> Delivery:
@@ -30,7 +32,7 @@ def test_lost_delivers_are_retransmitted_then_reported(caplog: pytest.LogCapture
     caplog.set_level(logging.INFO)
     sink = RecordingSink()
     with scripted_device() as dev:
-        dev.on_query(HELLO, SET, LABEL)
+        dev.on_query(HELLO, SET, LABEL, ANY)
         mgr = LinkManager("relay1", dev.url, sink)
         with LoopThread(mgr) as lt:
             sink.wait(lambda: mgr.state == ATTACHED, what="attach")
@@ -56,4 +58,13 @@ def test_lost_delivers_are_retransmitted_then_reported(caplog: pytest.LogCapture
             big: list[Delivery] = []
             lt.call(lambda: mgr.deliver("Relay.label", {"text": "x" * 300}, big.append))
             assert big and big[0].error is not None and "256" in big[0].error  # never reaches the wire
+
+            dev.ack_deliveries()
+            dev.received.clear()
+            done: list[Delivery] = []
+            lt.call(lambda: mgr.deliver("Relay.configure", {"gain": 2, "mode": "fast"}, done.append))
+            frame = dev.wait_received(protocol.DELIVER)
+            assert frame[3:] == [{"gain": 2, "mode": "fast"}]
+            sink.wait(lambda: bool(done), what="ACK of the keyword map")
+            assert done[0].error is None
     assert "delivery to Relay.set from controller failed: no ACK after 4 tries" in caplog.text
