@@ -199,8 +199,7 @@ class LinkManager:
         self._seq: dict[int, _SeqState] = {}
         self._pending = _Pending()
         self._decoder = framing.FrameDecoder()
-        self._dec_fp = io.BytesIO()
-        self._cbor = cbor2.CBORDecoder(self._dec_fp)
+        self._cbor = cbor2.CBORDecoder(io.BytesIO())  # reused: a new decoder per frame costs more
         self._locked_id: str | None = None  # for multi-port links: the board found first
         self._stopped = False
         self._ever_open = False
@@ -223,7 +222,7 @@ class LinkManager:
 
     # ================================================================ poll-loop interface
     def fileno(self) -> int:
-        return self.link.fileno() if self.link.is_open else -1
+        return self.link.fileno() if self.state != CLOSED and self.link.is_open else -1
 
     def start(self, now: float | None = None) -> None:
         """Try to open the link now (failures are retried by :meth:`on_timer` with backoff)."""
@@ -418,27 +417,19 @@ class LinkManager:
             self._lost(exc.reason, now)
 
     def _schedule_reopen(self, now: float) -> None:
+        self.link.close()
         self.state = CLOSED
         self._reopen_at = now + self._backoff
         self._backoff = min(self._backoff * 2, self.timing.backoff_max_s)
 
-    def _lost(self, reason: str, now: float, reopen: bool = True) -> None:
+    def _lost(self, reason: str, now: float) -> None:
         was = self.state
-        self.log.warning(
-            "%s: link lost on %s: %s; %s",
-            self.name,
-            self.link.where,
-            reason,
-            "reconnecting" if reopen else "stopped",
-        )
+        self.log.warning("%s: link lost on %s: %s; reconnecting", self.name, self.link.where, reason)
         self._detach(f"link lost: {reason}", now)
         self.link.close()
-        if reopen and not self._stopped:
-            if was == ATTACHED:
-                self._backoff = self.timing.backoff_min_s
-            self._schedule_reopen(now)
-        else:
-            self.state = CLOSED
+        if was == ATTACHED:
+            self._backoff = self.timing.backoff_min_s  # a board that was working is retried at once
+        self._schedule_reopen(now)
 
     def _detach(self, reason: str, now: float) -> None:
         """Forget the attachment (not the device identity or its boot id)."""
@@ -919,7 +910,7 @@ class LinkManager:
             why = f"PUB on {ep.topic} before the device described its fields"
         self.problems.report(f"reject {tid}", f"{why}: dropped; asking it to describe itself (QUERY)")
         if self.state != INCOMPATIBLE and (
-            self.state != DESCRIBING or now - self._hello_at > self.timing.describe_s
+            self._round is None or now - self._hello_at > self.timing.describe_s
         ):
             self._query_soon(now)
 
@@ -945,7 +936,7 @@ class LinkManager:
             return
         self.counters.pongs += 1
         self.clock.add_pong(sent, now, msg[2])
-        if self.counters.pongs < self.clock.window // 2 + 1 and self._ping_at is not None:
+        if self.clock.samples < self.clock.window // 2 and self._ping_at is not None:
             self._ping_at = now + 0.005  # fill the window quickly after attaching
 
     def _on_log(self, msg: list[Any], now: float) -> None:
