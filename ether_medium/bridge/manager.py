@@ -541,7 +541,8 @@ class LinkManager:
                 "%s: device on %s %s; detached, still listening", self.name, self.link.where, reason
             )
             self._detach(reason, now)
-            self._query_at = now + 1.0
+            self._hinted = True  # said above; no "no answer" hint on top
+            self._query_at = now + 1.0  # the last address may answer again (same board, same network)
 
     def _send_ping(self, now: float) -> None:
         self._ping_id = (self._ping_id + 1) % (1 << 30)
