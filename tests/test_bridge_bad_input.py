@@ -132,3 +132,21 @@ def test_stray_pub_while_attached_queries_once_and_redescribes() -> None:
                 dev.wait_received(protocol.QUERY, timeout_s=2.5)
             assert mgr.state == ATTACHED and sink.count("attached") == 1
             assert mgr.counters.rejected == 1
+
+
+def test_describes_of_one_boot_accumulate_across_rounds() -> None:
+    """Under line noise no QUERY round may arrive whole; DESCRIBEs of the same boot from several rounds
+    together attach the device."""
+    sink = RecordingSink()
+    hello = protocol.hello("scripted-3", 77, "test", 2, 1 << 30)
+    led = protocol.describe(1, "Thermometer.set_led", protocol.DEVICE_SUBSCRIBES, [["on", "b"]], None)
+    with scripted_device() as dev:
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            dev.wait_received(protocol.QUERY)
+            dev.send(hello)
+            dev.send(READ)  # round 1 lost the second DESCRIBE
+            dev.send(hello)
+            dev.send(led)  # round 2 lost the first
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach from two partial rounds")
+            assert sorted(mgr.by_topic) == ["Thermometer.read", "Thermometer.set_led"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,10 +140,23 @@ def _coerce(ep: Endpoint, values: list[Any]) -> dict[str, Any]:
     return out
 
 
+_RECENT = 512  # how far back (in PUBs of one topic) a late or duplicate PUB is recognised
+
+
 @dataclass(slots=True)
 class _SeqState:
-    last: int  # 9-bit seq of the last PUB
-    unwrapped: int
+    """Sequence numbers of one topic: the newest PUB, and which of the last 512 arrived."""
+
+    last: int  # 9-bit seq of the newest PUB
+    unwrapped: int  # its sequence number counted across 9-bit wraps
+    ticks16: int  # its 16-bit device time
+    seen: set[int] = field(default_factory=set)  # unwrapped numbers received, newest 512
+
+    def remember(self, n: int) -> None:
+        self.seen.add(n)
+        if len(self.seen) > 2 * _RECENT:
+            floor = self.unwrapped - _RECENT
+            self.seen = {x for x in self.seen if x > floor}
 
 
 @dataclass(slots=True)
@@ -216,9 +230,12 @@ class LinkManager:
         self._describe_rounds = 0
         self._ping_at: float | None = None
         self._ping_id = 0
-        self._msg_id = 0
+        # A device remembers the msg_ids it acknowledged last (PROTOCOL.md) across host sessions: a new
+        # bridge numbering from 1 again would have its first deliveries taken for retransmissions.
+        self._msg_id = random.randrange(protocol.MAX_MSG_ID)
         self._last_peer = ""
         self._error_reply_at = -1e9
+        self._undelimited = 0  # datagrams without their 0x00 (counted with cobs_errors)
 
     # ================================================================ poll-loop interface
     def fileno(self) -> int:
@@ -268,7 +285,6 @@ class LinkManager:
                     data = self.link.read()
                     if not data:
                         break
-                    self._decoder.reset()
                     self._feed(data, now)
                     if self.state == CLOSED:
                         return
@@ -561,6 +577,16 @@ class LinkManager:
         if self.link.datagram and self.link.where != self._last_peer:
             self._peer_changed(now)
         bodies = dec.frames(data)  # ether_lite's host entry point: whole frame bodies of this chunk
+        if self.link.datagram and not data.endswith(b"\x00"):
+            # PROTOCOL.md: a datagram is one frame, 0x00 included; without it the frame is incomplete
+            dec.reset()
+            self._undelimited += 1
+        if (
+            dec.crc_errors != c.crc_errors
+            or dec.cobs_errors + self._undelimited != c.cobs_errors
+            or dec.oversize != c.oversize
+        ):
+            self._frame_errors(data)  # counted before the frames of this chunk are published
         if bodies:
             c.frames_in += len(bodies)
             self._last_rx = now
@@ -568,8 +594,6 @@ class LinkManager:
                 self._on_body(body, now)
                 if self.state == CLOSED:
                     return
-        if dec.crc_errors != c.crc_errors or dec.cobs_errors != c.cobs_errors or dec.oversize != c.oversize:
-            self._frame_errors(data)
 
     def _peer_changed(self, now: float) -> None:
         old, self._last_peer = self._last_peer, self.link.where
@@ -580,9 +604,10 @@ class LinkManager:
 
     def _frame_errors(self, data: bytes) -> None:
         c, dec = self.counters, self._decoder
+        cobs = dec.cobs_errors + self._undelimited
         for label, new, old in (
             ("CRC mismatch", dec.crc_errors, c.crc_errors),
-            ("bad COBS (truncated or too short)", dec.cobs_errors, c.cobs_errors),
+            ("bad COBS (truncated, too short, or a datagram without its 0x00)", cobs, c.cobs_errors),
             ("oversize (more than 256 B of body)", dec.oversize, c.oversize),
         ):
             if new > old:
@@ -591,7 +616,7 @@ class LinkManager:
                     f"dropped {new - old} frame(s) with {label} on {self.link.where} "
                     f"(bytes read start {data[:24].hex(' ')})",
                 )
-        c.crc_errors, c.cobs_errors, c.oversize = dec.crc_errors, dec.cobs_errors, dec.oversize
+        c.crc_errors, c.cobs_errors, c.oversize = dec.crc_errors, cobs, dec.oversize
 
     def _decode(self, body: bytes) -> Any:
         fp = io.BytesIO(body)
@@ -708,8 +733,9 @@ class LinkManager:
                 device_id,
                 old.device_id,
             )
+            if self.state == ATTACHED:
+                self._detach(f"another board ({device_id!r}) on the link", now)
             old = None
-            self._seq.clear()
         if old is not None and old.boot_id != boot_id:
             self.counters.resets += 1
             self.log.warning(
@@ -721,26 +747,34 @@ class LinkManager:
             )
             if self.state == ATTACHED:
                 self._detach("device reset", now)
-            self._seq.clear()
             old = None
         if self.state == INCOMPATIBLE:
             self.log.info("%s: the device now speaks protocol version %d", self.name, protocol.VERSION)
+        if old is None:  # another board, or another boot: nothing learnt before holds
+            self.clock.reset(ticks_period)
+            self._set_endpoints({})
+            self._seq.clear()
+            self._round = None
         self.info = DeviceInfo(device_id, boot_id, firmware, protocol.VERSION, ticks_period, n_endpoints)
         if self._multi_port():
             self._locked_id = device_id
-        if old is None:
-            self.clock.reset(ticks_period)
+        if self._ping_at is None:
+            self._send_ping(now)
+        if self.state == ATTACHED:
+            # Same board, same boot: it announced itself again (its side of the link reconnected, or it
+            # answers a QUERY). Nothing to re-learn; DESCRIBEs that follow replace their topic ids one by one.
+            self._query_at = None
+            return
         if now - self._hello_at > 3 * self.timing.describe_s + 1.0:
             self._describe_rounds = 0
         self._hello_at = now
-        self._round = {}
-        if self.state != ATTACHED:
-            self.state = DESCRIBING
+        if self._round is None:
+            # Within one boot what the device described stays true, so DESCRIBEs received before (in an
+            # earlier round, or before the link dropped) count: under line noise no round may arrive whole.
+            self._round = {t: e for t, e in self.endpoints.items() if t < n_endpoints}
+        self.state = DESCRIBING
         self._query_at = now + self.timing.describe_s
-        if self._ping_at is None:
-            self._send_ping(now)
-        if n_endpoints == 0:
-            self._describe_complete(now)
+        self._maybe_complete(now)
 
     def _multi_port(self) -> bool:
         return getattr(self.link, "pattern", "") == "auto" or any(
@@ -858,22 +892,38 @@ class LinkManager:
             return
         st = self._seq.get(tid)
         if st is None:
-            st = self._seq[tid] = _SeqState(seq, seq)
+            st = self._seq[tid] = _SeqState(seq, seq, t16)
+            st.remember(seq)
+            device_seq = seq
         else:
-            adv = (seq - st.last) & 0x1FF
-            if adv == 0:
+            adv = protocol.seq_advance(st.last, seq)
+            # A big "advance" whose device time is earlier than the newest PUB's is a PUB arriving late
+            # (a datagram link reorders), not hundreds lost.
+            late = adv > _RECENT // 2 and ((t16 - st.ticks16) & 0xFFFF) >= 0x8000
+            device_seq = st.unwrapped - (_RECENT - adv) if late else st.unwrapped + adv
+            if adv == 0 or device_seq in st.seen:
                 self.counters.duplicates += 1
                 self.problems.report(
                     f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped", logging.INFO
                 )
                 return
-            if adv > 1:
-                self.counters.sequence_gaps += adv - 1
+            st.remember(device_seq)
+            if late:
+                self.counters.reordered += 1
+                self.counters.sequence_gaps -= 1  # counted missing when the later one came; here it is
                 self.problems.report(
-                    f"gap {tid}", f"{adv - 1} PUB(s) on {ep.topic} lost on the link (seq {st.last} -> {seq})"
+                    f"late {tid}",
+                    f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last})",
+                    logging.INFO,
                 )
-            st.last = seq
-            st.unwrapped += adv
+            else:
+                if adv > 1:
+                    self.counters.sequence_gaps += adv - 1
+                    self.problems.report(
+                        f"gap {tid}",
+                        f"{adv - 1} PUB(s) on {ep.topic} lost on the link (seq {st.last} -> {seq})",
+                    )
+                st.last, st.unwrapped, st.ticks16 = seq, device_seq, t16
         values = msg[2:]
         if len(values) != len(ep.field_names):
             self.counters.rejected += 1
@@ -892,9 +942,9 @@ class LinkManager:
         m = self.clock.map_ticks16(t16, now)
         wall = time.time()
         if m.synced:
-            reading = Reading(wall, wall - (now - m.host_time), m.uncertainty, st.unwrapped)
+            reading = Reading(wall, wall - (now - m.host_time), m.uncertainty, device_seq)
         else:
-            reading = Reading(wall, None, None, st.unwrapped)
+            reading = Reading(wall, None, None, device_seq)
         self.counters.published += 1
         self.sink.publish(self, ep, data, reading)
 
