@@ -26,6 +26,8 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any
 
+import cbor2
+
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
@@ -102,22 +104,26 @@ class FabricBridge:
         pass  # logged by the manager; subscriptions stay so that deliveries fail with a reason
 
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None:
-        if reading.device_time is None or reading.uncertainty is None:  # not time-synced yet
-            self.client.publish(ep.topic, data, source=self.name, device_seq=reading.device_seq)
+        try:
+            if reading.device_time is None or reading.uncertainty is None:  # not time-synced yet
+                self.client.publish(ep.topic, data, source=self.name, device_seq=reading.device_seq)
+                return
+            body = encode_device(
+                data,
+                self._prefix,
+                self.client.next_seq(ep.topic),
+                reading.host_time,
+                reading.device_time,
+                reading.uncertainty,
+                reading.device_seq,
+            )
+        except (TypeError, ValueError, cbor2.CBOREncodeError) as exc:  # a value the fabric cannot carry
+            mgr.counters.rejected += 1
+            mgr.problems.report(f"encode {ep.topic}", f"PUB on {ep.topic} not published: {exc} ({data!r})")
             return
         topic = self._topic_bytes.get(ep.topic)
         if topic is None:
             topic = self._topic_bytes[ep.topic] = ep.topic.encode()
-        seq = self.client.next_seq(ep.topic)
-        body = encode_device(
-            data,
-            self._prefix,
-            seq,
-            reading.host_time,
-            reading.device_time,
-            reading.uncertainty,
-            reading.device_seq,
-        )
         self.client.send_frames([topic, body])
 
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
