@@ -131,7 +131,8 @@ class Ether:
         Raises ``TimeoutError`` naming the service when nobody answers within ``timeout`` seconds, and
         :class:`ether_medium.requests.RemoteError` when the service rejects the request or fails."""
         addresses, name = self._addresses()
-        return requester_for(addresses, name).get(topic, timeout, params)
+        context = self._launcher.context if self._launcher is not None else None
+        return requester_for(addresses, name, context).get(topic, timeout, params)
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         """Publish ``data`` on ``topic`` from the tap process (e.g. commands from a script or notebook)."""

@@ -71,10 +71,12 @@ class FabricClient:
         self._sub.connect(addresses.subscribe)
         self._seq: dict[str, int] = {}
         self._prefix = source_prefix(name)
+        self._topic_bytes: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._pending: collections.deque[Envelope] = collections.deque()
         self._topics: set[str] = set()
         self.closed = False
+        self.orphaned = False  # set when the tap process is gone: close without bye, without lingering
         self.live = False  # True once handshake() succeeded: published messages reach every subscriber
         self.on_live: list[Callable[[], None]] = []
 
@@ -96,16 +98,27 @@ class FabricClient:
             self._seq[topic] = seq + 1
             self._pub.send_multipart(frames)
 
+    def publish_data(self, topic: str, data: dict[str, Any]) -> None:
+        """:meth:`publish` without optional fields: the hot path of ``ether_pub`` methods."""
+        if self.closed:
+            raise FabricClosedError(f"fabric client {self.name!r} is closed; cannot publish on {topic!r}")
+        topic_b = self._topic_bytes.get(topic)
+        if topic_b is None:
+            topic_b = self._topic_bytes[topic] = topic.encode()
+        with self._lock:
+            seq = self._seq.get(topic, 0)
+            try:
+                body = encode_plain(data, self._prefix, seq, time.time())
+            except cbor2.CBOREncodeError as exc:
+                raise TypeError(f"cannot encode the message on {topic!r} as CBOR: {exc}") from exc
+            self._seq[topic] = seq + 1
+            self._pub.send(topic_b, zmq.SNDMORE)
+            self._pub.send(body)
+
     def send_frames(self, frames: list[bytes]) -> None:
         """Send already-encoded frames (the hot path of instance publishers)."""
         with self._lock:
             self._pub.send_multipart(frames)
-
-    def next_seq(self, topic: str) -> int:
-        with self._lock:
-            seq = self._seq.get(topic, 0)
-            self._seq[topic] = seq + 1
-            return seq
 
     # -- receiving -------------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:

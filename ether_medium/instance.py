@@ -105,8 +105,10 @@ def publish_return(client: FabricClient, meta: EtherMethod, result: Any) -> None
     checker = meta.cache.get("return")
     if checker is None:
         checker = meta.cache["return"] = return_checker(meta.func)
+        meta.cache["plain"] = getattr(checker, "plain", False)
     try:
-        data = checker(result)
+        # a dict from a method without a return annotation to check is published as it is
+        data = result if type(result) is dict and meta.cache["plain"] else checker(result)
     except UnpublishableResult as exc:
         log.error(
             "%s: %s %s; nothing published on %s",
@@ -118,7 +120,7 @@ def publish_return(client: FabricClient, meta: EtherMethod, result: Any) -> None
         return
     for topic in meta.pub_topics:
         try:
-            client.publish(topic, data)
+            client.publish_data(topic, data)
         except TypeError as exc:
             log.error(
                 "%s: %s returned a value that cannot be published on %r: %s",
@@ -305,7 +307,7 @@ class InstanceRuntime:
                 frames = sock.recv_multipart()
             except zmq.Again:
                 if os.getppid() != self._ppid:
-                    log.error("%s: the tap process is gone; exiting", self.name)
+                    self.client.orphaned = True  # nobody to say bye to
                     return
                 continue
             # Hot path: a plain message (the four header fields only) on a subscribed topic goes straight

@@ -93,9 +93,10 @@ class ForkedProcess:
 
 
 def can_fork() -> bool:
-    """Whether forking is safe now: a POSIX system, not disabled, and no live ZeroMQ context here."""
-    if not hasattr(os, "fork") or os.environ.get("ETHER_START_METHOD", "fork") != "fork":
-        return False
+    """Whether forking is safe now: a POSIX system, not disabled, and no live ``zmq.Context.instance()``
+    here. (A context made with ``zmq.Context()`` cannot be seen: then set ``ETHER_START_METHOD=spawn``.)"""
+    if not sys.platform.startswith("linux") or os.environ.get("ETHER_START_METHOD", "fork") != "fork":
+        return False  # macOS system libraries are not fork-safe; Windows has no fork
     ctx = getattr(zmq.Context, "_instance", None)
     return ctx is None or bool(ctx.closed)
 

@@ -29,7 +29,7 @@ def describe_errors(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "<message>"
-        parts.append(f"field {where!r}: {err['msg']} (got {err.get('input')!r})")
+        parts.append(f"field {where!r}: {err['msg']} (got {err.get('input')!r:.80})")
     return "; ".join(parts)
 
 
@@ -116,6 +116,7 @@ def return_checker(func: Callable[..., Any]) -> Callable[[Any], dict[str, Any]]:
                 ) from None
         return payload_of(value)
 
+    check.plain = adapter is None  # type: ignore[attr-defined]
     return check
 
 

@@ -165,3 +165,13 @@ def echo_service(ctx):  # type: ignore[no-untyped-def]
             return
         client.publish("Echo.pong", {"echo": env.data.get("text"), "service": ctx.name,
                                      "greeting": ctx.kwargs.get("greeting")})
+
+
+class Asker:
+    """Asks another instance from inside its own handler (ether.get from an instance process)."""
+
+    @ether_get()
+    def ask(self, x: float) -> float:
+        from ether_medium import ether
+
+        return ether.get("Calculator.square", timeout=5.0, x=x) + 1

@@ -67,7 +67,7 @@ def fabric_client(*topics: str, name: str = "tester") -> Iterator[FabricClient]:
     """A fabric client of the running session, subscribed to ``topics`` and handshaken."""
     launcher = ether.launcher
     assert launcher is not None, "tap first"
-    client = FabricClient(launcher.addresses, name)
+    client = FabricClient(launcher.addresses, name, context=launcher.context)
     try:
         for topic in topics:
             client.subscribe(topic)

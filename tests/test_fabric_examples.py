@@ -39,8 +39,9 @@ def _pid(line: str) -> int:
     return int(m.group(1))
 
 
-def test_simple_data_processing_matches_the_seed() -> None:
-    code, lines = _run("-m", "examples.run_dual_processors")
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_simple_data_processing_matches_the_seed(start_method: str) -> None:
+    code, lines = _run("-m", "examples.run_dual_processors", env={"ETHER_START_METHOD": start_method})
     assert code == 0, "\n".join(lines)
     logs = [LOG.match(line) for line in lines if LOG.match(line)]
     messages = [m.group(3) for m in logs if m]
@@ -55,7 +56,8 @@ def test_simple_data_processing_matches_the_seed() -> None:
 
     out = [line for line in lines if not LOG.match(line)]
     fabric, manual = out[:9], out[9:]
-    assert sorted(_strip_pid(x) for x in fabric) == sorted([
+    summaries = [_strip_pid(x) for x in fabric if "Summarizing" in x]
+    assert sorted(_strip_pid(x) for x in fabric if "Summarizing" not in x) == sorted([
         "DataGenerator[PID]: Generating data - 42",
         "DataProcessor[PID]: Processing input data - 42",
         "DataProcessor[PID]: Processing input data - 42",
@@ -63,12 +65,12 @@ def test_simple_data_processing_matches_the_seed() -> None:
         "DataProcessor[PID]: Processed output result - 84",
         "DataCollector[PID]: Collected result - 168",
         "DataCollector[PID]: Collected result - 84",
-        "DataCollector[PID]: Summarizing results - mean: 126.0, max: 168, min: 84",
-        _strip_pid(fabric[-2]) if "Summarizing" in fabric[-2] else "<missing summary>",
     ])
-    # The second summary always follows both results (the first may race with the second result, as in
-    # the seed); every instance ran in its own process, none in the tap process.
+    # Two summaries, as in the seed; the second always follows both results (the first can race with the
+    # second result in the seed's design too, so its numbers are not asserted).
+    assert len(summaries) == 2
     assert _strip_pid(fabric[-1]) == "DataCollector[PID]: Summarizing results - mean: 126.0, max: 168, min: 84"
+    # every instance ran in its own process, none in the tap process
     assert len({_pid(x) for x in fabric}) == 4 and tap_pid.isdisjoint({_pid(x) for x in fabric})
 
     assert [_strip_pid(x) for x in manual] == [
@@ -119,3 +121,22 @@ def test_log_level_from_environment(level: str, visible: bool) -> None:
 def test_demo_runs_the_quick_start() -> None:
     code, lines = _run("-m", "examples.demo")
     assert code == 0 and any("Summarizing results - mean: 12726.0" in x for x in lines)
+
+
+def test_a_users_zmq_context_is_left_alone() -> None:
+    """With the user's own zmq.Context.instance() in use, children are spawned, not forked, and shutdown
+    neither hangs on nor closes the user's sockets."""
+    script = (
+        "import zmq\n"
+        "from ether_medium import ether\n"
+        "ctx = zmq.Context.instance(); mine = ctx.socket(zmq.PAIR); mine.bind('inproc://mine')\n"
+        "ether.tap(config='examples/config/dual_processors.yaml'); ether.start()\n"
+        "import time; time.sleep(0.3)\n"
+        "ether.shutdown()\n"
+        "peer = ctx.socket(zmq.PAIR); peer.connect('inproc://mine'); peer.send(b'still here')\n"
+        "print(mine.recv().decode())\n"
+    )
+    code, lines = _run("-c", script)
+    assert code == 0, "\n".join(lines)
+    assert "still here" in lines
+    assert sum("Summarizing results - mean: 126.0" in x for x in lines) >= 1

@@ -175,3 +175,51 @@ def test_publish_hook_is_removed_after_shutdown() -> None:
         pass
     set_publish_hook(None)
     assert Adder().add(x=1) == {"total": 2}
+
+
+def test_children_exit_when_the_tap_process_dies() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from ether_medium import ether\n"
+        "ether.tap(config={'instances': {'a': {'class_path': 'fabric_apps.Adder'},"
+        " 'b': {'class_path': 'fabric_apps.Calculator'}}})\n"
+        "print(' '.join(str(c.proc.pid) for c in ether.launcher.children.values()), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    tests_dir = str(Path(__file__).resolve().parent)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": tests_dir})
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in pids):
+            assert time.monotonic() < deadline, "instances outlived the tap process"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie of the killed tap process is reaped by init; treat a zombie as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -15,6 +15,7 @@ CONFIG = {
     "instances": {
         "calc1": {"class_path": "fabric_apps.Calculator"},
         "adder": {"class_path": "fabric_apps.Adder"},
+        "asker": {"class_path": "fabric_apps.Asker"},
     }
 }
 
@@ -66,3 +67,8 @@ def test_bad_parameters_and_failing_service_raise_remote_error() -> None:
 def test_get_without_a_fabric_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match=r"call ether.tap"):
         ether.get("Calculator.square", x=1)
+
+
+def test_an_instance_can_ask_another_instance() -> None:
+    with tapped(CONFIG):
+        assert ether.get("Asker.ask", timeout=10.0, x=3) == 10
