@@ -29,7 +29,9 @@ def test_sim_link_attaches_and_restarts_a_dead_child() -> None:
     assert isinstance(mgr.link, CommandLink)
     pids = []
     with LoopThread(mgr) as lt:
-        sink.wait(lambda: len(sink.pubs_of("sim1")) >= 3, timeout_s=20, what="readings from the simulated board")
+        sink.wait(
+            lambda: len(sink.pubs_of("sim1")) >= 3, timeout_s=20, what="readings from the simulated board"
+        )
         assert mgr.info is not None and mgr.info.device_id == "sim-sim1"
         proc = lt.call(lambda: mgr.link.proc)  # type: ignore[attr-defined]
         pids.append(proc.pid)
@@ -49,7 +51,9 @@ def test_cmd_link() -> None:
     argv = sim_command("test_bridge_support:SimThermo", "board-cmd")
     mgr = LinkManager("cmd1", "cmd:" + shlex.join(argv), sink, device_id="board-cmd")
     with LoopThread(mgr) as lt:
-        sink.wait(lambda: len(sink.pubs_of("cmd1")) >= 2, timeout_s=20, what="readings over a command's stdio")
+        sink.wait(
+            lambda: len(sink.pubs_of("cmd1")) >= 2, timeout_s=20, what="readings over a command's stdio"
+        )
         done: list[object] = []
         lt.call(lambda: mgr.deliver("SimThermo.set_led", {"on": True}, done.append))
         sink.wait(lambda: bool(done), what="ACK")

@@ -82,3 +82,16 @@ def test_two_devices_told_apart_by_id(tmp_path: Path) -> None:
             assert m1.info.device_id == "board-b"
             assert "tty-3" in m1.link.where
             assert sink.count("detached", "right") == 0
+
+
+def test_wrong_device_id_is_refused_and_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    sink = RecordingSink()
+    with device(tmp_path, "thermo", device_id="board-a") as dev:
+        mgr = LinkManager("thermo1", dev.url, sink, device_id="board-z")
+        with LoopThread(mgr):
+            sink.wait(lambda: "has device id 'board-a', not 'board-z'" in caplog.text, what="the refusal")
+            sink.wait(lambda: caplog.text.count("not 'board-z'") >= 2, what="a retry")
+            assert sink.count("attached") == 0 and mgr.state != ATTACHED
+            assert dev.proc.poll() is None
+    assert "devices.thermo1.device_id" in caplog.text

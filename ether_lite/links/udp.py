@@ -14,6 +14,12 @@ except ImportError:  # CPython: every const here is an int
 _MAX_DATAGRAM = const(512)
 
 
+def from_spec(spec):
+    """``"udp://HOST:PORT"``."""
+    host, port = parse_address(spec[6:])
+    return UdpLink(host, port)
+
+
 def parse_address(text):
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
