@@ -96,19 +96,24 @@ def _fields(fields):
 def fields_of(value, fn=None):
     """Fields defined by a published ``value`` (a dict, a tuple or one value) when none were declared;
     with ``fn``, the fields of a subscriber's signature (None where the interpreter cannot tell: MicroPython)."""
+    out = []  # (loops, not comprehensions: on MicroPython each comprehension is one more function)
     if fn is not None:
         try:
             code = fn.__code__
             notes = fn.__annotations__
         except AttributeError:
             return None
-        names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
-        return [[n, _type_code(notes.get(n), True)] for n in names]  # annotations may be strings
-    if isinstance(value, dict):
-        return [[k, _type_code(value[k])] for k in value]
-    if isinstance(value, tuple):
-        return [["v%d" % i, _type_code(value[i])] for i in range(len(value))]
-    return [["value", _type_code(value)]]
+        for n in code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]:
+            out.append([n, _type_code(notes.get(n), True)])  # annotations may be strings
+    elif isinstance(value, dict):
+        for k in value:
+            out.append([k, _type_code(value[k])])
+    elif isinstance(value, tuple):
+        for i in range(len(value)):
+            out.append(["v%d" % i, _type_code(value[i])])
+    else:
+        out.append(["value", _type_code(value)])
+    return out
 
 
 def _type_code(v, is_type=False):

@@ -320,7 +320,11 @@ class Node:
             text = "no subscriber with topic id %d" % topic_id
         elif ep[_FIELDS] is None:  # the host sends one map of keyword arguments
             kwargs = values[0] if len(values) == 1 else None
-            if not isinstance(kwargs, dict) or [k for k in kwargs if not isinstance(k, str)]:
+            ok = isinstance(kwargs, dict)
+            if ok:
+                for k in kwargs:
+                    ok = ok and isinstance(k, str)
+            if not ok:
                 text = ep[_NAME] + " takes one map of keyword arguments (text keys)"
         elif len(values) != len(ep[_FIELDS]):
             text = "%s takes values %r, got %d" % (ep[_NAME], ep[_FIELDS], len(values))
@@ -372,9 +376,14 @@ def _device_id(objs):
             uid = machine.unique_id()
         except (ImportError, AttributeError):
             uid = None
+    out = ""
     if uid:
-        return "".join(["%02x" % b for b in uid])
-    return "sim-" + "-".join([type(o).__name__.lower() for o in objs])
+        for b in uid:
+            out += "%02x" % b
+        return out
+    for o in objs:
+        out += "-" + type(o).__name__.lower()
+    return "sim" + out
 
 
 def _boot_id():
