@@ -183,7 +183,7 @@ def main() -> int:
     print(f"recorded / plain sqlite3: {rate / base:.2f}   (target >= 0.5; wall clock, machine load: "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(f"per CPU second: plain sqlite3 {base_cpu:.0f} rows, recorder process {cpu:.0f} messages "
-          f"(ratio {cpu / base_cpu:.2f}, independent of other load)")
+          f"(ratio {cpu / base_cpu:.2f}; less sensitive to other load than wall clock)")
     fabric_ratio()
     return 0
 

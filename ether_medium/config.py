@@ -101,9 +101,14 @@ class RecordingConfig(_Strict):
     path: str = Field("ether_data/ether.sqlite", description="SQLite database file")
     enabled: bool = True
     batch_rows: int = Field(2000, ge=1, description="commit after this many new rows")
-    flush_interval_ms: float = Field(200.0, gt=0, description="commit at least this often while rows arrive")
+    flush_interval_ms: float = Field(200.0, gt=0, description="commit at least this often while rows come")
     bye_timeout_s: float = Field(
-        2.0, ge=0, description="after Ether.shutdown, how long to wait for Ether.bye from every process"
+        2.0, ge=0, description="after Ether.shutdown, how long to wait (with nothing arriving) for a missing "
+        "Ether.bye",
+    )
+    nice: int = Field(
+        5, ge=0, le=19, description="how much the recorder process lowers its CPU priority (os.nice): when "
+        "cores are short the fabric goes first and the recorder catches up (ZeroMQ buffers for it)",
     )
     synchronous: Literal["normal", "full"] = Field(
         "normal",

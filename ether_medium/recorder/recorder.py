@@ -14,11 +14,11 @@ itself starts with ``Ether``.
 How it stops: on ``Ether.shutdown`` (or when ``stop_event`` is set) it keeps receiving until it has seen
 ``Ether.bye`` from every name in ``wait_for`` (each process publishes it as the last message on its own
 socket, and the broker keeps per-connection order; ``Ether.exited`` from the launcher stands for the bye of
-a process that died, and a later ``Ether.ready`` of that name, a restart, cancels it), or until
-``bye_timeout_s`` has passed, then logs the names it never heard from, commits, closes the session row and
-returns. SIGINT (Ctrl-C reaches the whole process group) begins the same drain; a second SIGINT, or SIGTERM,
-stops it at once: what was received is committed and the session is closed as ``interrupted``. So does the
-death of the process that started it.
+a process that died, and a later ``Ether.ready`` of that name, a restart, cancels it), or until nothing has
+arrived for ``bye_timeout_s`` (a backlog is drained however long it takes), then logs the names it never
+heard from, commits, closes the session row and returns. SIGINT (Ctrl-C reaches the whole process group)
+begins the same drain; a second SIGINT, or SIGTERM, stops it at once: what was received is committed and
+the session is closed as ``interrupted``. So does the death of the process that started it.
 
 A message on a recorded topic that is not a valid envelope is counted (``sessions.malformed``) and logged with
 its topic and the first bytes; the recorder keeps running.
@@ -44,7 +44,7 @@ import zmq
 
 from ether_medium.broker import BrokerAddresses
 from ether_medium.config import EtherConfig, RecordingConfig
-from ether_medium.envelope import EnvelopeError, decode
+from ether_medium.envelope import Envelope, EnvelopeError, decode, encode
 from ether_medium.recorder.store import MessageRow, Store
 from ether_medium.recorder.writer import BatchWriter
 
@@ -201,11 +201,12 @@ class Recorder:
         """Publish a probe through the broker until it comes back: then the broker holds our subscription,
         and every publisher that connects from now on receives it. Returns the messages that arrived
         meanwhile (they are recorded like any other)."""
-        probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}".encode()
+        frames_out = encode(Envelope(f"{PROBE_PREFIX}{uuid.uuid4().hex}", {}, "recorder", 0, time.time()))
+        probe = frames_out[0]
         early: list[list[bytes]] = []
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
-            pub.send_multipart([probe, b""])
+            pub.send_multipart(frames_out)  # a valid envelope: other subscribers of Ether.* must not choke
             if sub.poll(20):
                 while sub.poll(0):
                     frames = sub.recv_multipart()
@@ -290,6 +291,8 @@ class Recorder:
                     if summary.first_message is None:
                         summary.first_message = time.time()
                     put(batch)
+                if drain_until is not None:  # still receiving (a backlog): the bye deadline counts from now
+                    drain_until = max(drain_until, time.monotonic() + self.rec.bye_timeout_s)
             if writer.error is not None:
                 return "error", None
             if self._interrupted.is_set():
@@ -307,8 +310,9 @@ class Recorder:
                 if time.monotonic() >= drain_until:
                     summary.missing_byes = sorted(missing)
                     names = ", ".join(summary.missing_byes)
-                    log.warning("no Ether.bye from %s within %.1f s of shutdown: their last messages may be "
-                                "missing from session %s", names, self.rec.bye_timeout_s, session_id)
+                    log.warning("no Ether.bye from %s within %.1f s of the last message after shutdown: "
+                                "their last messages may be missing from session %s", names,
+                                self.rec.bye_timeout_s, session_id)
                     return "normal", f"no Ether.bye from: {names}"
 
     @staticmethod
