@@ -97,7 +97,7 @@ def test_demo_runs_controls_the_heater_and_cleans_up(tmp_path: Path) -> None:
     assert code == 0, f"demo exited {code}\n{out}\n{err}"
     assert re.search(r"board 'thermo' attached \(pid \d+ on /dev/pts/\d+\)", out), out  # a real pty
     assert "board 'heater' attached" in out
-    assert len(re.findall(r"^\s+\d+\.\d s .*set point 25\.0 C", out, re.M)) >= 4, out  # one line per second
+    assert len(re.findall(r"^\s+\d+\.\d s .*set point 25\.0 C", out, re.M)) >= 3, out  # a line a second
     assert _number("readings received", out) > 0
     acked = re.search(r"commands acknowledged by the board: (\d+)", out)
     assert acked and int(acked.group(1)) >= 1, out
