@@ -44,6 +44,7 @@ class HeaterController:
 
     def switch(self, on: bool, celsius: float) -> None:
         try:
+            # every field of a board's subscriber is sent: the board describes no defaults
             answer = ether.get("Heater.set_power", timeout=2.0, on=on, power=1.0 if on else 0.0)
         except (TimeoutError, RemoteError) as exc:
             self.failed += 1
