@@ -126,11 +126,6 @@ def test_log_level_from_environment(level: str, visible: bool) -> None:
     assert any("Ether system started successfully" in x for x in lines) is visible
 
 
-def test_demo_runs_the_quick_start() -> None:
-    code, lines = _run("-m", "examples.demo")
-    assert code == 0 and any("Summarizing results - mean: 12726.0" in x for x in lines)
-
-
 def test_a_users_zmq_context_is_left_alone() -> None:
     """With the user's own zmq.Context.instance() in use, children are spawned, not forked, and shutdown
     neither hangs on nor closes the user's sockets."""

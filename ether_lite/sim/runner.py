@@ -127,10 +127,12 @@ def default_id(spec):
 
 
 def serve(device, link="pty", baud=None, device_id=None, world=None, seed=0, duration_s=None,
-          announce=None):
+          announce=None, ambient_c=22.0, tau_s=30.0, heater_watts=20.0):
     """Run ``device`` against the simulated board over ``link`` until SIGTERM/SIGINT or ``duration_s``.
 
-    ``world`` is a file shared with other simulated boards (heater power warms their thermometers)."""
+    ``world`` is a file shared with other simulated boards (heater power warms their thermometers).
+    ``ambient_c`` and ``tau_s`` are the thermal mass's room temperature and time constant (they matter on
+    the board whose thermometer reads it), ``heater_watts`` the full power of this board's heater."""
     kind, target, name = parse_device(device)
     device_id = device_id or default_id(device)
     if announce is None:
@@ -140,9 +142,10 @@ def serve(device, link="pty", baud=None, device_id=None, world=None, seed=0, dur
             stream.write(text + "\n")
             stream.flush()
 
-    bench = Bench(seed=seed, clock=WallClock(), uid=uid_for(device_id),
+    bench = Bench(seed=seed, clock=WallClock(), uid=uid_for(device_id), ambient_c=ambient_c, tau_s=tau_s,
                   power_bus=PowerBus(world) if world else None)
     default_wiring(bench)
+    bench.heater.watts = float(heater_watts)
     install(bench)
     link_obj = open_link(link, baud)
     stop = Stop(duration_s)

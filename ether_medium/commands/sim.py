@@ -27,6 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a file shared by simulated boards: a heater in one warms the thermometer in "
                              "another")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sensor noise (default 0)")
+    parser.add_argument("--ambient", type=float, default=22.0, metavar="CELSIUS",
+                        help="room temperature of the simulated thermal mass (default 22.0)")
+    parser.add_argument("--tau", type=float, default=30.0, metavar="SECONDS",
+                        help="thermal time constant: how fast the thermometer follows the heater "
+                             "(default 30.0; smaller is faster)")
+    parser.add_argument("--heater-watts", type=float, default=20.0, metavar="WATTS",
+                        help="full power of the simulated heater on D5; 0.5 degC per watt at steady state "
+                             "(default 20.0)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this long (default: run until Ctrl-C or SIGTERM)")
 
@@ -36,11 +44,16 @@ def main(args: argparse.Namespace) -> int:
         print(f"ether sim: --baud must be a positive number of bits per second, got {args.baud}",
               file=sys.stderr)
         return 2
+    if args.tau <= 0 or args.heater_watts < 0:
+        print(f"ether sim: --tau must be > 0 seconds and --heater-watts >= 0, got {args.tau} and "
+              f"{args.heater_watts}", file=sys.stderr)
+        return 2
     # The device side is untyped MicroPython-style code: keep it behind a module boundary for mypy.
     runner = importlib.import_module("ether_lite.sim.runner")
     try:
         code: int = runner.serve(args.device, link=args.link, baud=args.baud, device_id=args.device_id,
-                                 world=args.world, seed=args.seed, duration_s=args.duration)
+                                 world=args.world, seed=args.seed, duration_s=args.duration,
+                                 ambient_c=args.ambient, tau_s=args.tau, heater_watts=args.heater_watts)
     except runner.SimError as exc:
         print(f"ether sim: {exc}", file=sys.stderr)
         return 2
