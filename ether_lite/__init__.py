@@ -1,3 +1,27 @@
-"""ether_lite: the device side of Ether. Runs on CircuitPython, MicroPython and CPython."""
+"""ether_lite: the device side of Ether. Runs on CircuitPython, MicroPython and CPython.
+
+    from ether_lite import ether_pub, ether_sub, run
+
+PROTOCOL.md (repo root) is the wire protocol; this package imports nothing a board lacks.
+"""
 
 __version__ = "0.1.0"
+
+from ether_lite.endpoints import ether_pub, ether_sub  # noqa: E402
+from ether_lite.node import Node, log  # noqa: E402
+
+
+def run(*objs, link="usb_cdc", device_id=None, until=None):
+    """Serve the decorated methods of ``objs`` over ``link`` (a spec such as ``"usb_cdc"``, ``"uart"``,
+    ``"udp://host:port"``, ``"stdio"``, a pyserial URL, or a link object) until ``until()`` is true."""
+    from ether_lite.links import open_link
+
+    node = Node(objs, open_link(link), device_id=device_id)
+    try:
+        node.run(until)
+    finally:
+        node.close()
+    return node
+
+
+__all__ = ["Node", "__version__", "ether_pub", "ether_sub", "log", "run"]

@@ -1,0 +1,42 @@
+"""A link over two file descriptors: stdin/stdout of a process, or the ends of pipes (CPython).
+
+Desktop simulation runs board code in a child process and talks to it over its stdin/stdout.
+End of file on the read side turns ``connected`` false.
+"""
+
+import os
+import select
+
+
+class PipeLink:
+    def __init__(self, read_fd, write_fd):
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.connected = True
+
+    def readinto(self, buf):
+        if not self.connected:
+            return 0
+        r, _, _ = select.select([self.read_fd], [], [], 0)
+        if not r:
+            return 0
+        data = os.read(self.read_fd, len(buf))
+        if not data:
+            self.connected = False
+            return 0
+        n = len(data)
+        buf[:n] = data
+        return n
+
+    def write(self, buf, n=-1):
+        view = memoryview(buf)[: len(buf) if n < 0 else n]
+        while len(view):
+            k = os.write(self.write_fd, view)
+            view = view[k:]
+
+    def wait(self, timeout_ms):
+        if self.connected:
+            select.select([self.read_fd], [], [], timeout_ms / 1000)
+
+    def close(self):
+        self.connected = False
