@@ -1,0 +1,84 @@
+"""The conformance device: a thermometer with an LED, what the HIL suite expects a device to offer.
+
+Runs unchanged under CPython, MicroPython and CircuitPython (only ether_lite and the standard modules
+every port has). On a board, save it as ``code.py`` next to ``lib/ether_lite``; it serves itself over
+``usb_cdc`` when run as the main program.
+
+Endpoints (topic names are the ones the suite looks for):
+- ``Thermometer.read`` publishes ``{"celsius": float}`` every 0.05 s (20 Hz, the declared rate checked);
+- ``Thermometer.set_led(on)`` switches the LED and acknowledges by publishing ``Thermometer.led``
+  ``{"on": bool, "count": deliveries so far}`` at once (how the suite sees a delivery *acted on*);
+- ``Thermometer.burst(n)`` publishes ``Thermometer.sample`` ``{"i": 0..n-1}`` as fast as the link takes
+  (the maximum publish rate);
+- ``Thermometer.reset()`` resets the device (a board reboots; a simulated device restarts in place).
+"""
+
+from ether_lite import ether_pub, ether_sub
+
+try:
+    import microcontroller
+
+    def _cpu_celsius():
+        return microcontroller.cpu.temperature
+
+except (ImportError, AttributeError):
+    microcontroller = None
+
+    def _cpu_celsius():
+        return None
+
+
+READ_EVERY_S = 0.05
+
+
+class Thermometer:
+    def __init__(self):
+        self.on = False
+        self.count = 0
+        self.reset_requested = False
+        self._t = 21.0
+
+    @ether_pub(every=READ_EVERY_S, fields=[("celsius", "f")])
+    def read(self):
+        c = _cpu_celsius()
+        if c is None:
+            self._t = 21.0 + ((self._t * 7.31) % 1.0) * 0.1  # a little deterministic wobble
+            c = self._t
+        return {"celsius": c}
+
+    @ether_pub(fields=[("on", "b"), ("count", "i")])
+    def led(self):
+        return {"on": self.on, "count": self.count}
+
+    @ether_pub(fields=[("i", "i")])
+    def sample(self, i=0):
+        return {"i": i}
+
+    @ether_sub(fields=[("on", "b")])
+    def set_led(self, on):
+        self.on = bool(on)
+        self.count += 1
+        self.led()  # calling a publishing method publishes: the host sees the delivery acted on
+
+    @ether_sub(fields=[("n", "i")])
+    def burst(self, n):
+        for i in range(n):
+            self.sample(i)
+
+    @ether_sub(fields=[])
+    def reset(self):
+        if microcontroller is not None:
+            microcontroller.reset()
+        try:
+            import machine
+
+            machine.reset()
+        except (ImportError, AttributeError):
+            pass
+        self.reset_requested = True  # simulated devices: the runner restarts the device in place
+
+
+if __name__ == "__main__":
+    from ether_lite import run
+
+    run(Thermometer(), link="usb_cdc")
