@@ -1,0 +1,133 @@
+"""A device's endpoints as the fabric sees them: checked DESCRIBEs with a pydantic model each.
+
+A DESCRIBE (PROTOCOL.md) names an endpoint (``"Thermometer.read"``), its direction and its fields as
+``[name, type]`` pairs. Here it becomes an :class:`Endpoint`: the fabric topic (the described name, or its
+rename from the config's ``topics:``), and a pydantic model with exactly those fields (``extra="forbid"``),
+so data from the device is checked the way a host publisher's would be, and what host code sends to a
+device subscriber is checked before it goes onto the link.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass, field
+from typing import Any
+
+from ether_lite import protocol
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+__all__ = ["DescribeError", "Endpoint", "build_model", "endpoint_from_describe", "format_validation"]
+
+_TYPES: dict[str, Any] = {"f": float, "i": int, "b": bool, "s": str, "y": bytes, "a": Any}
+TYPE_NAMES = {"f": "float", "i": "int", "b": "bool", "s": "str", "y": "bytes", "a": "any"}
+MAX_NAME = 96
+
+
+class DescribeError(ValueError):
+    """A DESCRIBE that cannot become a fabric topic; the message says what and how to fix it on the board."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+@dataclass(slots=True)
+class Endpoint:
+    topic_id: int
+    name: str  # as described
+    topic: str  # on the fabric (renamed or not)
+    publishes: bool  # True: the device publishes (PUB); False: the device subscribes (DELIVER)
+    fields: list[tuple[str, str]] | None  # None: not known yet (MicroPython); see PROTOCOL.md
+    every_s: float | None
+    model: type[BaseModel]
+    field_names: tuple[str, ...] = field(default=())
+
+    @property
+    def method(self) -> str:
+        """The method name on the device class (``"read"`` for ``"Thermometer.read"``)."""
+        return self.name.rpartition(".")[2]
+
+    def signature(self) -> str:
+        if self.fields is None:
+            args = "**kwargs"
+        else:
+            args = ", ".join(f"{n}: {TYPE_NAMES[t]}" for n, t in self.fields)
+        kind = "pub" if self.publishes else "sub"
+        rate = f", every {self.every_s:g} s" if self.every_s else ""
+        return f"{self.topic} ({kind} {args}{rate})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "name": self.name,
+            "method": self.method,
+            "direction": "pub" if self.publishes else "sub",
+            "fields": None if self.fields is None else [list(f) for f in self.fields],
+            "every_s": self.every_s,
+        }
+
+
+def build_model(topic: str, fields: list[tuple[str, str]] | None) -> type[BaseModel]:
+    """The pydantic model of one endpoint's data (a map of field name to value)."""
+    model_name = "".join(c if c.isalnum() else "_" for c in topic)
+    if fields is None:
+        return create_model(model_name, __base__=_Open)
+    spec: dict[str, Any] = {name: (_TYPES[t], ...) for name, t in fields}
+    return create_model(model_name, __base__=_Strict, **spec)
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > MAX_NAME:
+        raise DescribeError(f"topic name {name!r} must be 1..{MAX_NAME} characters")
+    if any(c.isspace() or not c.isprintable() for c in name):
+        raise DescribeError(f"topic name {name!r} contains spaces or control characters")
+    if name.startswith("Ether."):
+        raise DescribeError(f"topic name {name!r} is reserved (Ether.* topics belong to the fabric)")
+
+
+def endpoint_from_describe(msg: list[Any], renames: dict[str, str], n_endpoints: int | None) -> Endpoint:
+    """Check a DESCRIBE (already shape-checked by ``protocol.check``) and build its endpoint."""
+    _, topic_id, name, direction, fields, every_s = msg
+    if n_endpoints is not None and topic_id >= n_endpoints:
+        raise DescribeError(f"topic id {topic_id} is outside 0..{n_endpoints - 1} announced in HELLO")
+    _check_name(name)
+    topic = renames.get(name, name)
+    if topic != name:
+        _check_name(topic)
+    pairs: list[tuple[str, str]] | None = None
+    if fields is not None:
+        pairs = []
+        seen: set[str] = set()
+        for fname, ftype in fields:
+            if not fname.isidentifier() or keyword.iskeyword(fname) or fname.startswith("_"):
+                raise DescribeError(f"{name}: field name {fname!r} is not a usable Python identifier")
+            if fname in seen:
+                raise DescribeError(f"{name}: field {fname!r} is described twice")
+            seen.add(fname)
+            pairs.append((fname, ftype))
+    if every_s is not None and not every_s >= 0:
+        raise DescribeError(f"{name}: every_s {every_s!r} must be a non-negative number of seconds")
+    return Endpoint(
+        topic_id=topic_id,
+        name=name,
+        topic=topic,
+        publishes=direction == protocol.DEVICE_PUBLISHES,
+        fields=pairs,
+        every_s=None if every_s is None else float(every_s),
+        model=build_model(topic, pairs),
+        field_names=tuple(n for n, _ in pairs) if pairs is not None else (),
+    )
+
+
+def format_validation(exc: ValidationError) -> str:
+    """``field: reason; field: reason`` from a pydantic error, short enough for one log line."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<data>"
+        msg = "unexpected field" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"{loc}: missing")
+    return "; ".join(parts)

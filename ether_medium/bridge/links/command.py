@@ -1,0 +1,170 @@
+"""A child process whose stdin/stdout is the link: ``cmd:COMMAND`` and ``sim:module:Class``.
+
+``cmd:`` runs any command (split like a shell would, no shell involved). ``sim:`` runs device code under
+CPython against simulated hardware: the same class that goes onto a board, started by
+:func:`sim_command`. The child is the device: when it exits the link is lost (and the bridge restarts it
+with backoff, like a board being plugged in again); closing the link stops the child by its PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from ether_medium.bridge.errors import LinkLost, LinkUnavailable
+from ether_medium.bridge.links import Link
+
+__all__ = ["CommandLink", "SimLink", "sim_command"]
+
+_STOP_S = 2.0
+_WRITE_TIMEOUT_S = 1.0
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM if the bridge dies without closing the link."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def sim_command(spec: str, device_id: str | None = None) -> list[str]:
+    """The command that runs ``module:Class`` as a simulated device on stdin/stdout."""
+    module, sep, cls = spec.partition(":")
+    if not sep or not module or not cls.isidentifier():
+        raise ValueError(f"sim link {spec!r}: expected sim:package.module:ClassName")
+    kwargs = f"device_id={device_id!r}" if device_id else f"device_id={cls.lower()!r}"
+    code = (
+        "import importlib, ether_lite\n"
+        f"cls = getattr(importlib.import_module({module!r}), {cls!r})\n"
+        f"ether_lite.run(cls(), link='stdio', {kwargs})\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+class CommandLink(Link):
+    def __init__(self, url: str, argv: list[str] | None = None) -> None:
+        super().__init__(url)
+        if argv is None:
+            text = url.partition(":")[2].strip()
+            try:
+                argv = shlex.split(text)
+            except ValueError as exc:
+                raise LinkUnavailable(url, f"cannot split the command: {exc}") from exc
+        if not argv:
+            raise LinkUnavailable(url, "empty command; write cmd:COMMAND ARGS")
+        self.argv = argv
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._in = -1
+        self._out = -1
+
+    def open(self) -> None:
+        self.close()
+        try:
+            proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                bufsize=0,
+                start_new_session=True,  # Ctrl-C reaches the bridge, which then stops the child in order
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+            )
+        except OSError as exc:
+            raise LinkUnavailable(self.url, f"cannot start {self.argv[0]!r}: {exc.strerror}") from exc
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc = proc
+        self._in = proc.stdin.fileno()
+        self._out = proc.stdout.fileno()
+        os.set_blocking(self._out, False)
+        os.set_blocking(self._in, False)
+
+    @property
+    def is_open(self) -> bool:
+        return self.proc is not None
+
+    @property
+    def where(self) -> str:
+        return f"pid {self.proc.pid}" if self.proc is not None else self.url
+
+    def fileno(self) -> int:
+        return self._out
+
+    def _lost(self, what: str) -> LinkLost:
+        code = None
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self.proc.wait(0.2)
+        status = "still running" if code is None else f"exit status {code}"
+        return LinkLost(self.url, f"{what} (child {self.where}, {status})")
+
+    def read(self) -> bytes:
+        if self.proc is None:
+            raise LinkLost(self.url, "not open")
+        try:
+            data = os.read(self._out, 65536)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise self._lost(f"reading its stdout failed: {exc.strerror}") from exc
+        if not data:
+            raise self._lost("its stdout closed")
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self.proc is None:
+            raise LinkLost(self.url, "not open")
+        view = memoryview(data)
+        deadline = time.monotonic() + _WRITE_TIMEOUT_S
+        while view:
+            try:
+                n = os.write(self._in, view)
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise self._lost(f"writing its stdin failed: {exc.strerror}") from exc
+            view = view[n:]
+            if view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._lost(f"its stdin did not take data for {_WRITE_TIMEOUT_S} s")
+                select.select([], [self._in], [], left)
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        self._in = self._out = -1
+        if proc is None:
+            return
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(_STOP_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class SimLink(CommandLink):
+    """``sim:module:Class``: the class's device code under CPython with simulated hardware."""
+
+    def __init__(self, url: str, device_id: str | None = None) -> None:
+        spec = url.partition(":")[2].strip()
+        try:
+            argv = sim_command(spec, device_id)
+        except ValueError as exc:
+            raise LinkUnavailable(url, str(exc)) from exc
+        super().__init__(url, argv)

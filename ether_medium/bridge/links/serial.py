@@ -1,0 +1,135 @@
+"""Serial ports and ptys through pyserial: ``serial:///dev/ttyACM0?baud=115200``.
+
+The path may be a glob (``serial:///dev/serial/by-id/usb-*``) or ``serial://auto`` (every USB serial port
+pyserial lists). Then :meth:`SerialLink.open` tries the candidates in turn; the link manager checks the
+device id in the HELLO and calls :meth:`SerialLink.reject_current` when it is not the configured one, so a
+board is found again when it comes back on another port. Ports are opened exclusively (``TIOCEXCL`` plus
+``flock``), so two bridges never share one.
+
+Reads and writes go straight to the file descriptor (pyserial opens it non-blocking): pyserial's own
+``read`` waits for its timeout on a partial chunk, which costs latency here.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import select
+import time
+
+import serial
+import serial.tools.list_ports
+
+from ether_medium.bridge.errors import LinkLost, LinkUnavailable
+from ether_medium.bridge.links import Link, parse_link
+
+__all__ = ["SerialLink"]
+
+_REJECT_S = 10.0  # a port with the wrong device is tried again only after this long
+_WRITE_TIMEOUT_S = 1.0
+
+
+class SerialLink(Link):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        _, path, opts = parse_link(url)
+        self.pattern = path or "auto"
+        try:
+            self.baud = int(opts.pop("baud", "115200"))
+        except ValueError as exc:
+            raise LinkUnavailable(url, "baud must be an integer, e.g. ?baud=115200") from exc
+        if opts:
+            raise LinkUnavailable(url, f"unknown option(s) {sorted(opts)}; the only option is baud")
+        self._port: serial.Serial | None = None
+        self._fd = -1
+        self._path = ""
+        self._rejected: dict[str, float] = {}
+
+    # -- discovery ------------------------------------------------------------------------------
+    def candidates(self) -> list[str]:
+        if self.pattern == "auto":
+            return sorted(p.device for p in serial.tools.list_ports.comports() if p.vid is not None)
+        if any(c in self.pattern for c in "*?["):
+            return sorted(glob.glob(self.pattern))
+        return [self.pattern]
+
+    def open(self) -> None:
+        self.close()
+        now = time.monotonic()
+        found = self.candidates()
+        if not found:
+            raise LinkUnavailable(self.url, f"no port matches {self.pattern} (is the board plugged in?)")
+        fresh = [p for p in found if self._rejected.get(os.path.realpath(p), 0.0) <= now]
+        reasons = []
+        for path in fresh or found:
+            try:
+                port = serial.Serial(path, self.baud, timeout=0, write_timeout=_WRITE_TIMEOUT_S, exclusive=True)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                reasons.append(f"{path}: {exc}")
+                continue
+            self._port = port
+            self._fd = port.fileno()
+            self._path = path
+            return
+        raise LinkUnavailable(self.url, "; ".join(reasons) or "no port could be opened")
+
+    def reject_current(self) -> None:
+        if self._path:
+            self._rejected[os.path.realpath(self._path)] = time.monotonic() + _REJECT_S
+        self.close()
+
+    # -- I/O --------------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._port is not None
+
+    @property
+    def where(self) -> str:
+        return self._path or self.pattern
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def read(self) -> bytes:
+        if self._port is None:
+            raise LinkLost(self.url, "not open")
+        try:
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise LinkLost(self.url, f"{self._path}: {os.strerror(exc.errno or 0)} (unplugged or closed)") from exc
+        if not data:
+            raise LinkLost(self.url, f"{self._path}: end of file (unplugged or closed)")
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._port is None:
+            raise LinkLost(self.url, "not open")
+        view = memoryview(data)
+        deadline = time.monotonic() + _WRITE_TIMEOUT_S
+        while view:
+            try:
+                n = os.write(self._fd, view)
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise LinkLost(self.url, f"{self._path}: {os.strerror(exc.errno or 0)}") from exc
+            view = view[n:]
+            if view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LinkLost(self.url, f"{self._path}: write stalled for {_WRITE_TIMEOUT_S} s")
+                select.select([], [self._fd], [], left)
+
+    def close(self) -> None:
+        port, self._port = self._port, None
+        self._fd = -1
+        if port is not None:
+            try:
+                port.close()
+            except (OSError, serial.SerialException):
+                pass

@@ -1,0 +1,106 @@
+"""The bridge's event loop: one thread waits on every link and fabric socket at once.
+
+ZeroMQ's poller accepts plain file descriptors next to its sockets, so a device's bytes and a host
+message for the device wake the same ``poll``; nothing is polled on a timer except what is due
+(retransmissions, pings, reconnects).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from ether_medium.bridge.manager import LinkManager
+
+__all__ = ["BridgeLoop"]
+
+_MAX_WAIT_S = 0.5
+
+
+class BridgeLoop:
+    def __init__(self) -> None:
+        self.managers: list[LinkManager] = []
+        self._sockets: dict[Any, Callable[[], None]] = {}
+        self._stop = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    def add(self, mgr: LinkManager) -> None:
+        self.managers.append(mgr)
+
+    def add_socket(self, sock: zmq.Socket[bytes], on_readable: Callable[[], None]) -> None:
+        self._sockets[sock] = on_readable
+
+    @property
+    def wake_fd(self) -> int:
+        """Write a byte here (e.g. ``signal.set_wakeup_fd``) to make :meth:`run` look at its stop flag."""
+        return self._wake_w
+
+    def stop(self) -> None:
+        """Thread-safe and signal-safe."""
+        self._stop = True
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop
+
+    def run(self, until: Callable[[], bool] | None = None, start: bool = True) -> None:
+        """Run until :meth:`stop` (or ``until()`` is true); starts every manager first."""
+        if start:
+            now = time.monotonic()
+            for m in self.managers:
+                m.start(now)
+        while not self._stop and (until is None or not until()):
+            self.step()
+
+    def step(self, max_wait_s: float = _MAX_WAIT_S) -> None:
+        poller = zmq.Poller()
+        fds: dict[int, LinkManager] = {}
+        for m in self.managers:
+            fd = m.fileno()
+            if fd >= 0:
+                fds[fd] = m
+                poller.register(fd, zmq.POLLIN)
+        for sock in self._sockets:
+            poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        now = time.monotonic()
+        due = min((m.next_timer() for m in self.managers), default=now + max_wait_s)
+        wait_ms = max(0.0, min(due - now, max_wait_s)) * 1000.0
+        events = poller.poll(wait_ms)
+        now = time.monotonic()
+        for what, _ in events:
+            if isinstance(what, int):
+                if what == self._wake_r:
+                    try:
+                        os.read(self._wake_r, 512)
+                    except BlockingIOError:
+                        pass
+                    continue
+                mgr = fds.get(what)
+                if mgr is not None:
+                    mgr.on_readable(now)
+            else:
+                self._sockets[what]()
+        now = time.monotonic()
+        for m in self.managers:
+            if m.next_timer() <= now:
+                m.on_timer(now)
+
+    def close(self) -> None:
+        for m in self.managers:
+            m.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,844 @@
+"""One link manager per device: connect, HELLO/DESCRIBE, forward both ways, time-sync, stay attached.
+
+:class:`LinkManager` is a state machine driven by a poll loop (:mod:`ether_medium.bridge.loop`): it never
+blocks. The loop waits on :meth:`LinkManager.fileno` and calls :meth:`LinkManager.on_readable` when bytes
+arrive and :meth:`LinkManager.on_timer` at :meth:`LinkManager.next_timer`. What the device says goes to a
+:class:`Sink` (the fabric in a bridge process, stdout in ``ether bridge``).
+
+States::
+
+    closed ──open──> connected ──HELLO──> describing ──all DESCRIBEs──> attached
+       ^                 │                                                │
+       └──backoff── link lost / silence past the lease (UDP: back to connected, socket kept) ──┘
+    a HELLO of another protocol version: incompatible (both versions logged; QUERY every few seconds)
+
+Every frame the manager drops is counted in :attr:`LinkManager.counters` and reported through a
+:class:`~ether_medium.bridge.problems.ProblemLog`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import cbor2
+from ether_lite import framing, protocol
+from pydantic import ValidationError
+
+from ether_medium.bridge.clock import ClockSync
+from ether_medium.bridge.counters import LinkCounters
+from ether_medium.bridge.endpoints import DescribeError, Endpoint, endpoint_from_describe, format_validation
+from ether_medium.bridge.errors import LinkLost, LinkUnavailable
+from ether_medium.bridge.links import Link, open_link
+from ether_medium.bridge.problems import ProblemLog
+
+__all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
+
+CLOSED, CONNECTED, DESCRIBING, ATTACHED, INCOMPATIBLE = (
+    "closed", "connected", "describing", "attached", "incompatible"
+)
+_LEVELS = {10: logging.DEBUG, 20: logging.INFO, 30: logging.WARNING, 40: logging.ERROR, 50: logging.CRITICAL}
+_ERROR_NAMES = {
+    protocol.ERR_VERSION: "protocol version mismatch",
+    protocol.ERR_MALFORMED: "malformed frame",
+    protocol.ERR_UNKNOWN_TOPIC: "unknown topic",
+    protocol.ERR_BAD_ARGUMENTS: "bad arguments",
+    protocol.ERR_OVERSIZE: "oversize",
+    protocol.ERR_NOT_READY: "not ready",
+    protocol.ERR_INTERNAL: "internal error",
+}
+_ACK_REASONS = {
+    protocol.ACK_UNKNOWN_TOPIC: "the device does not know this topic",
+    protocol.ACK_BAD_ARGUMENTS: "the device refused the arguments",
+    protocol.ACK_HANDLER_RAISED: "the device's handler raised",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What a HELLO said."""
+
+    device_id: str
+    boot_id: int
+    firmware: str
+    protocol: int
+    ticks_period: int
+    n_endpoints: int
+
+
+@dataclass(slots=True)
+class Reading:
+    """When and in which order one PUB happened (for the fabric envelope)."""
+
+    host_time: float  # time.time() when it was received
+    device_time: float | None  # device time mapped to time.time(); None before the first PONG
+    uncertainty: float | None  # seconds
+    device_seq: int  # the device's sequence number for this topic, unwrapped from 9 bits
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One host message on its way to a device subscriber (DELIVER until ACK or give up)."""
+
+    topic: str
+    data: dict[str, Any]
+    msg_id: int = 0
+    frame: bytes = b""
+    tries: int = 0
+    first_sent: float = 0.0
+    next_at: float = 0.0
+    timeout: float = 0.0
+    done: bool = False
+    error: str | None = None  # None when delivered
+    rtt: float | None = None  # first send to ACK, seconds
+    callback: Callable[[Delivery], None] | None = None
+
+
+class Sink(Protocol):
+    """Where a link manager reports what the device does."""
+
+    def attached(self, mgr: LinkManager) -> None: ...
+    def detached(self, mgr: LinkManager, reason: str) -> None: ...
+    def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None: ...
+    def device_log(self, mgr: LinkManager, level: int, text: str) -> None: ...
+
+
+def _coerce(ep: Endpoint, values: list[Any]) -> dict[str, Any]:
+    """Values of a PUB as the map the described fields make; ValueError naming a field that does not fit."""
+    assert ep.fields is not None
+    out = {}
+    for (name, ftype), v in zip(ep.fields, values, strict=True):
+        if ftype == "f":
+            if isinstance(v, float):
+                pass
+            elif isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            else:
+                raise ValueError(f"field {name!r} is described as float, got {v!r}")
+        elif ftype == "i":
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ValueError(f"field {name!r} is described as int, got {v!r}")
+        elif ftype == "b":
+            if not isinstance(v, bool):
+                raise ValueError(f"field {name!r} is described as bool, got {v!r}")
+        elif ftype == "s":
+            if not isinstance(v, str):
+                raise ValueError(f"field {name!r} is described as str, got {v!r}")
+        elif ftype == "y" and not isinstance(v, bytes):
+            raise ValueError(f"field {name!r} is described as bytes, got {v!r}")
+        out[name] = v
+    return out
+
+
+@dataclass(slots=True)
+class _SeqState:
+    last: int  # 9-bit seq of the last PUB
+    unwrapped: int
+
+
+@dataclass(slots=True)
+class _Timing:
+    ping_interval_s: float = 1.0
+    lease_s: float = 3.5  # no frame for this long while attached: the link is considered lost
+    answer_s: float = 3.0  # no answer to QUERY for this long after opening: say so
+    describe_s: float = 1.0  # HELLO without all its DESCRIBEs for this long: QUERY again
+    backoff_min_s: float = 0.05
+    backoff_max_s: float = 2.0
+    incompatible_query_s: float = 5.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    deliveries: dict[int, Delivery] = field(default_factory=dict)
+    pings: dict[int, float] = field(default_factory=dict)
+
+
+class LinkManager:
+    """Attach one device over one link and keep it attached. See the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        link: Link | str,
+        sink: Sink,
+        *,
+        device_id: str | None = None,
+        renames: dict[str, str] | None = None,
+        logger: logging.Logger | None = None,
+        ping_interval_s: float = 1.0,
+        lease_s: float = 3.5,
+    ) -> None:
+        self.name = name
+        self.link = open_link(link) if isinstance(link, str) else link
+        self.sink = sink
+        self.want_id = device_id
+        self.renames = dict(renames or {})
+        self.log = logger or logging.getLogger("ether.bridge")
+        self.problems = ProblemLog(self.log, name)
+        self.timing = _Timing(ping_interval_s=ping_interval_s, lease_s=lease_s)
+        self.counters = LinkCounters()
+        self.clock = ClockSync()
+        self.state = CLOSED
+        self.info: DeviceInfo | None = None
+        self.endpoints: dict[int, Endpoint] = {}  # topic id -> endpoint, as attached
+        self.by_topic: dict[str, Endpoint] = {}  # fabric topic -> endpoint
+        self.attached_at: float | None = None
+        self.last_detach_reason = "not attached yet"
+        self._describing: dict[int, Endpoint | None] = {}  # during DESCRIBING; None: refused
+        self._pubs: dict[int, Endpoint] = {}  # publishing endpoints with known fields (hot path)
+        self._seq: dict[int, _SeqState] = {}
+        self._pending = _Pending()
+        self._decoder = framing.FrameDecoder()
+        self._dec_fp = io.BytesIO()
+        self._cbor = cbor2.CBORDecoder(self._dec_fp)
+        self._locked_id: str | None = None  # for multi-port links: the board found first
+        self._stopped = False
+        self._ever_open = False
+        self._backoff = self.timing.backoff_min_s
+        self._reopen_at = 0.0
+        self._open_failures = 0
+        self._last_open_error = ""
+        self._connected_at = 0.0
+        self._hinted = False
+        self._last_rx = 0.0
+        self._query_at: float | None = None
+        self._last_query = -1e9
+        self._hello_at = 0.0
+        self._ping_at: float | None = None
+        self._ping_id = 0
+        self._msg_id = 0
+        self._last_peer = ""
+        self._error_reply_at = -1e9
+
+    # ================================================================ poll-loop interface
+    def fileno(self) -> int:
+        return self.link.fileno() if self.link.is_open else -1
+
+    def start(self, now: float | None = None) -> None:
+        """Try to open the link now (failures are retried by :meth:`on_timer` with backoff)."""
+        self._try_open(time.monotonic() if now is None else now)
+
+    def next_timer(self) -> float:
+        """Monotonic time at which :meth:`on_timer` has something to do."""
+        if self._stopped:
+            return float("inf")
+        if self.state == CLOSED:
+            return self._reopen_at
+        t = float("inf")
+        for at in (self._query_at, self._ping_at):
+            if at is not None and at < t:
+                t = at
+        if self.state in (DESCRIBING, ATTACHED):
+            t = min(t, self._last_rx + self.timing.lease_s)
+        elif self.state == CONNECTED and not self._hinted:
+            t = min(t, self._connected_at + self.timing.answer_s)
+        for d in self._pending.deliveries.values():
+            if d.next_at < t:
+                t = d.next_at
+        return t
+
+    def on_timer(self, now: float) -> None:
+        if self._stopped:
+            return
+        if self.state == CLOSED:
+            if now >= self._reopen_at:
+                self._try_open(now)
+            return
+        try:
+            self._timers(now)
+        except LinkLost as exc:
+            self._lost(exc.reason, now)
+
+    def on_readable(self, now: float) -> None:
+        if self.state == CLOSED or self._stopped:
+            return
+        try:
+            if self.link.datagram:
+                for _ in range(256):
+                    data = self.link.read()
+                    if not data:
+                        break
+                    self._decoder.reset()
+                    self._feed(data, now)
+                    if self.state == CLOSED:
+                        return
+            else:
+                data = self.link.read()
+                if data:
+                    self._feed(data, now)
+        except LinkLost as exc:
+            self._lost(exc.reason, now)
+
+    # ================================================================ host -> device
+    def deliver(
+        self, topic: str, data: dict[str, Any], callback: Callable[[Delivery], None] | None = None
+    ) -> Delivery:
+        """Send ``data`` to the device subscriber on fabric ``topic``; the callback gets the outcome.
+
+        Data are checked against the endpoint's model first. The DELIVER is retransmitted until ACKed
+        (PROTOCOL.md: 4 tries, 30 ms doubling); a delivery that cannot be made is logged with the reason.
+        """
+        d = Delivery(topic, data, callback=callback)
+        now = time.monotonic()
+        ep = self.by_topic.get(topic)
+        if self.state != ATTACHED:
+            return self._fail(d, f"{self.name} is not attached ({self.last_detach_reason})")
+        if ep is None or ep.publishes:
+            subs = sorted(e.topic for e in self.endpoints.values() if not e.publishes)
+            return self._fail(d, f"{topic!r} is not a subscriber of {self.name} (it has: {', '.join(subs) or 'none'})")
+        values: list[Any]
+        if ep.fields is None:
+            values = [dict(data)]
+        else:
+            try:
+                checked = ep.model.model_validate(data)
+            except ValidationError as exc:
+                return self._fail(d, f"data do not fit {ep.signature()}: {format_validation(exc)}")
+            values = [getattr(checked, n) for n in ep.field_names]
+        d.msg_id = self._new_msg_id()
+        try:
+            body = cbor2.dumps(protocol.deliver(ep.topic_id, d.msg_id, values), canonical=True)
+            d.frame = framing.encode_frame(body)
+        except (ValueError, TypeError, cbor2.CBOREncodeError) as exc:
+            return self._fail(d, f"cannot encode for the wire: {exc}")
+        d.timeout = max(protocol.DELIVER_TIMEOUT_MS / 1000.0, 3 * self._rtt())
+        d.first_sent = now
+        self._pending.deliveries[d.msg_id] = d
+        try:
+            self._send_delivery(d, now)
+        except LinkLost as exc:
+            self._lost(exc.reason, now)
+        return d
+
+    def _rtt(self) -> float:
+        best = self.clock.best
+        return best.rtt if best is not None else 0.0
+
+    def _new_msg_id(self) -> int:
+        for _ in range(protocol.MAX_MSG_ID):
+            self._msg_id = self._msg_id % protocol.MAX_MSG_ID + 1
+            if self._msg_id not in self._pending.deliveries:
+                return self._msg_id
+        raise RuntimeError("65535 deliveries in flight")  # pragma: no cover
+
+    def _send_delivery(self, d: Delivery, now: float) -> None:
+        if d.tries:
+            self.counters.retransmissions += 1
+        d.tries += 1
+        d.next_at = now + d.timeout * (1 << (d.tries - 1))
+        self._write(d.frame)
+
+    def _fail(self, d: Delivery, reason: str) -> Delivery:
+        d.done = True
+        d.error = reason
+        self.counters.delivery_failures += 1
+        self.problems.report(f"delivery {d.topic}", f"delivery to {d.topic} failed: {reason}")
+        if d.callback is not None:
+            d.callback(d)
+        return d
+
+    def _finish(self, d: Delivery, now: float, error: str | None) -> None:
+        self._pending.deliveries.pop(d.msg_id, None)
+        if error is not None:
+            self._fail(d, error)
+            return
+        d.done = True
+        d.rtt = now - d.first_sent
+        self.counters.delivered += 1
+        if d.callback is not None:
+            d.callback(d)
+
+    # ================================================================ link handling
+    def _try_open(self, now: float) -> None:
+        try:
+            self.link.open()
+        except LinkUnavailable as exc:
+            self._open_failures += 1
+            if exc.reason != self._last_open_error or self._open_failures in (1, 10) or \
+                    self._open_failures % 100 == 0:
+                level = logging.WARNING if self._open_failures == 1 or exc.reason != self._last_open_error \
+                    else logging.INFO
+                self.log.log(level, "%s: cannot open %s: %s (attempt %d; retrying every %.1f s at most)",
+                             self.name, self.link.url, exc.reason, self._open_failures, self.timing.backoff_max_s)
+            self._last_open_error = exc.reason
+            self._schedule_reopen(now)
+            return
+        if self._ever_open:
+            self.counters.reconnects += 1
+        self._ever_open = True
+        self._open_failures = 0
+        self._last_open_error = ""
+        self.log.info("%s: link open on %s", self.name, self.link.where)
+        self._decoder.reset()
+        self.state = CONNECTED
+        self._connected_at = now
+        self._last_rx = now
+        self._hinted = False
+        self._ping_at = None
+        self._pending.pings.clear()
+        self._last_peer = self.link.where
+        try:
+            self._send_query(now)
+        except LinkLost as exc:
+            self._lost(exc.reason, now)
+
+    def _schedule_reopen(self, now: float) -> None:
+        self.state = CLOSED
+        self._reopen_at = now + self._backoff
+        self._backoff = min(self._backoff * 2, self.timing.backoff_max_s)
+
+    def _lost(self, reason: str, now: float, reopen: bool = True) -> None:
+        was = self.state
+        self.log.warning("%s: link lost on %s: %s; %s", self.name, self.link.where, reason,
+                         "reconnecting" if reopen else "stopped")
+        self._detach(f"link lost: {reason}", now)
+        self.link.close()
+        if reopen and not self._stopped:
+            if was == ATTACHED:
+                self._backoff = self.timing.backoff_min_s
+            self._schedule_reopen(now)
+        else:
+            self.state = CLOSED
+
+    def _detach(self, reason: str, now: float) -> None:
+        """Forget the attachment (not the device identity or its boot id)."""
+        was_attached = self.state == ATTACHED
+        self.last_detach_reason = reason
+        for d in list(self._pending.deliveries.values()):
+            self._finish(d, now, f"{self.name} detached before acknowledging ({reason})")
+        self._pending.pings.clear()
+        self._ping_at = None
+        self._query_at = None
+        self._describing = {}
+        self.state = CONNECTED
+        if was_attached:
+            self.attached_at = None
+            self.sink.detached(self, reason)
+
+    def _write(self, frame: bytes) -> None:
+        if not self.link.can_send:
+            return
+        self.link.write(frame)
+        self.counters.frames_out += 1
+        self.counters.bytes_out += len(frame)
+
+    def _send(self, msg: list[Any]) -> None:
+        self._write(framing.encode_frame(cbor2.dumps(msg, canonical=True)))
+
+    def _send_query(self, now: float) -> None:
+        self._last_query = now
+        self._send(protocol.query())
+        self._query_at = now + (self.timing.incompatible_query_s if self.state == INCOMPATIBLE else 1.0)
+
+    def _query_soon(self, now: float) -> None:
+        """QUERY now unless one went out within the last second (PROTOCOL.md §5)."""
+        if now - self._last_query >= 1.0:
+            self._send_query(now)
+
+    def _timers(self, now: float) -> None:
+        if self.state in (DESCRIBING, ATTACHED) and now - self._last_rx > self.timing.lease_s:
+            self._silent(now)
+            return
+        if self.state == CONNECTED and not self._hinted and now - self._connected_at >= self.timing.answer_s:
+            self._hinted = True
+            if self.link.datagram and not self.link.can_send:
+                self.log.info("%s: nothing received yet on %s; waiting for the board to send", self.name,
+                              self.link.where)
+            else:
+                self.log.warning(
+                    "%s: no answer from %s for %.0f s: is ether_lite running on the board (code.py calls "
+                    "run()) and, for USB, the data channel enabled in boot.py?", self.name, self.link.where,
+                    now - self._connected_at)
+                if self._multi_port():
+                    self.link.reject_current()  # scan the other ports of a multi-port link
+                    self._schedule_reopen(now)
+                    return
+        if self._query_at is not None and now >= self._query_at:
+            if self.state == DESCRIBING:
+                got = sum(1 for v in self._describing.values() if v is not None)
+                n = self.info.n_endpoints if self.info else 0
+                self.problems.report("describe", f"only {got} of {n} DESCRIBEs arrived; asking again (QUERY)")
+            self._send_query(now)
+        if self._ping_at is not None and now >= self._ping_at:
+            self._send_ping(now)
+        for d in list(self._pending.deliveries.values()):
+            if now >= d.next_at:
+                if d.tries >= protocol.DELIVER_TRIES:
+                    self._finish(d, now, f"no ACK after {d.tries} tries over {now - d.first_sent:.3f} s "
+                                         f"(msg_id {d.msg_id})")
+                else:
+                    self._send_delivery(d, now)
+
+    def _silent(self, now: float) -> None:
+        reason = f"silent for {now - self._last_rx:.1f} s (lease {self.timing.lease_s:g} s)"
+        if self.link.reopen_on_silence:
+            self._lost(reason, now)
+        else:
+            self.log.warning("%s: device on %s %s; detached, still listening", self.name, self.link.where, reason)
+            self._detach(reason, now)
+            self._query_at = now + 1.0
+
+    def _send_ping(self, now: float) -> None:
+        self._ping_id = (self._ping_id + 1) % (1 << 30)
+        self._pending.pings[self._ping_id] = now
+        for pid in [p for p, t in self._pending.pings.items() if now - t > self.timing.lease_s]:
+            del self._pending.pings[pid]
+        self.counters.pings += 1
+        self._ping_at = now + self.timing.ping_interval_s
+        self._send(protocol.ping(self._ping_id))
+
+    # ================================================================ device -> host
+    def _feed(self, data: bytes, now: float) -> None:
+        c = self.counters
+        c.bytes_in += len(data)
+        dec = self._decoder
+        pos, end = 0, len(data)
+        if self.link.datagram and self.link.where != self._last_peer:
+            self._peer_changed(now)
+        while pos < end:
+            pos = dec.feed(data, pos, end)
+            if dec.length >= 0:
+                c.frames_in += 1
+                self._last_rx = now
+                self._on_body(bytes(dec.body[: dec.length]), now)
+                if self.state == CLOSED:
+                    return
+        if dec.crc_errors != c.crc_errors or dec.cobs_errors != c.cobs_errors or dec.oversize != c.oversize:
+            self._frame_errors(data)
+
+    def _peer_changed(self, now: float) -> None:
+        old, self._last_peer = self._last_peer, self.link.where
+        if self.state not in (CONNECTED, INCOMPATIBLE) or self._last_peer == old:
+            self.log.info("%s: datagrams now come from %s (was %s)", self.name, self._last_peer, old)
+        if self.state == CONNECTED:
+            self._query_soon(now)
+
+    def _frame_errors(self, data: bytes) -> None:
+        c, dec = self.counters, self._decoder
+        what = []
+        for label, new, old in (("CRC mismatch", dec.crc_errors, c.crc_errors),
+                                ("bad COBS", dec.cobs_errors, c.cobs_errors),
+                                ("oversize (> 256 B body)", dec.oversize, c.oversize)):
+            if new > old:
+                what.append(f"{new - old} {label}")
+        c.crc_errors, c.cobs_errors, c.oversize = dec.crc_errors, dec.cobs_errors, dec.oversize
+        self.problems.report("framing", f"dropped {', '.join(what)} frame(s) on {self.link.where} "
+                                        f"(chunk starts {data[:24].hex(' ')})")
+
+    def _decode(self, body: bytes) -> Any:
+        fp = io.BytesIO(body)
+        self._cbor.fp = fp
+        msg = self._cbor.decode()
+        if fp.tell() != len(body):
+            raise ValueError(f"{len(body) - fp.tell()} byte(s) after the CBOR item")
+        return msg
+
+    def _bad_body(self, body: bytes, why: str, now: float) -> None:
+        self.counters.decode_errors += 1
+        self.problems.report("decode", f"dropped a frame that is not a valid message: {why} "
+                                       f"(body {body[:32].hex(' ')}{' …' if len(body) > 32 else ''})")
+        if now - self._error_reply_at >= 1.0:
+            self._error_reply_at = now
+            self._send(protocol.error(protocol.ERR_MALFORMED, why[:200]))
+
+    def _on_body(self, body: bytes, now: float) -> None:
+        try:
+            msg = self._decode(body)
+        except Exception as exc:  # cbor2 raises several types for malformed input
+            self._bad_body(body, f"not CBOR: {exc}", now)
+            return
+        if type(msg) is list and len(msg) >= 2 and msg[0] == protocol.PUB and type(msg[1]) is int \
+                and 0 <= msg[1] < 1 << 30:
+            self._on_pub(msg, now)  # the hot path; protocol.check would say the same
+            return
+        try:
+            kind = protocol.check(msg)
+        except protocol.ProtocolError as exc:
+            if exc.code == protocol.ERR_VERSION:
+                self._version_mismatch(int(exc.detail[0]), msg, now)
+            else:
+                self._bad_body(body, exc.text, now)
+            return
+        handler = _HANDLERS.get(kind)
+        if handler is None:
+            self._bad_body(body, f"{protocol.kind_name(kind)} is sent by the host, not by a device", now)
+            return
+        handler(self, msg, now)
+
+    def _version_mismatch(self, theirs: int, msg: Any, now: float) -> None:
+        self.counters.version_errors += 1
+        if self.state != INCOMPATIBLE:
+            if self.state == ATTACHED:
+                self._detach(f"protocol version {theirs}", now)
+            self.state = INCOMPATIBLE
+            self._query_at = now + self.timing.incompatible_query_s
+            self._ping_at = None
+            self.log.error(
+                "%s: the device on %s speaks protocol version %d; this bridge speaks version %d. Its topics are "
+                "not mapped. Install the same Ether release on both sides (ether deploy copies the host's "
+                "ether_lite onto a board).", self.name, self.link.where, theirs, protocol.VERSION)
+        if protocol.kind_of(msg[0]) != protocol.ERROR:
+            self._send(protocol.error(protocol.ERR_VERSION, "protocol version %d received; this side speaks "
+                                      "version %d" % (theirs, protocol.VERSION), (theirs, protocol.VERSION)))
+
+    # ---------------------------------------------------------------- HELLO / DESCRIBE
+    def _on_hello(self, msg: list[Any], now: float) -> None:
+        _, device_id, boot_id, firmware, n_endpoints, ticks_period = msg
+        where = self.link.where
+        if n_endpoints > protocol.MAX_ENDPOINTS or ticks_period < 2 or ticks_period & (ticks_period - 1):
+            self._bad_body(b"", f"HELLO with {n_endpoints} endpoints (max {protocol.MAX_ENDPOINTS}) or a "
+                                f"ticks_period {ticks_period} that is not a power of two", now)
+            return
+        want = self.want_id or self._locked_id
+        if want is not None and device_id != want:
+            source = f"devices.{self.name}.device_id" if self.want_id else "the board first found on this link"
+            self.log.error("%s: the board on %s has device id %r, not %r (%s); %s", self.name, where, device_id,
+                           want, source, "trying other ports" if self._multi_port() else
+                           "fix the config or plug in the right board")
+            self._detach(f"wrong device {device_id!r}", now)
+            self.link.reject_current()
+            self._schedule_reopen(now)
+            return
+        old = self.info
+        if old is not None and old.device_id != device_id:
+            self.log.warning("%s: a different board is now on %s: device id %r (was %r)", self.name, where,
+                             device_id, old.device_id)
+            old = None
+            self._seq.clear()
+        if old is not None and old.boot_id != boot_id:
+            self.counters.resets += 1
+            self.log.warning("%s: device %r reset (boot id %d -> %d); re-learning its topics", self.name,
+                             device_id, old.boot_id, boot_id)
+            if self.state == ATTACHED:
+                self._detach("device reset", now)
+            self._seq.clear()
+            old = None
+        if self.state == INCOMPATIBLE:
+            self.log.info("%s: the device now speaks protocol version %d", self.name, protocol.VERSION)
+        self.info = DeviceInfo(device_id, boot_id, firmware, protocol.VERSION, ticks_period, n_endpoints)
+        if self._multi_port():
+            self._locked_id = device_id
+        if old is None:
+            self.clock.reset(ticks_period)
+        self._hello_at = now
+        self._describing = {}
+        if self.state != ATTACHED:
+            self.state = DESCRIBING
+        self._query_at = now + self.timing.describe_s
+        if self._ping_at is None:
+            self._send_ping(now)
+        if n_endpoints == 0:
+            self._describe_complete(now)
+
+    def _multi_port(self) -> bool:
+        return getattr(self.link, "pattern", "") == "auto" or any(c in getattr(self.link, "pattern", "") for c in "*?[")
+
+    def _on_describe(self, msg: list[Any], now: float) -> None:
+        if self.info is None or self.state in (CONNECTED, INCOMPATIBLE):
+            self.log.debug("%s: DESCRIBE before HELLO; asking for both", self.name)
+            self._query_soon(now)
+            return
+        n = self.info.n_endpoints
+        tid = msg[1]
+        try:
+            ep = endpoint_from_describe(msg, self.renames, n)
+            # the endpoints this one must not collide with: those described in this round, else the attached
+            others = self._describing if self._describing or self.state != ATTACHED else self.endpoints
+            for other_id, other in others.items():
+                if other is not None and other_id != tid and (other.topic == ep.topic or other.name == ep.name):
+                    raise DescribeError(f"topic id {tid} {ep.name!r} has the same name as topic id {other_id}; "
+                                        f"give one of the methods its own topic= on the device, or rename one in "
+                                        f"devices.{self.name}.topics")
+        except DescribeError as exc:
+            self.counters.describe_errors += 1
+            self.problems.report(f"describe {tid}", f"DESCRIBE of topic id {tid} refused: {exc}", logging.ERROR)
+            if self.state == DESCRIBING:
+                self._describing[tid] = None
+                self._maybe_complete(now)
+            return
+        if self.state == ATTACHED and not self._describing:
+            self._redescribe(ep)
+            return
+        self._describing[tid] = ep
+        self._maybe_complete(now)
+
+    def _maybe_complete(self, now: float) -> None:
+        assert self.info is not None
+        if len(self._describing) >= self.info.n_endpoints and all(
+            t in self._describing for t in range(self.info.n_endpoints)
+        ):
+            self._describe_complete(now)
+
+    def _describe_complete(self, now: float) -> None:
+        assert self.info is not None
+        described = self._describing
+        self._describing = {}
+        self._query_at = None
+        refused = sorted(t for t, e in described.items() if e is None)
+        new = {t: e for t, e in described.items() if e is not None}
+        same = self.state == ATTACHED and {t: e.signature() for t, e in new.items()} == {
+            t: e.signature() for t, e in self.endpoints.items()
+        }
+        self._set_endpoints(new)
+        if same:
+            self.log.debug("%s: re-described, nothing changed", self.name)
+            return
+        self.state = ATTACHED
+        self.attached_at = now
+        self._backoff = self.timing.backoff_min_s
+        unknown = sorted(set(self.renames) - {e.name for e in new.values()})
+        if unknown:
+            self.log.warning("%s: devices.%s.topics renames %s, which the device does not have (it has %s)",
+                             self.name, self.name, ", ".join(unknown),
+                             ", ".join(sorted(e.name for e in new.values())) or "no topics")
+        info = self.info
+        self.log.info(
+            "%s attached on %s: device id %r, firmware %r, boot id %d, protocol %d; %s%s", self.name,
+            self.link.where, info.device_id, info.firmware, info.boot_id, info.protocol,
+            "; ".join(e.signature() for e in sorted(new.values(), key=lambda e: e.topic_id)) or "no topics",
+            f"; refused topic ids {refused}" if refused else "")
+        self.sink.attached(self)
+
+    def _set_endpoints(self, eps: dict[int, Endpoint]) -> None:
+        self.endpoints = eps
+        self.by_topic = {e.topic: e for e in eps.values()}
+        self._pubs = {t: e for t, e in eps.items() if e.publishes and e.fields is not None}
+
+    def _redescribe(self, ep: Endpoint) -> None:
+        old = self.endpoints.get(ep.topic_id)
+        eps = dict(self.endpoints)
+        eps[ep.topic_id] = ep
+        self._set_endpoints(eps)
+        if old is None or old.topic != ep.topic or old.publishes != ep.publishes:
+            self.log.info("%s: topic id %d is now %s", self.name, ep.topic_id, ep.signature())
+            self.sink.attached(self)
+        elif old.fields != ep.fields:
+            self.log.info("%s: fields of %s now known: %s", self.name, ep.topic, ep.signature())
+
+    # ---------------------------------------------------------------- PUB
+    def _on_pub(self, msg: list[Any], now: float) -> None:
+        ref = msg[1]
+        tid, seq, t16 = ref & 0x1F, (ref >> 5) & 0x1FF, (ref >> 14) & 0xFFFF
+        ep = self._pubs.get(tid)
+        if ep is None or self.state != ATTACHED:
+            self._reject_pub(tid, now)
+            return
+        values = msg[2:]
+        if len(values) != len(ep.field_names):
+            self.counters.rejected += 1
+            self.problems.report(f"pub {tid}", f"PUB on {ep.topic} has {len(values)} value(s) {values!r}; the "
+                                               f"DESCRIBE says {ep.signature()}")
+            return
+        try:
+            data = _coerce(ep, values)
+        except ValueError as exc:
+            self.counters.rejected += 1
+            self.problems.report(f"pub {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
+            return
+        st = self._seq.get(tid)
+        if st is None:
+            st = self._seq[tid] = _SeqState(seq, seq)
+        else:
+            adv = (seq - st.last) & 0x1FF
+            if adv == 0:
+                self.counters.duplicates += 1
+                self.problems.report(f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped",
+                                     logging.INFO)
+                return
+            if adv > 1:
+                self.counters.sequence_gaps += adv - 1
+                self.problems.report(f"gap {tid}", f"{adv - 1} PUB(s) on {ep.topic} lost on the link "
+                                                   f"(seq {st.last} -> {seq})")
+            st.last = seq
+            st.unwrapped += adv
+        m = self.clock.map_ticks16(t16, now)
+        wall = time.time()
+        if m.synced:
+            reading = Reading(wall, wall - (now - m.host_time), m.uncertainty, st.unwrapped)
+        else:
+            reading = Reading(wall, None, None, st.unwrapped)
+        self.counters.published += 1
+        self.sink.publish(self, ep, data, reading)
+
+    def _reject_pub(self, tid: int, now: float) -> None:
+        self.counters.rejected += 1
+        ep = self.endpoints.get(tid)
+        if self.state != ATTACHED:
+            why = f"PUB on topic id {tid} before the device described itself ({self.state})"
+        elif ep is None:
+            why = f"PUB on topic id {tid}, which the device has not described"
+        elif not ep.publishes:
+            why = f"PUB on topic id {tid} ({ep.topic}), which the device described as a subscriber"
+        else:
+            why = f"PUB on {ep.topic} before the device described its fields"
+        self.problems.report(f"reject {tid}", f"{why}: dropped; asking it to describe itself (QUERY)")
+        if self.state != INCOMPATIBLE and (self.state != DESCRIBING or now - self._hello_at > self.timing.describe_s):
+            self._query_soon(now)
+
+    # ---------------------------------------------------------------- the rest
+    def _on_ack(self, msg: list[Any], now: float) -> None:
+        msg_id, status = msg[1], msg[2]
+        d = self._pending.deliveries.get(msg_id)
+        if d is None:
+            self.log.debug("%s: ACK for msg_id %d, which is not in flight (late duplicate)", self.name, msg_id)
+            return
+        if status == protocol.ACK_OK:
+            self._finish(d, now, None)
+            return
+        text = msg[3] if len(msg) > 3 else ""
+        reason = _ACK_REASONS.get(status, f"ACK status {status}")
+        self._finish(d, now, f"{reason}{': ' + text if text else ''}")
+
+    def _on_pong(self, msg: list[Any], now: float) -> None:
+        sent = self._pending.pings.pop(msg[1], None)
+        if sent is None or self.info is None:
+            return
+        self.counters.pongs += 1
+        self.clock.add_pong(sent, now, msg[2])
+        if self.counters.pongs < self.clock.window // 2 + 1 and self._ping_at is not None:
+            self._ping_at = now + 0.005  # fill the window quickly after attaching
+
+    def _on_log(self, msg: list[Any], now: float) -> None:
+        self.counters.logs += 1
+        self.sink.device_log(self, _LEVELS.get(msg[1], logging.INFO if msg[1] < 30 else logging.ERROR), msg[2])
+
+    def _on_error(self, msg: list[Any], now: float) -> None:
+        self.counters.device_errors += 1
+        code, text, detail = msg[1], msg[2], msg[3:]
+        name = _ERROR_NAMES.get(code, f"code {code}")
+        if code == protocol.ERR_VERSION and len(detail) >= 2:
+            self.log.error("%s: the device says it speaks protocol version %s and received version %s: %s",
+                           self.name, detail[1], detail[0], text)
+            return
+        self.problems.report(f"error {code}", f"device reports {name}: {text}{' ' + repr(detail) if detail else ''}")
+
+    # ================================================================ stop and report
+    def report_counters(self, level: int = logging.INFO) -> None:
+        self.log.log(level, "%s link counters (%s): %s", self.name, self.link.where, self.counters.summary())
+
+    def close(self, reason: str = "bridge stopping") -> None:
+        if self._stopped:
+            return
+        now = time.monotonic()
+        self._stopped = True
+        if self.state != CLOSED:
+            self._detach(reason, now)
+        self.state = CLOSED
+        self.link.close()
+        self.problems.flush()
+        self.report_counters()
+
+
+_HANDLERS: dict[int, Callable[[LinkManager, list[Any], float], None]] = {
+    protocol.HELLO: LinkManager._on_hello,
+    protocol.DESCRIBE: LinkManager._on_describe,
+    protocol.PUB: LinkManager._on_pub,
+    protocol.ACK: LinkManager._on_ack,
+    protocol.PONG: LinkManager._on_pong,
+    protocol.LOG: LinkManager._on_log,
+    protocol.ERROR: LinkManager._on_error,
+}

@@ -1,0 +1,39 @@
+"""Log lines for bad input at a bounded rate, so a stream of garbage is reported but never floods the log.
+
+The first occurrence of each kind of problem is logged in full; later ones of the same kind within
+``interval_s`` are only counted, and the next line says how many were folded into it. The counters in
+:class:`~ether_medium.bridge.counters.LinkCounters` count every single one regardless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+__all__ = ["ProblemLog"]
+
+
+class ProblemLog:
+    def __init__(self, logger: logging.Logger, prefix: str, interval_s: float = 1.0) -> None:
+        self.logger = logger
+        self.prefix = prefix
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._folded: dict[str, int] = {}
+
+    def report(self, kind: str, message: str, level: int = logging.WARNING) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.interval_s:
+            self._folded[kind] = self._folded.get(kind, 0) + 1
+            return
+        self._last[kind] = now
+        folded = self._folded.pop(kind, 0)
+        more = f" ({folded} more like this in the last {now - last:.1f} s)" if folded and last else ""
+        self.logger.log(level, "%s: %s%s", self.prefix, message, more)
+
+    def flush(self) -> None:
+        """Say how many were folded and not yet reported (at shutdown)."""
+        for kind, n in sorted(self._folded.items()):
+            self.logger.warning("%s: %d more %s problem(s) since the last report", self.prefix, n, kind)
+        self._folded.clear()
