@@ -10,6 +10,8 @@ Endpoints (topic names are the ones the suite looks for):
   ``{"on": bool, "count": deliveries so far}`` at once (how the suite sees a delivery *acted on*);
 - ``Thermometer.burst(n)`` publishes ``Thermometer.sample`` ``{"i": 0..n-1}`` as fast as the link takes
   (the maximum publish rate);
+- ``Thermometer.mark(i)`` sets bit ``i`` (0..62) and publishes ``Thermometer.marks``
+  ``{"bits": int, "calls": int}``: which deliveries were acted on, and how often a handler ran;
 - ``Thermometer.reset()`` resets the device (a board reboots; a simulated device restarts in place).
 """
 
@@ -36,6 +38,8 @@ class Thermometer:
         self.on = False
         self.count = 0
         self.reset_requested = False
+        self.bits = 0
+        self.calls = 0
         self._t = 21.0
 
     @ether_pub(every=READ_EVERY_S, fields=[("celsius", "f")])
@@ -53,6 +57,16 @@ class Thermometer:
     @ether_pub(fields=[("i", "i")])
     def sample(self, i=0):
         return {"i": i}
+
+    @ether_pub(fields=[("bits", "i"), ("calls", "i")])
+    def marks(self):
+        return {"bits": self.bits, "calls": self.calls}
+
+    @ether_sub(fields=[("i", "i")])
+    def mark(self, i):
+        self.bits |= 1 << i
+        self.calls += 1
+        self.marks()
 
     @ether_sub(fields=[("on", "b")])
     def set_led(self, on):
