@@ -1,8 +1,8 @@
 """A small CBOR codec (RFC 8949) for boards: ``dumps(obj) -> bytes``, ``loads(data) -> obj``.
 
 Encoding is the preferred serialisation (PROTOCOL.md, "CBOR rules"): shortest integer heads, definite
-lengths, and each float in the shortest of half/single/double precision that holds it exactly, which is
-what ``cbor2.dumps(obj, canonical=True)`` produces for the same value (maps keep their key order).
+lengths, each float in the shortest of half/single/double precision that holds it exactly, and map keys
+sorted length-first: exactly what ``cbor2.dumps(obj, canonical=True)`` produces for the same value.
 ``Encoder`` writes into a preallocated buffer, so a reading can be encoded without allocation.
 
 Decoding accepts every well-formed item: integers (64-bit; bignum tags 2/3 where the interpreter has
@@ -153,10 +153,7 @@ class Encoder:
             for x in obj:
                 self.encode(x)
         elif isinstance(obj, dict):
-            self.head(5, len(obj))
-            for k in obj:
-                self.encode(k)
-                self.encode(obj[k])
+            self.map(obj)
         elif isinstance(obj, CBORTag):
             self.head(6, obj.tag)
             self.encode(obj.value)
@@ -170,6 +167,16 @@ class Encoder:
             self._byte(0xF7)
         else:
             raise CBOREncodeError("cannot encode %s as CBOR: %r" % (type(obj).__name__, obj))
+
+    def map(self, d):
+        """Keys in canonical order: shorter encoded key first, then bytewise (as cbor2 canonical),
+        so a map encodes the same whatever the interpreter's dict order."""
+        keys = [(len(k), k, d[key]) for key in d for k in (dumps(key),)]
+        keys.sort(key=_first_two)
+        self.head(5, len(keys))
+        for _, k, v in keys:
+            self.raw(k)
+            self.encode(v)
 
     def int(self, v):
         major = 0
@@ -238,6 +245,10 @@ class Encoder:
         self._byte(0xF9)
         self._byte(hi)
         self._byte(lo)
+
+
+def _first_two(t):
+    return (t[0], t[1])
 
 
 def dumps(obj):

@@ -70,6 +70,13 @@ class Node:
             _endpoints._NODES[id(obj)] = self
         _LOGGERS.append(self)
 
+    def endpoint(self, name, direction=protocol.DEVICE_PUBLISHES):
+        """The endpoint of topic ``name`` (KeyError if this node has none)."""
+        for ep in self.endpoints:
+            if ep.name == name and ep.direction == direction:
+                return ep
+        raise KeyError(name)
+
     def close(self):
         for obj in self.objs:
             if _endpoints._NODES.get(id(obj)) is self:
@@ -217,9 +224,10 @@ class Node:
         return wait if wait > 0 else 0
 
     def run(self, until=None):
-        """Poll forever (or until ``until()`` is true), waiting on the link between polls."""
+        """Poll until ``until()`` is true (forever without it) or the link reports end of file
+        (``link.eof``), waiting on the link between polls."""
         wait = getattr(self.link, "wait", None)
-        while until is None or not until():
+        while (until is None or not until()) and not getattr(self.link, "eof", False):
             if not self.poll():
                 ms = self.next_due_ms()
                 if wait is not None:

@@ -77,7 +77,7 @@ class ProtocolError(ValueError):
     """A decoded body that is not a valid message. ``code`` is the ERROR code to report."""
 
     def __init__(self, code, text, detail=()):
-        ValueError.__init__(self, text)
+        super().__init__(text)
         self.code = code
         self.text = text
         self.detail = detail

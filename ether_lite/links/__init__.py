@@ -6,6 +6,7 @@ The contract every link meets (the in-memory pair in ``links.memory`` is the ref
 - ``write(buf, n)``: send ``buf[:n]`` (a whole frame; on UDP, one datagram).
 - ``connected``: false while nobody listens (USB CDC without DTR); the Node sends HELLO when it turns true.
 - ``wait(timeout_ms)`` (optional): return when bytes may be readable or the timeout passed.
+- ``eof`` (optional): true once the other end closed for good (a pipe); ``Node.run`` then returns.
 - ``close()``.
 
 ``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"``,

