@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import select
+import sys
 import tempfile
+import termios
 import threading
 import time
 import tty
@@ -127,6 +130,7 @@ class StreamFaultProxy:
         self._cut_until = 0.0
         self._cut_mode = ""
         self._hang_up = False
+        self._held = False
         self.cuts = 0
         self.device_closed = threading.Event()
         self.error: BaseException | None = None
@@ -158,6 +162,24 @@ class StreamFaultProxy:
                     os.unlink(self.bridge_path)
                 self._hang_up = True  # the forwarding thread closes the pty (it may be selecting on it)
         self._wake()
+
+    def hold(self, held: bool = True) -> None:
+        """Stop (or resume) reading from the device: its bytes wait in its own buffer, nothing is lost.
+
+        With :meth:`quiesce` and :meth:`bridge_unread` this gives a point where both sides' counters can be
+        compared while the device keeps running.
+        """
+        with self._lock:
+            self._held = held
+        self._wake()
+
+    def bridge_unread(self) -> int:
+        """Bytes written to the bridge-side pty that the bridge has not read yet."""
+        with self._lock:
+            if self._slave is None:
+                return 0
+            buf = fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0")
+            return int.from_bytes(buf, sys.byteorder)
 
     @property
     def is_cut(self) -> bool:
@@ -252,7 +274,7 @@ class StreamFaultProxy:
                 d.release(now)
             master = self._master
             rlist = [self._wake_r]
-            if not self.device_closed.is_set():
+            if not self.device_closed.is_set() and not self._held:
                 rlist.append(self._dev_r)
             if master is not None:
                 rlist.append(master)
