@@ -57,7 +57,9 @@ class RecordingSink:
 
 
 class HilBridge:
-    def __init__(self, link: str, name: str = "dut", *, ping_interval_s: float = 0.2, lease_s: float = 2.0) -> None:
+    def __init__(
+        self, link: str, name: str = "dut", *, ping_interval_s: float = 0.2, lease_s: float = 2.0
+    ) -> None:
         self.sink = RecordingSink()
         self.log = logging.getLogger(f"ether.hil.{name}")
         self.mgr = LinkManager(name, link, self.sink, logger=self.log, ping_interval_s=ping_interval_s,

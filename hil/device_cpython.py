@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     node = Node(device, open_link(args.link), device_id=args.device_id)
     link = node.link
     try:
-        node.run(until=lambda: getattr(device, "reset_requested", False) or not getattr(link, "connected", True))
+        node.run(
+            until=lambda: getattr(device, "reset_requested", False) or not getattr(link, "connected", True)
+        )
     except (BrokenPipeError, KeyboardInterrupt):
         return 0
     finally:

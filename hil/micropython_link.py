@@ -8,7 +8,8 @@ This file is only for that runner; ether_lite itself knows nothing of node.
 
 import binascii
 
-import hil_stdio  # noqa: I001 (provided by the node runner)
+import hil_stdio
+
 from ether_lite import Node
 
 

@@ -122,13 +122,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if not rep.passed:
             reason = rep.longrepr[2] if rep.skipped and isinstance(rep.longrepr, tuple) else ""
             if rep.failed and call.excinfo is not None:
-                reason = str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else call.excinfo.typename
+                text = str(call.excinfo.value)
+                reason = text.splitlines()[0] if text else call.excinfo.typename
             figure = "; ".join(x for x in (figure, reason[:120]) if x)
         device = str(item.callspec.params.get("hil_target", "?"))
         item.config.stash[_REPORT].add(device, marker.args[0], result, figure)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     report = config.stash.get(_REPORT, None)
     if report is None or not report.rows:
         return

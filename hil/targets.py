@@ -104,7 +104,8 @@ def start_target(name: str, device_id: str, real_link: str | None = None) -> Tar
             target.proc = subprocess.Popen(micropython_command(device_id), stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE, cwd=ROOT)
             assert target.proc.stdin is not None and target.proc.stdout is not None
-            target.proxy = StreamFaultProxy((target.proc.stdout.fileno(), target.proc.stdin.fileno()), seed=name)
+            pipes = (target.proc.stdout.fileno(), target.proc.stdin.fileno())
+            target.proxy = StreamFaultProxy(pipes, seed=name)
         except BaseException:
             target.stop()
             raise

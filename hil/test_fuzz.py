@@ -2,7 +2,8 @@
 ether_lite's CBOR decoder. No crash (only the documented errors), no hang (a deadline per example), and
 bounded memory (tracemalloc peak per example).
 
-The regular suite runs a bounded budget (a few seconds). The long run: ``ETHER_SLOW=1 pytest hil/test_fuzz.py``
+The regular suite runs a bounded budget (a few seconds). The long run:
+``ETHER_SLOW=1 pytest hil/test_fuzz.py``
 (see hil/README.md).
 """
 

@@ -107,7 +107,9 @@ def test_no_acknowledged_delivery_is_lost_and_counters_match(
 
 @pytest.mark.hil_check("cut link re-attached")
 @pytest.mark.parametrize("mode", ["close", "silence"])
-def test_a_cut_link_is_re_attached(hil_simulated: Target, hil_bridge: HilBridge, hil_figure, mode: str) -> None:
+def test_a_cut_link_is_re_attached(
+    hil_simulated: Target, hil_bridge: HilBridge, hil_figure, mode: str
+) -> None:
     proxy = hil_simulated.proxy
     assert proxy is not None
     b = hil_bridge
