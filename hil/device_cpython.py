@@ -30,8 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     from ether_lite import Node
     from ether_lite.links import open_link
 
+    if os.path.exists(args.link):  # any tty path (ether_lite's own specs only know /dev/...)
+        from ether_lite.links.serial import SerialLink
+
+        link_obj = SerialLink(args.link)
+    else:
+        link_obj = open_link(args.link)
     device = cls()
-    node = Node(device, open_link(args.link), device_id=args.device_id)
+    node = Node(device, link_obj, device_id=args.device_id)
     link = node.link
     try:
         node.run(

@@ -99,9 +99,10 @@ def test_no_acknowledged_delivery_is_lost_and_counters_match(
     assert damaged > 0 and lost, "the faults did not hit anything: the test proves nothing"
     assert rejected == damaged, f"bridge rejected {rejected} frames, injector damaged {damaged}"
     assert after["frames_in"] - before["frames_in"] == intact
-    assert gaps == lost_pubs(lost), f"bridge counted {gaps} missing PUBs, injector lost {lost_pubs(lost)}"
+    pubs_lost = lost_pubs(lost)
+    assert gaps == pubs_lost, f"bridge counted {gaps} missing PUBs, injector lost {pubs_lost}"
     hil_figure(f"{len(acked)}/{MARKS} acked, all acted on once, {len(failed)} reported failed; "
-               f"frames damaged {damaged} = rejected {rejected}; PUBs lost {gaps} = gaps {gaps}; "
+               f"frames damaged {damaged} = rejected {rejected}; PUBs lost {pubs_lost} = gaps {gaps}; "
                f"retransmissions {after['retransmissions'] - before['retransmissions']}")
 
 
