@@ -3,7 +3,7 @@
 Encoding is the preferred serialisation (PROTOCOL.md, "CBOR rules"): shortest integer heads, definite
 lengths, each float in the shortest of half/single/double precision that holds it exactly, and map keys
 sorted length-first: exactly what ``cbor2.dumps(obj, canonical=True)`` produces for the same value.
-``Encoder`` writes into a preallocated buffer, so a reading can be encoded without allocation.
+``Encoder`` writes into a preallocated buffer, so a reading is encoded without allocation.
 
 Decoding accepts every well-formed item: integers (64-bit; bignum tags 2/3 where the interpreter has
 long ints), half/single/double floats, text, bytes, arrays, maps, false/true/null/undefined, simple
@@ -58,27 +58,17 @@ class CBORSimpleValue:
     def __hash__(self):
         return self.value
 
-    def __repr__(self):
-        return "CBORSimpleValue(%d)" % self.value
-
 
 class _Undefined:
-    def __repr__(self):
-        return "undefined"
-
-    def __bool__(self):
-        return False
+    pass
 
 
-undefined = _Undefined()
-
-
-# ---------------------------------------------------------------------------------------- encoder
+undefined = _Undefined()  # CBOR undefined (0xf7)
 
 
 class Encoder:
-    """Encodes into ``buf``; with ``grow=False`` (device) it never allocates for ints, floats, bools,
-    None, bytes and nested arrays of them, and raises ``CBOREncodeError`` when ``buf`` is full."""
+    """Encodes into ``buf`` at ``n``. With ``grow=False`` (device) ints, floats, bools, None, bytes and
+    arrays of them are written without allocation; a full ``buf`` raises ``CBOREncodeError``."""
 
     def __init__(self, buf, grow=False):
         self.buf = buf
@@ -87,58 +77,60 @@ class Encoder:
         self._f = bytearray(8)
 
     def _room(self, k):
-        if self.n + k > len(self.buf):
+        n = self.n
+        if n + k > len(self.buf):
             if not self.grow:
                 raise CBOREncodeError("encoding exceeds the %d-byte buffer" % len(self.buf))
-            self.buf.extend(bytearray(max(k, len(self.buf))))
+            self.buf.extend(bytearray(k + len(self.buf)))
+        return n
 
-    def _byte(self, b):
-        if self.n >= len(self.buf):
-            self._room(1)
-        self.buf[self.n] = b
-        self.n += 1
+    def _put(self, first, v, k):
+        """Write byte ``first`` and ``v`` as ``k`` big-endian bytes."""
+        n = self._room(k + 1)
+        buf = self.buf
+        buf[n] = first
+        for i in range(k):
+            buf[n + k - i] = (v >> (8 * i)) & 0xFF
+        self.n = n + k + 1
 
     def head(self, major, v):
-        """Write an item head: major type (0..7) and argument ``v`` >= 0, shortest form."""
-        mt = major << 5
+        """An item head: major type 0..7 and argument ``v`` >= 0, in its shortest form."""
         if v < 24:
-            self._byte(mt | v)
+            self._put(major << 5 | v, 0, 0)
         elif v >> 8 == 0:
-            self._room(2)
-            self._byte(mt | 24)
-            self._byte(v)
+            self._put(major << 5 | 24, v, 1)
         elif v >> 16 == 0:
-            self._room(3)
-            self._byte(mt | 25)
-            self._byte(v >> 8)
-            self._byte(v & 0xFF)
+            self._put(major << 5 | 25, v, 2)
         elif v >> 32 == 0:
-            self._room(5)
-            self._byte(mt | 26)
-            for s in (24, 16, 8, 0):
-                self._byte((v >> s) & 0xFF)
+            self._put(major << 5 | 26, v, 4)
         else:
-            self._room(9)
-            self._byte(mt | 27)
-            for s in (56, 48, 40, 32, 24, 16, 8, 0):
-                self._byte((v >> s) & 0xFF)
+            self._put(major << 5 | 27, v, 8)
 
     def raw(self, data):
         k = len(data)
-        self._room(k)
-        n = self.n
+        n = self._room(k)
         self.buf[n : n + k] = data
         self.n = n + k
 
     def encode(self, obj):
-        if obj is None:
-            self._byte(0xF6)
-        elif obj is True:
-            self._byte(0xF5)
-        elif obj is False:
-            self._byte(0xF4)
+        if obj is None or obj is True or obj is False:
+            self._put(0xF6 if obj is None else 0xF5 if obj else 0xF4, 0, 0)
         elif isinstance(obj, int):
-            self.int(obj)
+            major = 0
+            if obj < 0:
+                major = 1
+                obj = -1 - obj
+            if obj >> 64 == 0:
+                self.head(major, obj)
+            else:  # bignum: tag 2 (positive) or 3 (negative) over the big-endian magnitude
+                k = 0
+                t = obj
+                while t:
+                    t >>= 8
+                    k += 1
+                self.head(6, 2 + major)
+                self.head(2, k)
+                self.raw(obj.to_bytes(k, "big"))
         elif isinstance(obj, float):
             self.float(obj)
         elif isinstance(obj, str):
@@ -153,203 +145,202 @@ class Encoder:
             for x in obj:
                 self.encode(x)
         elif isinstance(obj, dict):
-            self.map(obj)
+            self._map(obj)
         elif isinstance(obj, CBORTag):
             self.head(6, obj.tag)
             self.encode(obj.value)
         elif isinstance(obj, CBORSimpleValue):
             if obj.value < 24:
-                self._byte(0xE0 | obj.value)
+                self._put(0xE0 | obj.value, 0, 0)
             else:
-                self._byte(0xF8)
-                self._byte(obj.value)
+                self._put(0xF8, obj.value, 1)
         elif obj is undefined:
-            self._byte(0xF7)
+            self._put(0xF7, 0, 0)
         else:
             raise CBOREncodeError("cannot encode %s as CBOR: %r" % (type(obj).__name__, obj))
 
-    def map(self, d):
-        """Keys in canonical order: shorter encoded key first, then bytewise (as cbor2 canonical),
-        so a map encodes the same whatever the interpreter's dict order."""
-        keys = [(len(k), k, d[key]) for key in d for k in (dumps(key),)]
-        keys.sort(key=_first_two)
-        self.head(5, len(keys))
-        for _, k, v in keys:
+    def _map(self, d):
+        """Keys in canonical order (shorter encoded key first, then bytewise), as cbor2 canonical=True,
+        so a map encodes the same whatever the interpreter's dict order. (Its own method: a
+        comprehension inside encode() would make encode allocate a closure cell on every call.)"""
+        items = [(len(k), k, d[key]) for key in d for k in (dumps(key),)]
+        items.sort()  # keys are unique, so values are never compared
+        self.head(5, len(items))
+        for _, k, v in items:
             self.raw(k)
             self.encode(v)
 
-    def int(self, v):
-        major = 0
-        if v < 0:
-            major = 1
-            v = -1 - v
-        if v >> 64 == 0:
-            self.head(major, v)
-            return
-        k = 0
-        t = v
-        while t:
-            t >>= 8
-            k += 1
-        self.head(6, 2 + major)  # bignum: tag 2 (positive) or 3 (negative)
-        self.head(2, k)
-        self.raw(v.to_bytes(k, "big"))
-
     def float(self, x):
+        """Shortest exact width, found from the bits of the double, without allocating."""
         f = self._f
         struct.pack_into(">d", f, 0, x)
-        b0 = f[0]
-        b1 = f[1]
-        sign = b0 & 0x80
-        e = ((b0 & 0x7F) << 4) | (b1 >> 4)
+        sign = f[0] & 0x80
+        e = (f[0] & 0x7F) << 4 | f[1] >> 4
+        m_hi = (f[1] & 0x0F) | f[2] | f[3] | f[4]
         low29 = f[7] | f[6] | f[5] | (f[4] & 0x1F)
-        if e == 0x7FF:  # infinity or NaN: half precision (NaN canonical 7e00)
-            if (b1 & 0x0F) | f[2] | f[3] | f[4] | low29:
-                self._half(0x7E, 0)
-            else:
-                self._half(sign | 0x7C, 0)
+        if e == 0x7FF:  # infinity, or NaN as the canonical 7e00
+            self._put(0xF9, 0x7E00 if m_hi | low29 else (sign | 0x7C) << 8, 2)
             return
-        if e == 0 and not ((b1 & 0x0F) | f[2] | f[3] | f[4] | low29):
-            self._half(sign, 0)  # +-0.0
+        if e == 0 and not m_hi | low29:  # +-0.0
+            self._put(0xF9, sign << 8, 2)
             return
         ex = e - 1023
-        if low29 == 0 and f[4] == 0 and f[3] == 0 and (f[2] & 0x03) == 0 and -25 < ex < 16:
-            m10 = ((b1 & 0x0F) << 6) | (f[2] >> 2)
+        if not low29 | f[4] | f[3] | (f[2] & 0x03) and -25 < ex < 16:
+            m10 = (f[1] & 0x0F) << 6 | f[2] >> 2
             if ex >= -14:
-                self._half(sign | ((ex + 15) << 2) | (m10 >> 8), m10 & 0xFF)
+                self._put(0xF9, (sign | (ex + 15) << 2) << 8 | m10, 2)
                 return
             top = m10 | 0x400  # half subnormal: the 11-bit significand shifted right
             sh = -14 - ex
-            if top & ((1 << sh) - 1) == 0:
-                top >>= sh
-                self._half(sign | (top >> 8), top & 0xFF)
+            if not top & ((1 << sh) - 1):
+                self._put(0xF9, sign << 8 | top >> sh, 2)
                 return
-        if low29 == 0 and -127 < ex < 128:
-            m23 = ((b1 & 0x0F) << 19) | (f[2] << 11) | (f[3] << 3) | (f[4] >> 5)
+        if not low29 and -127 < ex < 128:
             be = ex + 127
-            self._room(5)
-            self._byte(0xFA)
-            self._byte(sign | (be >> 1))
-            self._byte(((be & 1) << 7) | (m23 >> 16))
-            self._byte((m23 >> 8) & 0xFF)
-            self._byte(m23 & 0xFF)
+            n = self._room(5)
+            b = self.buf
+            b[n] = 0xFA
+            b[n + 1] = sign | be >> 1
+            b[n + 2] = (be & 1) << 7 | (f[1] & 0x0F) << 3 | f[2] >> 5
+            b[n + 3] = (f[2] & 0x1F) << 3 | f[3] >> 5
+            b[n + 4] = (f[3] & 0x1F) << 3 | f[4] >> 5
+            self.n = n + 5
             return
         if -150 < ex <= -127 and struct.unpack(">f", struct.pack(">f", x))[0] == x:
             self.raw(b"\xfa" + struct.pack(">f", x))  # single-precision subnormal (rare)
             return
-        self._byte(0xFB)
+        self._put(0xFB, 0, 0)
         self.raw(f)
-
-    def _half(self, hi, lo):
-        self._room(3)
-        self._byte(0xF9)
-        self._byte(hi)
-        self._byte(lo)
-
-
-def _first_two(t):
-    return (t[0], t[1])
 
 
 def dumps(obj):
     """The CBOR encoding of ``obj`` as ``bytes``."""
-    enc = Encoder(bytearray(64), True)
+    enc = Encoder(bytearray(32), True)
     enc.encode(obj)
     return bytes(enc.buf[: enc.n])
 
 
-# ---------------------------------------------------------------------------------------- decoder
-
-_BREAK = object()
+_BREAK = _Undefined()  # the 0xff marker inside indefinite-length items
 
 
 class _Decoder:
     def __init__(self, data, pos, end):
-        self.data = data
+        self.d = data
         self.pos = pos
         self.end = end
 
-    def fail(self, what, at=-1):
-        raise CBORDecodeError("%s at byte %d" % (what, self.pos if at < 0 else at))
+    def fail(self, what, at):
+        raise CBORDecodeError("%s at byte %d" % (what, at))
 
     def need(self, k):
         if k > self.end - self.pos:
-            self.fail("%d bytes claimed, %d present" % (k, self.end - self.pos))
-
-    def take(self, k):
-        self.need(k)
+            self.fail("%d bytes claimed, %d present" % (k, self.end - self.pos), self.pos)
         p = self.pos
         self.pos = p + k
-        return bytes(self.data[p : p + k])
+        return p
 
     def arg(self, ai):
         """The argument of a head with additional information ``ai`` (0..27)."""
         if ai < 24:
             return ai
-        d = self.data
-        p = self.pos
-        if ai == 24:
-            self.need(1)
-            self.pos = p + 1
-            return d[p]
-        if ai == 25:
-            self.need(2)
-            self.pos = p + 2
-            return (d[p] << 8) | d[p + 1]
-        k = 4 if ai == 26 else 8
-        self.need(k)
+        k = 1 << (ai - 24)
+        p = self.need(k)
         v = 0
-        for i in range(k):
-            v = (v << 8) | d[p + i]
-        self.pos = p + k
+        for i in range(p, p + k):
+            v = v << 8 | self.d[i]
         return v
 
+    def string(self, k, major, at):
+        p = self.need(k)
+        return self.string_of(bytes(self.d[p : p + k]), major, at)
+
     def item(self, depth, brk=False):
+        at = self.need(1)
         if depth > MAX_DEPTH:
-            self.fail("nested deeper than %d" % MAX_DEPTH)
-        self.need(1)
-        start = self.pos
-        ib = self.data[start]
-        self.pos = start + 1
+            self.fail("nested deeper than %d" % MAX_DEPTH, at)
+        ib = self.d[at]
         major = ib >> 5
         ai = ib & 0x1F
-        if ai == 31:
-            if major == 7:
-                if brk:
-                    return _BREAK
-                self.fail("break (0xff) outside an indefinite-length item", start)
-            if major < 2 or major == 6:
-                self.fail("indefinite length for major type %d" % major, start)
-            return self.indefinite(major, depth)
-        if 27 < ai:
-            self.fail("reserved additional information %d" % ai, start)
+        if ai == 31:  # indefinite length, or break
+            if major == 7 and brk:
+                return _BREAK
+            if major in (2, 3):
+                parts = []
+                while True:
+                    p = self.need(1)
+                    cb = self.d[p]
+                    if cb == 0xFF:
+                        break
+                    if cb >> 5 != major or cb & 0x1F > 27:
+                        self.fail("chunk of an indefinite string is not a definite string of its type", p)
+                    parts.append(self.string(self.arg(cb & 0x1F), 2, p))
+                return self.string_of(b"".join(parts), major, at)
+            if major in (4, 5):
+                out = [] if major == 4 else {}
+                while True:
+                    x = self.item(depth + 1, True)
+                    if x is _BREAK:
+                        return out
+                    if major == 4:
+                        out.append(x)
+                    else:
+                        self.put(out, x, self.item(depth + 1), at)
+            self.fail("indefinite length or break with major type %d" % major, at)
+        if ai > 27:
+            self.fail("reserved additional information %d" % ai, at)
         if major == 7:
-            return self.simple(ai, start)
+            if ai < 20:
+                return CBORSimpleValue(ai)
+            if ai < 24:
+                return (False, True, None, undefined)[ai - 20]
+            if ai == 24:
+                v = self.d[self.need(1)]
+                if v < 32:
+                    self.fail("simple value %d in two-byte form" % v, at)
+                return CBORSimpleValue(v)
+            if ai == 25:
+                p = self.need(2)
+                hi = self.d[p]
+                e = hi >> 2 & 0x1F
+                m = (hi & 0x03) << 8 | self.d[p + 1]
+                if e == 31:
+                    v = float("nan") if m else float("inf")
+                elif e:
+                    v = (m + 1024) * 2.0 ** (e - 25)
+                else:
+                    v = m * 5.960464477539063e-08  # 2**-24
+                return -v if hi & 0x80 else v
+            p = self.need(4 if ai == 26 else 8)
+            return struct.unpack_from(">f" if ai == 26 else ">d", self.d, p)[0]
         v = self.arg(ai)
         if major == 0:
             return v
         if major == 1:
             return -1 - v
-        if major == 2:
-            return self.take(v)
-        if major == 3:
-            return self.text(self.take(v), start)
-        if major == 4:
-            self.need(v)  # every element takes at least one byte
-            out = []
+        if major < 4:
+            return self.string(v, major, at)
+        if major < 6:
+            if v > self.end - self.pos:  # every element takes at least one byte
+                self.need(v)
+            out = [] if major == 4 else {}
             for _ in range(v):
-                out.append(self.item(depth + 1))
+                x = self.item(depth + 1)
+                if major == 4:
+                    out.append(x)
+                else:
+                    self.put(out, x, self.item(depth + 1), at)
             return out
-        if major == 5:
-            self.need(v)
-            out = {}
-            for _ in range(v):
-                k = self.item(depth + 1)
-                self.put(out, k, self.item(depth + 1), start)
-            return out
-        return self.tag(v, depth, start)
+        x = self.item(depth + 1)
+        if v == 2 or v == 3:
+            if not isinstance(x, bytes):
+                self.fail("bignum tag %d needs a byte string" % v, at)
+            n = int.from_bytes(x, "big")  # OverflowError without long ints: see loads()
+            return n if v == 2 else -1 - n
+        return CBORTag(v, x)
 
-    def text(self, b, at):
+    def string_of(self, b, major, at):
+        if major == 2:
+            return b
         try:
             return str(b, "utf-8")
         except UnicodeError:
@@ -359,99 +350,12 @@ class _Decoder:
         try:
             out[k] = v
         except TypeError:
-            self.fail("map key of type %s cannot be a Python dict key" % type(k).__name__, at)
-
-    def indefinite(self, major, depth):
-        if major == 4:
-            out = []
-            while True:
-                x = self.item(depth + 1, True)
-                if x is _BREAK:
-                    return out
-                out.append(x)
-        if major == 5:
-            out = {}
-            while True:
-                at = self.pos
-                k = self.item(depth + 1, True)
-                if k is _BREAK:
-                    return out
-                self.put(out, k, self.item(depth + 1), at)
-        chunks = []
-        while True:
-            self.need(1)
-            at = self.pos
-            ib = self.data[at]
-            if ib == 0xFF:
-                self.pos = at + 1
-                break
-            if ib >> 5 != major or (ib & 0x1F) > 27:
-                self.fail("chunk of an indefinite string is not a definite string of the same type", at)
-            self.pos = at + 1
-            chunks.append(self.take(self.arg(ib & 0x1F)))
-        b = b"".join(chunks)
-        return b if major == 2 else self.text(b, at)
-
-    def tag(self, tag, depth, at):
-        v = self.item(depth + 1)
-        if tag == 2 or tag == 3:
-            if not isinstance(v, bytes):
-                self.fail("bignum tag %d needs a byte string" % tag, at)
-            try:
-                n = int.from_bytes(v, "big")
-            except (OverflowError, ValueError, MemoryError):
-                self.fail("bignum of %d bytes does not fit this interpreter's int" % len(v), at)
-            return n if tag == 2 else -1 - n
-        return CBORTag(tag, v)
-
-    def simple(self, ai, at):
-        if ai < 20:
-            return CBORSimpleValue(ai)
-        if ai == 20:
-            return False
-        if ai == 21:
-            return True
-        if ai == 22:
-            return None
-        if ai == 23:
-            return undefined
-        if ai == 24:
-            self.need(1)
-            v = self.data[self.pos]
-            self.pos += 1
-            if v < 32:
-                self.fail("simple value %d in two-byte form (must be >= 32)" % v, at)
-            return CBORSimpleValue(v)
-        d = self.data
-        p = self.pos
-        if ai == 25:
-            self.need(2)
-            self.pos = p + 2
-            return _half(d[p], d[p + 1])
-        if ai == 26:
-            self.need(4)
-            self.pos = p + 4
-            return struct.unpack_from(">f", d, p)[0]
-        self.need(8)
-        self.pos = p + 8
-        return struct.unpack_from(">d", d, p)[0]
-
-
-def _half(hi, lo):
-    e = (hi >> 2) & 0x1F
-    m = ((hi & 0x03) << 8) | lo
-    if e == 0:
-        v = m * 5.960464477539063e-08  # 2**-24
-    elif e == 31:
-        v = float("nan") if m else float("inf")
-    else:
-        v = (m + 1024) * (2.0 ** (e - 25))
-    return -v if hi & 0x80 else v
+            self.fail("map key of type %s cannot be a dict key" % type(k).__name__, at)
 
 
 def loads(data, start=0, end=-1):
-    """The one item encoded in ``data[start:end]``; raises ``CBORDecodeError`` if malformed,
-    unsupported by this interpreter, or followed by extra bytes."""
+    """The one item encoded in ``data[start:end]``; raises ``CBORDecodeError`` if it is malformed,
+    cannot be held by this interpreter, or is followed by extra bytes."""
     if end < 0:
         end = len(data)
     dec = _Decoder(data, start, end)

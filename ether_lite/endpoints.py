@@ -2,31 +2,39 @@
 
 The decorators mirror the host's names (``ether_medium``), so a class reads the same on a board and on
 the host. MicroPython functions carry no attributes, so what a decorator declares is kept in a module
-table keyed by the function object; ``find_endpoints(obj)`` looks the class's functions up in it.
+table keyed by the function object; ``find_endpoints(objs)`` looks the class's functions up in it.
+
+Wire constants are private ``const``s (no RAM on MicroPython); tests/test_lite_constants.py checks each
+against ``ether_lite.protocol``, the single definition.
 """
 
-from ether_lite import protocol
+try:
+    from micropython import const
+except ImportError:  # CPython
 
-try:  # annotations only; nothing from typing is needed at run time
-    from typing import Any, Callable  # noqa: F401
-except ImportError:
-    pass
+    def const(x):  # type: ignore[no-redef]
+        return x
 
-# function (as stored on the class) -> [original function, pub spec or None, sub spec or None]
+
+_DESCRIBE = const(1)
+_DEVICE_PUBLISHES = const(0)
+_DEVICE_SUBSCRIBES = const(1)
+_MAX_ENDPOINTS = const(32)
+_TYPES = "fibsya"  # float int bool str bytes any (protocol.FIELD_TYPES)
+
+# function as stored on the class -> [undecorated function, pub spec or None, sub spec or None]
 _DECLARED = {}
-
-# objects a Node serves: id(obj) -> Node (so that calling a publishing method publishes)
+# id(obj) -> the Node serving obj, so that calling a publishing method publishes
 _NODES = {}
 
 
 def ether_pub(topic=None, every=None, fields=None):
-    """Publish what the method returns: at a rate (``every`` seconds), when the Node is asked
-    (``node.publish(obj.method)``), and whenever the method is called.
+    """Publish what the method returns: at a rate (``every`` seconds), on ``node.publish(obj.method)``,
+    and whenever the method is called. Topic default ``"ClassName.method"``.
 
-    The topic defaults to ``"ClassName.method"``. The method returns a dict (field name -> value), a
-    tuple, or one value (field ``"value"``); ``None`` publishes nothing. ``fields`` (names, or
-    ``(name, type)`` pairs with type in ``"fibsya"``) declares the fields up front; otherwise the first
-    published value defines them.
+    Return a dict (field -> value), a tuple, or one value (field ``"value"``); ``None`` publishes nothing.
+    ``fields`` (names, or ``(name, type)`` with type in ``"fibsya"``) declares them up front; otherwise the
+    first published value defines them.
     """
 
     def decorate(fn):
@@ -43,8 +51,8 @@ def ether_pub(topic=None, every=None, fields=None):
         entry[1] = (topic, every, _fields(fields))
         _DECLARED[publishing] = entry
         try:
-            publishing.__name__ = getattr(fn, "__name__", "method")
-            publishing.__doc__ = getattr(fn, "__doc__", None)
+            publishing.__name__ = fn.__name__
+            publishing.__doc__ = fn.__doc__
             publishing.__wrapped__ = fn
         except AttributeError:  # MicroPython functions take no attributes
             pass
@@ -56,8 +64,8 @@ def ether_pub(topic=None, every=None, fields=None):
 def ether_sub(topic=None, fields=None):
     """Call this method with keyword arguments when the host publishes to its topic (DELIVER).
 
-    The topic defaults to ``"ClassName.method"``. On CPython the fields come from the signature and
-    annotations; MicroPython has neither, so give ``fields=`` or let the host send a keyword map.
+    Topic default ``"ClassName.method"``. On CPython the fields come from the signature and annotations;
+    MicroPython has neither, so give ``fields=`` or let the host send one keyword map.
     """
 
     def decorate(fn):
@@ -74,21 +82,18 @@ def _fields(fields):
         return None
     out = []
     for f in fields:
-        if isinstance(f, str):
-            out.append([f, "a"])
-        else:
-            name, t = f
-            if t not in protocol.FIELD_TYPES:
-                raise ValueError("field %r has type %r; use one of f i b s y a" % (name, t))
-            out.append([name, t])
+        f = [f, "a"] if isinstance(f, str) else list(f)
+        if len(f) != 2 or f[1] not in _TYPES:
+            raise ValueError("field %r: give a name or (name, type) with type one of f i b s y a" % (f,))
+        out.append(f)
     return out
 
 
-_ANNOTATION_TYPES = {"float": "f", "int": "i", "bool": "b", "str": "s", "bytes": "y"}
+_ANNOTATIONS = {"float": "f", "int": "i", "bool": "b", "str": "s", "bytes": "y"}
 
 
 def signature_fields(fn):
-    """``[[name, type], ...]`` of a function's parameters after ``self``, or None where the interpreter
+    """``[[name, type], ...]`` of a method's parameters after ``self``; None where the interpreter
     cannot tell (MicroPython)."""
     try:
         code = fn.__code__
@@ -96,25 +101,13 @@ def signature_fields(fn):
         notes = fn.__annotations__
     except AttributeError:
         return None
-    out = []
-    for n in names:
-        a = notes.get(n)
-        a = getattr(a, "__name__", a)
-        out.append([n, _ANNOTATION_TYPES.get(a, "a")])
-    return out
+    return [[n, _ANNOTATIONS.get(getattr(notes.get(n), "__name__", notes.get(n)), "a")] for n in names]
 
 
 def type_code(v):
-    if isinstance(v, bool):
-        return "b"
-    if isinstance(v, int):
-        return "i"
-    if isinstance(v, float):
-        return "f"
-    if isinstance(v, str):
-        return "s"
-    if isinstance(v, (bytes, bytearray)):
-        return "y"
+    for t, c in ((bool, "b"), (int, "i"), (float, "f"), (str, "s"), (bytes, "y"), (bytearray, "y")):
+        if isinstance(v, t):
+            return c
     return "a"
 
 
@@ -136,40 +129,37 @@ class Endpoint:
         self.attr = attr
         self.fn = fn  # the undecorated function: fn(obj) publishes nothing by itself
         self.direction = direction
-        self.name = topic or "%s.%s" % (type(obj).__name__, attr)
+        self.name = topic or type(obj).__name__ + "." + attr
         self.every_s = None if every is None else float(every)
         self.period_ms = 0 if every is None else max(1, int(every * 1000))
+        if fields is None and direction == _DEVICE_SUBSCRIBES:
+            fields = signature_fields(fn)
         self.fields = fields
-        if fields is None and direction == protocol.DEVICE_SUBSCRIBES:
-            self.fields = signature_fields(fn)
         self.topic_id = -1
         self.seq = 0
         self.due_ms = 0
 
     def describe(self):
-        return protocol.describe(self.topic_id, self.name, self.direction, self.fields, self.every_s)
+        return [_DESCRIBE, self.topic_id, self.name, self.direction, self.fields, self.every_s]
 
 
 def find_endpoints(objs):
-    """Endpoints of the decorated methods of ``objs``, with topic ids assigned in name order."""
+    """Endpoints of the decorated methods of ``objs``, topic ids assigned in name order."""
     eps = []
     for obj in objs:
         cls = type(obj)
         for attr in dir(cls):
-            fn = getattr(cls, attr, None)
             try:
-                entry = _DECLARED.get(fn)
+                entry = _DECLARED.get(getattr(cls, attr, None))
             except TypeError:  # unhashable class attribute
                 continue
-            if entry is None:
-                continue
-            if entry[1] is not None:
-                eps.append(Endpoint(obj, attr, entry[0], protocol.DEVICE_PUBLISHES, entry[1]))
-            if entry[2] is not None:
-                eps.append(Endpoint(obj, attr, entry[0], protocol.DEVICE_SUBSCRIBES, entry[2]))
+            if entry:
+                for d in (_DEVICE_PUBLISHES, _DEVICE_SUBSCRIBES):
+                    if entry[1 + d] is not None:
+                        eps.append(Endpoint(obj, attr, entry[0], d, entry[1 + d]))
     eps.sort(key=lambda e: (e.name, e.direction))
-    if len(eps) > protocol.MAX_ENDPOINTS:
-        raise ValueError("%d endpoints; a device has at most %d" % (len(eps), protocol.MAX_ENDPOINTS))
+    if len(eps) > _MAX_ENDPOINTS:
+        raise ValueError("%d endpoints; a device has at most %d" % (len(eps), _MAX_ENDPOINTS))
     for i in range(len(eps)):
         eps[i].topic_id = i
     return eps

@@ -1,14 +1,17 @@
 """The device node: serves the decorated methods of some objects over one link (PROTOCOL.md).
 
 ``poll()`` does one bounded step (read what the link has, answer it, publish what is due) and never
-blocks; ``run()`` loops over ``poll()``. Buffers are allocated once: a published reading is encoded and
-framed into preallocated buffers (see bench/lite.py for the bytes allocated per reading).
+blocks; ``run()`` loops over ``poll()``. A published reading is encoded and framed into buffers allocated
+once (bench/lite.py measures 0 bytes allocated per reading by ether_lite under MicroPython).
+
+Wire constants are private ``const``s (no RAM on MicroPython) and messages are built inline, so a board
+does not load ``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
 """
 
 import sys
 
-from ether_lite import __version__, cbor, clock, framing, protocol
-from ether_lite import endpoints as _endpoints
+from ether_lite import __version__, cbor, clock, framing
+from ether_lite import endpoints as _eps
 
 try:
     from micropython import const
@@ -18,60 +21,87 @@ except ImportError:  # CPython
         return x
 
 
+_HELLO = const(0)
+_PUB = const(2)
+_DELIVER = const(3)
+_ACK = const(4)
+_PING = const(5)
+_PONG = const(6)
+_LOG = const(7)
+_ERROR = const(8)
+_QUERY = const(9)
+_VERSION = const(1)
+_DEVICE_PUBLISHES = const(0)
+_DEVICE_SUBSCRIBES = const(1)
+_MAX_ENDPOINTS = const(32)
+_MAX_MSG_ID = const(65535)
+_SEQ_MASK = const(0x1FF)
+_ACK_UNKNOWN_TOPIC = const(1)
+_ACK_BAD_ARGUMENTS = const(2)
+_ACK_HANDLER_RAISED = const(3)
+_ERR_VERSION = const(1)
+_ERR_MALFORMED = const(2)
+_ERR_UNKNOWN_TOPIC = const(3)
+_ERR_BAD_ARGUMENTS = const(4)
+_ERR_OVERSIZE = const(5)
+_ERR_INTERNAL = const(7)
+_INFO = const(20)
+_ERROR_LEVEL = const(40)
+
 _DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs
-_ERROR_REPORT_MS = const(1000)  # at most one link-error report per second
-_LOG_TEXT_MAX = const(240)  # bytes of UTF-8 in one LOG frame (keeps the body <= 256 B)
+_REPORT_MS = const(1000)  # at most one link-error report per second
+_LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
+
+_LOGGERS = []  # running Nodes, for log()
 
 
 class Node:
-    """Serve ``objs`` (objects with ``ether_pub`` / ``ether_sub`` methods) over ``link``.
-
-    ``link`` has ``readinto(buf) -> int`` (non-blocking, 0 when nothing), ``write(buf, n)``, and
-    optionally ``connected`` and ``wait(timeout_ms)``; see ``ether_lite.links``.
-    """
+    """Serve ``objs`` (objects with ``ether_pub`` / ``ether_sub`` methods) over ``link``, which has
+    ``readinto(buf) -> int`` (non-blocking), ``write(buf, n)`` and optionally ``connected``, ``wait(ms)``
+    and ``eof`` (see ``ether_lite.links``)."""
 
     def __init__(self, objs, link, device_id=None, boot_id=None):
         if not isinstance(objs, (list, tuple)):
             objs = (objs,)
         self.objs = objs
         self.link = link
-        self.endpoints = _endpoints.find_endpoints(objs)
-        self._pubs = {}  # publishing function -> endpoints of it
+        self.endpoints = _eps.find_endpoints(objs)
+        self._pubs = {}  # publishing function -> its endpoints
         self._timed = []
         now = clock.ticks_ms()
         for ep in self.endpoints:
             ep.due_ms = now
-            if ep.direction == protocol.DEVICE_PUBLISHES:
-                fn = getattr(type(ep.obj), ep.attr)
-                self._pubs.setdefault(fn, []).append(ep)
+            if ep.direction == _DEVICE_PUBLISHES:
+                self._pubs.setdefault(getattr(type(ep.obj), ep.attr), []).append(ep)
                 if ep.period_ms:
                     self._timed.append(ep)
         self.device_id = device_id or _device_id(objs)
         self.boot_id = _boot_id() if boot_id is None else boot_id
-        self.firmware = _firmware()
+        impl = sys.implementation
+        self.firmware = "ether_lite %s; %s %d.%d.%d; %s" % (
+            __version__, impl.name, impl.version[0], impl.version[1], impl.version[2],
+            getattr(impl, "_machine", sys.platform))
         self._body = bytearray(framing.MAX_BODY)
         self._enc = cbor.Encoder(self._body)
         self._frame = bytearray(framing.MAX_FRAME)
         self._in = bytearray(64)
         self._dec = framing.FrameDecoder()
-        self._dedup_ids = [0] * _DEDUP
-        self._dedup_status = [0] * _DEDUP
-        self._dedup_next = 0
+        self._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs
+        self._seen_next = 0
         self._connected = False
-        self._reported_errors = 0
-        self._last_report_ms = clock.ticks_ms()
+        self._reported = 0
+        self._report_ms = now
         self.sent = 0
         self.received = 0
-        self.errors_sent = 0
         for ep in self.endpoints:  # fail now, not on the wire, if a description cannot fit a frame
-            self._encode(ep.describe(), "DESCRIBE of " + ep.name)
+            self._encode(ep.describe())
         for obj in objs:
-            _endpoints._NODES[id(obj)] = self
+            _eps._NODES[id(obj)] = self
         _LOGGERS.append(self)
 
-    def endpoint(self, name, direction=protocol.DEVICE_PUBLISHES):
-        """The endpoint of topic ``name`` (KeyError if this node has none)."""
+    def endpoint(self, name, direction=_DEVICE_PUBLISHES):
+        """The endpoint of topic ``name`` (KeyError if none)."""
         for ep in self.endpoints:
             if ep.name == name and ep.direction == direction:
                 return ep
@@ -79,54 +109,53 @@ class Node:
 
     def close(self):
         for obj in self.objs:
-            if _endpoints._NODES.get(id(obj)) is self:
-                del _endpoints._NODES[id(obj)]
+            if _eps._NODES.get(id(obj)) is self:
+                del _eps._NODES[id(obj)]
         if self in _LOGGERS:
             _LOGGERS.remove(self)
 
     # ------------------------------------------------------------------------------ sending
 
-    def _encode(self, msg, what):
+    def _encode(self, msg):
         enc = self._enc
         enc.n = 0
         try:
             enc.encode(msg)
         except cbor.CBOREncodeError:
-            raise ValueError("%s does not fit one frame (%d bytes of body at most)" % (what, framing.MAX_BODY))
+            raise ValueError("%r does not fit one frame (%d bytes of body)" % (msg[:3], framing.MAX_BODY))
 
     def _send(self):
-        n = framing.encode_into(self._frame, self._body, self._enc.n)
-        self.link.write(self._frame, n)
+        self.link.write(self._frame, framing.encode_into(self._frame, self._body, self._enc.n))
         self.sent += 1
 
     def send(self, msg):
-        """Encode and send one message (a list as built by ``ether_lite.protocol``)."""
-        self._encode(msg, protocol.kind_name(protocol.kind_of(msg[0])))
+        """Encode and send one message (a list, as ``ether_lite.protocol`` builds them)."""
+        self._encode(msg)
         self._send()
 
     def hello(self):
-        """Send HELLO and every DESCRIBE (PROTOCOL.md: on start, on connect, on QUERY)."""
+        """HELLO and every DESCRIBE (on start, on connect, on QUERY), after a 0x00 that flushes any
+        partial frame left on the line."""
         self.link.write(b"\x00", 1)
-        self.send(protocol.hello(self.device_id, self.boot_id, self.firmware, len(self.endpoints), clock.TICKS_PERIOD))
+        self.send([_HELLO, self.device_id, self.boot_id, self.firmware, len(self.endpoints), clock.TICKS_PERIOD])
         for ep in self.endpoints:
             self.send(ep.describe())
 
     def error(self, code, text, detail=()):
-        self.errors_sent += 1
-        self.send(protocol.error(code, text, detail))
+        self.send([_ERROR, code, text] + list(detail))
 
-    def log(self, text, level=protocol.INFO):
-        """Send one LOG frame; text beyond 240 bytes of UTF-8 is cut and ends in an ellipsis."""
+    def log(self, text, level=_INFO):
+        """One LOG frame; text beyond 240 bytes of UTF-8 is cut (on a character boundary) and ends in '…'."""
         b = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-        if len(b) > _LOG_TEXT_MAX:
-            k = _LOG_TEXT_MAX - 3
-            while k > 0 and (b[k] & 0xC0) == 0x80:  # do not cut a character in two
+        if len(b) > _LOG_MAX:
+            k = _LOG_MAX - 3
+            while k and (b[k] & 0xC0) == 0x80:
                 k -= 1
             b = b[:k] + b"\xe2\x80\xa6"
         enc = self._enc
         enc.n = 0
         enc.head(4, 3)
-        enc.head(0, protocol.header(protocol.LOG))
+        enc.head(0, _LOG)
         enc.head(0, level)
         enc.head(3, len(b))
         enc.raw(b)
@@ -135,21 +164,18 @@ class Node:
     # ---------------------------------------------------------------------------- publishing
 
     def publish(self, method, *args, **kwargs):
-        """Call a publishing method (bound, e.g. ``node.publish(thermo.read)``) so it publishes now."""
+        """Call a publishing method now (``node.publish(thermo.read)``); it publishes what it returns."""
         return method(*args, **kwargs)
 
     def published(self, obj, fn, result):
         """Called by an ``ether_pub`` method with the value it returned."""
-        eps = self._pubs.get(fn)
-        if eps is None:
-            return
-        for ep in eps:
+        for ep in self._pubs.get(fn, ()):
             if ep.obj is obj:
                 self._pub(ep, result)
 
     def _pub(self, ep, result):
         if ep.fields is None:
-            ep.fields = _endpoints.fields_of_result(result)
+            ep.fields = _eps.fields_of_result(result)
             if self._connected:
                 self.send(ep.describe())
         fields = ep.fields
@@ -158,59 +184,69 @@ class Node:
         enc.n = 0
         try:
             enc.head(4, 2 + nf)
-            enc.head(0, protocol.PUB)  # header of version 1: the kind itself
-            enc.head(0, protocol.pack_ref(ep.topic_id, ep.seq, clock.ticks_ms()))
+            enc.head(0, _PUB)  # header of version 1: the kind itself
+            # ref = topic_id | seq << 5 | (ticks & 0xFFFF) << 14 (protocol.pack_ref)
+            enc.head(0, ep.topic_id | ep.seq << 5 | (clock.ticks_ms() & 0xFFFF) << 14)
             if isinstance(result, dict):
                 for i in range(nf):
                     enc.encode(result[fields[i][0]])
-            elif isinstance(result, tuple):
-                if len(result) != nf:
-                    raise KeyError(nf)
+            elif isinstance(result, tuple) and len(result) == nf:
                 for v in result:
                     enc.encode(v)
-            elif nf == 1:
+            elif nf == 1 and not isinstance(result, tuple):
                 enc.encode(result)
             else:
                 raise KeyError(nf)
         except cbor.CBOREncodeError:
-            self.error(protocol.ERR_OVERSIZE, "PUB of %s exceeds %d bytes; dropped" % (ep.name, framing.MAX_BODY),
-                       (ep.topic_id,))
-            return
+            return self.error(_ERR_OVERSIZE, "PUB of %s over %d bytes; dropped" % (ep.name, framing.MAX_BODY),
+                              (ep.topic_id,))
         except KeyError:
-            self.error(protocol.ERR_BAD_ARGUMENTS, "%s returned %r; described fields are %r" % (ep.name, result, fields),
-                       (ep.topic_id,))
-            return
-        ep.seq = (ep.seq + 1) & protocol.SEQ_MASK
+            return self.error(_ERR_BAD_ARGUMENTS, "%s returned %r; its fields are %r" % (ep.name, result, fields),
+                              (ep.topic_id,))
+        ep.seq = (ep.seq + 1) & _SEQ_MASK
         if self._connected:
             self._send()
 
     # ------------------------------------------------------------------------------ the loop
 
     def poll(self):
-        """One bounded step: handle received frames, (re)connect, publish what is due. Never blocks."""
+        """One bounded step: (re)connect, handle received frames, publish what is due. Never blocks.
+        Returns whether anything happened."""
         link = self.link
-        connected = getattr(link, "connected", True)
-        if connected and not self._connected:
-            self._connected = True
-            self.hello()
-        elif not connected:
+        if getattr(link, "connected", True):
+            if not self._connected:
+                self._connected = True
+                self.hello()
+        else:
             self._connected = False
-        n = link.readinto(self._in)
         busy = False
+        n = link.readinto(self._in)
         if n:
             busy = True
-            self._feed(n)
+            dec = self._dec
+            pos = 0
+            while pos < n:
+                pos = dec.feed(self._in, pos, n)
+                if dec.length >= 0:
+                    self.received += 1
+                    self._handle(dec.body, dec.length)
         now = clock.ticks_ms()
         for ep in self._timed:
             if clock.ticks_diff(now, ep.due_ms) >= 0:
                 ep.due_ms = clock.ticks_add(ep.due_ms, ep.period_ms)
-                if clock.ticks_diff(now, ep.due_ms) >= 0:  # fell behind: do not burst, restart the beat
+                if clock.ticks_diff(now, ep.due_ms) >= 0:  # fell behind: restart the beat, do not burst
                     ep.due_ms = clock.ticks_add(now, ep.period_ms)
                 result = ep.fn(ep.obj)
                 if result is not None:
                     self._pub(ep, result)
                 busy = True
-        self._report_link_errors(now)
+        dec = self._dec
+        bad = dec.crc_errors + dec.cobs_errors + dec.oversize
+        if bad != self._reported and self._connected and clock.ticks_diff(now, self._report_ms) >= _REPORT_MS:
+            self._reported = bad
+            self._report_ms = now
+            c = (dec.crc_errors, dec.cobs_errors, dec.oversize)
+            self.error(_ERR_MALFORMED, "frames dropped by the device: crc %d, cobs %d, oversize %d" % c, c)
         return busy
 
     def next_due_ms(self):
@@ -218,174 +254,149 @@ class Node:
         now = clock.ticks_ms()
         wait = _IDLE_MS
         for ep in self._timed:
-            d = clock.ticks_diff(ep.due_ms, now)
-            if d < wait:
-                wait = d
-        return wait if wait > 0 else 0
+            wait = min(wait, clock.ticks_diff(ep.due_ms, now))
+        return max(wait, 0)
 
     def run(self, until=None):
         """Poll until ``until()`` is true (forever without it) or the link reports end of file
         (``link.eof``), waiting on the link between polls."""
-        wait = getattr(self.link, "wait", None)
-        while (until is None or not until()) and not getattr(self.link, "eof", False):
+        link = self.link
+        wait = getattr(link, "wait", None)
+        while (until is None or not until()) and not getattr(link, "eof", False):
             if not self.poll():
-                ms = self.next_due_ms()
-                if wait is not None:
-                    wait(ms)
+                if wait:
+                    wait(self.next_due_ms())
                 else:
-                    clock.sleep_ms(ms if ms < 2 else 1)
-
-    def _feed(self, n):
-        dec = self._dec
-        pos = 0
-        while pos < n:
-            pos = dec.feed(self._in, pos, n)
-            if dec.length >= 0:
-                self.received += 1
-                self._handle(dec.body, dec.length)
-
-    def _report_link_errors(self, now):
-        dec = self._dec
-        bad = dec.crc_errors + dec.cobs_errors + dec.oversize
-        if bad != self._reported_errors and self._connected and clock.ticks_diff(now, self._last_report_ms) >= _ERROR_REPORT_MS:
-            self._reported_errors = bad
-            self._last_report_ms = now
-            self.error(protocol.ERR_MALFORMED, "frames dropped by the device: crc %d, cobs %d, oversize %d"
-                       % (dec.crc_errors, dec.cobs_errors, dec.oversize), (dec.crc_errors, dec.cobs_errors, dec.oversize))
+                    clock.sleep_ms(min(self.next_due_ms(), 1))
 
     # ---------------------------------------------------------------------------- receiving
 
     def _handle(self, body, n):
+        """Answer one received body (PROTOCOL.md section 5 says what to do with bad input)."""
         try:
             msg = cbor.loads(body, 0, n)
         except cbor.CBORDecodeError as e:
-            self.error(protocol.ERR_MALFORMED, "undecodable CBOR body: %s" % e)
-            return
-        try:
-            kind = protocol.check(msg)
-        except protocol.ProtocolError as e:
-            if not (isinstance(msg, list) and msg and isinstance(msg[0], int) and msg[0] & 0x0F == protocol.ERROR):
-                self.error(e.code, e.text, e.detail)
-            return
-        if kind == protocol.PING:
-            self.send(protocol.pong(msg[1], clock.ticks_ms()))
-        elif kind == protocol.QUERY:
+            return self.error(_ERR_MALFORMED, "undecodable CBOR body: %s" % e)
+        if not (isinstance(msg, list) and msg and _uint(msg[0])):
+            return self.error(_ERR_MALFORMED, "body is not an array starting with the header int")
+        h = msg[0]
+        n = len(msg)
+        if h >> 4:
+            if h & 0x0F != _ERROR:
+                v = (h >> 4) + 1
+                self.error(_ERR_VERSION, "protocol version %d received; this side speaks version %d" % (v, _VERSION),
+                           (v, _VERSION))
+        elif h == _PING and n == 2 and _uint(msg[1]):
+            self.send([_PONG, msg[1], clock.ticks_ms()])
+        elif h == _QUERY and n == 1:
             self.hello()
-        elif kind == protocol.DELIVER:
-            self._deliver(msg)
-        elif kind == protocol.ERROR:
-            _print("ether_lite: host reports error %d: %s" % (msg[1], msg[2]))
+        elif h == _DELIVER and n >= 3 and _uint(msg[1]) and _uint(msg[2]):
+            if msg[1] >= _MAX_ENDPOINTS or msg[2] > _MAX_MSG_ID:
+                self.error(_ERR_MALFORMED, "DELIVER topic %d or msg_id %d out of range" % (msg[1], msg[2]))
+            else:
+                self._deliver(msg)
+        elif h == _ERROR:
+            _stderr("ether_lite: host reports %r" % (msg[1:],))
+        elif h in (_PING, _QUERY, _DELIVER):
+            self.error(_ERR_MALFORMED, "malformed message of kind %d: %r" % (h, msg))
         else:
-            self.error(protocol.ERR_MALFORMED, "%s is sent device to host, not to a device" % protocol.kind_name(kind))
+            self.error(_ERR_MALFORMED, "kind %d is not one a device receives" % h)
 
     def _deliver(self, msg):
         topic_id = msg[1]
         msg_id = msg[2]
+        seen = self._seen
         if msg_id:
-            for i in range(_DEDUP):
-                if self._dedup_ids[i] == msg_id:
-                    self.send(protocol.ack(msg_id, self._dedup_status[i], "duplicate"))
-                    return
-        status, text = self._call(topic_id, msg)
+            for i in range(0, 2 * _DEDUP, 2):
+                if seen[i] == msg_id:  # a retransmission: re-ACK, do not run the handler again
+                    return self.send([_ACK, msg_id, seen[i + 1], "duplicate"])
+        status, text = self._call(topic_id, msg[3:])
         if msg_id:
-            i = self._dedup_next
-            self._dedup_ids[i] = msg_id
-            self._dedup_status[i] = status
-            self._dedup_next = (i + 1) % _DEDUP
-            self.send(protocol.ack(msg_id, status, text))
+            i = self._seen_next
+            seen[i] = msg_id
+            seen[i + 1] = status
+            self._seen_next = (i + 2) % (2 * _DEDUP)
+            self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, text])
         elif status:
-            code = (0, protocol.ERR_UNKNOWN_TOPIC, protocol.ERR_BAD_ARGUMENTS, protocol.ERR_INTERNAL)[status]
+            code = (_ERR_UNKNOWN_TOPIC, _ERR_BAD_ARGUMENTS, _ERR_INTERNAL)[status - 1]
             self.error(code, text, (topic_id,))
 
-    def _call(self, topic_id, msg):
-        """Run the subscriber of a DELIVER; ``(ACK status, text or None)``."""
-        if topic_id >= len(self.endpoints) or self.endpoints[topic_id].direction != protocol.DEVICE_SUBSCRIBES:
-            return protocol.ACK_UNKNOWN_TOPIC, "no subscriber with topic id %d" % topic_id
+    def _call(self, topic_id, values):
+        """Run the subscriber of a DELIVER: ``(ACK status, text or None)``."""
+        if topic_id >= len(self.endpoints) or self.endpoints[topic_id].direction != _DEVICE_SUBSCRIBES:
+            return _ACK_UNKNOWN_TOPIC, "no subscriber with topic id %d" % topic_id
         ep = self.endpoints[topic_id]
-        values = msg[3:]
-        if ep.fields is None:
+        fields = ep.fields
+        if fields is None:
             if len(values) != 1 or not isinstance(values[0], dict):
-                return protocol.ACK_BAD_ARGUMENTS, "%s takes one map of keyword arguments" % ep.name
+                return _ACK_BAD_ARGUMENTS, ep.name + " takes one map of keyword arguments"
             kwargs = values[0]
             for k in kwargs:
                 if not isinstance(k, str):
-                    return protocol.ACK_BAD_ARGUMENTS, "%s: keyword %r is not text" % (ep.name, k)
+                    return _ACK_BAD_ARGUMENTS, "%s: keyword %r is not text" % (ep.name, k)
+        elif len(values) != len(fields):
+            return _ACK_BAD_ARGUMENTS, "%s takes %d values (%s), got %d" % (
+                ep.name, len(fields), ", ".join([f[0] for f in fields]), len(values))
         else:
-            if len(values) != len(ep.fields):
-                return protocol.ACK_BAD_ARGUMENTS, "%s takes %d values (%s), got %d" % (
-                    ep.name, len(ep.fields), ", ".join([f[0] for f in ep.fields]), len(values))
             kwargs = {}
             for i in range(len(values)):
-                kwargs[ep.fields[i][0]] = values[i]
+                kwargs[fields[i][0]] = values[i]
         try:
             getattr(ep.obj, ep.attr)(**kwargs)
-        except Exception as e:  # the handler's failure is reported to the host; the node keeps running
+        except Exception as e:  # reported to the host; the node keeps running
             text = "%s: %s" % (type(e).__name__, e)
-            self.log("%s raised %s" % (ep.name, text), protocol.ERROR_LEVEL)
-            return protocol.ACK_HANDLER_RAISED, text
-        return protocol.ACK_OK, None
+            self.log(ep.name + " raised " + text, _ERROR_LEVEL)
+            return _ACK_HANDLER_RAISED, text
+        return 0, None
 
 
-# ------------------------------------------------------------------------------------ identity
-
-def _device_id(objs):
-    try:
-        import microcontroller
-
-        return _hex(microcontroller.cpu.uid)
-    except (ImportError, AttributeError):
-        pass
-    try:
-        import machine
-
-        return _hex(machine.unique_id())
-    except (ImportError, AttributeError):
-        pass
-    names = [type(o).__name__.lower() for o in objs]
-    return "sim-" + "-".join(names)
+def _uint(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def _hex(b):
-    return "".join(["%02x" % x for x in b])
-
-
-def _boot_id():
-    try:
-        import os
-
-        b = os.urandom(4)
-        return ((b[0] & 0x3F) << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
-    except (ImportError, AttributeError, NotImplementedError):
-        return clock.ticks_ms() & 0x3FFFFFFF
-
-
-def _firmware():
-    impl = sys.implementation
-    v = impl.version
-    text = "ether_lite %s; %s %d.%d.%d" % (__version__, impl.name, v[0], v[1], v[2])
-    machine = getattr(impl, "_machine", None)
-    return text + "; " + (machine or sys.platform)
-
-
-# ---------------------------------------------------------------------------------------- logging
-
-_LOGGERS = []
-
-
-def _print(text):
+def _stderr(text):
     """Local diagnostics go to stderr where there is one: stdout may be the link itself."""
     err = getattr(sys, "stderr", None)
-    if err is not None:
+    if err:
         err.write(text + "\n")
     else:
         print(text)
 
 
-def log(text, level=protocol.INFO):
-    """Send a log line to the host through every running Node (printed when there is none)."""
+def _device_id(objs):
+    """Stable identity: the chip's unique id on boards; a name derived from the classes elsewhere."""
+    uid = None
+    try:
+        import microcontroller
+
+        uid = microcontroller.cpu.uid
+    except (ImportError, AttributeError):
+        try:
+            import machine
+
+            uid = machine.unique_id()
+        except (ImportError, AttributeError):
+            pass
+    if uid:
+        return "".join(["%02x" % b for b in uid])
+    return "sim-" + "-".join([type(o).__name__.lower() for o in objs])
+
+
+def _boot_id():
+    """Random per boot, < 2**30."""
+    try:
+        import os
+
+        b = os.urandom(4)
+        return (b[0] & 0x3F) << 24 | b[1] << 16 | b[2] << 8 | b[3]
+    except (ImportError, AttributeError, NotImplementedError):
+        return clock.ticks_ms() & 0x3FFFFFFF
+
+
+def log(text, level=_INFO):
+    """Send a log line to the host through every connected Node (printed when there is none)."""
     if not _LOGGERS:
-        _print(text)
-        return
+        _stderr(text)
     for node in _LOGGERS:
         if node._connected:
             node.log(text, level)

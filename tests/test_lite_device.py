@@ -27,8 +27,19 @@ def test_appendix_a_rows_map_to_python_values() -> None:
     kinds = {}
     for h, t in mapping.items():
         kinds.setdefault(t, []).append(h)
-    assert set(kinds) == {"int", "float", "bytes", "str", "list", "dict", "bool", "NoneType", "_Undefined",
-                          "CBORSimpleValue", "CBORTag"}, kinds
+    assert set(kinds) == {
+        "int",
+        "float",
+        "bytes",
+        "str",
+        "list",
+        "dict",
+        "bool",
+        "NoneType",
+        "_Undefined",
+        "CBORSimpleValue",
+        "CBORTag",
+    }, kinds
     assert mapping["c249010000000000000000"] == "int"  # bignum tag 2 -> int
     assert mapping["c074323031332d30332d32315432303a30343a30305a"] == "CBORTag"  # date/time stays a tag
     assert mapping["5f42010243030405ff"] == "bytes"  # indefinite byte string joined

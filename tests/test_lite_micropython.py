@@ -21,19 +21,50 @@ MP_PACKAGE = ROOT / "node_modules" / "@micropython" / "micropython-webassembly-p
 # Top-level modules ether_lite may import anywhere. Board modules are imported only inside functions or
 # try/except ImportError, so a port without them still imports ether_lite.
 ALLOWED = {
-    "ether_lite", "struct", "time", "gc", "sys", "micropython", "os", "select", "errno", "json",
+    "ether_lite",
+    "struct",
+    "time",
+    "gc",
+    "sys",
+    "micropython",
+    "os",
+    "select",
+    "errno",
+    "json",
     # board and port modules (CircuitPython / MicroPython), never at module level without try/except
-    "usb_cdc", "busio", "board", "socketpool", "wifi", "microcontroller", "supervisor", "machine", "socket",
+    "usb_cdc",
+    "busio",
+    "board",
+    "socketpool",
+    "wifi",
+    "microcontroller",
+    "supervisor",
+    "machine",
+    "socket",
 }
 # CPython-only links, each imported only when its link is chosen: module path -> extra allowed imports
-ALLOWED_IN = {"links/serial.py": {"serial"}}
+ALLOWED_IN = {"links/serial.py": {"serial"}, "links/node_stdio.py": {"binascii", "ether_host_io"}}
 # Allowed only inside try/except ImportError (annotations on CPython)
 ONLY_GUARDED = {"typing"}
-BOARD_MODULES = {"usb_cdc", "busio", "board", "socketpool", "wifi", "microcontroller", "supervisor", "machine", "socket"}
+BOARD_MODULES = {
+    "usb_cdc",
+    "busio",
+    "board",
+    "socketpool",
+    "wifi",
+    "microcontroller",
+    "supervisor",
+    "machine",
+    "socket",
+}
 
 
 def _lite_sources() -> list[Path]:
-    return [p for p in sorted((ROOT / "ether_lite").rglob("*.py")) if "sim" not in p.relative_to(ROOT / "ether_lite").parts]
+    return [
+        p
+        for p in sorted((ROOT / "ether_lite").rglob("*.py"))
+        if "sim" not in p.relative_to(ROOT / "ether_lite").parts
+    ]
 
 
 def _imports(tree: ast.AST) -> list[tuple[str, bool, bool]]:
@@ -49,7 +80,7 @@ def _imports(tree: ast.AST) -> list[tuple[str, bool, bool]]:
                 names = set()
                 for h in child.handlers:
                     t = h.type
-                    for e in (t.elts if isinstance(t, ast.Tuple) else [t]):
+                    for e in t.elts if isinstance(t, ast.Tuple) else [t]:
                         if isinstance(e, ast.Name):
                             names.add(e.id)
                 if names & {"ImportError", "ModuleNotFoundError"}:
@@ -88,12 +119,16 @@ def test_ether_lite_imports_only_what_boards_have() -> None:
             elif mod not in allowed:
                 problems.append(f"ether_lite/{rel}: imports {mod}, which MicroPython/CircuitPython lack")
             elif mod in BOARD_MODULES and module_level and not guarded:
-                problems.append(f"ether_lite/{rel}: imports board module {mod} at module level without try/except")
+                problems.append(
+                    f"ether_lite/{rel}: imports board module {mod} at module level without try/except"
+                )
     assert not problems, "\n".join(problems)
 
 
 def test_import_scan_catches_forbidden_imports() -> None:
-    tree = ast.parse("import dataclasses\ntry:\n    import typing\nexcept ImportError:\n    pass\nimport usb_cdc\n")
+    tree = ast.parse(
+        "import dataclasses\ntry:\n    import typing\nexcept ImportError:\n    pass\nimport usb_cdc\n"
+    )
     assert _imports(tree) == [("dataclasses", True, False), ("typing", True, True), ("usb_cdc", True, False)]
 
 
@@ -103,10 +138,19 @@ def _micropython(*args: str, timeout: float = 50) -> subprocess.CompletedProcess
         pytest.skip("node is not installed; the MicroPython tests need Node.js (then run `make deps`)")
     if not MP_PACKAGE.exists():
         pytest.skip("node_modules lacks @micropython/micropython-webassembly-pyscript: run `make deps`")
-    return subprocess.run([node, str(RUNNER), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [node, str(RUNNER), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
-COPY = ["--copy", "ether_lite=/lib/ether_lite", "--copy", "tests/micropython=/checks", "--copy", "tests/vectors=/vectors"]
+COPY = [
+    "--copy",
+    "ether_lite=/lib/ether_lite",
+    "--copy",
+    "tests/micropython=/checks",
+    "--copy",
+    "tests/vectors=/vectors",
+]
 
 
 def test_device_checks_pass_under_micropython() -> None:
@@ -114,7 +158,11 @@ def test_device_checks_pass_under_micropython() -> None:
     sys.stdout.write(proc.stdout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks passed" in proc.stdout
-    for line in ("ok   check_every_module_imports", "ok   check_cbor_fail_vectors", "ok   check_protocol_vectors"):
+    for line in (
+        "ok   check_every_module_imports",
+        "ok   check_cbor_fail_vectors",
+        "ok   check_protocol_vectors",
+    ):
         assert line in proc.stdout
 
 

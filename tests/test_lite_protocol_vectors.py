@@ -23,19 +23,48 @@ def f32(x: float) -> float:
 
 
 VECTORS = [
-    ("HELLO from a Pico", p.hello("e6614103e7452d2f", 123456789, "ether_lite 0.1.0; CircuitPython 9.2.1; Raspberry Pi Pico", 2, 2**29)),
+    (
+        "HELLO from a Pico",
+        p.hello(
+            "e6614103e7452d2f",
+            123456789,
+            "ether_lite 0.1.0; CircuitPython 9.2.1; Raspberry Pi Pico",
+            2,
+            2**29,
+        ),
+    ),
     ("HELLO from CPython", p.hello("sim-thermometer", 7, "ether_lite 0.1.0; CPython 3.11", 0, 2**30)),
-    ("DESCRIBE publisher float field", p.describe(0, "Thermometer.read", p.DEVICE_PUBLISHES, [["celsius", "f"]], 1.0)),
-    ("DESCRIBE subscriber bool field", p.describe(1, "Thermometer.set_led", p.DEVICE_SUBSCRIBES, [["on", "b"]], None)),
-    ("DESCRIBE publisher all types", p.describe(31, "Rig.status", p.DEVICE_PUBLISHES,
-                                                [["t", "f"], ["n", "i"], ["ok", "b"], ["msg", "s"], ["raw", "y"], ["x", "a"]], 0.25)),
+    (
+        "DESCRIBE publisher float field",
+        p.describe(0, "Thermometer.read", p.DEVICE_PUBLISHES, [["celsius", "f"]], 1.0),
+    ),
+    (
+        "DESCRIBE subscriber bool field",
+        p.describe(1, "Thermometer.set_led", p.DEVICE_SUBSCRIBES, [["on", "b"]], None),
+    ),
+    (
+        "DESCRIBE publisher all types",
+        p.describe(
+            31,
+            "Rig.status",
+            p.DEVICE_PUBLISHES,
+            [["t", "f"], ["n", "i"], ["ok", "b"], ["msg", "s"], ["raw", "y"], ["x", "a"]],
+            0.25,
+        ),
+    ),
     ("DESCRIBE subscriber fields unknown", p.describe(2, "Board.blink", p.DEVICE_SUBSCRIBES, None, None)),
     ("PUB one float, half precision", p.pub(0, 7, 123456, [21.5])),
     ("PUB one float, single precision (16 B on the wire)", p.pub(0, 8, 123556, [f32(21.437)])),
     ("PUB one float, double precision", p.pub(0, 9, 123656, [21.437])),
     ("PUB seq and time wrap", p.pub(5, 511, 2**30 - 1, [-3])),
-    ("PUB every type", p.pub(31, 300, 65535, [0.1, -(2**40), True, "héllo", b"\x00\x01\xff", [1, {"a": None}]])),
-    ("PUB float specials", p.pub(3, 1, 0, [float("inf"), float("-inf"), -0.0, 65504.0, 5.960464477539063e-08])),
+    (
+        "PUB every type",
+        p.pub(31, 300, 65535, [0.1, -(2**40), True, "héllo", b"\x00\x01\xff", [1, {"a": None}]]),
+    ),
+    (
+        "PUB float specials",
+        p.pub(3, 1, 0, [float("inf"), float("-inf"), -0.0, 65504.0, 5.960464477539063e-08]),
+    ),
     ("DELIVER bool with ACK", p.deliver(1, 1, [True])),
     ("DELIVER fire and forget", p.deliver(1, 0, [False])),
     ("DELIVER keyword map (fields unknown)", p.deliver(2, 65535, [{"n": 3, "period_s": 0.5}])),
@@ -44,7 +73,10 @@ VECTORS = [
     ("PING", p.ping(42)),
     ("PONG", p.pong(42, 536870911)),
     ("LOG warning", p.log(p.WARNING, "sensor not found, retrying")),
-    ("ERROR version mismatch", p.error(p.ERR_VERSION, "protocol version 2 received; this side speaks version 1", (2, 1))),
+    (
+        "ERROR version mismatch",
+        p.error(p.ERR_VERSION, "protocol version 2 received; this side speaks version 1", (2, 1)),
+    ),
     ("ERROR unknown topic", p.error(p.ERR_UNKNOWN_TOPIC, "no endpoint with topic id 9", (9,))),
     ("QUERY", p.query()),
 ]
@@ -70,22 +102,70 @@ def _bad() -> list[dict[str, object]]:
     truncated_block = bytes([0x05, 0x83, 0x02]) + b"\x00"
     oversize = framing.encode_frame(b"\x01" * 256)[:-1] + b"\x01" * 8 + b"\x00"
     return [
-        {"name": "CRC mismatch (one bit flipped)", "hex": bytes(flipped).hex(), "layer": "frame", "counter": "crc_errors"},
-        {"name": "COBS block longer than the frame", "hex": truncated_block.hex(), "layer": "frame", "counter": "cobs_errors"},
-        {"name": "shorter than body + CRC", "hex": "0201" "00", "layer": "frame", "counter": "cobs_errors"},
+        {
+            "name": "CRC mismatch (one bit flipped)",
+            "hex": bytes(flipped).hex(),
+            "layer": "frame",
+            "counter": "crc_errors",
+        },
+        {
+            "name": "COBS block longer than the frame",
+            "hex": truncated_block.hex(),
+            "layer": "frame",
+            "counter": "cobs_errors",
+        },
+        {"name": "shorter than body + CRC", "hex": "020100", "layer": "frame", "counter": "cobs_errors"},
         {"name": "body over 256 bytes", "hex": oversize.hex(), "layer": "frame", "counter": "oversize"},
-        {"name": "body is not well-formed CBOR", "hex": _with_crc(bytes([0x82, 0x02])), "layer": "cbor", "code": p.ERR_MALFORMED},
-        {"name": "bytes after the CBOR item", "hex": _with_crc(_body_of([9]) + b"\x00"), "layer": "cbor", "code": p.ERR_MALFORMED},
-        {"name": "body is not an array", "hex": _with_crc(_body_of({"h": 2})), "layer": "protocol", "code": p.ERR_MALFORMED},
+        {
+            "name": "body is not well-formed CBOR",
+            "hex": _with_crc(bytes([0x82, 0x02])),
+            "layer": "cbor",
+            "code": p.ERR_MALFORMED,
+        },
+        {
+            "name": "bytes after the CBOR item",
+            "hex": _with_crc(_body_of([9]) + b"\x00"),
+            "layer": "cbor",
+            "code": p.ERR_MALFORMED,
+        },
+        {
+            "name": "body is not an array",
+            "hex": _with_crc(_body_of({"h": 2})),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
         {"name": "empty array", "hex": _with_crc(_body_of([])), "layer": "protocol", "code": p.ERR_MALFORMED},
-        {"name": "protocol version 2 PING", "hex": _with_crc(_body_of([p.header(p.PING, 2), 1])),
-         "layer": "protocol", "code": p.ERR_VERSION, "detail": [2, 1]},
-        {"name": "reserved kind 12", "hex": _with_crc(_body_of([12])), "layer": "protocol", "code": p.ERR_MALFORMED},
-        {"name": "PING without id", "hex": _with_crc(_body_of([p.PING])), "layer": "protocol", "code": p.ERR_MALFORMED},
-        {"name": "DELIVER topic id out of range", "hex": _with_crc(_body_of([p.DELIVER, 32, 1, True])),
-         "layer": "protocol", "code": p.ERR_MALFORMED},
-        {"name": "DESCRIBE with an unknown field type", "hex": _with_crc(_body_of(p.describe(0, "A.b", 0, [["x", "q"]]))),
-         "layer": "protocol", "code": p.ERR_MALFORMED},
+        {
+            "name": "protocol version 2 PING",
+            "hex": _with_crc(_body_of([p.header(p.PING, 2), 1])),
+            "layer": "protocol",
+            "code": p.ERR_VERSION,
+            "detail": [2, 1],
+        },
+        {
+            "name": "reserved kind 12",
+            "hex": _with_crc(_body_of([12])),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
+        {
+            "name": "PING without id",
+            "hex": _with_crc(_body_of([p.PING])),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
+        {
+            "name": "DELIVER topic id out of range",
+            "hex": _with_crc(_body_of([p.DELIVER, 32, 1, True])),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
+        {
+            "name": "DESCRIBE with an unknown field type",
+            "hex": _with_crc(_body_of(p.describe(0, "A.b", 0, [["x", "q"]]))),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
     ]
 
 
@@ -108,15 +188,23 @@ def build() -> dict[str, object]:
     frames = []
     for name, msg in VECTORS:
         body = _body_of(msg)
-        frames.append({"name": name, "kind": p.kind_name(p.kind_of(msg[0])), "hex": _frame_hex(body),
-                       "body_hex": body.hex(), "message": _json_value(msg)})
+        frames.append(
+            {
+                "name": name,
+                "kind": p.kind_name(p.kind_of(msg[0])),
+                "hex": _frame_hex(body),
+                "body_hex": body.hex(),
+                "message": _json_value(msg),
+            }
+        )
     return {
         "protocol_version": p.VERSION,
         "about": (
             "Frames of PROTOCOL.md. hex: the whole frame as sent on a byte stream (COBS(body+CRC16) + 00); "
-            "body_hex: the CBOR body; message: the decoded array, with bytes as {\"bytes\": hex} and "
-            "non-finite or negative-zero floats as {\"float\": repr}. bad_frames: frames a receiver must drop; "
-            "layer frame: the decoder counts `counter`; layer cbor/protocol: the receiver answers ERROR `code`."
+            'body_hex: the CBOR body; message: the decoded array, with bytes as {"bytes": hex} and '
+            'non-finite or negative-zero floats as {"float": repr}. bad_frames: frames a receiver must drop; '
+            "layer frame: the decoder counts `counter`; "
+            "layer cbor/protocol: the receiver answers ERROR `code`."
         ),
         "frames": frames,
         "bad_frames": _bad(),
@@ -128,7 +216,9 @@ def render() -> str:
 
 
 def test_vectors_file_is_up_to_date() -> None:
-    assert PATH.read_text(encoding="utf-8") == render(), "regenerate: .venv/bin/python tests/test_lite_protocol_vectors.py"
+    assert PATH.read_text(encoding="utf-8") == render(), (
+        "regenerate: .venv/bin/python tests/test_lite_protocol_vectors.py"
+    )
 
 
 def test_host_decodes_every_vector_with_cbor2() -> None:

@@ -9,7 +9,8 @@ The contract every link meets (the in-memory pair in ``links.memory`` is the ref
 - ``eof`` (optional): true once the other end closed for good (a pipe); ``Node.run`` then returns.
 - ``close()``.
 
-``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"``,
+``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"`` (CPython: print() then
+goes to stderr; MicroPython under Node: links.node_stdio),
 ``"pipe:RFD,WFD"``, any other pyserial URL or device path (``"/dev/ttyACM0"``, ``"socket://h:p"``, ``"loop://"``),
 or an object that already has ``readinto`` and ``write``. Only the module for the chosen kind is imported.
 """
@@ -33,11 +34,18 @@ def open_link(spec):
 
         host, port = udp.parse_address(spec[6:])
         return udp.UdpLink(host, port)
-    if spec == "stdio" or spec.startswith("pipe:"):
+    if spec == "stdio":
+        try:  # MicroPython under Node.js (tests/micropython/run.mjs --stdio-link)
+            from ether_lite.links import node_stdio
+
+            return node_stdio.NodeStdioLink()
+        except ImportError:
+            from ether_lite.links import pipe
+
+            return pipe.stdio()
+    if spec.startswith("pipe:"):
         from ether_lite.links import pipe
 
-        if spec == "stdio":
-            return pipe.PipeLink(0, 1)
         r, w = spec[5:].split(",")
         return pipe.PipeLink(int(r), int(w))
     if "://" in spec or spec.startswith("/dev/") or spec.upper().startswith("COM"):

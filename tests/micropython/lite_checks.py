@@ -6,12 +6,15 @@ Every ``check_*`` function raises AssertionError (or anything else) on failure. 
 directory holding protocol.json and cbor/; the caller sets it.
 """
 
+# Runs under MicroPython too: no contextlib, no next() defaults idioms needed, %-formatting kept.
+# ruff: noqa: UP031, SIM105, SIM110, RUF015
+
 import json
 
 from ether_lite import cbor, framing, protocol
+from ether_lite.endpoints import ether_pub, ether_sub
 from ether_lite.links.memory import memory_pair
 from ether_lite.node import Node
-from ether_lite.endpoints import ether_pub, ether_sub
 
 VECTORS = "tests/vectors"
 PACKAGE = "ether_lite"  # directory of the ether_lite package (the caller sets it)
@@ -81,6 +84,7 @@ def _from_json(v):
 
 # ------------------------------------------------------------------------------ protocol vectors
 
+
 def check_protocol_vectors():
     data = _load("protocol.json")
     assert data["protocol_version"] == protocol.VERSION
@@ -128,7 +132,11 @@ def check_ref_packing():
         ref = protocol.pack_ref(topic, seq, t)
         assert 0 <= ref < 1 << 30
         assert protocol.unpack_ref(ref) == (topic, seq & 511, t & 65535)
-    assert protocol.seq_advance(511, 0) == 1 and protocol.seq_advance(7, 7) == 0 and protocol.seq_advance(7, 10) == 3
+    assert (
+        protocol.seq_advance(511, 0) == 1
+        and protocol.seq_advance(7, 7) == 0
+        and protocol.seq_advance(7, 10) == 3
+    )
     period = 1 << 29
     for full in (0, 1000, 65535, 65536, period - 1, period - 30000, 123456789):
         for drift in (-30000, -1, 0, 1, 30000):
@@ -138,6 +146,7 @@ def check_ref_packing():
 
 
 # -------------------------------------------------------------------------------------- CBOR
+
 
 # Appendix A rows JSON cannot hold, as the values ether_lite decodes them to.
 def _diagnostic_value(d):
@@ -218,8 +227,13 @@ def check_cbor_fail_vectors():
 
 def check_cbor_does_not_trust_lengths():
     # an array, map, byte and text string each claiming 2**32-1 elements/bytes with nothing behind them
-    for head in (b"\x9a\xff\xff\xff\xff", b"\xba\xff\xff\xff\xff", b"\x5a\xff\xff\xff\xff", b"\x7a\xff\xff\xff\xff",
-                 b"\x9b\x00\x00\x00\x01\x00\x00\x00\x00"):
+    for head in (
+        b"\x9a\xff\xff\xff\xff",
+        b"\xba\xff\xff\xff\xff",
+        b"\x5a\xff\xff\xff\xff",
+        b"\x7a\xff\xff\xff\xff",
+        b"\x9b\x00\x00\x00\x01\x00\x00\x00\x00",
+    ):
         try:
             cbor.loads(head + b"\x01\x02")
         except cbor.CBORDecodeError:
@@ -235,10 +249,23 @@ def check_cbor_does_not_trust_lengths():
 
 
 def check_cbor_floats_shortest_exact():
-    cases = ((0.0, "f90000"), (-0.0, "f98000"), (1.0, "f93c00"), (1.5, "f93e00"), (65504.0, "f97bff"),
-             (5.960464477539063e-08, "f90001"), (6.103515625e-05, "f90400"), (100000.0, "fa47c35000"),
-             (3.4028234663852886e38, "fa7f7fffff"), (1.1, "fb3ff199999999999a"), (1e300, "fb7e37e43c8800759c"),
-             (float("inf"), "f97c00"), (float("-inf"), "f9fc00"), (float("nan"), "f97e00"), (21.5, "f94d60"))
+    cases = (
+        (0.0, "f90000"),
+        (-0.0, "f98000"),
+        (1.0, "f93c00"),
+        (1.5, "f93e00"),
+        (65504.0, "f97bff"),
+        (5.960464477539063e-08, "f90001"),
+        (6.103515625e-05, "f90400"),
+        (100000.0, "fa47c35000"),
+        (3.4028234663852886e38, "fa7f7fffff"),
+        (1.1, "fb3ff199999999999a"),
+        (1e300, "fb7e37e43c8800759c"),
+        (float("inf"), "f97c00"),
+        (float("-inf"), "f9fc00"),
+        (float("nan"), "f97e00"),
+        (21.5, "f94d60"),
+    )
     for x, h in cases:
         assert _hex(cbor.dumps(x)) == h, (x, _hex(cbor.dumps(x)), h)
 
@@ -259,6 +286,7 @@ def check_cbor_encoder_preallocated():
 
 # ------------------------------------------------------------------------------------ framing
 
+
 class _Rand:
     """A small deterministic generator (MicroPython may lack ``random``)."""
 
@@ -276,7 +304,11 @@ class _Rand:
 def check_framing_known_answers():
     assert framing.crc16(b"123456789") == 0x29B1
     # COBS examples of the original paper / Wikipedia, here with the CRC appended
-    for body, cobs_prefix in ((b"\x00", b"\x01"), (b"\x00\x00", b"\x01\x01"), (b"\x11\x22\x00\x33", b"\x03\x11\x22")):
+    for body, cobs_prefix in (
+        (b"\x00", b"\x01"),
+        (b"\x00\x00", b"\x01\x01"),
+        (b"\x11\x22\x00\x33", b"\x03\x11\x22"),
+    ):
         f = framing.encode_frame(body)
         assert f.startswith(cobs_prefix) and f[-1] == 0 and 0 not in f[:-1], (body, f)
         assert framing.decode_frame(f) == body
@@ -343,6 +375,7 @@ def check_framing_decoder_allocates_no_frames():
 
 
 # ---------------------------------------------------------------------------------- node loop
+
 
 class Thermometer:
     def __init__(self):
@@ -412,7 +445,12 @@ def check_node_hello_and_describe():
         assert hello[5] in (1 << 29, 1 << 30)
         assert hello[3].startswith("ether_lite ")
         names = [m[2] for m in msgs[1:5]]
-        assert names == ["Thermometer.blink", "Thermometer.fail", "Thermometer.read", "Thermometer.set_led"], names
+        assert names == [
+            "Thermometer.blink",
+            "Thermometer.fail",
+            "Thermometer.read",
+            "Thermometer.set_led",
+        ], names
         for m in msgs[1:5]:
             protocol.check(m)
         assert msgs[4][4] == [["on", "b"]] and msgs[2][4] == [["why", "a"]]
@@ -533,7 +571,45 @@ def check_node_publishes_at_rate():
         h.close()
 
 
+def check_no_allocation_per_reading():
+    """Under MicroPython (gc.mem_alloc): framing and publishing a reading allocate nothing."""
+    import gc
+
+    if not hasattr(gc, "mem_alloc"):
+        return  # CPython: no allocation counter; bench/lite.py reports the MicroPython figures
+    th = Thermometer()
+    h = Host(th)
+    try:
+        h.recv()
+        ep = h.node.endpoint("Thermometer.read")
+        result = th.read()
+        body = cbor.dumps(protocol.pub(0, 1, 2, [21.437]))
+        frame = bytearray(framing.MAX_FRAME)
+        nf = framing.encode_into(frame, body, len(body))
+        dec = framing.FrameDecoder()
+        buf = h.buf
+        for label, fn in (
+            ("frame encode", lambda: framing.encode_into(frame, body, len(body))),
+            ("frame decode", lambda: dec.feed(frame, 0, nf)),
+            ("publish", lambda: h.node._pub(ep, result) or h.end.readinto(buf)),
+        ):
+            fn()
+            gc.collect()
+            gc.disable()
+            try:
+                before = gc.mem_alloc()
+                for _ in range(50):
+                    fn()
+                used = gc.mem_alloc() - before
+            finally:
+                gc.enable()
+            assert used == 0, "%s allocated %d bytes in 50 runs" % (label, used)
+    finally:
+        h.close()
+
+
 # ------------------------------------------------------------------------------------- imports
+
 
 def package_modules(directory=None, dotted="ether_lite"):
     """Dotted names of every module of the package (walks the directory with ``os.listdir``)."""
@@ -564,6 +640,7 @@ def check_every_module_imports():
 
 
 # ------------------------------------------------------------------------------------- runner
+
 
 def all_checks():
     g = globals()

@@ -1,6 +1,10 @@
 // Run a Python script under the real MicroPython interpreter (npm @micropython/micropython-webassembly-pyscript).
 //
-//   node tests/micropython/run.mjs [--copy HOSTDIR=FSDIR]... [--heap BYTES] SCRIPT.py [ARGS...]
+//   node tests/micropython/run.mjs [--copy HOSTDIR=FSDIR]... [--heap BYTES] [--stdio-link] SCRIPT.py [ARGS...]
+//
+// --stdio-link makes this process's stdin/stdout a byte link for ether_lite (link="stdio"): it registers the
+// JavaScript module `ether_host_io` (read(max) -> Uint8Array, or null at end of file; write(hex); wait(ms)),
+// and sends Python's own printed output to stderr so that stdout carries only frames.
 //
 // Each --copy copies the .py, .mpy and .json files of HOSTDIR (recursively) into MicroPython's in-memory
 // filesystem at FSDIR (there is no host-folder mount). /lib is on sys.path, so `--copy ether_lite=/lib/ether_lite`
@@ -17,6 +21,7 @@ function usage(msg) {
 
 const copies = [];
 let heap = 8 * 1024 * 1024;
+let stdioLink = false;
 const argv = process.argv.slice(2);
 while (argv.length && argv[0].startsWith("--")) {
   const opt = argv.shift();
@@ -25,6 +30,8 @@ while (argv.length && argv[0].startsWith("--")) {
     const eq = spec.indexOf("=");
     if (eq < 0) usage(`--copy ${spec}: expected HOSTDIR=FSDIR`);
     copies.push([spec.slice(0, eq), spec.slice(eq + 1)]);
+  } else if (opt === "--stdio-link") {
+    stdioLink = true;
   } else if (opt === "--heap") {
     heap = parseInt(argv.shift(), 10);
   } else {
@@ -35,7 +42,7 @@ const script = argv.shift() || usage("no script given");
 
 const mp = await loadMicroPython({
   heapsize: heap,
-  stdout: (line) => process.stdout.write(line + "\n"),
+  stdout: (line) => (stdioLink ? process.stderr : process.stdout).write(line + "\n"),
   stderr: (line) => process.stderr.write(line + "\n"),
 });
 
@@ -54,6 +61,36 @@ function copyTree(hostDir, fsDir) {
 for (const [hostDir, fsDir] of copies) {
   if (!fs.existsSync(hostDir)) usage(`--copy: ${hostDir} does not exist`);
   copyTree(hostDir, fsDir);
+}
+if (stdioLink) {
+  // Non-blocking reads of stdin: reopen fd 0 with O_NONBLOCK and treat EAGAIN as "nothing yet".
+  const fd = fs.openSync("/proc/self/fd/0", fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const rbuf = Buffer.alloc(4096);
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  mp.registerJsModule("ether_host_io", {
+    read: (max) => {
+      try {
+        const n = fs.readSync(fd, rbuf, 0, Math.min(max, rbuf.length), null);
+        return n === 0 ? null : new Uint8Array(rbuf.subarray(0, n));
+      } catch (e) {
+        if (e.code === "EAGAIN") return new Uint8Array(0);
+        throw e;
+      }
+    },
+    write: (hex) => {
+      const b = Buffer.from(hex, "hex");
+      let off = 0;
+      while (off < b.length) {
+        try {
+          off += fs.writeSync(1, b, off);
+        } catch (e) {
+          if (e.code !== "EAGAIN") throw e;
+          Atomics.wait(sleeper, 0, 0, 1);
+        }
+      }
+    },
+    wait: (ms) => Atomics.wait(sleeper, 0, 0, Math.max(0, Math.min(ms, 2))),
+  });
 }
 mp.FS.mkdirTree("/main");
 mp.FS.writeFile("/main/__main_script__.py", fs.readFileSync(script));
