@@ -1,3 +1,32 @@
-"""Ether on the host: a pub/sub fabric over ZeroMQ for lab code and CircuitPython boards."""
+"""Ether on the host: a pub/sub fabric over ZeroMQ for lab code and CircuitPython boards.
+
+``from ether_medium import ether, ether_pub, ether_sub, ether_start`` is all the seed examples need.
+"""
+
+from ether_medium.api import Ether, EtherError, ether
+from ether_medium.decorators import (
+    ether_cleanup,
+    ether_get,
+    ether_init,
+    ether_pub,
+    ether_save,
+    ether_shutdown,
+    ether_start,
+    ether_sub,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Ether",
+    "EtherError",
+    "ether",
+    "ether_cleanup",
+    "ether_get",
+    "ether_init",
+    "ether_pub",
+    "ether_save",
+    "ether_shutdown",
+    "ether_start",
+    "ether_sub",
+]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
     "ConfigError",
@@ -59,13 +59,29 @@ class RegistryEntry(_Strict):
 
 
 class DeviceConfig(_Strict):
-    """One board (or simulated board) attached through the bridge."""
+    """One board (or simulated board) attached through the bridge (ether_medium.bridge)."""
 
     link: str = Field(
-        description="serial:///dev/ttyACM0?baud=115200, udp://0.0.0.0:5005, sim:module:Class, cmd:..."
+        description="serial:///dev/ttyACM0?baud=115200 (a path, a glob such as serial:///dev/serial/by-id/* "
+        "or serial://auto: the port whose board has device_id), udp://0.0.0.0:5005 (listen for a board), "
+        "sim:module:Class (simulated board), cmd:COMMAND (a child whose stdin/stdout is the link)"
     )
     device_id: str | None = Field(None, description="the stable id the device must report in HELLO")
     topics: dict[str, str] = Field(default_factory=dict, description="described topic -> fabric topic")
+    ping_interval_s: float = Field(1.0, gt=0, description="time-sync PING period")
+    lease_s: float = Field(3.5, gt=0, description="silence after which the device counts as gone")
+
+    @field_validator("link")
+    @classmethod
+    def _link_form(cls, value: str) -> str:
+        from ether_medium.bridge.errors import LinkUnavailable
+        from ether_medium.bridge.links import open_link
+
+        try:
+            open_link(value)  # parses the URL; opens nothing
+        except LinkUnavailable as exc:
+            raise ValueError(exc.reason) from exc
+        return value
 
 
 class RecordingConfig(_Strict):

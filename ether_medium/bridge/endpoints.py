@@ -13,8 +13,9 @@ import keyword
 from dataclasses import dataclass, field
 from typing import Any
 
-from ether_lite import protocol
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from ether_lite import protocol
 
 __all__ = ["DescribeError", "Endpoint", "build_model", "endpoint_from_describe", "format_validation"]
 
@@ -53,7 +54,7 @@ class Endpoint:
 
     def signature(self) -> str:
         if self.fields is None:
-            args = "**kwargs"
+            args = "**kwargs" if not self.publishes else "fields not described yet"
         else:
             args = ", ".join(f"{n}: {TYPE_NAMES[t]}" for n, t in self.fields)
         kind = "pub" if self.publishes else "sub"
@@ -129,5 +130,7 @@ def format_validation(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<data>"
         msg = "unexpected field" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{loc}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"{loc}: missing")
+        parts.append(
+            f"{loc}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"{loc}: missing"
+        )
     return "; ".join(parts)

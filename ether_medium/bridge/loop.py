@@ -7,8 +7,10 @@ message for the device wake the same ``poll``; nothing is polled on a timer exce
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,7 @@ class BridgeLoop:
         self.managers: list[LinkManager] = []
         self._sockets: dict[Any, Callable[[], None]] = {}
         self._stop = False
+        self._calls: deque[Callable[[], None]] = deque()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -41,13 +44,19 @@ class BridgeLoop:
         """Write a byte here (e.g. ``signal.set_wakeup_fd``) to make :meth:`run` look at its stop flag."""
         return self._wake_w
 
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop's thread at its next step (thread-safe)."""
+        self._calls.append(fn)
+        self.wake()
+
     def stop(self) -> None:
         """Thread-safe and signal-safe."""
         self._stop = True
-        try:
+        self.wake()
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):  # full pipe: a wake-up is pending anyway
             os.write(self._wake_w, b"x")
-        except OSError:
-            pass
 
     @property
     def stopping(self) -> bool:
@@ -63,6 +72,8 @@ class BridgeLoop:
             self.step()
 
     def step(self, max_wait_s: float = _MAX_WAIT_S) -> None:
+        while self._calls:
+            self._calls.popleft()()
         poller = zmq.Poller()
         fds: dict[int, LinkManager] = {}
         for m in self.managers:
@@ -75,16 +86,16 @@ class BridgeLoop:
         poller.register(self._wake_r, zmq.POLLIN)
         now = time.monotonic()
         due = min((m.next_timer() for m in self.managers), default=now + max_wait_s)
+        if self._calls:
+            due = now
         wait_ms = max(0.0, min(due - now, max_wait_s)) * 1000.0
-        events = poller.poll(wait_ms)
+        events = poller.poll(int(wait_ms + 0.999))
         now = time.monotonic()
         for what, _ in events:
             if isinstance(what, int):
                 if what == self._wake_r:
-                    try:
+                    with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 512)
-                    except BlockingIOError:
-                        pass
                     continue
                 mgr = fds.get(what)
                 if mgr is not None:
@@ -100,7 +111,5 @@ class BridgeLoop:
         for m in self.managers:
             m.close()
         for fd in (self._wake_r, self._wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import cbor2
-from ether_lite import framing, protocol
 from pydantic import ValidationError
 
+from ether_lite import framing, protocol
 from ether_medium.bridge.clock import ClockSync
 from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.endpoints import DescribeError, Endpoint, endpoint_from_describe, format_validation
@@ -39,7 +39,11 @@ from ether_medium.bridge.problems import ProblemLog
 __all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
 
 CLOSED, CONNECTED, DESCRIBING, ATTACHED, INCOMPATIBLE = (
-    "closed", "connected", "describing", "attached", "incompatible"
+    "closed",
+    "connected",
+    "describing",
+    "attached",
+    "incompatible",
 )
 _LEVELS = {10: logging.DEBUG, 20: logging.INFO, 30: logging.WARNING, 40: logging.ERROR, 50: logging.CRITICAL}
 _ERROR_NAMES = {
@@ -95,6 +99,7 @@ class Delivery:
     done: bool = False
     error: str | None = None  # None when delivered
     rtt: float | None = None  # first send to ACK, seconds
+    origin: str | None = None  # who published it (for log lines)
     callback: Callable[[Delivery], None] | None = None
 
 
@@ -173,7 +178,7 @@ class LinkManager:
         lease_s: float = 3.5,
     ) -> None:
         self.name = name
-        self.link = open_link(link) if isinstance(link, str) else link
+        self.link = open_link(link, device=name, device_id=device_id) if isinstance(link, str) else link
         self.sink = sink
         self.want_id = device_id
         self.renames = dict(renames or {})
@@ -207,7 +212,8 @@ class LinkManager:
         self._last_rx = 0.0
         self._query_at: float | None = None
         self._last_query = -1e9
-        self._hello_at = 0.0
+        self._hello_at = -1e9
+        self._describe_rounds = 0
         self._ping_at: float | None = None
         self._ping_id = 0
         self._msg_id = 0
@@ -275,21 +281,27 @@ class LinkManager:
 
     # ================================================================ host -> device
     def deliver(
-        self, topic: str, data: dict[str, Any], callback: Callable[[Delivery], None] | None = None
+        self,
+        topic: str,
+        data: dict[str, Any],
+        callback: Callable[[Delivery], None] | None = None,
+        origin: str | None = None,
     ) -> Delivery:
         """Send ``data`` to the device subscriber on fabric ``topic``; the callback gets the outcome.
 
         Data are checked against the endpoint's model first. The DELIVER is retransmitted until ACKed
         (PROTOCOL.md: 4 tries, 30 ms doubling); a delivery that cannot be made is logged with the reason.
         """
-        d = Delivery(topic, data, callback=callback)
+        d = Delivery(topic, data, callback=callback, origin=origin)
         now = time.monotonic()
         ep = self.by_topic.get(topic)
         if self.state != ATTACHED:
             return self._fail(d, f"{self.name} is not attached ({self.last_detach_reason})")
         if ep is None or ep.publishes:
             subs = sorted(e.topic for e in self.endpoints.values() if not e.publishes)
-            return self._fail(d, f"{topic!r} is not a subscriber of {self.name} (it has: {', '.join(subs) or 'none'})")
+            return self._fail(
+                d, f"{topic!r} is not a subscriber of {self.name} (it has: {', '.join(subs) or 'none'})"
+            )
         values: list[Any]
         if ep.fields is None:
             values = [dict(data)]
@@ -336,7 +348,8 @@ class LinkManager:
         d.done = True
         d.error = reason
         self.counters.delivery_failures += 1
-        self.problems.report(f"delivery {d.topic}", f"delivery to {d.topic} failed: {reason}")
+        sender = f" from {d.origin}" if d.origin else ""
+        self.problems.report(f"delivery {d.topic}", f"delivery to {d.topic}{sender} failed: {reason}")
         if d.callback is not None:
             d.callback(d)
         return d
@@ -358,15 +371,32 @@ class LinkManager:
             self.link.open()
         except LinkUnavailable as exc:
             self._open_failures += 1
-            if exc.reason != self._last_open_error or self._open_failures in (1, 10) or \
-                    self._open_failures % 100 == 0:
-                level = logging.WARNING if self._open_failures == 1 or exc.reason != self._last_open_error \
+            if (
+                exc.reason != self._last_open_error
+                or self._open_failures in (1, 10)
+                or self._open_failures % 100 == 0
+            ):
+                level = (
+                    logging.WARNING
+                    if self._open_failures == 1 or exc.reason != self._last_open_error
                     else logging.INFO
-                self.log.log(level, "%s: cannot open %s: %s (attempt %d; retrying every %.1f s at most)",
-                             self.name, self.link.url, exc.reason, self._open_failures, self.timing.backoff_max_s)
+                )
+                self.log.log(
+                    level,
+                    "%s: cannot open %s: %s (attempt %d; retrying every %.1f s at most)",
+                    self.name,
+                    self.link.url,
+                    exc.reason,
+                    self._open_failures,
+                    self.timing.backoff_max_s,
+                )
             self._last_open_error = exc.reason
             self._schedule_reopen(now)
             return
+        self.on_link_opened(now)
+
+    def on_link_opened(self, now: float) -> None:
+        """The link was opened (by :meth:`start` or by the caller): start talking to the device."""
         if self._ever_open:
             self.counters.reconnects += 1
         self._ever_open = True
@@ -393,8 +423,13 @@ class LinkManager:
 
     def _lost(self, reason: str, now: float, reopen: bool = True) -> None:
         was = self.state
-        self.log.warning("%s: link lost on %s: %s; %s", self.name, self.link.where, reason,
-                         "reconnecting" if reopen else "stopped")
+        self.log.warning(
+            "%s: link lost on %s: %s; %s",
+            self.name,
+            self.link.where,
+            reason,
+            "reconnecting" if reopen else "stopped",
+        )
         self._detach(f"link lost: {reason}", now)
         self.link.close()
         if reopen and not self._stopped:
@@ -446,30 +481,55 @@ class LinkManager:
         if self.state == CONNECTED and not self._hinted and now - self._connected_at >= self.timing.answer_s:
             self._hinted = True
             if self.link.datagram and not self.link.can_send:
-                self.log.info("%s: nothing received yet on %s; waiting for the board to send", self.name,
-                              self.link.where)
+                self.log.info(
+                    "%s: nothing received yet on %s; waiting for the board to send",
+                    self.name,
+                    self.link.where,
+                )
             else:
                 self.log.warning(
                     "%s: no answer from %s for %.0f s: is ether_lite running on the board (code.py calls "
-                    "run()) and, for USB, the data channel enabled in boot.py?", self.name, self.link.where,
-                    now - self._connected_at)
+                    "run()) and, for USB, the data channel enabled in boot.py?",
+                    self.name,
+                    self.link.where,
+                    now - self._connected_at,
+                )
                 if self._multi_port():
                     self.link.reject_current()  # scan the other ports of a multi-port link
                     self._schedule_reopen(now)
                     return
         if self._query_at is not None and now >= self._query_at:
-            if self.state == DESCRIBING:
-                got = sum(1 for v in self._describing.values() if v is not None)
-                n = self.info.n_endpoints if self.info else 0
-                self.problems.report("describe", f"only {got} of {n} DESCRIBEs arrived; asking again (QUERY)")
+            if self.state == DESCRIBING and self.info is not None:
+                n = self.info.n_endpoints
+                missing = [t for t in range(n) if t not in self._describing]
+                self._describe_rounds += 1
+                if self._describe_rounds >= 3:
+                    self.log.error(
+                        "%s: topic ids %s never described after %d QUERYs; attaching without them",
+                        self.name,
+                        missing,
+                        self._describe_rounds,
+                    )
+                    self.counters.describe_errors += len(missing)
+                    for t in missing:
+                        self._describing[t] = None
+                    self._describe_complete(now)
+                    return
+                self.problems.report(
+                    "describe",
+                    f"DESCRIBEs of topic ids {missing} (of {n}) did not arrive; asking again (QUERY)",
+                )
             self._send_query(now)
         if self._ping_at is not None and now >= self._ping_at:
             self._send_ping(now)
         for d in list(self._pending.deliveries.values()):
             if now >= d.next_at:
                 if d.tries >= protocol.DELIVER_TRIES:
-                    self._finish(d, now, f"no ACK after {d.tries} tries over {now - d.first_sent:.3f} s "
-                                         f"(msg_id {d.msg_id})")
+                    self._finish(
+                        d,
+                        now,
+                        f"no ACK after {d.tries} tries over {now - d.first_sent:.3f} s (msg_id {d.msg_id})",
+                    )
                 else:
                     self._send_delivery(d, now)
 
@@ -478,7 +538,9 @@ class LinkManager:
         if self.link.reopen_on_silence:
             self._lost(reason, now)
         else:
-            self.log.warning("%s: device on %s %s; detached, still listening", self.name, self.link.where, reason)
+            self.log.warning(
+                "%s: device on %s %s; detached, still listening", self.name, self.link.where, reason
+            )
             self._detach(reason, now)
             self._query_at = now + 1.0
 
@@ -519,15 +581,18 @@ class LinkManager:
 
     def _frame_errors(self, data: bytes) -> None:
         c, dec = self.counters, self._decoder
-        what = []
-        for label, new, old in (("CRC mismatch", dec.crc_errors, c.crc_errors),
-                                ("bad COBS", dec.cobs_errors, c.cobs_errors),
-                                ("oversize (> 256 B body)", dec.oversize, c.oversize)):
+        for label, new, old in (
+            ("CRC mismatch", dec.crc_errors, c.crc_errors),
+            ("bad COBS (truncated or too short)", dec.cobs_errors, c.cobs_errors),
+            ("oversize (more than 256 B of body)", dec.oversize, c.oversize),
+        ):
             if new > old:
-                what.append(f"{new - old} {label}")
+                self.problems.report(
+                    label,
+                    f"dropped {new - old} frame(s) with {label} on {self.link.where} "
+                    f"(bytes read start {data[:24].hex(' ')})",
+                )
         c.crc_errors, c.cobs_errors, c.oversize = dec.crc_errors, dec.cobs_errors, dec.oversize
-        self.problems.report("framing", f"dropped {', '.join(what)} frame(s) on {self.link.where} "
-                                        f"(chunk starts {data[:24].hex(' ')})")
 
     def _decode(self, body: bytes) -> Any:
         fp = io.BytesIO(body)
@@ -539,8 +604,11 @@ class LinkManager:
 
     def _bad_body(self, body: bytes, why: str, now: float) -> None:
         self.counters.decode_errors += 1
-        self.problems.report("decode", f"dropped a frame that is not a valid message: {why} "
-                                       f"(body {body[:32].hex(' ')}{' …' if len(body) > 32 else ''})")
+        self.problems.report(
+            "decode",
+            f"dropped a frame that is not a valid message: {why} "
+            f"(body {body[:32].hex(' ')}{' …' if len(body) > 32 else ''})",
+        )
         if now - self._error_reply_at >= 1.0:
             self._error_reply_at = now
             self._send(protocol.error(protocol.ERR_MALFORMED, why[:200]))
@@ -551,8 +619,13 @@ class LinkManager:
         except Exception as exc:  # cbor2 raises several types for malformed input
             self._bad_body(body, f"not CBOR: {exc}", now)
             return
-        if type(msg) is list and len(msg) >= 2 and msg[0] == protocol.PUB and type(msg[1]) is int \
-                and 0 <= msg[1] < 1 << 30:
+        if (
+            type(msg) is list
+            and len(msg) >= 2
+            and msg[0] == protocol.PUB
+            and type(msg[1]) is int
+            and 0 <= msg[1] < 1 << 30
+        ):
             self._on_pub(msg, now)  # the hot path; protocol.check would say the same
             return
         try:
@@ -560,6 +633,8 @@ class LinkManager:
         except protocol.ProtocolError as exc:
             if exc.code == protocol.ERR_VERSION:
                 self._version_mismatch(int(exc.detail[0]), msg, now)
+            elif msg[0] == protocol.DESCRIBE and len(msg) > 1 and type(msg[1]) is int:
+                self._refuse_describe(msg[1], exc.text, now)
             else:
                 self._bad_body(body, exc.text, now)
             return
@@ -578,41 +653,73 @@ class LinkManager:
             self._query_at = now + self.timing.incompatible_query_s
             self._ping_at = None
             self.log.error(
-                "%s: the device on %s speaks protocol version %d; this bridge speaks version %d. Its topics are "
-                "not mapped. Install the same Ether release on both sides (ether deploy copies the host's "
-                "ether_lite onto a board).", self.name, self.link.where, theirs, protocol.VERSION)
+                "%s: the device on %s speaks protocol version %d; this bridge speaks version %d. "
+                "Its topics are not mapped. Install the same Ether release on both sides "
+                "(ether deploy copies the host's ether_lite onto a board).",
+                self.name,
+                self.link.where,
+                theirs,
+                protocol.VERSION,
+            )
         if protocol.kind_of(msg[0]) != protocol.ERROR:
-            self._send(protocol.error(protocol.ERR_VERSION, "protocol version %d received; this side speaks "
-                                      "version %d" % (theirs, protocol.VERSION), (theirs, protocol.VERSION)))
+            self._send(
+                protocol.error(
+                    protocol.ERR_VERSION,
+                    f"protocol version {theirs} received; this side speaks version {protocol.VERSION}",
+                    (theirs, protocol.VERSION),
+                )
+            )
 
     # ---------------------------------------------------------------- HELLO / DESCRIBE
     def _on_hello(self, msg: list[Any], now: float) -> None:
         _, device_id, boot_id, firmware, n_endpoints, ticks_period = msg
         where = self.link.where
         if n_endpoints > protocol.MAX_ENDPOINTS or ticks_period < 2 or ticks_period & (ticks_period - 1):
-            self._bad_body(b"", f"HELLO with {n_endpoints} endpoints (max {protocol.MAX_ENDPOINTS}) or a "
-                                f"ticks_period {ticks_period} that is not a power of two", now)
+            self._bad_body(
+                b"",
+                f"HELLO with {n_endpoints} endpoints (max {protocol.MAX_ENDPOINTS}) or a "
+                f"ticks_period {ticks_period} that is not a power of two",
+                now,
+            )
             return
         want = self.want_id or self._locked_id
         if want is not None and device_id != want:
-            source = f"devices.{self.name}.device_id" if self.want_id else "the board first found on this link"
-            self.log.error("%s: the board on %s has device id %r, not %r (%s); %s", self.name, where, device_id,
-                           want, source, "trying other ports" if self._multi_port() else
-                           "fix the config or plug in the right board")
+            source = (
+                f"devices.{self.name}.device_id" if self.want_id else "the board first found on this link"
+            )
+            self.log.error(
+                "%s: the board on %s has device id %r, not %r (%s); %s",
+                self.name,
+                where,
+                device_id,
+                want,
+                source,
+                "trying other ports" if self._multi_port() else "fix the config or plug in the right board",
+            )
             self._detach(f"wrong device {device_id!r}", now)
             self.link.reject_current()
             self._schedule_reopen(now)
             return
         old = self.info
         if old is not None and old.device_id != device_id:
-            self.log.warning("%s: a different board is now on %s: device id %r (was %r)", self.name, where,
-                             device_id, old.device_id)
+            self.log.warning(
+                "%s: a different board is now on %s: device id %r (was %r)",
+                self.name,
+                where,
+                device_id,
+                old.device_id,
+            )
             old = None
             self._seq.clear()
         if old is not None and old.boot_id != boot_id:
             self.counters.resets += 1
-            self.log.warning("%s: device %r reset (boot id %d -> %d); re-learning its topics", self.name,
-                             device_id, old.boot_id, boot_id)
+            self.log.warning(
+                "%s: device %r reset (boot id %d -> %d); re-learning its topics",
+                self.name,
+                device_id,
+                old.boot_id,
+                boot_id,
+            )
             if self.state == ATTACHED:
                 self._detach("device reset", now)
             self._seq.clear()
@@ -624,6 +731,8 @@ class LinkManager:
             self._locked_id = device_id
         if old is None:
             self.clock.reset(ticks_period)
+        if now - self._hello_at > 3 * self.timing.describe_s + 1.0:
+            self._describe_rounds = 0
         self._hello_at = now
         self._describing = {}
         if self.state != ATTACHED:
@@ -635,7 +744,9 @@ class LinkManager:
             self._describe_complete(now)
 
     def _multi_port(self) -> bool:
-        return getattr(self.link, "pattern", "") == "auto" or any(c in getattr(self.link, "pattern", "") for c in "*?[")
+        return getattr(self.link, "pattern", "") == "auto" or any(
+            c in getattr(self.link, "pattern", "") for c in "*?["
+        )
 
     def _on_describe(self, msg: list[Any], now: float) -> None:
         if self.info is None or self.state in (CONNECTED, INCOMPATIBLE):
@@ -649,22 +760,31 @@ class LinkManager:
             # the endpoints this one must not collide with: those described in this round, else the attached
             others = self._describing if self._describing or self.state != ATTACHED else self.endpoints
             for other_id, other in others.items():
-                if other is not None and other_id != tid and (other.topic == ep.topic or other.name == ep.name):
-                    raise DescribeError(f"topic id {tid} {ep.name!r} has the same name as topic id {other_id}; "
-                                        f"give one of the methods its own topic= on the device, or rename one in "
-                                        f"devices.{self.name}.topics")
+                if (
+                    other is not None
+                    and other_id != tid
+                    and (other.topic == ep.topic or other.name == ep.name)
+                ):
+                    raise DescribeError(
+                        f"topic id {tid} {ep.name!r} has the same name as topic id {other_id}; "
+                        f"give one of the methods its own topic= on the device, or rename one in "
+                        f"devices.{self.name}.topics"
+                    )
         except DescribeError as exc:
-            self.counters.describe_errors += 1
-            self.problems.report(f"describe {tid}", f"DESCRIBE of topic id {tid} refused: {exc}", logging.ERROR)
-            if self.state == DESCRIBING:
-                self._describing[tid] = None
-                self._maybe_complete(now)
+            self._refuse_describe(tid, str(exc), now)
             return
         if self.state == ATTACHED and not self._describing:
             self._redescribe(ep)
             return
         self._describing[tid] = ep
         self._maybe_complete(now)
+
+    def _refuse_describe(self, tid: int, why: str, now: float) -> None:
+        self.counters.describe_errors += 1
+        self.problems.report(f"describe {tid}", f"DESCRIBE of topic id {tid} refused: {why}", logging.ERROR)
+        if self.state == DESCRIBING and self.info is not None and tid < self.info.n_endpoints:
+            self._describing[tid] = None
+            self._maybe_complete(now)
 
     def _maybe_complete(self, now: float) -> None:
         assert self.info is not None
@@ -677,6 +797,7 @@ class LinkManager:
         assert self.info is not None
         described = self._describing
         self._describing = {}
+        self._describe_rounds = 0
         self._query_at = None
         refused = sorted(t for t, e in described.items() if e is None)
         new = {t: e for t, e in described.items() if e is not None}
@@ -692,15 +813,25 @@ class LinkManager:
         self._backoff = self.timing.backoff_min_s
         unknown = sorted(set(self.renames) - {e.name for e in new.values()})
         if unknown:
-            self.log.warning("%s: devices.%s.topics renames %s, which the device does not have (it has %s)",
-                             self.name, self.name, ", ".join(unknown),
-                             ", ".join(sorted(e.name for e in new.values())) or "no topics")
+            self.log.warning(
+                "%s: devices.%s.topics renames %s, which the device does not have (it has %s)",
+                self.name,
+                self.name,
+                ", ".join(unknown),
+                ", ".join(sorted(e.name for e in new.values())) or "no topics",
+            )
         info = self.info
         self.log.info(
-            "%s attached on %s: device id %r, firmware %r, boot id %d, protocol %d; %s%s", self.name,
-            self.link.where, info.device_id, info.firmware, info.boot_id, info.protocol,
+            "%s attached on %s: device id %r, firmware %r, boot id %d, protocol %d; %s%s",
+            self.name,
+            self.link.where,
+            info.device_id,
+            info.firmware,
+            info.boot_id,
+            info.protocol,
             "; ".join(e.signature() for e in sorted(new.values(), key=lambda e: e.topic_id)) or "no topics",
-            f"; refused topic ids {refused}" if refused else "")
+            f"; refused topic ids {refused}" if refused else "",
+        )
         self.sink.attached(self)
 
     def _set_endpoints(self, eps: dict[int, Endpoint]) -> None:
@@ -727,18 +858,6 @@ class LinkManager:
         if ep is None or self.state != ATTACHED:
             self._reject_pub(tid, now)
             return
-        values = msg[2:]
-        if len(values) != len(ep.field_names):
-            self.counters.rejected += 1
-            self.problems.report(f"pub {tid}", f"PUB on {ep.topic} has {len(values)} value(s) {values!r}; the "
-                                               f"DESCRIBE says {ep.signature()}")
-            return
-        try:
-            data = _coerce(ep, values)
-        except ValueError as exc:
-            self.counters.rejected += 1
-            self.problems.report(f"pub {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
-            return
         st = self._seq.get(tid)
         if st is None:
             st = self._seq[tid] = _SeqState(seq, seq)
@@ -746,15 +865,32 @@ class LinkManager:
             adv = (seq - st.last) & 0x1FF
             if adv == 0:
                 self.counters.duplicates += 1
-                self.problems.report(f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped",
-                                     logging.INFO)
+                self.problems.report(
+                    f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped", logging.INFO
+                )
                 return
             if adv > 1:
                 self.counters.sequence_gaps += adv - 1
-                self.problems.report(f"gap {tid}", f"{adv - 1} PUB(s) on {ep.topic} lost on the link "
-                                                   f"(seq {st.last} -> {seq})")
+                self.problems.report(
+                    f"gap {tid}", f"{adv - 1} PUB(s) on {ep.topic} lost on the link (seq {st.last} -> {seq})"
+                )
             st.last = seq
             st.unwrapped += adv
+        values = msg[2:]
+        if len(values) != len(ep.field_names):
+            self.counters.rejected += 1
+            self.problems.report(
+                f"pub-count {tid}",
+                f"PUB on {ep.topic} has {len(values)} value(s) {values!r}; the "
+                f"DESCRIBE says {ep.signature()}",
+            )
+            return
+        try:
+            data = _coerce(ep, values)
+        except ValueError as exc:
+            self.counters.rejected += 1
+            self.problems.report(f"pub-type {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
+            return
         m = self.clock.map_ticks16(t16, now)
         wall = time.time()
         if m.synced:
@@ -776,7 +912,9 @@ class LinkManager:
         else:
             why = f"PUB on {ep.topic} before the device described its fields"
         self.problems.report(f"reject {tid}", f"{why}: dropped; asking it to describe itself (QUERY)")
-        if self.state != INCOMPATIBLE and (self.state != DESCRIBING or now - self._hello_at > self.timing.describe_s):
+        if self.state != INCOMPATIBLE and (
+            self.state != DESCRIBING or now - self._hello_at > self.timing.describe_s
+        ):
             self._query_soon(now)
 
     # ---------------------------------------------------------------- the rest
@@ -784,7 +922,9 @@ class LinkManager:
         msg_id, status = msg[1], msg[2]
         d = self._pending.deliveries.get(msg_id)
         if d is None:
-            self.log.debug("%s: ACK for msg_id %d, which is not in flight (late duplicate)", self.name, msg_id)
+            self.log.debug(
+                "%s: ACK for msg_id %d, which is not in flight (late duplicate)", self.name, msg_id
+            )
             return
         if status == protocol.ACK_OK:
             self._finish(d, now, None)
@@ -804,17 +944,26 @@ class LinkManager:
 
     def _on_log(self, msg: list[Any], now: float) -> None:
         self.counters.logs += 1
-        self.sink.device_log(self, _LEVELS.get(msg[1], logging.INFO if msg[1] < 30 else logging.ERROR), msg[2])
+        self.sink.device_log(
+            self, _LEVELS.get(msg[1], logging.INFO if msg[1] < 30 else logging.ERROR), msg[2]
+        )
 
     def _on_error(self, msg: list[Any], now: float) -> None:
         self.counters.device_errors += 1
         code, text, detail = msg[1], msg[2], msg[3:]
         name = _ERROR_NAMES.get(code, f"code {code}")
         if code == protocol.ERR_VERSION and len(detail) >= 2:
-            self.log.error("%s: the device says it speaks protocol version %s and received version %s: %s",
-                           self.name, detail[1], detail[0], text)
+            self.log.error(
+                "%s: the device says it speaks protocol version %s and received version %s: %s",
+                self.name,
+                detail[1],
+                detail[0],
+                text,
+            )
             return
-        self.problems.report(f"error {code}", f"device reports {name}: {text}{' ' + repr(detail) if detail else ''}")
+        self.problems.report(
+            f"error {code}", f"device reports {name}: {text}{' ' + repr(detail) if detail else ''}"
+        )
 
     # ================================================================ stop and report
     def report_counters(self, level: int = logging.INFO) -> None:

@@ -89,8 +89,12 @@ def parse_link(url: str) -> tuple[str, str, dict[str, str]]:
     return scheme, rest, {}
 
 
-def open_link(url: str) -> Link:
-    """The link object for ``url`` (not opened yet). Raises :class:`LinkUnavailable` for a bad URL."""
+def open_link(url: str, device: str | None = None, device_id: str | None = None) -> Link:
+    """The link object for ``url`` (not opened yet). Raises :class:`LinkUnavailable` for a bad URL.
+
+    ``device`` (the config's name for it) and ``device_id`` let a ``sim:`` link give the simulated board
+    its identity: ``device_id``, else ``sim-<device>``.
+    """
     scheme, _, _ = parse_link(url)
     if scheme == "serial":
         from ether_medium.bridge.links.serial import SerialLink
@@ -107,5 +111,5 @@ def open_link(url: str) -> Link:
     if scheme == "sim":
         from ether_medium.bridge.links.command import SimLink
 
-        return SimLink(url)
+        return SimLink(url, device_id or (f"sim-{device}" if device else None))
     raise LinkUnavailable(url, f"unknown link scheme {scheme!r}; use serial:, udp:, cmd: or sim:")

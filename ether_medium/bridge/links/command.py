@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib.util
 import os
 import select
 import shlex
@@ -38,10 +39,17 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def sim_command(spec: str, device_id: str | None = None) -> list[str]:
-    """The command that runs ``module:Class`` as a simulated device on stdin/stdout."""
-    module, sep, cls = spec.partition(":")
+    """The command that runs ``module:Class`` as a simulated device on stdin/stdout.
+
+    That is ``ether sim SPEC --link stdio`` (simulated board modules, ``examples/devices`` on the path);
+    in an installation without the simulator, plain ``ether_lite.run`` of the class under CPython.
+    """
+    module, sep, cls = spec.rpartition(":")
     if not sep or not module or not cls.isidentifier():
         raise ValueError(f"sim link {spec!r}: expected sim:package.module:ClassName")
+    if importlib.util.find_spec("ether_medium.commands.sim") is not None:
+        argv = [sys.executable, "-m", "ether_medium.cli", "sim", spec, "--link", "stdio"]
+        return argv + (["--id", device_id] if device_id else [])
     kwargs = f"device_id={device_id!r}" if device_id else f"device_id={cls.lower()!r}"
     code = (
         "import importlib, ether_lite\n"
@@ -76,7 +84,7 @@ class CommandLink(Link):
                 stdout=subprocess.PIPE,
                 bufsize=0,
                 start_new_session=True,  # Ctrl-C reaches the bridge, which then stops the child in order
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
             raise LinkUnavailable(self.url, f"cannot start {self.argv[0]!r}: {exc.strerror}") from exc

@@ -12,6 +12,7 @@ Reads and writes go straight to the file descriptor (pyserial opens it non-block
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import os
@@ -64,7 +65,9 @@ class SerialLink(Link):
         reasons = []
         for path in fresh or found:
             try:
-                port = serial.Serial(path, self.baud, timeout=0, write_timeout=_WRITE_TIMEOUT_S, exclusive=True)
+                port = serial.Serial(
+                    path, self.baud, timeout=0, write_timeout=_WRITE_TIMEOUT_S, exclusive=True
+                )
             except (serial.SerialException, OSError, ValueError) as exc:
                 reasons.append(f"{path}: {exc}")
                 continue
@@ -86,7 +89,10 @@ class SerialLink(Link):
 
     @property
     def where(self) -> str:
-        return self._path or self.pattern
+        if not self._path:
+            return self.pattern
+        real = os.path.realpath(self._path)
+        return self._path if real == self._path else f"{self._path} ({real})"
 
     def fileno(self) -> int:
         return self._fd
@@ -99,7 +105,9 @@ class SerialLink(Link):
         except BlockingIOError:
             return b""
         except OSError as exc:
-            raise LinkLost(self.url, f"{self._path}: {os.strerror(exc.errno or 0)} (unplugged or closed)") from exc
+            raise LinkLost(
+                self.url, f"{self._path}: {os.strerror(exc.errno or 0)} (unplugged or closed)"
+            ) from exc
         if not data:
             raise LinkLost(self.url, f"{self._path}: end of file (unplugged or closed)")
         return data
@@ -129,7 +137,5 @@ class SerialLink(Link):
         port, self._port = self._port, None
         self._fd = -1
         if port is not None:
-            try:
+            with contextlib.suppress(OSError, serial.SerialException):
                 port.close()
-            except (OSError, serial.SerialException):
-                pass

@@ -41,8 +41,9 @@ class UdpLink(Link):
             sock.bind(self.address)
         except OSError as exc:
             sock.close()
-            raise LinkUnavailable(self.url, f"cannot listen on {self.address[0]}:{self.address[1]}: "
-                                  f"{exc.strerror}") from exc
+            raise LinkUnavailable(
+                self.url, f"cannot listen on {self.address[0]}:{self.address[1]}: {exc.strerror}"
+            ) from exc
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self._sock = sock

@@ -1,0 +1,145 @@
+"""The ``ether`` object: ``ether.tap(config=...)``, ``ether.start()``, ``ether.shutdown()``, ``ether.get(...)``.
+
+One :class:`Ether` per process (``ether_medium.ether``). In the tap process it drives a
+:class:`ether_medium.launcher.Launcher`; in a child process it knows its session and the broker from the
+environment, so ``ether.get`` and ``ether.session_id`` work there too.
+
+Misuse never hangs: ``tap`` twice raises :class:`EtherError`; ``start`` before ``tap`` raises; ``start`` twice
+and ``shutdown`` before ``tap`` or twice are no-ops.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ether_medium.broker import BrokerAddresses
+from ether_medium.config import EtherConfig, load_config
+from ether_medium.decorators import EtherMethod, set_publish_hook
+from ether_medium.launcher import TAP_NAME, EtherError, Launcher
+from ether_medium.logs import console_handler, get_logger, level_from_env
+from ether_medium.requests import close_all, requester_for
+from ether_medium.service import ServiceSpec
+
+__all__ = ["Ether", "EtherError", "ether"]
+
+log = get_logger()
+
+
+class Ether:
+    def __init__(self) -> None:
+        self._launcher: Launcher | None = None
+        self._started = False
+        self._lock = threading.RLock()
+        self._atexit = False
+
+    # -- state -----------------------------------------------------------------------------------------
+    @property
+    def session_id(self) -> str | None:
+        """The running session's id (uuid4), in the tap process and in every child; ``None`` otherwise."""
+        if self._launcher is not None:
+            return self._launcher.session_id
+        return os.environ.get("ETHER_SESSION")
+
+    @property
+    def tapped(self) -> bool:
+        return self._launcher is not None
+
+    @property
+    def launcher(self) -> Launcher | None:
+        return self._launcher
+
+    def _addresses(self) -> tuple[BrokerAddresses, str]:
+        if self._launcher is not None:
+            return self._launcher.addresses, TAP_NAME
+        if "ETHER_PUBLISH" in os.environ:
+            return BrokerAddresses.from_env(), os.environ.get("ETHER_NAME", f"pid{os.getpid()}")
+        raise EtherError("no fabric is running in this process: call ether.tap(config=...) first")
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def tap(
+        self,
+        config: str | Path | dict[str, Any] | EtherConfig | None = None,
+        *,
+        services: list[ServiceSpec] | None = None,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        """Start the broker and every process of ``config`` (a YAML path, a dict or an :class:`EtherConfig`);
+        returns once each of them is connected and subscribed."""
+        with self._lock:
+            if self._launcher is not None:
+                raise EtherError(
+                    f"ether.tap() was already called (session {self._launcher.session_id}); "
+                    "call ether.shutdown() before tapping again"
+                )
+            if "ETHER_CHILD" in os.environ:
+                raise EtherError("ether.tap() cannot be called inside an instance process")
+            cfg = config if isinstance(config, EtherConfig) else load_config(config if config is not None else {})
+            console_handler(level_from_env(cfg.logging.level or "INFO"))
+            launcher = Launcher(cfg, services)
+            launcher.tap(ready_timeout=ready_timeout)
+            self._launcher = launcher
+            self._started = False
+            set_publish_hook(self._publish_from_tap)
+            if not self._atexit:
+                atexit.register(self._at_exit)
+                self._atexit = True
+
+    def start(self) -> None:
+        """Run every instance's ``ether_start`` handlers (once; a second call does nothing)."""
+        with self._lock:
+            if self._launcher is None:
+                raise EtherError("ether.start() called before ether.tap(config=...): tap into the fabric first")
+            if self._started:
+                log.warning("ether.start() was already called; ignoring")
+                return
+            self._started = True
+            self._launcher.start()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Save, clean up and stop every process; returns when all are gone. Does nothing when not tapped."""
+        with self._lock:
+            launcher = self._launcher
+            if launcher is None:
+                return
+            set_publish_hook(None)
+            try:
+                close_all()
+                launcher.shutdown(timeout=timeout)
+            finally:
+                self._launcher = None
+                self._started = False
+
+    def _at_exit(self) -> None:
+        if self._launcher is not None:
+            log.warning("ether.shutdown() was not called; shutting down at exit")
+            self.shutdown()
+
+    # -- messaging -------------------------------------------------------------------------------------
+    def get(self, topic: str, timeout: float = 5.0, **params: Any) -> Any:
+        """Ask the instance serving ``topic`` (an ``@ether_get`` method) and return its answer.
+
+        Raises ``TimeoutError`` naming the service when nobody answers within ``timeout`` seconds, and
+        :class:`ether_medium.requests.RemoteError` when the service rejects the request or fails."""
+        addresses, name = self._addresses()
+        return requester_for(addresses, name).get(topic, timeout, params)
+
+    def publish(self, topic: str, data: dict[str, Any]) -> None:
+        """Publish ``data`` on ``topic`` from the tap process (e.g. commands from a script or notebook)."""
+        launcher = self._launcher
+        if launcher is None or launcher.main_client is None:
+            raise EtherError("ether.publish() needs a running fabric: call ether.tap(config=...) first")
+        launcher.main_client.publish(topic, data)
+
+    def _publish_from_tap(self, obj: Any, meta: EtherMethod, result: Any) -> None:
+        from ether_medium.instance import publish_return
+
+        launcher = self._launcher
+        if launcher is not None and launcher.main_client is not None:
+            publish_return(launcher.main_client, meta, result)
+
+
+ether = Ether()

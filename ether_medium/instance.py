@@ -1,0 +1,275 @@
+"""The runtime inside an instance process: construct the user's object, wire its decorated methods to the
+fabric, run its lifecycle, dispatch messages until ``Ether.shutdown``.
+
+Lifecycle (each phase at most once per process, in this order):
+
+1. construct ``class_path(*args, **kwargs)``; subscribe, :meth:`FabricClient.handshake`, ``Ether.ready``;
+2. ``Ether.init``: ``ether_init`` handlers; ack ``Ether.done`` (``tap`` returns after every ack, so a recorder
+   started first sees what init handlers publish);
+3. ``Ether.start``: ``ether_start`` handlers. A process restarted after a crash runs the phases the system
+   has already passed (``catch_up`` in its spec) by itself right after ``Ether.ready``;
+4. ``Ether.save``: ``ether_save`` handlers, each returned dict published on ``Ether.saved``; ack ``Ether.done``;
+5. ``Ether.cleanup``: ``ether_cleanup`` handlers; ack ``Ether.done``;
+6. ``Ether.shutdown``: any phase not run yet, then ``ether_shutdown`` handlers; ``Ether.bye``; exit.
+
+A message that fails validation, a handler that raises, a return value that cannot be published: each is
+logged (topic, sender, field, reason) and the process carries on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from ether_medium.client import FabricClient
+from ether_medium.decorators import (
+    LIFECYCLE,
+    EtherMethod,
+    Phase,
+    apply_registry,
+    ether_methods,
+    set_publish_hook,
+)
+from ether_medium.envelope import Envelope, EnvelopeError, decode
+from ether_medium.validation import MessageRejected, UnpublishableResult, return_checker, subscriber_model
+
+__all__ = ["LIFECYCLE_TOPICS", "TOPIC_DONE", "TOPIC_SAVED", "InstanceRuntime", "load_class"]
+
+log = logging.getLogger("ether")
+
+TOPIC_SAVED = "Ether.saved"
+TOPIC_DONE = "Ether.done"
+LIFECYCLE_TOPICS: dict[str, Phase] = {
+    "Ether.init": "init",
+    "Ether.start": "start",
+    "Ether.save": "save",
+    "Ether.cleanup": "cleanup",
+    "Ether.shutdown": "shutdown",
+}
+
+
+class SetupError(RuntimeError):
+    """An instance that cannot be set up (its constructor raised); the message says which and why."""
+
+
+class ClassPathError(ImportError):
+    """A ``class_path`` (or registry key) that does not name an importable class."""
+
+
+def load_class(class_path: str, where: str) -> type:
+    module_name, _, class_name = class_path.rpartition(".")
+    if not module_name:
+        raise ClassPathError(f"{where}: {class_path!r} is not of the form module.ClassName")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ClassPathError(f"{where}: cannot import module {module_name!r} of {class_path!r}: {exc}") from exc
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise ClassPathError(f"{where}: module {module_name!r} has no class {class_name!r}")
+    return cls
+
+
+def apply_registry_config(registry: dict[str, Any]) -> None:
+    """Decorate the classes named in a ``registry:`` section (raw dict form) in this process."""
+    for class_path, entry in registry.items():
+        cls = load_class(class_path, f"registry.{class_path}")
+        methods = entry.get("methods", {}) if isinstance(entry, dict) else {}
+        for method in methods:
+            if not callable(getattr(cls, method, None)):
+                raise ClassPathError(f"registry.{class_path}.methods.{method}: {class_path} has no method {method!r}")
+        apply_registry(cls, methods)
+
+
+def publish_return(client: FabricClient, meta: EtherMethod, result: Any) -> None:
+    """Publish an ``ether_pub`` method's return value on its topics, or log why it cannot be published."""
+    checker = meta.cache.get("return")
+    if checker is None:
+        checker = meta.cache["return"] = return_checker(meta.func)
+    try:
+        data = checker(result)
+    except UnpublishableResult as exc:
+        log.error(
+            "%s: %s %s; nothing published on %s",
+            client.name, meta.func.__qualname__, exc, ", ".join(repr(t) for t in meta.pub_topics),
+        )
+        return
+    for topic in meta.pub_topics:
+        try:
+            client.publish(topic, data)
+        except TypeError as exc:
+            log.error("%s: %s returned a value that cannot be published on %r: %s",
+                      client.name, meta.func.__qualname__, topic, exc)
+
+
+@dataclass
+class _Sub:
+    meta: EtherMethod
+    bound: Callable[..., Any]
+    validate: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class InstanceRuntime:
+    def __init__(self, client: FabricClient, spec: dict[str, Any], catch_up: list[Phase] | None = None) -> None:
+        self.client = client
+        self.name = client.name
+        self.spec = spec
+        self.catch_up: list[Phase] = list(catch_up or [])
+        self.listening = bool(spec.get("listening"))
+        self.done: set[Phase] = set()
+        self.obj: Any = None
+        self.methods: dict[str, EtherMethod] = {}
+        self.subs: dict[str, list[_Sub]] = {}
+        self.gets: dict[str, list[_Sub]] = {}
+        self._ppid = os.getppid()
+
+    # -- setting up ------------------------------------------------------------------------------------
+    def construct(self) -> None:
+        apply_registry_config(self.spec.get("registry") or {})
+        class_path = self.spec["class_path"]
+        cls = load_class(class_path, f"instances.{self.name}.class_path")
+        args, kwargs = self.spec.get("args") or [], self.spec.get("kwargs") or {}
+        try:
+            self.obj = cls(*args, **kwargs)
+        except Exception as exc:
+            raise SetupError(
+                f"instance {self.name!r}: {class_path}(*{args!r}, **{kwargs!r}) raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self.methods = ether_methods(cls)
+        for attr, meta in self.methods.items():
+            bound = getattr(self.obj, attr)
+            if meta.sub_topics or meta.get_topics:
+                validate = subscriber_model(meta.func)
+                for topic in meta.sub_topics:
+                    self.subs.setdefault(topic, []).append(_Sub(meta, bound, validate))
+                for topic in meta.get_topics:
+                    self.gets.setdefault(topic, []).append(_Sub(meta, bound, validate))
+        set_publish_hook(self.publish_result)
+
+    def subscribe(self) -> None:
+        for topic in [*self.subs, *self.gets, *LIFECYCLE_TOPICS]:
+            self.client.subscribe(topic)
+
+    # -- publishing ------------------------------------------------------------------------------------
+    def publish_result(self, obj: Any, meta: EtherMethod, result: Any) -> None:
+        publish_return(self.client, meta, result)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def run_phase(self, phase: Phase) -> None:
+        if phase in self.done:
+            return
+        self.done.add(phase)
+        for attr, meta in self.methods.items():
+            if phase not in meta.phases:
+                continue
+            try:
+                result = getattr(self.obj, attr)()
+            except Exception:
+                log.error("%s: %s handler %s raised:\n%s", self.name, phase, meta.func.__qualname__,
+                          traceback.format_exc().rstrip())
+                continue
+            if phase == "save" and result is not None:
+                if isinstance(result, dict):
+                    try:
+                        self.client.publish(TOPIC_SAVED, result)
+                    except TypeError as exc:
+                        log.error("%s: save handler %s returned data that cannot be published: %s",
+                                  self.name, meta.func.__qualname__, exc)
+                elif not meta.pub_topics:
+                    log.error("%s: save handler %s returned %s, expected a dict (or None); nothing saved",
+                              self.name, meta.func.__qualname__, type(result).__name__)
+        if phase in ("init", "save", "cleanup"):
+            self.client.publish(TOPIC_DONE, {"name": self.name, "phase": phase})
+
+    # -- messages --------------------------------------------------------------------------------------
+    def handle(self, env: Envelope) -> bool:
+        """Dispatch one message; ``False`` once the process should exit."""
+        topic = env.topic
+        if env.reply_to is not None and topic in self.gets:
+            self._answer(env)
+            return True
+        subs = self.subs.get(topic)
+        if subs is not None:
+            for sub in subs:
+                self._deliver(sub, env)
+            return True
+        phase = LIFECYCLE_TOPICS.get(topic)
+        if phase is None:
+            return True
+        for p in LIFECYCLE[: LIFECYCLE.index(phase) + 1]:
+            self.run_phase(p)  # phases run once each, in order, even if a message was missed
+        return phase != "shutdown"
+
+    def _deliver(self, sub: _Sub, env: Envelope) -> None:
+        try:
+            kwargs = sub.validate(env.data)
+        except MessageRejected as exc:
+            log.error("%s: rejected message on topic %r from %r for %s: %s",
+                      self.name, env.topic, env.source, sub.meta.func.__qualname__, exc)
+            return
+        try:
+            sub.bound(**kwargs)
+        except Exception:
+            log.error("%s: %s raised on message %r from %r:\n%s", self.name, sub.meta.func.__qualname__,
+                      env.topic, env.source, traceback.format_exc().rstrip())
+
+    def _answer(self, env: Envelope) -> None:
+        assert env.reply_to is not None
+        sub = self.gets[env.topic][0]
+        try:
+            kwargs = sub.validate(env.data)
+            value = sub.bound(**kwargs)
+            self.client.publish(env.reply_to, {"value": value}, request_id=env.request_id)
+            return
+        except MessageRejected as exc:
+            error = f"request rejected by {self.name}: {exc}"
+            log.error("%s: rejected request on %r from %r: %s", self.name, env.topic, env.source, exc)
+        except TypeError as exc:
+            error = f"{self.name}: {sub.meta.func.__qualname__} returned a value that cannot be sent: {exc}"
+            log.error("%s", error)
+        except Exception as exc:
+            error = f"{self.name}: {sub.meta.func.__qualname__} raised {type(exc).__name__}: {exc}"
+            log.error("%s: request on %r raised:\n%s", self.name, env.topic, traceback.format_exc().rstrip())
+        self.client.publish(env.reply_to, {}, request_id=env.request_id, error=error)
+
+    def loop(self) -> None:
+        sock = self.client.socket
+        sock.setsockopt(zmq.RCVTIMEO, 500)
+        for env in self.client.take_pending():
+            if not self.handle(env):
+                return
+        while True:
+            try:
+                frames = sock.recv_multipart()
+            except zmq.Again:
+                if os.getppid() != self._ppid:
+                    log.error("%s: the tap process is gone; exiting", self.name)
+                    return
+                continue
+            try:
+                env = decode(frames)
+            except EnvelopeError as exc:
+                log.error("%s: dropped a malformed fabric message: %s", self.name, exc)
+                continue
+            if not self.handle(env):
+                return
+
+    def run(self) -> int:
+        start = time.monotonic()
+        self.construct()
+        self.subscribe()
+        self.client.join(self.listening, kind="instance", startup_s=round(time.monotonic() - start, 4))
+        for phase in self.catch_up:
+            self.run_phase(phase)
+        self.loop()
+        set_publish_hook(None)
+        return 0

@@ -1,0 +1,120 @@
+"""System-wide logging: one log, printed by the tap process in the seed's format.
+
+* The tap process prints with :data:`FORMAT` (``2025-01-16 11:28:42.765 - Ether:51475 - INFO - ...``) to
+  stderr, at the level of ``ETHER_LOG_LEVEL`` (default ``INFO``) or the config's ``logging.level``.
+* Every child process (instance, bridge, recorder) installs :class:`FabricLogHandler` on its root logger: each
+  record becomes a fabric message on topic ``Ether.log`` (so the recorder can record it) with data
+  ``{"level", "msg", "name", "pid", "time", "logger"}``. The tap process prints them with the child's PID and
+  time and the process name in brackets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ether_medium.client import FabricClient
+
+__all__ = ["FORMAT", "TOPIC_LOG", "FabricLogHandler", "console_handler", "get_logger", "level_from_env", "print_remote"]
+
+TOPIC_LOG = "Ether.log"
+FORMAT = "%(asctime)s.%(msecs)03d - Ether:%(process)d - %(levelname)s - %(message)s"
+DATEFMT = "%Y-%m-%d %H:%M:%S"
+LOGGER = "ether"
+
+
+def level_from_env(default: str = "INFO") -> int:
+    name = os.environ.get("ETHER_LOG_LEVEL", default).upper()
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.INFO
+
+
+def get_logger() -> logging.Logger:
+    return logging.getLogger(LOGGER)
+
+
+_console: logging.Handler | None = None
+
+
+def console_handler(level: int | None = None) -> logging.Handler:
+    """Install (once) the seed-format console handler on the ``ether`` logger of the tap process."""
+    global _console
+    logger = get_logger()
+    if _console is None:
+        _console = logging.StreamHandler(sys.stderr)
+        _console.setFormatter(logging.Formatter(FORMAT, DATEFMT))
+        logger.addHandler(_console)
+        logger.propagate = False
+    logger.setLevel(level_from_env() if level is None else level)
+    return _console
+
+
+def print_remote(data: dict[str, Any]) -> None:
+    """Print a record received on ``Ether.log`` through the tap process's ``ether`` logger."""
+    logger = get_logger()
+    try:
+        levelno = int(data.get("level", logging.INFO))
+    except (TypeError, ValueError):
+        levelno = logging.INFO
+    if not logger.isEnabledFor(levelno):
+        return
+    created = data.get("time")
+    record = logging.makeLogRecord(
+        {
+            "name": LOGGER,
+            "levelno": levelno,
+            "levelname": logging.getLevelName(levelno),
+            "msg": f"[{data.get('name', '?')}] {data.get('msg', '')}",
+            "process": data.get("pid", 0),
+        }
+    )
+    if isinstance(created, (int, float)):
+        record.created = float(created)
+        record.msecs = (record.created - int(record.created)) * 1000
+    logger.handle(record)
+
+
+class FabricLogHandler(logging.Handler):
+    """Publish log records on ``Ether.log`` through a :class:`FabricClient` (thread-safe)."""
+
+    def __init__(self, client: FabricClient, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.client = client
+        self._local = threading.local()
+        self._early: list[dict[str, Any]] = []  # records from before the client's handshake
+        client.on_live.append(self.flush)
+
+    def flush(self) -> None:
+        early, self._early = self._early, []
+        for data in early:
+            self.client.publish(TOPIC_LOG, data)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._local, "busy", False) or self.client.closed:
+            return
+        self._local.busy = True
+        try:
+            msg = record.getMessage()
+            if record.exc_info:
+                msg += "\n" + logging.Formatter().formatException(record.exc_info)
+            data = {
+                "level": record.levelno,
+                "msg": msg,
+                "name": self.client.name,
+                "pid": record.process or os.getpid(),
+                "time": record.created,
+                "logger": record.name,
+            }
+            if not self.client.live:
+                if len(self._early) < 1000:
+                    self._early.append(data)
+                return
+            self.client.publish(TOPIC_LOG, data)
+        except Exception:
+            self.handleError(record)
+        finally:
+            self._local.busy = False

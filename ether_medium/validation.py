@@ -1,0 +1,121 @@
+"""Message validation: a subscriber's signature becomes a pydantic model; a publisher's return value is
+checked against its return annotation and turned into the map that goes on the fabric.
+
+Errors are :class:`MessageRejected` / :class:`UnpublishableResult` with a message that names the field and
+the reason; the instance runtime adds topic and sender and logs them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+
+__all__ = ["MessageRejected", "UnpublishableResult", "describe_errors", "payload_of", "subscriber_model"]
+
+
+class MessageRejected(ValueError):
+    """A message whose data does not fit the subscriber's signature."""
+
+
+class UnpublishableResult(TypeError):
+    """A publisher's return value that cannot go on the fabric."""
+
+
+def describe_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "<message>"
+        parts.append(f"field {where!r}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(parts)
+
+
+def _hints(func: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: fall back to no annotations
+        return {}
+
+
+def subscriber_model(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function that validates a message's data for ``func`` and returns its keyword arguments.
+
+    Parameters without annotation accept anything; parameters without default are required; fields the
+    signature does not name are ignored unless the method takes ``**kwargs`` (then they are passed on).
+    """
+    sig = inspect.signature(func)
+    hints = _hints(func)
+    fields: dict[str, Any] = {}
+    takes_extra = False
+    params = list(sig.parameters.values())
+    if params and params[0].name in ("self", "cls"):
+        params = params[1:]
+    for p in params:
+        if p.kind is p.VAR_KEYWORD:
+            takes_extra = True
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+            continue
+        ann = hints.get(p.name, Any)
+        fields[p.name] = (ann, ... if p.default is p.empty else p.default)
+    config = ConfigDict(extra="allow" if takes_extra else "ignore", arbitrary_types_allowed=True)
+    model: type[BaseModel] = create_model(f"{func.__qualname__}.message", __config__=config, **fields)
+    validator = model.__pydantic_validator__
+
+    def validate(data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            obj = validator.validate_python(data)
+        except ValidationError as exc:
+            raise MessageRejected(describe_errors(exc)) from None
+        out = obj.__dict__
+        if takes_extra and obj.__pydantic_extra__:
+            out = {**out, **obj.__pydantic_extra__}
+        return out  # type: ignore[no-any-return]
+
+    return validate
+
+
+_PLAIN = (inspect.Signature.empty, None, type(None), dict, Any, typing.Any)
+
+
+def return_checker(func: Callable[..., Any]) -> Callable[[Any], dict[str, Any]]:
+    """A function that turns ``func``'s return value into the data map to publish, or raises
+    :class:`UnpublishableResult` saying why it cannot be published."""
+    ann = _hints(func).get("return", inspect.Signature.empty)
+    adapter: TypeAdapter[Any] | None = None
+    if ann not in _PLAIN and typing.get_origin(ann) is not dict:
+        try:
+            adapter = TypeAdapter(ann)
+        except Exception:
+            adapter = None
+
+    def check(value: Any) -> dict[str, Any]:
+        if adapter is not None:
+            try:
+                value = adapter.validate_python(value)
+            except ValidationError as exc:
+                raise UnpublishableResult(
+                    f"return value does not match the annotation {ann!r}: {describe_errors(exc)}"
+                ) from None
+        return payload_of(value)
+
+    return check
+
+
+def payload_of(value: Any) -> dict[str, Any]:
+    """The fabric data map for a publisher's return value: a dict as is, a pydantic model dumped, ``None``
+    as an empty map; anything else raises :class:`UnpublishableResult`."""
+    if type(value) is dict:
+        return value
+    if value is None:
+        return {}
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, dict):
+        return dict(value)
+    raise UnpublishableResult(
+        f"returned {type(value).__name__} {value!r:.60}; a publisher must return a dict, a pydantic model or None"
+    )

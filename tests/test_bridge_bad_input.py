@@ -1,0 +1,115 @@
+"""Bad input never stops the bridge: each kind is counted and logged, and good frames still get through."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import pytest
+from test_bridge_support import LoopThread, RecordingSink, device, scripted_device
+
+from ether_lite import framing, protocol
+from ether_medium.bridge.manager import ATTACHED, INCOMPATIBLE, LinkManager
+
+HELLO = protocol.hello("scripted-1", 1234, "ether_lite test", 1, 1 << 30)
+READ = protocol.describe(0, "Thermometer.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"]], 0.1)
+
+
+def test_garbage_oversize_and_undecodable_frames(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    sink = RecordingSink()
+    with scripted_device() as dev:
+        dev.on_query(HELLO, READ)
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach")
+            dev.send(protocol.pub(0, 0, 100, [21.5]))
+            good = framing.encode_frame(b"\x83\x02\x01\xf9\x4d\x60")  # a PUB, corrupted below
+            dev.write(random.Random(4).randbytes(64).replace(b"\x00", b"\x01") + b"\x00")  # line noise
+            dev.write(good[:3] + bytes([good[3] ^ 0x40]) + good[4:])  # CRC mismatch
+            dev.write(b"\x11" * 400 + b"\x00")  # oversize
+            dev.write(framing.encode_frame(b"\xff\xfe"))  # not CBOR
+            dev.write(framing.encode_frame(b"\x82\x02"))  # truncated CBOR
+            dev.write(framing.encode_frame(b"\x01\x02"))  # trailing bytes after one item
+            dev.send(["not", "a", "message"])
+            dev.send([protocol.PUB, 1 << 31])  # ref out of range
+            dev.send(protocol.deliver(0, 1, [1]))  # a kind the host sends, not a device
+            dev.send(protocol.pub(0, 1, 110, [21.75]))
+            sink.wait(lambda: len(sink.pubs_of("thermo1")) == 2, what="the two good PUBs")
+            assert dev.wait_received(protocol.ERROR)[1] == protocol.ERR_MALFORMED
+            c = mgr.counters
+            assert c.crc_errors >= 1 and c.oversize == 1
+            assert c.decode_errors == 6
+            assert mgr.state == ATTACHED
+            assert [d["celsius"] for d in sink.pubs_of("thermo1")] == [21.5, 21.75]
+    assert "CRC mismatch" in caplog.text and "oversize" in caplog.text
+    assert "not a valid message" in caplog.text
+
+
+def test_pub_before_describe_asks_for_a_description(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    sink = RecordingSink()
+    with scripted_device() as dev:
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            dev.wait_received(protocol.QUERY)  # sent on connect; nobody answers it yet
+            dev.send(protocol.pub(0, 0, 100, [21.5]))
+            sink.wait(lambda: mgr.counters.rejected == 1, what="PUB rejected")
+            dev.on_query(HELLO, READ)
+            dev.wait_received(protocol.QUERY)  # the host asks again after the stray PUB (or its timer)
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach")
+            dev.send(protocol.pub(0, 1, 100, [22.0]))
+            dev.send(protocol.pub(0, 2, 100, [22.0, 1.0]))  # wrong number of values
+            dev.send(protocol.pub(0, 3, 100, ["hot"]))  # wrong type
+            dev.send(protocol.pub(0, 6, 100, [23.0]))  # seq 4 and 5 lost
+            dev.send(protocol.pub(0, 6, 100, [23.0]))  # duplicate
+            sink.wait(lambda: len(sink.pubs_of("thermo1")) == 2, what="two good PUBs")
+            sink.wait(lambda: mgr.counters.duplicates == 1, what="duplicate counted")
+            c = mgr.counters
+            assert c.rejected == 3 and c.sequence_gaps == 2
+    assert "before the device described itself" in caplog.text
+    assert "has 2 value(s)" in caplog.text and "described as float" in caplog.text
+    assert "2 PUB(s) on Thermometer.read lost" in caplog.text
+
+
+def test_bad_describes_are_refused_and_the_rest_attached(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    sink = RecordingSink()
+    with scripted_device() as dev:
+        dev.on_query(
+            protocol.hello("scripted-2", 99, "test", 5, 1 << 30),
+            READ,
+            protocol.describe(
+                1, "Thermometer.read", protocol.DEVICE_PUBLISHES, [["x", "f"]], None
+            ),  # duplicate
+            protocol.describe(2, "Bad name", protocol.DEVICE_PUBLISHES, [["x", "f"]], None),
+            protocol.describe(3, "Relay.set", protocol.DEVICE_SUBSCRIBES, [["class", "b"]], None),
+            protocol.describe(4, "Relay.toggle", protocol.DEVICE_SUBSCRIBES, [["on", "q"]], None),  # bad type
+        )
+        mgr = LinkManager("board", dev.url, sink)
+        with LoopThread(mgr):
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach with the valid endpoint only")
+            assert sorted(mgr.by_topic) == ["Thermometer.read"]
+            assert mgr.counters.describe_errors == 4
+            assert mgr.counters.decode_errors == 0
+    assert "same name as topic id 0" in caplog.text
+    assert "'Bad name' contains spaces" in caplog.text
+    assert "'class' is not a usable Python identifier" in caplog.text
+    assert "DESCRIBE of topic id 4 refused: DESCRIBE field ['on', 'q']" in caplog.text
+
+
+def test_wrong_protocol_version_names_both(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    sink = RecordingSink()
+    with device(tmp_path, "future", device_id="board-f", version=2) as dev:
+        mgr = LinkManager("future1", dev.url, sink)
+        with LoopThread(mgr):
+            sink.wait(lambda: mgr.state == INCOMPATIBLE, what="incompatible")
+            sink.wait(
+                lambda: "speaks protocol version 2; this bridge speaks version 1" in caplog.text,
+                what="the log line",
+            )
+            assert mgr.counters.version_errors >= 1
+            assert sink.count("attached") == 0
+            assert dev.proc.poll() is None

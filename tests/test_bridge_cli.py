@@ -1,0 +1,80 @@
+"""``ether devices`` and ``ether bridge LINK`` against ether_lite device processes on real ptys."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_bridge_support import ROOT, device
+
+from ether_medium.cli import main as ether
+
+
+def test_devices_lists_boards_answering_on_given_ports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with device(tmp_path, "tty-a", device_id="board-a") as a, device(tmp_path, "tty-b", device_id="board-b"):
+        missing = tmp_path / "nothing-here"
+        code = ether(["devices", f"{tmp_path}/tty-*", a.pty, str(missing), "--timeout", "3"])
+        out = capsys.readouterr().out
+    assert code == 0
+    assert "ether_lite device id board-a" in out and "ether_lite device id board-b" in out
+    assert "Thermometer.read (pub celsius: float, every 0.05 s)" in out
+    assert f"{missing}" in out and "no such port" in out
+    # the pty given twice (glob and path) is probed once: the second open would be refused as busy
+    assert "busy" not in out.lower() and "could not" not in out.lower()
+
+
+def test_bridge_command_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    with device(tmp_path, "tty-a", device_id="board-a", every_s=0.05) as dev:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ether_medium.cli",
+                "bridge",
+                dev.url,
+                "--name",
+                "thermo1",
+                "--send",
+                'Thermometer.set_led={"on": true}',
+                "--send",
+                'Thermometer.set_led={"on": 3}',
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
+        try:
+            assert proc.stdout is not None
+            lines: list[str] = []
+            deadline = time.monotonic() + 15
+            while sum("Thermometer.read #" in line for line in lines) < 5:
+                assert time.monotonic() < deadline, lines
+                lines.append(proc.stdout.readline().decode())
+            proc.send_signal(signal.SIGINT)
+            rest, err = proc.communicate(timeout=10)
+            lines += rest.decode().splitlines()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = "\n".join(lines)
+    assert proc.returncode in (0, 130), err
+    assert "thermo1 attached: id board-a" in text
+    assert 'delivered Thermometer.set_led {"on": true}' in text
+    assert 'NOT delivered Thermometer.set_led {"on": 3}' in text
+    assert "[thermo1] INFO led on" in text
+    assert 'Thermometer.led #0 {"on": true}' in text
+    assert "thermo1 link counters: frames_in=" in text
+
+
+def test_bridge_command_bad_link(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ether(["bridge", "tcp://localhost:1"]) == 2
+    assert "unknown link scheme 'tcp'" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""Devices in the fabric: a host subscriber class receives a board's readings through ``ether.tap`` with a
+``devices:`` config, and host code drives the board's actuator through its proxy."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_bridge_support import device
+
+from ether_medium import ether, ether_sub
+from ether_medium.bridge import proxy as device_proxy
+from ether_medium.bridge.proxy import DeliveryError
+
+
+class ReadingLogger:
+    """A host instance: writes each reading it receives (and the envelope's device time) to a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @ether_sub(topic="Thermometer.read")
+    def on_reading(self, celsius: float) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"celsius": celsius}) + "\n")
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _wait(pred: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_host_subscriber_and_actuator_through_the_fabric(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "readings.jsonl"
+    with device(tmp_path, "thermo-link", device_id="board-a", every_s=0.05) as dev:
+        config = {
+            "instances": {
+                "logger": {"class_path": f"{__name__}.ReadingLogger", "kwargs": {"path": str(out)}},
+            },
+            "devices": {"thermo1": {"link": dev.url, "device_id": "board-a"}},
+        }
+        ether.tap(config=config)
+        try:
+            ether.start()
+            _wait(lambda: len(_lines(out)) >= 3, 15, "readings at the host subscriber")
+            assert all(isinstance(r["celsius"], float) for r in _lines(out))
+
+            thermo = device_proxy.device("thermo1")
+            assert thermo.attached and thermo.info["device_id"] == "board-a"
+            assert thermo.info["boot_id"] == dev.boot_id
+            rtt = thermo.set_led(on=True)
+            assert 0 < rtt < 1.0
+            state = thermo.wait("led", timeout=5, where=lambda v: v["on"] is True)
+            assert state == {"on": True}
+            assert thermo.last["Thermometer.led"] == {"on": True}
+            thermo.wait("read", timeout=5)
+            assert isinstance(thermo.read["celsius"], float)
+            with pytest.raises(DeliveryError, match="RuntimeError: broken"):
+                thermo.fail(why="broken")
+            with pytest.raises(DeliveryError, match="on"):
+                thermo.set_led(on="sideways")
+            counters = thermo.counters()
+            assert counters["delivered"] == 1 and counters["published"] >= 3
+        finally:
+            device_proxy.close_all()
+            ether.shutdown()
+    err = capfd.readouterr().err
+    assert "thermo1 attached on" in err
+    assert "[thermo1] led on" in err  # the device's LOG line, under its name
+    assert "thermo1 link counters" in err
