@@ -3,9 +3,9 @@
 Simulated devices run in a child process and always sit behind the link fault injector (with no faults
 unless a test sets them), so every simulated device is reached the same way: a pty path for the bridge.
 
-- ``cpython``: ether_lite on CPython (``python -m hil.device_cpython``), its stdin/stdout a pty;
-- ``micropython``: ether_lite on the MicroPython WebAssembly port under node
-  (``node hil/micropython_device.mjs``), its stdin/stdout pipes;
+- ``cpython``: ``hil/devices/serve.py`` under CPython, its stdin/stdout a pty;
+- ``micropython``: the same file under the MicroPython WebAssembly port in node (ether_lite's
+  ``tests/micropython/run.mjs --stdio-link``), its stdin/stdout pipes;
 - ``board``: a real board at the link given with ``--hil-link`` (no child process, no injector).
 """
 
@@ -24,9 +24,7 @@ from pathlib import Path
 from hil.faults import StreamFaultProxy
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVICE_FILE = ROOT / "hil" / "devices" / "conformance.py"
-DEVICE_CLASS = "Thermometer"
-MP_RUNNER = ROOT / "hil" / "micropython_device.mjs"
+MP_RUNNER = ROOT / "tests" / "micropython" / "run.mjs"  # ether_lite's runner of real MicroPython under node
 MP_PACKAGE = ROOT / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
 
 
@@ -36,16 +34,21 @@ def micropython_missing() -> str | None:
         return "node is not installed (the MicroPython device runs under node)"
     if not MP_PACKAGE.exists():
         return f"{MP_PACKAGE.relative_to(ROOT)} is missing: run `make deps` (npm install)"
+    if not MP_RUNNER.exists():
+        return f"{MP_RUNNER.relative_to(ROOT)} is missing"
     return None
 
 
 def cpython_command(device_id: str) -> list[str]:
-    return [sys.executable, "-m", "hil.device_cpython", "--id", device_id,
-            f"hil.devices.conformance:{DEVICE_CLASS}"]
+    """The conformance device under CPython, its stdin/stdout the link."""
+    return [sys.executable, "-m", "hil.devices.serve", "--id", device_id]
 
 
 def micropython_command(device_id: str) -> list[str]:
-    return ["node", str(MP_RUNNER), "--id", device_id, str(DEVICE_FILE), DEVICE_CLASS]
+    """The same device file under MicroPython (WebAssembly port in node), its stdin/stdout the link."""
+    return ["node", str(MP_RUNNER), "--copy", f"{ROOT / 'ether_lite'}=/lib/ether_lite",
+            "--copy", f"{ROOT / 'hil' / 'devices'}=/lib/hil/devices", "--stdio-link",
+            str(ROOT / "hil" / "devices" / "serve.py"), "--id", device_id]
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``python -m hil.faults``: put the fault injector between a bridge and a device by hand.
 
     python -m hil.faults --corrupt 0.01 --drop 0.01 --seed 7 --device /dev/pts/7
-    python -m hil.faults --drop 0.05 --cmd "python -m examples.devices.thermo"
+    python -m hil.faults --drop 0.05 --cmd "python -m hil.devices.serve --id bench-1"
     python -m hil.faults --corrupt 0.02 --udp 127.0.0.1:5005 --listen 5006 --target-role bridge
 
 It prints where to attach the bridge, then a line of counters every ``--report-every`` seconds and at exit
