@@ -118,9 +118,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     if rep.when == "call" or (rep.when == "setup" and not rep.passed):
         result = "PASS" if rep.passed else ("SKIP" if rep.skipped else "FAIL")
+        if hasattr(rep, "wasxfail"):  # a known defect, named in the reason
+            result = "XFAIL" if rep.skipped else "XPASS"
         figure = "; ".join(item.stash.get(_FIGURES, []))
         if not rep.passed:
             reason = rep.longrepr[2] if rep.skipped and isinstance(rep.longrepr, tuple) else ""
+            if hasattr(rep, "wasxfail"):
+                reason = f"known defect: {rep.wasxfail}"
             if rep.failed and call.excinfo is not None:
                 text = str(call.excinfo.value)
                 reason = text.splitlines()[0] if text else call.excinfo.typename

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class Row:
     device: str
     check: str
-    result: str  # PASS, FAIL, SKIP
+    result: str  # PASS, FAIL, SKIP, XFAIL (a known defect), XPASS (fixed: remove its xfail)
     figure: str
 
 
