@@ -34,7 +34,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "hil_check(name): this test is a row of the HIL conformance table")
+    config.addinivalue_line(
+        "markers", "hil_check(name, device=None): a row of the HIL conformance table (device: for tests that "
+        "do not use hil_target)",
+    )
     config.addinivalue_line("markers", "hil_simulated: needs a simulated device (fault injection)")
     config.stash[_REPORT] = ConformanceReport()
 
@@ -114,7 +117,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     rep = outcome.get_result()  # type: ignore[attr-defined]
     marker = item.get_closest_marker("hil_check")
-    if marker is None or not hasattr(item, "callspec"):
+    if marker is None:
         return
     if rep.when == "call" or (rep.when == "setup" and not rep.passed):
         result = "PASS" if rep.passed else ("SKIP" if rep.skipped else "FAIL")
@@ -129,7 +132,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 text = str(call.excinfo.value)
                 reason = text.splitlines()[0] if text else call.excinfo.typename
             figure = "; ".join(x for x in (figure, reason[:120]) if x)
-        device = str(item.callspec.params.get("hil_target", "?"))
+        callspec = getattr(item, "callspec", None)
+        device = str(marker.kwargs.get("device") or (callspec.params.get("hil_target") if callspec else "?"))
         item.config.stash[_REPORT].add(device, marker.args[0], result, figure)
 
 

@@ -183,8 +183,9 @@ def test_the_bridge_starts_and_attaches_the_device_as_a_command(hil_target, hil_
 
 
 @pytest.mark.hil_check("new host session's delivery acted on")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="a new LinkManager numbers msg_ids from 1 again; the device re-ACKs "
-                   "them as duplicates of the previous session's deliveries and does not act (bridge + PROTOCOL.md)")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="a new LinkManager numbers msg_ids from 1 "
+                   "again; the device re-ACKs them as duplicates of the previous session's deliveries "
+                   "and does not act (bridge + PROTOCOL.md)")
 def test_a_new_host_session_is_not_taken_for_a_retransmission(hil_target, hil_figure) -> None:
     first = HilBridge(hil_target.link, name="session1", msg_id_start=0)
     try:
