@@ -12,6 +12,7 @@ Endpoints (topic names are the ones the suite looks for):
   (the maximum publish rate);
 - ``Thermometer.mark(i)`` sets bit ``i`` (0..62) and publishes ``Thermometer.marks``
   ``{"bits": int, "calls": int}``: which deliveries were acted on, and how often a handler ran;
+- ``Thermometer.clear_marks()`` empties that record (and publishes it);
 - ``Thermometer.reset()`` resets the device (a board reboots; a simulated device restarts in place).
 """
 
@@ -66,6 +67,12 @@ class Thermometer:
     def mark(self, i):
         self.bits |= 1 << i
         self.calls += 1
+        self.marks()
+
+    @ether_sub(fields=[])
+    def clear_marks(self):
+        self.bits = 0
+        self.calls = 0
         self.marks()
 
     @ether_sub(fields=[("on", "b")])
