@@ -232,3 +232,14 @@ def test_udp_reordered_pubs_are_not_counted_as_lost(
     assert isinstance(bridge, dict)
     hil_figure(f"delayed {r['delayed']} datagrams; bridge counted {bridge['sequence_gaps']} PUBs lost")
     assert bridge["sequence_gaps"] == 0
+
+
+@pytest.mark.hil_check("UDP: cut link re-attached", device="cpython-udp")
+def test_udp_cut_link_is_re_attached(udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure) -> None:
+    b, proxy = udp_device
+    detaches = len(b.sink.detaches)
+    proxy.cut(2.5)
+    b.run_until(lambda: len(b.sink.detaches) > detaches, 10.0, "the bridge notices the silence")
+    took = b.run_until(lambda: b.attached, 15.0, "re-attach after the cut")
+    assert b.deliver(f"{T}.set_led", {"on": True}).error is None
+    hil_figure(f"detached ({b.sink.detaches[-1][1]}), re-attached {1000 * took:.0f} ms later")
