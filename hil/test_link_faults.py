@@ -243,3 +243,20 @@ def test_udp_cut_link_is_re_attached(udp_device: tuple[HilBridge, DatagramFaultP
     took = b.run_until(lambda: b.attached, 15.0, "re-attach after the cut")
     assert b.deliver(f"{T}.set_led", {"on": True}).error is None
     hil_figure(f"detached ({b.sink.detaches[-1][1]}), re-attached {1000 * took:.0f} ms later")
+
+
+@pytest.mark.hil_check("attach through 1 % corrupt + 1 % loss")
+@pytest.mark.xfail(strict=False, raises=AssertionError, reason="the bridge needs HELLO and every DESCRIBE of "
+                   "one QUERY round intact (a new HELLO forgets the DESCRIBEs already received); at 1 % byte "
+                   "faults a 9-endpoint device often gets no such round for many seconds")
+def test_the_bridge_attaches_through_a_bad_link(hil_simulated: Target, hil_figure) -> None:
+    proxy = hil_simulated.proxy
+    assert proxy is not None
+    proxy.set_rates(BAD_LINK)
+    bridge = HilBridge(hil_simulated.link, name="badlink")
+    try:
+        took = bridge.wait_attached(8.0)
+        hil_figure(f"attached after {took:.1f} s, {bridge.mgr.counters.frames_out} frames sent")
+    finally:
+        proxy.set_rates(NO_FAULTS)
+        bridge.close()
