@@ -340,3 +340,39 @@ def test_command_line_prints_where_to_attach_and_the_counters(device_pty: tuple[
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_hold_keeps_device_bytes_back_without_losing_them(device_pty: tuple[int, str]) -> None:
+    dev, path = device_pty
+    with StreamFaultProxy(path, seed=1) as proxy:
+        bridge = open_bridge(proxy.bridge_path)
+        try:
+            proxy.hold()
+            write_all(dev, b"held\x00")
+            assert read_until_quiet(bridge, quiet_s=0.1) == b""
+            proxy.hold(False)
+            write_all(dev, b"next\x00")
+            deadline = time.monotonic() + 3
+            while proxy.bridge_unread() < 10:
+                assert time.monotonic() < deadline, "the held bytes never reached the bridge side"
+                time.sleep(0.01)
+            assert read_until_quiet(bridge) == b"held\x00next\x00"
+            assert proxy.bridge_unread() == 0
+        finally:
+            os.close(bridge)
+        assert proxy.quiesce()["to_bridge"].frames_intact == 2
+
+
+def test_a_receiver_that_does_not_read_loses_bytes_like_an_overrun(device_pty: tuple[int, str]) -> None:
+    dev, path = device_pty
+    with StreamFaultProxy(path, seed=1) as proxy:  # nobody opens the bridge side
+        chunk = stream_of(frames(2000))
+        sent = 0
+        deadline = time.monotonic() + 20
+        while proxy.stats()["to_bridge"].discarded == 0:
+            assert time.monotonic() < deadline, "the proxy buffered without bound"
+            write_all(dev, chunk)
+            sent += len(chunk)
+        s = proxy.stats()["to_bridge"]
+    assert s.bytes_out < 65536 and s.discarded > 0  # what fit the pty's buffer went out; beyond 1 MB, lost
+    assert s.frames_intact + s.frames_lost + s.frames_in_flight + s.frames_damaged == s.frames_in

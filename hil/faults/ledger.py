@@ -13,7 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 DELIMITER = 0
-WINDOW = 256  # input frames kept waiting for their output copy
+WINDOW = 1 << 16  # input frames kept waiting for their output copy (more than 1 MB of buffered frames)
+SCAN = 256  # an output frame is compared with this many of the oldest waiting input frames
 MAX_PARTIAL = 1 << 16  # longest partial frame kept for comparison; longer ones are damaged anyway
 MAX_LOST_KEPT = 10_000
 
@@ -65,6 +66,11 @@ class FrameLedger:
         self._inp = _Splitter()
         self._out = _Splitter()
 
+    @property
+    def in_flight(self) -> int:
+        """Input frames not accounted for yet (still queued, delayed, or awaiting their delimiter out)."""
+        return len(self._pending)
+
     def saw_input(self, data: bytes) -> None:
         for frame in self._inp.feed(data):
             if frame == b"":
@@ -84,6 +90,8 @@ class FrameLedger:
     def _resolve(self, frame: bytes | None) -> None:
         if frame is not None:
             for k, want in enumerate(self._pending):
+                if k >= SCAN:
+                    break
                 if want == frame:
                     for _ in range(k):
                         self._lose(self._pending.popleft())

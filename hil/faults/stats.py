@@ -16,7 +16,7 @@ class DirectionStats:
     duplicated: int = 0
     delayed: int = 0
     cut_dropped: int = 0  # bytes (datagrams) discarded while the link was cut
-    discarded: int = 0  # bytes discarded because the receiver did not read (its buffer stayed full)
+    discarded: int = 0  # bytes discarded because the receiver did not read (1 MB already waiting for it)
     frames_in: int = 0
     frames_intact: int = 0
     frames_damaged: int = 0  # output frames a CRC check must reject

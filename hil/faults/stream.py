@@ -48,6 +48,9 @@ class _Direction:
 
     def accept(self, data: bytes, now: float) -> None:
         self.ledger.saw_input(data)
+        if len(self.wbuf) + sum(len(p) for _, p in self.queue) > MAX_BUFFERED:
+            self.discarded += len(data)  # the receiver does not read: lost like a UART overrun
+            return
         for delay, piece in self.mangler.mangle(data):
             release = now + delay
             if self.queue:
@@ -57,11 +60,6 @@ class _Direction:
     def release(self, now: float) -> None:
         while self.queue and self.queue[0][0] <= now:
             self.wbuf += self.queue.popleft()[1]
-        if len(self.wbuf) > MAX_BUFFERED:
-            extra = len(self.wbuf) - MAX_BUFFERED
-            self.ledger.saw_output(bytes(self.wbuf[:extra]))  # (as if delivered, then lost by the receiver)
-            del self.wbuf[:extra]
-            self.discarded += extra
 
     def wrote(self, n: int) -> None:
         self.ledger.saw_output(bytes(self.wbuf[:n]))
@@ -76,13 +74,12 @@ class _Direction:
 
     def snapshot(self) -> DirectionStats:
         c, f = self.mangler.counts, self.ledger.counts
-        in_flight = len(self.ledger._pending)
         return DirectionStats(
             direction=self.name, bytes_in=c.seen, bytes_out=self.bytes_out, corrupted=c.corrupted,
             dropped=c.dropped, duplicated=c.duplicated, delayed=c.delayed, cut_dropped=self.cut_dropped,
             discarded=self.discarded, frames_in=f.frames_in, frames_intact=f.frames_intact,
             frames_damaged=f.frames_damaged, frames_lost=f.frames_lost, frames_empty=f.frames_empty,
-            frames_in_flight=in_flight, lost=list(f.lost),
+            frames_in_flight=self.ledger.in_flight, lost=list(f.lost),
         )
 
 
@@ -294,7 +291,7 @@ class StreamFaultProxy:
         with self._lock:
             if self._wake_r in readable:
                 os.read(self._wake_r, 4096)
-            if self._dev_r in readable:
+            if self._dev_r in readable and not self._held:
                 data = self._read(self._dev_r)
                 if data is None:
                     self.device_closed.set()
