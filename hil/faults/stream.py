@@ -180,7 +180,9 @@ class StreamFaultProxy:
 
     @property
     def is_cut(self) -> bool:
-        return time.monotonic() < self._cut_until
+        """True until the forwarding thread has ended the cut (bytes sent after that go through)."""
+        with self._lock:
+            return bool(self._cut_mode)
 
     def stats(self) -> dict[str, DirectionStats]:
         with self._lock:

@@ -110,6 +110,7 @@ class DatagramFaultProxy:
 
     @property
     def is_cut(self) -> bool:
+        """True while datagrams are dropped (each datagram is checked against the clock when it arrives)."""
         return time.monotonic() < self._cut_until
 
     def stats(self) -> dict[str, DirectionStats]:
