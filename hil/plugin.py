@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from hil.report import ConformanceReport
+
+if TYPE_CHECKING:  # imported when used: the bridge pulls in pyzmq and pydantic, which other tests skip
+    from hil.bridge_harness import HilBridge
+    from hil.probe import DeviceProbe
+    from hil.targets import Target
 
 SIMULATED = ("cpython", "micropython")
 _REPORT = pytest.StashKey[ConformanceReport]()
@@ -51,7 +57,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def hil_target(request: pytest.FixtureRequest) -> Iterator[object]:
+def hil_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     from hil.targets import micropython_missing, start_target
 
     name = request.param
@@ -65,18 +71,18 @@ def hil_target(request: pytest.FixtureRequest) -> Iterator[object]:
 
 
 @pytest.fixture
-def hil_simulated(hil_target: object) -> object:
+def hil_simulated(hil_target: Target) -> Target:
     """The target, which must be simulated (fault injection needs the injector in the link)."""
-    if not getattr(hil_target, "simulated", False):
+    if not hil_target.simulated:
         pytest.skip("fault injection runs against the simulated devices (run without --hil-link)")
     return hil_target
 
 
 @pytest.fixture
-def hil_bridge(hil_target: object) -> Iterator[object]:
+def hil_bridge(hil_target: Target) -> Iterator[HilBridge]:
     from hil.bridge_harness import HilBridge
 
-    bridge = HilBridge(hil_target.link)  # type: ignore[attr-defined]
+    bridge = HilBridge(hil_target.link)
     try:
         bridge.wait_attached(15.0)
         yield bridge
@@ -85,13 +91,13 @@ def hil_bridge(hil_target: object) -> Iterator[object]:
 
 
 @pytest.fixture
-def hil_probe(hil_target: object) -> Iterator[object]:
+def hil_probe(hil_target: Target) -> Iterator[DeviceProbe]:
     from hil.probe import DeviceProbe
     from hil.targets import open_tty
 
-    path = hil_target.tty_path  # type: ignore[attr-defined]
+    path = hil_target.tty_path
     if path is None:
-        pytest.skip(f"protocol-level checks need a serial link, not {hil_target.link}")  # type: ignore[attr-defined]
+        pytest.skip(f"protocol-level checks need a serial link, not {hil_target.link}")
     fd = open_tty(path)
     probe = DeviceProbe(fd, fd)
     try:
@@ -123,7 +129,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         result = "PASS" if rep.passed else ("SKIP" if rep.skipped else "FAIL")
         if hasattr(rep, "wasxfail"):  # a known defect, named in the reason
             result = "XFAIL" if rep.skipped else "XPASS"
-        figure = "; ".join(item.stash.get(_FIGURES, []))
+        figures: list[str] = item.stash.get(_FIGURES, [])
+        figure = "; ".join(figures)
         if not rep.passed:
             reason = rep.longrepr[2] if rep.skipped and isinstance(rep.longrepr, tuple) else ""
             if hasattr(rep, "wasxfail"):

@@ -178,7 +178,7 @@ class DeviceProbe:
         def done(h: Heard) -> bool:
             if h.kind == protocol.DESCRIBE:
                 seen[h.msg[1]] = h.msg
-            return len(seen) >= n
+            return bool(len(seen) >= n)
 
         if n:
             self.wait_for(done, timeout_s, f"{n} DESCRIBEs after HELLO", at)
