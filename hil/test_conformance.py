@@ -22,6 +22,7 @@ SYNC_UNCERTAINTY_S = 0.005  # time synchronisation must reach +-5 ms
 BURST = 500  # samples published back to back to measure the maximum publish rate
 
 T = "Thermometer"
+LONG_TEXT = "".join(chr(0x30 + i % 75) for i in range(200))  # DELIVER body of about 210 B (largest: 256)
 
 
 @pytest.mark.hil_check("HELLO/DESCRIBE well-formed")
@@ -107,6 +108,17 @@ def test_a_delivery_is_acknowledged_and_acted_on(hil_bridge: HilBridge, hil_figu
         acted = time.monotonic() - t0
     assert d.rtt is not None
     hil_figure(f"ACK after {1000 * d.rtt:.1f} ms, acted on after {1000 * acted:.1f} ms")
+
+
+@pytest.mark.hil_check("largest DELIVER acted on")
+def test_a_delivery_near_the_largest_frame_is_acted_on(hil_bridge: HilBridge, hil_figure) -> None:
+    text = LONG_TEXT
+    since = len(hil_bridge.sink.received)
+    d = hil_bridge.deliver(f"{T}.echo", {"text": text})
+    assert d.error is None, d.error
+    hil_bridge.run_until(lambda: bool(hil_bridge.sink.on(f"{T}.echoed", since)), 3.0, "the echo of the text")
+    assert hil_bridge.sink.on(f"{T}.echoed", since)[-1].data["text"] == text
+    hil_figure(f"{len(text)} characters there and back, ACK after {1000 * (d.rtt or 0):.1f} ms")
 
 
 @pytest.mark.hil_check("time sync uncertainty")

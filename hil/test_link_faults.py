@@ -205,6 +205,24 @@ def test_udp_acknowledged_deliveries_survive_datagram_faults(
                f"delayed {r['delayed']}")
 
 
+@pytest.mark.hil_check("UDP: largest DELIVER acted on", device="cpython-udp")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="ether_lite's Node reads the link into a "
+                   "64-byte buffer; on UDP recvfrom_into truncates a longer datagram, so a long DELIVER is "
+                   "lost"
+                   " (and the device counts a COBS error)")
+def test_udp_a_long_delivery_reaches_the_device(
+    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure
+) -> None:
+    from hil.test_conformance import LONG_TEXT
+
+    b, _ = udp_device
+    since = len(b.sink.received)
+    d = b.deliver(f"{T}.echo", {"text": LONG_TEXT})
+    assert d.error is None, d.error
+    b.run_until(lambda: bool(b.sink.on(f"{T}.echoed", since)), 3.0, "the echo of a long text")
+    hil_figure(f"{len(LONG_TEXT)} characters there and back")
+
+
 @pytest.mark.hil_check("UDP: a datagram without its 0x00 is counted", device="cpython-udp")
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="the bridge resets its frame decoder at each "
                    "datagram, so an unterminated datagram is dropped without being counted")

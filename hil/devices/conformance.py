@@ -12,6 +12,7 @@ Endpoints (topic names are the ones the suite looks for):
   (the maximum publish rate);
 - ``Thermometer.mark(i)`` sets bit ``i`` (0..62) and publishes ``Thermometer.marks``
   ``{"bits": int, "calls": int}``: which deliveries were acted on, and how often a handler ran;
+- ``Thermometer.echo(text)`` publishes the text back as ``Thermometer.echoed`` (frames near the largest);
 - ``Thermometer.clear_marks()`` empties that record (and publishes it);
 - ``Thermometer.reset()`` resets the device (a board reboots; a simulated device restarts in place).
 """
@@ -41,6 +42,7 @@ class Thermometer:
         self.reset_requested = False
         self.bits = 0
         self.calls = 0
+        self.text = ""
         self._t = 21.0
 
     @ether_pub(every=READ_EVERY_S, fields=[("celsius", "f")])
@@ -68,6 +70,15 @@ class Thermometer:
         self.bits |= 1 << i
         self.calls += 1
         self.marks()
+
+    @ether_pub(fields=[("text", "s")])
+    def echoed(self):
+        return {"text": self.text}
+
+    @ether_sub(fields=[("text", "s")])
+    def echo(self, text):
+        self.text = text
+        self.echoed()
 
     @ether_sub(fields=[])
     def clear_marks(self):
