@@ -273,7 +273,7 @@ def test_the_bridge_attaches_through_a_bad_link(hil_simulated: Target, hil_figur
     proxy.set_rates(BAD_LINK)
     bridge = HilBridge(hil_simulated.link, name="badlink")
     try:
-        took = bridge.wait_attached(8.0)
+        took = bridge.wait_attached(5.0)
         hil_figure(f"attached after {took:.1f} s, {bridge.mgr.counters.frames_out} frames sent")
     finally:
         proxy.set_rates(NO_FAULTS)

@@ -376,3 +376,18 @@ def test_a_receiver_that_does_not_read_loses_bytes_like_an_overrun(device_pty: t
         s = proxy.stats()["to_bridge"]
     assert s.bytes_out < 65536 and s.discarded > 0  # what fit the pty's buffer went out; beyond 1 MB, lost
     assert s.frames_intact + s.frames_lost + s.frames_in_flight + s.frames_damaged == s.frames_in
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "/nonexistent/tty", "--drop", "0.1"], "cannot open the link"),
+        (["--device", "/dev/null", "--drop", "0.7", "--corrupt", "0.7"], "add up to 1.4"),
+        (["--udp", "nohost"], "is not HOST:PORT"),
+    ],
+)
+def test_command_line_says_what_is_wrong(args: list[str], message: str) -> None:
+    cmd = [sys.executable, "-m", "hil.faults", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=20)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
