@@ -4,21 +4,22 @@ The decorators mirror the host's names (``ether_medium``), so a class reads the 
 the host. MicroPython functions carry no attributes, so what a decorator declares is kept in a module
 table keyed by the function object; ``find_endpoints(objs)`` looks the class's functions up in it.
 
-Wire constants are private ``const``s (no RAM on MicroPython); tests/test_lite_constants.py checks each
-against ``ether_lite.protocol``, the single definition.
+An endpoint is one list (no object per endpoint): its first six elements are its DESCRIBE message
+(PROTOCOL.md), then what the Node needs to serve it::
+
+    [1, topic_id, name, direction, fields, every_s, obj, attr, fn, period_ms, seq, due_ms]
+
+``fn`` is the undecorated function (``fn(obj)`` publishes nothing by itself); ``fields`` is a list of
+``[name, type]`` or None until known. ``ether_lite.node`` names the positions with ``const``s.
 """
 
 try:
     from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
+except ImportError:  # CPython: every const here is an int
+    const = int
 
 
 _DESCRIBE = const(1)
-_DEVICE_PUBLISHES = const(0)
-_DEVICE_SUBSCRIBES = const(1)
 _MAX_ENDPOINTS = const(32)
 _TYPES = "fibsya"  # float int bool str bytes any (protocol.FIELD_TYPES)
 
@@ -36,6 +37,7 @@ def ether_pub(topic=None, every=None, fields=None):
     ``fields`` (names, or ``(name, type)`` with type in ``"fibsya"``) declares them up front; otherwise the
     first published value defines them.
     """
+    spec = (topic, every, _fields(fields))
 
     def decorate(fn):
         entry = _DECLARED.pop(fn, None) or [fn, None, None]
@@ -48,7 +50,7 @@ def ether_pub(topic=None, every=None, fields=None):
                 node.published(self, publishing, result)
             return result
 
-        entry[1] = (topic, every, _fields(fields))
+        entry[1] = spec
         _DECLARED[publishing] = entry
         try:
             publishing.__name__ = fn.__name__
@@ -67,10 +69,11 @@ def ether_sub(topic=None, fields=None):
     Topic default ``"ClassName.method"``. On CPython the fields come from the signature and annotations;
     MicroPython has neither, so give ``fields=`` or let the host send one keyword map.
     """
+    spec = (topic, None, _fields(fields))
 
     def decorate(fn):
         entry = _DECLARED.get(fn) or [fn, None, None]
-        entry[2] = (topic, None, _fields(fields))
+        entry[2] = spec
         _DECLARED[fn] = entry
         return fn
 
@@ -78,6 +81,7 @@ def ether_sub(topic=None, fields=None):
 
 
 def _fields(fields):
+    """Declared fields as ``[[name, type], ...]`` (None when not declared)."""
     if fields is None:
         return None
     out = []
@@ -89,58 +93,35 @@ def _fields(fields):
     return out
 
 
-_ANNOTATIONS = {"float": "f", "int": "i", "bool": "b", "str": "s", "bytes": "y"}
+def fields_of(value, fn=None):
+    """Fields defined by a published ``value`` (a dict, a tuple or one value) when none were declared;
+    with ``fn``, the fields of a subscriber's signature (None where the interpreter cannot tell: MicroPython)."""
+    out = []  # (loops, not comprehensions: on MicroPython each comprehension is one more function)
+    if fn is not None:
+        try:
+            code = fn.__code__
+            notes = fn.__annotations__
+        except AttributeError:
+            return None
+        for n in code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]:
+            out.append([n, _type_code(notes.get(n), True)])  # annotations may be strings
+    elif isinstance(value, dict):
+        for k in value:
+            out.append([k, _type_code(value[k])])
+    elif isinstance(value, tuple):
+        for i in range(len(value)):
+            out.append(["v%d" % i, _type_code(value[i])])
+    else:
+        out.append(["value", _type_code(value)])
+    return out
 
 
-def signature_fields(fn):
-    """``[[name, type], ...]`` of a method's parameters after ``self``; None where the interpreter
-    cannot tell (MicroPython)."""
-    try:
-        code = fn.__code__
-        names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
-        notes = fn.__annotations__
-    except AttributeError:
-        return None
-    return [[n, _ANNOTATIONS.get(getattr(notes.get(n), "__name__", notes.get(n)), "a")] for n in names]
-
-
-def type_code(v):
+def _type_code(v, is_type=False):
+    """The DESCRIBE type of a value (or, ``is_type``, of an annotation)."""
     for t, c in ((bool, "b"), (int, "i"), (float, "f"), (str, "s"), (bytes, "y"), (bytearray, "y")):
-        if isinstance(v, t):
+        if (v is t or v == t.__name__) if is_type else isinstance(v, t):
             return c
     return "a"
-
-
-def fields_of_result(result):
-    """Fields a published value defines when none were declared."""
-    if isinstance(result, dict):
-        return [[k, type_code(result[k])] for k in result]
-    if isinstance(result, tuple):
-        return [["v%d" % i, type_code(result[i])] for i in range(len(result))]
-    return [["value", type_code(result)]]
-
-
-class Endpoint:
-    """One published or subscribed topic of one object."""
-
-    def __init__(self, obj, attr, fn, direction, spec):
-        topic, every, fields = spec
-        self.obj = obj
-        self.attr = attr
-        self.fn = fn  # the undecorated function: fn(obj) publishes nothing by itself
-        self.direction = direction
-        self.name = topic or type(obj).__name__ + "." + attr
-        self.every_s = None if every is None else float(every)
-        self.period_ms = 0 if every is None else max(1, int(every * 1000))
-        if fields is None and direction == _DEVICE_SUBSCRIBES:
-            fields = signature_fields(fn)
-        self.fields = fields
-        self.topic_id = -1
-        self.seq = 0
-        self.due_ms = 0
-
-    def describe(self):
-        return [_DESCRIBE, self.topic_id, self.name, self.direction, self.fields, self.every_s]
 
 
 def find_endpoints(objs):
@@ -154,12 +135,18 @@ def find_endpoints(objs):
             except TypeError:  # unhashable class attribute
                 continue
             if entry:
-                for d in (_DEVICE_PUBLISHES, _DEVICE_SUBSCRIBES):
+                for d in (0, 1):  # DEVICE_PUBLISHES, DEVICE_SUBSCRIBES
                     if entry[1 + d] is not None:
-                        eps.append(Endpoint(obj, attr, entry[0], d, entry[1 + d]))
-    eps.sort(key=lambda e: (e.name, e.direction))
+                        topic, every, fields = entry[1 + d]
+                        fn = entry[0]
+                        if fields is None and d:
+                            fields = fields_of(None, fn)
+                        eps.append([_DESCRIBE, 0, topic or cls.__name__ + "." + attr, d, fields,
+                                    None if every is None else float(every), obj, attr, fn,
+                                    0 if every is None else max(1, int(every * 1000)), 0, 0])
+    eps.sort(key=lambda e: (e[2], e[3]))
     if len(eps) > _MAX_ENDPOINTS:
         raise ValueError("%d endpoints; a device has at most %d" % (len(eps), _MAX_ENDPOINTS))
     for i in range(len(eps)):
-        eps[i].topic_id = i
+        eps[i][1] = i
     return eps

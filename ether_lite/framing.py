@@ -1,186 +1,19 @@
-"""Frames on a byte link: COBS(body + CRC-16) followed by one 0x00 byte.
+"""Frames on a byte link: COBS(body + CRC-16) followed by one 0x00 byte (PROTOCOL.md, "Frames").
 
-See PROTOCOL.md, section "Frames". The same bytes travel in a UDP datagram, so one decoder serves
-every link. Nothing here allocates per frame: the encoder writes into a buffer it owns, and the
-streaming decoder collects the body into a buffer preallocated for the largest legal frame.
-
-The streaming decoder never raises on any input bytes: corruption is counted (``crc_errors``,
-``cobs_errors``, ``oversize``) and the decoder resynchronises at the next 0x00. The one-shot
-``decode_frame`` raises ``FrameError`` (a ``ValueError``) naming what was wrong.
+What hosts and tests import: ``ether_lite.framing_core`` (what a board loads: ``crc16``, ``encode_into``,
+the streaming ``FrameDecoder``) plus the conveniences that allocate: ``encode_frame``, ``decode_frame``
+and ``FrameDecoder.frames()`` / ``counters()``. The one-shot ``decode_frame`` raises ``FrameError`` (a
+``ValueError``) naming what was wrong; the streaming decoder never raises on any input bytes.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
+from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameError, crc16, encode_into
+from ether_lite.framing_core import FrameDecoder as _StreamDecoder
 
-    def const(x):  # type: ignore[no-redef]
-        return x
+__all__ = ["MAX_BODY", "MAX_FRAME", "FrameDecoder", "FrameError", "crc16", "decode_frame", "encode_frame", "encode_into"]
 
 
-MAX_BODY = const(256)  # largest CBOR body of one frame, bytes
-# COBS adds one code byte per 254 input bytes (at most 2 for body + CRC), plus the 0x00 delimiter.
-MAX_FRAME = const(261)
-_RAW = const(258)  # body + CRC
-
-# CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor), a nibble at a time.
-_CRC_NIBBLES = (
-    0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50A5, 0x60C6, 0x70E7,
-    0x8108, 0x9129, 0xA14A, 0xB16B, 0xC18C, 0xD1AD, 0xE1CE, 0xF1EF,
-)
-
-
-class FrameError(ValueError):
-    """A frame that cannot be decoded: bad COBS, bad CRC, too short or too long."""
-
-
-def crc16(data, start=0, end=-1, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE of ``data[start:end]`` (``end=-1``: to the end). ``crc16(b"123456789") == 0x29B1``."""
-    t = _CRC_NIBBLES
-    if end < 0:
-        end = len(data)
-    for i in range(start, end):
-        b = data[i]
-        crc = ((crc << 4) & 0xFFFF) ^ t[(crc >> 12) ^ (b >> 4)]
-        crc = ((crc << 4) & 0xFFFF) ^ t[(crc >> 12) ^ (b & 0x0F)]
-    return crc
-
-
-def encode_into(out, body, n=-1):
-    """Write the frame of ``body[:n]`` into ``out`` (at least ``MAX_FRAME`` bytes); return its length.
-
-    The frame is COBS(body + CRC16 big-endian) + 0x00. No allocation.
-    """
-    if n < 0:
-        n = len(body)
-    if n > MAX_BODY:
-        raise FrameError("frame body is %d bytes; the protocol allows at most %d" % (n, MAX_BODY))
-    crc = crc16(body, 0, n)
-    total = n + 2
-    code_at = 0
-    o = 1
-    code = 1
-    for i in range(total):
-        if i < n:
-            b = body[i]
-        elif i == n:
-            b = crc >> 8
-        else:
-            b = crc & 0xFF
-        if b == 0:
-            out[code_at] = code
-            code_at = o
-            o += 1
-            code = 1
-        else:
-            out[o] = b
-            o += 1
-            code += 1
-            if code == 0xFF and i + 1 < total:
-                out[code_at] = code
-                code_at = o
-                o += 1
-                code = 1
-    out[code_at] = code
-    out[o] = 0
-    return o + 1
-
-
-def encode_frame(body):
-    """The frame of ``body`` as new ``bytes`` (convenience for hosts and tests)."""
-    out = bytearray(MAX_FRAME)
-    n = encode_into(out, body)
-    return bytes(out[:n])
-
-
-class FrameDecoder:
-    """Streaming decoder: feed any chunks of bytes, get whole frame bodies out.
-
-    Zero-allocation use (device)::
-
-        pos = 0
-        while pos < n:
-            pos = dec.feed(chunk, pos, n)
-            if dec.length >= 0:
-                handle(dec.body, dec.length)   # valid until the next feed()
-
-    Convenience (host): ``dec.frames(chunk) -> list of bytes``.
-    """
-
-    def __init__(self):
-        self.body = bytearray(_RAW)
-        self.length = -1  # body length of the frame just completed, -1 when none
-        self._n = 0  # decoded bytes so far in the current frame
-        self._left = 0  # bytes left in the current COBS block
-        self._code = 0xFF  # code of the current block (0xFF: no implicit zero follows)
-        self._raw = 0  # raw bytes seen in the current frame
-        self._bad = 0  # 0 ok, 1 oversize, 2 COBS error (frame is being discarded)
-        self.frames_ok = 0
-        self.crc_errors = 0
-        self.cobs_errors = 0
-        self.oversize = 0
-
-    def reset(self):
-        """Forget the frame in progress (counters stay)."""
-        self._n = 0
-        self._left = 0
-        self._code = 0xFF
-        self._raw = 0
-        self._bad = 0
-
-    def feed(self, data, start=0, end=-1):
-        """Consume ``data[start:end]`` up to and including the next frame end.
-
-        Returns the index of the first byte not consumed. If a valid frame completed, ``self.length``
-        is its body length (body in ``self.body``), otherwise -1. Never raises for any byte values.
-        """
-        if end < 0:
-            end = len(data)
-        self.length = -1
-        buf = self.body
-        i = start
-        while i < end:
-            b = data[i]
-            i += 1
-            if b == 0:
-                if self._raw:
-                    self._finish()
-                    if self.length >= 0:
-                        return i
-                continue
-            self._raw += 1
-            if self._bad:
-                continue
-            if self._left == 0:
-                # start of a block: the previous block (if any, and if shorter than 254) implied a zero
-                if self._raw > 1 and self._code != 0xFF:
-                    if self._n >= _RAW:
-                        self._bad = 1
-                        continue
-                    buf[self._n] = 0
-                    self._n += 1
-                self._code = b
-                self._left = b - 1
-            else:
-                if self._n >= _RAW:
-                    self._bad = 1
-                    continue
-                buf[self._n] = b
-                self._n += 1
-                self._left -= 1
-        return i
-
-    def _finish(self):
-        n = self._n
-        if self._bad == 1:
-            self.oversize += 1
-        elif self._left != 0 or n < 3:
-            self.cobs_errors += 1
-        elif crc16(self.body, 0, n) != 0:
-            self.crc_errors += 1
-        else:
-            self.frames_ok += 1
-            self.length = n - 2
-        self.reset()
+class FrameDecoder(_StreamDecoder):
+    """The streaming decoder of ``framing_core``, plus ``frames(chunk) -> list of bytes``."""
 
     def frames(self, data):
         """All complete frame bodies in ``data`` (plus what earlier feeds left), as new ``bytes``."""
@@ -202,6 +35,13 @@ class FrameDecoder:
         }
 
 
+def encode_frame(body):
+    """The frame of ``body`` as new ``bytes``."""
+    out = bytearray(MAX_FRAME)
+    n = encode_into(out, body)
+    return bytes(out[:n])
+
+
 def decode_frame(frame):
     """Body of exactly one frame (with or without its trailing 0x00); raises ``FrameError``."""
     end = len(frame)
@@ -212,7 +52,7 @@ def decode_frame(frame):
             raise FrameError("0x00 at offset %d inside a frame; frames end at their only 0x00" % i)
     if end == 0:
         raise FrameError("empty frame")
-    dec = FrameDecoder()
+    dec = _StreamDecoder()
     dec.feed(frame, 0, end)
     dec.feed(b"\x00")
     if dec.length >= 0:

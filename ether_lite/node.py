@@ -4,21 +4,23 @@
 blocks; ``run()`` loops over ``poll()``. A published reading is encoded and framed into buffers allocated
 once (bench/lite.py measures 0 bytes allocated per reading by ether_lite under MicroPython).
 
-Wire constants are private ``const``s (no RAM on MicroPython) and messages are built inline, so a board
-does not load ``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
+A board loads only this, ``endpoints``, ``clock``, ``cbor_core``, ``framing_core`` and the chosen link
+(bench/lite.py measures that set). Wire constants are private ``const``s (no RAM on MicroPython) and
+messages are built inline, so a board does not load ``ether_lite.protocol``;
+tests/test_lite_constants.py checks every constant against it.
 """
 
 import sys
 
-from ether_lite import __version__, cbor, clock, framing
+from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
+from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError, Encoder, loads
+from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameDecoder, encode_into
 
 try:
     from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
+except ImportError:  # CPython: every const here is an int
+    const = int
 
 
 _HELLO = const(0)
@@ -48,9 +50,22 @@ _ERR_INTERNAL = const(7)
 _INFO = const(20)
 _ERROR_LEVEL = const(40)
 
+# positions in an endpoint list (ether_lite.endpoints): the first six are its DESCRIBE message
+_ID = const(1)
+_NAME = const(2)
+_DIR = const(3)
+_FIELDS = const(4)
+_OBJ = const(6)
+_ATTR = const(7)
+_FN = const(8)
+_PERIOD = const(9)
+_SEQ = const(10)
+_DUE = const(11)
+
 _DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs
 _REPORT_MS = const(1000)  # at most one link-error report per second
 _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
+_TEXT_MAX = const(200)  # bytes of UTF-8 text in one ERROR or ACK frame (with its details, <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
 
 _LOGGERS = []  # running Nodes, for log()
@@ -67,26 +82,31 @@ class Node:
         self.objs = objs
         self.link = link
         self.endpoints = _eps.find_endpoints(objs)
+        self._body = bytearray(MAX_BODY)
+        self._enc = Encoder(self._body)
         self._pubs = {}  # publishing function -> its endpoints
         self._timed = []
         now = clock.ticks_ms()
         for ep in self.endpoints:
-            ep.due_ms = now
-            if ep.direction == _DEVICE_PUBLISHES:
-                self._pubs.setdefault(getattr(type(ep.obj), ep.attr), []).append(ep)
-                if ep.period_ms:
+            ep[_DUE] = now
+            if ep[_DIR] == _DEVICE_PUBLISHES:
+                self._pubs.setdefault(getattr(type(ep[_OBJ]), ep[_ATTR]), []).append(ep)
+                if ep[_PERIOD]:
                     self._timed.append(ep)
+            try:  # fail now, not on the wire
+                self._enc.n = 0
+                self._enc.encode(ep[:6])
+            except CBOREncodeError:
+                raise ValueError("DESCRIBE of %s over %d bytes: shorten its names" % (ep[_NAME], MAX_BODY))
         self.device_id = device_id or _device_id(objs)
         self.boot_id = _boot_id() if boot_id is None else boot_id
         impl = sys.implementation
         self.firmware = "ether_lite %s; %s %d.%d.%d; %s" % (
             __version__, impl.name, impl.version[0], impl.version[1], impl.version[2],
             getattr(impl, "_machine", sys.platform))
-        self._body = bytearray(framing.MAX_BODY)
-        self._enc = cbor.Encoder(self._body)
-        self._frame = bytearray(framing.MAX_FRAME)
-        self._in = bytearray(64)
-        self._dec = framing.FrameDecoder()
+        self._frame = bytearray(MAX_FRAME)
+        self._in = bytearray(MAX_FRAME)  # a whole datagram: UDP truncates a short buffer
+        self._dec = FrameDecoder()
         self._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs
         self._seen_next = 0
         self._connected = False
@@ -94,16 +114,14 @@ class Node:
         self._report_ms = now
         self.sent = 0
         self.received = 0
-        for ep in self.endpoints:  # fail now, not on the wire, if a description cannot fit a frame
-            self._encode(ep.describe())
         for obj in objs:
             _eps._NODES[id(obj)] = self
         _LOGGERS.append(self)
 
     def endpoint(self, name, direction=_DEVICE_PUBLISHES):
-        """The endpoint of topic ``name`` (KeyError if none)."""
+        """The endpoint list of topic ``name`` (KeyError if none; see ``ether_lite.endpoints``)."""
         for ep in self.endpoints:
-            if ep.name == name and ep.direction == direction:
+            if ep[_NAME] == name and ep[_DIR] == direction:
                 return ep
         raise KeyError(name)
 
@@ -116,50 +134,31 @@ class Node:
 
     # ------------------------------------------------------------------------------ sending
 
-    def _encode(self, msg):
+    def send(self, msg=None):
+        """Encode and send one message (a list, as ``ether_lite.protocol`` builds them); without one,
+        send what the encoder holds. A message over 256 bytes raises ``CBOREncodeError``."""
         enc = self._enc
-        enc.n = 0
-        try:
+        if msg is not None:
+            enc.n = 0
             enc.encode(msg)
-        except cbor.CBOREncodeError:
-            raise ValueError("%r does not fit one frame (%d bytes of body)" % (msg[:3], framing.MAX_BODY))
-
-    def _send(self):
-        self.link.write(self._frame, framing.encode_into(self._frame, self._body, self._enc.n))
+        self.link.write(self._frame, encode_into(self._frame, self._body, enc.n))
         self.sent += 1
-
-    def send(self, msg):
-        """Encode and send one message (a list, as ``ether_lite.protocol`` builds them)."""
-        self._encode(msg)
-        self._send()
 
     def hello(self):
         """HELLO and every DESCRIBE (on start, on connect, on QUERY), after a 0x00 that flushes any
-        partial frame left on the line."""
+        partial frame left on the line. No other frame goes between them (PROTOCOL.md, DESCRIBE)."""
         self.link.write(b"\x00", 1)
         self.send([_HELLO, self.device_id, self.boot_id, self.firmware, len(self.endpoints), clock.TICKS_PERIOD])
         for ep in self.endpoints:
-            self.send(ep.describe())
+            self.send(ep[:6])
 
     def error(self, code, text, detail=()):
-        self.send([_ERROR, code, text] + list(detail))
+        """An ERROR frame; text beyond 200 bytes of UTF-8 is cut, so that it always fits a frame."""
+        self.send([_ERROR, code, _fit(text, _TEXT_MAX)] + list(detail))
 
     def log(self, text, level=_INFO):
         """One LOG frame; text beyond 240 bytes of UTF-8 is cut (on a character boundary) and ends in '…'."""
-        b = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-        if len(b) > _LOG_MAX:
-            k = _LOG_MAX - 3
-            while k and (b[k] & 0xC0) == 0x80:
-                k -= 1
-            b = b[:k] + b"\xe2\x80\xa6"
-        enc = self._enc
-        enc.n = 0
-        enc.head(4, 3)
-        enc.head(0, _LOG)
-        enc.head(0, level)
-        enc.head(3, len(b))
-        enc.raw(b)
-        self._send()
+        self.send([_LOG, level, _fit(text, _LOG_MAX)])
 
     # ---------------------------------------------------------------------------- publishing
 
@@ -170,15 +169,16 @@ class Node:
     def published(self, obj, fn, result):
         """Called by an ``ether_pub`` method with the value it returned."""
         for ep in self._pubs.get(fn, ()):
-            if ep.obj is obj:
+            if ep[_OBJ] is obj:
                 self._pub(ep, result)
 
     def _pub(self, ep, result):
-        if ep.fields is None:
-            ep.fields = _eps.fields_of_result(result)
+        """Encode and send one PUB of ``result`` on ``ep``, allocating nothing (PROTOCOL.md, PUB)."""
+        if ep[_FIELDS] is None:
+            ep[_FIELDS] = _eps.fields_of(result)
             if self._connected:
-                self.send(ep.describe())
-        fields = ep.fields
+                self.send(ep[:6])
+        fields = ep[_FIELDS]
         nf = len(fields)
         enc = self._enc
         enc.n = 0
@@ -186,7 +186,7 @@ class Node:
             enc.head(4, 2 + nf)
             enc.head(0, _PUB)  # header of version 1: the kind itself
             # ref = topic_id | seq << 5 | (ticks & 0xFFFF) << 14 (protocol.pack_ref)
-            enc.head(0, ep.topic_id | ep.seq << 5 | (clock.ticks_ms() & 0xFFFF) << 14)
+            enc.head(0, ep[_ID] | ep[_SEQ] << 5 | (clock.ticks_ms() & 0xFFFF) << 14)
             if isinstance(result, dict):
                 for i in range(nf):
                     enc.encode(result[fields[i][0]])
@@ -197,15 +197,14 @@ class Node:
                 enc.encode(result)
             else:
                 raise KeyError(nf)
-        except cbor.CBOREncodeError:
-            return self.error(_ERR_OVERSIZE, "PUB of %s over %d bytes; dropped" % (ep.name, framing.MAX_BODY),
-                              (ep.topic_id,))
+        except CBOREncodeError as e:
+            return self.error(_ERR_OVERSIZE, "PUB of %s dropped: %s" % (ep[_NAME], e), (ep[_ID],))
         except KeyError:
-            return self.error(_ERR_BAD_ARGUMENTS, "%s returned %r; its fields are %r" % (ep.name, result, fields),
-                              (ep.topic_id,))
-        ep.seq = (ep.seq + 1) & _SEQ_MASK
+            return self.error(_ERR_BAD_ARGUMENTS, "%s returned %r; its fields are %r" % (ep[_NAME], result, fields),
+                              (ep[_ID],))
+        ep[_SEQ] = (ep[_SEQ] + 1) & _SEQ_MASK
         if self._connected:
-            self._send()
+            self.send()
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -221,9 +220,9 @@ class Node:
             self._connected = False
         busy = False
         n = link.readinto(self._in)
+        dec = self._dec
         if n:
             busy = True
-            dec = self._dec
             pos = 0
             while pos < n:
                 pos = dec.feed(self._in, pos, n)
@@ -232,30 +231,29 @@ class Node:
                     self._handle(dec.body, dec.length)
         now = clock.ticks_ms()
         for ep in self._timed:
-            if clock.ticks_diff(now, ep.due_ms) >= 0:
-                ep.due_ms = clock.ticks_add(ep.due_ms, ep.period_ms)
-                if clock.ticks_diff(now, ep.due_ms) >= 0:  # fell behind: restart the beat, do not burst
-                    ep.due_ms = clock.ticks_add(now, ep.period_ms)
-                result = ep.fn(ep.obj)
+            if clock.ticks_diff(now, ep[_DUE]) >= 0:
+                ep[_DUE] = clock.ticks_add(ep[_DUE], ep[_PERIOD])
+                if clock.ticks_diff(now, ep[_DUE]) >= 0:  # fell behind: restart the beat, do not burst
+                    ep[_DUE] = clock.ticks_add(now, ep[_PERIOD])
+                result = ep[_FN](ep[_OBJ])
                 if result is not None:
                     self._pub(ep, result)
                 busy = True
-        dec = self._dec
         bad = dec.crc_errors + dec.cobs_errors + dec.oversize
         if bad != self._reported and self._connected and clock.ticks_diff(now, self._report_ms) >= _REPORT_MS:
             self._reported = bad
             self._report_ms = now
             c = (dec.crc_errors, dec.cobs_errors, dec.oversize)
-            self.error(_ERR_MALFORMED, "frames dropped by the device: crc %d, cobs %d, oversize %d" % c, c)
+            self.error(_ERR_MALFORMED, "frames dropped: crc %d, cobs %d, oversize %d" % c, c)
         return busy
 
     def next_due_ms(self):
         """Milliseconds until the next timed publication (at most 50)."""
         now = clock.ticks_ms()
-        wait = _IDLE_MS
+        ms = _IDLE_MS
         for ep in self._timed:
-            wait = min(wait, clock.ticks_diff(ep.due_ms, now))
-        return max(wait, 0)
+            ms = min(ms, clock.ticks_diff(ep[_DUE], now))
+        return max(ms, 0)
 
     def run(self, until=None):
         """Poll until ``until()`` is true (forever without it) or the link reports end of file
@@ -274,18 +272,17 @@ class Node:
     def _handle(self, body, n):
         """Answer one received body (PROTOCOL.md section 5 says what to do with bad input)."""
         try:
-            msg = cbor.loads(body, 0, n)
-        except cbor.CBORDecodeError as e:
+            msg = loads(body, 0, n)
+        except CBORDecodeError as e:
             return self.error(_ERR_MALFORMED, "undecodable CBOR body: %s" % e)
         if not (isinstance(msg, list) and msg and _uint(msg[0])):
-            return self.error(_ERR_MALFORMED, "body is not an array starting with the header int")
+            return self.error(_ERR_MALFORMED, "body is not an array [h, ...]")
         h = msg[0]
         n = len(msg)
         if h >> 4:
             if h & 0x0F != _ERROR:
                 v = (h >> 4) + 1
-                self.error(_ERR_VERSION, "protocol version %d received; this side speaks version %d" % (v, _VERSION),
-                           (v, _VERSION))
+                self.error(_ERR_VERSION, "protocol version %d; the device speaks %d" % (v, _VERSION), (v, _VERSION))
         elif h == _PING and n == 2 and _uint(msg[1]):
             self.send([_PONG, msg[1], clock.ticks_ms()])
         elif h == _QUERY and n == 1:
@@ -294,60 +291,69 @@ class Node:
             if msg[1] >= _MAX_ENDPOINTS or msg[2] > _MAX_MSG_ID:
                 self.error(_ERR_MALFORMED, "DELIVER topic %d or msg_id %d out of range" % (msg[1], msg[2]))
             else:
-                self._deliver(msg)
+                self._deliver(msg[1], msg[2], msg[3:])
         elif h == _ERROR:
             _stderr("ether_lite: host reports %r" % (msg[1:],))
-        elif h in (_PING, _QUERY, _DELIVER):
-            self.error(_ERR_MALFORMED, "malformed message of kind %d: %r" % (h, msg))
-        else:
-            self.error(_ERR_MALFORMED, "kind %d is not one a device receives" % h)
+        else:  # a malformed PING/QUERY/DELIVER, or a kind a device does not receive
+            self.error(_ERR_MALFORMED, "not a message for a device: %r" % (msg,))
 
-    def _deliver(self, msg):
-        topic_id = msg[1]
-        msg_id = msg[2]
+    def _deliver(self, topic_id, msg_id, values):
+        """Run the subscriber of a DELIVER once per msg_id (a retransmission is re-ACKed, not run again);
+        ACK it, or report an ERROR when no ACK was asked for (msg_id 0)."""
         seen = self._seen
         if msg_id:
             for i in range(0, 2 * _DEDUP, 2):
-                if seen[i] == msg_id:  # a retransmission: re-ACK, do not run the handler again
+                if seen[i] == msg_id:
                     return self.send([_ACK, msg_id, seen[i + 1], "duplicate"])
-        status, text = self._call(topic_id, msg[3:])
+        eps = self.endpoints
+        status = _ACK_BAD_ARGUMENTS
+        text = None
+        ep = eps[topic_id] if topic_id < len(eps) else None
+        if ep is None or ep[_DIR] != _DEVICE_SUBSCRIBES:
+            status = _ACK_UNKNOWN_TOPIC
+            text = "no subscriber with topic id %d" % topic_id
+        elif ep[_FIELDS] is None:  # the host sends one map of keyword arguments
+            kwargs = values[0] if len(values) == 1 else None
+            ok = isinstance(kwargs, dict)
+            if ok:
+                for k in kwargs:
+                    ok = ok and isinstance(k, str)
+            if not ok:
+                text = ep[_NAME] + " takes one map of keyword arguments (text keys)"
+        elif len(values) != len(ep[_FIELDS]):
+            text = "%s takes values %r, got %d" % (ep[_NAME], ep[_FIELDS], len(values))
+        else:
+            kwargs = {}
+            for i in range(len(values)):
+                kwargs[ep[_FIELDS][i][0]] = values[i]
+        if text is None:
+            try:
+                getattr(ep[_OBJ], ep[_ATTR])(**kwargs)
+                status = 0
+            except Exception as e:  # reported to the host; the node keeps running
+                status = _ACK_HANDLER_RAISED
+                text = "%s: %s" % (type(e).__name__, e)
+                self.log(ep[_NAME] + " raised " + text, _ERROR_LEVEL)
         if msg_id:
             i = self._seen_next
             seen[i] = msg_id
             seen[i + 1] = status
             self._seen_next = (i + 2) % (2 * _DEDUP)
-            self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, text])
+            self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, _fit(text, _TEXT_MAX)])
         elif status:
-            code = (_ERR_UNKNOWN_TOPIC, _ERR_BAD_ARGUMENTS, _ERR_INTERNAL)[status - 1]
-            self.error(code, text, (topic_id,))
+            self.error((_ERR_UNKNOWN_TOPIC, _ERR_BAD_ARGUMENTS, _ERR_INTERNAL)[status - 1], text, (topic_id,))
 
-    def _call(self, topic_id, values):
-        """Run the subscriber of a DELIVER: ``(ACK status, text or None)``."""
-        if topic_id >= len(self.endpoints) or self.endpoints[topic_id].direction != _DEVICE_SUBSCRIBES:
-            return _ACK_UNKNOWN_TOPIC, "no subscriber with topic id %d" % topic_id
-        ep = self.endpoints[topic_id]
-        fields = ep.fields
-        if fields is None:
-            if len(values) != 1 or not isinstance(values[0], dict):
-                return _ACK_BAD_ARGUMENTS, ep.name + " takes one map of keyword arguments"
-            kwargs = values[0]
-            for k in kwargs:
-                if not isinstance(k, str):
-                    return _ACK_BAD_ARGUMENTS, "%s: keyword %r is not text" % (ep.name, k)
-        elif len(values) != len(fields):
-            return _ACK_BAD_ARGUMENTS, "%s takes %d values (%s), got %d" % (
-                ep.name, len(fields), ", ".join([f[0] for f in fields]), len(values))
-        else:
-            kwargs = {}
-            for i in range(len(values)):
-                kwargs[fields[i][0]] = values[i]
-        try:
-            getattr(ep.obj, ep.attr)(**kwargs)
-        except Exception as e:  # reported to the host; the node keeps running
-            text = "%s: %s" % (type(e).__name__, e)
-            self.log(ep.name + " raised " + text, _ERROR_LEVEL)
-            return _ACK_HANDLER_RAISED, text
-        return 0, None
+
+def _fit(text, limit):
+    """``text`` in at most ``limit`` bytes of UTF-8: cut on a character boundary and ended with '…'."""
+    text = str(text)
+    b = text.encode("utf-8")
+    if len(b) > limit:
+        k = limit - 3
+        while k and (b[k] & 0xC0) == 0x80:
+            k -= 1
+        text = str(b[:k], "utf-8") + "\u2026"
+    return text
 
 
 def _uint(v):
@@ -365,7 +371,6 @@ def _stderr(text):
 
 def _device_id(objs):
     """Stable identity: the chip's unique id on boards; a name derived from the classes elsewhere."""
-    uid = None
     try:
         import microcontroller
 
@@ -376,10 +381,15 @@ def _device_id(objs):
 
             uid = machine.unique_id()
         except (ImportError, AttributeError):
-            pass
+            uid = None
+    out = ""
     if uid:
-        return "".join(["%02x" % b for b in uid])
-    return "sim-" + "-".join([type(o).__name__.lower() for o in objs])
+        for b in uid:
+            out += "%02x" % b
+        return out
+    for o in objs:
+        out += "-" + type(o).__name__.lower()
+    return "sim" + out
 
 
 def _boot_id():
@@ -394,9 +404,12 @@ def _boot_id():
 
 
 def log(text, level=_INFO):
-    """Send a log line to the host through every connected Node (printed when there is none)."""
-    if not _LOGGERS:
-        _stderr(text)
+    """Send a log line to the host through every connected Node; written to stderr (or printed) when no
+    Node is connected, so a line is never dropped silently."""
+    sent = False
     for node in _LOGGERS:
         if node._connected:
             node.log(text, level)
+            sent = True
+    if not sent:
+        _stderr(text)

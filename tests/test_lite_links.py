@@ -185,6 +185,9 @@ def test_link_conversation(link: tuple[Host, subprocess.Popen[bytes]]) -> None:
     assert pong[1] == 77
     host.send(p.deliver(1, 1, [{"on": True}] if keywords else [True]))
     assert host.wait_for(p.ACK)[1:3] == [1, p.ACK_OK]
+    long_value = "x" * 200  # a frame longer than any small read buffer (UDP would truncate it)
+    host.send(p.deliver(1, 3, [{"on": long_value}] if keywords else [long_value]))
+    assert host.wait_for(p.ACK)[1:3] == [3, p.ACK_OK]
     host.send(p.deliver(1, 2, ["not", "one value"]))
     assert host.wait_for(p.ACK)[1:3] == [2, p.ACK_BAD_ARGUMENTS]
     host._send(b"\x05\x01\x02\x00" + b"garbage\x00")  # corrupt frames: counted, device keeps running

@@ -197,12 +197,16 @@ def build() -> dict[str, object]:
                 "message": _json_value(msg),
             }
         )
+        if msg[0] == p.PUB:
+            topic_id, seq, ticks16 = p.unpack_ref(msg[1])
+            frames[-1]["ref"] = {"topic_id": topic_id, "seq": seq, "ticks16": ticks16}
     return {
         "protocol_version": p.VERSION,
         "about": (
             "Frames of PROTOCOL.md. hex: the whole frame as sent on a byte stream (COBS(body+CRC16) + 00); "
             'body_hex: the CBOR body; message: the decoded array, with bytes as {"bytes": hex} and '
-            'non-finite or negative-zero floats as {"float": repr}. bad_frames: frames a receiver must drop; '
+            'non-finite or negative-zero floats as {"float": repr}; ref (PUB only): the ref word unpacked. '
+            "bad_frames: frames a receiver must drop; "
             "layer frame: the decoder counts `counter`; "
             "layer cbor/protocol: the receiver answers ERROR `code`."
         ),
@@ -224,12 +228,26 @@ def test_vectors_file_is_up_to_date() -> None:
 def test_host_decodes_every_vector_with_cbor2() -> None:
     data = json.loads(PATH.read_text(encoding="utf-8"))
     for v in data["frames"]:
+        if "ref" in v:
+            r = v["ref"]
+            assert p.pack_ref(r["topic_id"], r["seq"], r["ticks16"]) == v["message"][1], v["name"]
         body = framing.decode_frame(bytes.fromhex(v["hex"]))
         assert body.hex() == v["body_hex"], v["name"]
         msg = cbor2.loads(body)
         assert _json_value(msg) == v["message"], v["name"]
         assert p.kind_name(p.check(msg)) == v["kind"], v["name"]
         assert bytes(cbor2.dumps(msg, canonical=True)) == body, v["name"]
+
+
+def test_codecs_cross_encode_every_vector() -> None:
+    """What one codec decodes, the other encodes back to the same bytes."""
+    from ether_lite import cbor
+
+    data = json.loads(PATH.read_text(encoding="utf-8"))
+    for v in data["frames"]:
+        body = bytes.fromhex(v["body_hex"])
+        assert cbor.dumps(cbor2.loads(body)) == body, v["name"]
+        assert bytes(cbor2.dumps(cbor.loads(body), canonical=True)) == body, v["name"]
 
 
 def test_single_float_reading_is_16_bytes_on_the_wire() -> None:

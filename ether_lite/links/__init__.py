@@ -12,7 +12,9 @@ The contract every link meets (the in-memory pair in ``links.memory`` is the ref
 ``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"`` (CPython: print() then
 goes to stderr; MicroPython under Node: links.node_stdio),
 ``"pipe:RFD,WFD"``, any other pyserial URL or device path (``"/dev/ttyACM0"``, ``"socket://h:p"``, ``"loop://"``),
-or an object that already has ``readinto`` and ``write``. Only the module for the chosen kind is imported.
+or an object that already has ``readinto`` and ``write``. Only the module for the chosen kind is imported:
+the part of the spec before its first ``:`` names it (``stdio`` is ``pipe``'s, any other a pyserial URL),
+and that module's ``from_spec(spec)`` opens the link.
 """
 
 
@@ -21,37 +23,16 @@ def open_link(spec):
         if hasattr(spec, "readinto") and hasattr(spec, "write"):
             return spec
         raise ValueError("link %r is neither a spec string nor an object with readinto() and write()" % (spec,))
-    if spec == "usb_cdc":
-        from ether_lite.links import usb_cdc
-
-        return usb_cdc.UsbCdcLink()
-    if spec == "uart" or spec.startswith("uart:"):
-        from ether_lite.links import uart
-
-        return uart.UartLink(int(spec[5:]) if spec.startswith("uart:") else 115200)
-    if spec.startswith("udp://"):
-        from ether_lite.links import udp
-
-        host, port = udp.parse_address(spec[6:])
-        return udp.UdpLink(host, port)
-    if spec == "stdio":
-        try:  # MicroPython under Node.js (tests/micropython/run.mjs --stdio-link)
-            from ether_lite.links import node_stdio
-
-            return node_stdio.NodeStdioLink()
-        except ImportError:
-            from ether_lite.links import pipe
-
-            return pipe.stdio()
-    if spec.startswith("pipe:"):
-        from ether_lite.links import pipe
-
-        r, w = spec[5:].split(",")
-        return pipe.PipeLink(int(r), int(w))
-    if "://" in spec or spec.startswith("/dev/") or spec.upper().startswith("COM"):
-        from ether_lite.links import serial
-
-        return serial.SerialLink(spec)
-    raise ValueError(
-        "unknown link %r: use usb_cdc, uart[:BAUD], udp://HOST:PORT, stdio, pipe:RFD,WFD, or a pyserial URL" % spec
-    )
+    kind = spec.split(":")[0]
+    # plain import statements, so that `ether deploy` finds every link module a board may load
+    if kind == "usb_cdc":
+        from ether_lite.links import usb_cdc as link
+    elif kind == "uart":
+        from ether_lite.links import uart as link
+    elif kind == "udp":
+        from ether_lite.links import udp as link
+    elif kind in ("stdio", "pipe"):
+        from ether_lite.links import pipe as link
+    else:
+        from ether_lite.links import serial as link
+    return link.from_spec(spec)

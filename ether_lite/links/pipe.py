@@ -9,6 +9,20 @@ import os
 import select
 
 
+def from_spec(spec):
+    """``"pipe:RFD,WFD"``, or ``"stdio"``: this process's stdin/stdout (under Node.js, MicroPython's
+    ``links.node_stdio``, tests/micropython/run.mjs --stdio-link)."""
+    if spec == "stdio":
+        try:
+            from ether_lite.links import node_stdio
+
+            return node_stdio.NodeStdioLink()
+        except ImportError:
+            return stdio()
+    r, w = spec[5:].split(",")
+    return PipeLink(int(r), int(w))
+
+
 class PipeLink:
     def __init__(self, read_fd, write_fd):
         self.read_fd = read_fd

@@ -1,6 +1,15 @@
 """A pyserial port or URL (CPython): ``/dev/ttyACM0``, ``COM3``, ``socket://host:port``, ``loop://``."""
 
 
+def from_spec(spec):
+    """Any pyserial URL (``"socket://h:p"``, ``"loop://"``) or device path (``"/dev/ttyACM0"``, ``"COM3"``)."""
+    if "://" in spec or spec.startswith("/dev/") or spec.upper().startswith("COM"):
+        return SerialLink(spec)
+    raise ValueError(
+        "unknown link %r: use usb_cdc, uart[:BAUD], udp://HOST:PORT, stdio, pipe:RFD,WFD, or a pyserial URL" % spec
+    )
+
+
 class SerialLink:
     def __init__(self, url, baudrate=115200):
         import serial  # pyserial, CPython only

@@ -1,6 +1,11 @@
 """A hardware UART through ``busio.UART`` on the board's default TX/RX pins (CircuitPython)."""
 
 
+def from_spec(spec):
+    """``"uart"`` or ``"uart:BAUD"``."""
+    return UartLink(int(spec[5:]) if spec.startswith("uart:") else 115200)
+
+
 class UartLink:
     def __init__(self, baudrate=115200, tx=None, rx=None):
         import board

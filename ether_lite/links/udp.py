@@ -7,13 +7,17 @@ CPython and MicroPython ports with sockets: ``socket``.
 
 try:
     from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
+except ImportError:  # CPython: every const here is an int
+    const = int
 
 
 _MAX_DATAGRAM = const(512)
+
+
+def from_spec(spec):
+    """``"udp://HOST:PORT"``."""
+    host, port = parse_address(spec[6:])
+    return UdpLink(host, port)
 
 
 def parse_address(text):

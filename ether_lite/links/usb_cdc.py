@@ -5,6 +5,11 @@ HELLO each time the host opens the port.
 """
 
 
+def from_spec(spec):
+    """``"usb_cdc"``."""
+    return UsbCdcLink()
+
+
 class UsbCdcLink:
     def __init__(self):
         import usb_cdc
