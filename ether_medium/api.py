@@ -1,4 +1,4 @@
-"""The ``ether`` object: ``ether.tap(config=...)``, ``ether.start()``, ``ether.shutdown()``, ``ether.get(...)``.
+"""The ``ether`` object: ``ether.tap(config=...)``, ``start()``, ``shutdown()``, ``get(...)``.
 
 One :class:`Ether` per process (``ether_medium.ether``). In the tap process it drives a
 :class:`ether_medium.launcher.Launcher`; in a child process it knows its session and the broker from the
@@ -77,7 +77,11 @@ class Ether:
                 )
             if "ETHER_CHILD" in os.environ:
                 raise EtherError("ether.tap() cannot be called inside an instance process")
-            cfg = config if isinstance(config, EtherConfig) else load_config(config if config is not None else {})
+            cfg = (
+                config
+                if isinstance(config, EtherConfig)
+                else load_config(config if config is not None else {})
+            )
             console_handler(level_from_env(cfg.logging.level or "INFO"))
             launcher = Launcher(cfg, services)
             launcher.tap(ready_timeout=ready_timeout)
@@ -92,7 +96,9 @@ class Ether:
         """Run every instance's ``ether_start`` handlers (once; a second call does nothing)."""
         with self._lock:
             if self._launcher is None:
-                raise EtherError("ether.start() called before ether.tap(config=...): tap into the fabric first")
+                raise EtherError(
+                    "ether.start() called before ether.tap(config=...): tap into the fabric first"
+                )
             if self._started:
                 log.warning("ether.start() was already called; ignoring")
                 return
@@ -125,7 +131,8 @@ class Ether:
         Raises ``TimeoutError`` naming the service when nobody answers within ``timeout`` seconds, and
         :class:`ether_medium.requests.RemoteError` when the service rejects the request or fails."""
         addresses, name = self._addresses()
-        return requester_for(addresses, name).get(topic, timeout, params)
+        context = self._launcher.context if self._launcher is not None else None
+        return requester_for(addresses, name, context).get(topic, timeout, params)
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         """Publish ``data`` on ``topic`` from the tap process (e.g. commands from a script or notebook)."""

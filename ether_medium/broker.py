@@ -39,13 +39,15 @@ class BrokerAddresses:
 class Broker:
     """Start with :meth:`start`, stop with :meth:`stop`; both are idempotent."""
 
-    def __init__(self, addresses: BrokerAddresses | None = None) -> None:
+    def __init__(
+        self, addresses: BrokerAddresses | None = None, context: zmq.Context[zmq.Socket[bytes]] | None = None
+    ) -> None:
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         if addresses is None:
             self._dir = tempfile.TemporaryDirectory(prefix="ether-")
             addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
         self.addresses = addresses
-        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = context if context is not None else zmq.Context.instance()
         self._thread: threading.Thread | None = None
         self._control_addr = f"inproc://ether-broker-control-{id(self)}"
         self._control: zmq.Socket[bytes] | None = None
@@ -94,7 +96,13 @@ class Broker:
         if self._thread is None:
             return
         if self._control is not None:
-            self._control.send(b"TERMINATE")
+            # Keep the control socket open until the proxy has stopped (closing it at once can drop
+            # TERMINATE before the proxy reads it), and repeat the command in case one is missed.
+            for _ in range(50):
+                self._control.send(b"TERMINATE")
+                self._thread.join(0.1)
+                if not self._thread.is_alive():
+                    break
             self._control.close(0)
             self._control = None
         self._thread.join(5.0)

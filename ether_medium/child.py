@@ -33,8 +33,9 @@ log = logging.getLogger("ether")
 def _run_instance(client: FabricClient, spec: dict[str, Any]) -> int:
     from ether_medium.instance import InstanceRuntime
 
-    return InstanceRuntime(client, dict(spec["instance"], listening=spec.get("listening")),
-                           catch_up=spec.get("catch_up") or []).run()
+    return InstanceRuntime(
+        client, dict(spec["instance"], listening=spec.get("listening")), catch_up=spec.get("catch_up") or []
+    ).run()
 
 
 def _run_service(client: FabricClient, spec: dict[str, Any]) -> int:
@@ -71,7 +72,25 @@ def _reset_after_fork() -> None:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
     log.propagate = True
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for name in ("SIGTERM", "SIGCHLD", "SIGHUP", "SIGALRM", "SIGUSR1", "SIGUSR2"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def _line_buffered_stdout() -> None:
+    """One ``write`` per printed line, so lines of several processes sharing the console never interleave
+    (even with ``PYTHONUNBUFFERED``, where every ``print`` argument would be its own write)."""
+    out = sys.stdout
+    if not isinstance(out, io.TextIOWrapper):
+        return
+    with contextlib.suppress(OSError, ValueError):
+        out.flush()
+        fd = out.fileno()
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(fd, "w", closefd=False)),
+            encoding=out.encoding,
+            errors=out.errors,
+            line_buffering=True,
+        )
 
 
 def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
@@ -82,8 +101,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())  # class paths are relative to the directory ether was started in
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tap process's to handle
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
+    _line_buffered_stdout()
     client = FabricClient(BrokerAddresses.from_env(), spec["name"])
     root = logging.getLogger()
     handler = FabricLogHandler(client)
@@ -106,8 +124,9 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
         code = 1
     finally:
         root.removeHandler(handler)
-        client.close(bye=True)
-        zmq.Context.instance().term()  # returns once Ether.bye has left
+        client.close(bye=not client.orphaned)
+        # close what the service may have left open; returns once Ether.bye has left (or after 2 s)
+        zmq.Context.instance().destroy(linger=0 if client.orphaned else 2000)
     return code
 
 

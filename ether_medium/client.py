@@ -6,7 +6,8 @@ thread-safe); only :meth:`FabricClient.publish` may be called from other threads
 log handler can publish from anywhere in the process.
 
 The slow-joiner problem (a subscription needs a moment to reach the publishers through the broker) is solved
-by :meth:`FabricClient.handshake`: it publishes probes on a topic only this client subscribes to until one comes
+by :meth:`FabricClient.handshake`: it publishes probes on a topic only this client subscribes to until one
+comes
 back. When it returns, every subscription made before it is registered at the broker, and the broker's
 subscriptions have reached this client's PUB socket. A child process then calls :meth:`FabricClient.join`:
 it waits for the launcher's ``Ether.rollcall`` (proof that the launcher listens, since children may be up
@@ -19,6 +20,7 @@ docs/architecture.md, "Shutdown ordering").
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 import time
@@ -30,7 +32,7 @@ import cbor2
 import zmq
 
 from ether_medium.broker import BrokerAddresses
-from ether_medium.envelope import Envelope, EnvelopeError, decode, encode
+from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, encode_plain, source_prefix
 
 __all__ = ["TOPIC_BYE", "TOPIC_READY", "FabricClient", "FabricClosedError"]
 
@@ -51,7 +53,9 @@ class FabricClient:
     ``source`` may be overridden (the bridge publishes in its devices' names).
     """
 
-    def __init__(self, addresses: BrokerAddresses, name: str, *, context: zmq.Context[Any] | None = None) -> None:
+    def __init__(
+        self, addresses: BrokerAddresses, name: str, *, context: zmq.Context[Any] | None = None
+    ) -> None:
         self.name = name
         self.addresses = addresses
         self._ctx = context if context is not None else zmq.Context.instance()
@@ -66,10 +70,13 @@ class FabricClient:
         self._pub.connect(addresses.publish)
         self._sub.connect(addresses.subscribe)
         self._seq: dict[str, int] = {}
+        self._prefix = source_prefix(name)
+        self._topic_bytes: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._pending: collections.deque[Envelope] = collections.deque()
         self._topics: set[str] = set()
         self.closed = False
+        self.orphaned = False  # set when the tap process is gone: close without bye, without lingering
         self.live = False  # True once handshake() succeeded: published messages reach every subscriber
         self.on_live: list[Callable[[], None]] = []
 
@@ -80,24 +87,38 @@ class FabricClient:
             raise FabricClosedError(f"fabric client {self.name!r} is closed; cannot publish on {topic!r}")
         with self._lock:
             seq = self._seq.get(topic, 0)
-            self._seq[topic] = seq + 1
-            env = Envelope(topic, data, self.name if source is None else source, seq, time.time(), **fields)
             try:
-                frames = encode(env)
+                if source is None and not fields:
+                    frames = [topic.encode(), encode_plain(data, self._prefix, seq, time.time())]
+                else:
+                    src = self.name if source is None else source
+                    frames = encode(Envelope(topic, data, src, seq, time.time(), **fields))
             except cbor2.CBOREncodeError as exc:
                 raise TypeError(f"cannot encode the message on {topic!r} as CBOR: {exc}") from exc
+            self._seq[topic] = seq + 1
             self._pub.send_multipart(frames)
+
+    def publish_data(self, topic: str, data: dict[str, Any]) -> None:
+        """:meth:`publish` without optional fields: the hot path of ``ether_pub`` methods."""
+        if self.closed:
+            raise FabricClosedError(f"fabric client {self.name!r} is closed; cannot publish on {topic!r}")
+        topic_b = self._topic_bytes.get(topic)
+        if topic_b is None:
+            topic_b = self._topic_bytes[topic] = topic.encode()
+        with self._lock:
+            seq = self._seq.get(topic, 0)
+            try:
+                body = encode_plain(data, self._prefix, seq, time.time())
+            except cbor2.CBOREncodeError as exc:
+                raise TypeError(f"cannot encode the message on {topic!r} as CBOR: {exc}") from exc
+            self._seq[topic] = seq + 1
+            self._pub.send(topic_b, zmq.SNDMORE)
+            self._pub.send(body)
 
     def send_frames(self, frames: list[bytes]) -> None:
         """Send already-encoded frames (the hot path of instance publishers)."""
         with self._lock:
             self._pub.send_multipart(frames)
-
-    def next_seq(self, topic: str) -> int:
-        with self._lock:
-            seq = self._seq.get(topic, 0)
-            self._seq[topic] = seq + 1
-            return seq
 
     # -- receiving -------------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:
@@ -222,7 +243,8 @@ class FabricClient:
     def join(self, listening: bool, timeout: float = 30.0, **info: Any) -> None:
         """The start-up sequence of every child process, after it subscribed what it needs:
         :meth:`handshake`; unless ``listening`` (a restart: the launcher listens already), wait for the
-        launcher's ``Ether.rollcall``; :meth:`go_live`; publish ``Ether.ready`` ``{"name", "pid", **info}``."""
+        launcher's ``Ether.rollcall``; :meth:`go_live`; publish ``Ether.ready``
+        ``{"name", "pid", **info}``."""
         self.subscribe(TOPIC_ROLLCALL)
         self.handshake(timeout)
         if not listening and self.wait_for(TOPIC_ROLLCALL, timeout) is None:
@@ -238,10 +260,8 @@ class FabricClient:
         if self.closed:
             return
         if bye:
-            try:
+            with contextlib.suppress(zmq.ZMQError):
                 self.publish(TOPIC_BYE, {"name": self.name, "pid": os.getpid()})
-            except zmq.ZMQError:
-                pass
         self.closed = True
         self._sub.close(0)
         self._pub.close()

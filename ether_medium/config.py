@@ -43,15 +43,25 @@ class InstanceConfig(_Strict):
     restart: Literal["never", "on-failure", "always"] | RestartPolicy = "never"
 
 
+class TopicOptions(_Strict):
+    """Options of ``ether_pub`` / ``ether_sub`` / ``ether_get`` in the registry (``{}`` for the defaults)."""
+
+    topic: str | None = Field(None, description="the topic; default ClassName.method")
+
+
+class NoOptions(_Strict):
+    """Lifecycle decorators take no options: write ``{}``."""
+
+
 class MethodDecorations(_Strict):
-    ether_pub: dict[str, Any] | None = None
-    ether_sub: dict[str, Any] | None = None
-    ether_get: dict[str, Any] | None = None
-    ether_init: dict[str, Any] | None = None
-    ether_start: dict[str, Any] | None = None
-    ether_save: dict[str, Any] | None = None
-    ether_cleanup: dict[str, Any] | None = None
-    ether_shutdown: dict[str, Any] | None = None
+    ether_pub: TopicOptions | None = None
+    ether_sub: TopicOptions | None = None
+    ether_get: TopicOptions | None = None
+    ether_init: NoOptions | None = None
+    ether_start: NoOptions | None = None
+    ether_save: NoOptions | None = None
+    ether_cleanup: NoOptions | None = None
+    ether_shutdown: NoOptions | None = None
 
 
 class RegistryEntry(_Strict):
@@ -103,6 +113,37 @@ class EtherConfig(_Strict):
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
 
+    @field_validator("instances")
+    @classmethod
+    def _names_are_free(cls, instances: dict[str, InstanceConfig]) -> dict[str, InstanceConfig]:
+        for name in instances:
+            if name in RESERVED_NAMES or name.startswith(("bridge.", "Ether.", "ether.")) or not name:
+                raise ValueError(
+                    f"instance name {name!r} is reserved for Ether's own processes "
+                    f"({', '.join(sorted(RESERVED_NAMES))}, bridge.*); choose another name"
+                )
+        return instances
+
+
+RESERVED_NAMES = frozenset({"ether", "recorder", "monitor"})
+
+# section models by key path pattern ("*" = any name), to list the keys a section accepts
+_SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
+    ((), EtherConfig),
+    (("instances", "*"), InstanceConfig),
+    (("instances", "*", "restart"), RestartPolicy),
+    (("registry", "*"), RegistryEntry),
+    (("registry", "*", "methods", "*"), MethodDecorations),
+    (("registry", "*", "methods", "*", "ether_pub"), TopicOptions),
+    (("registry", "*", "methods", "*", "ether_sub"), TopicOptions),
+    (("registry", "*", "methods", "*", "ether_get"), TopicOptions),
+    (("registry", "*", "methods", "*", "*"), NoOptions),
+    (("devices", "*"), DeviceConfig),
+    (("recording",), RecordingConfig),
+    (("logging",), LoggingConfig),
+]
+_MODEL_NAMES = frozenset(model.__name__ for _, model in _SECTIONS)
+
 
 class ConfigError(ValueError):
     """A config that cannot be used; the message names file, key path and what was expected."""
@@ -110,7 +151,9 @@ class ConfigError(ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        super().__init__(f"invalid Ether config {source}:\n  " + "\n  ".join(problems))
+        super().__init__(
+            f"invalid Ether config {source}:\n  " + "\n  ".join(f"{source}: {p}" for p in problems)
+        )
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -118,6 +161,79 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "<top level>"
+
+
+def _real_loc(raw: Any, loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], Any, bool]:
+    """``loc`` without pydantic's union-member parts (which are not keys of the YAML), the value found
+    there, and whether the value exists."""
+    real: list[int | str] = []
+    node: Any = raw
+    found = True
+    for part in loc:
+        if _is_member(part):
+            continue
+        if isinstance(node, dict) and part in node:  # noqa: SIM114 - separate branches narrow the index type for mypy
+            node = node[part]
+            real.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            real.append(part)
+        elif isinstance(node, (dict, list)):
+            real.append(part)  # a key that is missing (or extra) in the YAML
+            found = False
+            break
+        # otherwise: a union member name like "literal['never', ...]" or "RestartPolicy": skip it
+    return tuple(real), node, found
+
+
+def _is_member(part: int | str) -> bool:
+    """Whether a pydantic loc part names a union member rather than a YAML key."""
+    return isinstance(part, str) and (part.startswith("literal[") or part in _MODEL_NAMES)
+
+
+def _allowed_keys(parent: tuple[int | str, ...]) -> list[str] | None:
+    for pattern, model in _SECTIONS:
+        if len(pattern) == len(parent) and all(
+            p == "*" or p == q for p, q in zip(pattern, parent, strict=True)
+        ):
+            return [name for name, f in model.model_fields.items() if not f.exclude]
+    return None
+
+
+def _describe(raw: dict[str, Any], err: Any) -> tuple[str, str]:
+    loc, value, found = _real_loc(raw, tuple(err["loc"]))
+    path = _key_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = (
+            f"; expected one of: {', '.join(allowed)}" if allowed else "; expected no options here: write {}"
+        )
+        return path, f"unknown key (check its spelling and indentation){hint}"
+    if kind == "missing":
+        return path, "required key is missing"
+    if kind == "value_error":
+        return path, str(err["msg"]).removeprefix("Value error, ")
+    got = f", got {value!r:.80}" if found else ""
+    msg = str(err["msg"])
+    msg = "expected " + msg.removeprefix("Input should be ") if msg.startswith("Input should be") else msg
+    return path, f"{msg}{got}"
+
+
+def _relevant(raw: dict[str, Any], errors: list[Any]) -> list[Any]:
+    """Drop the errors of union members that do not apply to the given value's kind (a mapping given where
+    a word or a mapping is allowed is checked as a mapping only, and the other way round)."""
+    out = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        member = next((i for i, p in enumerate(loc) if _is_member(p)), None)
+        if member is not None:
+            _, value, found = _real_loc(raw, loc[:member])
+            literal = str(loc[member]).startswith("literal[")
+            if found and isinstance(value, dict) == literal:
+                continue
+        out.append(err)
+    return out or errors
 
 
 def load_config(config: str | Path | dict[str, Any]) -> EtherConfig:
@@ -139,12 +255,12 @@ def load_config(config: str | Path | dict[str, Any]) -> EtherConfig:
     try:
         cfg = EtherConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check its spelling and indentation)"
-            problems.append(f"{_key_path(err['loc'])}: {msg}")
+        by_path: dict[str, list[str]] = {}
+        for err in _relevant(raw, exc.errors()):
+            path, msg = _describe(raw, err)
+            if msg not in by_path.setdefault(path, []):
+                by_path[path].append(msg)
+        problems = [f"{path}: {'; '.join(msgs)}" for path, msgs in by_path.items()]
         raise ConfigError(source, problems) from exc
     cfg.source = source
     cfg.raw = raw

@@ -178,7 +178,8 @@ def ether_methods(cls: type) -> dict[str, EtherMethod]:
 
 
 def apply_registry(cls: type, methods: dict[str, dict[str, dict[str, Any] | None]]) -> None:
-    """Decorate ``cls``'s methods in place as a ``registry:`` entry says (``{method: {decorator: kwargs}}``)."""
+    """Decorate ``cls``'s methods in place as a ``registry:`` entry says
+    (``{method: {decorator: kwargs}}``)."""
     decorators: dict[str, Any] = {
         "ether_pub": ether_pub,
         "ether_sub": ether_sub,

@@ -9,7 +9,8 @@ unexpectedly is logged with its name and exit code, ``Ether.exited`` is publishe
 when its ``restart:`` policy says so.
 
 ``shutdown``: ``Ether.save`` (wait for every instance's ``Ether.done``), ``Ether.cleanup`` (same), then
-``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the recorder;
+``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the
+recorder;
 stragglers are stopped by PID (SIGTERM, then SIGKILL). Returns when every child and socket is gone.
 """
 
@@ -36,7 +37,7 @@ from ether_medium.client import TOPIC_BYE, TOPIC_READY, TOPIC_ROLLCALL, FabricCl
 from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.envelope import EnvelopeError
 from ether_medium.instance import TOPIC_DONE
-from ether_medium.logs import TOPIC_LOG, get_logger, print_remote
+from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_remote
 from ether_medium.process import ChildProcess, can_fork, fork_child, spawn_child
 from ether_medium.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
 
@@ -54,7 +55,8 @@ class EtherError(RuntimeError):
 
 def fabric_file() -> str:
     """Where a running tap process writes its broker addresses for ``ether monitor``:
-    ``$ETHER_STATE_DIR/fabric.json``, else ``$XDG_RUNTIME_DIR/ether/fabric.json``, else ``./.ether/fabric.json``."""
+    ``$ETHER_STATE_DIR/fabric.json``, else ``$XDG_RUNTIME_DIR/ether/fabric.json``, else
+    ``./.ether/fabric.json``."""
     base = os.environ.get("ETHER_STATE_DIR")
     if not base:
         xdg = os.environ.get("XDG_RUNTIME_DIR")
@@ -63,7 +65,7 @@ def fabric_file() -> str:
 
 
 def _policy(value: str | RestartPolicy) -> RestartPolicy:
-    return value if isinstance(value, RestartPolicy) else RestartPolicy(policy=value)  # type: ignore[arg-type]
+    return value if isinstance(value, RestartPolicy) else RestartPolicy.model_validate({"policy": value})
 
 
 @dataclass
@@ -99,11 +101,18 @@ class Launcher:
         self.phases: list[str] = []  # lifecycle phases published so far
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._addresses: BrokerAddresses | None = None
-        self._own_context = False
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._byes: set[str] = set()
+        self._unreported: list[dict[str, Any]] = []
         self._sup_stop = threading.Event()
         self._sup_live = threading.Event()
         self._fabric_file: str | None = None
+        self._log_handler: FabricLogHandler | None = None
+
+    @property
+    def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
+        """The fabric's ZeroMQ context in the tap process (for clients made there, e.g. by tests)."""
+        return self._ctx
 
     @property
     def main_client(self) -> FabricClient | None:
@@ -138,7 +147,9 @@ class Launcher:
                 )
         return recorder, [*bridges, *self.extra_services]
 
-    def _child_spec(self, name: str, kind: Literal["instance", "service"], body: dict[str, Any]) -> dict[str, Any]:
+    def _child_spec(
+        self, name: str, kind: Literal["instance", "service"], body: dict[str, Any]
+    ) -> dict[str, Any]:
         spec: dict[str, Any] = {"name": name, "kind": kind, "session": self.session_id, kind: body}
         if kind == "service":
             spec["config"] = self.config.raw
@@ -148,8 +159,11 @@ class Launcher:
     def _env(self, child: Child, full: bool) -> dict[str, str]:
         env = dict(os.environ) if full else {}
         env.update(self.addresses.as_env())
-        spec = dict(child.spec, catch_up=[p for p in ("init", "start") if p in self.phases],
-                    listening=self._sup_live.is_set())
+        spec = dict(
+            child.spec,
+            catch_up=[p for p in ("init", "start") if p in self.phases],
+            listening=self._sup_live.is_set(),
+        )
         env["ETHER_CHILD"] = json.dumps(spec, default=str)
         env["ETHER_SESSION"] = self.session_id
         env["ETHER_NAME"] = child.name
@@ -182,12 +196,16 @@ class Launcher:
         with self._cond:
             while True:
                 self._main.publish(TOPIC_ROLLCALL, {})
-                waiting = [n for n in names if not self.children[n].ready and self.children[n].exit_code is None]
+                waiting = [
+                    n for n in names if not self.children[n].ready and self.children[n].exit_code is None
+                ]
                 if not waiting:
                     return
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    log.error("not ready after %.1f s: %s (continuing without waiting)", timeout, ", ".join(waiting))
+                    log.error(
+                        "not ready after %.1f s: %s (continuing without waiting)", timeout, ", ".join(waiting)
+                    )
                     return
                 self._cond.wait(min(left, 0.02))
 
@@ -197,14 +215,16 @@ class Launcher:
         log.info("Starting Ether session: %s...", self.session_id)
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
-        self._own_context = can_fork()
         try:
             instance_names = list(self.config.instances)
             if recorder is not None:
                 wait_for = [TAP_NAME, *instance_names, *(s.name for s in services)]
                 body = {"target": recorder.target, "kwargs": recorder.kwargs, "wait_for": wait_for}
                 self.children[recorder.name] = Child(
-                    recorder.name, "service", self._child_spec(recorder.name, "service", body), _policy("never")
+                    recorder.name,
+                    "service",
+                    self._child_spec(recorder.name, "service", body),
+                    _policy("never"),
                 )
             for spec in services:
                 body = {"target": spec.target, "kwargs": spec.kwargs, "wait_for": []}
@@ -213,7 +233,12 @@ class Launcher:
                 )
             registry = dict(self.config.raw.get("registry") or {})
             for name, inst in self.config.instances.items():
-                body = {"class_path": inst.class_path, "args": inst.args, "kwargs": inst.kwargs, "registry": registry}
+                body = {
+                    "class_path": inst.class_path,
+                    "args": inst.args,
+                    "kwargs": inst.kwargs,
+                    "registry": registry,
+                }
                 self.children[name] = Child(
                     name, "instance", self._child_spec(name, "instance", body), _policy(inst.restart)
                 )
@@ -221,12 +246,18 @@ class Launcher:
             # recorder comes first; it is ready before Ether.init, so it sees everything from then on.
             for child in self.children.values():
                 self._spawn(child)
-            self.broker = Broker(self._addresses)
+            # The fabric's own context (not zmq.Context.instance(), which belongs to the user), created after
+            # the children were forked and destroyed at shutdown.
+            self._ctx = zmq.Context()
+            self.broker = Broker(self._addresses, self._ctx)
             self.broker.start()
             self._thread = threading.Thread(target=self._supervise, name="ether-supervisor", daemon=True)
             self._thread.start()
-            self._main = FabricClient(self._addresses, TAP_NAME)
+            self._main = FabricClient(self._addresses, TAP_NAME, context=self._ctx)
             self._main.handshake()
+            self._main.go_live()
+            self._log_handler = FabricLogHandler(self._main)
+            log.addHandler(self._log_handler)  # the tap process's own records go on Ether.log too
             if not self._sup_live.wait(10.0):
                 raise EtherError("the launcher's supervisor could not connect to the broker")
             self._wait_ready(list(self.children), ready_timeout)
@@ -244,8 +275,11 @@ class Launcher:
         log.info("Ether system started successfully")
 
     def _live_instances(self) -> list[str]:
-        return [c.name for c in self.children.values()
-                if c.kind == "instance" and c.proc is not None and c.exit_code is None]
+        return [
+            c.name
+            for c in self.children.values()
+            if c.kind == "instance" and c.proc is not None and c.exit_code is None
+        ]
 
     def _phase(self, phase: str, deadline: float) -> None:
         assert self._main is not None
@@ -297,10 +331,13 @@ class Launcher:
                 except subprocess.TimeoutExpired:
                     child.proc.kill()
                     child.proc.wait()
-            child.exit_code = child.proc.returncode
+            self._exited(child, child.proc.wait())
 
     def _teardown(self) -> None:
         self.stopping = True
+        if self._log_handler is not None:
+            log.removeHandler(self._log_handler)
+            self._log_handler = None
         for child in self.children.values():
             if child.proc is not None and child.proc.poll() is None:
                 child.proc.kill()
@@ -314,9 +351,9 @@ class Launcher:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
-        if self._own_context:  # so the next tap in this process can fork again
-            zmq.Context.instance().term()
-            self._own_context = False
+        if self._ctx is not None:  # every socket of ours is closed; nothing can hang here
+            self._ctx.destroy(linger=0)
+            self._ctx = None
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
@@ -342,7 +379,7 @@ class Launcher:
 
     # -- supervisor thread -----------------------------------------------------------------------------
     def _supervise(self) -> None:
-        client = FabricClient(self.addresses, f"{TAP_NAME}.supervisor")
+        client = FabricClient(self.addresses, f"{TAP_NAME}.supervisor", context=self._ctx)
         self._sup = client
         for topic in (TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE):
             client.subscribe(topic)
@@ -367,7 +404,8 @@ class Launcher:
 
     def _on_message(self, topic: str, data: dict[str, Any]) -> None:
         if topic == TOPIC_LOG:
-            print_remote(data)
+            if data.get("name") != TAP_NAME:  # our own records were printed when they were made
+                print_remote(data)
             return
         name = str(data.get("name", ""))
         with self._cond:
@@ -380,8 +418,25 @@ class Launcher:
                 self._byes.add(name)
             self._cond.notify_all()
 
+    def _exited(self, child: Child, code: int) -> None:
+        """Record an exit (from the supervisor or from ``_reap``); a process that did not say bye is
+        announced on ``Ether.exited`` so the recorder stops waiting for it."""
+        with self._cond:
+            if child.exit_code is not None:
+                return
+            child.exit_code = code
+            child.history.append(code)
+            if child.name not in self._byes:
+                self._unreported.append({"name": child.name, "code": code})
+            self._cond.notify_all()
+
     def _watch(self, client: FabricClient) -> None:
         now = time.monotonic()
+        with self._cond:
+            reports, self._unreported = self._unreported, []
+        for report in reports:
+            with contextlib.suppress(Exception):
+                client.publish(TOPIC_EXITED, report)
         for child in list(self.children.values()):
             proc = child.proc
             if proc is None:
@@ -390,10 +445,7 @@ class Launcher:
                 code = proc.poll()
                 if code is None:
                     continue
-                with self._cond:
-                    child.exit_code = code
-                    child.history.append(code)
-                    self._cond.notify_all()
+                self._exited(child, code)
                 if self.stopping and code == 0:
                     continue
                 if self.stopping:
@@ -401,16 +453,19 @@ class Launcher:
                     continue
                 log.error("%s (PID %d) exited unexpectedly with exit code %d", child.name, proc.pid, code)
                 self.failures.append((child.name, code))
-                with contextlib.suppress(Exception):
-                    client.publish(TOPIC_EXITED, {"name": child.name, "code": code})
                 pol = child.restart
                 wanted = pol.policy == "always" or (pol.policy == "on-failure" and code != 0)
                 if wanted and child.restarts < pol.max_restarts:
-                    child.restart_at = now + pol.backoff_s * (2 ** child.restarts)
+                    child.restart_at = now + pol.backoff_s * (2**child.restarts)
                 elif wanted:
-                    log.error("%s: not restarting, it already restarted %d times (restart.max_restarts)",
-                              child.name, child.restarts)
+                    log.error(
+                        "%s: not restarting, it already restarted %d times (restart.max_restarts)",
+                        child.name,
+                        child.restarts,
+                    )
             elif child.restart_at is not None and now >= child.restart_at and not self.stopping:
                 child.restarts += 1
-                log.info("restarting %s (restart %d of %d)", child.name, child.restarts, child.restart.max_restarts)
+                log.info(
+                    "restarting %s (restart %d of %d)", child.name, child.restarts, child.restart.max_restarts
+                )
                 self._spawn(child)

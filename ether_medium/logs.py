@@ -2,6 +2,7 @@
 
 * The tap process prints with :data:`FORMAT` (``2025-01-16 11:28:42.765 - Ether:51475 - INFO - ...``) to
   stderr, at the level of ``ETHER_LOG_LEVEL`` (default ``INFO``) or the config's ``logging.level``.
+* The tap process also publishes its own records (name ``ether``), so the recorder records crash reports too.
 * Every child process (instance, bridge, recorder) installs :class:`FabricLogHandler` on its root logger: each
   record becomes a fabric message on topic ``Ether.log`` (so the recorder can record it) with data
   ``{"level", "msg", "name", "pid", "time", "logger"}``. The tap process prints them with the child's PID and
@@ -19,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ether_medium.client import FabricClient
 
-__all__ = ["FORMAT", "TOPIC_LOG", "FabricLogHandler", "console_handler", "get_logger", "level_from_env", "print_remote"]
+__all__ = [
+    "FORMAT",
+    "TOPIC_LOG",
+    "FabricLogHandler",
+    "console_handler",
+    "get_logger",
+    "level_from_env",
+    "print_remote",
+]
 
 TOPIC_LOG = "Ether.log"
 FORMAT = "%(asctime)s.%(msecs)03d - Ether:%(process)d - %(levelname)s - %(message)s"
@@ -70,6 +79,7 @@ def print_remote(data: dict[str, Any]) -> None:
             "levelname": logging.getLevelName(levelno),
             "msg": f"[{data.get('name', '?')}] {data.get('msg', '')}",
             "process": data.get("pid", 0),
+            "ether_remote": True,
         }
     )
     if isinstance(created, (int, float)):
@@ -94,6 +104,8 @@ class FabricLogHandler(logging.Handler):
             self.client.publish(TOPIC_LOG, data)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "ether_remote", False):  # a child's record: on the fabric already
+            return
         if getattr(self._local, "busy", False) or self.client.closed:
             return
         self._local.busy = True

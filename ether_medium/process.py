@@ -14,6 +14,7 @@ Both are represented by an object with the :class:`subprocess.Popen` subset the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -81,10 +82,8 @@ class ForkedProcess:
 
     def _signal(self, sig: int) -> None:
         if self.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, sig)
-            except ProcessLookupError:
-                pass
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
@@ -94,9 +93,10 @@ class ForkedProcess:
 
 
 def can_fork() -> bool:
-    """Whether forking is safe now: a POSIX system, not disabled, and no live ZeroMQ context here."""
-    if not hasattr(os, "fork") or os.environ.get("ETHER_START_METHOD", "fork") != "fork":
-        return False
+    """Whether forking is safe now: a POSIX system, not disabled, and no live ``zmq.Context.instance()``
+    here. (A context made with ``zmq.Context()`` cannot be seen: then set ``ETHER_START_METHOD=spawn``.)"""
+    if not sys.platform.startswith("linux") or os.environ.get("ETHER_START_METHOD", "fork") != "fork":
+        return False  # macOS system libraries are not fork-safe; Windows has no fork
     ctx = getattr(zmq.Context, "_instance", None)
     return ctx is None or bool(ctx.closed)
 
@@ -105,10 +105,8 @@ def fork_child(run: Callable[[], int]) -> ForkedProcess:
     """Fork; the child calls ``run()`` and leaves with its return value through ``os._exit`` (no atexit
     handlers, no inherited cleanup of the tap process)."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 1
@@ -120,10 +118,8 @@ def fork_child(run: Callable[[], int]) -> ForkedProcess:
             traceback.print_exc()
         finally:
             for stream in (sys.stdout, sys.stderr):
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     stream.flush()
-                except (OSError, ValueError):
-                    pass
             os._exit(code)
     return ForkedProcess(pid)
 

@@ -14,6 +14,8 @@ import time
 import uuid
 from typing import Any
 
+import zmq
+
 from ether_medium.broker import BrokerAddresses
 from ether_medium.client import FabricClient
 
@@ -29,11 +31,13 @@ class RemoteError(RuntimeError):
 
 
 class Requester:
-    def __init__(self, addresses: BrokerAddresses, name: str) -> None:
+    def __init__(
+        self, addresses: BrokerAddresses, name: str, context: zmq.Context[Any] | None = None
+    ) -> None:
         token = uuid.uuid4().hex[:12]
         self.name = name
         self.reply_topic = f"Ether.reply.{token}"
-        self.client = FabricClient(addresses, f"{name}.requester.{token}")
+        self.client = FabricClient(addresses, f"{name}.requester.{token}", context=context)
         self.client.subscribe(self.reply_topic)
         self.client.handshake()
         self._ids = itertools.count(1)
@@ -74,11 +78,13 @@ def close_all() -> None:
         req.close()
 
 
-def requester_for(addresses: BrokerAddresses, name: str) -> Requester:
+def requester_for(
+    addresses: BrokerAddresses, name: str, context: zmq.Context[Any] | None = None
+) -> Requester:
     """This thread's requester for the fabric at ``addresses`` (created on first use)."""
     req: Requester | None = getattr(_local, "requester", None)
     if req is None or req.client.addresses != addresses or req.client.closed:
-        req = Requester(addresses, name)
+        req = Requester(addresses, name, context)
         _local.requester = req
         with _all_lock:
             _all.append(req)

@@ -6,7 +6,8 @@ A service target is ``"module:function"``; in its own process the launcher calls
 
 1. subscribe what it needs on ``ctx.client``, then call ``ctx.ready()`` (handshake + ``Ether.ready``); the
    launcher waits for that (the recorder is started, and ready, before any instance);
-2. run until it receives ``Ether.shutdown`` (or ``ctx.stop`` is set, on SIGTERM), then return. The recorder
+2. run until it receives ``Ether.shutdown`` (or ``ctx.stop`` is set, on SIGTERM, or ``ctx.tap_alive()`` turns
+   false because the tap process died), then return. The recorder
    keeps draining until it has seen ``Ether.bye`` from every name in ``ctx.wait_for`` (or
    ``Ether.exited`` for it, published by the launcher when a process died without saying bye);
 3. after it returns, the process closes ``ctx.client`` with ``Ether.bye`` as its last message.
@@ -16,6 +17,7 @@ Log with ``logging.getLogger("ether")`` (or any logger): records reach the tap p
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +55,11 @@ class ServiceContext:
     stop: threading.Event = field(default_factory=threading.Event)
 
     listening: bool = False
+    tap_pid: int = field(default_factory=os.getppid)
+
+    def tap_alive(self) -> bool:
+        """Whether the process that started this one still runs (check it when idle; exit if not)."""
+        return os.getppid() == self.tap_pid
 
     def ready(self, timeout: float = 30.0, **info: Any) -> None:
         """Handshake with the broker, answer the launcher's roll call with ``Ether.ready``; call after

@@ -29,7 +29,7 @@ def describe_errors(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "<message>"
-        parts.append(f"field {where!r}: {err['msg']} (got {err.get('input')!r})")
+        parts.append(f"field {where!r}: {err['msg']} (got {err.get('input')!r:.80})")
     return "; ".join(parts)
 
 
@@ -64,8 +64,21 @@ def subscriber_model(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dic
     config = ConfigDict(extra="allow" if takes_extra else "ignore", arbitrary_types_allowed=True)
     model: type[BaseModel] = create_model(f"{func.__qualname__}.message", __config__=config, **fields)
     validator = model.__pydantic_validator__
+    # Fast path: when every field is a plain scalar and the message has exactly the declared types, the model
+    # would return the values unchanged, so they are passed on as they are (no model instance per message).
+    plain = {name: ann for name, (ann, _) in fields.items() if ann in _SCALARS}
+    fast = not takes_extra and len(plain) == len(fields)
+    required = frozenset(name for name, (_, default) in fields.items() if default is ...)
 
     def validate(data: dict[str, Any]) -> dict[str, Any]:
+        if fast:
+            for key, value in data.items():
+                ann = plain.get(key)
+                if ann is None or (ann is not Any and type(value) is not ann):
+                    break
+            else:
+                if required <= data.keys():
+                    return data
         try:
             obj = validator.validate_python(data)
         except ValidationError as exc:
@@ -78,6 +91,7 @@ def subscriber_model(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dic
     return validate
 
 
+_SCALARS = (int, float, str, bool, bytes, Any)
 _PLAIN = (inspect.Signature.empty, None, type(None), dict, Any, typing.Any)
 
 
@@ -102,6 +116,7 @@ def return_checker(func: Callable[..., Any]) -> Callable[[Any], dict[str, Any]]:
                 ) from None
         return payload_of(value)
 
+    check.plain = adapter is None  # type: ignore[attr-defined]
     return check
 
 
@@ -117,5 +132,6 @@ def payload_of(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return dict(value)
     raise UnpublishableResult(
-        f"returned {type(value).__name__} {value!r:.60}; a publisher must return a dict, a pydantic model or None"
+        f"returned {type(value).__name__} {value!r:.60}; "
+        "a publisher must return a dict, a pydantic model or None"
     )

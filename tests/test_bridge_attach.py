@@ -61,3 +61,23 @@ def test_attach_publish_and_actuate(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert "thermo1 attached on" in caplog.text
     assert "thermo1 link counters" in caplog.text
     assert mgr.counters.delivered == 1 and mgr.counters.delivery_failures == 3
+
+
+def test_a_new_host_session_is_not_taken_for_retransmissions(tmp_path: Path) -> None:
+    """The device remembers the msg_ids it acknowledged; a bridge restarted against the same running board
+    must not reuse them, or its first deliveries are re-ACKed and never acted on."""
+    with device(tmp_path, "thermo-a", device_id="board-a") as dev:
+        for session, on in enumerate((True, False, True)):
+            sink = RecordingSink()
+            mgr = LinkManager(f"session{session}", dev.url, sink)
+            with LoopThread(mgr) as lt:
+                sink.wait(lambda m=mgr: m.state == ATTACHED, what="attach")
+                done: list[Delivery] = []
+                lt.call(lambda m=mgr, on=on, d=done: m.deliver("Thermometer.set_led", {"on": on}, d.append))
+                sink.wait(lambda d=done: bool(d), what="ACK")
+                assert done[0].error is None
+                name = f"session{session}"
+                sink.wait(
+                    lambda s=sink, n=name, on=on: {"on": on} in s.pubs_of(n, "Thermometer.led"),
+                    what=f"the device acting on delivery {session}",
+                )

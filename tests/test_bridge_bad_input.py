@@ -113,3 +113,40 @@ def test_wrong_protocol_version_names_both(tmp_path: Path, caplog: pytest.LogCap
             assert mgr.counters.version_errors >= 1
             assert sink.count("attached") == 0
             assert dev.proc.poll() is None
+
+
+def test_stray_pub_while_attached_queries_once_and_redescribes() -> None:
+    sink = RecordingSink()
+    with scripted_device() as dev:
+        dev.on_query(HELLO, READ)
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach")
+            dev.received.clear()
+            dev.send(protocol.pub(7, 0, 100, [1.0]))  # a topic id the device never described
+            dev.wait_received(protocol.QUERY)
+            sink.wait(lambda: mgr.counters.frames_in >= 6, what="the HELLO and DESCRIBE answering it")
+            dev.send(protocol.pub(0, 0, 100, [21.5]))
+            sink.wait(lambda: len(sink.pubs_of("thermo1")) == 1, what="a PUB after the re-describe")
+            with pytest.raises(AssertionError):  # and no further QUERY: the round completed
+                dev.wait_received(protocol.QUERY, timeout_s=2.5)
+            assert mgr.state == ATTACHED and sink.count("attached") == 1
+            assert mgr.counters.rejected == 1
+
+
+def test_describes_of_one_boot_accumulate_across_rounds() -> None:
+    """Under line noise no QUERY round may arrive whole; DESCRIBEs of the same boot from several rounds
+    together attach the device."""
+    sink = RecordingSink()
+    hello = protocol.hello("scripted-3", 77, "test", 2, 1 << 30)
+    led = protocol.describe(1, "Thermometer.set_led", protocol.DEVICE_SUBSCRIBES, [["on", "b"]], None)
+    with scripted_device() as dev:
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            dev.wait_received(protocol.QUERY)
+            dev.send(hello)
+            dev.send(READ)  # round 1 lost the second DESCRIBE
+            dev.send(hello)
+            dev.send(led)  # round 2 lost the first
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach from two partial rounds")
+            assert sorted(mgr.by_topic) == ["Thermometer.read", "Thermometer.set_led"]

@@ -27,6 +27,11 @@ class ReadingLogger:
         with open(self.path, "a") as f:
             f.write(json.dumps({"celsius": celsius}) + "\n")
 
+    @ether_sub(topic="lab.outside")
+    def on_outside(self, celsius: float) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"outside": celsius}) + "\n")
+
 
 def _lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
@@ -46,18 +51,37 @@ def test_host_subscriber_and_actuator_through_the_fabric(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "readings.jsonl"
-    with device(tmp_path, "thermo-link", device_id="board-a", every_s=0.05) as dev:
+    with (
+        device(tmp_path, "thermo-link", device_id="board-a", every_s=0.05) as dev,
+        device(tmp_path, "outside-link", device_id="board-b", every_s=0.05),
+    ):
         config = {
             "instances": {
                 "logger": {"class_path": f"{__name__}.ReadingLogger", "kwargs": {"path": str(out)}},
             },
-            "devices": {"thermo1": {"link": dev.url, "device_id": "board-a"}},
+            "devices": {
+                "thermo1": {"link": dev.url, "device_id": "board-a"},
+                # a second board of the same class, its topic renamed so the two are told apart
+                "outside": {
+                    "link": f"serial://{tmp_path}/*-link",
+                    "device_id": "board-b",
+                    "topics": {"Thermometer.read": "lab.outside", "Thermometer.set_led": "outside.led"},
+                },
+            },
         }
         ether.tap(config=config)
         try:
             ether.start()
-            _wait(lambda: len(_lines(out)) >= 3, 15, "readings at the host subscriber")
-            assert all(isinstance(r["celsius"], float) for r in _lines(out))
+
+            def both() -> bool:
+                lines = _lines(out)
+                return sum("celsius" in r for r in lines) >= 3 and sum("outside" in r for r in lines) >= 3
+
+            _wait(both, 15, "readings of both boards at the host subscriber")
+            assert all(isinstance(v, float) for r in _lines(out) for v in r.values())
+            outside = device_proxy.device("outside")
+            assert outside.info["device_id"] == "board-b"
+            assert {e["topic"] for e in outside.info["endpoints"]} >= {"lab.outside", "outside.led"}
 
             thermo = device_proxy.device("thermo1")
             assert thermo.attached and thermo.info["device_id"] == "board-a"

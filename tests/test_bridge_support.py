@@ -306,6 +306,8 @@ m, s = os.openpty()
 tty.setraw(s)
 print("PTY " + os.ttyname(s), flush=True)
 on_query = []
+drop = 0  # DELIVERs to ignore before acknowledging again
+acks = False  # acknowledge DELIVERs (status 0)
 dec = framing.FrameDecoder()
 t0 = time.monotonic()
 inp = sys.stdin.buffer.raw
@@ -324,6 +326,8 @@ while True:
                 os.write(m, bytes.fromhex(arg))
             elif cmd == "Q":
                 on_query.append(bytes.fromhex(arg))
+            elif cmd == "A":
+                acks, drop = True, int(arg or "0")
             print("OK", flush=True)
     if m in r:
         for body in dec.frames(os.read(m, 4096)):
@@ -333,6 +337,11 @@ while True:
             if k == protocol.QUERY:
                 for f in on_query:
                     os.write(m, f)
+            elif k == protocol.DELIVER and acks:
+                if drop:
+                    drop -= 1
+                else:
+                    os.write(m, framing.encode_frame(cbor.dumps(protocol.ack(msg[2], 0))))
             elif k == protocol.PING:
                 ticks = int((time.monotonic() - t0) * 1000) & ((1 << 30) - 1)
                 os.write(m, framing.encode_frame(cbor.dumps(protocol.pong(msg[1], ticks))))
@@ -412,6 +421,13 @@ class ScriptedDevice:
         for msg in msgs:
             self._cmd("Q", framing.encode_frame(cbor.dumps(msg)))
 
+    def ack_deliveries(self, drop_first: int = 0) -> None:
+        """From now on acknowledge DELIVERs, after ignoring the next ``drop_first`` of them."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"A {drop_first}\n".encode())
+        self.proc.stdin.flush()
+        self._expect("OK")
+
     def wait_received(self, kind: int, timeout_s: float = 5.0) -> list[Any]:
         """The next frame of ``kind`` the host sends (earlier ones are skipped)."""
         deadline = time.monotonic() + timeout_s
@@ -445,3 +461,25 @@ def scripted_device() -> Iterator[ScriptedDevice]:
         yield dev
     finally:
         dev.stop()
+
+
+try:  # a device class for sim: links (imported by the simulated device's own process)
+    from ether_lite import ether_pub as _lite_pub
+    from ether_lite import ether_sub as _lite_sub
+
+    class SimThermo:
+        def __init__(self) -> None:
+            self.t = 20.0
+            self.on = False
+
+        @_lite_pub(every=0.05)
+        def read(self) -> dict[str, float]:
+            self.t += 0.5
+            return {"celsius": self.t}
+
+        @_lite_sub()
+        def set_led(self, on: bool) -> None:
+            self.on = on
+
+except ImportError:  # pragma: no cover
+    pass

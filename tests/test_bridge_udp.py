@@ -41,3 +41,43 @@ def test_udp_attach_silence_and_return(caplog: pytest.LogCaptureFixture) -> None
         finally:
             dev.stop()
     assert "still listening" in caplog.text
+
+
+def test_udp_reordered_duplicated_and_undelimited_datagrams() -> None:
+    """UDP reorders, duplicates and damages datagrams: a late PUB is published and not counted lost, a
+    duplicate is dropped, a datagram without its 0x00 is counted as a framing error."""
+    import socket
+
+    import cbor2
+
+    from ether_lite import framing, protocol
+
+    sink = RecordingSink()
+    link = UdpLink("udp://127.0.0.1:0")
+    mgr = LinkManager("wifi1", link, sink)
+    board = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        with LoopThread(mgr) as lt:
+            port = lt.call(lambda: link.bound[1])
+
+            def send(msg: list[object]) -> None:
+                board.sendto(framing.encode_frame(cbor2.dumps(msg, canonical=True)), ("127.0.0.1", port))
+
+            send(protocol.hello("board-u", 3, "test", 1, 1 << 30))
+            send(protocol.describe(0, "Thermometer.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"]], 0.1))
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach over UDP")
+            for seq, ticks in ((0, 1000), (1, 1100), (3, 1300), (2, 1200), (2, 1200), (4, 1400)):
+                send(protocol.pub(0, seq, ticks, [20.0 + seq]))
+            sink.wait(lambda: len(sink.pubs_of("wifi1")) == 5, what="five distinct PUBs")
+            c = mgr.counters
+            sink.wait(lambda: c.duplicates == 1, what="the duplicate counted")
+            assert c.sequence_gaps == 0 and c.reordered == 1
+            assert [r.device_seq for *_, r in sink.pubs] == [0, 1, 3, 2, 4]
+            whole = framing.encode_frame(cbor2.dumps(protocol.pub(0, 5, 1500, [25.0]), canonical=True))
+            board.sendto(whole[:-1], ("127.0.0.1", port))  # its 0x00 lost
+            sink.wait(lambda: c.cobs_errors == 1, what="the undelimited datagram counted")
+            send(protocol.pub(0, 6, 1600, [26.0]))
+            sink.wait(lambda: len(sink.pubs_of("wifi1")) == 6, what="the next PUB")
+            assert c.sequence_gaps == 1  # seq 5 never arrived whole
+    finally:
+        board.close()

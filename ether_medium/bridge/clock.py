@@ -67,6 +67,11 @@ class ClockSync:
         self.best: PingSample | None = None
 
     @property
+    def samples(self) -> int:
+        """Round trips in the current window."""
+        return len(self._recent)
+
+    @property
     def synced(self) -> bool:
         return self.best is not None
 

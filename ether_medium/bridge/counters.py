@@ -18,13 +18,14 @@ class LinkCounters:
     bytes_in: int = 0
     bytes_out: int = 0
     crc_errors: int = 0  # frames dropped for a CRC mismatch
-    cobs_errors: int = 0  # frames dropped for bad COBS (truncated block, too short)
+    cobs_errors: int = 0  # frames dropped for bad COBS (truncated block, too short, datagram without 0x00)
     oversize: int = 0  # frames dropped for more than 256 bytes of body
     decode_errors: int = 0  # bodies that are not CBOR or not a valid message
     version_errors: int = 0  # messages of another protocol version
     published: int = 0  # device PUBs forwarded into the fabric
-    sequence_gaps: int = 0  # PUBs missing according to the sequence numbers
+    sequence_gaps: int = 0  # PUBs missing according to the sequence numbers (net of late arrivals)
     duplicates: int = 0  # PUBs received twice (same sequence number)
+    reordered: int = 0  # PUBs that arrived after a later one (UDP): published, not counted as lost
     rejected: int = 0  # PUBs dropped: unknown topic, before DESCRIBE, wrong number of values
     describe_errors: int = 0  # DESCRIBEs refused: invalid, duplicate name, conflicting
     delivered: int = 0  # DELIVERs acknowledged by the device

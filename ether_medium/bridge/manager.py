@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,10 +140,23 @@ def _coerce(ep: Endpoint, values: list[Any]) -> dict[str, Any]:
     return out
 
 
+_RECENT = 512  # how far back (in PUBs of one topic) a late or duplicate PUB is recognised
+
+
 @dataclass(slots=True)
 class _SeqState:
-    last: int  # 9-bit seq of the last PUB
-    unwrapped: int
+    """Sequence numbers of one topic: the newest PUB, and which of the last 512 arrived."""
+
+    last: int  # 9-bit seq of the newest PUB
+    unwrapped: int  # its sequence number counted across 9-bit wraps
+    ticks16: int  # its 16-bit device time
+    seen: set[int] = field(default_factory=set)  # unwrapped numbers received, newest 512
+
+    def remember(self, n: int) -> None:
+        self.seen.add(n)
+        if len(self.seen) > 2 * _RECENT:
+            floor = self.unwrapped - _RECENT
+            self.seen = {x for x in self.seen if x > floor}
 
 
 @dataclass(slots=True)
@@ -193,14 +207,14 @@ class LinkManager:
         self.by_topic: dict[str, Endpoint] = {}  # fabric topic -> endpoint
         self.attached_at: float | None = None
         self.last_detach_reason = "not attached yet"
-        self._describing: dict[int, Endpoint | None] = {}  # during DESCRIBING; None: refused
+        # the DESCRIBE round after a HELLO (None: no round open); a refused topic id maps to None
+        self._round: dict[int, Endpoint | None] | None = None
         self._pubs: dict[int, Endpoint] = {}  # publishing endpoints with known fields (hot path)
         self._seq: dict[int, _SeqState] = {}
         self._pending = _Pending()
         self._decoder = framing.FrameDecoder()
-        self._dec_fp = io.BytesIO()
-        self._cbor = cbor2.CBORDecoder(self._dec_fp)
-        self._locked_id: str | None = None  # for multi-port links: the board found first
+        self._cbor = cbor2.CBORDecoder(io.BytesIO())  # reused: a new decoder per frame costs more
+        self._locked_id: str | None = None  # the board attached first, when no device_id is configured
         self._stopped = False
         self._ever_open = False
         self._backoff = self.timing.backoff_min_s
@@ -216,13 +230,16 @@ class LinkManager:
         self._describe_rounds = 0
         self._ping_at: float | None = None
         self._ping_id = 0
-        self._msg_id = 0
+        # A device remembers the msg_ids it acknowledged last (PROTOCOL.md) across host sessions: a new
+        # bridge numbering from 1 again would have its first deliveries taken for retransmissions.
+        self._msg_id = random.randrange(protocol.MAX_MSG_ID)
         self._last_peer = ""
         self._error_reply_at = -1e9
+        self._undelimited = 0  # datagrams without their 0x00 (counted with cobs_errors)
 
     # ================================================================ poll-loop interface
     def fileno(self) -> int:
-        return self.link.fileno() if self.link.is_open else -1
+        return self.link.fileno() if self.state != CLOSED and self.link.is_open else -1
 
     def start(self, now: float | None = None) -> None:
         """Try to open the link now (failures are retried by :meth:`on_timer` with backoff)."""
@@ -268,7 +285,6 @@ class LinkManager:
                     data = self.link.read()
                     if not data:
                         break
-                    self._decoder.reset()
                     self._feed(data, now)
                     if self.state == CLOSED:
                         return
@@ -417,27 +433,19 @@ class LinkManager:
             self._lost(exc.reason, now)
 
     def _schedule_reopen(self, now: float) -> None:
+        self.link.close()
         self.state = CLOSED
         self._reopen_at = now + self._backoff
         self._backoff = min(self._backoff * 2, self.timing.backoff_max_s)
 
-    def _lost(self, reason: str, now: float, reopen: bool = True) -> None:
+    def _lost(self, reason: str, now: float) -> None:
         was = self.state
-        self.log.warning(
-            "%s: link lost on %s: %s; %s",
-            self.name,
-            self.link.where,
-            reason,
-            "reconnecting" if reopen else "stopped",
-        )
+        self.log.warning("%s: link lost on %s: %s; reconnecting", self.name, self.link.where, reason)
         self._detach(f"link lost: {reason}", now)
         self.link.close()
-        if reopen and not self._stopped:
-            if was == ATTACHED:
-                self._backoff = self.timing.backoff_min_s
-            self._schedule_reopen(now)
-        else:
-            self.state = CLOSED
+        if was == ATTACHED:
+            self._backoff = self.timing.backoff_min_s  # a board that was working is retried at once
+        self._schedule_reopen(now)
 
     def _detach(self, reason: str, now: float) -> None:
         """Forget the attachment (not the device identity or its boot id)."""
@@ -448,7 +456,7 @@ class LinkManager:
         self._pending.pings.clear()
         self._ping_at = None
         self._query_at = None
-        self._describing = {}
+        self._round = None
         self.state = CONNECTED
         if was_attached:
             self.attached_at = None
@@ -467,7 +475,14 @@ class LinkManager:
     def _send_query(self, now: float) -> None:
         self._last_query = now
         self._send(protocol.query())
-        self._query_at = now + (self.timing.incompatible_query_s if self.state == INCOMPATIBLE else 1.0)
+        if self.state == INCOMPATIBLE:
+            self._query_at = now + self.timing.incompatible_query_s
+        elif self._round is not None:
+            self._query_at = now + self.timing.describe_s
+        elif self.state == ATTACHED:
+            self._query_at = None  # a stray PUB asked for it; another stray PUB asks again
+        else:
+            self._query_at = now + 1.0
 
     def _query_soon(self, now: float) -> None:
         """QUERY now unless one went out within the last second (PROTOCOL.md §5)."""
@@ -499,9 +514,9 @@ class LinkManager:
                     self._schedule_reopen(now)
                     return
         if self._query_at is not None and now >= self._query_at:
-            if self.state == DESCRIBING and self.info is not None:
+            if self._round is not None and self.info is not None:
                 n = self.info.n_endpoints
-                missing = [t for t in range(n) if t not in self._describing]
+                missing = [t for t in range(n) if t not in self._round]
                 self._describe_rounds += 1
                 if self._describe_rounds >= 3:
                     self.log.error(
@@ -512,7 +527,7 @@ class LinkManager:
                     )
                     self.counters.describe_errors += len(missing)
                     for t in missing:
-                        self._describing[t] = None
+                        self._round[t] = None
                     self._describe_complete(now)
                     return
                 self.problems.report(
@@ -542,7 +557,8 @@ class LinkManager:
                 "%s: device on %s %s; detached, still listening", self.name, self.link.where, reason
             )
             self._detach(reason, now)
-            self._query_at = now + 1.0
+            self._hinted = True  # said above; no "no answer" hint on top
+            self._query_at = now + 1.0  # the last address may answer again (same board, same network)
 
     def _send_ping(self, now: float) -> None:
         self._ping_id = (self._ping_id + 1) % (1 << 30)
@@ -558,19 +574,26 @@ class LinkManager:
         c = self.counters
         c.bytes_in += len(data)
         dec = self._decoder
-        pos, end = 0, len(data)
         if self.link.datagram and self.link.where != self._last_peer:
             self._peer_changed(now)
-        while pos < end:
-            pos = dec.feed(data, pos, end)
-            if dec.length >= 0:
-                c.frames_in += 1
-                self._last_rx = now
-                self._on_body(bytes(dec.body[: dec.length]), now)
+        bodies = dec.frames(data)  # ether_lite's host entry point: whole frame bodies of this chunk
+        if self.link.datagram and not data.endswith(b"\x00"):
+            # PROTOCOL.md: a datagram is one frame, 0x00 included; without it the frame is incomplete
+            dec.reset()
+            self._undelimited += 1
+        if (
+            dec.crc_errors != c.crc_errors
+            or dec.cobs_errors + self._undelimited != c.cobs_errors
+            or dec.oversize != c.oversize
+        ):
+            self._frame_errors(data)  # counted before the frames of this chunk are published
+        if bodies:
+            c.frames_in += len(bodies)
+            self._last_rx = now
+            for body in bodies:
+                self._on_body(body, now)
                 if self.state == CLOSED:
                     return
-        if dec.crc_errors != c.crc_errors or dec.cobs_errors != c.cobs_errors or dec.oversize != c.oversize:
-            self._frame_errors(data)
 
     def _peer_changed(self, now: float) -> None:
         old, self._last_peer = self._last_peer, self.link.where
@@ -581,9 +604,10 @@ class LinkManager:
 
     def _frame_errors(self, data: bytes) -> None:
         c, dec = self.counters, self._decoder
+        cobs = dec.cobs_errors + self._undelimited
         for label, new, old in (
             ("CRC mismatch", dec.crc_errors, c.crc_errors),
-            ("bad COBS (truncated or too short)", dec.cobs_errors, c.cobs_errors),
+            ("bad COBS (truncated, too short, or a datagram without its 0x00)", cobs, c.cobs_errors),
             ("oversize (more than 256 B of body)", dec.oversize, c.oversize),
         ):
             if new > old:
@@ -592,7 +616,7 @@ class LinkManager:
                     f"dropped {new - old} frame(s) with {label} on {self.link.where} "
                     f"(bytes read start {data[:24].hex(' ')})",
                 )
-        c.crc_errors, c.cobs_errors, c.oversize = dec.crc_errors, dec.cobs_errors, dec.oversize
+        c.crc_errors, c.cobs_errors, c.oversize = dec.crc_errors, cobs, dec.oversize
 
     def _decode(self, body: bytes) -> Any:
         fp = io.BytesIO(body)
@@ -684,9 +708,11 @@ class LinkManager:
             return
         want = self.want_id or self._locked_id
         if want is not None and device_id != want:
-            source = (
-                f"devices.{self.name}.device_id" if self.want_id else "the board first found on this link"
-            )
+            if self.want_id:
+                source, fix = f"devices.{self.name}.device_id", "fix the config or plug in the right board"
+            else:
+                source = f"the board {self.name} first attached"
+                fix = f"set devices.{self.name}.device_id to attach another board"
             self.log.error(
                 "%s: the board on %s has device id %r, not %r (%s); %s",
                 self.name,
@@ -694,23 +720,13 @@ class LinkManager:
                 device_id,
                 want,
                 source,
-                "trying other ports" if self._multi_port() else "fix the config or plug in the right board",
+                "trying other ports" if self._multi_port() else fix,
             )
             self._detach(f"wrong device {device_id!r}", now)
             self.link.reject_current()
             self._schedule_reopen(now)
             return
-        old = self.info
-        if old is not None and old.device_id != device_id:
-            self.log.warning(
-                "%s: a different board is now on %s: device id %r (was %r)",
-                self.name,
-                where,
-                device_id,
-                old.device_id,
-            )
-            old = None
-            self._seq.clear()
+        old = self.info  # the same board (device ids are checked above), perhaps another boot
         if old is not None and old.boot_id != boot_id:
             self.counters.resets += 1
             self.log.warning(
@@ -722,26 +738,35 @@ class LinkManager:
             )
             if self.state == ATTACHED:
                 self._detach("device reset", now)
-            self._seq.clear()
             old = None
         if self.state == INCOMPATIBLE:
             self.log.info("%s: the device now speaks protocol version %d", self.name, protocol.VERSION)
-        self.info = DeviceInfo(device_id, boot_id, firmware, protocol.VERSION, ticks_period, n_endpoints)
-        if self._multi_port():
-            self._locked_id = device_id
-        if old is None:
+        if old is None:  # a first HELLO, or another boot: nothing learnt before holds
             self.clock.reset(ticks_period)
+            self._set_endpoints({})
+            self._seq.clear()
+            self._round = None
+        self.info = DeviceInfo(device_id, boot_id, firmware, protocol.VERSION, ticks_period, n_endpoints)
+        # Boards are told apart by id, never by port: from now on this bridge attaches only this board
+        # (a pty path or a USB port reused by another board is refused, and scanning skips it).
+        self._locked_id = device_id
+        if self._ping_at is None:
+            self._send_ping(now)
+        if self.state == ATTACHED:
+            # Same board, same boot: it announced itself again (its side of the link reconnected, or it
+            # answers a QUERY). Nothing to re-learn; DESCRIBEs that follow replace their topic ids one by one.
+            self._query_at = None
+            return
         if now - self._hello_at > 3 * self.timing.describe_s + 1.0:
             self._describe_rounds = 0
         self._hello_at = now
-        self._describing = {}
-        if self.state != ATTACHED:
-            self.state = DESCRIBING
+        if self._round is None:
+            # Within one boot what the device described stays true, so DESCRIBEs received before (in an
+            # earlier round, or before the link dropped) count: under line noise no round may arrive whole.
+            self._round = {t: e for t, e in self.endpoints.items() if t < n_endpoints}
+        self.state = DESCRIBING
         self._query_at = now + self.timing.describe_s
-        if self._ping_at is None:
-            self._send_ping(now)
-        if n_endpoints == 0:
-            self._describe_complete(now)
+        self._maybe_complete(now)
 
     def _multi_port(self) -> bool:
         return getattr(self.link, "pattern", "") == "auto" or any(
@@ -758,7 +783,7 @@ class LinkManager:
         try:
             ep = endpoint_from_describe(msg, self.renames, n)
             # the endpoints this one must not collide with: those described in this round, else the attached
-            others = self._describing if self._describing or self.state != ATTACHED else self.endpoints
+            others = self._round if self._round is not None else self.endpoints
             for other_id, other in others.items():
                 if (
                     other is not None
@@ -773,30 +798,29 @@ class LinkManager:
         except DescribeError as exc:
             self._refuse_describe(tid, str(exc), now)
             return
-        if self.state == ATTACHED and not self._describing:
+        if self._round is None:  # attached, no HELLO before it: one endpoint changed (fields now known)
             self._redescribe(ep)
             return
-        self._describing[tid] = ep
+        self._round[tid] = ep
         self._maybe_complete(now)
 
     def _refuse_describe(self, tid: int, why: str, now: float) -> None:
         self.counters.describe_errors += 1
         self.problems.report(f"describe {tid}", f"DESCRIBE of topic id {tid} refused: {why}", logging.ERROR)
-        if self.state == DESCRIBING and self.info is not None and tid < self.info.n_endpoints:
-            self._describing[tid] = None
+        if self._round is not None and self.info is not None and tid < self.info.n_endpoints:
+            self._round[tid] = None
             self._maybe_complete(now)
 
     def _maybe_complete(self, now: float) -> None:
-        assert self.info is not None
-        if len(self._describing) >= self.info.n_endpoints and all(
-            t in self._describing for t in range(self.info.n_endpoints)
-        ):
+        assert self.info is not None and self._round is not None
+        n = self.info.n_endpoints
+        if len(self._round) >= n and all(t in self._round for t in range(n)):
             self._describe_complete(now)
 
     def _describe_complete(self, now: float) -> None:
         assert self.info is not None
-        described = self._describing
-        self._describing = {}
+        described = self._round or {}
+        self._round = None
         self._describe_rounds = 0
         self._query_at = None
         refused = sorted(t for t, e in described.items() if e is None)
@@ -860,22 +884,38 @@ class LinkManager:
             return
         st = self._seq.get(tid)
         if st is None:
-            st = self._seq[tid] = _SeqState(seq, seq)
+            st = self._seq[tid] = _SeqState(seq, seq, t16)
+            st.remember(seq)
+            device_seq = seq
         else:
-            adv = (seq - st.last) & 0x1FF
-            if adv == 0:
+            adv = protocol.seq_advance(st.last, seq)
+            # A big "advance" whose device time is earlier than the newest PUB's is a PUB arriving late
+            # (a datagram link reorders), not hundreds lost.
+            late = adv > _RECENT // 2 and ((t16 - st.ticks16) & 0xFFFF) >= 0x8000
+            device_seq = st.unwrapped - (_RECENT - adv) if late else st.unwrapped + adv
+            if adv == 0 or device_seq in st.seen:
                 self.counters.duplicates += 1
                 self.problems.report(
                     f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped", logging.INFO
                 )
                 return
-            if adv > 1:
-                self.counters.sequence_gaps += adv - 1
+            st.remember(device_seq)
+            if late:
+                self.counters.reordered += 1
+                self.counters.sequence_gaps -= 1  # counted missing when the later one came; here it is
                 self.problems.report(
-                    f"gap {tid}", f"{adv - 1} PUB(s) on {ep.topic} lost on the link (seq {st.last} -> {seq})"
+                    f"late {tid}",
+                    f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last})",
+                    logging.INFO,
                 )
-            st.last = seq
-            st.unwrapped += adv
+            else:
+                if adv > 1:
+                    self.counters.sequence_gaps += adv - 1
+                    self.problems.report(
+                        f"gap {tid}",
+                        f"{adv - 1} PUB(s) on {ep.topic} lost on the link (seq {st.last} -> {seq})",
+                    )
+                st.last, st.unwrapped, st.ticks16 = seq, device_seq, t16
         values = msg[2:]
         if len(values) != len(ep.field_names):
             self.counters.rejected += 1
@@ -894,9 +934,9 @@ class LinkManager:
         m = self.clock.map_ticks16(t16, now)
         wall = time.time()
         if m.synced:
-            reading = Reading(wall, wall - (now - m.host_time), m.uncertainty, st.unwrapped)
+            reading = Reading(wall, wall - (now - m.host_time), m.uncertainty, device_seq)
         else:
-            reading = Reading(wall, None, None, st.unwrapped)
+            reading = Reading(wall, None, None, device_seq)
         self.counters.published += 1
         self.sink.publish(self, ep, data, reading)
 
@@ -913,7 +953,7 @@ class LinkManager:
             why = f"PUB on {ep.topic} before the device described its fields"
         self.problems.report(f"reject {tid}", f"{why}: dropped; asking it to describe itself (QUERY)")
         if self.state != INCOMPATIBLE and (
-            self.state != DESCRIBING or now - self._hello_at > self.timing.describe_s
+            self._round is None or now - self._hello_at > self.timing.describe_s
         ):
             self._query_soon(now)
 
@@ -939,7 +979,7 @@ class LinkManager:
             return
         self.counters.pongs += 1
         self.clock.add_pong(sent, now, msg[2])
-        if self.counters.pongs < self.clock.window // 2 + 1 and self._ping_at is not None:
+        if self.clock.samples < self.clock.window // 2 and self._ping_at is not None:
             self._ping_at = now + 0.005  # fill the window quickly after attaching
 
     def _on_log(self, msg: list[Any], now: float) -> None:

@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any
 
+import zmq
+
 from ether_medium.bridge.service import bridge_topic
 from ether_medium.broker import BrokerAddresses
 from ether_medium.client import FabricClient
@@ -182,7 +184,9 @@ class DeviceProxy:
                 self._cond.wait(left)
 
     def _listen(self) -> None:
-        client = FabricClient(self._addresses, f"{self._caller}.device.{self.name}")
+        # its own ZeroMQ context: a proxy nobody closed must not block the process's shared context at exit
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        client = FabricClient(self._addresses, f"{self._caller}.device.{self.name}", context=ctx)
         try:
             topics = {ep["topic"] for ep in self.info.get("endpoints") or [] if ep["direction"] == "pub"}
             for topic in topics:
@@ -202,6 +206,7 @@ class DeviceProxy:
                     self._cond.notify_all()
         finally:
             client.close(bye=False)
+            ctx.term()
 
     def close(self) -> None:
         self._closed.set()

@@ -15,7 +15,8 @@
 * requests on ``Ether.bridge.<name>`` (``{"what": "describe"}`` or ``{"what": "counters"}``) answer the
   device description or the link counters (which are also logged); SIGUSR1 logs the counters too.
 
-It runs until ``Ether.shutdown`` or SIGTERM, then logs the link counters and returns.
+It runs until ``Ether.shutdown``, SIGTERM, or the tap process's death, then logs the link counters and
+returns.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any
 
+import cbor2
+
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
-from ether_medium.envelope import Envelope, EnvelopeError
+from ether_medium.envelope import Envelope, EnvelopeError, encode, encode_device, source_prefix
 
 if TYPE_CHECKING:
     from ether_medium.client import FabricClient
@@ -68,6 +71,9 @@ class FabricBridge:
             lease_s=cfg.lease_s,
         )
         self._subscribed: set[str] = set()
+        self._prefix = source_prefix(name)
+        self._topic_bytes: dict[str, bytes] = {}
+        self._seq: dict[str, int] = {}
         self._pid = os.getpid()
         loop.add(self.mgr)
         loop.add_socket(client.socket, self.on_fabric)
@@ -100,14 +106,34 @@ class FabricBridge:
         pass  # logged by the manager; subscriptions stay so that deliveries fail with a reason
 
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None:
-        self.client.publish(
-            ep.topic,
-            data,
-            source=self.name,
-            device_time=reading.device_time,
-            device_uncertainty=reading.uncertainty,
-            device_seq=reading.device_seq,
-        )
+        # This bridge is the only publisher of its device's topics under the device's name, so it numbers
+        # them itself (the envelope's seq) and sends encoded frames.
+        seq = self._seq.get(ep.topic, 0)
+        try:
+            if reading.device_time is None or reading.uncertainty is None:  # not time-synced yet
+                env = Envelope(
+                    ep.topic, data, self.name, seq, reading.host_time, device_seq=reading.device_seq
+                )
+                body = encode(env)[1]
+            else:
+                body = encode_device(
+                    data,
+                    self._prefix,
+                    seq,
+                    reading.host_time,
+                    reading.device_time,
+                    reading.uncertainty,
+                    reading.device_seq,
+                )
+        except (TypeError, ValueError, cbor2.CBOREncodeError) as exc:  # a value the fabric cannot carry
+            mgr.counters.rejected += 1
+            mgr.problems.report(f"encode {ep.topic}", f"PUB on {ep.topic} not published: {exc} ({data!r})")
+            return
+        self._seq[ep.topic] = seq + 1
+        topic = self._topic_bytes.get(ep.topic)
+        if topic is None:
+            topic = self._topic_bytes[ep.topic] = ep.topic.encode()
+        self.client.send_frames([topic, body])
 
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
         data = {
@@ -221,7 +247,7 @@ def main(ctx: ServiceContext) -> int:
     if ctx.stop.is_set():
         loop.stop()
     try:
-        loop.run()
+        loop.run(until=lambda: not ctx.tap_alive())  # an orphaned bridge leaves (and stops its sim child)
     finally:
         loop.close()  # closes the link (stops a sim child) and logs the counters
     return 0

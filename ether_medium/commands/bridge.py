@@ -151,7 +151,15 @@ def main(args: argparse.Namespace) -> int:
     deadline = None if args.duration is None else time.monotonic() + args.duration
     code = 0
     try:
-        loop.run(until=None if deadline is None else (lambda: time.monotonic() >= deadline))
+        mgr.start()
+        bound = getattr(mgr.link, "bound", None)
+        if bound is not None and mgr.link.is_open:
+            print(
+                f"ether bridge: listening on UDP {bound[0]}:{bound[1]} for the board",
+                file=sys.stderr,
+                flush=True,
+            )
+        loop.run(until=None if deadline is None else (lambda: time.monotonic() >= deadline), start=False)
     except KeyboardInterrupt:
         code = 0
     finally:

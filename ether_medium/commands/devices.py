@@ -105,9 +105,11 @@ def main(args: argparse.Namespace) -> int:
             )
             if x and x != "n/a"
         )
-        rows.append((p.device, usb, desc))
         if p.vid is not None or args.all:
             to_probe.append(p.device)
+        elif not desc:
+            desc = "not USB; not probed (--all probes it)"
+        rows.append((p.device, usb, desc))
     seen = {os.path.realpath(p) for p in to_probe}
     for spec in args.ports:
         found = [p for p in SerialLink(f"serial://{spec}").candidates() if os.path.exists(p)]

@@ -75,6 +75,8 @@ class Link(ABC):
 def parse_link(url: str) -> tuple[str, str, dict[str, str]]:
     """``(scheme, rest, options)``; options from a ``?key=value`` query on serial/udp URLs."""
     scheme, sep, rest = url.partition(":")
+    if url.startswith("/") or (url[:3].upper() == "COM" and url[3:].isdigit()):
+        raise LinkUnavailable(url, f"a port needs the serial: scheme: write serial://{url}?baud=115200")
     if not sep or not scheme:
         raise LinkUnavailable(
             url,

@@ -1,0 +1,257 @@
+"""Bridge benchmark (prints figures, asserts nothing). Run: ``.venv/bin/python bench/bridge.py``.
+
+1. Round trip host -> device -> host over a pty, the device being ether_lite under CPython in its own
+   process: DELIVER to a device subscriber until its ACK is back (what ``proxy.set_led(on=True)`` waits
+   for, minus the fabric), and PING -> PONG. Target: p50 <= 0.5 ms.
+2. Ingest: readings from one device link through its bridge into a decorated subscriber instance, as a
+   ratio to the fabric benchmark (bench/fabric.py: decorated publisher instance -> decorated subscriber
+   instance) measured in the same run, rounds alternating. Target: >= 0.5. Two device variants: ether_lite
+   publishing in a loop (the device's own speed included), and a device replaying frames ether_lite
+   encoded beforehand (the bridge's own ceiling).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from ether_medium.bridge.loop import BridgeLoop  # noqa: E402
+from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager  # noqa: E402
+
+DEVICE = textwrap.dedent(r"""
+    import os, sys, tty
+    from ether_lite import Node, cbor, ether_pub, ether_sub, framing, protocol
+    from ether_lite.links.pipe import PipeLink
+
+    class Bench:
+        def __init__(self):
+            self.frames = None
+            self.replay_seq = 0
+            self.todo = None
+
+        @ether_pub(fields=[["celsius", "f"]])
+        def read(self):
+            return {"celsius": 21.5}
+
+        @ether_pub(fields=[["celsius", "f"]])
+        def replayed(self):  # described like read; its PUBs are written by replay() below
+            return None
+
+        @ether_sub()
+        def set_led(self, on: bool):
+            self.on = on
+
+        @ether_sub()
+        def burst(self, n: int, replay: bool):
+            self.todo = (n, replay)  # after the ACK has gone out
+
+        def do_burst(self, node, m, n, replay):
+            if not replay:
+                for _ in range(n):
+                    self.read()
+                return
+            if self.frames is None:  # PUBs with sequence numbers 0..511, encoded by ether_lite
+                # node.endpoints entries start with their DESCRIBE: [h, topic_id, name, ...]
+                tid = [e[1] for e in node.endpoints if e[2] == "Bench.replayed"][0]
+                self.frames = [framing.encode_frame(cbor.dumps(protocol.pub(tid, i, 0, [21.5])))
+                               for i in range(512)]
+            s = self.replay_seq
+            order = self.frames[s:] + self.frames[:s]  # continue the sequence
+            block = b"".join(order)
+            full, rest = divmod(n, 512)
+            for _ in range(full):
+                os.write(m, block)
+            os.write(m, b"".join(order[:rest]))
+            self.replay_seq = (s + n) % 512
+
+    m, s = os.openpty()
+    tty.setraw(s)
+    print(os.ttyname(s), flush=True)
+    b = Bench()
+    node = Node(b, PipeLink(m, m), device_id="bench")
+    while True:
+        if not node.poll():
+            node.link.wait(node.next_due_ms())
+        if b.todo:
+            todo, b.todo = b.todo, None
+            b.do_burst(node, m, *todo)
+""")
+
+
+def _start(code: str, *args: str, stdin: bool = False) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin else None,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+
+
+def _readline(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> str:
+    assert proc.stdout is not None
+    r, _, _ = select.select([proc.stdout], [], [], timeout_s)
+    if not r:
+        raise RuntimeError("child printed nothing")
+    return proc.stdout.readline().decode().strip()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class _Null:
+    def attached(self, mgr: object) -> None: ...
+    def detached(self, mgr: object, reason: str) -> None: ...
+    def publish(self, *a: object) -> None: ...
+    def device_log(self, *a: object) -> None: ...
+
+
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
+
+
+def round_trip(n: int = 3000) -> None:
+    dev = _start(DEVICE)
+    try:
+        pty = _readline(dev)
+        mgr = LinkManager("bench", f"serial://{pty}", _Null(), ping_interval_s=0.002)
+        loop = BridgeLoop()
+        loop.add(mgr)
+        mgr.start()
+        deadline = time.monotonic() + 10
+        while mgr.state != ATTACHED:
+            loop.step(0.05)
+            if time.monotonic() > deadline:
+                raise RuntimeError("device did not attach")
+        rtts: list[float] = []
+        for i in range(n + 200):
+            done: list[Delivery] = []
+            mgr.deliver("Bench.set_led", {"on": bool(i & 1)}, done.append)
+            while not done:
+                loop.step(0.05)
+            if done[0].error is not None:
+                raise RuntimeError(done[0].error)
+            if i >= 200:
+                rtts.append(done[0].rtt or 0.0)
+        # PING/PONG: let the manager ping every 2 ms for a while and keep its samples
+        pongs0 = mgr.counters.pongs
+        samples: list[float] = []
+        t_end = time.monotonic() + 2.0
+        orig = mgr.clock.add_pong
+
+        def record(t_send: float, t_recv: float, ticks: int) -> object:
+            samples.append(t_recv - t_send)
+            return orig(t_send, t_recv, ticks)
+
+        mgr.clock.add_pong = record  # type: ignore[method-assign]
+        while time.monotonic() < t_end:
+            loop.step(0.01)
+        mgr.close()
+        loop.close()
+        print(
+            f"round trip over a pty, CPython ether_lite device ({n} DELIVER->ACK): "
+            f"p50 {_pct(rtts, 50) * 1e3:.3f} ms, p99 {_pct(rtts, 99) * 1e3:.3f} ms, "
+            f"mean {statistics.fmean(rtts) * 1e3:.3f} ms   (target p50 <= 0.5 ms)"
+        )
+        if samples:
+            print(
+                f"PING->PONG ({mgr.counters.pongs - pongs0} samples): p50 {_pct(samples, 50) * 1e3:.3f} ms, "
+                f"p99 {_pct(samples, 99) * 1e3:.3f} ms"
+            )
+    finally:
+        _stop(dev)
+
+
+def _results(path: str, n: int, timeout_s: float) -> list[dict[str, float]]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = Path(path).read_text().splitlines() if os.path.exists(path) else []
+        if len(lines) >= n:
+            return [json.loads(line) for line in lines]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the subscriber reported {len(lines)} of {n} bursts")
+        time.sleep(0.01)
+
+
+def ingest(rounds: int = 3, count: int = 20_000) -> None:
+    """Per round: the fabric benchmark (bench/fabric.py: a decorated publisher instance to a decorated
+    subscriber instance, ``count`` messages), then a device's ``count`` readings through its bridge into a
+    decorated subscriber instance, published by ether_lite in a loop and replayed. Rounds alternate, so
+    machine load hits both alike; the figure is the median of the per-round ratios."""
+    import fabric as fabric_bench  # bench/fabric.py
+
+    from ether_medium import ether
+
+    dev = _start(DEVICE)
+    ratios: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        pty = _readline(dev)
+        for r in range(rounds):
+            base = fabric_bench.fabric(count)
+            base_rate = (base["count"] - 1) / base["seconds"]
+            with tempfile.TemporaryDirectory() as d:
+                out = os.path.join(d, "ingest.jsonl")
+                ether.tap(
+                    config={
+                        "instances": {
+                            "subscriber": {
+                                "class_path": "bridge_nodes.IngestSubscriber",
+                                "kwargs": {"count": count, "out": out},
+                            }
+                        },
+                        "devices": {"bench": {"link": f"serial://{pty}", "device_id": "bench"}},
+                    }
+                )
+                try:
+                    ether.start()
+                    from ether_medium.bridge.proxy import close_all, device
+
+                    device("bench", timeout=15)  # attached
+                    line = f"round {r + 1}: fabric benchmark {base_rate:,.0f} msg/s"
+                    for i, replay in enumerate((False, True)):
+                        ether.publish("Bench.burst", {"n": count, "replay": replay})
+                        res = _results(out, i + 1, 120)[i]
+                        assert res["topic"] == ("Bench.replayed" if replay else "Bench.read"), res
+                        rate = (res["count"] - 1) / res["seconds"]
+                        ratios[replay].append(rate / base_rate)
+                        line += f"; {'replayed frames' if replay else 'ether_lite loop'} {rate:,.0f} msg/s"
+                    print(line, flush=True)
+                    close_all()
+                finally:
+                    ether.shutdown()
+        for replay, what in (
+            (False, "ether_lite device publishing in a loop"),
+            (True, "device replaying frames ether_lite encoded (the bridge's own ceiling)"),
+        ):
+            rs = ratios[replay]
+            print(
+                f"ingest into a fabric subscriber / fabric benchmark, {what}: "
+                f"median {statistics.median(rs):.2f} "
+                f"(rounds {', '.join(f'{x:.2f}' for x in rs)})   (target >= 0.5)"
+            )
+    finally:
+        _stop(dev)
+
+
+if __name__ == "__main__":
+    round_trip()
+    ingest()

@@ -1,0 +1,63 @@
+"""The device bridge: boards appear in the fabric as decorated classes, and stay attached.
+
+One bridge process per entry of a config's ``devices:`` section (:mod:`ether_medium.bridge.service`) runs
+one :class:`LinkManager` (:mod:`ether_medium.bridge.manager`) over one link
+(:mod:`ether_medium.bridge.links`: serial port or pty, UDP, a child command, a simulated board). The wire
+format is ether_lite's (PROTOCOL.md; :mod:`ether_lite.framing`, :mod:`ether_lite.protocol`, CBOR by
+``cbor2``); this package never reimplements it.
+
+=============================== ===========================================================================
+module                          what it holds
+=============================== ===========================================================================
+``links``                       host-side byte links, chosen by URL scheme
+``manager``                     the per-device state machine: HELLO/DESCRIBE, PUB, DELIVER/ACK, PING
+``endpoints``                   DESCRIBEs checked and turned into fabric topics with pydantic models
+``clock``                       device ticks -> host time (min-RTT window, drift, uncertainty)
+``counters`` / ``problems``     per-link counters; rate-limited log lines for bad input
+``loop``                        one poll loop over links and fabric sockets
+``service``                     the bridge process (launcher's service target)
+``proxy``                       ``ether.device(name)``: a board as an object in host code
+=============================== ===========================================================================
+
+Names are imported lazily, so importing this package (the config does, to check ``link:`` URLs) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "AttachError",
+    "BridgeError",
+    "ClockSync",
+    "DeliveryError",
+    "DeviceProxy",
+    "LinkCounters",
+    "LinkLost",
+    "LinkManager",
+    "LinkUnavailable",
+    "device",
+    "open_link",
+]
+
+_WHERE = {
+    "AttachError": "errors",
+    "BridgeError": "errors",
+    "LinkLost": "errors",
+    "LinkUnavailable": "errors",
+    "ClockSync": "clock",
+    "LinkCounters": "counters",
+    "LinkManager": "manager",
+    "open_link": "links",
+    "DeliveryError": "proxy",
+    "DeviceProxy": "proxy",
+    "device": "proxy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ether_medium.bridge' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"ether_medium.bridge.{module}"), name)

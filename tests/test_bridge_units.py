@@ -1,0 +1,140 @@
+"""Unit tests of the bridge's parts that need no device: clock mapping, link URLs, config, public names."""
+
+from __future__ import annotations
+
+import pytest
+
+import ether_medium.bridge as bridge
+from ether_lite import protocol
+from ether_medium.bridge.clock import ClockSync
+from ether_medium.bridge.endpoints import DescribeError, endpoint_from_describe
+from ether_medium.bridge.errors import LinkUnavailable
+from ether_medium.bridge.links import open_link
+from ether_medium.config import ConfigError, load_config
+
+
+def test_public_names() -> None:
+    assert sorted(bridge.__all__) == [
+        "AttachError",
+        "BridgeError",
+        "ClockSync",
+        "DeliveryError",
+        "DeviceProxy",
+        "LinkCounters",
+        "LinkLost",
+        "LinkManager",
+        "LinkUnavailable",
+        "device",
+        "open_link",
+    ]
+    for name in bridge.__all__:
+        assert getattr(bridge, name) is not None
+
+
+def test_clock_maps_ticks_across_the_wrap_and_keeps_the_min_rtt_sample() -> None:
+    period = 1 << 16  # a small period so the wrap is reached quickly
+    clock = ClockSync(period)
+    # device clock = host ms + 1000 (mod period); round trips 4 ms, then one of 0.2 ms, then 8 ms
+    host0 = 100.0
+    for i, rtt in enumerate([0.004, 0.0002, 0.008]):
+        t_send = host0 + i
+        mid = t_send + rtt / 2
+        clock.add_pong(t_send, t_send + rtt, round(mid * 1000 + 1000) % period)
+    assert clock.best is not None and clock.best.rtt == pytest.approx(0.0002)
+    # a reading stamped at host time 103.5 (device ticks mod 2**16), mapped back
+    t_dev = round(103.5 * 1000 + 1000)
+    m = clock.map_ticks16(t_dev & 0xFFFF, now=103.52)
+    assert m.synced and m.host_time == pytest.approx(103.5, abs=0.0015)
+    assert m.uncertainty == pytest.approx(0.0001 + 0.001, abs=0.0005)
+    # 70 s later the 16-bit stamp has wrapped; the prediction from the last PONG unwraps it
+    t_dev = round(173.25 * 1000 + 1000)
+    m = clock.map_ticks16(t_dev & 0xFFFF, now=173.3)
+    assert m.host_time == pytest.approx(173.25, abs=0.01)
+    m = clock.map_ticks(t_dev % period, now=173.3)
+    assert m.host_time == pytest.approx(173.25, abs=0.01)
+
+
+def test_clock_estimates_drift() -> None:
+    clock = ClockSync(1 << 30)
+    ppm = 80e-6
+    for i in range(200):
+        t = 10.0 + i * 0.25
+        clock.add_pong(t, t + 0.001, round((t + 0.0005) * (1 + ppm) * 1000))
+    assert clock.rate_ppm is not None and clock.rate_ppm == pytest.approx(80, abs=15)
+
+
+def test_unsynced_before_the_first_pong() -> None:
+    m = ClockSync().map_ticks16(123, now=5.0)
+    assert not m.synced and m.host_time == 5.0
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("/dev/ttyACM0", "write serial:///dev/ttyACM0"),
+        ("tcp://x:1", "unknown link scheme 'tcp'"),
+        ("udp://0.0.0.0", "expected udp://ADDRESS:PORT"),
+        ("serial:///dev/ttyACM0?baud=fast", "baud must be an integer"),
+        ("sim:thermo", "expected sim:package.module:ClassName"),
+        ("cmd:   ", "empty command"),
+    ],
+)
+def test_bad_link_urls(url: str, reason: str) -> None:
+    with pytest.raises(LinkUnavailable, match=reason.replace("?", r"\?").replace("(", r"\(")):
+        open_link(url)
+
+
+def test_devices_config() -> None:
+    cfg = load_config(
+        {
+            "devices": {
+                "thermo1": {
+                    "link": "serial:///dev/ttyACM0?baud=115200",
+                    "device_id": "e661",
+                    "topics": {"Thermometer.read": "lab.temperature"},
+                }
+            }
+        }
+    )
+    dev = cfg.devices["thermo1"]
+    assert dev.device_id == "e661" and dev.topics == {"Thermometer.read": "lab.temperature"}
+    with pytest.raises(ConfigError, match=r"devices.thermo1.port: unknown key"):
+        load_config({"devices": {"thermo1": {"link": "udp://0.0.0.0:5005", "port": 3}}})
+    with pytest.raises(ConfigError, match=r"devices.thermo1.link: .*unknown link scheme 'usb'"):
+        load_config({"devices": {"thermo1": {"link": "usb:thing"}}})
+
+
+def test_describe_rename_and_model() -> None:
+    msg = protocol.describe(
+        0, "Thermometer.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"], ["ok", "b"]], 1.0
+    )
+    ep = endpoint_from_describe(msg, {"Thermometer.read": "lab.temperature"}, 1)
+    assert ep.topic == "lab.temperature" and ep.name == "Thermometer.read" and ep.method == "read"
+    assert ep.model(celsius=1, ok=True).model_dump() == {"celsius": 1.0, "ok": True}
+    with pytest.raises(ValueError, match="extra"):
+        ep.model(celsius=1.0, ok=True, more=1)
+    with pytest.raises(DescribeError, match="reserved"):
+        endpoint_from_describe(protocol.describe(0, "Ether.x", 0, None, None), {}, 1)
+    with pytest.raises(DescribeError, match=r"outside 0\.\.0"):
+        endpoint_from_describe(protocol.describe(1, "A.b", 0, None, None), {}, 1)
+
+
+@pytest.mark.parametrize("seq", [0, 23, 24, 300, 70000, 2**33])
+def test_encode_device_matches_the_envelope(seq: int) -> None:
+    from ether_medium.envelope import Envelope, decode, encode, encode_device, source_prefix
+
+    env = Envelope(
+        "Thermometer.read",
+        {"celsius": 21.5, "ok": True},
+        "thermo1",
+        seq,
+        1763771234.25,
+        device_time=1763771234.2,
+        device_uncertainty=0.00025,
+        device_seq=seq * 3,
+    )
+    body = encode_device(
+        env.data, source_prefix("thermo1"), seq, env.host_time, 1763771234.2, 0.00025, seq * 3
+    )
+    assert body == encode(env)[1]
+    assert decode([b"Thermometer.read", body]) == env

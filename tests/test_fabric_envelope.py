@@ -1,0 +1,33 @@
+"""The publishers' fast envelope encoder writes exactly what the reference encoder writes."""
+
+from __future__ import annotations
+
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, encode_plain, source_prefix
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+@given(data=st.dictionaries(st.text(max_size=10), values, max_size=5), source=st.text(max_size=20),
+       seq=st.integers(min_value=0, max_value=2**64 - 1), t=st.floats(allow_nan=False, allow_infinity=False))  # host_time is finite
+def test_fast_encoder_matches_reference(data: dict[str, object], source: str, seq: int, t: float) -> None:
+    reference = encode(Envelope("topic", data, source, seq, t))[1]
+    assert encode_plain(data, source_prefix(source), seq, t) == reference
+    env = decode([b"topic", reference])
+    assert (env.data, env.source, env.seq) == (data, source, seq)
+    assert env.host_time == t
+
+
+def test_malformed_header_is_an_envelope_error() -> None:
+    import cbor2
+
+    with pytest.raises(EnvelopeError, match="malformed header"):
+        decode([b"x", cbor2.dumps({"d": {}, "s": "a", "q": "not an int", "t": 0.0})])
