@@ -8,13 +8,11 @@ publishes, attach/detach events and device log lines are recorded by :class:`Rec
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ether_lite import protocol
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
@@ -58,21 +56,12 @@ class RecordingSink:
 
 class HilBridge:
     def __init__(
-        self, link: str, name: str = "dut", *, ping_interval_s: float = 0.2, lease_s: float = 2.0,
-        msg_id_start: int | None = None,
+        self, link: str, name: str = "dut", *, ping_interval_s: float = 0.2, lease_s: float = 2.0
     ) -> None:
         self.sink = RecordingSink()
         self.log = logging.getLogger(f"ether.hil.{name}")
         self.mgr = LinkManager(name, link, self.sink, logger=self.log, ping_interval_s=ping_interval_s,
                                lease_s=lease_s)
-        # A device remembers the last 8 msg_ids it ACKed, across host sessions; a new LinkManager numbering
-        # from 1 again has its first deliveries re-ACKed as duplicates and never acted on (the check
-        # "new host session's delivery acted on" shows it). Until the bridge starts each session
-        # elsewhere itself, the harness does (msg_id_start=0 keeps the manager's own numbering).
-        if msg_id_start is None:
-            msg_id_start = random.randrange(1, protocol.MAX_MSG_ID)
-        if msg_id_start:
-            self.mgr._msg_id = msg_id_start
         self.loop = BridgeLoop()
         self.loop.add(self.mgr)
         self.mgr.start()

@@ -195,17 +195,14 @@ def test_the_bridge_starts_and_attaches_the_device_as_a_command(hil_target, hil_
 
 
 @pytest.mark.hil_check("new host session's delivery acted on")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="a new LinkManager numbers msg_ids from 1 "
-                   "again; the device re-ACKs them as duplicates of the previous session's deliveries "
-                   "and does not act (bridge + PROTOCOL.md)")
 def test_a_new_host_session_is_not_taken_for_a_retransmission(hil_target, hil_figure) -> None:
-    first = HilBridge(hil_target.link, name="session1", msg_id_start=0)
+    first = HilBridge(hil_target.link, name="session1")
     try:
         first.wait_attached(15.0)
         assert first.deliver(f"{T}.mark", {"i": 61}).error is None
     finally:
         first.close()
-    second = HilBridge(hil_target.link, name="session2", msg_id_start=0)
+    second = HilBridge(hil_target.link, name="session2")
     try:
         second.wait_attached(15.0)
         since = len(second.sink.received)
@@ -216,4 +213,4 @@ def test_a_new_host_session_is_not_taken_for_a_retransmission(hil_target, hil_fi
         assert second.sink.on(f"{T}.marks", since)[-1].data["bits"] >> 62 & 1
     finally:
         second.close()
-    hil_figure("the second session's msg_id 1 was acted on")
+    hil_figure(f"the second session's first delivery (msg_id {d.msg_id}) was acted on")

@@ -53,6 +53,7 @@ class ByteCounts:
     dropped: int = 0
     duplicated: int = 0
     delayed: int = 0  # delay events (each holds the rest of the stream or one datagram back)
+    damaged_frames: int = 0  # datagrams: frames a receiver sees in the corrupted ones (split at each 0x00)
 
 
 class _Dice:
@@ -168,4 +169,7 @@ class DatagramMangler:
         damaged = bytearray(datagram)
         at = self._dice.rng.randrange(len(damaged))
         damaged[at] ^= self._dice.mask()
+        # a receiver decodes a datagram like a stream: a byte turned into 0x00 splits it in two bad frames,
+        # a damaged final 0x00 leaves one unterminated frame; every non-empty piece is one rejected frame
+        self.counts.damaged_frames += sum(1 for piece in bytes(damaged).split(b"\0") if piece)
         return [(0.0, bytes(damaged))]

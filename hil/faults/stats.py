@@ -19,7 +19,7 @@ class DirectionStats:
     discarded: int = 0  # bytes discarded because the receiver did not read (1 MB already waiting for it)
     frames_in: int = 0
     frames_intact: int = 0
-    frames_damaged: int = 0  # output frames a CRC check must reject
+    frames_damaged: int = 0  # frames a receiver's CRC check must reject (UDP: pieces of corrupted datagrams)
     frames_lost: int = 0  # input frames that never arrived intact
     frames_duplicated: int = 0  # UDP only: extra intact copies
     frames_empty: int = 0

@@ -40,7 +40,8 @@ class _Direction:
             direction=self.name, bytes_in=c.seen, bytes_out=self.sent, corrupted=c.corrupted,
             dropped=c.dropped, duplicated=c.duplicated, delayed=c.delayed, cut_dropped=self.cut_dropped,
             discarded=self.unroutable, frames_in=c.seen, frames_intact=c.seen - c.dropped - c.corrupted,
-            frames_damaged=c.corrupted, frames_lost=c.dropped + c.corrupted, frames_duplicated=c.duplicated,
+            frames_damaged=c.damaged_frames, frames_lost=c.dropped + c.corrupted,
+            frames_duplicated=c.duplicated,
         )
 
 
