@@ -8,6 +8,7 @@ link manager (``hil_bridge``). Each test is one row of the table printed at the 
 from __future__ import annotations
 
 import random
+import shlex
 import time
 
 import pytest
@@ -180,12 +181,13 @@ def test_the_bridge_starts_and_attaches_the_device_as_a_command(hil_target, hil_
     if not hil_target.simulated:
         pytest.skip("a real board is not a command")
     command = {"cpython": cpython_command, "micropython": micropython_command}[hil_target.name]("hil-cmd")
-    import shlex
-
     bridge = HilBridge("cmd:" + shlex.join(command), name="cmd")
     try:
         took = bridge.wait_attached(15.0)
         assert bridge.mgr.info is not None and bridge.mgr.info.device_id == "hil-cmd"
+        # a freshly started interpreter can stall for longer than the 4 tries of a DELIVER (0.45 s) while
+        # it warms up (seen with MicroPython under node on a loaded machine): wait until it answers pings
+        bridge.run_until(lambda: bridge.mgr.counters.pongs >= 3, 10.0, "three PONGs from the new device")
         d = bridge.deliver(f"{T}.set_led", {"on": True})
         assert d.error is None, d.error
         pid = bridge.mgr.link.where
