@@ -3,30 +3,31 @@
 1. Round trip host -> device -> host over a pty, the device being ether_lite under CPython in its own
    process: DELIVER to a device subscriber until its ACK is back (what ``proxy.set_led(on=True)`` waits
    for, minus the fabric), and PING -> PONG. Target: p50 <= 0.5 ms.
-2. Ingest: readings from one device link into a fabric subscriber, as a ratio to a raw fabric publisher
-   (``FabricClient.publish`` in a loop, same payload) measured in the same run. Target: >= 0.5. Two
-   device variants: ether_lite publishing in a loop (the device's own speed included), and a device
-   replaying frames ether_lite encoded beforehand (the bridge's own ceiling).
+2. Ingest: readings from one device link through its bridge into a decorated subscriber instance, as a
+   ratio to the fabric benchmark (bench/fabric.py: decorated publisher instance -> decorated subscriber
+   instance) measured in the same run, rounds alternating. Target: >= 0.5. Two device variants: ether_lite
+   publishing in a loop (the device's own speed included), and a device replaying frames ether_lite
+   encoded beforehand (the bridge's own ceiling).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from ether_medium.bridge.loop import BridgeLoop  # noqa: E402
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager  # noqa: E402
-from ether_medium.broker import Broker  # noqa: E402
-from ether_medium.client import FabricClient  # noqa: E402
 
 DEVICE = textwrap.dedent(r"""
     import os, sys, tty
@@ -35,13 +36,17 @@ DEVICE = textwrap.dedent(r"""
 
     class Bench:
         def __init__(self):
-            self.node = None
             self.frames = None
+            self.replay_seq = 0
             self.todo = None
 
         @ether_pub(fields=[["celsius", "f"]])
         def read(self):
             return {"celsius": 21.5}
+
+        @ether_pub(fields=[["celsius", "f"]])
+        def replayed(self):  # described like read; its PUBs are written by replay() below
+            return None
 
         @ether_sub()
         def set_led(self, on: bool):
@@ -51,64 +56,36 @@ DEVICE = textwrap.dedent(r"""
         def burst(self, n: int, replay: bool):
             self.todo = (n, replay)  # after the ACK has gone out
 
-        def do_burst(self, n, replay):
+        def do_burst(self, node, m, n, replay):
             if not replay:
                 for _ in range(n):
                     self.read()
                 return
-            ep = [e for e in self.node.endpoints if e.name == "Bench.read"][0]
             if self.frames is None:  # PUBs with sequence numbers 0..511, encoded by ether_lite
-                pub = protocol.pub
-                tid = ep.topic_id
-                self.frames = [framing.encode_frame(cbor.dumps(pub(tid, i, 0, [21.5]))) for i in range(512)]
-            s = ep.seq
-            order = self.frames[s:] + self.frames[:s]  # continue the device's own sequence
+                # node.endpoints entries start with their DESCRIBE: [h, topic_id, name, ...]
+                tid = [e[1] for e in node.endpoints if e[2] == "Bench.replayed"][0]
+                self.frames = [framing.encode_frame(cbor.dumps(protocol.pub(tid, i, 0, [21.5])))
+                               for i in range(512)]
+            s = self.replay_seq
+            order = self.frames[s:] + self.frames[:s]  # continue the sequence
             block = b"".join(order)
             full, rest = divmod(n, 512)
             for _ in range(full):
-                os.write(self.m, block)
-            os.write(self.m, b"".join(order[:rest]))
-            ep.seq = (ep.seq + n) & protocol.SEQ_MASK
+                os.write(m, block)
+            os.write(m, b"".join(order[:rest]))
+            self.replay_seq = (s + n) % 512
 
     m, s = os.openpty()
     tty.setraw(s)
     print(os.ttyname(s), flush=True)
     b = Bench()
-    b.m = m
-    b.node = node = Node(b, PipeLink(m, m), device_id="bench")
+    node = Node(b, PipeLink(m, m), device_id="bench")
     while True:
         if not node.poll():
             node.link.wait(node.next_due_ms())
         if b.todo:
             todo, b.todo = b.todo, None
-            b.do_burst(*todo)
-""")
-
-RAW_PUBLISHER = textwrap.dedent(r"""
-    import sys, time
-    from ether_medium.broker import BrokerAddresses
-    from ether_medium.client import FabricClient
-    c = FabricClient(BrokerAddresses(sys.argv[1], sys.argv[2]), "raw")
-    c.handshake()
-    n = int(sys.argv[3])
-    sys.stdin.readline()
-    for i in range(n):
-        c.publish("Bench.raw", {"celsius": 21.5})
-    c.close(bye=False)
-""")
-
-BRIDGE = textwrap.dedent(r"""
-    import sys
-    from ether_medium.broker import BrokerAddresses
-    from ether_medium.bridge.loop import BridgeLoop
-    from ether_medium.bridge.service import FabricBridge
-    from ether_medium.client import FabricClient
-    from ether_medium.config import DeviceConfig
-    client = FabricClient(BrokerAddresses(sys.argv[1], sys.argv[2]), "bridge.bench")
-    loop = BridgeLoop()
-    bridge = FabricBridge("bench", DeviceConfig(link="serial://" + sys.argv[3]), client, loop)
-    client.handshake()
-    loop.run()
+            b.do_burst(node, m, *todo)
 """)
 
 
@@ -204,111 +181,75 @@ def round_trip(n: int = 3000) -> None:
         _stop(dev)
 
 
-def _count(sub: FabricClient, topic: str, n: int, timeout_s: float) -> tuple[int, float]:
-    """Receive ``n`` messages on ``topic``; (received, seconds from the first to the last)."""
-    import zmq
-
-    got = 0
-    t_first = t_last = 0.0
+def _results(path: str, n: int, timeout_s: float) -> list[dict[str, float]]:
     deadline = time.monotonic() + timeout_s
-    sock = sub.socket
-    want = topic.encode()
-    while got < n and time.monotonic() < deadline:
-        try:
-            frames = sock.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            if not sock.poll(500) and got:
-                break  # the stream stopped: count what came
-            continue
-        if frames[0] != want:
-            continue
-        t_last = time.perf_counter()
-        if got == 0:
-            t_first = t_last
-        got += 1
-    return got, t_last - t_first
+    while True:
+        lines = Path(path).read_text().splitlines() if os.path.exists(path) else []
+        if len(lines) >= n:
+            return [json.loads(line) for line in lines]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the subscriber reported {len(lines)} of {n} bursts")
+        time.sleep(0.01)
 
 
-def _raw_round(a: object, sub: FabricClient, n: int) -> float:
-    """One raw publisher process publishing ``n`` messages; the subscriber's rate."""
-    raw = _start(RAW_PUBLISHER, a.publish, a.subscribe, str(n), stdin=True)  # type: ignore[attr-defined]
+def ingest(rounds: int = 3, count: int = 20_000) -> None:
+    """Per round: the fabric benchmark (bench/fabric.py: a decorated publisher instance to a decorated
+    subscriber instance, ``count`` messages), then a device's ``count`` readings through its bridge into a
+    decorated subscriber instance, published by ether_lite in a loop and replayed. Rounds alternate, so
+    machine load hits both alike; the figure is the median of the per-round ratios."""
+    import fabric as fabric_bench  # bench/fabric.py
+
+    from ether_medium import ether
+
+    dev = _start(DEVICE)
+    ratios: dict[bool, list[float]] = {False: [], True: []}
     try:
-        time.sleep(0.5)  # let it start and handshake (a bench, not a test)
-        assert raw.stdin is not None
-        raw.stdin.write(b"go\n")
-        raw.stdin.flush()
-        got, dt = _count(sub, "Bench.raw", n, 60)
-        return (got - 1) / dt if dt > 0 else 0.0
-    finally:
-        _stop(raw)
-
-
-def ingest(rounds: int = 3, n_raw: int = 50_000, n_dev: int = 20_000) -> None:
-    """Interleaved rounds (raw, device loop, device replay), so machine load hits all three alike; the
-    ratios are per round, and their median is the figure."""
-    broker = Broker()
-    broker.start()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        a = broker.addresses
-        sub = FabricClient(a, "bench.sub")
-        sub.subscribe("Bench.raw")
-        sub.subscribe("Bench.read")
-        sub.handshake()
-        dev = _start(DEVICE)
-        procs.append(dev)
         pty = _readline(dev)
-        bridge = _start(BRIDGE, a.publish, a.subscribe, pty)
-        procs.append(bridge)
-        ctl = FabricClient(a, "bench.ctl")
-        ctl.handshake()
-        from ether_medium.requests import close_all, requester_for
-
-        req = requester_for(a, "bench")
-        deadline = time.monotonic() + 15
-        while True:  # until the bridge has attached the device (it answers on Ether.bridge.bench)
-            try:
-                if req.get("Ether.bridge.bench", 0.5, {"what": "describe"}).get("attached"):
-                    break
-            except TimeoutError:
-                pass  # the bridge process is still starting
-            if time.monotonic() > deadline:
-                raise RuntimeError("bridge did not attach the device")
-            time.sleep(0.05)
-        ratios: dict[bool, list[float]] = {False: [], True: []}
         for r in range(rounds):
-            raw_rate = _raw_round(a, sub, n_raw)
-            line = f"round {r + 1}: raw fabric publisher {raw_rate:,.0f} msg/s"
-            for replay in (False, True):
-                ctl.publish("Bench.burst", {"n": n_dev, "replay": replay})
-                got, dt = _count(sub, "Bench.read", n_dev, 60)
-                rate = (got - 1) / dt if dt > 0 else 0.0
-                ratios[replay].append(rate / raw_rate)
-                kind = "replayed frames" if replay else "ether_lite loop"
-                line += f"; {kind} {rate:,.0f} msg/s ({got}/{n_dev})"
-                time.sleep(0.2)
-            print(line)
+            base = fabric_bench.fabric(count)
+            base_rate = (base["count"] - 1) / base["seconds"]
+            with tempfile.TemporaryDirectory() as d:
+                out = os.path.join(d, "ingest.jsonl")
+                ether.tap(
+                    config={
+                        "instances": {
+                            "subscriber": {
+                                "class_path": "bridge_nodes.IngestSubscriber",
+                                "kwargs": {"count": count, "out": out},
+                            }
+                        },
+                        "devices": {"bench": {"link": f"serial://{pty}", "device_id": "bench"}},
+                    }
+                )
+                try:
+                    ether.start()
+                    from ether_medium.bridge.proxy import close_all, device
+
+                    device("bench", timeout=15)  # attached
+                    line = f"round {r + 1}: fabric benchmark {base_rate:,.0f} msg/s"
+                    for i, replay in enumerate((False, True)):
+                        ether.publish("Bench.burst", {"n": count, "replay": replay})
+                        res = _results(out, i + 1, 120)[i]
+                        assert res["topic"] == ("Bench.replayed" if replay else "Bench.read"), res
+                        rate = (res["count"] - 1) / res["seconds"]
+                        ratios[replay].append(rate / base_rate)
+                        line += f"; {'replayed frames' if replay else 'ether_lite loop'} {rate:,.0f} msg/s"
+                    print(line, flush=True)
+                    close_all()
+                finally:
+                    ether.shutdown()
         for replay, what in (
             (False, "ether_lite device publishing in a loop"),
             (True, "device replaying frames ether_lite encoded (the bridge's own ceiling)"),
         ):
             rs = ratios[replay]
             print(
-                f"ingest ratio to raw fabric, {what}: median {statistics.median(rs):.2f} "
+                f"ingest into a fabric subscriber / fabric benchmark, {what}: "
+                f"median {statistics.median(rs):.2f} "
                 f"(rounds {', '.join(f'{x:.2f}' for x in rs)})   (target >= 0.5)"
             )
-        counters = req.get("Ether.bridge.bench", 5, {"what": "counters"})
-        print(
-            f"bridge counters: published={counters['published']} gaps={counters['sequence_gaps']} "
-            f"crc={counters['crc_errors']} rejected={counters['rejected']}"
-        )
-        ctl.close(bye=False)
-        sub.close(bye=False)
-        close_all()
     finally:
-        for p in reversed(procs):
-            _stop(p)
-        broker.stop()
+        _stop(dev)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,24 @@ def test_wrong_device_id_is_refused_and_named(tmp_path: Path, caplog: pytest.Log
             assert sink.count("attached") == 0 and mgr.state != ATTACHED
             assert dev.proc.poll() is None
     assert "devices.thermo1.device_id" in caplog.text
+
+
+def test_another_board_on_the_same_port_is_not_taken_for_the_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a configured device_id the bridge keeps to the board it attached first: a port (or pty
+    path) that another board takes over later is refused, with the way to change it."""
+    caplog.set_level(logging.INFO)
+    sink = RecordingSink()
+    with device(tmp_path, "port", device_id="board-a") as a:
+        mgr = LinkManager("thermo1", a.url, sink)
+        with LoopThread(mgr):
+            sink.wait(lambda: sink.count("attached") == 1, what="board-a attached")
+            a.unplug()
+            sink.wait(lambda: sink.count("detached") == 1, what="board-a gone")
+            with device(tmp_path, "port", device_id="board-b"):
+                sink.wait(
+                    lambda: "has device id 'board-b', not 'board-a'" in caplog.text, what="board-b refused"
+                )
+                assert sink.count("attached") == 1
+    assert "set devices.thermo1.device_id to attach another board" in caplog.text

@@ -214,7 +214,7 @@ class LinkManager:
         self._pending = _Pending()
         self._decoder = framing.FrameDecoder()
         self._cbor = cbor2.CBORDecoder(io.BytesIO())  # reused: a new decoder per frame costs more
-        self._locked_id: str | None = None  # for multi-port links: the board found first
+        self._locked_id: str | None = None  # the board attached first, when no device_id is configured
         self._stopped = False
         self._ever_open = False
         self._backoff = self.timing.backoff_min_s
@@ -708,9 +708,11 @@ class LinkManager:
             return
         want = self.want_id or self._locked_id
         if want is not None and device_id != want:
-            source = (
-                f"devices.{self.name}.device_id" if self.want_id else "the board first found on this link"
-            )
+            if self.want_id:
+                source, fix = f"devices.{self.name}.device_id", "fix the config or plug in the right board"
+            else:
+                source = f"the board {self.name} first attached"
+                fix = f"set devices.{self.name}.device_id to attach another board"
             self.log.error(
                 "%s: the board on %s has device id %r, not %r (%s); %s",
                 self.name,
@@ -718,24 +720,13 @@ class LinkManager:
                 device_id,
                 want,
                 source,
-                "trying other ports" if self._multi_port() else "fix the config or plug in the right board",
+                "trying other ports" if self._multi_port() else fix,
             )
             self._detach(f"wrong device {device_id!r}", now)
             self.link.reject_current()
             self._schedule_reopen(now)
             return
-        old = self.info
-        if old is not None and old.device_id != device_id:
-            self.log.warning(
-                "%s: a different board is now on %s: device id %r (was %r)",
-                self.name,
-                where,
-                device_id,
-                old.device_id,
-            )
-            if self.state == ATTACHED:
-                self._detach(f"another board ({device_id!r}) on the link", now)
-            old = None
+        old = self.info  # the same board (device ids are checked above), perhaps another boot
         if old is not None and old.boot_id != boot_id:
             self.counters.resets += 1
             self.log.warning(
@@ -750,14 +741,15 @@ class LinkManager:
             old = None
         if self.state == INCOMPATIBLE:
             self.log.info("%s: the device now speaks protocol version %d", self.name, protocol.VERSION)
-        if old is None:  # another board, or another boot: nothing learnt before holds
+        if old is None:  # a first HELLO, or another boot: nothing learnt before holds
             self.clock.reset(ticks_period)
             self._set_endpoints({})
             self._seq.clear()
             self._round = None
         self.info = DeviceInfo(device_id, boot_id, firmware, protocol.VERSION, ticks_period, n_endpoints)
-        if self._multi_port():
-            self._locked_id = device_id
+        # Boards are told apart by id, never by port: from now on this bridge attaches only this board
+        # (a pty path or a USB port reused by another board is refused, and scanning skips it).
+        self._locked_id = device_id
         if self._ping_at is None:
             self._send_ping(now)
         if self.state == ATTACHED:

@@ -1,0 +1,127 @@
+"""Devices under test: how the suite starts (or attaches) each one and where the bridge finds it.
+
+Simulated devices run in a child process and always sit behind the link fault injector (with no faults
+unless a test sets them), so every simulated device is reached the same way: a pty path for the bridge.
+
+- ``cpython``: ``hil/devices/serve.py`` under CPython, its stdin/stdout a pty;
+- ``micropython``: the same file under the MicroPython WebAssembly port in node (ether_lite's
+  ``tests/micropython/run.mjs --stdio-link``), its stdin/stdout pipes;
+- ``board``: a real board at the link given with ``--hil-link`` (no child process, no injector).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hil.faults import StreamFaultProxy
+
+ROOT = Path(__file__).resolve().parent.parent
+MP_RUNNER = ROOT / "tests" / "micropython" / "run.mjs"  # ether_lite's runner of real MicroPython under node
+MP_PACKAGE = ROOT / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
+
+
+def micropython_missing() -> str | None:
+    """Why the MicroPython device cannot run here, or None."""
+    if shutil.which("node") is None:
+        return "node is not installed (the MicroPython device runs under node)"
+    if not MP_PACKAGE.exists():
+        return f"{MP_PACKAGE.relative_to(ROOT)} is missing: run `make deps` (npm install)"
+    if not MP_RUNNER.exists():
+        return f"{MP_RUNNER.relative_to(ROOT)} is missing"
+    return None
+
+
+def cpython_command(device_id: str) -> list[str]:
+    """The conformance device under CPython, its stdin/stdout the link."""
+    return [sys.executable, "-m", "hil.devices.serve", "--id", device_id]
+
+
+def micropython_command(device_id: str) -> list[str]:
+    """The same device file under MicroPython (WebAssembly port in node), its stdin/stdout the link."""
+    return ["node", str(MP_RUNNER), "--copy", f"{ROOT / 'ether_lite'}=/lib/ether_lite",
+            "--copy", f"{ROOT / 'hil' / 'devices'}=/lib/hil/devices", "--stdio-link",
+            str(ROOT / "hil" / "devices" / "serve.py"), "--id", device_id]
+
+
+@dataclass
+class Target:
+    """One device under test. ``link`` is what the bridge opens; ``proxy`` is None for a real board."""
+
+    name: str  # "cpython", "micropython", "board"
+    link: str
+    proxy: StreamFaultProxy | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    simulated: bool = True
+    _fds: list[int] = field(default_factory=list)
+
+    @property
+    def tty_path(self) -> str | None:
+        """The tty a host opens to talk to the device (None for links that are not a tty)."""
+        if self.link.startswith("serial://"):
+            return self.link[len("serial://") :].split("?")[0]
+        return None
+
+    def stop(self) -> None:
+        """Stop what start_target started: the child by its PID, the proxy, our fds. Never raises."""
+        if self.proxy is not None:
+            self.proxy.close()
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
+
+def start_target(name: str, device_id: str, real_link: str | None = None) -> Target:
+    if name == "board":
+        assert real_link is not None
+        return Target("board", real_link, simulated=False)
+    if name == "cpython":
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        target = Target(name, "", _fds=[master, slave])
+        try:
+            target.proc = subprocess.Popen(cpython_command(device_id), stdin=slave, stdout=slave, cwd=ROOT)
+            target.proxy = StreamFaultProxy((master, master), seed=name)
+        except BaseException:
+            target.stop()
+            raise
+    elif name == "micropython":
+        target = Target(name, "")
+        try:
+            target.proc = subprocess.Popen(micropython_command(device_id), stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, cwd=ROOT)
+            assert target.proc.stdin is not None and target.proc.stdout is not None
+            pipes = (target.proc.stdout.fileno(), target.proc.stdin.fileno())
+            target.proxy = StreamFaultProxy(pipes, seed=name)
+        except BaseException:
+            target.stop()
+            raise
+    else:
+        raise ValueError(f"unknown HIL target {name!r}: cpython, micropython or board")
+    target.link = f"serial://{target.proxy.bridge_path}"
+    return target
+
+
+def open_tty(path: str) -> int:
+    """Open a tty raw and non-blocking (for a probe)."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    with contextlib.suppress(OSError):
+        tty.setraw(fd)
+    return fd
+
