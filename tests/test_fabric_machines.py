@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import yaml
 import zmq
 from fabric_harness import expect, fabric_client, tapped
 
-from ether_medium import ether
+from ether_medium import cli, ether
 from ether_medium.config import ConfigError, load_config
 from ether_medium.curve import create_keys, load_key_pair, load_public_key
 
@@ -113,11 +114,15 @@ def notes_of(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def test_remote_instance_and_local_subscriber_talk_through_curve(tmp_path: Path, keys: dict[str, Path]) -> None:
+def test_remote_instance_and_local_subscriber_talk_through_curve(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
     port = free_port_pair()
     notes = tmp_path / "notes.txt"
     config = remote_yaml(tmp_path, notes, keys["client"], keys["server.public"])
-    with tapped(main_config(port, keys)) as logs, fabric_client("remote.hello", "remote.pong") as local:
+    db = tmp_path / "main.sqlite"
+    main = {**main_config(port, keys), "recording": {"path": str(db), "topics": ["remote.*"]}}
+    with tapped(main) as logs, fabric_client("remote.hello", "remote.pong") as local:
         logs.wait_for("Other machines can join at tcp://127.0.0.1", "CURVE", "1 authorized keys")
         with remote(config, port) as proc:
             hello = expect(local, "remote.hello", timeout=15.0)  # the session had started: it caught up
@@ -140,6 +145,20 @@ def test_remote_instance_and_local_subscriber_talk_through_curve(tmp_path: Path,
     assert code == 0, out
     assert "The main session is shutting down" in out, out
     assert notes_of(notes) == ["init", "start", "save", "shutdown"]
+    # the main session's recorder recorded the remote instance's messages and log records
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        rows = con.execute("SELECT topic, source FROM messages").fetchall()
+    assert ("remote.hello", "pinger") in rows and ("remote.pong", "pinger") in rows
+    assert ("Ether.log", "pinger") in rows
+
+
+def test_wrong_server_key_is_named(tmp_path: Path, keys: dict[str, Path]) -> None:
+    port = free_port_pair()
+    config = remote_yaml(tmp_path, tmp_path / "notes.txt", keys["client"], keys["stranger.public"])
+    with tapped(main_config(port, keys)), remote(config, port) as proc:
+        code, out = finish(proc)
+    assert code == 2, out
+    assert "closed the connection during the handshake" in out and "fabric.curve.server_key" in out, out
 
 
 def test_unknown_key_is_refused(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -205,7 +224,10 @@ def test_name_taken_in_the_session_is_refused(tmp_path: Path) -> None:
 
 def test_network_bind_or_join_without_curve_is_refused(tmp_path: Path) -> None:
     for fabric, needle in (
-        ({"transport": "tcp", "host": "0.0.0.0"}, "transport: tcp on '0.0.0.0', which other machines can reach"),
+        (
+            {"transport": "tcp", "host": "0.0.0.0"},
+            "transport: tcp on '0.0.0.0', which other machines can reach",
+        ),
         ({"join": "tcp://192.0.2.1:5555"}, "joining tcp://192.0.2.1:5555 over the network needs CURVE keys"),
     ):
         with pytest.raises(ConfigError) as err:
@@ -221,16 +243,11 @@ def test_network_bind_or_join_without_curve_is_refused(tmp_path: Path) -> None:
     assert "needs CURVE authentication (fabric.curve)" in proc.stderr and "ether keys DIR" in proc.stderr
 
 
-def test_keys_command(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [*ETHER, "keys", str(tmp_path), "--name", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=30
-    )
-    assert proc.returncode == 0, proc.stderr
+def test_keys_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["keys", str(tmp_path), "--name", "lab"]) == 0
+    out = capsys.readouterr().out
     public = load_public_key(str(tmp_path / "lab.key")).decode()
-    assert f"public key {public}" in proc.stdout and "authorized:" in proc.stdout and "--join" in proc.stdout
-    assert (tmp_path / "lab.key_secret").stat().st_mode & 0o077 == 0
-    again = subprocess.run(
-        [*ETHER, "keys", str(tmp_path), "--name", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=30
-    )
-    assert again.returncode == 1 and "exists already" in again.stderr
-
+    assert f"public key {public}" in out and "authorized:" in out and "--join" in out
+    assert (tmp_path / "lab.key_secret").stat().st_mode & 0o077 == 0  # the secret is the owner's only
+    assert cli.main(["keys", str(tmp_path), "--name", "lab"]) == 1
+    assert "exists already" in capsys.readouterr().err
