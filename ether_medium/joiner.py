@@ -39,7 +39,7 @@ from ether_medium.config import EtherConfig, parse_join
 from ether_medium.decorators import LIFECYCLE
 from ether_medium.launcher import TAP_NAME, EtherError, Launcher
 from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_remote
-from ether_medium.remote import TOPIC_JOIN, welcome_topic
+from ether_medium.remote import TOPIC_JOIN, tcp_endpoint, welcome_topic
 from ether_medium.service import ServiceSpec
 
 if TYPE_CHECKING:
@@ -185,9 +185,7 @@ class JoiningLauncher(Launcher):
         fabric = self.config.fabric
         assert fabric.join is not None
         host, port = parse_join(fabric.join)
-        publish, subscribe = (
-            f"tcp://[{host}]:{p}" if ":" in host else f"tcp://{host}:{p}" for p in (port, port + 1)
-        )
+        publish, subscribe = tcp_endpoint(host, port), tcp_endpoint(host, port + 1)
         if fabric.curve is None:
             return BrokerAddresses(publish, subscribe)
         assert fabric.curve.server_key is not None  # the config checks it

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
 
@@ -41,6 +41,9 @@ from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_rem
 from ether_medium.process import ChildProcess, can_fork, fork_child, spawn_child
 from ether_medium.remote import TOPIC_JOIN, Reception, describe_listener, start_authenticator, tcp_listener
 from ether_medium.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
+
+if TYPE_CHECKING:
+    from ether_medium.curve import KeyAuthenticator
 
 __all__ = ["TAP_NAME", "TOPIC_EXITED", "EtherError", "Launcher", "fabric_file"]
 
@@ -113,7 +116,7 @@ class Launcher:
         self._fabric_file: str | None = None
         self._log_handler: FabricLogHandler | None = None
         self._reception = Reception()  # machines that joined (fabric.transport: tcp)
-        self._auth: Any = None  # the CURVE authenticator (ether_medium.curve.KeyAuthenticator)
+        self._auth: KeyAuthenticator | None = None  # admits joining machines' keys (fabric.curve)
         self.ended = threading.Event()  # set when the session ends by itself (a joining machine's launcher)
 
     @property
@@ -269,7 +272,8 @@ class Launcher:
             try:
                 self.broker.start()
             except RuntimeError as exc:
-                raise EtherError(f"config {self.config.source}: the fabric's {exc}") from exc
+                hint = " (is another session using fabric.port?)" if listener is not None else ""
+                raise EtherError(f"config {self.config.source}: {exc}{hint}") from exc
             if listener is not None:
                 log.info("%s", describe_listener(self.config.fabric, self._auth))
             self._thread = threading.Thread(target=self._supervise, name="ether-supervisor", daemon=True)

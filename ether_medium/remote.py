@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ether_medium.curve import KeyAuthenticator
 
-__all__ = ["TOPIC_JOIN", "Reception", "start_authenticator", "tcp_listener", "welcome_topic"]
+__all__ = ["TOPIC_JOIN", "Reception", "start_authenticator", "tcp_endpoint", "tcp_listener", "welcome_topic"]
 
 log = logging.getLogger("ether")
 
@@ -38,7 +38,8 @@ def welcome_topic(name: str) -> str:
     return f"Ether.welcome.{name}"
 
 
-def _endpoint(host: str, port: int) -> str:
+def tcp_endpoint(host: str, port: int) -> str:
+    """``tcp://host:port`` (an IPv6 address in brackets)."""
     return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
 
@@ -47,7 +48,7 @@ def tcp_listener(fabric: FabricConfig) -> TcpListener | None:
     keys loaded. Raises :class:`ether_medium.curve.KeyFileError` for a key file that cannot be used."""
     if fabric.transport != "tcp" or fabric.join is not None:
         return None
-    publish, subscribe = _endpoint(fabric.host, fabric.port), _endpoint(fabric.host, fabric.port + 1)
+    publish, subscribe = tcp_endpoint(fabric.host, fabric.port), tcp_endpoint(fabric.host, fabric.port + 1)
     if fabric.curve is None:
         return TcpListener(publish, subscribe)
     from ether_medium.curve import load_key_pair

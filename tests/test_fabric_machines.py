@@ -19,7 +19,7 @@ import yaml
 import zmq
 from fabric_harness import expect, fabric_client, tapped
 
-from ether_medium import cli, ether
+from ether_medium import EtherError, cli, ether
 from ether_medium.config import ConfigError, load_config
 from ether_medium.curve import create_keys, load_key_pair, load_public_key
 
@@ -241,6 +241,17 @@ def test_network_bind_or_join_without_curve_is_refused(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "needs CURVE authentication (fabric.curve)" in proc.stderr and "ether keys DIR" in proc.stderr
+
+
+def test_port_in_use_is_named() -> None:
+    port = free_port_pair()
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, port))
+        taken.listen()
+        with pytest.raises(EtherError) as err:
+            ether.tap(config=main_config(port, None))
+    assert f"cannot bind tcp://127.0.0.1:{port}" in str(err.value) and "fabric.port" in str(err.value)
+    assert ether.launcher is None
 
 
 def test_keys_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
