@@ -8,8 +8,8 @@ them (:func:`create_keys`).
   :class:`ether_medium.broker.TcpListener`) and a directory of the public keys of the
   machines allowed to join (``fabric.curve.authorized``). :class:`KeyAuthenticator` (a ZAP handler,
   ``zmq.auth.thread.ThreadAuthenticator``) accepts exactly those keys; a refused key is logged with the peer's
-  address (once per key and 10 s) and the directory is read again, so a key copied there later is accepted
-  without a restart.
+  address (once per key and 10 s); the directory is read again when a file was added to it, so a key copied
+  there later is accepted without a restart.
 * A joining machine has a client key pair (``fabric.curve.key``) and the broker's public key
   (``fabric.curve.server_key``): :class:`ClientKeys` puts them on each socket before it connects.
 """
@@ -140,7 +140,7 @@ class KeyAuthenticator(ThreadAuthenticator):
         self.directory = directory
         self.refused = 0
         self._keys: set[bytes] = set()
-        self._read_at = 0.0
+        self._version: tuple[int, int] | None = None  # the directory's (mtime, entries) when it was read
         self._logged: dict[bytes, float] = {}
         self._peer = ""
         self._lock = threading.Lock()
@@ -151,12 +151,19 @@ class KeyAuthenticator(ThreadAuthenticator):
         with self._lock:
             return len(self._keys)
 
+    def _current_version(self) -> tuple[int, int] | None:
+        try:
+            return os.stat(self.directory).st_mtime_ns, len(os.listdir(self.directory))
+        except OSError:
+            return None
+
     def reload(self) -> int:
         """Read the directory of authorized public keys again; returns how many there are."""
-        keys = set(zmq.auth.load_certificates(self.directory)) if os.path.isdir(self.directory) else set()
+        version = self._current_version()
+        keys = set(zmq.auth.load_certificates(self.directory)) if version is not None else set()
         with self._lock:
             self._keys = keys
-            self._read_at = time.monotonic()
+            self._version = version
         return len(keys)
 
     def start(self) -> None:
@@ -173,9 +180,12 @@ class KeyAuthenticator(ThreadAuthenticator):
         with self._lock:
             if key in self._keys:
                 return True
-            stale = time.monotonic() - self._read_at > 1.0
-        if stale and key in self._reload_keys():
-            return True
+            known = self._version
+        if self._current_version() != known:  # a key file was added (or removed) since the last read
+            self.reload()
+            with self._lock:
+                if key in self._keys:
+                    return True
         self.refused += 1
         now = time.monotonic()
         if now - self._logged.get(key, -self.RELOG_S) >= self.RELOG_S:
@@ -189,8 +199,3 @@ class KeyAuthenticator(ThreadAuthenticator):
                 self.refused,
             )
         return False
-
-    def _reload_keys(self) -> set[bytes]:
-        self.reload()
-        with self._lock:
-            return set(self._keys)

@@ -20,8 +20,10 @@ import zmq
 from fabric_harness import expect, fabric_client, tapped
 
 from ether_medium import EtherError, cli, ether
+from ether_medium.broker import BrokerAddresses
 from ether_medium.config import ConfigError, load_config
 from ether_medium.curve import create_keys, load_key_pair, load_public_key
+from ether_medium.joiner import check_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 ETHER = [sys.executable, "-m", "ether_medium.cli"]
@@ -190,6 +192,19 @@ def test_unknown_key_is_refused(tmp_path: Path, keys: dict[str, Path]) -> None:
         finally:
             ctx.destroy(linger=0)
         assert "may not join" not in logs.text()
+        # once its public key is in the authorized directory it is admitted, without a restart
+        (keys["authorized"] / "stranger.key").write_bytes(keys["stranger.public"].read_bytes())
+        addresses = BrokerAddresses(
+            f"tcp://{LOOPBACK}:{port}",
+            f"tcp://{LOOPBACK}:{port + 1}",
+            str(keys["stranger"]),
+            str(keys["server.public"]),
+        )
+        ctx = zmq.Context()
+        try:
+            check_broker(ctx, addresses, timeout=5.0)
+        finally:
+            ctx.destroy(linger=0)
 
 
 def test_remote_leaves_on_its_own_and_plain_loopback_tcp(tmp_path: Path) -> None:
