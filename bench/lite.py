@@ -36,6 +36,8 @@ CORE = [
     "links/__init__.py",
 ]
 BOARD_LINK = "links/usb_cdc.py"
+BOARD_HEAP = 17 * 1024  # free heap of a SAMD21 board at the CircuitPython prompt
+USER_RESERVE = 4 * 1024  # what the user's own code.py needs at least
 
 
 def deployed_modules(all_modules: list[str]) -> tuple[list[str], str]:
@@ -142,18 +144,55 @@ def compile_mpy(dest: Path, *flags: str) -> dict[str, int]:
     return sizes
 
 
+# Lines "#--- top level" split the script into separate calls from JavaScript: in this MicroPython port
+# gc.collect() only runs once Python returns to JavaScript (tests/micropython/run.mjs), so every RAM figure
+# is read in the part after the one that called gc.collect(). Without that split, gc.mem_alloc() also counts
+# the garbage the imports left (compiler/loader buffers): 20.9 KB instead of the 17.5 KB really retained.
+# Each reading is taken in a part of its own, as small as the part that took the reading it is compared
+# with: the source and code of the part running are live at the time.
 MP_SCRIPT = r"""
 import gc
 gc.collect()
+#--- top level
 a = gc.mem_alloc()
+#--- top level
 from ether_lite import ether_pub, ether_sub, run
 import ether_lite.links
 gc.collect()
-print("IMPORT", gc.mem_alloc() - a)
+#--- top level
+IMPORT = gc.mem_alloc() - a
+#--- top level
+print("IMPORT", IMPORT)
 import sys
 print("LOADED", ",".join(sorted(m for m in sys.modules if m.startswith("ether_lite"))))
+
+# The issue's minimal device (one publisher at 1 Hz, one subscriber) on a link that costs nothing, counted
+# from the fresh interpreter above: imports, the class, the Node and its first poll (HELLO, DESCRIBE).
+class NoLink:
+    connected = True
+    def readinto(self, buf):
+        return 0
+    def write(self, buf, n=-1):
+        pass
+
+class Thermometer:
+    @ether_pub(every=1.0)
+    def read(self):
+        return {"celsius": 21.5}
+
+    @ether_sub()
+    def set_led(self, on: bool):
+        self.on = on
+
+from ether_lite import Node
+thermo = Node(Thermometer(), NoLink(), device_id="bench", boot_id=1)
+thermo.poll()  # HELLO, DESCRIBEs and the first reading (due at once; its fields are learnt from it)
+gc.collect()
+#--- top level
+THERMO = gc.mem_alloc() - a
+#--- top level
+print("THERMO", THERMO)
 from ether_lite import protocol, cbor, framing
-from ether_lite import ether_pub, Node
 from ether_lite.links.memory import memory_pair
 
 class Sensor:
@@ -166,10 +205,15 @@ class Sensor:
 s = Sensor()
 dev, host = memory_pair()
 gc.collect()
+#--- top level
 a = gc.mem_alloc()
+#--- top level
 nd = Node(s, dev, device_id="bench", boot_id=1)
 gc.collect()
-print("NODE", gc.mem_alloc() - a)
+#--- top level
+NODE = gc.mem_alloc() - a
+#--- top level
+print("NODE", NODE)
 buf = bytearray(600)
 nd.poll()
 s.read()
@@ -259,6 +303,21 @@ def micropython_ram(mpy_dir: Path) -> None:
                     " and the Node's buffers (next line))"
                 )
                 line("MicroPython RAM of a Node with one publisher + memory link", f"{int(fig['NODE'])} B")
+                thermo = int(fig["THERMO"])
+                spare = BOARD_HEAP - thermo
+                line(
+                    "MicroPython RAM of the issue's Thermometer device, end to end",
+                    f"{thermo} B = {thermo / 1024:.1f} KB",
+                    f"<= {(BOARD_HEAP - USER_RESERVE) // 1024} KB",
+                )
+                print(
+                    "  (from a fresh interpreter: the imports, the class (1 Hz publisher + 1 subscriber), its Node on a"
+                    " link that costs nothing,\n   the first poll: HELLO, DESCRIBEs, one reading; not counted: the"
+                    f" link module, {BOARD_LINK[:-3]} .mpy size above)\n"
+                    f"  SAMD21 ({BOARD_HEAP // 1024} KB free at the prompt): {spare} B = {spare / 1024:.1f} KB left"
+                    f" for the user's code -> {'fits' if spare >= USER_RESERVE else 'DOES NOT FIT'}"
+                    f" with >= {USER_RESERVE // 1024} KB to spare"
+                )
                 line(
                     "MicroPython bytes allocated per published reading (ether_lite)",
                     f"{float(fig['PUB_CORE']):.1f} B",
