@@ -310,13 +310,13 @@ def micropython_ram(mpy_dir: Path) -> None:
                     f"{thermo} B = {thermo / 1024:.1f} KB",
                     f"<= {(BOARD_HEAP - USER_RESERVE) // 1024} KB",
                 )
+                fits = "fits" if spare >= USER_RESERVE else "DOES NOT FIT"
                 print(
-                    "  (from a fresh interpreter: the imports, the class (1 Hz publisher + 1 subscriber), its Node on a"
-                    " link that costs nothing,\n   the first poll: HELLO, DESCRIBEs, one reading; not counted: the"
-                    f" link module, {BOARD_LINK[:-3]} .mpy size above)\n"
-                    f"  SAMD21 ({BOARD_HEAP // 1024} KB free at the prompt): {spare} B = {spare / 1024:.1f} KB left"
-                    f" for the user's code -> {'fits' if spare >= USER_RESERVE else 'DOES NOT FIT'}"
-                    f" with >= {USER_RESERVE // 1024} KB to spare"
+                    "  (from a fresh interpreter: the imports, the class (1 Hz publisher + 1 subscriber),"
+                    " its Node on a link that costs nothing,\n   the first poll: HELLO, DESCRIBEs, a reading;"
+                    f" not counted: the link module, {BOARD_LINK[:-3]} .mpy size above)\n"
+                    f"  SAMD21 ({BOARD_HEAP // 1024} KB free at the prompt): {spare} B = {spare / 1024:.1f}"
+                    f" KB left for the user's code -> {fits} with >= {USER_RESERVE // 1024} KB to spare"
                 )
                 line(
                     "MicroPython bytes allocated per published reading (ether_lite)",
