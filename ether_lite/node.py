@@ -17,8 +17,8 @@ import sys
 
 from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
-from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError, Encoder, loads
-from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameDecoder, encode_into
+from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError, loads
+from ether_lite.framing_core import encode_into
 
 try:
     from micropython import const
@@ -53,7 +53,7 @@ _PERIOD = const(9)
 _SEQ = const(10)
 _DUE = const(11)
 
-_DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs
+_DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs (ether_lite.startup makes the ring)
 _REPORT_MS = const(1000)  # at most one link-error report per second
 _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
@@ -78,42 +78,16 @@ class Node:
     and ``eof`` (see ``ether_lite.links``)."""
 
     def __init__(self, objs, link, device_id=None, boot_id=None):
-        if not isinstance(objs, (list, tuple)):
-            objs = (objs,)
-        self.objs = objs
-        self.link = link
-        from ether_lite import startup  # once: dropped below
+        # The constructor's work is done once, so its code lives in ether_lite.startup (dropped again:
+        # the RAM it takes goes back to the user's code). startup.init sets every attribute the methods
+        # below use: endpoints, device_id, boot_id, firmware, the buffers, the encoder and the decoder.
+        from ether_lite import startup
 
         try:
-            self.endpoints = startup.find_endpoints(objs)
-            ident = startup.identity(objs, __version__)
+            startup.init(self, objs, link, device_id, boot_id, __version__)
         finally:
             _drop("startup")
-        self.device_id = device_id or ident[0]
-        self.boot_id = ident[1] if boot_id is None else boot_id
-        self.firmware = ident[2]
-        self._body = bytearray(MAX_BODY)
-        self._enc = Encoder(self._body)
-        self._pubs = {}  # publishing function -> its endpoints
-        self._timed = []
-        now = clock.ticks_ms()
-        for ep in self.endpoints:
-            ep[_DUE] = now
-            if ep[_DIR] == _DEVICE_PUBLISHES:
-                self._pubs.setdefault(getattr(type(ep[_OBJ]), ep[_ATTR]), []).append(ep)
-                if ep[_PERIOD]:
-                    self._timed.append(ep)
-        self._frame = bytearray(MAX_FRAME)
-        self._in = bytearray(MAX_FRAME)  # a whole datagram: UDP truncates a short buffer
-        self._dec = FrameDecoder()
-        self._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs
-        self._seen_next = 0
-        self._connected = False
-        self._reported = 0
-        self._report_ms = now
-        self.sent = 0
-        self.received = 0
-        for obj in objs:
+        for obj in self.objs:
             _eps._NODES[id(obj)] = self
         _LOGGERS.append(self)
 
