@@ -17,7 +17,7 @@ import sys
 
 from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
-from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError, loads
+from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError
 from ether_lite.framing_core import encode_into
 
 try:
@@ -251,11 +251,31 @@ class Node:
 
     def _handle(self, body, n):
         """Answer one received body: a well-formed PING, QUERY or DELIVER here; anything else (PROTOCOL.md
-        section 5 says what) in ``ether_lite.report``."""
+        section 5 says what) in ``ether_lite.report``.
+
+        The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read from their
+        bytes: then the CBOR decoder (``ether_lite.cbor_decoder``) need not stay in a board's RAM. It is
+        imported for anything else (a DELIVER: someone acted; bad input) and dropped again. A PING or QUERY
+        in an unusual encoding (a longer integer head than needed) goes the decoder's way too."""
+        b0 = body[0]
+        if n == 2 and b0 == 0x81 and body[1] == _QUERY:  # [9]
+            return self.hello()
+        if n >= 3 and b0 == 0x82 and body[1] == _PING and body[2] >> 5 == 0:  # [5, uint]
+            ai = body[2] & 0x1F
+            k = 0 if ai < 24 else 1 << (ai - 24) if ai < 28 else -1  # bytes of the uint after its head
+            # ids below 2**30 (the host's) fit a small int on every board (some have no long ints)
+            if n == 3 + k and (k < 4 or k == 4 and body[3] < 0x40):
+                v = ai if k == 0 else 0
+                for i in range(3, n):
+                    v = v << 8 | body[i]
+                return self.send([_PONG, v, clock.ticks_ms()])
+        from ether_lite import cbor_decoder
+
         try:
-            msg = loads(body, 0, n)
+            msg = cbor_decoder.loads(body, 0, n)
         except CBORDecodeError as e:
             msg = e
+        _drop("cbor_decoder")
         if isinstance(msg, list) and msg and _uint(msg[0]):
             h = msg[0]
             n = len(msg)
