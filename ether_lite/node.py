@@ -5,10 +5,12 @@ blocks; ``run()`` loops over ``poll()``. A published reading is encoded and fram
 once (bench/lite.py measures 0 bytes allocated per reading by ether_lite under MicroPython).
 
 RAM on a board (a SAMD21 has about 17 KB free): a board keeps this, ``endpoints``, ``clock``,
-``cbor_core``, ``framing_core`` and the chosen link. What runs once (``ether_lite.startup``: the endpoint
-table, the device's identity, fields learnt from a first reading) and what runs only when something went
-wrong (``ether_lite.report``: answers to bad input, failed deliveries) live in modules imported for the
-occasion and dropped again (``_drop``), so their code is freed by the next collection. Wire constants are
+``cbor_core`` (the encoder), ``framing_core`` and the chosen link: what publishing and answering PING and
+QUERY need. The rest lives in modules imported for the occasion and dropped again (``_drop``), so their
+code is freed by the next collection: what runs once (``ether_lite.startup``: the Node's construction, the
+endpoint table, the device's identity, fields learnt from a first reading), what a DELIVER needs
+(``ether_lite.receive``, with ``ether_lite.cbor_decoder``) and what runs only when something went wrong
+(``ether_lite.report``). The price is a load from flash on each such occasion (a few ms on a board). Wire constants are
 private ``const``s (no RAM on MicroPython) and messages are built inline, so a board does not load
 ``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
 """
@@ -17,7 +19,7 @@ import sys
 
 from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
-from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError
+from ether_lite.cbor_core import CBOREncodeError
 from ether_lite.framing_core import encode_into
 
 try:
@@ -28,16 +30,11 @@ except ImportError:  # CPython: every const here is an int
 
 _HELLO = const(0)
 _PUB = const(2)
-_DELIVER = const(3)
-_ACK = const(4)
 _PING = const(5)
 _PONG = const(6)
 _LOG = const(7)
 _QUERY = const(9)
 _DEVICE_PUBLISHES = const(0)
-_DEVICE_SUBSCRIBES = const(1)
-_MAX_ENDPOINTS = const(32)
-_MAX_MSG_ID = const(65535)
 _SEQ_MASK = const(0x1FF)
 _INFO = const(20)
 
@@ -47,13 +44,11 @@ _NAME = const(2)
 _DIR = const(3)
 _FIELDS = const(4)
 _OBJ = const(6)
-_ATTR = const(7)
 _FN = const(8)
 _PERIOD = const(9)
 _SEQ = const(10)
 _DUE = const(11)
 
-_DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs (ether_lite.startup makes the ring)
 _REPORT_MS = const(1000)  # at most one link-error report per second
 _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
@@ -250,13 +245,12 @@ class Node:
     # ---------------------------------------------------------------------------- receiving
 
     def _handle(self, body, n):
-        """Answer one received body: a well-formed PING, QUERY or DELIVER here; anything else (PROTOCOL.md
-        section 5 says what) in ``ether_lite.report``.
+        """Answer one received body.
 
-        The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read from their
-        bytes: then the CBOR decoder (``ether_lite.cbor_decoder``) need not stay in a board's RAM. It is
-        imported for anything else (a DELIVER: someone acted; bad input) and dropped again. A PING or QUERY
-        in an unusual encoding (a longer integer head than needed) goes the decoder's way too."""
+        The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read here from
+        their bytes. Anything else (a DELIVER: someone acted; bad input; a PING in an unusual encoding) is
+        ``ether_lite.receive``'s, with the CBOR decoder: imported for it and dropped again, so that neither
+        stays in a board's RAM."""
         b0 = body[0]
         if n == 2 and b0 == 0x81 and body[1] == _QUERY:  # [9]
             return self.hello()
@@ -269,79 +263,10 @@ class Node:
                 for i in range(3, n):
                     v = v << 8 | body[i]
                 return self.send([_PONG, v, clock.ticks_ms()])
-        from ether_lite import cbor_decoder
+        from ether_lite import receive
 
-        try:
-            msg = cbor_decoder.loads(body, 0, n)
-        except CBORDecodeError as e:
-            msg = e
-        _drop("cbor_decoder")
-        if isinstance(msg, list) and msg and _uint(msg[0]):
-            h = msg[0]
-            n = len(msg)
-            if h == _PING and n == 2 and _uint(msg[1]):
-                return self.send([_PONG, msg[1], clock.ticks_ms()])
-            if h == _QUERY and n == 1:
-                return self.hello()
-            if (h == _DELIVER and n >= 3 and _uint(msg[1]) and _uint(msg[2]) and msg[1] < _MAX_ENDPOINTS
-                    and msg[2] <= _MAX_MSG_ID):
-                return self._deliver(msg[1], msg[2], msg[3:])
-        from ether_lite import report
-
-        report.bad_message(self, msg)
-        _drop("report")
-
-    def _deliver(self, topic_id, msg_id, values):
-        """Run the subscriber of a DELIVER once per msg_id (a retransmission is re-ACKed, not run again)
-        and ACK it; what fails is answered by ``ether_lite.report`` (an ACK with the reason, or an ERROR
-        when no ACK was asked for: msg_id 0)."""
-        seen = self._seen
-        if msg_id:
-            for i in range(0, 2 * _DEDUP, 2):
-                if seen[i] == msg_id:
-                    return self.send([_ACK, msg_id, seen[i + 1], "duplicate"])
-        eps = self.endpoints
-        ep = eps[topic_id] if topic_id < len(eps) else None
-        kwargs = None
-        if ep is not None and ep[_DIR] == _DEVICE_SUBSCRIBES:
-            fields = ep[_FIELDS]
-            if fields is None:  # the host sends one map of keyword arguments, with text keys
-                if len(values) == 1 and isinstance(values[0], dict):
-                    kwargs = values[0]
-                    for k in kwargs:
-                        if not isinstance(k, str):
-                            kwargs = None
-                            break
-            elif len(values) == len(fields):
-                kwargs = {}
-                for i in range(len(values)):
-                    kwargs[fields[i][0]] = values[i]
-        failed = None
-        if kwargs is not None:
-            try:
-                getattr(ep[_OBJ], ep[_ATTR])(**kwargs)
-            except Exception as e:  # reported to the host; the node keeps running
-                failed = e
-            else:
-                if msg_id:
-                    self._ack(msg_id, 0)
-                return
-        from ether_lite import report
-
-        report.delivery_failed(self, ep, topic_id, msg_id, values, failed)
-        _drop("report")
-
-    def _ack(self, msg_id, status, text=None):
-        """ACK a DELIVER, and remember its status to re-ACK a retransmission."""
-        i = self._seen_next
-        self._seen[i] = msg_id
-        self._seen[i + 1] = status
-        self._seen_next = (i + 2) % (2 * _DEDUP)
-        self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, text])
-
-
-def _uint(v):
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        receive.handle(self, body, n)
+        _drop("receive")
 
 
 def log(text, level=_INFO):
