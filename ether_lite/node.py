@@ -33,9 +33,11 @@ _PUB = const(2)
 _PING = const(5)
 _PONG = const(6)
 _LOG = const(7)
+_ERROR = const(8)
 _QUERY = const(9)
 _DEVICE_PUBLISHES = const(0)
 _SEQ_MASK = const(0x1FF)
+_ERR_INTERNAL = const(7)
 _INFO = const(20)
 
 # positions in an endpoint list (ether_lite.startup): the first six are its DESCRIBE message
@@ -263,10 +265,15 @@ class Node:
                 for i in range(3, n):
                     v = v << 8 | body[i]
                 return self.send([_PONG, v, clock.ticks_ms()])
-        from ether_lite import receive
+        try:
+            from ether_lite import receive
 
-        receive.handle(self, body, n)
-        _drop("receive")
+            receive.handle(self, body, n)
+        except MemoryError:  # the user's code holds the RAM this needs: the message is dropped, and said so
+            self.send([_ERROR, _ERR_INTERNAL, "no memory to read a message: dropped"])
+        finally:
+            _drop("receive")
+            _drop("cbor_decoder")
 
 
 def log(text, level=_INFO):
