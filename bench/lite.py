@@ -24,8 +24,10 @@ from ether_lite.links.memory import memory_pair  # noqa: E402
 # The core: what board code loads with `from ether_lite import ether_pub, ether_sub, run` and then
 # run(..., link="usb_cdc"), apart from the one link module (links/usb_cdc.py, listed separately; it needs
 # the usb_cdc board module, so the RAM figure below cannot import it). MP_SCRIPT checks under MicroPython
-# that this is exactly the set of ether_lite modules the import loads. protocol.py, cbor.py and framing.py
-# are the host/test side (full codec, one-shot framing helpers); a board never loads them.
+# that this is exactly the set of ether_lite modules the import loads. startup.py, receive.py,
+# cbor_decoder.py and report.py are loaded when needed and dropped again (the Thermometer figure counts what
+# they leave: their interned names). protocol.py, cbor.py and framing.py are the host/test side (full
+# codec, one-shot framing helpers); a board never loads them.
 CORE = [
     "__init__.py",
     "node.py",
@@ -264,6 +266,26 @@ dec = framing.FrameDecoder()
 def frame_decode():
     dec.feed(frame, 0, nf)
 
+# The modules a Node loads for the occasion: RAM while loaded, and once dropped (ether_lite.node._drop) and
+# collected (what stays: the names they interned, never freed by MicroPython).
+from ether_lite.node import _drop
+gc.collect()
+#--- top level
+a = gc.mem_alloc()
+#--- top level
+from ether_lite import startup, receive, cbor_decoder, report
+gc.collect()
+#--- top level
+LAZY_LOADED = gc.mem_alloc() - a
+#--- top level
+for m in ("startup", "receive", "cbor_decoder", "report"):
+    _drop(m)
+startup = receive = cbor_decoder = report = None
+gc.collect()
+#--- top level
+LAZY_DROPPED = gc.mem_alloc() - a
+#--- top level
+print("LAZY", LAZY_LOADED, LAZY_DROPPED)
 print("PUB_CORE", measure(pub_core))
 print("PUB_FULL", measure(pub_full))
 print("FRAME_ENC", measure(frame_encode))
@@ -325,6 +347,11 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
                     " when needed and dropped again))"
                 )
                 line("MicroPython RAM of a Node with one publisher + memory link", f"{int(fig['NODE'])} B")
+                loaded, dropped = fig["LAZY"].split()
+                line(
+                    "MicroPython RAM of startup+receive+cbor_decoder+report: loaded / dropped",
+                    f"{loaded} B / {dropped} B",
+                )
                 thermo = int(fig["THERMO"])
                 spare = BOARD_HEAP - thermo
                 line(
