@@ -520,7 +520,8 @@ def check_node_deliver_ack_and_dedup():
         # what a DELIVER, an error or the Node's construction needed is not kept (RAM: ether_lite.node)
         import sys
 
-        kept = [m for m in ("startup", "receive", "cbor_decoder", "report") if "ether_lite." + m in sys.modules]
+        lazy = ("startup", "receive", "cbor_decoder", "report")
+        kept = [m for m in lazy if "ether_lite." + m in sys.modules]
         assert kept == [], kept
     finally:
         h.close()
@@ -644,8 +645,9 @@ def package_modules(directory=None, dotted="ether_lite"):
     out = []
     for name in sorted(os.listdir(directory)):
         path = directory + "/" + name
-        if name.endswith(".py"):
-            out.append(dotted if name == "__init__.py" else dotted + "." + name[:-3])
+        if name.endswith(".py") or name.endswith(".mpy"):  # source, or compiled as `ether deploy` does
+            stem = name[: name.rindex(".")]
+            out.append(dotted if stem == "__init__" else dotted + "." + stem)
         elif name not in SKIP_DIRS and "." not in name:
             try:
                 os.listdir(path)
