@@ -343,8 +343,8 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
                     "  (gc.mem_alloc() after gc.collect(), around `from ether_lite import ether_pub,"
                     " ether_sub, run; import ether_lite.links`,\n   which loads " + ", ".join(loaded) + ";\n"
                     f"   not counted: the link module run() then imports ({BOARD_LINK}, .mpy size above),"
-                    " the Node's buffers (next line),\n   ether_lite.startup and ether_lite.report (imported"
-                    " when needed and dropped again))"
+                    " the Node's buffers (next line),\n   startup, receive, cbor_decoder, report (imported"
+                    " when needed and dropped again: next line but one))"
                 )
                 line("MicroPython RAM of a Node with one publisher + memory link", f"{int(fig['NODE'])} B")
                 loaded, dropped = fig["LAZY"].split()
@@ -406,7 +406,7 @@ def main() -> None:
         line(f".mpy size of the core + the board link ({BOARD_LINK[:-3]})", f"{core + sizes[BOARD_LINK]} B")
         rest = {m: s for m, s in sizes.items() if m not in CORE}
         line(
-            ".mpy size of the rest (links load only when chosen; host side; startup and report when needed)",
+            ".mpy size of the rest (loaded when needed, then dropped, or host side)",
             ", ".join(f"{m[:-3]} {s} B" for m, s in rest.items()),
         )
         copied, rule = deployed_modules(list(sizes))
