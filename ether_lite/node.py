@@ -57,13 +57,18 @@ _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <=
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
 
 _LOGGERS = []  # running Nodes, for log()
+# CPython keeps what it imported: RAM is plenty on a desktop, and there a thread's import could race
+# another thread's drop (several Nodes in one process).
+_KEEP_MODULES = sys.implementation.name == "cpython"
 
 
 def _drop(name):
     """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``receive``,
     ``cbor_decoder``, ``report``): out of ``sys.modules`` and off the package, nothing refers to its code
     any more and the next collection frees it (bench/lite.py measures it under MicroPython: of 5 KB, about
-    0.3 KB stays, the names it interned). The next use imports it again from flash."""
+    0.3 KB stays, the names it interned). The next use imports it again from flash. Not on CPython."""
+    if _KEEP_MODULES:
+        return
     sys.modules.pop("ether_lite." + name, None)
     try:
         delattr(sys.modules["ether_lite"], name)
