@@ -24,8 +24,10 @@ from ether_lite.links.memory import memory_pair  # noqa: E402
 # The core: what board code loads with `from ether_lite import ether_pub, ether_sub, run` and then
 # run(..., link="usb_cdc"), apart from the one link module (links/usb_cdc.py, listed separately; it needs
 # the usb_cdc board module, so the RAM figure below cannot import it). MP_SCRIPT checks under MicroPython
-# that this is exactly the set of ether_lite modules the import loads. protocol.py, cbor.py and framing.py
-# are the host/test side (full codec, one-shot framing helpers); a board never loads them.
+# that this is exactly the set of ether_lite modules the import loads. startup.py, receive.py,
+# cbor_decoder.py and report.py are loaded when needed and dropped again (the Thermometer figure counts what
+# they leave: their interned names). protocol.py, cbor.py and framing.py are the host/test side (full
+# codec, one-shot framing helpers); a board never loads them.
 CORE = [
     "__init__.py",
     "node.py",
@@ -36,6 +38,8 @@ CORE = [
     "links/__init__.py",
 ]
 BOARD_LINK = "links/usb_cdc.py"
+BOARD_HEAP = 17 * 1024  # free heap of a SAMD21 board at the CircuitPython prompt
+USER_RESERVE = 4 * 1024  # what the user's own code.py needs at least
 
 
 def deployed_modules(all_modules: list[str]) -> tuple[list[str], str]:
@@ -142,18 +146,66 @@ def compile_mpy(dest: Path, *flags: str) -> dict[str, int]:
     return sizes
 
 
+# Lines "#--- top level" split the script into separate calls from JavaScript: in this MicroPython port
+# gc.collect() only runs once Python returns to JavaScript (tests/micropython/run.mjs), so every RAM figure
+# is read in the part after the one that called gc.collect(). Without that split, gc.mem_alloc() also counts
+# the garbage the imports left (compiler/loader buffers): 20.9 KB instead of the 17.5 KB really retained.
+# Each reading is taken in a part of its own, as small as the part that took the reading it is compared
+# with: the source and code of the part running are live at the time.
 MP_SCRIPT = r"""
 import gc
 gc.collect()
+#--- top level
 a = gc.mem_alloc()
+#--- top level
 from ether_lite import ether_pub, ether_sub, run
 import ether_lite.links
 gc.collect()
-print("IMPORT", gc.mem_alloc() - a)
+#--- top level
+IMPORT = gc.mem_alloc() - a
+#--- top level
+print("IMPORT", IMPORT)
 import sys
 print("LOADED", ",".join(sorted(m for m in sys.modules if m.startswith("ether_lite"))))
-from ether_lite import protocol, cbor, framing
-from ether_lite import ether_pub, Node
+
+# The issue's minimal device (one publisher at 1 Hz, one subscriber) served by run(), as on a board, counted
+# from the fresh interpreter above: imports, the class, the Node, the host's first frames answered (a PING,
+# a DELIVER to set_led, both ACKed/answered: the receive path is loaded too) and the first reading sent. The
+# link costs nothing (its frames are the host's; what the device writes goes nowhere).
+class HostLink:
+    connected = True
+    def __init__(self, frames):
+        self.frames = frames
+        self.polls = 0
+    def readinto(self, buf):
+        self.polls += 1
+        n = len(self.frames)
+        buf[:n] = self.frames
+        self.frames = b""
+        return n
+    def write(self, buf, n=-1):
+        pass
+
+class Thermometer:
+    @ether_pub(every=1.0)
+    def read(self):
+        return {"celsius": 21.5}
+
+    @ether_sub()
+    def set_led(self, on: bool):
+        self.on = on
+
+link = HostLink(HOST_FRAMES)
+thermo = run(Thermometer(), link=link, until=lambda: link.polls >= 2)
+# sent: HELLO, 2 DESCRIBEs, PONG, ACK, the read DESCRIBE again (fields learnt), PUB
+assert thermo.sent == 7 and thermo.received == 2 and thermo.endpoints[1][6].on, thermo.sent
+link = None
+gc.collect()
+#--- top level
+THERMO = gc.mem_alloc() - a
+#--- top level
+print("THERMO", THERMO)
+from ether_lite import protocol, cbor, framing, Node
 from ether_lite.links.memory import memory_pair
 
 class Sensor:
@@ -166,10 +218,15 @@ class Sensor:
 s = Sensor()
 dev, host = memory_pair()
 gc.collect()
+#--- top level
 a = gc.mem_alloc()
+#--- top level
 nd = Node(s, dev, device_id="bench", boot_id=1)
 gc.collect()
-print("NODE", gc.mem_alloc() - a)
+#--- top level
+NODE = gc.mem_alloc() - a
+#--- top level
+print("NODE", NODE)
 buf = bytearray(600)
 nd.poll()
 s.read()
@@ -209,6 +266,26 @@ dec = framing.FrameDecoder()
 def frame_decode():
     dec.feed(frame, 0, nf)
 
+# The modules a Node loads for the occasion: RAM while loaded, and once dropped (ether_lite.node._drop) and
+# collected (what stays: the names they interned, never freed by MicroPython).
+from ether_lite.node import _drop
+gc.collect()
+#--- top level
+a = gc.mem_alloc()
+#--- top level
+from ether_lite import startup, receive, cbor_decoder, report
+gc.collect()
+#--- top level
+LAZY_LOADED = gc.mem_alloc() - a
+#--- top level
+for m in ("startup", "receive", "cbor_decoder", "report"):
+    _drop(m)
+startup = receive = cbor_decoder = report = None
+gc.collect()
+#--- top level
+LAZY_DROPPED = gc.mem_alloc() - a
+#--- top level
+print("LAZY", LAZY_LOADED, LAZY_DROPPED)
 print("PUB_CORE", measure(pub_core))
 print("PUB_FULL", measure(pub_full))
 print("FRAME_ENC", measure(frame_encode))
@@ -216,15 +293,25 @@ print("FRAME_DEC", measure(frame_decode))
 """
 
 
-def micropython_ram(mpy_dir: Path) -> None:
+def host_frames() -> bytes:
+    """What the host sends the Thermometer device first: a PING, then a DELIVER {"on": True} to set_led."""
+    return framing.encode_frame(cbor.dumps(protocol.ping(1))) + framing.encode_frame(
+        cbor.dumps(protocol.deliver(1, 7, [{"on": True}]))
+    )
+
+
+def micropython_ram(builds: list[tuple[str, Path]]) -> None:
+    """RAM figures under MicroPython for each (label, directory holding ether_lite/) in ``builds``: all of
+    them for the first (what `ether deploy` puts on a board), the import figure for the others."""
     node = shutil.which("node")
     if node is None or not (ROOT / "node_modules" / "@micropython").exists():
         line("MicroPython figures", "skipped: run `make deps` (needs node and node_modules)")
         return
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "ram.py"
-        script.write_text(MP_SCRIPT)
-        for label, lib in ((".mpy", mpy_dir / "ether_lite"), (".py", ROOT / "ether_lite")):
+        script.write_text(MP_SCRIPT.replace("HOST_FRAMES", repr(host_frames())))
+        for i, (label, build) in enumerate(builds):
+            lib = build / "ether_lite"
             proc = subprocess.run(
                 [
                     node,
@@ -251,14 +338,35 @@ def micropython_ram(mpy_dir: Path) -> None:
                 f"{int(fig['IMPORT'])} B",
                 "<= 6 KB",
             )
-            if label == ".mpy":
+            if i == 0:
                 print(
                     "  (gc.mem_alloc() after gc.collect(), around `from ether_lite import ether_pub,"
                     " ether_sub, run; import ether_lite.links`,\n   which loads " + ", ".join(loaded) + ";\n"
-                    f"   not counted: the link module run() then imports ({BOARD_LINK}, .mpy size above)"
-                    " and the Node's buffers (next line))"
+                    f"   not counted: the link module run() then imports ({BOARD_LINK}, .mpy size above),"
+                    " the Node's buffers (next line),\n   startup, receive, cbor_decoder, report (imported"
+                    " when needed and dropped again: next line but one))"
                 )
                 line("MicroPython RAM of a Node with one publisher + memory link", f"{int(fig['NODE'])} B")
+                loaded, dropped = fig["LAZY"].split()
+                line(
+                    "MicroPython RAM of startup+receive+cbor_decoder+report: loaded / dropped",
+                    f"{loaded} B / {dropped} B",
+                )
+                thermo = int(fig["THERMO"])
+                spare = BOARD_HEAP - thermo
+                line(
+                    "MicroPython RAM of the issue's Thermometer device, end to end",
+                    f"{thermo} B = {thermo / 1024:.1f} KB",
+                    f"<= {(BOARD_HEAP - USER_RESERVE) // 1024} KB",
+                )
+                fits = "fits" if spare >= USER_RESERVE else "DOES NOT FIT"
+                print(
+                    "  (from a fresh interpreter: the imports, the class (1 Hz publisher + 1 subscriber),"
+                    " run() on a link that costs nothing:\n   HELLO, DESCRIBEs, the host's PING and DELIVER"
+                    f" answered, a reading sent; not counted: the link module, {BOARD_LINK[:-3]})\n"
+                    f"  SAMD21 ({BOARD_HEAP // 1024} KB free at the prompt): {spare} B = {spare / 1024:.1f}"
+                    f" KB left for the user's code -> {fits} with >= {USER_RESERVE // 1024} KB to spare"
+                )
                 line(
                     "MicroPython bytes allocated per published reading (ether_lite)",
                     f"{float(fig['PUB_CORE']):.1f} B",
@@ -279,11 +387,17 @@ def main() -> None:
     print(f"ether_lite bench (CPython {sys.version.split()[0]}, cbor2 baseline measured in the same run)")
     wire_bytes()
     codec_speed()
-    with tempfile.TemporaryDirectory() as tmp:
+    try:
+        from ether_medium.deploy import MPY_CROSS_FLAGS
+    except ImportError:  # before ether deploy compiled with flags
+        MPY_CROSS_FLAGS = ()
+    flags = " ".join(MPY_CROSS_FLAGS) or "no flags"
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp_deploy:
         sizes = compile_mpy(Path(tmp))
+        deployed = compile_mpy(Path(tmp_deploy), *MPY_CROSS_FLAGS)
         core = sum(sizes[m] for m in CORE)
         for m in CORE:
-            line(f"  .mpy {m}", f"{sizes[m]} B")
+            line(f"  .mpy {m} (mpy-cross / with `ether deploy`'s {flags})", f"{sizes[m]} B / {deployed[m]} B")
         line(
             ".mpy size of the core (" + ", ".join(c[:-3] for c in CORE) + ")",
             f"{core} B = {core / 1024:.1f} KB",
@@ -292,7 +406,7 @@ def main() -> None:
         line(f".mpy size of the core + the board link ({BOARD_LINK[:-3]})", f"{core + sizes[BOARD_LINK]} B")
         rest = {m: s for m, s in sizes.items() if m not in CORE}
         line(
-            ".mpy size of the rest (links load only when chosen; host side)",
+            ".mpy size of the rest (loaded when needed, then dropped, or host side)",
             ", ".join(f"{m[:-3]} {s} B" for m, s in rest.items()),
         )
         copied, rule = deployed_modules(list(sizes))
@@ -301,12 +415,12 @@ def main() -> None:
             f".mpy size of what `ether deploy` copies ({rule}: " + ", ".join(m[:-3] for m in copied) + ")",
             f"{total} B = {total / 1024:.1f} KB",
         )
-        with tempfile.TemporaryDirectory() as tmp_o3:
-            o3 = compile_mpy(Path(tmp_o3), "-O3")
-            line(
-                ".mpy size of the core with mpy-cross -O3 (no line numbers)", f"{sum(o3[m] for m in CORE)} B"
-            )
-        micropython_ram(Path(tmp))
+        line(
+            f".mpy size of the core with `ether deploy`'s {flags} (-O3: no line numbers)",
+            f"{sum(deployed[m] for m in CORE)} B",
+        )
+        builds = [(f".mpy, {flags}, as ether deploy", Path(tmp_deploy)), (".mpy, no flags", Path(tmp))]
+        micropython_ram([*builds, (".py", ROOT)])
 
 
 if __name__ == "__main__":

@@ -4,18 +4,24 @@
 blocks; ``run()`` loops over ``poll()``. A published reading is encoded and framed into buffers allocated
 once (bench/lite.py measures 0 bytes allocated per reading by ether_lite under MicroPython).
 
-A board loads only this, ``endpoints``, ``clock``, ``cbor_core``, ``framing_core`` and the chosen link
-(bench/lite.py measures that set). Wire constants are private ``const``s (no RAM on MicroPython) and
-messages are built inline, so a board does not load ``ether_lite.protocol``;
-tests/test_lite_constants.py checks every constant against it.
+RAM on a board (a SAMD21 has about 17 KB free): a board keeps this, ``endpoints``, ``clock``,
+``cbor_core`` (the encoder), ``framing_core`` and the chosen link: what publishing and answering PING and
+QUERY need. The rest lives in modules imported for the occasion and dropped again (``_drop``), so their
+code is freed by the next collection: what runs once (``ether_lite.startup``: the Node's construction, the
+endpoint table, the device's identity, fields learnt from a first reading), what a DELIVER needs
+(``ether_lite.receive``, with ``ether_lite.cbor_decoder``) and what runs only when something went wrong
+(``ether_lite.report``). The price is a load from flash on each such occasion (a few ms on a board).
+
+Wire constants are private ``const``s (no RAM on MicroPython) and messages are built inline, so a board
+does not load ``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
 """
 
 import sys
 
 from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
-from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError, Encoder, loads
-from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameDecoder, encode_into
+from ether_lite.cbor_core import CBOREncodeError
+from ether_lite.framing_core import encode_into
 
 try:
     from micropython import const
@@ -25,50 +31,49 @@ except ImportError:  # CPython: every const here is an int
 
 _HELLO = const(0)
 _PUB = const(2)
-_DELIVER = const(3)
-_ACK = const(4)
 _PING = const(5)
 _PONG = const(6)
 _LOG = const(7)
 _ERROR = const(8)
 _QUERY = const(9)
-_VERSION = const(1)
 _DEVICE_PUBLISHES = const(0)
-_DEVICE_SUBSCRIBES = const(1)
-_MAX_ENDPOINTS = const(32)
-_MAX_MSG_ID = const(65535)
 _SEQ_MASK = const(0x1FF)
-_ACK_UNKNOWN_TOPIC = const(1)
-_ACK_BAD_ARGUMENTS = const(2)
-_ACK_HANDLER_RAISED = const(3)
-_ERR_VERSION = const(1)
-_ERR_MALFORMED = const(2)
-_ERR_UNKNOWN_TOPIC = const(3)
-_ERR_BAD_ARGUMENTS = const(4)
-_ERR_OVERSIZE = const(5)
 _ERR_INTERNAL = const(7)
 _INFO = const(20)
-_ERROR_LEVEL = const(40)
 
-# positions in an endpoint list (ether_lite.endpoints): the first six are its DESCRIBE message
+# positions in an endpoint list (ether_lite.startup): the first six are its DESCRIBE message
 _ID = const(1)
 _NAME = const(2)
 _DIR = const(3)
 _FIELDS = const(4)
 _OBJ = const(6)
-_ATTR = const(7)
 _FN = const(8)
 _PERIOD = const(9)
 _SEQ = const(10)
 _DUE = const(11)
 
-_DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs
 _REPORT_MS = const(1000)  # at most one link-error report per second
 _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
-_TEXT_MAX = const(200)  # bytes of UTF-8 text in one ERROR or ACK frame (with its details, <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
 
 _LOGGERS = []  # running Nodes, for log()
+# CPython keeps what it imported: RAM is plenty on a desktop, and there a thread's import could race
+# another thread's drop (several Nodes in one process).
+_KEEP_MODULES = sys.implementation.name == "cpython"
+
+
+def _drop(name):
+    """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``receive``,
+    ``cbor_decoder``, ``report``): out of ``sys.modules`` and off the package, nothing refers to its code
+    any more and the next collection frees it (bench/lite.py measures it under MicroPython: of 5 KB, about
+    0.3 KB stays, the names it interned). The next use imports it again from flash. Not on CPython."""
+    if _KEEP_MODULES:
+        return
+    sys.modules.pop("ether_lite." + name, None)
+    try:
+        delattr(sys.modules["ether_lite"], name)
+    except (KeyError, AttributeError):
+        pass
 
 
 class Node:
@@ -77,49 +82,21 @@ class Node:
     and ``eof`` (see ``ether_lite.links``)."""
 
     def __init__(self, objs, link, device_id=None, boot_id=None):
-        if not isinstance(objs, (list, tuple)):
-            objs = (objs,)
-        self.objs = objs
-        self.link = link
-        self.endpoints = _eps.find_endpoints(objs)
-        self._body = bytearray(MAX_BODY)
-        self._enc = Encoder(self._body)
-        self._pubs = {}  # publishing function -> its endpoints
-        self._timed = []
-        now = clock.ticks_ms()
-        for ep in self.endpoints:
-            ep[_DUE] = now
-            if ep[_DIR] == _DEVICE_PUBLISHES:
-                self._pubs.setdefault(getattr(type(ep[_OBJ]), ep[_ATTR]), []).append(ep)
-                if ep[_PERIOD]:
-                    self._timed.append(ep)
-            try:  # fail now, not on the wire
-                self._enc.n = 0
-                self._enc.encode(ep[:6])
-            except CBOREncodeError:
-                raise ValueError("DESCRIBE of %s over %d bytes: shorten its names" % (ep[_NAME], MAX_BODY))
-        self.device_id = device_id or _device_id(objs)
-        self.boot_id = _boot_id() if boot_id is None else boot_id
-        impl = sys.implementation
-        self.firmware = "ether_lite %s; %s %d.%d.%d; %s" % (
-            __version__, impl.name, impl.version[0], impl.version[1], impl.version[2],
-            getattr(impl, "_machine", sys.platform))
-        self._frame = bytearray(MAX_FRAME)
-        self._in = bytearray(MAX_FRAME)  # a whole datagram: UDP truncates a short buffer
-        self._dec = FrameDecoder()
-        self._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs
-        self._seen_next = 0
-        self._connected = False
-        self._reported = 0
-        self._report_ms = now
-        self.sent = 0
-        self.received = 0
-        for obj in objs:
+        # The constructor's work is done once, so its code lives in ether_lite.startup (dropped again:
+        # the RAM it takes goes back to the user's code). startup.init sets every attribute the methods
+        # below use: endpoints, device_id, boot_id, firmware, the buffers, the encoder, the frame decoder.
+        from ether_lite import startup
+
+        try:
+            startup.init(self, objs, link, device_id, boot_id, __version__)
+        finally:
+            _drop("startup")
+        for obj in self.objs:
             _eps._NODES[id(obj)] = self
         _LOGGERS.append(self)
 
     def endpoint(self, name, direction=_DEVICE_PUBLISHES):
-        """The endpoint list of topic ``name`` (KeyError if none; see ``ether_lite.endpoints``)."""
+        """The endpoint list of topic ``name`` (KeyError if none; see ``ether_lite.startup``)."""
         for ep in self.endpoints:
             if ep[_NAME] == name and ep[_DIR] == direction:
                 return ep
@@ -152,13 +129,16 @@ class Node:
         for ep in self.endpoints:
             self.send(ep[:6])
 
-    def error(self, code, text, detail=()):
-        """An ERROR frame; text beyond 200 bytes of UTF-8 is cut, so that it always fits a frame."""
-        self.send([_ERROR, code, _fit(text, _TEXT_MAX)] + list(detail))
-
     def log(self, text, level=_INFO):
         """One LOG frame; text beyond 240 bytes of UTF-8 is cut (on a character boundary) and ends in '…'."""
-        self.send([_LOG, level, _fit(text, _LOG_MAX)])
+        text = str(text)
+        # a character takes at most 4 bytes: only a longer text may need cutting (done in report)
+        if len(text) > _LOG_MAX // 4 and len(text.encode("utf-8")) > _LOG_MAX:
+            from ether_lite import report
+
+            text = report.fit(text, _LOG_MAX)
+            _drop("report")
+        self.send([_LOG, level, text])
 
     # ---------------------------------------------------------------------------- publishing
 
@@ -174,8 +154,11 @@ class Node:
 
     def _pub(self, ep, result):
         """Encode and send one PUB of ``result`` on ``ep``, allocating nothing (PROTOCOL.md, PUB)."""
-        if ep[_FIELDS] is None:
-            ep[_FIELDS] = _eps.fields_of(result)
+        if ep[_FIELDS] is None:  # the first reading defines the fields: DESCRIBE the topic again
+            from ether_lite import startup
+
+            ep[_FIELDS] = startup.fields_of(result)
+            _drop("startup")
             if self._connected:
                 self.send(ep[:6])
         fields = ep[_FIELDS]
@@ -197,11 +180,11 @@ class Node:
                 enc.encode(result)
             else:
                 raise KeyError(nf)
-        except CBOREncodeError as e:
-            return self.error(_ERR_OVERSIZE, "PUB of %s dropped: %s" % (ep[_NAME], e), (ep[_ID],))
-        except KeyError:
-            return self.error(_ERR_BAD_ARGUMENTS, "%s returned %r; its fields are %r" % (ep[_NAME], result, fields),
-                              (ep[_ID],))
+        except (CBOREncodeError, KeyError) as e:
+            from ether_lite import report
+
+            report.pub_failed(self, ep, result, e)
+            return _drop("report")
         ep[_SEQ] = (ep[_SEQ] + 1) & _SEQ_MASK
         if self._connected:
             self.send()
@@ -243,8 +226,10 @@ class Node:
         if bad != self._reported and self._connected and clock.ticks_diff(now, self._report_ms) >= _REPORT_MS:
             self._reported = bad
             self._report_ms = now
-            c = (dec.crc_errors, dec.cobs_errors, dec.oversize)
-            self.error(_ERR_MALFORMED, "frames dropped: crc %d, cobs %d, oversize %d" % c, c)
+            from ether_lite import report
+
+            report.link_errors(self, dec)
+            _drop("report")
         return busy
 
     def next_due_ms(self):
@@ -270,137 +255,33 @@ class Node:
     # ---------------------------------------------------------------------------- receiving
 
     def _handle(self, body, n):
-        """Answer one received body (PROTOCOL.md section 5 says what to do with bad input)."""
+        """Answer one received body.
+
+        The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read here from
+        their bytes. Anything else (a DELIVER: someone acted; bad input; a PING in an unusual encoding) is
+        ``ether_lite.receive``'s, with the CBOR decoder: imported for it and dropped again, so that neither
+        stays in a board's RAM."""
+        b0 = body[0]
+        if n == 2 and b0 == 0x81 and body[1] == _QUERY:  # [9]
+            return self.hello()
+        if n >= 3 and b0 == 0x82 and body[1] == _PING and body[2] >> 5 == 0:  # [5, uint]
+            ai = body[2] & 0x1F
+            k = 0 if ai < 24 else 1 << (ai - 24) if ai < 28 else -1  # bytes of the uint after its head
+            # ids below 2**30 (the host's) fit a small int on every board (some have no long ints)
+            if n == 3 + k and (k < 4 or k == 4 and body[3] < 0x40):
+                v = ai if k == 0 else 0
+                for i in range(3, n):
+                    v = v << 8 | body[i]
+                return self.send([_PONG, v, clock.ticks_ms()])
         try:
-            msg = loads(body, 0, n)
-        except CBORDecodeError as e:
-            return self.error(_ERR_MALFORMED, "undecodable CBOR body: %s" % e)
-        if not (isinstance(msg, list) and msg and _uint(msg[0])):
-            return self.error(_ERR_MALFORMED, "body is not an array [h, ...]")
-        h = msg[0]
-        n = len(msg)
-        if h >> 4:
-            if h & 0x0F != _ERROR:
-                v = (h >> 4) + 1
-                self.error(_ERR_VERSION, "protocol version %d; the device speaks %d" % (v, _VERSION), (v, _VERSION))
-        elif h == _PING and n == 2 and _uint(msg[1]):
-            self.send([_PONG, msg[1], clock.ticks_ms()])
-        elif h == _QUERY and n == 1:
-            self.hello()
-        elif h == _DELIVER and n >= 3 and _uint(msg[1]) and _uint(msg[2]):
-            if msg[1] >= _MAX_ENDPOINTS or msg[2] > _MAX_MSG_ID:
-                self.error(_ERR_MALFORMED, "DELIVER topic %d or msg_id %d out of range" % (msg[1], msg[2]))
-            else:
-                self._deliver(msg[1], msg[2], msg[3:])
-        elif h == _ERROR:
-            _stderr("ether_lite: host reports %r" % (msg[1:],))
-        else:  # a malformed PING/QUERY/DELIVER, or a kind a device does not receive
-            self.error(_ERR_MALFORMED, "not a message for a device: %r" % (msg,))
+            from ether_lite import receive
 
-    def _deliver(self, topic_id, msg_id, values):
-        """Run the subscriber of a DELIVER once per msg_id (a retransmission is re-ACKed, not run again);
-        ACK it, or report an ERROR when no ACK was asked for (msg_id 0)."""
-        seen = self._seen
-        if msg_id:
-            for i in range(0, 2 * _DEDUP, 2):
-                if seen[i] == msg_id:
-                    return self.send([_ACK, msg_id, seen[i + 1], "duplicate"])
-        eps = self.endpoints
-        status = _ACK_BAD_ARGUMENTS
-        text = None
-        ep = eps[topic_id] if topic_id < len(eps) else None
-        if ep is None or ep[_DIR] != _DEVICE_SUBSCRIBES:
-            status = _ACK_UNKNOWN_TOPIC
-            text = "no subscriber with topic id %d" % topic_id
-        elif ep[_FIELDS] is None:  # the host sends one map of keyword arguments
-            kwargs = values[0] if len(values) == 1 else None
-            ok = isinstance(kwargs, dict)
-            if ok:
-                for k in kwargs:
-                    ok = ok and isinstance(k, str)
-            if not ok:
-                text = ep[_NAME] + " takes one map of keyword arguments (text keys)"
-        elif len(values) != len(ep[_FIELDS]):
-            text = "%s takes values %r, got %d" % (ep[_NAME], ep[_FIELDS], len(values))
-        else:
-            kwargs = {}
-            for i in range(len(values)):
-                kwargs[ep[_FIELDS][i][0]] = values[i]
-        if text is None:
-            try:
-                getattr(ep[_OBJ], ep[_ATTR])(**kwargs)
-                status = 0
-            except Exception as e:  # reported to the host; the node keeps running
-                status = _ACK_HANDLER_RAISED
-                text = "%s: %s" % (type(e).__name__, e)
-                self.log(ep[_NAME] + " raised " + text, _ERROR_LEVEL)
-        if msg_id:
-            i = self._seen_next
-            seen[i] = msg_id
-            seen[i + 1] = status
-            self._seen_next = (i + 2) % (2 * _DEDUP)
-            self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, _fit(text, _TEXT_MAX)])
-        elif status:
-            self.error((_ERR_UNKNOWN_TOPIC, _ERR_BAD_ARGUMENTS, _ERR_INTERNAL)[status - 1], text, (topic_id,))
-
-
-def _fit(text, limit):
-    """``text`` in at most ``limit`` bytes of UTF-8: cut on a character boundary and ended with '…'."""
-    text = str(text)
-    b = text.encode("utf-8")
-    if len(b) > limit:
-        k = limit - 3
-        while k and (b[k] & 0xC0) == 0x80:
-            k -= 1
-        text = str(b[:k], "utf-8") + "\u2026"
-    return text
-
-
-def _uint(v):
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _stderr(text):
-    """Local diagnostics go to stderr where there is one: stdout may be the link itself."""
-    err = getattr(sys, "stderr", None)
-    if err:
-        err.write(text + "\n")
-    else:
-        print(text)
-
-
-def _device_id(objs):
-    """Stable identity: the chip's unique id on boards; a name derived from the classes elsewhere."""
-    try:
-        import microcontroller
-
-        uid = microcontroller.cpu.uid
-    except (ImportError, AttributeError):
-        try:
-            import machine
-
-            uid = machine.unique_id()
-        except (ImportError, AttributeError):
-            uid = None
-    out = ""
-    if uid:
-        for b in uid:
-            out += "%02x" % b
-        return out
-    for o in objs:
-        out += "-" + type(o).__name__.lower()
-    return "sim" + out
-
-
-def _boot_id():
-    """Random per boot, < 2**30."""
-    try:
-        import os
-
-        b = os.urandom(4)
-        return (b[0] & 0x3F) << 24 | b[1] << 16 | b[2] << 8 | b[3]
-    except (ImportError, AttributeError, NotImplementedError):
-        return clock.ticks_ms() & 0x3FFFFFFF
+            receive.handle(self, body, n)
+        except MemoryError:  # the user's code holds the RAM this needs: the message is dropped, and said so
+            self.send([_ERROR, _ERR_INTERNAL, "no memory to read a message: dropped"])
+        finally:
+            _drop("receive")
+            _drop("cbor_decoder")
 
 
 def log(text, level=_INFO):
@@ -412,4 +293,7 @@ def log(text, level=_INFO):
             node.log(text, level)
             sent = True
     if not sent:
-        _stderr(text)
+        from ether_lite import report
+
+        report.stderr(text)
+        _drop("report")
