@@ -6,12 +6,21 @@ NODE_STAMP := node_modules/.installed
 
 .PHONY: demo test lint deps tools bench clean
 
-deps: $(STAMP) $(NODE_STAMP) tools
+BLINKA := $(VENV)/blinka
+BLINKA_STAMP := $(BLINKA)/.installed
+
+deps: $(STAMP) $(NODE_STAMP) $(BLINKA_STAMP) tools
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# adafruit-blinka goes into its own folder, not the venv: it installs top-level board/microcontroller modules
+# that would make every desktop process look like a board. tests/test_sim_blinka.py puts it on PYTHONPATH.
+$(BLINKA_STAMP): $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check --target $(BLINKA) adafruit-blinka
 	touch $@
 
 $(NODE_STAMP): package.json
