@@ -232,7 +232,7 @@ class LinkManager:
         self._ping_id = 0
         # A device remembers the msg_ids it acknowledged last (PROTOCOL.md) across host sessions: a new
         # bridge numbering from 1 again would have its first deliveries taken for retransmissions.
-        self._msg_id = random.randrange(protocol.MAX_MSG_ID)
+        self._msg_id = random.SystemRandom().randrange(protocol.MAX_MSG_ID)  # immune to random.seed()
         self._last_peer = ""
         self._error_reply_at = -1e9
         self._undelimited = 0  # datagrams without their 0x00 (counted with cobs_errors)
