@@ -228,6 +228,7 @@ class LinkManager:
         self._last_query = -1e9
         self._hello_at = -1e9
         self._describe_rounds = 0
+        self._missing: set[int] = set()  # topic ids attached without (their DESCRIBEs never arrived whole)
         self._ping_at: float | None = None
         self._ping_id = 0
         # A device remembers the msg_ids it acknowledged last (PROTOCOL.md) across host sessions: a new
@@ -478,9 +479,9 @@ class LinkManager:
         if self.state == INCOMPATIBLE:
             self._query_at = now + self.timing.incompatible_query_s
         elif self._round is not None:
-            self._query_at = now + self.timing.describe_s
-        elif self.state == ATTACHED:
-            self._query_at = None  # a stray PUB asked for it; another stray PUB asks again
+            self._query_at = now + self._round_wait()
+        elif self.state == ATTACHED:  # a stray PUB asked for it (another asks again), or DESCRIBEs missing
+            self._query_at = now + self.timing.describe_s if self._missing else None
         else:
             self._query_at = now + 1.0
 
@@ -519,16 +520,15 @@ class LinkManager:
                 missing = [t for t in range(n) if t not in self._round]
                 self._describe_rounds += 1
                 if self._describe_rounds >= 3:
-                    self.log.error(
-                        "%s: topic ids %s never described after %d QUERYs; attaching without them",
+                    self.log.warning(
+                        "%s: DESCRIBEs of topic ids %s did not arrive whole in %d QUERY rounds; attaching "
+                        "without them for now, asking again every %g s",
                         self.name,
                         missing,
                         self._describe_rounds,
+                        self.timing.describe_s,
                     )
-                    self.counters.describe_errors += len(missing)
-                    for t in missing:
-                        self._round[t] = None
-                    self._describe_complete(now)
+                    self._describe_complete(now, missing)
                     return
                 self.problems.report(
                     "describe",
@@ -746,6 +746,7 @@ class LinkManager:
             self._set_endpoints({})
             self._seq.clear()
             self._round = None
+            self._missing.clear()
         self.info = DeviceInfo(device_id, boot_id, firmware, protocol.VERSION, ticks_period, n_endpoints)
         # Boards are told apart by id, never by port: from now on this bridge attaches only this board
         # (a pty path or a USB port reused by another board is refused, and scanning skips it).
@@ -755,7 +756,7 @@ class LinkManager:
         if self.state == ATTACHED:
             # Same board, same boot: it announced itself again (its side of the link reconnected, or it
             # answers a QUERY). Nothing to re-learn; DESCRIBEs that follow replace their topic ids one by one.
-            self._query_at = None
+            self._query_at = now + self.timing.describe_s if self._missing else None
             return
         if now - self._hello_at > 3 * self.timing.describe_s + 1.0:
             self._describe_rounds = 0
@@ -765,8 +766,13 @@ class LinkManager:
             # earlier round, or before the link dropped) count: under line noise no round may arrive whole.
             self._round = {t: e for t, e in self.endpoints.items() if t < n_endpoints}
         self.state = DESCRIBING
-        self._query_at = now + self.timing.describe_s
+        self._query_at = now + self._round_wait()
         self._maybe_complete(now)
+
+    def _round_wait(self) -> float:
+        """How long the DESCRIBEs after a HELLO may take before the missing ones are asked for again: a
+        quarter second, doubling per round up to ``describe_s`` (they follow the HELLO at once)."""
+        return min(self.timing.describe_s, 0.25 * (1 << self._describe_rounds))
 
     def _multi_port(self) -> bool:
         return getattr(self.link, "pattern", "") == "auto" or any(
@@ -810,6 +816,10 @@ class LinkManager:
         if self._round is not None and self.info is not None and tid < self.info.n_endpoints:
             self._round[tid] = None
             self._maybe_complete(now)
+        elif tid in self._missing:  # it arrived at last, and is invalid: nothing more to ask for
+            self._missing.discard(tid)
+            if not self._missing:
+                self._query_at = None
 
     def _maybe_complete(self, now: float) -> None:
         assert self.info is not None and self._round is not None
@@ -817,21 +827,18 @@ class LinkManager:
         if len(self._round) >= n and all(t in self._round for t in range(n)):
             self._describe_complete(now)
 
-    def _describe_complete(self, now: float) -> None:
+    def _describe_complete(self, now: float, missing: list[int] | None = None) -> None:
+        """Attach with the round's endpoints; ``missing`` topic ids (never arrived whole) are asked for
+        again every second and added as they come."""
         assert self.info is not None
         described = self._round or {}
         self._round = None
         self._describe_rounds = 0
-        self._query_at = None
-        refused = sorted(t for t, e in described.items() if e is None)
+        self._missing = set(missing or ())
+        self._query_at = now + self.timing.describe_s if self._missing else None
+        refused = sorted(t for t, e in described.items() if e is None and t not in self._missing)
         new = {t: e for t, e in described.items() if e is not None}
-        same = self.state == ATTACHED and {t: e.signature() for t, e in new.items()} == {
-            t: e.signature() for t, e in self.endpoints.items()
-        }
         self._set_endpoints(new)
-        if same:
-            self.log.debug("%s: re-described, nothing changed", self.name)
-            return
         self.state = ATTACHED
         self.attached_at = now
         self._backoff = self.timing.backoff_min_s
@@ -854,7 +861,8 @@ class LinkManager:
             info.boot_id,
             info.protocol,
             "; ".join(e.signature() for e in sorted(new.values(), key=lambda e: e.topic_id)) or "no topics",
-            f"; refused topic ids {refused}" if refused else "",
+            (f"; refused topic ids {refused}" if refused else "")
+            + (f"; topic ids {sorted(self._missing)} not described yet" if self._missing else ""),
         )
         self.sink.attached(self)
 
@@ -864,6 +872,11 @@ class LinkManager:
         self._pubs = {t: e for t, e in eps.items() if e.publishes and e.fields is not None}
 
     def _redescribe(self, ep: Endpoint) -> None:
+        if ep.topic_id in self._missing:
+            self._missing.discard(ep.topic_id)
+            if not self._missing:
+                self._query_at = None
+                self.log.info("%s: every topic is described now", self.name)
         old = self.endpoints.get(ep.topic_id)
         eps = dict(self.endpoints)
         eps[ep.topic_id] = ep
