@@ -138,3 +138,42 @@ def test_encode_device_matches_the_envelope(seq: int) -> None:
     )
     assert body == encode(env)[1]
     assert decode([b"Thermometer.read", body]) == env
+
+
+def test_topic_sequence_gaps_duplicates_late_and_wrap() -> None:
+    from ether_medium.bridge.sequence import TopicSequence
+
+    st = TopicSequence.first(510, 1000)
+    assert st.accept(511, 1001) == (511, 0, False)
+    assert st.accept(0, 1002) == (512, 0, False)  # wraps at 512, counted on
+    assert st.accept(3, 1005) == (515, 2, False)  # 1 and 2 lost
+    assert st.accept(3, 1005).device_seq is None  # the same again: a duplicate
+    assert st.accept(1, 1003) == (513, -1, True)  # 1 came late after all
+    assert st.accept(1, 1003).device_seq is None  # and again: a late duplicate
+    assert st.accept(4, 1006) == (516, 0, False)
+    # 300 lost at once, time moving on: a jump, not a late arrival
+    assert st.accept((4 + 301) % 512, 1006 + 301) == (516 + 301, 300, False)
+
+
+def test_endpoint_data_of_checks_types() -> None:
+    msg = protocol.describe(
+        0, "A.b", 0, [["x", "f"], ["n", "i"], ["ok", "b"], ["s", "s"], ["raw", "y"], ["v", "a"]], None
+    )
+    ep = endpoint_from_describe(msg, {}, 1)
+    assert ep.data_of([1, 2, True, "t", b"\x00", [1]]) == {
+        "x": 1.0,
+        "n": 2,
+        "ok": True,
+        "s": "t",
+        "raw": b"\x00",
+        "v": [1],
+    }
+    for bad, field in (
+        ([True, 2, True, "t", b"", 0], "x"),
+        ([1.0, 2.5, True, "t", b"", 0], "n"),
+        ([1.0, 2, 1, "t", b"", 0], "ok"),
+        ([1.0, 2, True, 3, b"", 0], "s"),
+        ([1.0, 2, True, "t", "x", 0], "raw"),
+    ):
+        with pytest.raises(ValueError, match=f"field '{field}'"):
+            ep.data_of(bad)

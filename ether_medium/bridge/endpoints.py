@@ -21,6 +21,12 @@ __all__ = ["DescribeError", "Endpoint", "build_model", "endpoint_from_describe",
 
 _TYPES: dict[str, Any] = {"f": float, "i": int, "b": bool, "s": str, "y": bytes, "a": Any}
 TYPE_NAMES = {"f": "float", "i": "int", "b": "bool", "s": "str", "y": "bytes", "a": "any"}
+_FITS = {
+    "i": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "b": lambda v: isinstance(v, bool),
+    "s": lambda v: isinstance(v, str),
+    "y": lambda v: isinstance(v, bytes),
+}
 MAX_NAME = 96
 
 
@@ -60,6 +66,23 @@ class Endpoint:
         kind = "pub" if self.publishes else "sub"
         rate = f", every {self.every_s:g} s" if self.every_s else ""
         return f"{self.topic} ({kind} {args}{rate})"
+
+    def data_of(self, values: list[Any]) -> dict[str, Any]:
+        """The map a PUB's values make with the described fields (ints widened to float where a float is
+        described); ValueError naming the field that does not fit. The hot path: plain type checks, the
+        same ones the model makes."""
+        assert self.fields is not None
+        out = {}
+        for (name, ftype), v in zip(self.fields, values, strict=True):
+            if ftype == "f":
+                if isinstance(v, int) and not isinstance(v, bool):
+                    v = float(v)
+                elif not isinstance(v, float):
+                    raise ValueError(f"field {name!r} is described as float, got {v!r}")
+            elif ftype != "a" and not _FITS[ftype](v):
+                raise ValueError(f"field {name!r} is described as {TYPE_NAMES[ftype]}, got {v!r}")
+            out[name] = v
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import io
 import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cbor2
@@ -32,10 +31,12 @@ from pydantic import ValidationError
 from ether_lite import framing, protocol
 from ether_medium.bridge.clock import ClockSync
 from ether_medium.bridge.counters import LinkCounters
+from ether_medium.bridge.delivery import Deliveries, Delivery
 from ether_medium.bridge.endpoints import DescribeError, Endpoint, endpoint_from_describe, format_validation
 from ether_medium.bridge.errors import LinkLost, LinkUnavailable
 from ether_medium.bridge.links import Link, open_link
 from ether_medium.bridge.problems import ProblemLog
+from ether_medium.bridge.sequence import TopicSequence
 
 __all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
 
@@ -55,11 +56,6 @@ _ERROR_NAMES = {
     protocol.ERR_OVERSIZE: "oversize",
     protocol.ERR_NOT_READY: "not ready",
     protocol.ERR_INTERNAL: "internal error",
-}
-_ACK_REASONS = {
-    protocol.ACK_UNKNOWN_TOPIC: "the device does not know this topic",
-    protocol.ACK_BAD_ARGUMENTS: "the device refused the arguments",
-    protocol.ACK_HANDLER_RAISED: "the device's handler raised",
 }
 
 
@@ -85,25 +81,6 @@ class Reading:
     device_seq: int  # the device's sequence number for this topic, unwrapped from 9 bits
 
 
-@dataclass(slots=True)
-class Delivery:
-    """One host message on its way to a device subscriber (DELIVER until ACK or give up)."""
-
-    topic: str
-    data: dict[str, Any]
-    msg_id: int = 0
-    frame: bytes = b""
-    tries: int = 0
-    first_sent: float = 0.0
-    next_at: float = 0.0
-    timeout: float = 0.0
-    done: bool = False
-    error: str | None = None  # None when delivered
-    rtt: float | None = None  # first send to ACK, seconds
-    origin: str | None = None  # who published it (for log lines)
-    callback: Callable[[Delivery], None] | None = None
-
-
 class Sink(Protocol):
     """Where a link manager reports what the device does."""
 
@@ -111,52 +88,6 @@ class Sink(Protocol):
     def detached(self, mgr: LinkManager, reason: str) -> None: ...
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None: ...
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None: ...
-
-
-def _coerce(ep: Endpoint, values: list[Any]) -> dict[str, Any]:
-    """Values of a PUB as the map the described fields make; ValueError naming a field that does not fit."""
-    assert ep.fields is not None
-    out = {}
-    for (name, ftype), v in zip(ep.fields, values, strict=True):
-        if ftype == "f":
-            if isinstance(v, float):
-                pass
-            elif isinstance(v, int) and not isinstance(v, bool):
-                v = float(v)
-            else:
-                raise ValueError(f"field {name!r} is described as float, got {v!r}")
-        elif ftype == "i":
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise ValueError(f"field {name!r} is described as int, got {v!r}")
-        elif ftype == "b":
-            if not isinstance(v, bool):
-                raise ValueError(f"field {name!r} is described as bool, got {v!r}")
-        elif ftype == "s":
-            if not isinstance(v, str):
-                raise ValueError(f"field {name!r} is described as str, got {v!r}")
-        elif ftype == "y" and not isinstance(v, bytes):
-            raise ValueError(f"field {name!r} is described as bytes, got {v!r}")
-        out[name] = v
-    return out
-
-
-_RECENT = 512  # how far back (in PUBs of one topic) a late or duplicate PUB is recognised
-
-
-@dataclass(slots=True)
-class _SeqState:
-    """Sequence numbers of one topic: the newest PUB, and which of the last 512 arrived."""
-
-    last: int  # 9-bit seq of the newest PUB
-    unwrapped: int  # its sequence number counted across 9-bit wraps
-    ticks16: int  # its 16-bit device time
-    seen: set[int] = field(default_factory=set)  # unwrapped numbers received, newest 512
-
-    def remember(self, n: int) -> None:
-        self.seen.add(n)
-        if len(self.seen) > 2 * _RECENT:
-            floor = self.unwrapped - _RECENT
-            self.seen = {x for x in self.seen if x > floor}
 
 
 @dataclass(slots=True)
@@ -168,12 +99,6 @@ class _Timing:
     backoff_min_s: float = 0.05
     backoff_max_s: float = 2.0
     incompatible_query_s: float = 5.0
-
-
-@dataclass(slots=True)
-class _Pending:
-    deliveries: dict[int, Delivery] = field(default_factory=dict)
-    pings: dict[int, float] = field(default_factory=dict)
 
 
 class LinkManager:
@@ -210,8 +135,9 @@ class LinkManager:
         # the DESCRIBE round after a HELLO (None: no round open); a refused topic id maps to None
         self._round: dict[int, Endpoint | None] | None = None
         self._pubs: dict[int, Endpoint] = {}  # publishing endpoints with known fields (hot path)
-        self._seq: dict[int, _SeqState] = {}
-        self._pending = _Pending()
+        self._seq: dict[int, TopicSequence] = {}
+        self.deliveries = Deliveries(self.counters, self.problems, self._write)
+        self._pings: dict[int, float] = {}  # ping_id -> monotonic time sent
         self._decoder = framing.FrameDecoder()
         self._cbor = cbor2.CBORDecoder(io.BytesIO())  # reused: a new decoder per frame costs more
         self._locked_id: str | None = None  # the board attached first, when no device_id is configured
@@ -231,9 +157,6 @@ class LinkManager:
         self._missing: set[int] = set()  # topic ids attached without (their DESCRIBEs never arrived whole)
         self._ping_at: float | None = None
         self._ping_id = 0
-        # A device remembers the msg_ids it acknowledged last (PROTOCOL.md) across host sessions: a new
-        # bridge numbering from 1 again would have its first deliveries taken for retransmissions.
-        self._msg_id = random.SystemRandom().randrange(protocol.MAX_MSG_ID)  # immune to random.seed()
         self._last_peer = ""
         self._error_reply_at = -1e9
         self._undelimited = 0  # datagrams without their 0x00 (counted with cobs_errors)
@@ -260,10 +183,7 @@ class LinkManager:
             t = min(t, self._last_rx + self.timing.lease_s)
         elif self.state == CONNECTED and not self._hinted:
             t = min(t, self._connected_at + self.timing.answer_s)
-        for d in self._pending.deliveries.values():
-            if d.next_at < t:
-                t = d.next_at
-        return t
+        return min(t, self.deliveries.next_at())
 
     def on_timer(self, now: float) -> None:
         if self._stopped:
@@ -310,13 +230,12 @@ class LinkManager:
         (PROTOCOL.md: 4 tries, 30 ms doubling); a delivery that cannot be made is logged with the reason.
         """
         d = Delivery(topic, data, callback=callback, origin=origin)
-        now = time.monotonic()
         ep = self.by_topic.get(topic)
         if self.state != ATTACHED:
-            return self._fail(d, f"{self.name} is not attached ({self.last_detach_reason})")
+            return self.deliveries.fail(d, f"{self.name} is not attached ({self.last_detach_reason})")
         if ep is None or ep.publishes:
             subs = sorted(e.topic for e in self.endpoints.values() if not e.publishes)
-            return self._fail(
+            return self.deliveries.fail(
                 d, f"{topic!r} is not a subscriber of {self.name} (it has: {', '.join(subs) or 'none'})"
             )
         values: list[Any]
@@ -326,61 +245,21 @@ class LinkManager:
             try:
                 checked = ep.model.model_validate(data)
             except ValidationError as exc:
-                return self._fail(d, f"data do not fit {ep.signature()}: {format_validation(exc)}")
+                return self.deliveries.fail(d, f"data do not fit {ep.signature()}: {format_validation(exc)}")
             values = [getattr(checked, n) for n in ep.field_names]
-        d.msg_id = self._new_msg_id()
+        d.msg_id = self.deliveries.new_msg_id()
         try:
             body = cbor2.dumps(protocol.deliver(ep.topic_id, d.msg_id, values), canonical=True)
-            d.frame = framing.encode_frame(body)
+            frame = framing.encode_frame(body)
         except (ValueError, TypeError, cbor2.CBOREncodeError) as exc:
-            return self._fail(d, f"cannot encode for the wire: {exc}")
-        d.timeout = max(protocol.DELIVER_TIMEOUT_MS / 1000.0, 3 * self._rtt())
-        d.first_sent = now
-        self._pending.deliveries[d.msg_id] = d
+            return self.deliveries.fail(d, f"cannot encode for the wire: {exc}")
+        now = time.monotonic()
+        best = self.clock.best
         try:
-            self._send_delivery(d, now)
+            self.deliveries.start(d, frame, best.rtt if best is not None else 0.0, now)
         except LinkLost as exc:
             self._lost(exc.reason, now)
         return d
-
-    def _rtt(self) -> float:
-        best = self.clock.best
-        return best.rtt if best is not None else 0.0
-
-    def _new_msg_id(self) -> int:
-        for _ in range(protocol.MAX_MSG_ID):
-            self._msg_id = self._msg_id % protocol.MAX_MSG_ID + 1
-            if self._msg_id not in self._pending.deliveries:
-                return self._msg_id
-        raise RuntimeError("65535 deliveries in flight")  # pragma: no cover
-
-    def _send_delivery(self, d: Delivery, now: float) -> None:
-        if d.tries:
-            self.counters.retransmissions += 1
-        d.tries += 1
-        d.next_at = now + d.timeout * (1 << (d.tries - 1))
-        self._write(d.frame)
-
-    def _fail(self, d: Delivery, reason: str) -> Delivery:
-        d.done = True
-        d.error = reason
-        self.counters.delivery_failures += 1
-        sender = f" from {d.origin}" if d.origin else ""
-        self.problems.report(f"delivery {d.topic}", f"delivery to {d.topic}{sender} failed: {reason}")
-        if d.callback is not None:
-            d.callback(d)
-        return d
-
-    def _finish(self, d: Delivery, now: float, error: str | None) -> None:
-        self._pending.deliveries.pop(d.msg_id, None)
-        if error is not None:
-            self._fail(d, error)
-            return
-        d.done = True
-        d.rtt = now - d.first_sent
-        self.counters.delivered += 1
-        if d.callback is not None:
-            d.callback(d)
 
     # ================================================================ link handling
     def _try_open(self, now: float) -> None:
@@ -426,7 +305,7 @@ class LinkManager:
         self._last_rx = now
         self._hinted = False
         self._ping_at = None
-        self._pending.pings.clear()
+        self._pings.clear()
         self._last_peer = self.link.where
         try:
             self._send_query(now)
@@ -452,9 +331,8 @@ class LinkManager:
         """Forget the attachment (not the device identity or its boot id)."""
         was_attached = self.state == ATTACHED
         self.last_detach_reason = reason
-        for d in list(self._pending.deliveries.values()):
-            self._finish(d, now, f"{self.name} detached before acknowledging ({reason})")
-        self._pending.pings.clear()
+        self.deliveries.fail_all(f"{self.name} detached before acknowledging ({reason})")
+        self._pings.clear()
         self._ping_at = None
         self._query_at = None
         self._round = None
@@ -537,16 +415,7 @@ class LinkManager:
             self._send_query(now)
         if self._ping_at is not None and now >= self._ping_at:
             self._send_ping(now)
-        for d in list(self._pending.deliveries.values()):
-            if now >= d.next_at:
-                if d.tries >= protocol.DELIVER_TRIES:
-                    self._finish(
-                        d,
-                        now,
-                        f"no ACK after {d.tries} tries over {now - d.first_sent:.3f} s (msg_id {d.msg_id})",
-                    )
-                else:
-                    self._send_delivery(d, now)
+        self.deliveries.on_timer(now)
 
     def _silent(self, now: float) -> None:
         reason = f"silent for {now - self._last_rx:.1f} s (lease {self.timing.lease_s:g} s)"
@@ -562,9 +431,9 @@ class LinkManager:
 
     def _send_ping(self, now: float) -> None:
         self._ping_id = (self._ping_id + 1) % (1 << 30)
-        self._pending.pings[self._ping_id] = now
-        for pid in [p for p, t in self._pending.pings.items() if now - t > self.timing.lease_s]:
-            del self._pending.pings[pid]
+        self._pings[self._ping_id] = now
+        for pid in [p for p, t in self._pings.items() if now - t > self.timing.lease_s]:
+            del self._pings[pid]
         self.counters.pings += 1
         self._ping_at = now + self.timing.ping_interval_s
         self._send(protocol.ping(self._ping_id))
@@ -897,38 +766,31 @@ class LinkManager:
             return
         st = self._seq.get(tid)
         if st is None:
-            st = self._seq[tid] = _SeqState(seq, seq, t16)
-            st.remember(seq)
+            st = self._seq[tid] = TopicSequence.first(seq, t16)
             device_seq = seq
         else:
-            adv = protocol.seq_advance(st.last, seq)
-            # A big "advance" whose device time is earlier than the newest PUB's is a PUB arriving late
-            # (a datagram link reorders), not hundreds lost.
-            late = adv > _RECENT // 2 and ((t16 - st.ticks16) & 0xFFFF) >= 0x8000
-            device_seq = st.unwrapped - (_RECENT - adv) if late else st.unwrapped + adv
-            if adv == 0 or device_seq in st.seen:
+            arrival = st.accept(seq, t16)
+            if arrival.device_seq is None:
                 self.counters.duplicates += 1
                 self.problems.report(
                     f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped", logging.INFO
                 )
                 return
-            st.remember(device_seq)
-            if late:
+            device_seq = arrival.device_seq
+            self.counters.sequence_gaps += arrival.lost
+            if arrival.late:
                 self.counters.reordered += 1
-                self.counters.sequence_gaps -= 1  # counted missing when the later one came; here it is
                 self.problems.report(
                     f"late {tid}",
-                    f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last})",
+                    f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last}); published",
                     logging.INFO,
                 )
-            else:
-                if adv > 1:
-                    self.counters.sequence_gaps += adv - 1
-                    self.problems.report(
-                        f"gap {tid}",
-                        f"{adv - 1} PUB(s) on {ep.topic} lost on the link (seq {st.last} -> {seq})",
-                    )
-                st.last, st.unwrapped, st.ticks16 = seq, device_seq, t16
+            elif arrival.lost:
+                self.problems.report(
+                    f"gap {tid}",
+                    f"{arrival.lost} PUB(s) on {ep.topic} lost on the link "
+                    f"(seq {(seq - arrival.lost - 1) & 0x1FF} -> {seq})",
+                )
         values = msg[2:]
         if len(values) != len(ep.field_names):
             self.counters.rejected += 1
@@ -939,7 +801,7 @@ class LinkManager:
             )
             return
         try:
-            data = _coerce(ep, values)
+            data = ep.data_of(values)
         except ValueError as exc:
             self.counters.rejected += 1
             self.problems.report(f"pub-type {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
@@ -972,22 +834,13 @@ class LinkManager:
 
     # ---------------------------------------------------------------- the rest
     def _on_ack(self, msg: list[Any], now: float) -> None:
-        msg_id, status = msg[1], msg[2]
-        d = self._pending.deliveries.get(msg_id)
-        if d is None:
+        if self.deliveries.on_ack(msg[1], msg[2], msg[3] if len(msg) > 3 else "") is None:
             self.log.debug(
-                "%s: ACK for msg_id %d, which is not in flight (late duplicate)", self.name, msg_id
+                "%s: ACK for msg_id %d, which is not in flight (late duplicate)", self.name, msg[1]
             )
-            return
-        if status == protocol.ACK_OK:
-            self._finish(d, now, None)
-            return
-        text = msg[3] if len(msg) > 3 else ""
-        reason = _ACK_REASONS.get(status, f"ACK status {status}")
-        self._finish(d, now, f"{reason}{': ' + text if text else ''}")
 
     def _on_pong(self, msg: list[Any], now: float) -> None:
-        sent = self._pending.pings.pop(msg[1], None)
+        sent = self._pings.pop(msg[1], None)
         if sent is None or self.info is None:
             return
         self.counters.pongs += 1
