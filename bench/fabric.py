@@ -100,9 +100,14 @@ def fabric(count: int, rate_hz: float = 0.0) -> dict[str, object]:
         out = os.path.join(d, "result.json")
         config = {
             "instances": {
-                "subscriber": {"class_path": "fabric_nodes.BenchSubscriber", "kwargs": {"count": count, "out": out}},
-                "publisher": {"class_path": "fabric_nodes.BenchPublisher",
-                              "kwargs": {"count": count, "rate_hz": rate_hz}},
+                "subscriber": {
+                    "class_path": "fabric_nodes.BenchSubscriber",
+                    "kwargs": {"count": count, "out": out},
+                },
+                "publisher": {
+                    "class_path": "fabric_nodes.BenchPublisher",
+                    "kwargs": {"count": count, "rate_hz": rate_hz},
+                },
             }
         }
         ether.tap(config=config)
@@ -178,8 +183,10 @@ def main() -> None:
     ratio_median = statistics.median(fab_rates) / statistics.median(raw_rates)
     print(f"  ratio fabric/raw          : {ratio_best:10.2f} / {ratio_median:10.2f}   (target >= 0.65)")
 
-    print(f"one-way latency at 1 kHz, {args.latency_count} messages, best of {args.rounds} rounds by p50 "
-          "(p50 / p99 / max, us):")
+    print(
+        f"one-way latency at 1 kHz, {args.latency_count} messages, best of {args.rounds} rounds by p50 "
+        "(p50 / p99 / max, us):"
+    )
     for name, run in (("raw pyzmq PUB/SUB + cbor2", raw), ("fabric", fabric)):
         rounds = [run(args.latency_count, rate_hz=1000)["latencies_ns"] for _ in range(args.rounds)]
         lat = min(rounds, key=lambda x: _pct(x, 0.5))  # type: ignore[arg-type]
@@ -190,8 +197,9 @@ def main() -> None:
 
     taps, downs = startup(args.startup_runs)
     print(f"seed's 4-instance example, {args.startup_runs} runs (median / min / max, s):")
-    print(f"  tap + start : {statistics.median(taps):.3f} / {min(taps):.3f} / {max(taps):.3f}   (target <= 0.6)")
-    print(f"  shutdown    : {statistics.median(downs):.3f} / {min(downs):.3f} / {max(downs):.3f}   (target <= 0.3)")
+    for name, values, target in (("tap + start", taps, 0.6), ("shutdown   ", downs, 0.3)):
+        med, lo, hi = statistics.median(values), min(values), max(values)
+        print(f"  {name} : {med:.3f} / {lo:.3f} / {hi:.3f}   (target <= {target})")
 
 
 if __name__ == "__main__":

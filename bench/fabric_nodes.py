@@ -63,8 +63,12 @@ class BenchSubscriber:
         if sent_ns:
             self.latencies_ns.append(now - sent_ns)
         if self.seen == self.count:
-            result = {"count": self.seen, "seconds": (now - self.first_ns) / 1e9, "latencies_ns": self.latencies_ns,
-                      "pid": os.getpid()}
+            result = {
+                "count": self.seen,
+                "seconds": (now - self.first_ns) / 1e9,
+                "latencies_ns": self.latencies_ns,
+                "pid": os.getpid(),
+            }
             tmp = self.out + ".tmp"
             with open(tmp, "w") as fh:
                 json.dump(result, fh)

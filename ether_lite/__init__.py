@@ -3,6 +3,10 @@
     from ether_lite import ether_pub, ether_sub, run
 
 PROTOCOL.md (repo root) is the wire protocol; this package imports nothing a board lacks.
+
+What a board loads (bench/lite.py measures it): this module, ``node``, ``endpoints``, ``clock``,
+``cbor_core``, ``framing_core``, ``links`` and the one link module chosen. The host side, which a board
+never imports: ``cbor`` (the full codec), ``framing`` (one-shot framing helpers), ``protocol``.
 """
 
 __version__ = "0.1.0"

@@ -20,11 +20,6 @@ MAX_BODY = const(256)  # largest CBOR body of one frame, bytes
 MAX_FRAME = const(261)
 _RAW = const(258)  # body + CRC
 
-# CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor), a nibble at a time.
-_CRC_NIBBLES = (
-    0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50A5, 0x60C6, 0x70E7,
-    0x8108, 0x9129, 0xA14A, 0xB16B, 0xC18C, 0xD1AD, 0xE1CE, 0xF1EF,
-)
 
 
 class FrameError(ValueError):
@@ -33,13 +28,16 @@ class FrameError(ValueError):
 
 def crc16(data, start=0, end=-1, crc=0xFFFF):
     """CRC-16/CCITT-FALSE of ``data[start:end]`` (``end=-1``: to the end). ``crc16(b"123456789") == 0x29B1``."""
-    t = _CRC_NIBBLES
+    # Poly 0x1021, init 0xFFFF, no reflection, no final xor; a nibble at a time. The usual 16-entry nibble
+    # table holds x * 0x1021 carry-less, which for a nibble x is x << 12 ^ x << 5 ^ x: computed, not stored.
     if end < 0:
         end = len(data)
     for i in range(start, end):
         b = data[i]
-        crc = ((crc << 4) & 0xFFFF) ^ t[(crc >> 12) ^ (b >> 4)]
-        crc = ((crc << 4) & 0xFFFF) ^ t[(crc >> 12) ^ (b & 0x0F)]
+        x = (crc >> 12) ^ (b >> 4)
+        crc = ((crc << 4) & 0xFFFF) ^ x << 12 ^ x << 5 ^ x
+        x = (crc >> 12) ^ (b & 0x0F)
+        crc = ((crc << 4) & 0xFFFF) ^ x << 12 ^ x << 5 ^ x
     return crc
 
 

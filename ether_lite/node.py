@@ -4,10 +4,13 @@
 blocks; ``run()`` loops over ``poll()``. A published reading is encoded and framed into buffers allocated
 once (bench/lite.py measures 0 bytes allocated per reading by ether_lite under MicroPython).
 
-A board loads only this, ``endpoints``, ``clock``, ``cbor_core``, ``framing_core`` and the chosen link
-(bench/lite.py measures that set). Wire constants are private ``const``s (no RAM on MicroPython) and
-messages are built inline, so a board does not load ``ether_lite.protocol``;
-tests/test_lite_constants.py checks every constant against it.
+RAM on a board (a SAMD21 has about 17 KB free): a board keeps this, ``endpoints``, ``clock``,
+``cbor_core``, ``framing_core`` and the chosen link. What runs once (``ether_lite.startup``: the endpoint
+table, the device's identity, fields learnt from a first reading) and what runs only when something went
+wrong (``ether_lite.report``: answers to bad input, failed deliveries) live in modules imported for the
+occasion and dropped again (``_drop``), so their code is freed by the next collection. Wire constants are
+private ``const``s (no RAM on MicroPython) and messages are built inline, so a board does not load
+``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
 """
 
 import sys
@@ -30,27 +33,15 @@ _ACK = const(4)
 _PING = const(5)
 _PONG = const(6)
 _LOG = const(7)
-_ERROR = const(8)
 _QUERY = const(9)
-_VERSION = const(1)
 _DEVICE_PUBLISHES = const(0)
 _DEVICE_SUBSCRIBES = const(1)
 _MAX_ENDPOINTS = const(32)
 _MAX_MSG_ID = const(65535)
 _SEQ_MASK = const(0x1FF)
-_ACK_UNKNOWN_TOPIC = const(1)
-_ACK_BAD_ARGUMENTS = const(2)
-_ACK_HANDLER_RAISED = const(3)
-_ERR_VERSION = const(1)
-_ERR_MALFORMED = const(2)
-_ERR_UNKNOWN_TOPIC = const(3)
-_ERR_BAD_ARGUMENTS = const(4)
-_ERR_OVERSIZE = const(5)
-_ERR_INTERNAL = const(7)
 _INFO = const(20)
-_ERROR_LEVEL = const(40)
 
-# positions in an endpoint list (ether_lite.endpoints): the first six are its DESCRIBE message
+# positions in an endpoint list (ether_lite.startup): the first six are its DESCRIBE message
 _ID = const(1)
 _NAME = const(2)
 _DIR = const(3)
@@ -70,6 +61,17 @@ _IDLE_MS = const(50)  # longest wait of run() when nothing is due
 _LOGGERS = []  # running Nodes, for log()
 
 
+def _drop(name):
+    """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``report``): out of
+    ``sys.modules`` and off the package, nothing refers to its code any more and the next collection frees
+    it (measured under MicroPython: the RAM comes back). The next use imports it again from flash."""
+    sys.modules.pop("ether_lite." + name, None)
+    try:
+        delattr(sys.modules["ether_lite"], name)
+    except (KeyError, AttributeError):
+        pass
+
+
 class Node:
     """Serve ``objs`` (objects with ``ether_pub`` / ``ether_sub`` methods) over ``link``, which has
     ``readinto(buf) -> int`` (non-blocking), ``write(buf, n)`` and optionally ``connected``, ``wait(ms)``
@@ -80,7 +82,16 @@ class Node:
             objs = (objs,)
         self.objs = objs
         self.link = link
-        self.endpoints = _eps.find_endpoints(objs)
+        from ether_lite import startup  # once: dropped below
+
+        try:
+            self.endpoints = startup.find_endpoints(objs)
+            ident = startup.identity(objs, __version__)
+        finally:
+            _drop("startup")
+        self.device_id = device_id or ident[0]
+        self.boot_id = ident[1] if boot_id is None else boot_id
+        self.firmware = ident[2]
         self._body = bytearray(MAX_BODY)
         self._enc = Encoder(self._body)
         self._pubs = {}  # publishing function -> its endpoints
@@ -92,17 +103,6 @@ class Node:
                 self._pubs.setdefault(getattr(type(ep[_OBJ]), ep[_ATTR]), []).append(ep)
                 if ep[_PERIOD]:
                     self._timed.append(ep)
-            try:  # fail now, not on the wire
-                self._enc.n = 0
-                self._enc.encode(ep[:6])
-            except CBOREncodeError:
-                raise ValueError("DESCRIBE of %s over %d bytes: shorten its names" % (ep[_NAME], MAX_BODY))
-        self.device_id = device_id or _device_id(objs)
-        self.boot_id = _boot_id() if boot_id is None else boot_id
-        impl = sys.implementation
-        self.firmware = "ether_lite %s; %s %d.%d.%d; %s" % (
-            __version__, impl.name, impl.version[0], impl.version[1], impl.version[2],
-            getattr(impl, "_machine", sys.platform))
         self._frame = bytearray(MAX_FRAME)
         self._in = bytearray(MAX_FRAME)  # a whole datagram: UDP truncates a short buffer
         self._dec = FrameDecoder()
@@ -118,7 +118,7 @@ class Node:
         _LOGGERS.append(self)
 
     def endpoint(self, name, direction=_DEVICE_PUBLISHES):
-        """The endpoint list of topic ``name`` (KeyError if none; see ``ether_lite.endpoints``)."""
+        """The endpoint list of topic ``name`` (KeyError if none; see ``ether_lite.startup``)."""
         for ep in self.endpoints:
             if ep[_NAME] == name and ep[_DIR] == direction:
                 return ep
@@ -151,19 +151,14 @@ class Node:
         for ep in self.endpoints:
             self.send(ep[:6])
 
-    def error(self, code, text, detail=()):
-        """An ERROR frame; its text is cut to 160 characters so that it always fits a frame."""
-        self.send([_ERROR, code, text[:160]] + list(detail))
-
     def log(self, text, level=_INFO):
         """One LOG frame; text beyond 240 bytes of UTF-8 is cut (on a character boundary) and ends in '…'."""
         text = str(text)
-        b = text.encode("utf-8")
-        if len(b) > _LOG_MAX:
-            k = _LOG_MAX - 3
-            while k and (b[k] & 0xC0) == 0x80:
-                k -= 1
-            text = str(b[:k], "utf-8") + "\u2026"
+        if len(text) > _LOG_MAX // 4:  # may be over 240 bytes (a character takes at most 4): cut it
+            from ether_lite import report
+
+            text = report.fit(text, _LOG_MAX)
+            _drop("report")
         self.send([_LOG, level, text])
 
     # ---------------------------------------------------------------------------- publishing
@@ -180,8 +175,11 @@ class Node:
 
     def _pub(self, ep, result):
         """Encode and send one PUB of ``result`` on ``ep``, allocating nothing (PROTOCOL.md, PUB)."""
-        if ep[_FIELDS] is None:
-            ep[_FIELDS] = _eps.fields_of(result)
+        if ep[_FIELDS] is None:  # the first reading defines the fields: DESCRIBE the topic again
+            from ether_lite import startup
+
+            ep[_FIELDS] = startup.fields_of(result)
+            _drop("startup")
             if self._connected:
                 self.send(ep[:6])
         fields = ep[_FIELDS]
@@ -203,11 +201,11 @@ class Node:
                 enc.encode(result)
             else:
                 raise KeyError(nf)
-        except CBOREncodeError as e:
-            return self.error(_ERR_OVERSIZE, "PUB of %s dropped: %s" % (ep[_NAME], e), (ep[_ID],))
-        except KeyError:
-            return self.error(_ERR_BAD_ARGUMENTS, "%s returned %r; its fields are %r" % (ep[_NAME], result, fields),
-                              (ep[_ID],))
+        except (CBOREncodeError, KeyError) as e:
+            from ether_lite import report
+
+            report.pub_failed(self, ep, result, e)
+            return _drop("report")
         ep[_SEQ] = (ep[_SEQ] + 1) & _SEQ_MASK
         if self._connected:
             self.send()
@@ -249,8 +247,10 @@ class Node:
         if bad != self._reported and self._connected and clock.ticks_diff(now, self._report_ms) >= _REPORT_MS:
             self._reported = bad
             self._report_ms = now
-            c = (dec.crc_errors, dec.cobs_errors, dec.oversize)
-            self.error(_ERR_MALFORMED, "frames dropped: crc %d, cobs %d, oversize %d" % c, c)
+            from ether_lite import report
+
+            report.link_errors(self, dec)
+            _drop("report")
         return busy
 
     def next_due_ms(self):
@@ -276,116 +276,78 @@ class Node:
     # ---------------------------------------------------------------------------- receiving
 
     def _handle(self, body, n):
-        """Answer one received body (PROTOCOL.md section 5 says what to do with bad input)."""
+        """Answer one received body: a well-formed PING, QUERY or DELIVER here; anything else (PROTOCOL.md
+        section 5 says what) in ``ether_lite.report``."""
         try:
             msg = loads(body, 0, n)
         except CBORDecodeError as e:
-            return self.error(_ERR_MALFORMED, "undecodable CBOR body: %s" % e)
-        if not (isinstance(msg, list) and msg and _uint(msg[0])):
-            return self.error(_ERR_MALFORMED, "body is not an array [h, ...]")
-        h = msg[0]
-        n = len(msg)
-        if h >> 4:
-            if h & 0x0F != _ERROR:
-                v = (h >> 4) + 1
-                self.error(_ERR_VERSION, "protocol version %d; the device speaks %d" % (v, _VERSION), (v, _VERSION))
-        elif h == _PING and n == 2 and _uint(msg[1]):
-            self.send([_PONG, msg[1], clock.ticks_ms()])
-        elif h == _QUERY and n == 1:
-            self.hello()
-        elif h == _DELIVER and n >= 3 and _uint(msg[1]) and _uint(msg[2]):
-            if msg[1] >= _MAX_ENDPOINTS or msg[2] > _MAX_MSG_ID:
-                self.error(_ERR_MALFORMED, "DELIVER topic %d or msg_id %d out of range" % (msg[1], msg[2]))
-            else:
-                self._deliver(msg[1], msg[2], msg[3:])
-        elif h == _ERROR:
-            _stderr("ether_lite: host reports %r" % (msg[1:],))
-        else:  # a malformed PING/QUERY/DELIVER, or a kind a device does not receive
-            self.error(_ERR_MALFORMED, "not a message for a device: %r" % (msg,))
+            msg = e
+        if isinstance(msg, list) and msg and _uint(msg[0]):
+            h = msg[0]
+            n = len(msg)
+            if h == _PING and n == 2 and _uint(msg[1]):
+                return self.send([_PONG, msg[1], clock.ticks_ms()])
+            if h == _QUERY and n == 1:
+                return self.hello()
+            if (h == _DELIVER and n >= 3 and _uint(msg[1]) and _uint(msg[2]) and msg[1] < _MAX_ENDPOINTS
+                    and msg[2] <= _MAX_MSG_ID):
+                return self._deliver(msg[1], msg[2], msg[3:])
+        from ether_lite import report
+
+        report.bad_message(self, msg)
+        _drop("report")
 
     def _deliver(self, topic_id, msg_id, values):
-        """Run the subscriber of a DELIVER once per msg_id (a retransmission is re-ACKed, not run again);
-        ACK it, or report an ERROR when no ACK was asked for (msg_id 0)."""
+        """Run the subscriber of a DELIVER once per msg_id (a retransmission is re-ACKed, not run again)
+        and ACK it; what fails is answered by ``ether_lite.report`` (an ACK with the reason, or an ERROR
+        when no ACK was asked for: msg_id 0)."""
         seen = self._seen
         if msg_id:
             for i in range(0, 2 * _DEDUP, 2):
                 if seen[i] == msg_id:
                     return self.send([_ACK, msg_id, seen[i + 1], "duplicate"])
         eps = self.endpoints
-        status = _ACK_BAD_ARGUMENTS
-        text = None
         ep = eps[topic_id] if topic_id < len(eps) else None
-        if ep is None or ep[_DIR] != _DEVICE_SUBSCRIBES:
-            status = _ACK_UNKNOWN_TOPIC
-            text = "no subscriber with topic id %d" % topic_id
-        elif ep[_FIELDS] is None:  # the host sends one map of keyword arguments
-            kwargs = values[0] if len(values) == 1 else None
-            if not isinstance(kwargs, dict) or [k for k in kwargs if not isinstance(k, str)]:
-                text = ep[_NAME] + " takes one map of keyword arguments (text keys)"
-        elif len(values) != len(ep[_FIELDS]):
-            text = "%s takes values %r, got %d" % (ep[_NAME], ep[_FIELDS], len(values))
-        else:
-            kwargs = {}
-            for i in range(len(values)):
-                kwargs[ep[_FIELDS][i][0]] = values[i]
-        if text is None:
+        kwargs = None
+        if ep is not None and ep[_DIR] == _DEVICE_SUBSCRIBES:
+            fields = ep[_FIELDS]
+            if fields is None:  # the host sends one map of keyword arguments, with text keys
+                if len(values) == 1 and isinstance(values[0], dict):
+                    kwargs = values[0]
+                    for k in kwargs:
+                        if not isinstance(k, str):
+                            kwargs = None
+                            break
+            elif len(values) == len(fields):
+                kwargs = {}
+                for i in range(len(values)):
+                    kwargs[fields[i][0]] = values[i]
+        failed = None
+        if kwargs is not None:
             try:
                 getattr(ep[_OBJ], ep[_ATTR])(**kwargs)
-                status = 0
             except Exception as e:  # reported to the host; the node keeps running
-                status = _ACK_HANDLER_RAISED
-                text = "%s: %s" % (type(e).__name__, e)
-                self.log(ep[_NAME] + " raised " + text, _ERROR_LEVEL)
-        if msg_id:
-            i = self._seen_next
-            seen[i] = msg_id
-            seen[i + 1] = status
-            self._seen_next = (i + 2) % (2 * _DEDUP)
-            self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, text[:160]])
-        elif status:
-            self.error((_ERR_UNKNOWN_TOPIC, _ERR_BAD_ARGUMENTS, _ERR_INTERNAL)[status - 1], text, (topic_id,))
+                failed = e
+            else:
+                if msg_id:
+                    self._ack(msg_id, 0)
+                return
+        from ether_lite import report
+
+        report.delivery_failed(self, ep, topic_id, msg_id, values, failed)
+        _drop("report")
+
+    def _ack(self, msg_id, status, text=None):
+        """ACK a DELIVER, and remember its status to re-ACK a retransmission."""
+        i = self._seen_next
+        self._seen[i] = msg_id
+        self._seen[i + 1] = status
+        self._seen_next = (i + 2) % (2 * _DEDUP)
+        self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, text])
 
 
 def _uint(v):
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _stderr(text):
-    """Local diagnostics go to stderr where there is one: stdout may be the link itself."""
-    err = getattr(sys, "stderr", None)
-    if err:
-        err.write(text + "\n")
-    else:
-        print(text)
-
-
-def _device_id(objs):
-    """Stable identity: the chip's unique id on boards; a name derived from the classes elsewhere."""
-    try:
-        import microcontroller
-
-        uid = microcontroller.cpu.uid
-    except (ImportError, AttributeError):
-        try:
-            import machine
-
-            uid = machine.unique_id()
-        except (ImportError, AttributeError):
-            uid = None
-    if uid:
-        return "".join(["%02x" % b for b in uid])
-    return "sim-" + "-".join([type(o).__name__.lower() for o in objs])
-
-
-def _boot_id():
-    """Random per boot, < 2**30."""
-    try:
-        import os
-
-        b = os.urandom(4)
-        return (b[0] & 0x3F) << 24 | b[1] << 16 | b[2] << 8 | b[3]
-    except (ImportError, AttributeError, NotImplementedError):
-        return clock.ticks_ms() & 0x3FFFFFFF
 
 
 def log(text, level=_INFO):
@@ -397,4 +359,7 @@ def log(text, level=_INFO):
             node.log(text, level)
             sent = True
     if not sent:
-        _stderr(text)
+        from ether_lite import report
+
+        report.stderr(text)
+        _drop("report")

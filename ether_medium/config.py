@@ -95,9 +95,25 @@ class DeviceConfig(_Strict):
 
 
 class RecordingConfig(_Strict):
+    """What the recorder writes and how (see :mod:`ether_medium.recorder`)."""
+
     topics: list[str] = Field(default_factory=lambda: ["*"], description="topic names or globs")
     path: str = Field("ether_data/ether.sqlite", description="SQLite database file")
     enabled: bool = True
+    batch_rows: int = Field(2000, ge=1, description="commit after this many new rows")
+    flush_interval_ms: float = Field(200.0, gt=0, description="commit at least this often while rows come")
+    bye_timeout_s: float = Field(
+        2.0, ge=0, description="after Ether.shutdown, how long to wait (with nothing arriving) for a missing "
+        "Ether.bye",
+    )
+    nice: int = Field(
+        5, ge=0, le=19, description="how much the recorder process lowers its CPU priority (os.nice): when "
+        "cores are short the fabric goes first and the recorder catches up (ZeroMQ buffers for it)",
+    )
+    synchronous: Literal["normal", "full"] = Field(
+        "normal",
+        description="SQLite synchronous mode: normal survives a killed process, full also a power cut",
+    )
 
 
 class LoggingConfig(_Strict):

@@ -234,12 +234,9 @@ class InstanceRuntime:
         if env.reply_to is not None and topic in self.gets:
             self._answer(env)
             return True
-        subs = self.subs.get(topic)
-        if subs is not None:
-            for sub in subs:
-                self._deliver(sub, env)
-            return True
-        phase = LIFECYCLE_TOPICS.get(topic)
+        for sub in self.subs.get(topic, ()):
+            self._deliver(sub, env)
+        phase = LIFECYCLE_TOPICS.get(topic)  # a user may subscribe to lifecycle topics too
         if phase is None:
             return True
         for p in LIFECYCLE[: LIFECYCLE.index(phase) + 1]:
@@ -299,7 +296,7 @@ class InstanceRuntime:
         for env in self.client.take_pending():
             if not self.handle(env):
                 return
-        subs_by_topic = {topic.encode(): subs for topic, subs in self.subs.items()}
+        subs_by_topic = {t.encode(): subs for t, subs in self.subs.items() if t not in LIFECYCLE_TOPICS}
         loads = cbor2.loads
         deliver = self._deliver_data
         while True:

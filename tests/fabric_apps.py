@@ -143,13 +143,20 @@ def fake_recorder(ctx):  # type: ignore[no-untyped-def]
         if env.topic == "Ether.shutdown" and not shutdown:
             shutdown = True
             deadline = time.monotonic() + 5.0
-        elif env.topic == "Ether.bye":
-            waiting.discard(env.data["name"])
-        elif env.topic == "Ether.exited":
+        elif env.topic == "Ether.bye" or env.topic == "Ether.exited":
             waiting.discard(env.data["name"])
     with open(ctx.kwargs.get("out") or os.environ["FAKE_RECORDER_OUT"], "w") as fh:
-        json.dump({"session": ctx.session_id, "name": ctx.name, "wait_for": ctx.wait_for, "seen": seen,
-                   "left_waiting": sorted(waiting), "config_source": ctx.config.source}, fh)
+        json.dump(
+            {
+                "session": ctx.session_id,
+                "name": ctx.name,
+                "wait_for": ctx.wait_for,
+                "seen": seen,
+                "left_waiting": sorted(waiting),
+                "config_source": ctx.config.source,
+            },
+            fh,
+        )
 
 
 def echo_service(ctx):  # type: ignore[no-untyped-def]
@@ -163,8 +170,10 @@ def echo_service(ctx):  # type: ignore[no-untyped-def]
             continue
         if env.topic == "Ether.shutdown":
             return
-        client.publish("Echo.pong", {"echo": env.data.get("text"), "service": ctx.name,
-                                     "greeting": ctx.kwargs.get("greeting")})
+        client.publish(
+            "Echo.pong",
+            {"echo": env.data.get("text"), "service": ctx.name, "greeting": ctx.kwargs.get("greeting")},
+        )
 
 
 class Asker:
@@ -175,3 +184,20 @@ class Asker:
         from ether_medium import ether
 
         return ether.get("Calculator.square", timeout=5.0, x=x) + 1
+
+
+class LifecycleWatcher:
+    """Subscribes to a lifecycle topic itself: the framework's handling must still happen."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    @ether_sub(topic="Ether.shutdown")
+    def saw_shutdown(self) -> None:
+        with open(self.path, "a") as fh:
+            fh.write("saw Ether.shutdown\n")
+
+    @ether_shutdown()
+    def on_shutdown(self) -> None:
+        with open(self.path, "a") as fh:
+            fh.write("shutdown handler\n")

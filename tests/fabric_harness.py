@@ -36,8 +36,9 @@ class LogCollector(logging.Handler):
                         return line
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no log line with {needles!r} within {timeout} s; log:\n"
-                                         + "\n".join(self.lines))
+                    raise AssertionError(
+                        f"no log line with {needles!r} within {timeout} s; log:\n" + "\n".join(self.lines)
+                    )
                 self._cond.wait(left)
 
     def text(self) -> str:

@@ -14,8 +14,14 @@ ETHER = [sys.executable, "-m", "ether_medium.cli"]
 
 
 def _run(args: list[str], timeout: float = 40.0, env: dict[str, str] | None = None) -> tuple[int, str]:
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     finally:
@@ -43,8 +49,7 @@ def test_run_with_a_bad_config_exits_2_and_names_the_problem(tmp_path: Path) -> 
 def test_run_reports_a_crash_with_exit_status_1(tmp_path: Path) -> None:
     cfg = tmp_path / "crash.yaml"
     cfg.write_text("instances:\n  broken:\n    class_path: fabric_apps.BrokenConstructor\n")
-    code, out = _run([*ETHER, "run", str(cfg), "--duration", "0.3"],
-                     env={"PYTHONPATH": str(ROOT / "tests")})
+    code, out = _run([*ETHER, "run", str(cfg), "--duration", "0.3"], env={"PYTHONPATH": str(ROOT / "tests")})
     assert code == 1, out
     assert "broken (PID" in out and "exited unexpectedly with exit code 1" in out
 
@@ -60,9 +65,13 @@ def test_graph_prints_mermaid() -> None:
 
 def test_monitor_prints_messages_of_a_running_fabric(tmp_path: Path) -> None:
     env = {"ETHER_STATE_DIR": str(tmp_path)}
-    runner = subprocess.Popen([*ETHER, "run", "examples/config/lab_equipment.yaml", "--duration", "30"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, **env})
+    runner = subprocess.Popen(
+        [*ETHER, "run", "examples/config/lab_equipment.yaml", "--duration", "30"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
     try:
         fabric = tmp_path / "fabric.json"
         deadline = time.monotonic() + 20

@@ -39,7 +39,9 @@ def test_missing_class_path(tmp_path: Path) -> None:
 def test_restart_policy_errors(tmp_path: Path) -> None:
     err = _load(tmp_path, "instances:\n  gen:\n    class_path: a.B\n    restart: sometimes\n")
     assert "instances.gen.restart: expected 'never', 'on-failure' or 'always', got 'sometimes'" in str(err)
-    err = _load(tmp_path, "instances:\n  gen:\n    class_path: a.B\n    restart: {policy: always, max_restarts: -1}\n")
+    err = _load(
+        tmp_path, "instances:\n  gen:\n    class_path: a.B\n    restart: {policy: always, max_restarts: -1}\n"
+    )
     assert "instances.gen.restart.max_restarts: expected greater than or equal to 0, got -1" in str(err)
 
 
@@ -73,8 +75,11 @@ def test_section_whose_service_is_missing_is_named(tmp_path: Path, monkeypatch: 
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "ether_medium.recorder.service" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "ether_medium.recorder.service" else real(name, *a),
+    )
     with pytest.raises(EtherError, match=r"'recording' section needs module 'ether_medium.recorder.service'"):
         ether.tap(config={"recording": {}})
     assert ether.launcher is None

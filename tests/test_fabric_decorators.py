@@ -68,6 +68,15 @@ def test_registry_decorates_a_class_without_touching_its_source() -> None:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(ether_medium.__all__) == [
-        "Ether", "EtherError", "ether", "ether_cleanup", "ether_get", "ether_init", "ether_pub", "ether_save",
-        "ether_shutdown", "ether_start", "ether_sub",
+        "Ether",
+        "EtherError",
+        "ether",
+        "ether_cleanup",
+        "ether_get",
+        "ether_init",
+        "ether_pub",
+        "ether_save",
+        "ether_shutdown",
+        "ether_start",
+        "ether_sub",
     ]

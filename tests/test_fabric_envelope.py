@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,8 +15,12 @@ values = st.recursive(
 )
 
 
-@given(data=st.dictionaries(st.text(max_size=10), values, max_size=5), source=st.text(max_size=20),
-       seq=st.integers(min_value=0, max_value=2**64 - 1), t=st.floats(allow_nan=False, allow_infinity=False))  # host_time is finite
+@given(
+    data=st.dictionaries(st.text(max_size=10), values, max_size=5),
+    source=st.text(max_size=20),
+    seq=st.integers(min_value=0, max_value=2**64 - 1),
+    t=st.floats(allow_nan=False, allow_infinity=False),
+)  # host_time is finite
 def test_fast_encoder_matches_reference(data: dict[str, object], source: str, seq: int, t: float) -> None:
     reference = encode(Envelope("topic", data, source, seq, t))[1]
     assert encode_plain(data, source_prefix(source), seq, t) == reference

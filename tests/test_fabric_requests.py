@@ -50,7 +50,7 @@ def test_timeout_names_the_service() -> None:
         started = time.monotonic()
         with pytest.raises(TimeoutError, match=r"Nobody\.home"):
             ether.get("Nobody.home", timeout=0.3)
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 3.0
         assert ether.get("Calculator.square", x=2) == 4  # still fine afterwards
 
 

@@ -28,14 +28,19 @@ def test_service_gets_its_context_and_stops_on_shutdown() -> None:
         os.kill(pid, 0)
 
 
-def test_recorder_starts_first_sees_everything_and_every_bye(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recorder_starts_first_sees_everything_and_every_bye(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "recorder.json"
     monkeypatch.setenv("FAKE_RECORDER_OUT", str(out))
     monkeypatch.setattr("ether_medium.launcher.RECORDER_TARGET", "fabric_apps:fake_recorder")
     config = {
         "recording": {},
         "instances": {
-            "rec0": {"class_path": "fabric_apps.LifecycleRecorder", "kwargs": {"path": str(tmp_path / "l.txt")}},
+            "rec0": {
+                "class_path": "fabric_apps.LifecycleRecorder",
+                "kwargs": {"path": str(tmp_path / "l.txt")},
+            },
             "adder": {"class_path": "fabric_apps.Adder"},
         },
     }
@@ -48,24 +53,36 @@ def test_recorder_starts_first_sees_everything_and_every_bye(tmp_path: Path, mon
     assert report["left_waiting"] == []
     topics = [t for t, _ in report["seen"]]
     # it saw the lifecycle from Ether.init on, the save results, and every process's last word
-    for topic in ("Ether.init", "Ether.start", "Ether.save", "Ether.saved", "Ether.cleanup", "Ether.shutdown"):
+    for topic in (
+        "Ether.init",
+        "Ether.start",
+        "Ether.save",
+        "Ether.saved",
+        "Ether.cleanup",
+        "Ether.shutdown",
+    ):
         assert topic in topics, topic
     assert ["Ether.log", "ether"] in report["seen"]  # the tap process's own log records are recorded too
     byes = [src for t, src in report["seen"] if t == "Ether.bye"]
     assert sorted(byes) == ["adder", "ether", "rec0"]
     for name in ("adder", "rec0"):  # Ether.bye is each process's last message
-        assert max(i for i, (_, s) in enumerate(report["seen"]) if s == name) == \
-            max(i for i, (t, s) in enumerate(report["seen"]) if t == "Ether.bye" and s == name)
+        assert max(i for i, (_, s) in enumerate(report["seen"]) if s == name) == max(
+            i for i, (t, s) in enumerate(report["seen"]) if t == "Ether.bye" and s == name
+        )
 
 
-def test_recorder_is_told_about_a_process_that_never_said_bye(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recorder_is_told_about_a_process_that_never_said_bye(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "recorder.json"
     monkeypatch.setenv("FAKE_RECORDER_OUT", str(out))
     monkeypatch.setattr("ether_medium.launcher.RECORDER_TARGET", "fabric_apps:fake_recorder")
     config = {
         "recording": {},
-        "instances": {"crasher": {"class_path": "fabric_apps.Crasher"}, "adder": {"class_path": "fabric_apps.Adder"}},
+        "instances": {
+            "crasher": {"class_path": "fabric_apps.Crasher"},
+            "adder": {"class_path": "fabric_apps.Adder"},
+        },
     }
     with tapped(config) as logs, fabric_client() as client:
         client.publish("Crasher.die", {"code": 9})

@@ -3,7 +3,7 @@ instance keeps running (the next good message is processed)."""
 
 from __future__ import annotations
 
-from fabric_harness import expect, tapped, fabric_client
+from fabric_harness import expect, fabric_client, tapped
 
 CONFIG = {"instances": {"adder": {"class_path": "fabric_apps.Adder", "kwargs": {"offset": 100}}}}
 

@@ -4,7 +4,7 @@
 import ast
 from pathlib import Path
 
-from ether_lite import endpoints, protocol
+from ether_lite import protocol, startup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def _private_consts(path: Path) -> dict[str, int]:
 
 def test_device_constants_match_protocol() -> None:
     checked = 0
-    for module in ("node.py", "endpoints.py"):
+    for module in ("node.py", "startup.py", "report.py"):
         for name, value in _private_consts(ROOT / "ether_lite" / module).items():
             public = name.lstrip("_")
             if hasattr(protocol, public):
@@ -33,7 +33,7 @@ def test_device_constants_match_protocol() -> None:
                 assert theirs == value, f"ether_lite/{module}: {name}={value}, protocol: {public}={theirs}"
                 checked += 1
     assert checked >= 27
-    assert "".join(protocol.FIELD_TYPES) == endpoints._TYPES
+    assert "".join(protocol.FIELD_TYPES) == startup._TYPES
 
 
 def test_device_ref_is_protocol_ref() -> None:

@@ -24,5 +24,15 @@ def open_link(spec):
             return spec
         raise ValueError("link %r is neither a spec string nor an object with readinto() and write()" % (spec,))
     kind = spec.split(":")[0]
-    kind = "pipe" if kind == "stdio" else kind if kind in ("usb_cdc", "uart", "udp", "pipe") else "serial"
-    return __import__("ether_lite.links." + kind, None, None, ("from_spec",)).from_spec(spec)
+    # plain import statements, so that `ether deploy` finds every link module a board may load
+    if kind == "usb_cdc":
+        from ether_lite.links import usb_cdc as link
+    elif kind == "uart":
+        from ether_lite.links import uart as link
+    elif kind == "udp":
+        from ether_lite.links import udp as link
+    elif kind in ("stdio", "pipe"):
+        from ether_lite.links import pipe as link
+    else:
+        from ether_lite.links import serial as link
+    return link.from_spec(spec)

@@ -557,6 +557,23 @@ def check_node_log_lines():
         h.close()
 
 
+def check_node_long_texts_fit_a_frame():
+    h = Host(Thermometer())
+    try:
+        h.recv()
+        why = "é" * 100  # 200 bytes: "ValueError: " + why is over the 200 an ACK or ERROR text may hold
+        h.send(protocol.deliver(1, 12, [why]))  # Thermometer.fail raises ValueError(why)
+        ack = [m for m in h.recv() if m[0] == protocol.ACK][0]
+        assert ack[1:3] == [12, protocol.ACK_HANDLER_RAISED], ack
+        text = ack[3]
+        assert text.startswith("ValueError: éé") and text.endswith("…") and len(text.encode("utf-8")) <= 200
+        h.send(protocol.deliver(1, 0, [why]))  # no ACK wanted: an ERROR, cut the same way
+        err = [m for m in h.recv() if m[0] == protocol.ERROR][0]
+        assert err[1] == protocol.ERR_INTERNAL and err[2] == text and err[3] == 1, err
+    finally:
+        h.close()
+
+
 def check_node_publishes_at_rate():
     from ether_lite import clock
 

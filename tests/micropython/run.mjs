@@ -92,8 +92,13 @@ if (stdioLink) {
     wait: (ms) => Atomics.wait(sleeper, 0, 0, Math.max(0, Math.min(ms, 2))),
   });
 }
+// Garbage collection in this port: it cannot scan the wasm stack, so gc.collect() called from Python only
+// requests a collection, which runs when the call from JavaScript returns. A script that measures retained
+// RAM (bench/lite.py) therefore splits itself at lines starting "#--- top level": each part runs as its own
+// call (same globals), so a gc.collect() at the end of one part has really run when the next part starts.
 mp.FS.mkdirTree("/main");
-mp.FS.writeFile("/main/__main_script__.py", fs.readFileSync(script));
+const parts = fs.readFileSync(script, "utf8").split(/^#--- top level.*$/m);
+parts.forEach((src, i) => mp.FS.writeFile(`/main/__main_script_${i}__.py`, src));
 mp.globals.set("_argv", JSON.stringify([script, ...argv]));
 
 const wrapper = `
@@ -101,10 +106,13 @@ import sys, json
 _status = 0
 try:
     _args = json.loads(_argv)
-    _g = {"__name__": "__main__", "__file__": _args[0], "ARGV": _args}
-    with open("/main/__main_script__.py") as _f:
-        _src = _f.read()
-    exec(_src, _g)
+    if "_g" not in globals():
+        _g = {"__name__": "__main__", "__file__": _args[0], "ARGV": _args}
+    def _run(path):  # the source and its code are locals: garbage once the part has run
+        with open(path) as f:
+            exec(f.read(), _g)
+
+    _run("/main/__main_script_%d__.py" % _part)
 except SystemExit as _e:
     _code = _e.args[0] if _e.args else 0
     _status = _code if isinstance(_code, int) else 1
@@ -116,8 +124,11 @@ except BaseException as _e:
 `;
 let status;
 try {
-  mp.runPython(wrapper);
-  status = mp.globals.get("_status");
+  for (let i = 0; i < parts.length && !status; i++) {
+    mp.globals.set("_part", i);
+    mp.runPython(wrapper);
+    status = mp.globals.get("_status");
+  }
 } catch (error) {
   process.stderr.write(`run.mjs: MicroPython failed: ${error.message || error}\n`);
   status = 1;

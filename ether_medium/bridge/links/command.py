@@ -18,6 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+import tty
+from urllib.parse import parse_qs, urlencode
 
 from ether_medium.bridge.errors import LinkLost, LinkUnavailable
 from ether_medium.bridge.links import Link
@@ -38,18 +40,41 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
+def _sim_options(query: str) -> list[str]:
+    """``world=w.bin&tau=8`` -> ``["--world", "w.bin", "--tau", "8"]``, each checked against ``ether sim``."""
+    import argparse
+
+    from ether_medium.commands import sim
+
+    parser = argparse.ArgumentParser(prog="ether sim", add_help=False)
+    sim.add_arguments(parser)
+    known = {o for o in parser._option_string_actions if o not in ("--link", "--id", "--duration")}
+    argv: list[str] = []
+    for key, values in parse_qs(query, keep_blank_values=True).items():
+        option = "--" + key.replace("_", "-")
+        if option not in known:
+            raise ValueError(f"sim link option {key!r} is not an option of ether sim; use "
+                             + ", ".join(sorted(o[2:] for o in known if o.startswith("--"))))
+        argv += [option, values[-1]]
+    return argv
+
+
 def sim_command(spec: str, device_id: str | None = None) -> list[str]:
     """The command that runs ``module:Class`` as a simulated device on stdin/stdout.
 
     That is ``ether sim SPEC --link stdio`` (simulated board modules, ``examples/devices`` on the path);
     in an installation without the simulator, plain ``ether_lite.run`` of the class under CPython.
+    Options of ``ether sim`` go after a ``?``: ``thermo:Thermometer?world=ether_data/world.bin&tau=8``.
     """
+    spec, _, query = spec.partition("?")
     module, sep, cls = spec.rpartition(":")
     if not sep or not module or not cls.isidentifier():
         raise ValueError(f"sim link {spec!r}: expected sim:package.module:ClassName")
     if importlib.util.find_spec("ether_medium.commands.sim") is not None:
         argv = [sys.executable, "-m", "ether_medium.cli", "sim", spec, "--link", "stdio"]
-        return argv + (["--id", device_id] if device_id else [])
+        return argv + _sim_options(query) + (["--id", device_id] if device_id else [])
+    if query:
+        raise ValueError(f"sim link options ?{query} need the simulator (ether_medium.commands.sim)")
     kwargs = f"device_id={device_id!r}" if device_id else f"device_id={cls.lower()!r}"
     code = (
         "import importlib, ether_lite\n"
@@ -60,7 +85,10 @@ def sim_command(spec: str, device_id: str | None = None) -> list[str]:
 
 
 class CommandLink(Link):
-    def __init__(self, url: str, argv: list[str] | None = None) -> None:
+    """``pty=True``: the child's stdin/stdout is a pseudo-terminal in raw mode instead of two pipes, so the
+    bytes cross the kernel's tty layer as they do from a board on /dev/ttyACM0."""
+
+    def __init__(self, url: str, argv: list[str] | None = None, pty: bool = False) -> None:
         super().__init__(url)
         if argv is None:
             text = url.partition(":")[2].strip()
@@ -71,27 +99,42 @@ class CommandLink(Link):
         if not argv:
             raise LinkUnavailable(url, "empty command; write cmd:COMMAND ARGS")
         self.argv = argv
+        self.pty = pty
+        self.pty_name: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._in = -1
         self._out = -1
 
     def open(self) -> None:
         self.close()
+        master = slave = -1
+        if self.pty:
+            master, slave = os.openpty()
+            tty.setraw(slave)  # a byte link: no echo, no line editing, no CR/LF translation
+            self.pty_name = os.ttyname(slave)
         try:
             proc = subprocess.Popen(
                 self.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
+                stdin=subprocess.PIPE if slave < 0 else slave,
+                stdout=subprocess.PIPE if slave < 0 else slave,
                 bufsize=0,
                 start_new_session=True,  # Ctrl-C reaches the bridge, which then stops the child in order
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
+            if master >= 0:
+                os.close(master)
             raise LinkUnavailable(self.url, f"cannot start {self.argv[0]!r}: {exc.strerror}") from exc
-        assert proc.stdin is not None and proc.stdout is not None
+        finally:
+            if slave >= 0:
+                os.close(slave)  # the child has it
         self.proc = proc
-        self._in = proc.stdin.fileno()
-        self._out = proc.stdout.fileno()
+        if master >= 0:
+            self._in = self._out = master
+        else:
+            assert proc.stdin is not None and proc.stdout is not None
+            self._in = proc.stdin.fileno()
+            self._out = proc.stdout.fileno()
         os.set_blocking(self._out, False)
         os.set_blocking(self._in, False)
 
@@ -101,7 +144,9 @@ class CommandLink(Link):
 
     @property
     def where(self) -> str:
-        return f"pid {self.proc.pid}" if self.proc is not None else self.url
+        if self.proc is None:
+            return self.url
+        return f"pid {self.proc.pid}" + (f" on {self.pty_name}" if self.pty else "")
 
     def fileno(self) -> int:
         return self._out
@@ -150,6 +195,9 @@ class CommandLink(Link):
 
     def close(self) -> None:
         proc, self.proc = self.proc, None
+        if proc is not None and proc.stdout is None and self._out >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._out)  # the pty's master end
         self._in = self._out = -1
         if proc is None:
             return
@@ -167,12 +215,18 @@ class CommandLink(Link):
 
 
 class SimLink(CommandLink):
-    """``sim:module:Class``: the class's device code under CPython with simulated hardware."""
+    """``sim:module:Class``: the class's device code under CPython with simulated hardware.
+    ``sim:module:Class?link=pty`` attaches it over a pseudo-terminal instead of pipes."""
 
     def __init__(self, url: str, device_id: str | None = None) -> None:
-        spec = url.partition(":")[2].strip()
+        spec, _, query = url.partition(":")[2].strip().partition("?")
+        options = parse_qs(query, keep_blank_values=True)
+        link = options.pop("link", ["stdio"])[-1]
+        if link not in ("stdio", "pty"):
+            raise LinkUnavailable(url, f"link={link}: a sim link is link=stdio (pipes, the default) or "
+                                       "link=pty")
         try:
-            argv = sim_command(spec, device_id)
+            argv = sim_command(spec + ("?" + urlencode(options, doseq=True) if options else ""), device_id)
         except ValueError as exc:
             raise LinkUnavailable(url, str(exc)) from exc
-        super().__init__(url, argv)
+        super().__init__(url, argv, pty=link == "pty")

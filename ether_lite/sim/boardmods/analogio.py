@@ -1,0 +1,78 @@
+"""Simulated ``analogio`` (CircuitPython API): ``AnalogIn(pin).value`` is 16-bit (0..65535) whatever the
+ADC's resolution, ``reference_voltage`` in volts; ``AnalogOut(pin).value`` is write-only.
+"""
+
+from ether_lite.sim import bench as _bench
+
+
+class _Analog:
+    def __init__(self, pin):
+        self._bench = _bench.current()
+        self._name = pin._name
+        self._model = self._bench.model_at(self._name)
+        self._check_model()
+        self._bench.claim(self._name)
+        self._deinited = False
+
+    def _check_model(self):
+        pass
+
+    def deinit(self):
+        if not self._deinited:
+            self._bench.release(self._name)
+            self._deinited = True
+
+    def deinited(self):
+        return self._deinited
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.deinit()
+
+    def _check(self):
+        if self._deinited:
+            raise ValueError("Object has been deinitialized and can no longer be used. Create a new object.")
+
+
+class AnalogIn(_Analog):
+    def _check_model(self):
+        if self._model is None or not hasattr(self._model, "volts"):
+            raise ValueError("Pin does not have ADC capabilities (simulated board: "
+                             f"{self._name} has no analog source wired; wire one with "
+                             f"bench.wire({self._name!r}, AnalogSource(bench)))")
+
+    @property
+    def value(self):
+        self._check()
+        ref = self.reference_voltage
+        raw = round(self._model.volts() / ref * 65535)
+        return min(max(raw, 0), 65535)
+
+    @property
+    def reference_voltage(self):
+        return float(getattr(self._model, "reference_volts", 3.3))
+
+
+class AnalogOut(_Analog):
+    """A DAC output; the last value written is kept as ``last_value`` for tests (write-only on boards)."""
+
+    def __init__(self, pin):
+        super().__init__(pin)
+        self.last_value = 0
+
+    def _get(self):
+        raise AttributeError("AnalogOut.value is write-only")
+
+    def _set(self, value):
+        self._check()
+        value = int(value)
+        if not 0 <= value <= 65535:
+            raise ValueError(f"value must be 0..65535, got {value!r}")
+        self.last_value = value
+        setter = getattr(self._model, "set_volts", None)
+        if setter is not None:
+            setter(value / 65535 * 3.3)
+
+    value = property(_get, _set)

@@ -1,0 +1,152 @@
+"""Simulated ``digitalio`` (CircuitPython API) on the pins of the simulated board.
+
+An output drives the model wired to its pin (``drive(level)``), an input reads it (``sense(pull)``).
+Errors match CircuitPython's: setting ``value`` on an input or ``pull`` on an output raises
+``AttributeError``; a pin used twice raises ``ValueError: D5 in use``.
+"""
+
+from ether_lite.sim import bench as _bench
+from ether_lite.sim.models import Wire as _Wire
+
+
+class _Const:
+    def __init__(self, kind, name):
+        self.kind = kind
+        self.name = name
+
+    def __repr__(self):
+        return f"digitalio.{self.kind}.{self.name}"
+
+
+class Direction:
+    INPUT = _Const("Direction", "INPUT")
+    OUTPUT = _Const("Direction", "OUTPUT")
+
+
+class DriveMode:
+    PUSH_PULL = _Const("DriveMode", "PUSH_PULL")
+    OPEN_DRAIN = _Const("DriveMode", "OPEN_DRAIN")
+
+
+class Pull:
+    UP = _Const("Pull", "UP")
+    DOWN = _Const("Pull", "DOWN")
+
+
+class DigitalInOut:
+    """A digital pin; defaults to input with no pull, as on the board."""
+
+    def __init__(self, pin):
+        self._bench = _bench.current()
+        self._name = pin._name
+        self._bench.claim(self._name)
+        model = self._bench.model_at(self._name)
+        if model is None:
+            model = self._bench.wire(self._name, _Wire())
+        self._model = model
+        self._direction = Direction.INPUT
+        self._pull = None
+        self._drive_mode = DriveMode.PUSH_PULL
+        self._level = False
+        self._deinited = False
+
+    # lifetime
+    def deinit(self):
+        if not self._deinited:
+            self._bench.release(self._name)
+            self._deinited = True
+
+    def deinited(self):
+        return self._deinited
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.deinit()
+
+    def _check(self):
+        if self._deinited:
+            raise ValueError("Object has been deinitialized and can no longer be used. Create a new object.")
+
+    # direction
+    def switch_to_output(self, value=False, drive_mode=DriveMode.PUSH_PULL):
+        self._check()
+        self._direction = Direction.OUTPUT
+        self._drive_mode = drive_mode
+        self._pull = None
+        self._write(value)
+
+    def switch_to_input(self, pull=None):
+        self._check()
+        self._direction = Direction.INPUT
+        self._pull = pull
+
+    @property
+    def direction(self):
+        self._check()
+        return self._direction
+
+    @direction.setter
+    def direction(self, value):
+        if value is Direction.OUTPUT:
+            self.switch_to_output()
+        elif value is Direction.INPUT:
+            self.switch_to_input()
+        else:
+            raise ValueError(f"direction must be digitalio.Direction.INPUT or OUTPUT, got {value!r}")
+
+    # level
+    def _write(self, level):
+        self._level = bool(level)
+        drive = getattr(self._model, "drive", None)
+        if drive is None:
+            raise ValueError(f"{self._name} is wired to {type(self._model).__name__}, "
+                             "which cannot be driven as an output")
+        drive(self._level)
+
+    @property
+    def value(self):
+        self._check()
+        if self._direction is Direction.OUTPUT:
+            return self._level
+        sense = getattr(self._model, "sense", None)
+        return self._model_level() if sense is None else bool(sense(self._pull))
+
+    def _model_level(self):
+        return bool(getattr(self._model, "on", self._level))
+
+    @value.setter
+    def value(self, level):
+        self._check()
+        if self._direction is not Direction.OUTPUT:
+            raise AttributeError("Cannot set value when direction is input.")
+        self._write(level)
+
+    @property
+    def pull(self):
+        self._check()
+        if self._direction is Direction.OUTPUT:
+            raise AttributeError("Pull not used when direction is output.")
+        return self._pull
+
+    @pull.setter
+    def pull(self, pull):
+        self._check()
+        if self._direction is Direction.OUTPUT:
+            raise AttributeError("Pull not used when direction is output.")
+        self._pull = pull
+
+    @property
+    def drive_mode(self):
+        self._check()
+        if self._direction is Direction.INPUT:
+            raise AttributeError("Drive mode not used when direction is input.")
+        return self._drive_mode
+
+    @drive_mode.setter
+    def drive_mode(self, mode):
+        self._check()
+        if self._direction is Direction.INPUT:
+            raise AttributeError("Drive mode not used when direction is input.")
+        self._drive_mode = mode

@@ -1,0 +1,144 @@
+"""What a Node works out once: the endpoint table of the decorated methods, the fields a publisher's
+first reading defines, and the device's identity (device id, boot id, firmware text).
+
+A board does not keep this module. ``ether_lite.node`` imports it for one call and drops it again
+(``node._drop``), so its code is freed by the next garbage collection: on a SAMD21 the RAM it would
+hold for good is better left to the user's code (bench/lite.py measures what a device keeps).
+
+An endpoint is one list (no object per endpoint): its first six elements are its DESCRIBE message
+(PROTOCOL.md), then what the Node needs to serve it::
+
+    [1, topic_id, name, direction, fields, every_s, obj, attr, fn, period_ms, seq, due_ms]
+
+``fn`` is the undecorated function (``fn(obj)`` publishes nothing by itself); ``fields`` is a list of
+``[name, type]`` or None until known. ``ether_lite.node`` names the positions with ``const``s.
+"""
+
+import sys
+
+from ether_lite import clock
+from ether_lite.cbor_core import CBOREncodeError, Encoder
+from ether_lite.endpoints import _DECLARED
+from ether_lite.framing_core import MAX_BODY
+
+try:
+    from micropython import const
+except ImportError:  # CPython: every const here is an int
+    const = int
+
+
+_DESCRIBE = const(1)
+_MAX_ENDPOINTS = const(32)
+_TYPES = "fibsya"  # float int bool str bytes any (protocol.FIELD_TYPES)
+
+
+def find_endpoints(objs):
+    """Endpoints of the decorated methods of ``objs``, topic ids assigned in name order. Raises
+    ValueError for a bad ``fields=`` declaration, too many endpoints, or a DESCRIBE over one frame."""
+    eps = []
+    for obj in objs:
+        cls = type(obj)
+        for attr in dir(cls):
+            try:
+                entry = _DECLARED.get(getattr(cls, attr, None))
+            except TypeError:  # unhashable class attribute
+                continue
+            if entry:
+                for d in (0, 1):  # DEVICE_PUBLISHES, DEVICE_SUBSCRIBES
+                    if entry[1 + d] is not None:
+                        topic, every, fields = entry[1 + d]
+                        fn = entry[0]
+                        name = topic or cls.__name__ + "." + attr
+                        fields = _declared(name, fields) if fields is not None else fields_of(None, fn) if d else None
+                        eps.append([_DESCRIBE, 0, name, d, fields,
+                                    None if every is None else float(every), obj, attr, fn,
+                                    0 if every is None else max(1, int(every * 1000)), 0, 0])
+    eps.sort(key=lambda e: (e[2], e[3]))
+    if len(eps) > _MAX_ENDPOINTS:
+        raise ValueError("%d endpoints; a device has at most %d" % (len(eps), _MAX_ENDPOINTS))
+    enc = Encoder(bytearray(MAX_BODY))
+    for i in range(len(eps)):
+        eps[i][1] = i
+        try:  # fail now, not on the wire
+            enc.n = 0
+            enc.encode(eps[i][:6])
+        except CBOREncodeError:
+            raise ValueError("DESCRIBE of %s over %d bytes: shorten its names" % (eps[i][2], MAX_BODY))
+    return eps
+
+
+def _declared(name, fields):
+    """Declared fields (``fields=``: names, or ``(name, type)``) as ``[[name, type], ...]``."""
+    out = []
+    for f in fields:
+        f = [f, "a"] if isinstance(f, str) else list(f)
+        if len(f) != 2 or f[1] not in _TYPES:
+            raise ValueError("%s: field %r: give a name or (name, type) with type one of f i b s y a" % (name, f))
+        out.append(f)
+    return out
+
+
+def fields_of(value, fn=None):
+    """Fields defined by a published ``value`` (a dict, a tuple or one value) when none were declared;
+    with ``fn``, the fields of a subscriber's signature (None where the interpreter cannot tell: MicroPython)."""
+    out = []  # (loops, not comprehensions: on MicroPython each comprehension is one more function)
+    if fn is not None:
+        try:
+            code = fn.__code__
+            notes = fn.__annotations__
+        except AttributeError:
+            return None
+        for n in code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]:
+            out.append([n, _type_code(notes.get(n), True)])  # annotations may be strings
+    elif isinstance(value, dict):
+        for k in value:
+            out.append([k, _type_code(value[k])])
+    elif isinstance(value, tuple):
+        for i in range(len(value)):
+            out.append(["v%d" % i, _type_code(value[i])])
+    else:
+        out.append(["value", _type_code(value)])
+    return out
+
+
+def _type_code(v, is_type=False):
+    """The DESCRIBE type of a value (or, ``is_type``, of an annotation)."""
+    for t, c in ((bool, "b"), (int, "i"), (float, "f"), (str, "s"), (bytes, "y"), (bytearray, "y")):
+        if (v is t or v == t.__name__) if is_type else isinstance(v, t):
+            return c
+    return "a"
+
+
+def identity(objs, version):
+    """``(device_id, boot_id, firmware)`` of this device. The device id is stable: the chip's unique id
+    on boards, a name derived from the classes elsewhere. The boot id is random per boot, < 2**30."""
+    try:
+        import microcontroller
+
+        uid = microcontroller.cpu.uid
+    except (ImportError, AttributeError):
+        try:
+            import machine
+
+            uid = machine.unique_id()
+        except (ImportError, AttributeError):
+            uid = None
+    device_id = "" if uid else "sim"
+    if uid:
+        for b in uid:
+            device_id += "%02x" % b
+    else:
+        for o in objs:
+            device_id += "-" + type(o).__name__.lower()
+    try:
+        import os
+
+        b = os.urandom(4)
+        boot_id = (b[0] & 0x3F) << 24 | b[1] << 16 | b[2] << 8 | b[3]
+    except (ImportError, AttributeError, NotImplementedError):
+        boot_id = clock.ticks_ms() & 0x3FFFFFFF
+    impl = sys.implementation
+    firmware = "ether_lite %s; %s %d.%d.%d; %s" % (
+        version, impl.name, impl.version[0], impl.version[1], impl.version[2],
+        getattr(impl, "_machine", sys.platform))
+    return device_id, boot_id, firmware

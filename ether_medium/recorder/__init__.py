@@ -1,0 +1,20 @@
+"""Recording with provenance: every selected fabric message on disk with the context to interpret it.
+
+:mod:`~ether_medium.recorder.store` holds the SQLite schema and its meaning, :mod:`~.recorder` the
+process that subscribes, :mod:`~.writer` its thread that writes in batches, :mod:`~.export` the CSV/Parquet
+export, :mod:`~.replay` the republishing of a session, and :mod:`~.service` the entry point the launcher
+starts.
+"""
+
+from ether_medium.recorder.recorder import Recorder, RecordingSummary, TopicSelection, run_recorder
+from ether_medium.recorder.store import SessionInfo, SessionNotFound, Store
+
+__all__ = [
+    "Recorder",
+    "RecordingSummary",
+    "SessionInfo",
+    "SessionNotFound",
+    "Store",
+    "TopicSelection",
+    "run_recorder",
+]

@@ -1,0 +1,160 @@
+"""Replay a recorded session into a running fabric, with the original spacing (scaled by ``speed``).
+
+The envelopes go out as they were recorded: same topic, data, source, sequence number, host time and device
+fields, so analysis code sees what it would have seen live. Lifecycle topics (``Ether.*``: a replayed
+``Ether.shutdown`` would stop the fabric) are left out unless ``--topics`` names them with a glob that starts
+with ``Ether``. The replayer connects an XPUB socket to the
+broker's publish side; the broker sends it the subscriptions of the fabric, so it starts only once a
+subscriber for one of the replayed topics exists (or ``wait_s`` passed) instead of publishing into the void.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cbor2
+import zmq
+
+from ether_medium.envelope import Envelope, encode
+from ether_medium.recorder.store import SessionInfo, Store
+
+__all__ = [
+    "FABRIC_FILE",
+    "FabricNotFound",
+    "ReplaySummary",
+    "fabric_files",
+    "fabric_publish_address",
+    "replay",
+    "replayed_topics",
+]
+
+FABRIC_FILE = Path(".ether") / "fabric.json"
+"""Where a running fabric writes its broker addresses when neither ``$ETHER_STATE_DIR`` nor
+``$XDG_RUNTIME_DIR`` is set, relative to the project directory."""
+
+
+class FabricNotFound(RuntimeError):
+    """No running fabric to replay into."""
+
+
+def fabric_files(project_dir: Path | None = None) -> list[Path]:
+    """Where a running tap process may have written ``fabric.json`` (``{"pid", "session", "ETHER_PUBLISH",
+    "ETHER_SUBSCRIBE"}``), first match wins: ``$ETHER_STATE_DIR/fabric.json``,
+    ``$XDG_RUNTIME_DIR/ether/fabric.json``, ``<project dir>/.ether/fabric.json``."""
+    out = []
+    if os.environ.get("ETHER_STATE_DIR"):
+        out.append(Path(os.environ["ETHER_STATE_DIR"]) / "fabric.json")
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        out.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "ether" / "fabric.json")
+    out.append((Path.cwd() if project_dir is None else project_dir) / FABRIC_FILE)
+    return out
+
+
+def fabric_publish_address(explicit: str | None = None, project_dir: Path | None = None) -> str:
+    """The broker address publishers connect to: ``explicit`` (``--publish``), else ``$ETHER_PUBLISH``, else
+    the first of :func:`fabric_files` that exists and names a live tap process."""
+    if explicit:
+        return explicit
+    if os.environ.get("ETHER_PUBLISH"):
+        return os.environ["ETHER_PUBLISH"]
+    candidates = fabric_files(project_dir)
+    for path in candidates:
+        try:
+            info = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            raise FabricNotFound(f"cannot read {path}: {exc}; pass --publish ADDRESS") from exc
+        address = info.get("ETHER_PUBLISH") or info.get("publish") if isinstance(info, dict) else None
+        if not address:
+            raise FabricNotFound(f"{path} does not name the broker's publish address; pass --publish ADDRESS")
+        pid = info.get("pid")
+        if isinstance(pid, int) and not _alive(pid):
+            raise FabricNotFound(f"{path} is left over from a fabric that is no longer running (PID {pid} is "
+                                 "gone). Start one (`ether run CONFIG`), or pass --publish ADDRESS")
+        return str(address)
+    raise FabricNotFound(
+        f"no running fabric found (looked for {', '.join(map(str, candidates))}). Start one "
+        "(`ether run CONFIG`) from this directory, or pass --publish ADDRESS (the broker's publish address)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def replayed_topics(recorded: Sequence[str], globs: Sequence[str] | None) -> list[str]:
+    """The recorded topics to replay: those matching ``globs`` (all when None), but lifecycle topics
+    (``Ether.*``, such as ``Ether.shutdown``) only when a glob starting with ``Ether`` names them."""
+    if globs is None:
+        return [t for t in recorded if not t.startswith("Ether.")]
+    lifecycle = [g for g in globs if g.startswith("Ether")]
+    return [t for t in recorded
+            if any(fnmatch.fnmatchcase(t, g) for g in (lifecycle if t.startswith("Ether.") else globs))]
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    messages: int
+    duration_s: float
+    subscribed: bool  # a subscriber for a replayed topic was there when replay began
+
+
+def _wait_for_subscriber(sock: zmq.Socket[bytes], topics: Sequence[str], wait_s: float) -> bool:
+    wanted = [t.encode() for t in topics]
+    seen: set[bytes] = set()
+    deadline = time.monotonic() + wait_s
+    while True:
+        timeout_ms = max(0, int((deadline - time.monotonic()) * 1000))
+        if not sock.poll(timeout_ms):
+            return False
+        msg = sock.recv()
+        if msg[:1] == b"\x01":
+            seen.add(msg[1:])
+        if any(t.startswith(p) for t in wanted for p in seen):
+            while sock.poll(0):  # the rest of the fabric's subscriptions arrived in the same batch
+                sock.recv()
+            return True
+
+
+def replay(store: Store, session: SessionInfo, publish: str, *, speed: float = 1.0,
+           topics: Sequence[str] | None = None, wait_s: float = 5.0) -> ReplaySummary:
+    """Republish the session's messages (of topics matching ``topics`` globs, all when None) to the broker
+    at ``publish``; the gap between two messages is the recorded gap divided by ``speed``."""
+    if not speed > 0:
+        raise ValueError(f"--speed must be greater than 0, not {speed}")
+    selected = replayed_topics(store.topics(session.id), topics)
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    sock = ctx.socket(zmq.XPUB)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.LINGER, 10_000)
+    sock.connect(publish)
+    count = 0
+    start = time.monotonic()
+    try:
+        subscribed = bool(selected) and _wait_for_subscriber(sock, selected, wait_s)
+        start = time.monotonic()
+        first: float | None = None
+        for _sid, topic, source, seq, host_time, dt, du, dq, payload in store.messages(session.id, selected):
+            if first is None:
+                first = host_time
+            delay = start + (host_time - first) / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sock.send_multipart(encode(Envelope(topic, cbor2.loads(payload), source, seq, host_time,
+                                                device_time=dt, device_uncertainty=du, device_seq=dq)))
+            count += 1
+    finally:
+        sock.close()  # lingers until the queued messages are handed to the broker
+    return ReplaySummary(count, time.monotonic() - start, subscribed)

@@ -1,0 +1,367 @@
+"""The recording database: one SQLite file (WAL) per project directory (``ether_data/ether.sqlite``).
+
+Schema
+======
+
+``sessions``: one row per run of the recorder (one ``ether.tap`` ... ``ether.shutdown``).
+
+=============== ======= ===============================================================================
+column          type    meaning
+=============== ======= ===============================================================================
+``id``          TEXT    the session id (a UUID, the one the launcher logs as "Starting Ether session")
+``started``     REAL    host clock (``time.time()``) when the recorder started
+``ended``       REAL    host clock when the recorder closed the session; NULL while running
+``status``      TEXT    ``running``, then ``normal``, ``error`` or ``interrupted`` (see below)
+``config``      TEXT    JSON: ``{"source": <file or "<dict>">, "config": <the config as given>}``
+``versions``    TEXT    JSON: ``ether-medium``, ``python``, ``platform``, ``git_dirty``, and ``devices``:
+                        the identity of every device that attached (``Ether.device``: name, device_id,
+                        firmware, protocol, boot_id, and ``seen``, the host time it was first announced)
+``host``        TEXT    host name
+``user``        TEXT    login name of the user who ran it
+``git_commit``  TEXT    ``git rev-parse HEAD`` of ``cwd``; NULL outside a git working tree
+``cwd``         TEXT    working directory of the recorder
+``pid``         INTEGER process id of the recorder (to tell a crashed session from one still running)
+``malformed``   INTEGER messages on recorded topics that were not valid envelopes, or that SQLite refused
+                        (an integer beyond 64 bits, ...): logged and counted, not stored
+``note``        TEXT    why a session ended the way it did (error text, processes that never said bye)
+=============== ======= ===============================================================================
+
+How a session ends: ``normal`` after ``Ether.shutdown`` (or the launcher's stop) once every process said
+``Ether.bye`` or the bye deadline passed (those missing are named in ``note``); ``error`` when the recorder
+itself failed (the error is in ``note``); ``interrupted`` when the recorder was stopped by a signal, or when
+it died without closing the session (``kill -9``, power cut): the next recorder that opens the database, and
+``ether sessions``, mark every ``running`` session of this host whose process no longer exists as
+``interrupted``. Rows committed before such a death are kept (WAL, ``synchronous=NORMAL`` or ``FULL``).
+
+``messages``: one row per recorded envelope (see :mod:`ether_medium.envelope` for the fields).
+
+======================= ======= =========================================================================
+column                  type    meaning
+======================= ======= =========================================================================
+``session_id``          TEXT    ``sessions.id``
+``topic``               TEXT    fabric topic
+``source``              TEXT    instance name or device name that published it
+``seq``                 INTEGER the publisher's sequence number for the topic
+``host_time``           REAL    host clock when the message entered the fabric
+``device_time``         REAL    device time mapped to the host clock (device rows only, else NULL)
+``device_uncertainty``  REAL    uncertainty of that mapping, seconds (device rows only, else NULL)
+``device_seq``          INTEGER the device's own sequence number (device rows only, else NULL)
+``payload``             BLOB    the message data, a CBOR map of field name to value
+======================= ======= =========================================================================
+
+Index ``messages_by_topic (session_id, topic, host_time)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import getpass
+import json
+import os
+import platform
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from ether_medium import __version__
+
+__all__ = [
+    "DEFAULT_PATH",
+    "MessageRow",
+    "SessionInfo",
+    "SessionNotFound",
+    "Store",
+    "host_provenance",
+]
+
+DEFAULT_PATH = "ether_data/ether.sqlite"
+
+MessageRow = tuple[str, str, str, int, float, float | None, float | None, int | None, bytes]
+"""(session_id, topic, source, seq, host_time, device_time, device_uncertainty, device_seq, payload)"""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    ended REAL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    versions TEXT NOT NULL,
+    host TEXT,
+    user TEXT,
+    git_commit TEXT,
+    cwd TEXT,
+    pid INTEGER,
+    malformed INTEGER NOT NULL DEFAULT 0,
+    note TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    session_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    source TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    host_time REAL NOT NULL,
+    device_time REAL,
+    device_uncertainty REAL,
+    device_seq INTEGER,
+    payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_topic ON messages (session_id, topic, host_time);
+"""
+
+_INSERT = "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Rows go in as multi-row INSERTs of these sizes (then one by one): one statement step per chunk instead of
+# one per row is about twice as fast, and the GIL is released once per chunk instead of once per row.
+_CHUNKS = tuple((n, "INSERT INTO messages VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * n))
+                for n in (100, 10))
+
+STATUSES = ("running", "normal", "error", "interrupted")
+
+
+class SessionNotFound(LookupError):
+    """A session reference (id, unique prefix or ``latest``) that names no single session."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    started: float
+    ended: float | None
+    status: str
+    config: dict[str, Any]
+    versions: dict[str, Any]
+    host: str | None
+    user: str | None
+    git_commit: str | None
+    cwd: str | None
+    pid: int | None
+    malformed: int
+    note: str | None
+    messages: int = 0
+    topics: int = 0
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def host_provenance(cwd: str | None = None) -> dict[str, Any]:
+    """Who, where and with what this runs: the session's ``versions``, ``host``, ``user``, git, ``cwd``."""
+    cwd = os.getcwd() if cwd is None else cwd
+    commit = _git(cwd, "rev-parse", "HEAD") or None
+    status = _git(cwd, "status", "--porcelain", "--untracked-files=no") if commit else None
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = None
+    versions: dict[str, Any] = {
+        "ether-medium": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "git_dirty": bool(status) if commit else None,
+        "devices": [],
+    }
+    return {"versions": versions, "host": socket.gethostname(), "user": user, "git_commit": commit,
+            "cwd": cwd}
+
+
+def _process_gone(pid: int) -> bool:
+    """True when no live process has this pid on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+class Store:
+    """The recording database. One connection; use it from one thread at a time."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "normal") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        self._db.executescript(_SCHEMA)
+        self._in_tx = False
+
+    @classmethod
+    def open_existing(cls, path: str | Path) -> Store:
+        """Open a database that must already exist (the CLI never creates an empty one by mistake)."""
+        if not Path(path).is_file():
+            raise SessionNotFound(
+                f"no recording database at {path}: run from the project directory, pass --db PATH, or "
+                "record a session first (a `recording:` section in the config)")
+        return cls(path)
+
+    def close(self) -> None:
+        if self._in_tx:
+            self.commit()
+        self._db.close()
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def insert(self, rows: Sequence[MessageRow]) -> None:
+        """Add rows to the open transaction (started if needed), all or none (an exception says why);
+        :meth:`commit` makes them durable."""
+        if not self._in_tx:
+            self._db.execute("BEGIN")
+            self._in_tx = True
+        self._db.execute("SAVEPOINT batch")  # all of ``rows`` or none of them
+        try:
+            start, total = 0, len(rows)
+            for size, sql in _CHUNKS:
+                while total - start >= size:
+                    self._db.execute(sql, list(chain.from_iterable(rows[start:start + size])))
+                    start += size
+            if start < total:
+                self._db.executemany(_INSERT, rows[start:])
+        except BaseException:
+            self._db.execute("ROLLBACK TO batch")
+            self._db.execute("RELEASE batch")
+            raise
+        self._db.execute("RELEASE batch")
+
+    def commit(self) -> None:
+        if self._in_tx:
+            self._db.execute("COMMIT")
+            self._in_tx = False
+
+    def mark_interrupted(self) -> list[str]:
+        """Close every ``running`` session of this host whose recorder process is gone; return their ids."""
+        host = socket.gethostname()
+        found = self._db.execute(
+            "SELECT id, pid FROM sessions WHERE status = 'running' AND host = ?", (host,)
+        ).fetchall()
+        gone = [sid for sid, pid in found if pid is None or _process_gone(int(pid))]
+        for sid in gone:
+            last = self._db.execute(
+                "SELECT max(host_time) FROM messages WHERE session_id = ?", (sid,)
+            ).fetchone()[0]
+            self._db.execute(
+                "UPDATE sessions SET status = 'interrupted', ended = coalesce(?, started),"
+                " note = 'the recorder process died without closing the session; end time is the last"
+                " committed message' WHERE id = ? AND status = 'running'",
+                (last, sid),
+            )
+        return gone
+
+    def begin_session(self, session_id: str, config: dict[str, Any], *, started: float | None = None,
+                      provenance: dict[str, Any] | None = None, pid: int | None = None) -> None:
+        """Add the session row (status ``running``) for the recorder process ``pid`` (this one)."""
+        prov = host_provenance() if provenance is None else provenance
+        self._db.execute(
+            "INSERT INTO sessions (id, started, status, config, versions, host, user, git_commit, cwd, pid)"
+            " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+            (session_id, time.time() if started is None else started, json.dumps(config, default=str),
+             json.dumps(prov["versions"]), prov["host"], prov["user"], prov["git_commit"], prov["cwd"],
+             os.getpid() if pid is None else pid),
+        )
+
+    def add_device(self, session_id: str, identity: dict[str, Any]) -> bool:
+        """Add a device identity to the session's ``versions.devices`` unless already there (same
+        name, device_id and boot_id); True when added."""
+        row = self._db.execute("SELECT versions FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFound(f"no session {session_id!r} in {self.path}")
+        versions = json.loads(row[0])
+        devices: list[dict[str, Any]] = versions.setdefault("devices", [])
+        key = ("name", "device_id", "boot_id")
+        if any(all(d.get(k) == identity.get(k) for k in key) for d in devices):
+            return False
+        devices.append(identity)
+        self._db.execute("UPDATE sessions SET versions = ? WHERE id = ?",
+                         (json.dumps(versions, default=str), session_id))
+        return True
+
+    def end_session(self, session_id: str, status: str, *, malformed: int = 0, note: str | None = None,
+                    ended: float | None = None) -> None:
+        if status not in STATUSES[1:]:
+            raise ValueError(f"session status must be one of {STATUSES[1:]}, not {status!r}")
+        self.commit()
+        self._db.execute(
+            "UPDATE sessions SET status = ?, ended = ?, malformed = ?, note = ? WHERE id = ?",
+            (status, time.time() if ended is None else ended, malformed, note, session_id),
+        )
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def sessions(self) -> list[SessionInfo]:
+        """Every session, oldest first, with its message and topic counts."""
+        counts = {
+            sid: (n, t)
+            for sid, n, t in self._db.execute(
+                "SELECT session_id, count(*), count(DISTINCT topic) FROM messages GROUP BY session_id"
+            )
+        }
+        out = []
+        for row in self._db.execute(
+            "SELECT id, started, ended, status, config, versions, host, user, git_commit, cwd, pid,"
+            " malformed, note FROM sessions ORDER BY started, rowid"
+        ):
+            n, t = counts.get(row[0], (0, 0))
+            out.append(SessionInfo(
+                id=row[0], started=row[1], ended=row[2], status=row[3], config=json.loads(row[4]),
+                versions=json.loads(row[5]), host=row[6], user=row[7], git_commit=row[8], cwd=row[9],
+                pid=row[10], malformed=row[11], note=row[12], messages=n, topics=t,
+            ))
+        return out
+
+    def resolve(self, ref: str) -> SessionInfo:
+        """The session named by ``ref``: a full id, a unique prefix of one, or ``latest``."""
+        sessions = self.sessions()
+        if not sessions:
+            raise SessionNotFound(f"{self.path} holds no recorded sessions yet")
+        if ref == "latest":
+            return sessions[-1]
+        matches = [s for s in sessions if s.id == ref] or [s for s in sessions if s.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise SessionNotFound(
+                f"no session id starts with {ref!r} in {self.path}; `ether sessions` lists them")
+        ids = ", ".join(s.id for s in matches[:5])
+        raise SessionNotFound(f"{ref!r} matches {len(matches)} sessions ({ids}...); give more characters")
+
+    def topics(self, session_id: str, globs: Iterable[str] | None = None) -> list[str]:
+        """Topics recorded in a session, sorted; only those matching one of ``globs`` when given."""
+        found = [t for (t,) in self._db.execute(
+            "SELECT DISTINCT topic FROM messages WHERE session_id = ? ORDER BY topic", (session_id,))]
+        if globs is None:
+            return found
+        patterns = list(globs)
+        return [t for t in found if any(fnmatch.fnmatchcase(t, g) for g in patterns)]
+
+    def messages(self, session_id: str, topics: Sequence[str] | None = None) -> Iterator[MessageRow]:
+        """Rows of a session in host-time order, of the given topic names only (all when None)."""
+        selected = self.topics(session_id) if topics is None else list(topics)
+        if not selected:
+            return
+        marks = ",".join("?" * len(selected))
+        cursor = self._db.execute(
+            "SELECT session_id, topic, source, seq, host_time, device_time, device_uncertainty, device_seq,"
+            f" payload FROM messages WHERE session_id = ? AND topic IN ({marks}) ORDER BY host_time, rowid",
+            (session_id, *selected),
+        )
+        with contextlib.closing(cursor):
+            yield from cursor

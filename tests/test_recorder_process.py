@@ -1,0 +1,289 @@
+"""The recorder process against a real broker and a real SQLite file: what it keeps, and how sessions end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+import cbor2
+from recorder_harness import Publisher, query, recorder_process, running_broker, wait_exit
+
+from ether_medium.recorder.store import Store
+
+
+def _config(db: Path, topics: list[str] | None = None, **extra: object) -> dict[str, object]:
+    rec: dict[str, object] = {"path": str(db), "bye_timeout_s": 3.0, **extra}
+    if topics is not None:
+        rec["topics"] = topics
+    return {"instances": {}, "recording": rec}
+
+
+def test_everything_published_before_shutdown_is_committed(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    sid = str(uuid.uuid4())
+    n = 3000
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen", "dev"],
+                                                      session_id=sid) as proc:
+        tap = Publisher(broker.addresses, "tap")
+        gen = Publisher(broker.addresses, "gen")
+        dev = Publisher(broker.addresses, "dev")
+        try:
+            for p in (tap, gen, dev):
+                p.wait_for_subscriber("data")
+            dev.publish("Ether.device", {"name": "dev", "device_id": "e66038b7", "firmware": "1.2",
+                                         "protocol": 1, "boot_id": 7})
+            for i in range(n):
+                gen.publish("data", {"value": i, "label": f"x{i}"})
+            for i in range(5):
+                dev.publish("board.temp", {"celsius": 20.5 + i}, device_time=100.0 + i,
+                            device_uncertainty=0.0005, device_seq=40 + i)
+            gen.publish("Ether.saved", {"total": n})
+            tap.shutdown()
+            # the processes see the shutdown, then each says bye as its last message
+            gen.publish("data", {"value": n, "label": "after shutdown, before bye"})
+            gen.bye()
+            dev.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            for p in (tap, gen, dev):
+                p.close()
+
+    rows = query(db, "SELECT seq, payload, device_time FROM messages WHERE session_id = ? AND topic = 'data'"
+                 " ORDER BY seq", sid)
+    assert [r[0] for r in rows] == list(range(n + 1))
+    assert cbor2.loads(rows[5][1]) == {"value": 5, "label": "x5"}
+    assert all(r[2] is None for r in rows)  # host rows carry no device time
+
+    dev_rows = query(db, "SELECT source, device_time, device_uncertainty, device_seq, payload FROM messages"
+                     " WHERE topic = 'board.temp' ORDER BY seq")
+    assert dev_rows[0][:4] == ("dev", 100.0, 0.0005, 40)
+    assert cbor2.loads(dev_rows[4][4]) == {"celsius": 24.5}
+
+    saved = query(db, "SELECT source, payload FROM messages WHERE topic = 'Ether.saved'")
+    assert [(s, cbor2.loads(p)) for s, p in saved] == [("gen", {"total": n})]
+    assert query(db, "SELECT count(*) FROM messages WHERE topic IN ('Ether.shutdown', 'Ether.bye')") == [(0,)]
+
+    status, ended, started, versions, config, note, pid = query(
+        db, "SELECT status, ended, started, versions, config, note, pid FROM sessions WHERE id = ?", sid)[0]
+    assert (status, note) == ("normal", None)
+    assert ended >= started
+    assert pid == proc.pid
+    v = json.loads(versions)
+    assert v["ether-medium"] and v["python"] and v["platform"]
+    assert [(d["name"], d["device_id"], d["firmware"]) for d in v["devices"]] == [("dev", "e66038b7", "1.2")]
+    assert json.loads(config)["config"]["recording"]["path"] == str(db)
+
+
+def test_missing_bye_ends_the_drain_at_the_deadline_and_is_noted(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    sid = str(uuid.uuid4())
+    config = _config(db, bye_timeout_s=0.3)
+    with running_broker() as broker, recorder_process(broker.addresses, config, ["gen", "ghost"],
+                                                      session_id=sid) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            gen.publish("data", {"value": 1})
+            gen.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    assert query(db, "SELECT status, note FROM sessions") == [("normal", "no Ether.bye from: ghost")]
+    assert query(db, "SELECT count(*) FROM messages") == [(1,)]
+
+
+def test_exited_stands_for_a_bye_until_the_process_is_ready_again(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db, bye_timeout_s=20.0),
+                                                      ["ether", "crashed", "flaky"]) as proc:
+        tap = Publisher(broker.addresses, "ether")
+        flaky = Publisher(broker.addresses, "flaky")
+        try:
+            tap.wait_for_subscriber("Ether.exited")
+            flaky.wait_for_subscriber("data")
+            tap.publish("Ether.exited", {"name": "crashed", "code": -9})  # died: no bye will come
+            tap.publish("Ether.exited", {"name": "flaky", "code": 1})
+            deadline = time.monotonic() + 20  # (order between two publishers is not guaranteed)
+            while query(db, "SELECT count(*) FROM messages")[0][0] < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)  # polling the database with a deadline
+            flaky.publish("Ether.ready", {"name": "flaky"})  # ...restarted: its bye is awaited again
+            tap.shutdown()
+            tap.bye()
+            flaky.publish("data", {"value": 1})
+            flaky.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            tap.close()
+            flaky.close()
+    assert query(db, "SELECT status, note FROM sessions") == [("normal", None)]
+    assert query(db, "SELECT topic FROM messages ORDER BY rowid") == [("Ether.exited",), ("Ether.exited",),
+                                                                      ("data",)]
+
+
+def test_glob_selection(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    config = _config(db, topics=["sensor.*", "exact", "Ether.start"])
+    with running_broker() as broker, recorder_process(broker.addresses, config, ["gen"]) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("sensor.a")
+            gen.wait_for_subscriber("exact")
+            for topic in ("sensor.a", "sensor.b", "exact", "exactly", "other.x", "sensor", "Ether.start",
+                          "Ether.init", "Ether.log", "Ether.saved"):
+                gen.publish(topic, {"v": 1})
+            gen.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    topics = [t for (t,) in query(db, "SELECT topic FROM messages ORDER BY topic")]
+    assert topics == ["Ether.log", "Ether.saved", "Ether.start", "exact", "sensor.a", "sensor.b"]
+
+
+def test_malformed_messages_are_counted_and_logged_not_fatal(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "ether.sqlite"
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"]) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            gen.publish("data", {"value": 0})
+            gen.send_raw([b"data", b"\xff\x00 not cbor"])
+            gen.send_raw([b"data", cbor2.dumps([1, 2, 3])])
+            gen.send_raw([b"data", cbor2.dumps({"d": {"value": 9}, "s": "gen"})])  # no seq, no time
+            gen.send_raw([b"data", b"x", b"third frame"])
+            gen.send_raw([b"da\xffta", cbor2.dumps({"d": {}, "s": "gen", "q": 0, "t": 0.0})])
+            gen.send_raw([b"data", cbor2.dumps({"d": {"value": 8}, "s": "gen", "q": 2**70, "t": 0.0})])
+            gen.publish("data", {"value": 1})
+            gen.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    assert query(db, "SELECT status, malformed FROM sessions") == [("normal", 6)]
+    assert [cbor2.loads(p) for (p,) in query(db, "SELECT payload FROM messages ORDER BY rowid")] == [
+        {"value": 0}, {"value": 1}]
+    err = capfd.readouterr().err
+    assert "malformed message #1 not recorded: body of 'data' is not CBOR" in err
+    assert "lacks field 'q'" in err
+    assert "expected 2 frames" in err
+    assert "topic is not UTF-8" in err
+    assert f"refused by the database, not recorded: topic 'data', source 'gen', seq {2**70}" in err
+
+
+def test_kill_9_keeps_committed_rows_and_next_start_marks_interrupted(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    config = _config(db, flush_interval_ms=20)
+    with running_broker() as broker:
+        with recorder_process(broker.addresses, config, ["gen"], session_id=first) as proc:
+            gen = Publisher(broker.addresses, "gen")
+            try:
+                gen.wait_for_subscriber("data")
+                for i in range(500):
+                    gen.publish("data", {"value": i})
+                deadline = time.monotonic() + 20
+                while query(db, "SELECT count(*) FROM messages")[0][0] < 500:
+                    assert time.monotonic() < deadline, "the recorder did not commit within 20 s"
+                    time.sleep(0.02)  # polling the database with a deadline, not synchronisation
+                for i in range(500, 20000):
+                    gen.publish("data", {"value": i})
+                committed = query(db, "SELECT seq FROM messages ORDER BY seq")
+                assert proc.pid is not None
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join(10)
+                assert proc.exitcode == -signal.SIGKILL
+            finally:
+                gen.close()
+        after = query(db, "SELECT seq FROM messages ORDER BY seq")
+        assert after[: len(committed)] == committed  # every committed row is still there
+        assert [s for (s,) in after] == list(range(len(after)))  # and nothing in between went missing
+        assert query(db, "SELECT status FROM sessions WHERE id = ?", first) == [("running",)]
+
+        with recorder_process(broker.addresses, config, [], session_id=second) as proc2:
+            status, ended, note = query(db, "SELECT status, ended, note FROM sessions WHERE id = ?", first)[0]
+            assert status == "interrupted"
+            assert ended == max(query(db, "SELECT host_time FROM messages WHERE session_id = ?", first))[0]
+            assert "died" in note
+            assert query(db, "SELECT status FROM sessions WHERE id = ?", second) == [("running",)]
+            assert proc2.pid is not None
+            os.kill(proc2.pid, signal.SIGTERM)  # a signal ends a session as interrupted, after committing
+            assert wait_exit(proc2) == 2
+        assert query(db, "SELECT status, note FROM sessions WHERE id = ?", second) == [
+            ("interrupted", "stopped by a signal")]
+
+
+def test_sigint_drains_until_bye(tmp_path: Path) -> None:
+    """Ctrl-C reaches every process of the group: the recorder drains instead of dropping the tail."""
+    db = tmp_path / "ether.sqlite"
+    config = _config(db, bye_timeout_s=20.0)
+    with running_broker() as broker, recorder_process(broker.addresses, config, ["gen"]) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            gen.publish("data", {"value": 0})
+            assert proc.pid is not None
+            os.kill(proc.pid, signal.SIGINT)
+            deadline = time.monotonic() + 10
+            while not query(db, "SELECT count(*) FROM messages")[0][0]:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)  # polling the database with a deadline
+            assert proc.is_alive()  # still draining: waiting for gen's bye
+            gen.publish("data", {"value": 1})
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    assert query(db, "SELECT status, note FROM sessions") == [("normal", None)]
+    assert query(db, "SELECT count(*) FROM messages") == [(2,)]
+
+
+def test_service_main_is_the_launcher_entry_point(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"],
+                                                      via_service=True) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            gen.publish("data", {"value": 0}, device_time=3.0, device_seq=1)  # no uncertainty given
+            gen.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    assert query(db, "SELECT status FROM sessions") == [("normal",)]
+    assert query(db, "SELECT device_time, device_uncertainty, device_seq FROM messages") == [(3.0, None, 1)]
+
+
+def test_database_failure_ends_the_session_as_error_keeping_earlier_rows(tmp_path: Path) -> None:
+    db = tmp_path / "ether.sqlite"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON messages WHEN NEW.seq >= 100"
+                 " BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    conn.close()
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"]) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            for i in range(100):
+                gen.publish("data", {"value": i})
+            deadline = time.monotonic() + 20
+            while query(db, "SELECT count(*) FROM messages")[0][0] < 100:
+                assert time.monotonic() < deadline, "the recorder did not commit within 20 s"
+                time.sleep(0.02)  # polling the database with a deadline
+            for i in range(100, 200):
+                gen.publish("data", {"value": i})
+            assert wait_exit(proc) == 1  # it stops by itself: it cannot record any more
+        finally:
+            gen.close()
+    status, note = query(db, "SELECT status, note FROM sessions")[0]
+    assert status == "error"
+    assert note.startswith("writing failed: disk says no;") and "rows not written" in note
+    assert query(db, "SELECT count(*) FROM messages") == [(100,)]
