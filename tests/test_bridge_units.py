@@ -177,3 +177,10 @@ def test_endpoint_data_of_checks_types() -> None:
     ):
         with pytest.raises(ValueError, match=f"field '{field}'"):
             ep.data_of(bad)
+
+
+def test_clock_stamp_from_before_the_first_pong_wrapped() -> None:
+    clock = ClockSync(1 << 30)
+    clock.add_pong(10.0, 10.002, 10)  # the device's clock had just passed 0 (ticks 10)
+    m = clock.map_ticks16(((1 << 30) - 5) & 0xFFFF, now=10.003)  # stamped 15 ms earlier, before the wrap
+    assert m.host_time == pytest.approx(10.001 - 0.015, abs=0.002)

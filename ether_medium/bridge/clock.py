@@ -30,6 +30,7 @@ _TICK_S = 0.001  # ticks_ms resolution
 _DRIFT_BOUND = 100e-6  # assumed worst-case rate error before it has been measured
 _RATE_MIN_SPAN_S = 20.0  # history needed before the rate is estimated
 _HISTORY = 64  # per-window minima kept for the rate fit
+_UNWRAPPED = 1 << 62  # a period no device clock reaches: unwrap_ticks16 on it gives the unwrapped value
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ class ClockSync:
         # map_ticks16's prediction for one receive time (see there)
         self._at = -1.0
         self._at_best: PingSample | None = None
-        self._at_base = self._at_mod = 0
+        self._at_base = 0
         self._at_uncertainty = 0.0
 
     @property
@@ -140,10 +141,12 @@ class ClockSync:
             base = round(self._predicted_unwrapped(now))
             drift = 0.0 if self._rate_known else _DRIFT_BOUND * abs(now - best.host_mid)
             self._at, self._at_best = now, best
-            self._at_base, self._at_mod = base, base % self.period
+            self._at_base = base
             self._at_uncertainty = best.rtt / 2.0 + _TICK_S + drift
-        full = protocol.unwrap_ticks16(t16, self._at_mod, self.period)
-        unwrapped = self._at_base + protocol.ticks_diff(full, self._at_mod, self.period)
+        # unwrapped around the prediction on a clock that never wraps (2**62 ms): base + the 16-bit step
+        unwrapped = protocol.unwrap_ticks16(t16, self._at_base, _UNWRAPPED)
+        if unwrapped >= _UNWRAPPED >> 1:  # a stamp from just before the first PONG's ticks passed 0
+            unwrapped -= _UNWRAPPED
         host = best.host_mid + (unwrapped - best.ticks) * _TICK_S / self._rate
         return Mapped(host, self._at_uncertainty, True)
 

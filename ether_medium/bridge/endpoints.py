@@ -52,6 +52,7 @@ class Endpoint:
     every_s: float | None
     model: type[BaseModel]
     field_names: tuple[str, ...] = field(default=())
+    all_float: bool = False  # every field is "f" (the hot path of data_of)
 
     @property
     def method(self) -> str:
@@ -72,6 +73,11 @@ class Endpoint:
         described); ValueError naming the field that does not fit. The hot path: plain type checks, the
         same ones the model makes."""
         assert self.fields is not None
+        if self.all_float:  # the usual reading
+            if len(values) == 1 and type(values[0]) is float:
+                return {self.field_names[0]: values[0]}
+            if all(type(v) is float for v in values):
+                return dict(zip(self.field_names, values, strict=True))
         out = {}
         for (name, ftype), v in zip(self.fields, values, strict=True):
             if ftype == "f":
@@ -144,6 +150,7 @@ def endpoint_from_describe(msg: list[Any], renames: dict[str, str], n_endpoints:
         every_s=None if every_s is None else float(every_s),
         model=build_model(topic, pairs),
         field_names=tuple(n for n, _ in pairs) if pairs is not None else (),
+        all_float=pairs is not None and all(t == "f" for _, t in pairs),
     )
 
 

@@ -30,28 +30,32 @@ class TopicSequence:
     last: int  # 9-bit seq of the newest PUB
     unwrapped: int  # its number counted across wraps
     ticks16: int  # its 16-bit device time
-    seen: set[int] = field(default_factory=set)  # numbers received, the newest RECENT or so
+    missing: set[int] = field(default_factory=set)  # numbers skipped (counted lost), the newest RECENT
 
     @classmethod
     def first(cls, seq: int, ticks16: int) -> TopicSequence:
         """The state after the first PUB of a topic in this boot (it starts the count: nothing is lost)."""
-        st = cls(seq, seq, ticks16)
-        st.seen.add(seq)
-        return st
+        return cls(seq, seq, ticks16)
 
     def accept(self, seq: int, ticks16: int) -> Arrival:
         adv = protocol.seq_advance(self.last, seq)
+        if adv == 1:  # the usual case: the next one
+            self.last, self.unwrapped, self.ticks16 = seq, self.unwrapped + 1, ticks16
+            return Arrival(self.unwrapped, 0, False)
+        if adv == 0:
+            return Arrival(None, 0, False)
         # A big "advance" whose device time is earlier than the newest PUB's is a PUB arriving late (a
-        # datagram link reorders), not hundreds lost.
-        late = adv > RECENT // 2 and ((ticks16 - self.ticks16) & 0xFFFF) >= 0x8000
-        n = self.unwrapped - (RECENT - adv) if late else self.unwrapped + adv
-        if adv == 0 or n in self.seen:
-            return Arrival(None, 0, late)
-        self.seen.add(n)
-        if len(self.seen) > 2 * RECENT:
-            floor = self.unwrapped - RECENT
-            self.seen = {x for x in self.seen if x > floor}
-        if late:
+        # datagram link reorders), not hundreds lost: it is welcome only if it was missing.
+        if adv > RECENT // 2 and ((ticks16 - self.ticks16) & 0xFFFF) >= 0x8000:
+            n = self.unwrapped - (RECENT - adv)
+            if n not in self.missing:
+                return Arrival(None, 0, True)  # came already: a duplicate
+            self.missing.discard(n)
             return Arrival(n, -1, True)
+        n = self.unwrapped + adv
+        self.missing.update(range(max(self.unwrapped + 1, n - RECENT), n))
+        if len(self.missing) > RECENT:
+            floor = n - RECENT
+            self.missing = {x for x in self.missing if x > floor}
         self.last, self.unwrapped, self.ticks16 = seq, n, ticks16
         return Arrival(n, adv - 1, False)
