@@ -170,3 +170,20 @@ def test_a_describe_that_never_arrives_is_asked_for_after_attaching(caplog: pyte
             assert sink.count("attached") == 2  # the sink hears of the new topic (the fabric subscribes it)
     assert "did not arrive whole in 3 QUERY rounds" in caplog.text
     assert "every topic is described now" in caplog.text
+
+
+def test_describes_whose_hello_was_lost_count_for_the_next_hello() -> None:
+    sink = RecordingSink()
+    hello = protocol.hello("scripted-5", 79, "test", 2, 1 << 30)
+    led = protocol.describe(1, "Thermometer.set_led", protocol.DEVICE_SUBSCRIBES, [["on", "b"]], None)
+    with scripted_device() as dev:
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            dev.wait_received(protocol.QUERY)
+            dev.send(READ)  # the HELLO before these was lost on the line
+            dev.send(led)
+            dev.send(hello)  # the one a QUERY brought; its own DESCRIBEs are lost this time
+            sink.wait(
+                lambda: mgr.state == ATTACHED, timeout_s=0.9, what="attach at this HELLO, no more rounds"
+            )
+            assert sorted(mgr.by_topic) == ["Thermometer.read", "Thermometer.set_led"]

@@ -155,6 +155,7 @@ class LinkManager:
         self._hello_at = -1e9
         self._describe_rounds = 0
         self._missing: set[int] = set()  # topic ids attached without (their DESCRIBEs never arrived whole)
+        self._early: dict[int, tuple[float, list[Any]]] = {}  # DESCRIBEs that came before their HELLO
         self._ping_at: float | None = None
         self._ping_id = 0
         self._last_peer = ""
@@ -636,6 +637,12 @@ class LinkManager:
             self._round = {t: e for t, e in self.endpoints.items() if t < n_endpoints}
         self.state = DESCRIBING
         self._query_at = now + self._round_wait()
+        early, self._early = self._early, {}
+        for t, msg in early.values():
+            if now - t <= self.timing.describe_s:  # of this HELLO's burst, not of some earlier boot
+                self._on_describe(msg, now)
+                if self.state != DESCRIBING:
+                    return
         self._maybe_complete(now)
 
     def _round_wait(self) -> float:
@@ -650,7 +657,10 @@ class LinkManager:
 
     def _on_describe(self, msg: list[Any], now: float) -> None:
         if self.info is None or self.state in (CONNECTED, INCOMPATIBLE):
-            self.log.debug("%s: DESCRIBE before HELLO; asking for both", self.name)
+            # Its HELLO was lost (or not sent yet): keep it for the HELLO that a QUERY brings at once, so a
+            # noisy link need not carry HELLO and every DESCRIBE of one round intact.
+            if len(msg) > 1 and type(msg[1]) is int and msg[1] < protocol.MAX_ENDPOINTS:
+                self._early[msg[1]] = (now, msg)
             self._query_soon(now)
             return
         n = self.info.n_endpoints
