@@ -184,3 +184,14 @@ def test_clock_stamp_from_before_the_first_pong_wrapped() -> None:
     clock.add_pong(10.0, 10.002, 10)  # the device's clock had just passed 0 (ticks 10)
     m = clock.map_ticks16(((1 << 30) - 5) & 0xFFFF, now=10.003)  # stamped 15 ms earlier, before the wrap
     assert m.host_time == pytest.approx(10.001 - 0.015, abs=0.002)
+
+
+def test_topic_sequence_late_within_one_millisecond() -> None:
+    """PUBs of a fast publisher share their millisecond: a late one is recognised by its missing number."""
+    from ether_medium.bridge.sequence import TopicSequence
+
+    st = TopicSequence.first(0, 7)
+    assert st.accept(2, 7) == (2, 1, False)  # 1 is missing
+    assert st.accept(1, 7) == (1, -1, True)  # here it is, same millisecond
+    assert st.accept(1, 7).device_seq is None  # again: a duplicate
+    assert st.accept(3, 7) == (3, 0, False)

@@ -156,6 +156,7 @@ class LinkManager:
         self._describe_rounds = 0
         self._missing: set[int] = set()  # topic ids attached without (their DESCRIBEs never arrived whole)
         self._early: dict[int, tuple[float, list[Any]]] = {}  # DESCRIBEs that came before their HELLO
+        self._unanswered = 0  # QUERYs sent since the link opened with no HELLO back
         self._ping_at: float | None = None
         self._ping_id = 0
         self._last_peer = ""
@@ -303,6 +304,7 @@ class LinkManager:
         self._decoder.reset()
         self.state = CONNECTED
         self._connected_at = now
+        self._unanswered = 0
         self._last_rx = now
         self._hinted = False
         self._ping_at = None
@@ -362,7 +364,10 @@ class LinkManager:
         elif self.state == ATTACHED:  # a stray PUB asked for it (another asks again), or DESCRIBEs missing
             self._query_at = now + self.timing.describe_s if self._missing else None
         else:
-            self._query_at = now + 1.0
+            # No HELLO yet. On a noisy line a long HELLO seldom arrives whole, so ask often at first (0.25 s,
+            # then 0.5 s for about ten seconds), then once a second.
+            self._query_at = now + (0.25 if self._unanswered < 2 else 0.5 if self._unanswered < 20 else 1.0)
+            self._unanswered += 1
 
     def _query_soon(self, now: float) -> None:
         """QUERY now unless one went out within the last second (PROTOCOL.md §5)."""

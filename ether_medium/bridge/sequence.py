@@ -44,14 +44,15 @@ class TopicSequence:
             return Arrival(self.unwrapped, 0, False)
         if adv == 0:
             return Arrival(None, 0, False)
-        # A big "advance" whose device time is earlier than the newest PUB's is a PUB arriving late (a
-        # datagram link reorders), not hundreds lost: it is welcome only if it was missing.
-        if adv > RECENT // 2 and ((ticks16 - self.ticks16) & 0xFFFF) >= 0x8000:
+        # A big "advance" is a PUB arriving late (a datagram link reorders), not hundreds lost, when its
+        # number is one we miss, or when its device time is not after the newest PUB's (then it came already).
+        if adv > RECENT // 2:
             n = self.unwrapped - (RECENT - adv)
-            if n not in self.missing:
-                return Arrival(None, 0, True)  # came already: a duplicate
-            self.missing.discard(n)
-            return Arrival(n, -1, True)
+            if n in self.missing:
+                self.missing.discard(n)
+                return Arrival(n, -1, True)
+            if ((ticks16 - self.ticks16) & 0xFFFF) >= 0x8000 or ticks16 == self.ticks16:
+                return Arrival(None, 0, True)  # a late duplicate
         n = self.unwrapped + adv
         self.missing.update(range(max(self.unwrapped + 1, n - RECENT), n))
         if len(self.missing) > RECENT:
