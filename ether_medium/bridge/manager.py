@@ -157,6 +157,9 @@ class LinkManager:
         self._missing: set[int] = set()  # topic ids attached without (their DESCRIBEs never arrived whole)
         self._early: dict[int, tuple[float, list[Any]]] = {}  # DESCRIBEs that came before their HELLO
         self._unanswered = 0  # QUERYs sent since the link opened with no HELLO back
+        # a datagram link reorders: a missing PUB counts as lost only when it has not come within this
+        self._grace_s = 0.25 if self.link.datagram else 0.0
+        self._gap_check_at = float("inf")
         self._ping_at: float | None = None
         self._ping_id = 0
         self._last_peer = ""
@@ -185,7 +188,7 @@ class LinkManager:
             t = min(t, self._last_rx + self.timing.lease_s)
         elif self.state == CONNECTED and not self._hinted:
             t = min(t, self._connected_at + self.timing.answer_s)
-        return min(t, self.deliveries.next_at())
+        return min(t, self.deliveries.next_at(), self._gap_check_at)
 
     def on_timer(self, now: float) -> None:
         if self._stopped:
@@ -422,6 +425,8 @@ class LinkManager:
         if self._ping_at is not None and now >= self._ping_at:
             self._send_ping(now)
         self.deliveries.on_timer(now)
+        if now >= self._gap_check_at:
+            self._expire_gaps(now)
 
     def _silent(self, now: float) -> None:
         reason = f"silent for {now - self._last_rx:.1f} s (lease {self.timing.lease_s:g} s)"
@@ -784,7 +789,9 @@ class LinkManager:
             st = self._seq[tid] = TopicSequence.first(seq, t16)
             device_seq = seq
         else:
-            arrival = st.accept(seq, t16)
+            arrival = st.accept(seq, t16, now, self._grace_s)
+            if st.pending:
+                self._gap_check_at = min(self._gap_check_at, st.next_deadline())
             if arrival.device_seq is None:
                 self.counters.duplicates += 1
                 self.problems.report(
@@ -792,7 +799,6 @@ class LinkManager:
                 )
                 return
             device_seq = arrival.device_seq
-            self.counters.sequence_gaps += arrival.lost
             if arrival.late:
                 self.counters.reordered += 1
                 self.problems.report(
@@ -800,12 +806,8 @@ class LinkManager:
                     f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last}); published",
                     logging.INFO,
                 )
-            elif arrival.lost:
-                self.problems.report(
-                    f"gap {tid}",
-                    f"{arrival.lost} PUB(s) on {ep.topic} lost on the link "
-                    f"(seq {(seq - arrival.lost - 1) & 0x1FF} -> {seq})",
-                )
+            if arrival.lost:
+                self._count_lost(ep, arrival.lost, f"before seq {seq}")
         values = msg[2:]
         if len(values) != len(ep.field_names):
             self.counters.rejected += 1
@@ -829,6 +831,21 @@ class LinkManager:
             reading = Reading(wall, None, None, device_seq)
         self.counters.published += 1
         self.sink.publish(self, ep, data, reading)
+
+    def _count_lost(self, ep: Endpoint, n: int, where: str) -> None:
+        self.counters.sequence_gaps += n
+        self.problems.report(f"gap {ep.topic_id}", f"{n} PUB(s) on {ep.topic} lost on the link ({where})")
+
+    def _expire_gaps(self, now: float) -> None:
+        """On a datagram link, missing PUBs whose grace is over count as lost now."""
+        self._gap_check_at = float("inf")
+        for tid, st in self._seq.items():
+            if st.pending:
+                lost = st.expire(now)
+                ep = self.endpoints.get(tid)
+                if lost and ep is not None:
+                    self._count_lost(ep, lost, f"not arrived within {self._grace_s:g} s")
+                self._gap_check_at = min(self._gap_check_at, st.next_deadline())
 
     def _reject_pub(self, tid: int, now: float) -> None:
         self.counters.rejected += 1

@@ -2,9 +2,13 @@
 "Sequence numbers").
 
 A PUB carries a 9-bit sequence number per topic. :class:`TopicSequence` counts them across the 512 wrap
-(the fabric's ``device_seq``) and judges each arrival: the next one, a jump (the PUBs in between were lost on
-the link), a duplicate (dropped), or a late one that a datagram link delivered after a later PUB (published;
-it is no longer missing). Late and forward jumps are told apart by the PUB's 16-bit device time.
+(the fabric's ``device_seq``) and judges each arrival: the next one, a jump (the PUBs in between are
+missing), a duplicate (dropped), or a late one that a datagram link delivered after a later PUB (published).
+
+On a byte stream nothing is reordered, so missing PUBs count as lost at once. On a datagram link a missing
+PUB counts as lost only when it has not come within ``grace_s`` (a late one is then no loss), so the
+``sequence_gaps`` counter never has to be taken back. At most :data:`PENDING` missing numbers per topic are
+remembered; older ones count as lost straight away.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from ether_lite import protocol
 
 __all__ = ["Arrival", "TopicSequence"]
 
-RECENT = 512  # how far back (in PUBs of one topic) a late or duplicate PUB is recognised
+WRAP = 512  # 9-bit sequence numbers
+PENDING = 64  # missing numbers remembered per topic (a datagram link reorders over a few only)
 
 
 class Arrival(NamedTuple):
     device_seq: int | None  # the PUB's number across wraps; None: a duplicate, to be dropped
-    lost: int  # PUBs found missing with this one (-1: this one had been counted missing and came late)
-    late: bool
+    lost: int  # PUBs that count as lost with this arrival
+    late: bool  # it came after a later one (published all the same)
 
 
 @dataclass(slots=True)
@@ -30,33 +35,49 @@ class TopicSequence:
     last: int  # 9-bit seq of the newest PUB
     unwrapped: int  # its number counted across wraps
     ticks16: int  # its 16-bit device time
-    missing: set[int] = field(default_factory=set)  # numbers skipped (counted lost), the newest RECENT
+    pending: dict[int, float] = field(default_factory=dict)  # missing number -> when it counts as lost
 
     @classmethod
     def first(cls, seq: int, ticks16: int) -> TopicSequence:
         """The state after the first PUB of a topic in this boot (it starts the count: nothing is lost)."""
         return cls(seq, seq, ticks16)
 
-    def accept(self, seq: int, ticks16: int) -> Arrival:
+    def accept(self, seq: int, ticks16: int, now: float = 0.0, grace_s: float = 0.0) -> Arrival:
         adv = protocol.seq_advance(self.last, seq)
         if adv == 1:  # the usual case: the next one
             self.last, self.unwrapped, self.ticks16 = seq, self.unwrapped + 1, ticks16
-            return Arrival(self.unwrapped, 0, False)
+            return Arrival(self.unwrapped, self.expire(now) if self.pending else 0, False)
         if adv == 0:
             return Arrival(None, 0, False)
-        # A big "advance" is a PUB arriving late (a datagram link reorders), not hundreds lost, when its
-        # number is one we miss, or when its device time is not after the newest PUB's (then it came already).
-        if adv > RECENT // 2:
-            n = self.unwrapped - (RECENT - adv)
-            if n in self.missing:
-                self.missing.discard(n)
-                return Arrival(n, -1, True)
+        # A big "advance" is a PUB arriving late, not hundreds lost, when its number is one we miss, or when
+        # its device time is not after the newest PUB's (then it came already: a duplicate).
+        if adv > WRAP // 2:
+            n = self.unwrapped - (WRAP - adv)
+            if self.pending.pop(n, None) is not None:
+                return Arrival(n, 0, True)
             if ((ticks16 - self.ticks16) & 0xFFFF) >= 0x8000 or ticks16 == self.ticks16:
-                return Arrival(None, 0, True)  # a late duplicate
+                return Arrival(None, 0, True)
         n = self.unwrapped + adv
-        self.missing.update(range(max(self.unwrapped + 1, n - RECENT), n))
-        if len(self.missing) > RECENT:
-            floor = n - RECENT
-            self.missing = {x for x in self.missing if x > floor}
+        lost = 0
+        if grace_s <= 0:
+            lost = adv - 1
+        else:
+            for k in range(max(self.unwrapped + 1, n - PENDING), n):
+                self.pending[k] = now + grace_s
+            lost = max(0, adv - 1 - PENDING)  # beyond what is remembered
+            if len(self.pending) > PENDING:
+                for k in sorted(self.pending)[: len(self.pending) - PENDING]:
+                    del self.pending[k]
+                    lost += 1
         self.last, self.unwrapped, self.ticks16 = seq, n, ticks16
-        return Arrival(n, adv - 1, False)
+        return Arrival(n, lost + (self.expire(now) if self.pending else 0), False)
+
+    def expire(self, now: float) -> int:
+        """Missing PUBs whose grace is over: forgotten, and returned as the number lost."""
+        gone = [k for k, t in self.pending.items() if t <= now]
+        for k in gone:
+            del self.pending[k]
+        return len(gone)
+
+    def next_deadline(self) -> float:
+        return min(self.pending.values(), default=float("inf"))
