@@ -163,6 +163,7 @@ def test_topic_sequence_on_a_datagram_link_late_is_no_loss() -> None:
     assert st.accept(4, 11, now=1.1, grace_s=0.25) == (4, 0, False)
     assert st.expire(1.2) == 0
     assert st.expire(1.3) == 1  # 2 never came: lost once its grace is over
+    assert st.accept(2, 9, now=1.35, grace_s=0.25) == (2, 0, True)  # later still: published, stays counted
     assert st.accept(5, 7, now=1.4, grace_s=0.25) == (5, 0, False)  # same millisecond as an old one: fine
 
 

@@ -23,7 +23,7 @@ class LinkCounters:
     decode_errors: int = 0  # bodies that are not CBOR or not a valid message
     version_errors: int = 0  # messages of another protocol version
     published: int = 0  # device PUBs forwarded into the fabric
-    sequence_gaps: int = 0  # PUBs lost per the sequence numbers (datagram links: not come within 0.25 s)
+    sequence_gaps: int = 0  # PUBs lost per the sequence numbers (datagram links: not come within 1 s)
     duplicates: int = 0  # PUBs received twice (same sequence number)
     reordered: int = 0  # PUBs that arrived after a later one (datagram links): published, not lost
     rejected: int = 0  # PUBs dropped: unknown topic, before DESCRIBE, wrong number of values

@@ -158,7 +158,7 @@ class LinkManager:
         self._early: dict[int, tuple[float, list[Any]]] = {}  # DESCRIBEs that came before their HELLO
         self._unanswered = 0  # QUERYs sent since the link opened with no HELLO back
         # a datagram link reorders: a missing PUB counts as lost only when it has not come within this
-        self._grace_s = 0.25 if self.link.datagram else 0.0
+        self._grace_s = 1.0 if self.link.datagram else 0.0
         self._gap_check_at = float("inf")
         self._ping_at: float | None = None
         self._ping_id = 0

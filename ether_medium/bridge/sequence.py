@@ -7,8 +7,8 @@ missing), a duplicate (dropped), or a late one that a datagram link delivered af
 
 On a byte stream nothing is reordered, so missing PUBs count as lost at once. On a datagram link a missing
 PUB counts as lost only when it has not come within ``grace_s`` (a late one is then no loss), so the
-``sequence_gaps`` counter never has to be taken back. At most :data:`PENDING` missing numbers per topic are
-remembered; older ones count as lost straight away.
+``sequence_gaps`` counter never has to be taken back. At most :data:`PENDING` (256) missing numbers per
+topic are remembered; older ones count as lost straight away.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ether_lite import protocol
 __all__ = ["Arrival", "TopicSequence"]
 
 WRAP = 512  # 9-bit sequence numbers
-PENDING = 64  # missing numbers remembered per topic (a datagram link reorders over a few only)
+PENDING = WRAP // 2  # missing numbers remembered per topic: as far back as a late PUB is recognised
 
 
 class Arrival(NamedTuple):
@@ -36,6 +36,7 @@ class TopicSequence:
     unwrapped: int  # its number counted across wraps
     ticks16: int  # its 16-bit device time
     pending: dict[int, float] = field(default_factory=dict)  # missing number -> when it counts as lost
+    expired: set[int] = field(default_factory=set)  # counted lost; still published should they come
 
     @classmethod
     def first(cls, seq: int, ticks16: int) -> TopicSequence:
@@ -54,6 +55,9 @@ class TopicSequence:
         if adv > WRAP // 2:
             n = self.unwrapped - (WRAP - adv)
             if self.pending.pop(n, None) is not None:
+                return Arrival(n, 0, True)
+            if n in self.expired:  # later than its grace: counted lost already, published all the same
+                self.expired.discard(n)
                 return Arrival(n, 0, True)
             if ((ticks16 - self.ticks16) & 0xFFFF) >= 0x8000 or ticks16 == self.ticks16:
                 return Arrival(None, 0, True)
@@ -77,6 +81,10 @@ class TopicSequence:
         gone = [k for k, t in self.pending.items() if t <= now]
         for k in gone:
             del self.pending[k]
+        if gone:
+            self.expired.update(gone)
+            if len(self.expired) > PENDING:
+                self.expired = set(sorted(self.expired)[-PENDING:])
         return len(gone)
 
     def next_deadline(self) -> float:
