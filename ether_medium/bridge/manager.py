@@ -215,6 +215,8 @@ class LinkManager:
                     if self.state == CLOSED:
                         return
             else:
+                # One read per readiness: a serial port opened with VMIN=0 reads 0 bytes when it has none,
+                # which only after poll() said "readable" means the port is gone.
                 data = self.link.read()
                 if data:
                     self._feed(data, now)
