@@ -24,8 +24,10 @@ from ether_lite.links.memory import memory_pair  # noqa: E402
 # The core: what board code loads with `from ether_lite import ether_pub, ether_sub, run` and then
 # run(..., link="usb_cdc"), apart from the one link module (links/usb_cdc.py, listed separately; it needs
 # the usb_cdc board module, so the RAM figure below cannot import it). MP_SCRIPT checks under MicroPython
-# that this is exactly the set of ether_lite modules the import loads. protocol.py, cbor.py and framing.py
-# are the host/test side (full codec, one-shot framing helpers); a board never loads them.
+# that this is exactly the set of ether_lite modules the import loads. startup.py, receive.py,
+# cbor_decoder.py and report.py are loaded when needed and dropped again (the Thermometer figure counts what
+# they leave: their interned names). protocol.py, cbor.py and framing.py are the host/test side (full
+# codec, one-shot framing helpers); a board never loads them.
 CORE = [
     "__init__.py",
     "node.py",
@@ -166,12 +168,21 @@ print("IMPORT", IMPORT)
 import sys
 print("LOADED", ",".join(sorted(m for m in sys.modules if m.startswith("ether_lite"))))
 
-# The issue's minimal device (one publisher at 1 Hz, one subscriber) on a link that costs nothing, counted
-# from the fresh interpreter above: imports, the class, the Node and its first poll (HELLO, DESCRIBE).
-class NoLink:
+# The issue's minimal device (one publisher at 1 Hz, one subscriber) served by run(), as on a board, counted
+# from the fresh interpreter above: imports, the class, the Node, the host's first frames answered (a PING,
+# a DELIVER to set_led, both ACKed/answered: the receive path is loaded too) and the first reading sent. The
+# link costs nothing (its frames are the host's; what the device writes goes nowhere).
+class HostLink:
     connected = True
+    def __init__(self, frames):
+        self.frames = frames
+        self.polls = 0
     def readinto(self, buf):
-        return 0
+        self.polls += 1
+        n = len(self.frames)
+        buf[:n] = self.frames
+        self.frames = b""
+        return n
     def write(self, buf, n=-1):
         pass
 
@@ -184,15 +195,17 @@ class Thermometer:
     def set_led(self, on: bool):
         self.on = on
 
-from ether_lite import Node
-thermo = Node(Thermometer(), NoLink(), device_id="bench", boot_id=1)
-thermo.poll()  # HELLO, DESCRIBEs and the first reading (due at once; its fields are learnt from it)
+link = HostLink(HOST_FRAMES)
+thermo = run(Thermometer(), link=link, until=lambda: link.polls >= 2)
+# sent: HELLO, 2 DESCRIBEs, PONG, ACK, the read DESCRIBE again (fields learnt), PUB
+assert thermo.sent == 7 and thermo.received == 2 and thermo.endpoints[1][6].on, thermo.sent
+link = None
 gc.collect()
 #--- top level
 THERMO = gc.mem_alloc() - a
 #--- top level
 print("THERMO", THERMO)
-from ether_lite import protocol, cbor, framing
+from ether_lite import protocol, cbor, framing, Node
 from ether_lite.links.memory import memory_pair
 
 class Sensor:
@@ -253,6 +266,26 @@ dec = framing.FrameDecoder()
 def frame_decode():
     dec.feed(frame, 0, nf)
 
+# The modules a Node loads for the occasion: RAM while loaded, and once dropped (ether_lite.node._drop) and
+# collected (what stays: the names they interned, never freed by MicroPython).
+from ether_lite.node import _drop
+gc.collect()
+#--- top level
+a = gc.mem_alloc()
+#--- top level
+from ether_lite import startup, receive, cbor_decoder, report
+gc.collect()
+#--- top level
+LAZY_LOADED = gc.mem_alloc() - a
+#--- top level
+for m in ("startup", "receive", "cbor_decoder", "report"):
+    _drop(m)
+startup = receive = cbor_decoder = report = None
+gc.collect()
+#--- top level
+LAZY_DROPPED = gc.mem_alloc() - a
+#--- top level
+print("LAZY", LAZY_LOADED, LAZY_DROPPED)
 print("PUB_CORE", measure(pub_core))
 print("PUB_FULL", measure(pub_full))
 print("FRAME_ENC", measure(frame_encode))
@@ -260,15 +293,25 @@ print("FRAME_DEC", measure(frame_decode))
 """
 
 
-def micropython_ram(mpy_dir: Path) -> None:
+def host_frames() -> bytes:
+    """What the host sends the Thermometer device first: a PING, then a DELIVER {"on": True} to set_led."""
+    return framing.encode_frame(cbor.dumps(protocol.ping(1))) + framing.encode_frame(
+        cbor.dumps(protocol.deliver(1, 7, [{"on": True}]))
+    )
+
+
+def micropython_ram(builds: list[tuple[str, Path]]) -> None:
+    """RAM figures under MicroPython for each (label, directory holding ether_lite/) in ``builds``: all of
+    them for the first (what `ether deploy` puts on a board), the import figure for the others."""
     node = shutil.which("node")
     if node is None or not (ROOT / "node_modules" / "@micropython").exists():
         line("MicroPython figures", "skipped: run `make deps` (needs node and node_modules)")
         return
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "ram.py"
-        script.write_text(MP_SCRIPT)
-        for label, lib in ((".mpy", mpy_dir / "ether_lite"), (".py", ROOT / "ether_lite")):
+        script.write_text(MP_SCRIPT.replace("HOST_FRAMES", repr(host_frames())))
+        for i, (label, build) in enumerate(builds):
+            lib = build / "ether_lite"
             proc = subprocess.run(
                 [
                     node,
@@ -295,14 +338,20 @@ def micropython_ram(mpy_dir: Path) -> None:
                 f"{int(fig['IMPORT'])} B",
                 "<= 6 KB",
             )
-            if label == ".mpy":
+            if i == 0:
                 print(
                     "  (gc.mem_alloc() after gc.collect(), around `from ether_lite import ether_pub,"
                     " ether_sub, run; import ether_lite.links`,\n   which loads " + ", ".join(loaded) + ";\n"
-                    f"   not counted: the link module run() then imports ({BOARD_LINK}, .mpy size above)"
-                    " and the Node's buffers (next line))"
+                    f"   not counted: the link module run() then imports ({BOARD_LINK}, .mpy size above),"
+                    " the Node's buffers (next line),\n   startup, receive, cbor_decoder, report (imported"
+                    " when needed and dropped again: next line but one))"
                 )
                 line("MicroPython RAM of a Node with one publisher + memory link", f"{int(fig['NODE'])} B")
+                loaded, dropped = fig["LAZY"].split()
+                line(
+                    "MicroPython RAM of startup+receive+cbor_decoder+report: loaded / dropped",
+                    f"{loaded} B / {dropped} B",
+                )
                 thermo = int(fig["THERMO"])
                 spare = BOARD_HEAP - thermo
                 line(
@@ -313,8 +362,8 @@ def micropython_ram(mpy_dir: Path) -> None:
                 fits = "fits" if spare >= USER_RESERVE else "DOES NOT FIT"
                 print(
                     "  (from a fresh interpreter: the imports, the class (1 Hz publisher + 1 subscriber),"
-                    " its Node on a link that costs nothing,\n   the first poll: HELLO, DESCRIBEs, a reading;"
-                    f" not counted: the link module, {BOARD_LINK[:-3]} .mpy size above)\n"
+                    " run() on a link that costs nothing:\n   HELLO, DESCRIBEs, the host's PING and DELIVER"
+                    f" answered, a reading sent; not counted: the link module, {BOARD_LINK[:-3]})\n"
                     f"  SAMD21 ({BOARD_HEAP // 1024} KB free at the prompt): {spare} B = {spare / 1024:.1f}"
                     f" KB left for the user's code -> {fits} with >= {USER_RESERVE // 1024} KB to spare"
                 )
@@ -338,11 +387,17 @@ def main() -> None:
     print(f"ether_lite bench (CPython {sys.version.split()[0]}, cbor2 baseline measured in the same run)")
     wire_bytes()
     codec_speed()
-    with tempfile.TemporaryDirectory() as tmp:
+    try:
+        from ether_medium.deploy import MPY_CROSS_FLAGS
+    except ImportError:  # before ether deploy compiled with flags
+        MPY_CROSS_FLAGS = ()
+    flags = " ".join(MPY_CROSS_FLAGS) or "no flags"
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp_deploy:
         sizes = compile_mpy(Path(tmp))
+        deployed = compile_mpy(Path(tmp_deploy), *MPY_CROSS_FLAGS)
         core = sum(sizes[m] for m in CORE)
         for m in CORE:
-            line(f"  .mpy {m}", f"{sizes[m]} B")
+            line(f"  .mpy {m} (mpy-cross / with `ether deploy`'s {flags})", f"{sizes[m]} B / {deployed[m]} B")
         line(
             ".mpy size of the core (" + ", ".join(c[:-3] for c in CORE) + ")",
             f"{core} B = {core / 1024:.1f} KB",
@@ -351,7 +406,7 @@ def main() -> None:
         line(f".mpy size of the core + the board link ({BOARD_LINK[:-3]})", f"{core + sizes[BOARD_LINK]} B")
         rest = {m: s for m, s in sizes.items() if m not in CORE}
         line(
-            ".mpy size of the rest (links load only when chosen; host side)",
+            ".mpy size of the rest (loaded when needed, then dropped, or host side)",
             ", ".join(f"{m[:-3]} {s} B" for m, s in rest.items()),
         )
         copied, rule = deployed_modules(list(sizes))
@@ -360,12 +415,12 @@ def main() -> None:
             f".mpy size of what `ether deploy` copies ({rule}: " + ", ".join(m[:-3] for m in copied) + ")",
             f"{total} B = {total / 1024:.1f} KB",
         )
-        with tempfile.TemporaryDirectory() as tmp_o3:
-            o3 = compile_mpy(Path(tmp_o3), "-O3")
-            line(
-                ".mpy size of the core with mpy-cross -O3 (no line numbers)", f"{sum(o3[m] for m in CORE)} B"
-            )
-        micropython_ram(Path(tmp))
+        line(
+            f".mpy size of the core with `ether deploy`'s {flags} (-O3: no line numbers)",
+            f"{sum(deployed[m] for m in CORE)} B",
+        )
+        builds = [(f".mpy, {flags}, as ether deploy", Path(tmp_deploy)), (".mpy, no flags", Path(tmp))]
+        micropython_ram([*builds, (".py", ROOT)])
 
 
 if __name__ == "__main__":

@@ -4,15 +4,17 @@
 
 PROTOCOL.md (repo root) is the wire protocol; this package imports nothing a board lacks.
 
-What a board loads (bench/lite.py measures it): this module, ``node``, ``endpoints``, ``clock``,
-``cbor_core``, ``framing_core``, ``links`` and the one link module chosen. The host side, which a board
-never imports: ``cbor`` (the full codec), ``framing`` (one-shot framing helpers), ``protocol``.
+What a board keeps loaded (bench/lite.py measures it): this module, ``node``, ``endpoints``, ``clock``,
+``cbor_core``, ``framing_core``, ``links`` and the one link module chosen. What it loads for the occasion
+and drops again (RAM: see ``ether_lite.node``): ``startup``, ``receive``, ``cbor_decoder``, ``report``.
+The host side, which a board never imports: ``cbor`` (the full codec), ``framing`` (one-shot framing
+helpers, ``FrameError``), ``protocol``.
 """
 
 __version__ = "0.1.0"
 
 from ether_lite.endpoints import ether_pub, ether_sub  # noqa: E402
-from ether_lite.node import Node, log  # noqa: E402
+from ether_lite.node import Node, _drop, log  # noqa: E402
 
 
 def run(*objs, link="usb_cdc", device_id=None, until=None):
@@ -20,7 +22,11 @@ def run(*objs, link="usb_cdc", device_id=None, until=None):
     ``"udp://host:port"``, ``"stdio"``, a pyserial URL, or a link object) until ``until()`` is true."""
     from ether_lite.links import open_link
 
-    node = Node(objs, open_link(link), device_id=device_id)
+    link = open_link(link)
+    # a board keeps the chosen link module, not the code that chose it (RAM: ether_lite.node._drop)
+    del open_link
+    _drop("links")
+    node = Node(objs, link, device_id=device_id)
     try:
         node.run(until)
     finally:

@@ -1,15 +1,16 @@
 """The full CBOR codec (RFC 8949): ``dumps(obj) -> bytes``, ``loads(data) -> obj``, for hosts and tests.
 
-It is ``ether_lite.cbor_core`` (what a board loads: the preferred-serialisation encoder and the decoder of
-what a host sends a device) extended with the rest of well-formed CBOR: integers beyond 64 bits as bignum
+It is ``ether_lite.cbor_core`` and ``ether_lite.cbor_decoder`` (what a board loads: the preferred-serialisation
+encoder and the decoder of what a host sends a device) extended with the rest of well-formed CBOR: integers beyond 64 bits as bignum
 tags 2/3 (where the interpreter has long ints), simple values, undefined, other tags and indefinite
 lengths. Anything malformed raises ``CBORDecodeError`` (a ``ValueError``), never another exception, and no
 length is used to allocate before the bytes it claims are present. Encoding is exactly what
 ``cbor2.dumps(obj, canonical=True)`` produces for the same value (PROTOCOL.md, "CBOR rules").
 """
 
-from ether_lite import cbor_core
-from ether_lite.cbor_core import MAX_DEPTH, CBORDecodeError, CBOREncodeError
+from ether_lite import cbor_core, cbor_decoder
+from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError
+from ether_lite.cbor_decoder import MAX_DEPTH
 
 __all__ = [
     "MAX_DEPTH",
@@ -101,7 +102,7 @@ class Encoder(cbor_core.Encoder):
             cbor_core.Encoder.other(self, obj)
 
 
-class Decoder(cbor_core.Decoder):
+class Decoder(cbor_decoder.Decoder):
     """The device decoder, plus indefinite lengths, tags (bignums), simple values and undefined."""
 
     def other(self, ib, depth, at, brk):
@@ -132,7 +133,7 @@ class Decoder(cbor_core.Decoder):
                     if major == 4:
                         out.append(x)
                     else:
-                        out[x] = self.item(depth + 1)  # TypeError (unhashable key): see cbor_core.loads()
+                        out[x] = self.item(depth + 1)  # TypeError (unhashable key): see cbor_decoder.loads()
             self.fail("indefinite length or break with major type %d" % major, at)
         if ai > 27:
             self.fail("reserved additional information %d" % ai, at)
@@ -165,4 +166,4 @@ def dumps(obj):
 def loads(data, start=0, end=-1):
     """The one item encoded in ``data[start:end]``; raises ``CBORDecodeError`` if it is malformed,
     cannot be held by this interpreter, or is followed by extra bytes."""
-    return cbor_core.loads(data, start, end, Decoder)
+    return cbor_decoder.loads(data, start, end, Decoder)

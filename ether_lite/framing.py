@@ -6,10 +6,25 @@ and ``FrameDecoder.frames()`` / ``counters()``. The one-shot ``decode_frame`` ra
 ``ValueError``) naming what was wrong; the streaming decoder never raises on any input bytes.
 """
 
-from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameError, crc16, encode_into
+from ether_lite import framing_core as _core
+from ether_lite.framing_core import MAX_BODY, MAX_FRAME, crc16
 from ether_lite.framing_core import FrameDecoder as _StreamDecoder
 
 __all__ = ["MAX_BODY", "MAX_FRAME", "FrameDecoder", "FrameError", "crc16", "decode_frame", "encode_frame", "encode_into"]
+
+
+class FrameError(ValueError):
+    """A frame that cannot be decoded: bad COBS, bad CRC, too short or too long; or a body too long."""
+
+
+def encode_into(out, body, n=-1):
+    """Write the frame of ``body[:n]`` into ``out`` (at least ``MAX_FRAME`` bytes); return its length.
+    Raises ``FrameError`` when the body is over ``MAX_BODY`` bytes. No allocation."""
+    if n < 0:
+        n = len(body)
+    if n > MAX_BODY:
+        raise FrameError("frame body is %d bytes; the protocol allows at most %d" % (n, MAX_BODY))
+    return _core.encode_into(out, body, n)
 
 
 class FrameDecoder(_StreamDecoder):

@@ -6,7 +6,7 @@ streaming decoder collects the body into a buffer preallocated for the largest l
 
 The streaming decoder never raises on any input bytes: corruption is counted (``crc_errors``,
 ``cobs_errors``, ``oversize``) and the decoder resynchronises at the next 0x00. ``ether_lite.framing``
-(what hosts and tests import) adds the one-shot helpers and ``FrameDecoder.frames()``.
+(what hosts and tests import) adds the one-shot helpers, ``FrameError`` and ``FrameDecoder.frames()``.
 """
 
 try:
@@ -20,10 +20,6 @@ MAX_BODY = const(256)  # largest CBOR body of one frame, bytes
 MAX_FRAME = const(261)
 _RAW = const(258)  # body + CRC
 
-
-
-class FrameError(ValueError):
-    """A frame that cannot be decoded: bad COBS, bad CRC, too short or too long."""
 
 
 def crc16(data, start=0, end=-1, crc=0xFFFF):
@@ -44,12 +40,12 @@ def crc16(data, start=0, end=-1, crc=0xFFFF):
 def encode_into(out, body, n=-1):
     """Write the frame of ``body[:n]`` into ``out`` (at least ``MAX_FRAME`` bytes); return its length.
 
-    The frame is COBS(body + CRC16 big-endian) + 0x00. No allocation.
+    The frame is COBS(body + CRC16 big-endian) + 0x00. No allocation. ``n`` must be at most ``MAX_BODY``:
+    a Node encodes into a ``MAX_BODY`` buffer, so here it is not checked (``ether_lite.framing.encode_into``,
+    what hosts use, checks it and raises ``FrameError``).
     """
     if n < 0:
         n = len(body)
-    if n > MAX_BODY:
-        raise FrameError("frame body is %d bytes; the protocol allows at most %d" % (n, MAX_BODY))
     crc = crc16(body, 0, n)
     total = n + 2
     code_at = 0

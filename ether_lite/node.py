@@ -5,20 +5,23 @@ blocks; ``run()`` loops over ``poll()``. A published reading is encoded and fram
 once (bench/lite.py measures 0 bytes allocated per reading by ether_lite under MicroPython).
 
 RAM on a board (a SAMD21 has about 17 KB free): a board keeps this, ``endpoints``, ``clock``,
-``cbor_core``, ``framing_core`` and the chosen link. What runs once (``ether_lite.startup``: the endpoint
-table, the device's identity, fields learnt from a first reading) and what runs only when something went
-wrong (``ether_lite.report``: answers to bad input, failed deliveries) live in modules imported for the
-occasion and dropped again (``_drop``), so their code is freed by the next collection. Wire constants are
-private ``const``s (no RAM on MicroPython) and messages are built inline, so a board does not load
-``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
+``cbor_core`` (the encoder), ``framing_core`` and the chosen link: what publishing and answering PING and
+QUERY need. The rest lives in modules imported for the occasion and dropped again (``_drop``), so their
+code is freed by the next collection: what runs once (``ether_lite.startup``: the Node's construction, the
+endpoint table, the device's identity, fields learnt from a first reading), what a DELIVER needs
+(``ether_lite.receive``, with ``ether_lite.cbor_decoder``) and what runs only when something went wrong
+(``ether_lite.report``). The price is a load from flash on each such occasion (a few ms on a board).
+
+Wire constants are private ``const``s (no RAM on MicroPython) and messages are built inline, so a board
+does not load ``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
 """
 
 import sys
 
 from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
-from ether_lite.cbor_core import CBORDecodeError, CBOREncodeError, Encoder, loads
-from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameDecoder, encode_into
+from ether_lite.cbor_core import CBOREncodeError
+from ether_lite.framing_core import encode_into
 
 try:
     from micropython import const
@@ -28,17 +31,14 @@ except ImportError:  # CPython: every const here is an int
 
 _HELLO = const(0)
 _PUB = const(2)
-_DELIVER = const(3)
-_ACK = const(4)
 _PING = const(5)
 _PONG = const(6)
 _LOG = const(7)
+_ERROR = const(8)
 _QUERY = const(9)
 _DEVICE_PUBLISHES = const(0)
-_DEVICE_SUBSCRIBES = const(1)
-_MAX_ENDPOINTS = const(32)
-_MAX_MSG_ID = const(65535)
 _SEQ_MASK = const(0x1FF)
+_ERR_INTERNAL = const(7)
 _INFO = const(20)
 
 # positions in an endpoint list (ether_lite.startup): the first six are its DESCRIBE message
@@ -47,24 +47,28 @@ _NAME = const(2)
 _DIR = const(3)
 _FIELDS = const(4)
 _OBJ = const(6)
-_ATTR = const(7)
 _FN = const(8)
 _PERIOD = const(9)
 _SEQ = const(10)
 _DUE = const(11)
 
-_DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs
 _REPORT_MS = const(1000)  # at most one link-error report per second
 _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
 
 _LOGGERS = []  # running Nodes, for log()
+# CPython keeps what it imported: RAM is plenty on a desktop, and there a thread's import could race
+# another thread's drop (several Nodes in one process).
+_KEEP_MODULES = sys.implementation.name == "cpython"
 
 
 def _drop(name):
-    """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``report``): out of
-    ``sys.modules`` and off the package, nothing refers to its code any more and the next collection frees
-    it (measured under MicroPython: the RAM comes back). The next use imports it again from flash."""
+    """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``receive``,
+    ``cbor_decoder``, ``report``): out of ``sys.modules`` and off the package, nothing refers to its code
+    any more and the next collection frees it (bench/lite.py measures it under MicroPython: of 5 KB, about
+    0.3 KB stays, the names it interned). The next use imports it again from flash. Not on CPython."""
+    if _KEEP_MODULES:
+        return
     sys.modules.pop("ether_lite." + name, None)
     try:
         delattr(sys.modules["ether_lite"], name)
@@ -78,42 +82,16 @@ class Node:
     and ``eof`` (see ``ether_lite.links``)."""
 
     def __init__(self, objs, link, device_id=None, boot_id=None):
-        if not isinstance(objs, (list, tuple)):
-            objs = (objs,)
-        self.objs = objs
-        self.link = link
-        from ether_lite import startup  # once: dropped below
+        # The constructor's work is done once, so its code lives in ether_lite.startup (dropped again:
+        # the RAM it takes goes back to the user's code). startup.init sets every attribute the methods
+        # below use: endpoints, device_id, boot_id, firmware, the buffers, the encoder, the frame decoder.
+        from ether_lite import startup
 
         try:
-            self.endpoints = startup.find_endpoints(objs)
-            ident = startup.identity(objs, __version__)
+            startup.init(self, objs, link, device_id, boot_id, __version__)
         finally:
             _drop("startup")
-        self.device_id = device_id or ident[0]
-        self.boot_id = ident[1] if boot_id is None else boot_id
-        self.firmware = ident[2]
-        self._body = bytearray(MAX_BODY)
-        self._enc = Encoder(self._body)
-        self._pubs = {}  # publishing function -> its endpoints
-        self._timed = []
-        now = clock.ticks_ms()
-        for ep in self.endpoints:
-            ep[_DUE] = now
-            if ep[_DIR] == _DEVICE_PUBLISHES:
-                self._pubs.setdefault(getattr(type(ep[_OBJ]), ep[_ATTR]), []).append(ep)
-                if ep[_PERIOD]:
-                    self._timed.append(ep)
-        self._frame = bytearray(MAX_FRAME)
-        self._in = bytearray(MAX_FRAME)  # a whole datagram: UDP truncates a short buffer
-        self._dec = FrameDecoder()
-        self._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs
-        self._seen_next = 0
-        self._connected = False
-        self._reported = 0
-        self._report_ms = now
-        self.sent = 0
-        self.received = 0
-        for obj in objs:
+        for obj in self.objs:
             _eps._NODES[id(obj)] = self
         _LOGGERS.append(self)
 
@@ -154,7 +132,8 @@ class Node:
     def log(self, text, level=_INFO):
         """One LOG frame; text beyond 240 bytes of UTF-8 is cut (on a character boundary) and ends in '…'."""
         text = str(text)
-        if len(text) > _LOG_MAX // 4:  # may be over 240 bytes (a character takes at most 4): cut it
+        # a character takes at most 4 bytes: only a longer text may need cutting (done in report)
+        if len(text) > _LOG_MAX // 4 and len(text.encode("utf-8")) > _LOG_MAX:
             from ether_lite import report
 
             text = report.fit(text, _LOG_MAX)
@@ -276,78 +255,33 @@ class Node:
     # ---------------------------------------------------------------------------- receiving
 
     def _handle(self, body, n):
-        """Answer one received body: a well-formed PING, QUERY or DELIVER here; anything else (PROTOCOL.md
-        section 5 says what) in ``ether_lite.report``."""
+        """Answer one received body.
+
+        The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read here from
+        their bytes. Anything else (a DELIVER: someone acted; bad input; a PING in an unusual encoding) is
+        ``ether_lite.receive``'s, with the CBOR decoder: imported for it and dropped again, so that neither
+        stays in a board's RAM."""
+        b0 = body[0]
+        if n == 2 and b0 == 0x81 and body[1] == _QUERY:  # [9]
+            return self.hello()
+        if n >= 3 and b0 == 0x82 and body[1] == _PING and body[2] >> 5 == 0:  # [5, uint]
+            ai = body[2] & 0x1F
+            k = 0 if ai < 24 else 1 << (ai - 24) if ai < 28 else -1  # bytes of the uint after its head
+            # ids below 2**30 (the host's) fit a small int on every board (some have no long ints)
+            if n == 3 + k and (k < 4 or k == 4 and body[3] < 0x40):
+                v = ai if k == 0 else 0
+                for i in range(3, n):
+                    v = v << 8 | body[i]
+                return self.send([_PONG, v, clock.ticks_ms()])
         try:
-            msg = loads(body, 0, n)
-        except CBORDecodeError as e:
-            msg = e
-        if isinstance(msg, list) and msg and _uint(msg[0]):
-            h = msg[0]
-            n = len(msg)
-            if h == _PING and n == 2 and _uint(msg[1]):
-                return self.send([_PONG, msg[1], clock.ticks_ms()])
-            if h == _QUERY and n == 1:
-                return self.hello()
-            if (h == _DELIVER and n >= 3 and _uint(msg[1]) and _uint(msg[2]) and msg[1] < _MAX_ENDPOINTS
-                    and msg[2] <= _MAX_MSG_ID):
-                return self._deliver(msg[1], msg[2], msg[3:])
-        from ether_lite import report
+            from ether_lite import receive
 
-        report.bad_message(self, msg)
-        _drop("report")
-
-    def _deliver(self, topic_id, msg_id, values):
-        """Run the subscriber of a DELIVER once per msg_id (a retransmission is re-ACKed, not run again)
-        and ACK it; what fails is answered by ``ether_lite.report`` (an ACK with the reason, or an ERROR
-        when no ACK was asked for: msg_id 0)."""
-        seen = self._seen
-        if msg_id:
-            for i in range(0, 2 * _DEDUP, 2):
-                if seen[i] == msg_id:
-                    return self.send([_ACK, msg_id, seen[i + 1], "duplicate"])
-        eps = self.endpoints
-        ep = eps[topic_id] if topic_id < len(eps) else None
-        kwargs = None
-        if ep is not None and ep[_DIR] == _DEVICE_SUBSCRIBES:
-            fields = ep[_FIELDS]
-            if fields is None:  # the host sends one map of keyword arguments, with text keys
-                if len(values) == 1 and isinstance(values[0], dict):
-                    kwargs = values[0]
-                    for k in kwargs:
-                        if not isinstance(k, str):
-                            kwargs = None
-                            break
-            elif len(values) == len(fields):
-                kwargs = {}
-                for i in range(len(values)):
-                    kwargs[fields[i][0]] = values[i]
-        failed = None
-        if kwargs is not None:
-            try:
-                getattr(ep[_OBJ], ep[_ATTR])(**kwargs)
-            except Exception as e:  # reported to the host; the node keeps running
-                failed = e
-            else:
-                if msg_id:
-                    self._ack(msg_id, 0)
-                return
-        from ether_lite import report
-
-        report.delivery_failed(self, ep, topic_id, msg_id, values, failed)
-        _drop("report")
-
-    def _ack(self, msg_id, status, text=None):
-        """ACK a DELIVER, and remember its status to re-ACK a retransmission."""
-        i = self._seen_next
-        self._seen[i] = msg_id
-        self._seen[i + 1] = status
-        self._seen_next = (i + 2) % (2 * _DEDUP)
-        self.send([_ACK, msg_id, status] if text is None else [_ACK, msg_id, status, text])
-
-
-def _uint(v):
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            receive.handle(self, body, n)
+        except MemoryError:  # the user's code holds the RAM this needs: the message is dropped, and said so
+            self.send([_ERROR, _ERR_INTERNAL, "no memory to read a message: dropped"])
+        finally:
+            _drop("receive")
+            _drop("cbor_decoder")
 
 
 def log(text, level=_INFO):

@@ -8,7 +8,7 @@ a short load from flash on each such event, which a healthy device never pays.
 
 import sys
 
-from ether_lite.node import _uint
+from ether_lite.receive import _uint, ack
 
 try:
     from micropython import const
@@ -103,7 +103,7 @@ def delivery_failed(node, ep, topic_id, msg_id, values, exc):
         else:
             text = "%s takes values %r, got %d" % (ep[_NAME], ep[_FIELDS], len(values))
     if msg_id:
-        node._ack(msg_id, status, fit(text, _TEXT_MAX))
+        ack(node, msg_id, status, fit(text, _TEXT_MAX))
     else:
         error(node, (_ERR_UNKNOWN_TOPIC, _ERR_BAD_ARGUMENTS, _ERR_INTERNAL)[status - 1], text, (topic_id,))
 

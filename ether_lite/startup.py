@@ -1,5 +1,5 @@
-"""What a Node works out once: the endpoint table of the decorated methods, the fields a publisher's
-first reading defines, and the device's identity (device id, boot id, firmware text).
+"""What a Node works out once: its construction (``init``), the endpoint table of the decorated methods,
+the fields a publisher's first reading defines, and the device's identity (device id, boot id, firmware).
 
 A board does not keep this module. ``ether_lite.node`` imports it for one call and drops it again
 (``node._drop``), so its code is freed by the next garbage collection: on a SAMD21 the RAM it would
@@ -19,7 +19,7 @@ import sys
 from ether_lite import clock
 from ether_lite.cbor_core import CBOREncodeError, Encoder
 from ether_lite.endpoints import _DECLARED
-from ether_lite.framing_core import MAX_BODY
+from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameDecoder
 
 try:
     from micropython import const
@@ -29,7 +29,49 @@ except ImportError:  # CPython: every const here is an int
 
 _DESCRIBE = const(1)
 _MAX_ENDPOINTS = const(32)
+_DEVICE_PUBLISHES = const(0)
+_DEDUP = const(8)  # msg_ids a Node remembers to re-ACK retransmitted DELIVERs
+# positions in an endpoint list (below)
+_DIR = const(3)
+_OBJ = const(6)
+_ATTR = const(7)
+_PERIOD = const(9)
+_DUE = const(11)
 _TYPES = "fibsya"  # float int bool str bytes any (protocol.FIELD_TYPES)
+
+
+def init(node, objs, link, device_id, boot_id, version):
+    """Make ``node`` (``ether_lite.node.Node.__init__``): every attribute its methods use."""
+    if not isinstance(objs, (list, tuple)):
+        objs = (objs,)
+    node.objs = objs
+    node.link = link
+    node.endpoints = eps = find_endpoints(objs)
+    ident = identity(objs, version)
+    node.device_id = device_id or ident[0]
+    node.boot_id = ident[1] if boot_id is None else boot_id
+    node.firmware = ident[2]
+    node._body = bytearray(MAX_BODY)  # the message being sent, encoded by node._enc
+    node._enc = Encoder(node._body)
+    node._pubs = {}  # publishing function -> its endpoints
+    node._timed = []  # endpoints published at a rate
+    now = clock.ticks_ms()
+    for ep in eps:
+        ep[_DUE] = now
+        if ep[_DIR] == _DEVICE_PUBLISHES:
+            node._pubs.setdefault(getattr(type(ep[_OBJ]), ep[_ATTR]), []).append(ep)
+            if ep[_PERIOD]:
+                node._timed.append(ep)
+    node._frame = bytearray(MAX_FRAME)  # the frame being sent
+    node._in = bytearray(MAX_FRAME)  # what the link has: a whole datagram (UDP truncates a short buffer)
+    node._dec = FrameDecoder()
+    node._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs of the last DELIVERs
+    node._seen_next = 0
+    node._connected = False  # HELLO sent since the link last came up
+    node._reported = 0  # link errors (frames dropped) reported so far
+    node._report_ms = now  # when they were last reported
+    node.sent = 0
+    node.received = 0
 
 
 def find_endpoints(objs):

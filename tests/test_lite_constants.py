@@ -25,7 +25,7 @@ def _private_consts(path: Path) -> dict[str, int]:
 
 def test_device_constants_match_protocol() -> None:
     checked = 0
-    for module in ("node.py", "startup.py", "report.py"):
+    for module in ("node.py", "startup.py", "receive.py", "report.py"):
         for name, value in _private_consts(ROOT / "ether_lite" / module).items():
             public = name.lstrip("_")
             if hasattr(protocol, public):
