@@ -83,7 +83,12 @@ class Ether:
                 else load_config(config if config is not None else {})
             )
             console_handler(level_from_env(cfg.logging.level or "INFO"))
-            launcher = Launcher(cfg, services)
+            if cfg.fabric.join is not None:  # run here, in a session on another machine
+                from ether_medium.joiner import JoiningLauncher
+
+                launcher: Launcher = JoiningLauncher(cfg, services)
+            else:
+                launcher = Launcher(cfg, services)
             launcher.tap(ready_timeout=ready_timeout)
             self._launcher = launcher
             self._started = False

@@ -3,6 +3,12 @@
 Publishers connect a PUB socket to :attr:`BrokerAddresses.publish` (the XSUB side); subscribers connect a
 SUB socket to :attr:`BrokerAddresses.subscribe` (the XPUB side). The proxy runs in a background thread of
 the process that called ``ether.tap`` (the C proxy loop releases the GIL).
+
+For other machines the broker also listens on TCP (:class:`TcpListener`, ``fabric: {transport: tcp}``):
+the same two sockets bind a TCP endpoint each, as CURVE servers when the listener has server keys (socket
+options apply per bind, so the local ``ipc://`` endpoints stay plain). A joining machine's addresses carry
+its key files (:attr:`BrokerAddresses.key_file`), which every client puts on its sockets
+(:meth:`BrokerAddresses.secure`).
 """
 
 from __future__ import annotations
@@ -11,37 +17,71 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import zmq
 
-__all__ = ["Broker", "BrokerAddresses"]
+__all__ = ["Broker", "BrokerAddresses", "TcpListener"]
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddresses:
     publish: str  # PUB sockets connect here (the broker's XSUB)
     subscribe: str  # SUB sockets connect here (the broker's XPUB)
+    key_file: str | None = None  # CURVE: this machine's NAME.key_secret (a machine joining over TCP)
+    server_key_file: str | None = None  # CURVE: the broker machine's NAME.key
 
     def as_env(self) -> dict[str, str]:
-        return {"ETHER_PUBLISH": self.publish, "ETHER_SUBSCRIBE": self.subscribe}
+        env = {"ETHER_PUBLISH": self.publish, "ETHER_SUBSCRIBE": self.subscribe}
+        if self.key_file is not None and self.server_key_file is not None:
+            env["ETHER_KEY"] = self.key_file
+            env["ETHER_SERVER_KEY"] = self.server_key_file
+        return env
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BrokerAddresses:
         env = dict(os.environ) if env is None else env
         try:
-            return cls(env["ETHER_PUBLISH"], env["ETHER_SUBSCRIBE"])
+            return cls(
+                env["ETHER_PUBLISH"],
+                env["ETHER_SUBSCRIBE"],
+                env.get("ETHER_KEY"),
+                env.get("ETHER_SERVER_KEY"),
+            )
         except KeyError as exc:
             raise RuntimeError(
                 f"{exc.args[0]} is not set: this process was not started by ether.tap()"
             ) from exc
+
+    def secure(self, sock: zmq.Socket[Any]) -> None:
+        """Put this machine's CURVE keys on ``sock`` (call before ``connect``); nothing without key files."""
+        if self.key_file is not None and self.server_key_file is not None:
+            from ether_medium.curve import client_keys
+
+            client_keys(self.key_file, self.server_key_file).apply(sock)
+
+
+@dataclass(frozen=True)
+class TcpListener:
+    """TCP endpoints the broker binds besides its local ones, for other machines; CURVE servers when
+    ``server_public`` / ``server_secret`` (Z85) are given."""
+
+    publish: str
+    subscribe: str
+    server_public: bytes | None = None
+    server_secret: bytes | None = None
 
 
 class Broker:
     """Start with :meth:`start`, stop with :meth:`stop`; both are idempotent."""
 
     def __init__(
-        self, addresses: BrokerAddresses | None = None, context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self,
+        addresses: BrokerAddresses | None = None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        listener: TcpListener | None = None,
     ) -> None:
+        self.listener = listener
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         if addresses is None:
             self._dir = tempfile.TemporaryDirectory(prefix="ether-")
@@ -73,12 +113,20 @@ class Broker:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.RCVHWM, 0)
+        endpoint = self.addresses.publish
         try:
-            xsub.bind(self.addresses.publish)
-            xpub.bind(self.addresses.subscribe)
-            control.bind(self._control_addr)
+            xsub.bind(endpoint)
+            xpub.bind(endpoint := self.addresses.subscribe)
+            control.bind(endpoint := self._control_addr)
+            if (tcp := self.listener) is not None:
+                for sock, endpoint in ((xsub, tcp.publish), (xpub, tcp.subscribe)):
+                    if tcp.server_public is not None and tcp.server_secret is not None:
+                        sock.setsockopt(zmq.CURVE_SERVER, 1)
+                        sock.setsockopt(zmq.CURVE_PUBLICKEY, tcp.server_public)
+                        sock.setsockopt(zmq.CURVE_SECRETKEY, tcp.server_secret)
+                    sock.bind(endpoint)
         except zmq.ZMQError as exc:
-            self._error = exc
+            self._error = RuntimeError(f"cannot bind {endpoint}: {exc}")
             self._ready.set()
             for sock in (xsub, xpub, control):
                 sock.close(0)

@@ -33,9 +33,14 @@ log = logging.getLogger("ether")
 def _run_instance(client: FabricClient, spec: dict[str, Any]) -> int:
     from ether_medium.instance import InstanceRuntime
 
-    return InstanceRuntime(
+    runtime = InstanceRuntime(
         client, dict(spec["instance"], listening=spec.get("listening")), catch_up=spec.get("catch_up") or []
-    ).run()
+    )
+    if spec.get("leave_on_sigterm"):  # an instance of a machine that joined a session (ether_medium.joiner)
+        from ether_medium.joiner import run_until_leave
+
+        return run_until_leave(runtime)
+    return runtime.run()
 
 
 def _run_service(client: FabricClient, spec: dict[str, Any]) -> int:

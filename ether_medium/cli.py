@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "sessions": "list recorded sessions",
     "export": "export a recorded session to CSV or Parquet",
     "replay": "republish a recorded session into a running fabric",
+    "keys": "create a CURVE key pair for joining machines into one fabric",
 }
 
 

@@ -67,6 +67,7 @@ class FabricClient:
             sock.setsockopt(zmq.RCVHWM, 0)
             sock.setsockopt(zmq.RECONNECT_IVL, 2)  # a forked child may connect before the broker binds
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 100)
+            addresses.secure(sock)  # CURVE keys of a machine that joined a fabric over TCP
         self._pub.connect(addresses.publish)
         self._sub.connect(addresses.subscribe)
         self._seq: dict[str, int] = {}

@@ -1,7 +1,8 @@
 """The YAML configuration, parsed into pydantic models with ``extra="forbid"``.
 
 Sections: ``instances`` and ``registry`` (the fabric), ``devices`` (the bridge), ``recording`` (the
-recorder) and ``logging``. Every error names the file, the key path and what was expected.
+recorder), ``logging`` and ``fabric`` (transport: local only, TCP for other machines, or joining a fabric
+that runs on another machine). Every error names the file, the key path and what was expected.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "ConfigError",
+    "CurveConfig",
     "DeviceConfig",
     "EtherConfig",
+    "FabricConfig",
     "InstanceConfig",
     "LoggingConfig",
     "RecordingConfig",
@@ -120,12 +123,85 @@ class LoggingConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
 
 
+class CurveConfig(_Strict):
+    """CURVE keys (files made by ``ether keys DIR``; relative paths are relative to the directory ether runs
+    in)."""
+
+    key: str = Field(description="this machine's key pair: the NAME.key_secret file")
+    authorized: str | None = Field(
+        None,
+        description="broker machine: directory of the public keys (NAME.key) of machines allowed to join",
+    )
+    server_key: str | None = Field(None, description="joining machine: the broker machine's public key file")
+
+
+class FabricConfig(_Strict):
+    """How processes reach the broker. ``ipc`` (default): this machine only. ``tcp``: the broker also listens
+    on ``host``:``port`` (publishers) and ``port+1`` (subscribers) for other machines. ``join``: run this
+    config's instances and devices here, in the session whose broker is at ``tcp://HOST:PORT``."""
+
+    transport: Literal["ipc", "tcp"] = "ipc"
+    host: str = Field(
+        default="127.0.0.1", description="the address the broker binds for tcp (0.0.0.0: every interface)"
+    )
+    port: int = Field(default=5555, ge=1, le=65534, description="publishers' port; subscribers use port+1")
+    join: str | None = Field(default=None, description="tcp://HOST:PORT of a running session's broker")
+    curve: CurveConfig | None = None
+
+    @model_validator(mode="after")
+    def _safe(self) -> FabricConfig:
+        if self.transport == "ipc" and self.join is None:
+            return self
+        from ether_medium.curve import NO_CURVE_HINT, is_loopback
+
+        if self.join is not None:
+            if self.transport == "tcp":
+                raise ValueError(
+                    "join (run here, in a session on another machine) and transport: tcp (run the "
+                    "session's broker here) exclude each other: remove one"
+                )
+            host, _ = parse_join(self.join)
+            if self.curve is None and not is_loopback(host):
+                raise ValueError(
+                    f"joining {self.join} over the network needs CURVE keys (fabric.curve): {NO_CURVE_HINT}"
+                )
+            if self.curve is not None and self.curve.server_key is None:
+                raise ValueError(
+                    "curve.server_key is missing: a joining machine needs the broker machine's "
+                    "public key file (its NAME.key)"
+                )
+        elif self.transport == "tcp":
+            if self.curve is None and not is_loopback(self.host):
+                raise ValueError(
+                    f"transport: tcp on {self.host!r}, which other machines can reach, needs CURVE "
+                    f"authentication (fabric.curve); without keys use host: 127.0.0.1. {NO_CURVE_HINT}"
+                )
+            if self.curve is not None and self.curve.authorized is None:
+                raise ValueError(
+                    "curve.authorized is missing: the broker machine needs the directory of the "
+                    "public keys (NAME.key files) of the machines allowed to join"
+                )
+        return self
+
+
+def parse_join(url: str) -> tuple[str, int]:
+    """``tcp://HOST:PORT`` -> (HOST, PORT); ``ValueError`` naming the expected form."""
+    rest = url.removeprefix("tcp://")
+    host, _, port = rest.rpartition(":")
+    if not url.startswith("tcp://") or not host or not port.isdigit() or not 1 <= int(port) <= 65534:
+        raise ValueError(
+            f"join: expected tcp://HOST:PORT (the main session's fabric.host and fabric.port), got {url!r}"
+        )
+    return host.strip("[]"), int(port)
+
+
 class EtherConfig(_Strict):
     instances: dict[str, InstanceConfig] = Field(default_factory=dict)
     registry: dict[str, RegistryEntry] = Field(default_factory=dict)
     devices: dict[str, DeviceConfig] = Field(default_factory=dict)
     recording: RecordingConfig | None = None
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    fabric: FabricConfig = Field(default_factory=FabricConfig)
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
 
@@ -139,6 +215,15 @@ class EtherConfig(_Strict):
                     f"({', '.join(sorted(RESERVED_NAMES))}, bridge.*); choose another name"
                 )
         return instances
+
+    @model_validator(mode="after")
+    def _joining_does_not_record(self) -> EtherConfig:
+        if self.fabric.join is not None and self.recording is not None:
+            raise ValueError(
+                "recording: a machine that joins a session does not record (the main session's "
+                "recorder records its messages too); remove recording: from this config"
+            )
+        return self
 
 
 RESERVED_NAMES = frozenset({"ether", "recorder", "monitor"})
@@ -157,6 +242,8 @@ _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (("devices", "*"), DeviceConfig),
     (("recording",), RecordingConfig),
     (("logging",), LoggingConfig),
+    (("fabric",), FabricConfig),
+    (("fabric", "curve"), CurveConfig),
 ]
 _MODEL_NAMES = frozenset(model.__name__ for _, model in _SECTIONS)
 

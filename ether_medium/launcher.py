@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
 
@@ -39,7 +39,11 @@ from ether_medium.envelope import EnvelopeError
 from ether_medium.instance import TOPIC_DONE
 from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_remote
 from ether_medium.process import ChildProcess, can_fork, fork_child, spawn_child
+from ether_medium.remote import TOPIC_JOIN, Reception, describe_listener, start_authenticator, tcp_listener
 from ether_medium.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
+
+if TYPE_CHECKING:
+    from ether_medium.curve import KeyAuthenticator
 
 __all__ = ["TAP_NAME", "TOPIC_EXITED", "EtherError", "Launcher", "fabric_file"]
 
@@ -84,6 +88,9 @@ class Child:
 
 
 class Launcher:
+    # what the supervisor thread receives (see _on_message)
+    SUPERVISED: tuple[str, ...] = (TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE, TOPIC_JOIN)
+
     def __init__(self, config: EtherConfig, services: list[ServiceSpec] | None = None) -> None:
         self.config = config
         self.session_id = str(uuid.uuid4())
@@ -108,6 +115,9 @@ class Launcher:
         self._sup_live = threading.Event()
         self._fabric_file: str | None = None
         self._log_handler: FabricLogHandler | None = None
+        self._reception = Reception()  # machines that joined (fabric.transport: tcp)
+        self._auth: KeyAuthenticator | None = None  # admits joining machines' keys (fabric.curve)
+        self.ended = threading.Event()  # set when the session ends by itself (a joining machine's launcher)
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
@@ -210,38 +220,46 @@ class Launcher:
                 self._cond.wait(min(left, 0.02))
 
     # -- tap / start / shutdown ------------------------------------------------------------------------
+    def _plan(self, recorder: ServiceSpec | None, services: list[ServiceSpec]) -> None:
+        """Fill :attr:`children` (the recorder first) from the config; nothing starts yet."""
+        instance_names = list(self.config.instances)
+        if recorder is not None:
+            wait_for = [TAP_NAME, *instance_names, *(s.name for s in services)]
+            body = {"target": recorder.target, "kwargs": recorder.kwargs, "wait_for": wait_for}
+            self.children[recorder.name] = Child(
+                recorder.name,
+                "service",
+                self._child_spec(recorder.name, "service", body),
+                _policy("never"),
+            )
+        for spec in services:
+            body = {"target": spec.target, "kwargs": spec.kwargs, "wait_for": []}
+            self.children[spec.name] = Child(
+                spec.name, "service", self._child_spec(spec.name, "service", body), _policy(spec.restart)
+            )
+        registry = dict(self.config.raw.get("registry") or {})
+        for name, inst in self.config.instances.items():
+            body = {
+                "class_path": inst.class_path,
+                "args": inst.args,
+                "kwargs": inst.kwargs,
+                "registry": registry,
+            }
+            self.children[name] = Child(
+                name, "instance", self._child_spec(name, "instance", body), _policy(inst.restart)
+            )
+
     def tap(self, ready_timeout: float = 30.0) -> None:
         recorder, services = self._service_specs()
+        try:
+            listener = tcp_listener(self.config.fabric)  # key files are read before anything starts
+        except ValueError as exc:
+            raise EtherError(f"config {self.config.source}: {exc}") from exc
         log.info("Starting Ether session: %s...", self.session_id)
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
         try:
-            instance_names = list(self.config.instances)
-            if recorder is not None:
-                wait_for = [TAP_NAME, *instance_names, *(s.name for s in services)]
-                body = {"target": recorder.target, "kwargs": recorder.kwargs, "wait_for": wait_for}
-                self.children[recorder.name] = Child(
-                    recorder.name,
-                    "service",
-                    self._child_spec(recorder.name, "service", body),
-                    _policy("never"),
-                )
-            for spec in services:
-                body = {"target": spec.target, "kwargs": spec.kwargs, "wait_for": []}
-                self.children[spec.name] = Child(
-                    spec.name, "service", self._child_spec(spec.name, "service", body), _policy(spec.restart)
-                )
-            registry = dict(self.config.raw.get("registry") or {})
-            for name, inst in self.config.instances.items():
-                body = {
-                    "class_path": inst.class_path,
-                    "args": inst.args,
-                    "kwargs": inst.kwargs,
-                    "registry": registry,
-                }
-                self.children[name] = Child(
-                    name, "instance", self._child_spec(name, "instance", body), _policy(inst.restart)
-                )
+            self._plan(recorder, services)
             # Fork every child before this process holds a ZeroMQ context or a thread (see process.py). The
             # recorder comes first; it is ready before Ether.init, so it sees everything from then on.
             for child in self.children.values():
@@ -249,8 +267,15 @@ class Launcher:
             # The fabric's own context (not zmq.Context.instance(), which belongs to the user), created after
             # the children were forked and destroyed at shutdown.
             self._ctx = zmq.Context()
-            self.broker = Broker(self._addresses, self._ctx)
-            self.broker.start()
+            self._auth = start_authenticator(self.config.fabric, self._ctx)
+            self.broker = Broker(self._addresses, self._ctx, listener)
+            try:
+                self.broker.start()
+            except RuntimeError as exc:
+                hint = " (is another session using fabric.port?)" if listener is not None else ""
+                raise EtherError(f"config {self.config.source}: {exc}{hint}") from exc
+            if listener is not None:
+                log.info("%s", describe_listener(self.config.fabric, self._auth))
             self._thread = threading.Thread(target=self._supervise, name="ether-supervisor", daemon=True)
             self._thread.start()
             self._main = FabricClient(self._addresses, TAP_NAME, context=self._ctx)
@@ -351,6 +376,9 @@ class Launcher:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
         if self._ctx is not None:  # every socket of ours is closed; nothing can hang here
             self._ctx.destroy(linger=0)
             self._ctx = None
@@ -381,7 +409,7 @@ class Launcher:
     def _supervise(self) -> None:
         client = FabricClient(self.addresses, f"{TAP_NAME}.supervisor", context=self._ctx)
         self._sup = client
-        for topic in (TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE):
+        for topic in self.SUPERVISED:
             client.subscribe(topic)
         try:
             client.handshake()
@@ -408,6 +436,18 @@ class Launcher:
                 print_remote(data)
             return
         name = str(data.get("name", ""))
+        if topic == TOPIC_JOIN:
+            self._reception.on_join(
+                data,
+                session=self.session_id,
+                phases=self.phases,
+                taken=[TAP_NAME, *self.children],
+                stopping=self.stopping,
+                publish=self._publish_quietly,
+            )
+            return
+        if topic == TOPIC_BYE:
+            self._reception.on_bye(name)
         with self._cond:
             child = self.children.get(name)
             if topic == TOPIC_READY and child is not None:
@@ -417,6 +457,12 @@ class Launcher:
             elif topic == TOPIC_BYE:
                 self._byes.add(name)
             self._cond.notify_all()
+
+    def _publish_quietly(self, topic: str, data: dict[str, Any]) -> None:
+        main = self._main
+        if main is not None:
+            with contextlib.suppress(Exception):  # closed at shutdown
+                main.publish(topic, data)
 
     def _exited(self, child: Child, code: int) -> None:
         """Record an exit (from the supervisor or from ``_reap``); a process that did not say bye is

@@ -49,12 +49,25 @@ def get_logger() -> logging.Logger:
 _console: logging.Handler | None = None
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record is printed (not when the handler was made), so a
+    later redirection (pytest's capture, a notebook) gets the records."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def console_handler(level: int | None = None) -> logging.Handler:
     """Install (once) the seed-format console handler on the ``ether`` logger of the tap process."""
     global _console
     logger = get_logger()
     if _console is None:
-        _console = logging.StreamHandler(sys.stderr)
+        _console = _Stderr()
         _console.setFormatter(logging.Formatter(FORMAT, DATEFMT))
         logger.addHandler(_console)
         logger.propagate = False
