@@ -150,3 +150,40 @@ def test_describes_of_one_boot_accumulate_across_rounds() -> None:
             dev.send(led)  # round 2 lost the first
             sink.wait(lambda: mgr.state == ATTACHED, what="attach from two partial rounds")
             assert sorted(mgr.by_topic) == ["Thermometer.read", "Thermometer.set_led"]
+
+
+def test_a_describe_that_never_arrives_is_asked_for_after_attaching(caplog: pytest.LogCaptureFixture) -> None:
+    """A board whose DESCRIBE of one topic keeps getting lost is attached with the others after three QUERY
+    rounds (under two seconds), and the missing topic is added as soon as its DESCRIBE comes through."""
+    caplog.set_level(logging.INFO)
+    sink = RecordingSink()
+    hello = protocol.hello("scripted-4", 78, "test", 2, 1 << 30)
+    led = protocol.describe(1, "Thermometer.set_led", protocol.DEVICE_SUBSCRIBES, [["on", "b"]], None)
+    with scripted_device() as dev:
+        dev.on_query(hello, READ)  # topic id 1 is "lost" every time
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            sink.wait(lambda: mgr.state == ATTACHED, timeout_s=5, what="attach without topic id 1")
+            assert sorted(mgr.by_topic) == ["Thermometer.read"]
+            dev.on_query(led)  # now it gets through
+            sink.wait(lambda: "Thermometer.set_led" in mgr.by_topic, timeout_s=5, what="topic id 1 added")
+            assert sink.count("attached") == 2  # the sink hears of the new topic (the fabric subscribes it)
+    assert "did not arrive whole in 3 QUERY rounds" in caplog.text
+    assert "every topic is described now" in caplog.text
+
+
+def test_describes_whose_hello_was_lost_count_for_the_next_hello() -> None:
+    sink = RecordingSink()
+    hello = protocol.hello("scripted-5", 79, "test", 2, 1 << 30)
+    led = protocol.describe(1, "Thermometer.set_led", protocol.DEVICE_SUBSCRIBES, [["on", "b"]], None)
+    with scripted_device() as dev:
+        mgr = LinkManager("thermo1", dev.url, sink)
+        with LoopThread(mgr):
+            dev.wait_received(protocol.QUERY)
+            dev.send(READ)  # the HELLO before these was lost on the line
+            dev.send(led)
+            dev.send(hello)  # the one a QUERY brought; its own DESCRIBEs are lost this time
+            sink.wait(
+                lambda: mgr.state == ATTACHED, timeout_s=0.9, what="attach at this HELLO, no more rounds"
+            )
+            assert sorted(mgr.by_topic) == ["Thermometer.read", "Thermometer.set_led"]

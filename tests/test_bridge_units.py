@@ -138,3 +138,61 @@ def test_encode_device_matches_the_envelope(seq: int) -> None:
     )
     assert body == encode(env)[1]
     assert decode([b"Thermometer.read", body]) == env
+
+
+def test_topic_sequence_on_a_stream_gaps_duplicates_and_wrap() -> None:
+    from ether_medium.bridge.sequence import TopicSequence
+
+    st = TopicSequence.first(510, 1000)
+    assert st.accept(511, 1001) == (511, 0, False)
+    assert st.accept(0, 1002) == (512, 0, False)  # wraps at 512, counted on
+    assert st.accept(3, 1005) == (515, 2, False)  # 1 and 2 lost, at once (a stream does not reorder)
+    assert st.accept(3, 1005).device_seq is None  # the same again: a duplicate
+    assert st.accept(1, 1003).device_seq is None  # older than the newest: came already
+    # 300 lost at once, time moving on: a jump, not a late arrival
+    assert st.accept((3 + 301) % 512, 1005 + 301) == (515 + 301, 300, False)
+
+
+def test_topic_sequence_on_a_datagram_link_late_is_no_loss() -> None:
+    from ether_medium.bridge.sequence import TopicSequence
+
+    st = TopicSequence.first(0, 7)
+    assert st.accept(3, 10, now=1.0, grace_s=0.25) == (3, 0, False)  # 1, 2 missing, not lost yet
+    assert st.accept(1, 8, now=1.01, grace_s=0.25) == (1, 0, True)  # late, same millisecond or not
+    assert st.accept(1, 8, now=1.02, grace_s=0.25).device_seq is None  # and again: a duplicate
+    assert st.accept(4, 11, now=1.1, grace_s=0.25) == (4, 0, False)
+    assert st.expire(1.2) == 0
+    assert st.expire(1.3) == 1  # 2 never came: lost once its grace is over
+    assert st.accept(2, 9, now=1.35, grace_s=0.25) == (2, 0, True)  # later still: published, stays counted
+    assert st.accept(5, 7, now=1.4, grace_s=0.25) == (5, 0, False)  # same millisecond as an old one: fine
+
+
+def test_endpoint_data_of_checks_types() -> None:
+    msg = protocol.describe(
+        0, "A.b", 0, [["x", "f"], ["n", "i"], ["ok", "b"], ["s", "s"], ["raw", "y"], ["v", "a"]], None
+    )
+    ep = endpoint_from_describe(msg, {}, 1)
+    assert ep.data_of([1, 2, True, "t", b"\x00", [1]]) == {
+        "x": 1.0,
+        "n": 2,
+        "ok": True,
+        "s": "t",
+        "raw": b"\x00",
+        "v": [1],
+    }
+    for bad, field in (
+        ([True, 2, True, "t", b"", 0], "x"),
+        ([1.0, 2.5, True, "t", b"", 0], "n"),
+        ([1.0, 2, 1, "t", b"", 0], "ok"),
+        ([1.0, 2, True, 3, b"", 0], "s"),
+        ([1.0, 2, True, "t", "x", 0], "raw"),
+    ):
+        with pytest.raises(ValueError, match=f"field '{field}'"):
+            ep.data_of(bad)
+
+
+def test_clock_stamp_from_before_the_first_pong_wrapped() -> None:
+    clock = ClockSync(1 << 30)
+    clock.add_pong(10.0, 10.002, 10)  # the device's clock had just passed 0 (ticks 10)
+    m = clock.map_ticks16(((1 << 30) - 5) & 0xFFFF, now=10.003)  # stamped 15 ms earlier, before the wrap
+    assert m.host_time == pytest.approx(10.001 - 0.015, abs=0.002)

@@ -12,6 +12,8 @@ module                          what it holds
 ``links``                       host-side byte links, chosen by URL scheme
 ``manager``                     the per-device state machine: HELLO/DESCRIBE, PUB, DELIVER/ACK, PING
 ``endpoints``                   DESCRIBEs checked and turned into fabric topics with pydantic models
+``sequence``                    per-topic sequence numbers: gaps, duplicates, late arrivals
+``delivery``                    DELIVER until ACK: msg_ids, retransmission, outcome reported once
 ``clock``                       device ticks -> host time (min-RTT window, drift, uncertainty)
 ``counters`` / ``problems``     per-link counters; rate-limited log lines for bad input
 ``loop``                        one poll loop over links and fabric sockets

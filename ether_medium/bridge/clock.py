@@ -30,6 +30,7 @@ _TICK_S = 0.001  # ticks_ms resolution
 _DRIFT_BOUND = 100e-6  # assumed worst-case rate error before it has been measured
 _RATE_MIN_SPAN_S = 20.0  # history needed before the rate is estimated
 _HISTORY = 64  # per-window minima kept for the rate fit
+_UNWRAPPED = 1 << 62  # a period no device clock reaches: unwrap_ticks16 on it gives the unwrapped value
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,11 @@ class ClockSync:
         self._rate = 1.0  # device seconds per host second
         self._rate_known = False
         self.best: PingSample | None = None
+        # map_ticks16's prediction for one receive time (see there)
+        self._at = -1.0
+        self._at_best: PingSample | None = None
+        self._at_base = 0
+        self._at_uncertainty = 0.0
 
     @property
     def samples(self) -> int:
@@ -124,14 +130,25 @@ class ClockSync:
         return Mapped(host, best.rtt / 2.0 + _TICK_S + drift, True)
 
     def map_ticks16(self, t16: int, now: float) -> Mapped:
-        """Host time of a PUB's 16-bit device stamp received at ``now`` (monotonic seconds)."""
-        if self.best is None:
+        """Host time of a PUB's 16-bit device stamp received at ``now`` (monotonic seconds).
+
+        The prediction of the device's clock at ``now`` is kept for the next call with the same ``now``
+        (every frame of one read from the link), since this runs for every reading."""
+        best = self.best
+        if best is None:
             return Mapped(now, 0.0, False)
-        predicted = self._predicted_unwrapped(now)
-        base = round(predicted)
-        full = protocol.unwrap_ticks16(t16, base % self.period, self.period)
-        unwrapped = base + protocol.ticks_diff(full, base % self.period, self.period)
-        return self.map_unwrapped(unwrapped, now)
+        if now != self._at or best is not self._at_best:
+            base = round(self._predicted_unwrapped(now))
+            drift = 0.0 if self._rate_known else _DRIFT_BOUND * abs(now - best.host_mid)
+            self._at, self._at_best = now, best
+            self._at_base = base
+            self._at_uncertainty = best.rtt / 2.0 + _TICK_S + drift
+        # unwrapped around the prediction on a clock that never wraps (2**62 ms): base + the 16-bit step
+        unwrapped = protocol.unwrap_ticks16(t16, self._at_base, _UNWRAPPED)
+        if unwrapped >= _UNWRAPPED >> 1:  # a stamp from just before the first PONG's ticks passed 0
+            unwrapped -= _UNWRAPPED
+        host = best.host_mid + (unwrapped - best.ticks) * _TICK_S / self._rate
+        return Mapped(host, self._at_uncertainty, True)
 
     def map_ticks(self, ticks: int, now: float) -> Mapped:
         """Host time of a full device tick value (mod ``ticks_period``) seen at about ``now``."""

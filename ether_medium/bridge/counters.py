@@ -23,9 +23,9 @@ class LinkCounters:
     decode_errors: int = 0  # bodies that are not CBOR or not a valid message
     version_errors: int = 0  # messages of another protocol version
     published: int = 0  # device PUBs forwarded into the fabric
-    sequence_gaps: int = 0  # PUBs missing according to the sequence numbers (net of late arrivals)
+    sequence_gaps: int = 0  # PUBs lost per the sequence numbers (datagram links: not come within 1 s)
     duplicates: int = 0  # PUBs received twice (same sequence number)
-    reordered: int = 0  # PUBs that arrived after a later one (UDP): published, not counted as lost
+    reordered: int = 0  # PUBs that arrived after a later one (datagram links): published, not lost
     rejected: int = 0  # PUBs dropped: unknown topic, before DESCRIBE, wrong number of values
     describe_errors: int = 0  # DESCRIBEs refused: invalid, duplicate name, conflicting
     delivered: int = 0  # DELIVERs acknowledged by the device

@@ -21,6 +21,12 @@ __all__ = ["DescribeError", "Endpoint", "build_model", "endpoint_from_describe",
 
 _TYPES: dict[str, Any] = {"f": float, "i": int, "b": bool, "s": str, "y": bytes, "a": Any}
 TYPE_NAMES = {"f": "float", "i": "int", "b": "bool", "s": "str", "y": "bytes", "a": "any"}
+_FITS = {
+    "i": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "b": lambda v: isinstance(v, bool),
+    "s": lambda v: isinstance(v, str),
+    "y": lambda v: isinstance(v, bytes),
+}
 MAX_NAME = 96
 
 
@@ -46,6 +52,7 @@ class Endpoint:
     every_s: float | None
     model: type[BaseModel]
     field_names: tuple[str, ...] = field(default=())
+    all_float: bool = False  # every field is "f" (the hot path of data_of)
 
     @property
     def method(self) -> str:
@@ -60,6 +67,28 @@ class Endpoint:
         kind = "pub" if self.publishes else "sub"
         rate = f", every {self.every_s:g} s" if self.every_s else ""
         return f"{self.topic} ({kind} {args}{rate})"
+
+    def data_of(self, values: list[Any]) -> dict[str, Any]:
+        """The map a PUB's values make with the described fields (ints widened to float where a float is
+        described); ValueError naming the field that does not fit. The hot path: plain type checks, the
+        same ones the model makes."""
+        assert self.fields is not None
+        if self.all_float:  # the usual reading
+            if len(values) == 1 and type(values[0]) is float:
+                return {self.field_names[0]: values[0]}
+            if all(type(v) is float for v in values):
+                return dict(zip(self.field_names, values, strict=True))
+        out = {}
+        for (name, ftype), v in zip(self.fields, values, strict=True):
+            if ftype == "f":
+                if isinstance(v, int) and not isinstance(v, bool):
+                    v = float(v)
+                elif not isinstance(v, float):
+                    raise ValueError(f"field {name!r} is described as float, got {v!r}")
+            elif ftype != "a" and not _FITS[ftype](v):
+                raise ValueError(f"field {name!r} is described as {TYPE_NAMES[ftype]}, got {v!r}")
+            out[name] = v
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +150,7 @@ def endpoint_from_describe(msg: list[Any], renames: dict[str, str], n_endpoints:
         every_s=None if every_s is None else float(every_s),
         model=build_model(topic, pairs),
         field_names=tuple(n for n, _ in pairs) if pairs is not None else (),
+        all_float=pairs is not None and all(t == "f" for _, t in pairs),
     )
 
 

@@ -29,6 +29,9 @@ class BridgeLoop:
         self._sockets: dict[Any, Callable[[], None]] = {}
         self._stop = False
         self._calls: deque[Callable[[], None]] = deque()
+        self._poller = zmq.Poller()
+        self._fds: dict[int, LinkManager] | None = None  # the fds the poller has (None: build it)
+        self._n_sockets = 0
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -74,16 +77,22 @@ class BridgeLoop:
     def step(self, max_wait_s: float = _MAX_WAIT_S) -> None:
         while self._calls:
             self._calls.popleft()()
-        poller = zmq.Poller()
         fds: dict[int, LinkManager] = {}
         for m in self.managers:
             fd = m.fileno()
             if fd >= 0:
                 fds[fd] = m
-                poller.register(fd, zmq.POLLIN)
-        for sock in self._sockets:
-            poller.register(sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        if self._fds is None or fds.keys() != self._fds.keys() or len(self._sockets) != self._n_sockets:
+            # links opened or closed since the last step: a new poller (the hot path reuses it)
+            self._poller = zmq.Poller()
+            for fd in fds:
+                self._poller.register(fd, zmq.POLLIN)
+            for sock in self._sockets:
+                self._poller.register(sock, zmq.POLLIN)
+            self._poller.register(self._wake_r, zmq.POLLIN)
+            self._n_sockets = len(self._sockets)
+        self._fds = fds
+        poller = self._poller
         now = time.monotonic()
         due = min((m.next_timer() for m in self.managers), default=now + max_wait_s)
         if self._calls:

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import io
 import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cbor2
@@ -32,10 +31,12 @@ from pydantic import ValidationError
 from ether_lite import framing, protocol
 from ether_medium.bridge.clock import ClockSync
 from ether_medium.bridge.counters import LinkCounters
+from ether_medium.bridge.delivery import Deliveries, Delivery
 from ether_medium.bridge.endpoints import DescribeError, Endpoint, endpoint_from_describe, format_validation
 from ether_medium.bridge.errors import LinkLost, LinkUnavailable
 from ether_medium.bridge.links import Link, open_link
 from ether_medium.bridge.problems import ProblemLog
+from ether_medium.bridge.sequence import TopicSequence
 
 __all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
 
@@ -55,11 +56,6 @@ _ERROR_NAMES = {
     protocol.ERR_OVERSIZE: "oversize",
     protocol.ERR_NOT_READY: "not ready",
     protocol.ERR_INTERNAL: "internal error",
-}
-_ACK_REASONS = {
-    protocol.ACK_UNKNOWN_TOPIC: "the device does not know this topic",
-    protocol.ACK_BAD_ARGUMENTS: "the device refused the arguments",
-    protocol.ACK_HANDLER_RAISED: "the device's handler raised",
 }
 
 
@@ -85,25 +81,6 @@ class Reading:
     device_seq: int  # the device's sequence number for this topic, unwrapped from 9 bits
 
 
-@dataclass(slots=True)
-class Delivery:
-    """One host message on its way to a device subscriber (DELIVER until ACK or give up)."""
-
-    topic: str
-    data: dict[str, Any]
-    msg_id: int = 0
-    frame: bytes = b""
-    tries: int = 0
-    first_sent: float = 0.0
-    next_at: float = 0.0
-    timeout: float = 0.0
-    done: bool = False
-    error: str | None = None  # None when delivered
-    rtt: float | None = None  # first send to ACK, seconds
-    origin: str | None = None  # who published it (for log lines)
-    callback: Callable[[Delivery], None] | None = None
-
-
 class Sink(Protocol):
     """Where a link manager reports what the device does."""
 
@@ -111,52 +88,6 @@ class Sink(Protocol):
     def detached(self, mgr: LinkManager, reason: str) -> None: ...
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None: ...
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None: ...
-
-
-def _coerce(ep: Endpoint, values: list[Any]) -> dict[str, Any]:
-    """Values of a PUB as the map the described fields make; ValueError naming a field that does not fit."""
-    assert ep.fields is not None
-    out = {}
-    for (name, ftype), v in zip(ep.fields, values, strict=True):
-        if ftype == "f":
-            if isinstance(v, float):
-                pass
-            elif isinstance(v, int) and not isinstance(v, bool):
-                v = float(v)
-            else:
-                raise ValueError(f"field {name!r} is described as float, got {v!r}")
-        elif ftype == "i":
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise ValueError(f"field {name!r} is described as int, got {v!r}")
-        elif ftype == "b":
-            if not isinstance(v, bool):
-                raise ValueError(f"field {name!r} is described as bool, got {v!r}")
-        elif ftype == "s":
-            if not isinstance(v, str):
-                raise ValueError(f"field {name!r} is described as str, got {v!r}")
-        elif ftype == "y" and not isinstance(v, bytes):
-            raise ValueError(f"field {name!r} is described as bytes, got {v!r}")
-        out[name] = v
-    return out
-
-
-_RECENT = 512  # how far back (in PUBs of one topic) a late or duplicate PUB is recognised
-
-
-@dataclass(slots=True)
-class _SeqState:
-    """Sequence numbers of one topic: the newest PUB, and which of the last 512 arrived."""
-
-    last: int  # 9-bit seq of the newest PUB
-    unwrapped: int  # its sequence number counted across 9-bit wraps
-    ticks16: int  # its 16-bit device time
-    seen: set[int] = field(default_factory=set)  # unwrapped numbers received, newest 512
-
-    def remember(self, n: int) -> None:
-        self.seen.add(n)
-        if len(self.seen) > 2 * _RECENT:
-            floor = self.unwrapped - _RECENT
-            self.seen = {x for x in self.seen if x > floor}
 
 
 @dataclass(slots=True)
@@ -168,12 +99,6 @@ class _Timing:
     backoff_min_s: float = 0.05
     backoff_max_s: float = 2.0
     incompatible_query_s: float = 5.0
-
-
-@dataclass(slots=True)
-class _Pending:
-    deliveries: dict[int, Delivery] = field(default_factory=dict)
-    pings: dict[int, float] = field(default_factory=dict)
 
 
 class LinkManager:
@@ -210,8 +135,9 @@ class LinkManager:
         # the DESCRIBE round after a HELLO (None: no round open); a refused topic id maps to None
         self._round: dict[int, Endpoint | None] | None = None
         self._pubs: dict[int, Endpoint] = {}  # publishing endpoints with known fields (hot path)
-        self._seq: dict[int, _SeqState] = {}
-        self._pending = _Pending()
+        self._seq: dict[int, TopicSequence] = {}
+        self.deliveries = Deliveries(self.counters, self.problems, self._write)
+        self._pings: dict[int, float] = {}  # ping_id -> monotonic time sent
         self._decoder = framing.FrameDecoder()
         self._cbor = cbor2.CBORDecoder(io.BytesIO())  # reused: a new decoder per frame costs more
         self._locked_id: str | None = None  # the board attached first, when no device_id is configured
@@ -228,11 +154,14 @@ class LinkManager:
         self._last_query = -1e9
         self._hello_at = -1e9
         self._describe_rounds = 0
+        self._missing: set[int] = set()  # topic ids attached without (their DESCRIBEs never arrived whole)
+        self._early: dict[int, tuple[float, list[Any]]] = {}  # DESCRIBEs that came before their HELLO
+        self._unanswered = 0  # QUERYs sent since the link opened with no HELLO back
+        # a datagram link reorders: a missing PUB counts as lost only when it has not come within this
+        self._grace_s = 1.0 if self.link.datagram else 0.0
+        self._gap_check_at = float("inf")
         self._ping_at: float | None = None
         self._ping_id = 0
-        # A device remembers the msg_ids it acknowledged last (PROTOCOL.md) across host sessions: a new
-        # bridge numbering from 1 again would have its first deliveries taken for retransmissions.
-        self._msg_id = random.randrange(protocol.MAX_MSG_ID)
         self._last_peer = ""
         self._error_reply_at = -1e9
         self._undelimited = 0  # datagrams without their 0x00 (counted with cobs_errors)
@@ -259,10 +188,7 @@ class LinkManager:
             t = min(t, self._last_rx + self.timing.lease_s)
         elif self.state == CONNECTED and not self._hinted:
             t = min(t, self._connected_at + self.timing.answer_s)
-        for d in self._pending.deliveries.values():
-            if d.next_at < t:
-                t = d.next_at
-        return t
+        return min(t, self.deliveries.next_at(), self._gap_check_at)
 
     def on_timer(self, now: float) -> None:
         if self._stopped:
@@ -289,6 +215,8 @@ class LinkManager:
                     if self.state == CLOSED:
                         return
             else:
+                # One read per readiness: a serial port opened with VMIN=0 reads 0 bytes when it has none,
+                # which only after poll() said "readable" means the port is gone.
                 data = self.link.read()
                 if data:
                     self._feed(data, now)
@@ -309,13 +237,12 @@ class LinkManager:
         (PROTOCOL.md: 4 tries, 30 ms doubling); a delivery that cannot be made is logged with the reason.
         """
         d = Delivery(topic, data, callback=callback, origin=origin)
-        now = time.monotonic()
         ep = self.by_topic.get(topic)
         if self.state != ATTACHED:
-            return self._fail(d, f"{self.name} is not attached ({self.last_detach_reason})")
+            return self.deliveries.fail(d, f"{self.name} is not attached ({self.last_detach_reason})")
         if ep is None or ep.publishes:
             subs = sorted(e.topic for e in self.endpoints.values() if not e.publishes)
-            return self._fail(
+            return self.deliveries.fail(
                 d, f"{topic!r} is not a subscriber of {self.name} (it has: {', '.join(subs) or 'none'})"
             )
         values: list[Any]
@@ -325,61 +252,21 @@ class LinkManager:
             try:
                 checked = ep.model.model_validate(data)
             except ValidationError as exc:
-                return self._fail(d, f"data do not fit {ep.signature()}: {format_validation(exc)}")
+                return self.deliveries.fail(d, f"data do not fit {ep.signature()}: {format_validation(exc)}")
             values = [getattr(checked, n) for n in ep.field_names]
-        d.msg_id = self._new_msg_id()
+        d.msg_id = self.deliveries.new_msg_id()
         try:
             body = cbor2.dumps(protocol.deliver(ep.topic_id, d.msg_id, values), canonical=True)
-            d.frame = framing.encode_frame(body)
+            frame = framing.encode_frame(body)
         except (ValueError, TypeError, cbor2.CBOREncodeError) as exc:
-            return self._fail(d, f"cannot encode for the wire: {exc}")
-        d.timeout = max(protocol.DELIVER_TIMEOUT_MS / 1000.0, 3 * self._rtt())
-        d.first_sent = now
-        self._pending.deliveries[d.msg_id] = d
+            return self.deliveries.fail(d, f"cannot encode for the wire: {exc}")
+        now = time.monotonic()
+        best = self.clock.best
         try:
-            self._send_delivery(d, now)
+            self.deliveries.start(d, frame, best.rtt if best is not None else 0.0, now)
         except LinkLost as exc:
             self._lost(exc.reason, now)
         return d
-
-    def _rtt(self) -> float:
-        best = self.clock.best
-        return best.rtt if best is not None else 0.0
-
-    def _new_msg_id(self) -> int:
-        for _ in range(protocol.MAX_MSG_ID):
-            self._msg_id = self._msg_id % protocol.MAX_MSG_ID + 1
-            if self._msg_id not in self._pending.deliveries:
-                return self._msg_id
-        raise RuntimeError("65535 deliveries in flight")  # pragma: no cover
-
-    def _send_delivery(self, d: Delivery, now: float) -> None:
-        if d.tries:
-            self.counters.retransmissions += 1
-        d.tries += 1
-        d.next_at = now + d.timeout * (1 << (d.tries - 1))
-        self._write(d.frame)
-
-    def _fail(self, d: Delivery, reason: str) -> Delivery:
-        d.done = True
-        d.error = reason
-        self.counters.delivery_failures += 1
-        sender = f" from {d.origin}" if d.origin else ""
-        self.problems.report(f"delivery {d.topic}", f"delivery to {d.topic}{sender} failed: {reason}")
-        if d.callback is not None:
-            d.callback(d)
-        return d
-
-    def _finish(self, d: Delivery, now: float, error: str | None) -> None:
-        self._pending.deliveries.pop(d.msg_id, None)
-        if error is not None:
-            self._fail(d, error)
-            return
-        d.done = True
-        d.rtt = now - d.first_sent
-        self.counters.delivered += 1
-        if d.callback is not None:
-            d.callback(d)
 
     # ================================================================ link handling
     def _try_open(self, now: float) -> None:
@@ -422,10 +309,11 @@ class LinkManager:
         self._decoder.reset()
         self.state = CONNECTED
         self._connected_at = now
+        self._unanswered = 0
         self._last_rx = now
         self._hinted = False
         self._ping_at = None
-        self._pending.pings.clear()
+        self._pings.clear()
         self._last_peer = self.link.where
         try:
             self._send_query(now)
@@ -451,9 +339,8 @@ class LinkManager:
         """Forget the attachment (not the device identity or its boot id)."""
         was_attached = self.state == ATTACHED
         self.last_detach_reason = reason
-        for d in list(self._pending.deliveries.values()):
-            self._finish(d, now, f"{self.name} detached before acknowledging ({reason})")
-        self._pending.pings.clear()
+        self.deliveries.fail_all(f"{self.name} detached before acknowledging ({reason})")
+        self._pings.clear()
         self._ping_at = None
         self._query_at = None
         self._round = None
@@ -478,11 +365,14 @@ class LinkManager:
         if self.state == INCOMPATIBLE:
             self._query_at = now + self.timing.incompatible_query_s
         elif self._round is not None:
-            self._query_at = now + self.timing.describe_s
-        elif self.state == ATTACHED:
-            self._query_at = None  # a stray PUB asked for it; another stray PUB asks again
+            self._query_at = now + self._round_wait()
+        elif self.state == ATTACHED:  # a stray PUB asked for it (another asks again), or DESCRIBEs missing
+            self._query_at = now + self.timing.describe_s if self._missing else None
         else:
-            self._query_at = now + 1.0
+            # No HELLO yet. On a noisy line a long HELLO seldom arrives whole, so ask often at first (0.25 s,
+            # then 0.5 s for about ten seconds), then once a second.
+            self._query_at = now + (0.25 if self._unanswered < 2 else 0.5 if self._unanswered < 20 else 1.0)
+            self._unanswered += 1
 
     def _query_soon(self, now: float) -> None:
         """QUERY now unless one went out within the last second (PROTOCOL.md §5)."""
@@ -519,16 +409,15 @@ class LinkManager:
                 missing = [t for t in range(n) if t not in self._round]
                 self._describe_rounds += 1
                 if self._describe_rounds >= 3:
-                    self.log.error(
-                        "%s: topic ids %s never described after %d QUERYs; attaching without them",
+                    self.log.warning(
+                        "%s: DESCRIBEs of topic ids %s did not arrive whole in %d QUERY rounds; attaching "
+                        "without them for now, asking again every %g s",
                         self.name,
                         missing,
                         self._describe_rounds,
+                        self.timing.describe_s,
                     )
-                    self.counters.describe_errors += len(missing)
-                    for t in missing:
-                        self._round[t] = None
-                    self._describe_complete(now)
+                    self._describe_complete(now, missing)
                     return
                 self.problems.report(
                     "describe",
@@ -537,16 +426,9 @@ class LinkManager:
             self._send_query(now)
         if self._ping_at is not None and now >= self._ping_at:
             self._send_ping(now)
-        for d in list(self._pending.deliveries.values()):
-            if now >= d.next_at:
-                if d.tries >= protocol.DELIVER_TRIES:
-                    self._finish(
-                        d,
-                        now,
-                        f"no ACK after {d.tries} tries over {now - d.first_sent:.3f} s (msg_id {d.msg_id})",
-                    )
-                else:
-                    self._send_delivery(d, now)
+        self.deliveries.on_timer(now)
+        if now >= self._gap_check_at:
+            self._expire_gaps(now)
 
     def _silent(self, now: float) -> None:
         reason = f"silent for {now - self._last_rx:.1f} s (lease {self.timing.lease_s:g} s)"
@@ -562,9 +444,9 @@ class LinkManager:
 
     def _send_ping(self, now: float) -> None:
         self._ping_id = (self._ping_id + 1) % (1 << 30)
-        self._pending.pings[self._ping_id] = now
-        for pid in [p for p, t in self._pending.pings.items() if now - t > self.timing.lease_s]:
-            del self._pending.pings[pid]
+        self._pings[self._ping_id] = now
+        for pid in [p for p, t in self._pings.items() if now - t > self.timing.lease_s]:
+            del self._pings[pid]
         self.counters.pings += 1
         self._ping_at = now + self.timing.ping_interval_s
         self._send(protocol.ping(self._ping_id))
@@ -746,6 +628,7 @@ class LinkManager:
             self._set_endpoints({})
             self._seq.clear()
             self._round = None
+            self._missing.clear()
         self.info = DeviceInfo(device_id, boot_id, firmware, protocol.VERSION, ticks_period, n_endpoints)
         # Boards are told apart by id, never by port: from now on this bridge attaches only this board
         # (a pty path or a USB port reused by another board is refused, and scanning skips it).
@@ -755,7 +638,7 @@ class LinkManager:
         if self.state == ATTACHED:
             # Same board, same boot: it announced itself again (its side of the link reconnected, or it
             # answers a QUERY). Nothing to re-learn; DESCRIBEs that follow replace their topic ids one by one.
-            self._query_at = None
+            self._query_at = now + self.timing.describe_s if self._missing else None
             return
         if now - self._hello_at > 3 * self.timing.describe_s + 1.0:
             self._describe_rounds = 0
@@ -765,8 +648,19 @@ class LinkManager:
             # earlier round, or before the link dropped) count: under line noise no round may arrive whole.
             self._round = {t: e for t, e in self.endpoints.items() if t < n_endpoints}
         self.state = DESCRIBING
-        self._query_at = now + self.timing.describe_s
+        self._query_at = now + self._round_wait()
+        early, self._early = self._early, {}
+        for t, msg in early.values():
+            if now - t <= self.timing.describe_s:  # of this HELLO's burst, not of some earlier boot
+                self._on_describe(msg, now)
+                if self.state != DESCRIBING:
+                    return
         self._maybe_complete(now)
+
+    def _round_wait(self) -> float:
+        """How long the DESCRIBEs after a HELLO may take before the missing ones are asked for again: a
+        quarter second, doubling per round up to ``describe_s`` (they follow the HELLO at once)."""
+        return min(self.timing.describe_s, 0.25 * (1 << self._describe_rounds))
 
     def _multi_port(self) -> bool:
         return getattr(self.link, "pattern", "") == "auto" or any(
@@ -775,7 +669,10 @@ class LinkManager:
 
     def _on_describe(self, msg: list[Any], now: float) -> None:
         if self.info is None or self.state in (CONNECTED, INCOMPATIBLE):
-            self.log.debug("%s: DESCRIBE before HELLO; asking for both", self.name)
+            # Its HELLO was lost (or not sent yet): keep it for the HELLO that a QUERY brings at once, so a
+            # noisy link need not carry HELLO and every DESCRIBE of one round intact.
+            if len(msg) > 1 and type(msg[1]) is int and msg[1] < protocol.MAX_ENDPOINTS:
+                self._early[msg[1]] = (now, msg)
             self._query_soon(now)
             return
         n = self.info.n_endpoints
@@ -810,6 +707,10 @@ class LinkManager:
         if self._round is not None and self.info is not None and tid < self.info.n_endpoints:
             self._round[tid] = None
             self._maybe_complete(now)
+        elif tid in self._missing:  # it arrived at last, and is invalid: nothing more to ask for
+            self._missing.discard(tid)
+            if not self._missing:
+                self._query_at = None
 
     def _maybe_complete(self, now: float) -> None:
         assert self.info is not None and self._round is not None
@@ -817,21 +718,18 @@ class LinkManager:
         if len(self._round) >= n and all(t in self._round for t in range(n)):
             self._describe_complete(now)
 
-    def _describe_complete(self, now: float) -> None:
+    def _describe_complete(self, now: float, missing: list[int] | None = None) -> None:
+        """Attach with the round's endpoints; ``missing`` topic ids (never arrived whole) are asked for
+        again every second and added as they come."""
         assert self.info is not None
         described = self._round or {}
         self._round = None
         self._describe_rounds = 0
-        self._query_at = None
-        refused = sorted(t for t, e in described.items() if e is None)
+        self._missing = set(missing or ())
+        self._query_at = now + self.timing.describe_s if self._missing else None
+        refused = sorted(t for t, e in described.items() if e is None and t not in self._missing)
         new = {t: e for t, e in described.items() if e is not None}
-        same = self.state == ATTACHED and {t: e.signature() for t, e in new.items()} == {
-            t: e.signature() for t, e in self.endpoints.items()
-        }
         self._set_endpoints(new)
-        if same:
-            self.log.debug("%s: re-described, nothing changed", self.name)
-            return
         self.state = ATTACHED
         self.attached_at = now
         self._backoff = self.timing.backoff_min_s
@@ -854,7 +752,8 @@ class LinkManager:
             info.boot_id,
             info.protocol,
             "; ".join(e.signature() for e in sorted(new.values(), key=lambda e: e.topic_id)) or "no topics",
-            f"; refused topic ids {refused}" if refused else "",
+            (f"; refused topic ids {refused}" if refused else "")
+            + (f"; topic ids {sorted(self._missing)} not described yet" if self._missing else ""),
         )
         self.sink.attached(self)
 
@@ -864,6 +763,11 @@ class LinkManager:
         self._pubs = {t: e for t, e in eps.items() if e.publishes and e.fields is not None}
 
     def _redescribe(self, ep: Endpoint) -> None:
+        if ep.topic_id in self._missing:
+            self._missing.discard(ep.topic_id)
+            if not self._missing:
+                self._query_at = None
+                self.log.info("%s: every topic is described now", self.name)
         old = self.endpoints.get(ep.topic_id)
         eps = dict(self.endpoints)
         eps[ep.topic_id] = ep
@@ -884,38 +788,28 @@ class LinkManager:
             return
         st = self._seq.get(tid)
         if st is None:
-            st = self._seq[tid] = _SeqState(seq, seq, t16)
-            st.remember(seq)
+            st = self._seq[tid] = TopicSequence.first(seq, t16)
             device_seq = seq
         else:
-            adv = protocol.seq_advance(st.last, seq)
-            # A big "advance" whose device time is earlier than the newest PUB's is a PUB arriving late
-            # (a datagram link reorders), not hundreds lost.
-            late = adv > _RECENT // 2 and ((t16 - st.ticks16) & 0xFFFF) >= 0x8000
-            device_seq = st.unwrapped - (_RECENT - adv) if late else st.unwrapped + adv
-            if adv == 0 or device_seq in st.seen:
+            arrival = st.accept(seq, t16, now, self._grace_s)
+            if st.pending:
+                self._gap_check_at = min(self._gap_check_at, st.next_deadline())
+            if arrival.device_seq is None:
                 self.counters.duplicates += 1
                 self.problems.report(
                     f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped", logging.INFO
                 )
                 return
-            st.remember(device_seq)
-            if late:
+            device_seq = arrival.device_seq
+            if arrival.late:
                 self.counters.reordered += 1
-                self.counters.sequence_gaps -= 1  # counted missing when the later one came; here it is
                 self.problems.report(
                     f"late {tid}",
-                    f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last})",
+                    f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last}); published",
                     logging.INFO,
                 )
-            else:
-                if adv > 1:
-                    self.counters.sequence_gaps += adv - 1
-                    self.problems.report(
-                        f"gap {tid}",
-                        f"{adv - 1} PUB(s) on {ep.topic} lost on the link (seq {st.last} -> {seq})",
-                    )
-                st.last, st.unwrapped, st.ticks16 = seq, device_seq, t16
+            if arrival.lost:
+                self._count_lost(ep, arrival.lost, f"before seq {seq}")
         values = msg[2:]
         if len(values) != len(ep.field_names):
             self.counters.rejected += 1
@@ -926,7 +820,7 @@ class LinkManager:
             )
             return
         try:
-            data = _coerce(ep, values)
+            data = ep.data_of(values)
         except ValueError as exc:
             self.counters.rejected += 1
             self.problems.report(f"pub-type {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
@@ -939,6 +833,21 @@ class LinkManager:
             reading = Reading(wall, None, None, device_seq)
         self.counters.published += 1
         self.sink.publish(self, ep, data, reading)
+
+    def _count_lost(self, ep: Endpoint, n: int, where: str) -> None:
+        self.counters.sequence_gaps += n
+        self.problems.report(f"gap {ep.topic_id}", f"{n} PUB(s) on {ep.topic} lost on the link ({where})")
+
+    def _expire_gaps(self, now: float) -> None:
+        """On a datagram link, missing PUBs whose grace is over count as lost now."""
+        self._gap_check_at = float("inf")
+        for tid, st in self._seq.items():
+            if st.pending:
+                lost = st.expire(now)
+                ep = self.endpoints.get(tid)
+                if lost and ep is not None:
+                    self._count_lost(ep, lost, f"not arrived within {self._grace_s:g} s")
+                self._gap_check_at = min(self._gap_check_at, st.next_deadline())
 
     def _reject_pub(self, tid: int, now: float) -> None:
         self.counters.rejected += 1
@@ -959,22 +868,13 @@ class LinkManager:
 
     # ---------------------------------------------------------------- the rest
     def _on_ack(self, msg: list[Any], now: float) -> None:
-        msg_id, status = msg[1], msg[2]
-        d = self._pending.deliveries.get(msg_id)
-        if d is None:
+        if self.deliveries.on_ack(msg[1], msg[2], msg[3] if len(msg) > 3 else "") is None:
             self.log.debug(
-                "%s: ACK for msg_id %d, which is not in flight (late duplicate)", self.name, msg_id
+                "%s: ACK for msg_id %d, which is not in flight (late duplicate)", self.name, msg[1]
             )
-            return
-        if status == protocol.ACK_OK:
-            self._finish(d, now, None)
-            return
-        text = msg[3] if len(msg) > 3 else ""
-        reason = _ACK_REASONS.get(status, f"ACK status {status}")
-        self._finish(d, now, f"{reason}{': ' + text if text else ''}")
 
     def _on_pong(self, msg: list[Any], now: float) -> None:
-        sent = self._pending.pings.pop(msg[1], None)
+        sent = self._pings.pop(msg[1], None)
         if sent is None or self.info is None:
             return
         self.counters.pongs += 1

@@ -53,8 +53,10 @@ def _sim_options(query: str) -> list[str]:
     for key, values in parse_qs(query, keep_blank_values=True).items():
         option = "--" + key.replace("_", "-")
         if option not in known:
-            raise ValueError(f"sim link option {key!r} is not an option of ether sim; use "
-                             + ", ".join(sorted(o[2:] for o in known if o.startswith("--"))))
+            raise ValueError(
+                f"sim link option {key!r} is not an option of ether sim; use "
+                + ", ".join(sorted(o[2:] for o in known if o.startswith("--")))
+            )
         argv += [option, values[-1]]
     return argv
 
@@ -223,8 +225,9 @@ class SimLink(CommandLink):
         options = parse_qs(query, keep_blank_values=True)
         link = options.pop("link", ["stdio"])[-1]
         if link not in ("stdio", "pty"):
-            raise LinkUnavailable(url, f"link={link}: a sim link is link=stdio (pipes, the default) or "
-                                       "link=pty")
+            raise LinkUnavailable(
+                url, f"link={link}: a sim link is link=stdio (pipes, the default) or link=pty"
+            )
         try:
             argv = sim_command(spec + ("?" + urlencode(options, doseq=True) if options else ""), device_id)
         except ValueError as exc:
