@@ -26,7 +26,7 @@ not yet committed). The launcher keeps waiting for it while these numbers move.
 
 The hot path: messages are taken off the socket in a tight non-blocking loop (up to 2000 before each hand-over
 to the writer), and a row's payload is the payload's CBOR bytes cut out of the received body (see
-:class:`RowParser`), not decoded and encoded again; rows travel to the writer as one flat list per batch.
+:func:`row_parser`), not decoded and encoded again; rows travel to the writer as one flat list per batch.
 
 A message on a recorded topic that is not a valid envelope is counted (``sessions.malformed``) and logged with
 its topic and the first bytes; the recorder keeps running.
@@ -127,9 +127,26 @@ class TopicSelection:
         return sorted(out)
 
 
-class RowParser:
-    """The values of a data message's row (:data:`~ether_medium.recorder.store.ROW_WIDTH` of them) from its
-    topic and body; raises when the body is not a valid envelope with a map payload.
+def _seq_and_time(seq: int, host_time: float) -> bytes:
+    """``q``'s value, then ``"t"`` and its value, byte for byte as the fabric's encoders write them (the
+    integer in its shortest form, :func:`ether_medium.envelope._uint`; the time as float64), in one pack."""
+    if seq < 24:
+        return _QT[0](seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x100:
+        return _QT[1](0x18, seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x10000:
+        return _QT[2](0x19, seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x100000000:
+        return _QT[3](0x1A, seq, b"\x61t", 0xFB, host_time)
+    return _QT[4](0x1B, seq, b"\x61t", 0xFB, host_time)
+
+
+_QT = tuple(struct.Struct(f">{fmt}2sBd").pack for fmt in ("B", "BB", "BH", "BI", "BQ"))
+
+
+def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
+    """A function giving the values of a data message's row (:data:`~ether_medium.recorder.store.ROW_WIDTH`
+    of them) from its topic and body; it raises when the body is not a valid envelope with a map payload.
 
     The body is decoded once (C code) for the header fields. The payload is stored as the bytes the publisher
     encoded, cut out of the body, when the body has the layout of :func:`~ether_medium.envelope.encode_plain`
@@ -139,20 +156,11 @@ class RowParser:
     key and that tail: any other encoding of those fields (another key order, a float32 time, a longer
     integer or string header) ends in different bytes. Any other body has its payload encoded again
     (``cbor2.dumps``), which gives the same bytes for what the fabric's encoders wrote."""
+    prefixes: dict[str, bytes] = {}
+    loads, dumps = cbor2.loads, cbor2.dumps
 
-    def __init__(self) -> None:
-        self._prefixes: dict[str, bytes] = {}
-
-    def _prefix(self, source: str) -> bytes:
-        prefix = self._prefixes.get(source)
-        if prefix is None:
-            if len(self._prefixes) > 10_000:  # a publisher inventing names must not grow this forever
-                self._prefixes.clear()
-            prefix = self._prefixes[source] = source_prefix(source)
-        return prefix
-
-    def __call__(self, topic: str, body: bytes) -> tuple[Any, ...]:
-        msg = cbor2.loads(body)
+    def row(topic: str, body: bytes) -> tuple[Any, ...]:
+        msg = loads(body)
         data = msg["d"]
         if type(data) is not dict:
             raise TypeError("payload is not a map")
@@ -167,7 +175,7 @@ class RowParser:
         if len(msg) == 4:
             dt = du = dq = None
             if body[0] == 0xA4 and 0 <= seq < _U64:
-                tail = self._prefix(source) + cbor_uint(seq) + b"\x61t" + _double(0xFB, host_time)
+                tail = _seq_and_time(seq, host_time)
         else:
             dt, du, dq = msg.get("dt"), msg.get("du"), msg.get("dq")
             if dt is not None:  # a device row: its fields must be numbers
@@ -176,14 +184,20 @@ class RowParser:
                 dq = None if dq is None else int(dq)
                 if (len(msg) == 7 and body[0] == 0xA7 and du is not None and dq is not None
                         and 0 <= seq < _U64 and 0 <= dq < _U64):
-                    tail = (self._prefix(source) + cbor_uint(seq) + b"\x61t" + _double(0xFB, host_time)
-                            + b"\x62dt" + _double(0xFB, dt) + b"\x62du" + _double(0xFB, du) + b"\x62dq"
-                            + cbor_uint(dq))
+                    tail = (_seq_and_time(seq, host_time) + b"\x62dt" + _double(0xFB, dt) + b"\x62du"
+                            + _double(0xFB, du) + b"\x62dq" + cbor_uint(dq))
         if tail is not None and body.startswith(b"\x61d", 1) and body.endswith(tail):
-            payload = body[3:len(body) - len(tail)]
-        else:
-            payload = cbor2.dumps(data)
-        return topic, source, seq, host_time, dt, du, dq, payload
+            prefix = prefixes.get(source)
+            if prefix is None:
+                if len(prefixes) > 10_000:  # a publisher inventing names must not grow this forever
+                    prefixes.clear()
+                prefix = prefixes[source] = source_prefix(source)
+            end = len(body) - len(tail) - len(prefix)
+            if body.startswith(prefix, end):
+                return topic, source, seq, host_time, dt, du, dq, body[3:end]
+        return topic, source, seq, host_time, dt, du, dq, dumps(data)
+
+    return row
 
 
 class Recorder:
@@ -317,7 +331,7 @@ class Recorder:
         put = writer.queue.put
         recv = sub.recv
         noblock = int(zmq.NOBLOCK)
-        row = RowParser()
+        row = row_parser()
         dumps = cbor2.dumps
         while True:
             values: list[Any] = []  # the batch's rows, flat (see Store.insert_flat)

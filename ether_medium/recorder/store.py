@@ -213,7 +213,6 @@ class Store:
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-        self._db.execute("PRAGMA cache_size=-32768")  # 32 MiB: the index's hot pages stay in memory
         self._db.executescript(_SCHEMA)
         self._in_tx = False
         self._statements: dict[str, tuple[tuple[int, str], ...]] = {}
