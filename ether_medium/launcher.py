@@ -10,8 +10,9 @@ when its ``restart:`` policy says so.
 
 ``shutdown``: ``Ether.save`` (wait for every instance's ``Ether.done``), ``Ether.cleanup`` (same), then
 ``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the
-recorder;
-stragglers are stopped by PID (SIGTERM, then SIGKILL). Returns when every child and socket is gone.
+recorder, as long as its progress reports (``Ether.recorder.progress``) show it committing a backlog (see
+:meth:`Launcher._reap_recorder`); stragglers are stopped by PID (SIGTERM, then SIGKILL). Returns when every
+child and socket is gone.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ log = get_logger()
 
 TAP_NAME = "ether"
 TOPIC_EXITED = "Ether.exited"
+# {name, received, committed, pending}: a draining recorder reports (ether_medium.recorder.recorder.PROGRESS)
+TOPIC_RECORDER_PROGRESS = "Ether.recorder.progress"
 
 
 class EtherError(RuntimeError):
@@ -84,6 +87,9 @@ class Child:
 
 
 class Launcher:
+    recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
+    recorder_cap_s = 300.0  # ...or this long after it began waiting for it, however it progresses
+
     def __init__(self, config: EtherConfig, services: list[ServiceSpec] | None = None) -> None:
         self.config = config
         self.session_id = str(uuid.uuid4())
@@ -108,6 +114,7 @@ class Launcher:
         self._sup_live = threading.Event()
         self._fabric_file: str | None = None
         self._log_handler: FabricLogHandler | None = None
+        self._recorder_progress: dict[str, Any] = {}
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
@@ -310,7 +317,7 @@ class Launcher:
             others = [c for c in self.children.values() if c is not recorder]
             self._reap(others, deadline)
             if recorder is not None:
-                self._reap([recorder], max(deadline, time.monotonic() + 5.0))
+                self._reap_recorder(recorder, deadline)
         finally:
             self._teardown()
         log.info("Ether system shutdown complete")
@@ -332,6 +339,38 @@ class Launcher:
                     child.proc.kill()
                     child.proc.wait()
             self._exited(child, child.proc.wait())
+
+    def _reap_recorder(self, recorder: Child, deadline: float) -> None:
+        """Wait for the recorder to commit and exit: until ``deadline``, then as long as its progress reports
+        (about four a second while it drains) show rows received or committed in the last
+        ``recorder_stall_s``, up to ``recorder_cap_s``; then stop it, logging the rows not committed."""
+        proc = recorder.proc
+        if proc is None:
+            return
+        start = time.monotonic()
+        moved, last = start, None
+        while proc.poll() is None:
+            now = time.monotonic()
+            with self._cond:
+                report = dict(self._recorder_progress)
+            seen = (report.get("received"), report.get("committed"))
+            if seen != last:
+                moved, last = now, seen
+            stalled = now - moved >= self.recorder_stall_s
+            if now - start >= self.recorder_cap_s or (stalled and now >= deadline):
+                why = "no progress" if stalled else "still draining"
+                log.warning(
+                    "recorder (PID %d): %s after %.1f s; stopping it: %s rows received and not committed "
+                    "(its last report) are lost",
+                    proc.pid,
+                    why,
+                    now - start,
+                    report.get("pending", "an unknown number of"),
+                )
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.05)
+        self._reap([recorder], time.monotonic())
 
     def _teardown(self) -> None:
         self.stopping = True
@@ -381,7 +420,7 @@ class Launcher:
     def _supervise(self) -> None:
         client = FabricClient(self.addresses, f"{TAP_NAME}.supervisor", context=self._ctx)
         self._sup = client
-        for topic in (TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE):
+        for topic in (TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE, TOPIC_RECORDER_PROGRESS):
             client.subscribe(topic)
         try:
             client.handshake()
@@ -409,6 +448,9 @@ class Launcher:
             return
         name = str(data.get("name", ""))
         with self._cond:
+            if topic == TOPIC_RECORDER_PROGRESS:
+                self._recorder_progress = data
+                return
             child = self.children.get(name)
             if topic == TOPIC_READY and child is not None:
                 child.ready = True

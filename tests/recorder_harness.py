@@ -145,3 +145,22 @@ def wait_exit(proc: Any, timeout: float = 20.0) -> int:
     if proc.exitcode is None:
         raise AssertionError(f"recorder (pid {proc.pid}) still running {timeout} s after shutdown")
     return int(proc.exitcode)
+
+
+def slow_recorder(ctx: Any) -> int:
+    """The real recorder service (``ether_medium.recorder.service:main``) on a slow disk: its writer spends
+    ``$ETHER_TEST_WRITE_S_PER_ROW`` seconds per row before inserting a batch (a launcher test's
+    ``RECORDER_TARGET``; runs in the recorder process)."""
+    from ether_medium.recorder import service
+    from ether_medium.recorder.store import ROW_WIDTH
+    from ether_medium.recorder.writer import BatchWriter
+
+    per_row = float(os.environ["ETHER_TEST_WRITE_S_PER_ROW"])
+    insert = BatchWriter._insert
+
+    def slow_insert(self: BatchWriter, values: list[Any]) -> int:
+        time.sleep(per_row * len(values) / ROW_WIDTH)
+        return insert(self, values)
+
+    BatchWriter._insert = slow_insert  # type: ignore[method-assign]
+    return service.main(ctx)
