@@ -159,6 +159,12 @@ def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
     prefixes: dict[str, bytes] = {}
     loads, dumps = cbor2.loads, cbor2.dumps
 
+    def prefix_of(source: str) -> bytes:
+        if len(prefixes) > 10_000:  # a publisher inventing names must not grow this forever
+            prefixes.clear()
+        prefix = prefixes[source] = source_prefix(source)
+        return prefix
+
     def row(topic: str, body: bytes) -> tuple[Any, ...]:
         msg = loads(body)
         data = msg["d"]
@@ -171,30 +177,24 @@ def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
             seq = int(seq)
         if type(host_time) is not float:
             host_time = float(host_time)
-        tail: bytes | None = None
         if len(msg) == 4:
-            dt = du = dq = None
-            if body[0] == 0xA4 and 0 <= seq < _U64:
-                tail = _seq_and_time(seq, host_time)
-        else:
-            dt, du, dq = msg.get("dt"), msg.get("du"), msg.get("dq")
-            if dt is not None:  # a device row: its fields must be numbers
-                dt = float(dt)
-                du = None if du is None else float(du)
-                dq = None if dq is None else int(dq)
-                if (len(msg) == 7 and body[0] == 0xA7 and du is not None and dq is not None
-                        and 0 <= seq < _U64 and 0 <= dq < _U64):
-                    tail = (_seq_and_time(seq, host_time) + b"\x62dt" + _double(0xFB, dt) + b"\x62du"
-                            + _double(0xFB, du) + b"\x62dq" + cbor_uint(dq))
-        if tail is not None and body.startswith(b"\x61d", 1) and body.endswith(tail):
-            prefix = prefixes.get(source)
-            if prefix is None:
-                if len(prefixes) > 10_000:  # a publisher inventing names must not grow this forever
-                    prefixes.clear()
-                prefix = prefixes[source] = source_prefix(source)
-            end = len(body) - len(tail) - len(prefix)
-            if body.startswith(prefix, end):
-                return topic, source, seq, host_time, dt, du, dq, body[3:end]
+            if body[:3] == b"\xa4\x61d" and 0 <= seq < _U64:  # the layout of encode_plain?
+                tail = (prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
+                if body.endswith(tail):
+                    return topic, source, seq, host_time, None, None, None, body[3:len(body) - len(tail)]
+            return topic, source, seq, host_time, None, None, None, dumps(data)
+        dt, du, dq = msg.get("dt"), msg.get("du"), msg.get("dq")
+        if dt is not None:  # a device row: its fields must be numbers
+            dt = float(dt)
+            du = None if du is None else float(du)
+            dq = None if dq is None else int(dq)
+            if (len(msg) == 7 and body[:3] == b"\xa7\x61d" and du is not None and dq is not None
+                    and 0 <= seq < _U64 and 0 <= dq < _U64):  # the layout of encode_device?
+                tail = ((prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
+                        + b"\x62dt" + _double(0xFB, dt) + b"\x62du" + _double(0xFB, du) + b"\x62dq"
+                        + cbor_uint(dq))
+                if body.endswith(tail):
+                    return topic, source, seq, host_time, dt, du, dq, body[3:len(body) - len(tail)]
         return topic, source, seq, host_time, dt, du, dq, dumps(data)
 
     return row
@@ -346,10 +346,15 @@ class Recorder:
                             frame = recv(noblock, copy=False)
                         except zmq.Again:
                             break
-                        frames = [frame.bytes]
-                        while frame.more:  # the parts of a message arrive together
+                        head = frame.bytes
+                        if frame.more:  # the parts of a message arrive together
                             frame = recv(noblock, copy=False)
-                            frames.append(frame.bytes)
+                            frames = [head, frame.bytes]
+                            while frame.more:
+                                frame = recv(noblock, copy=False)
+                                frames.append(frame.bytes)
+                        else:
+                            frames = [head]
                     head = frames[0]
                     known = kinds.get(head)
                     if known is None:
