@@ -50,12 +50,28 @@ class BatchWriter(threading.Thread):
     def run(self) -> None:
         pending = 0
         oldest = 0.0
+        carried: list[Any] | dict[str, Any] | None = []  # an item taken while merging; [] for none
+        most = self.batch_rows * ROW_WIDTH
         while True:
-            timeout = max(0.0, oldest + self.flush_s - time.monotonic()) if pending else None
-            try:
-                item = self.queue.get(timeout=timeout)
-            except queue.Empty:
-                item = []
+            if carried != []:
+                item, carried = carried, []
+            else:
+                timeout = max(0.0, oldest + self.flush_s - time.monotonic()) if pending else None
+                try:
+                    item = self.queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = []
+                # rows queued meanwhile go in with these: fewer, larger inserts when the writer is behind
+                while isinstance(item, list) and len(item) < most:
+                    try:
+                        more = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(more, list):
+                        item.extend(more)
+                    else:
+                        carried = more
+                        break
             if self.error is not None:  # failed before: count what cannot be written, keep draining
                 if item is None:
                     return
