@@ -31,7 +31,10 @@ How a session ends: ``normal`` after ``Ether.shutdown`` (or the launcher's stop)
 itself failed (the error is in ``note``); ``interrupted`` when the recorder was stopped by a signal, or when
 it died without closing the session (``kill -9``, power cut): the next recorder that opens the database, and
 ``ether sessions``, mark every ``running`` session of this host whose process no longer exists as
-``interrupted``. Rows committed before such a death are kept (WAL, ``synchronous=NORMAL`` or ``FULL``).
+``interrupted``. Rows committed before such a death are kept (WAL, ``synchronous=NORMAL`` or ``FULL``): with
+``NORMAL`` (the default, ``recording.synchronous``) a commit is in the WAL file (OS cache) when it returns,
+so a killed process loses nothing committed; an OS crash or power cut may lose the commits since the last
+checkpoint (the database stays consistent). ``FULL`` syncs the WAL at every commit (slower on a real disk).
 
 ``messages``: one row per recorded envelope (see :mod:`ether_medium.envelope` for the fields).
 
