@@ -1,6 +1,7 @@
 """``ether.shutdown()`` and a recorder with a backlog: the launcher waits while the recorder commits (it
 reports its progress on ``Ether.recorder.progress``), and stops it only after a stall or the hard cap, saying
-how many rows were lost. Real launcher, recorder process and SQLite file; the writer is slowed (slow disk)."""
+how many rows were lost. Real launcher, recorder process and SQLite file; its writer (a slow disk) or its
+receiving (a slow CPU: ``Ether.shutdown`` waits in its socket behind the backlog) is slowed down."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ether_medium.recorder.recorder import PROGRESS
 from ether_medium.recorder.store import Store
 
 BURST = 14_000
-S_PER_ROW = 0.0005  # the slowed writer commits 2000 rows/s: the burst takes about 7 s to commit
+S_PER_ROW = 0.0005  # the slowed recorder takes 2000 rows/s: the burst takes about 7 s to commit
 
 
 class _Lines(logging.Handler):
@@ -30,11 +31,14 @@ class _Lines(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-@pytest.fixture
-def slow_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, _Lines]]:
-    """A tapped fabric whose recorder writes slowly; shut down by the test (or at the end if it failed)."""
+@pytest.fixture(params=["write", "receive"])
+def slow_recording(request: pytest.FixtureRequest, tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, _Lines]]:
+    """A tapped fabric whose recorder writes (or receives) slowly; shut down by the test (or at the end if it
+    failed)."""
     monkeypatch.setattr("ether_medium.launcher.RECORDER_TARGET", "recorder_harness:slow_recorder")
-    monkeypatch.setenv("ETHER_TEST_WRITE_S_PER_ROW", str(S_PER_ROW))
+    monkeypatch.setenv("ETHER_TEST_SLOW", request.param)
+    monkeypatch.setenv("ETHER_TEST_S_PER_ROW", str(S_PER_ROW))
     db = tmp_path / "ether.sqlite"
     lines = _Lines()
     logger = logging.getLogger("ether")

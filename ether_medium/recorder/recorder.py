@@ -20,9 +20,10 @@ heard from, commits, closes the session row and returns. SIGINT (Ctrl-C reaches 
 begins the same drain; a second SIGINT, or SIGTERM, stops it at once: what was received is committed and
 the session is closed as ``interrupted``. So does the death of the process that started it.
 
-While it drains (from ``Ether.shutdown`` until its last commit) it publishes ``Ether.recorder.progress``
-four times a second: ``received`` (rows taken off the socket so far), ``committed`` and ``pending`` (received,
-not yet committed). The launcher keeps waiting for it while these numbers move.
+While it receives and while it drains (from ``Ether.shutdown`` until its last commit) it publishes
+``Ether.recorder.progress`` four times a second: ``received`` (rows taken off the socket so far),
+``committed`` and ``pending`` (received, not yet committed). The launcher keeps waiting for it at shutdown
+while these numbers move (``Ether.shutdown`` itself may reach the recorder behind a backlog in its socket).
 
 The hot path: messages are taken off the socket in a tight non-blocking loop (up to 2000 before each hand-over
 to the writer), and a row's payload is the payload's CBOR bytes cut out of the received body (see
@@ -326,6 +327,7 @@ class Recorder:
         byes: set[str] = set()
         drain_until: float | None = None
         next_progress = 0.0
+        busy = False  # something arrived since the last progress report
         summary = self.summary
         session_id = self.session_id
         put = writer.queue.put
@@ -410,11 +412,14 @@ class Recorder:
             if drain_until is None and (self._stop_requested.is_set()
                                         or (stop_event is not None and stop_event.is_set())):
                 drain_until = time.monotonic() + self.rec.bye_timeout_s
-            if drain_until is not None:
+            busy = busy or arrived
+            if drain_until is not None or busy:  # (Ether.shutdown may wait behind a backlog in the socket)
                 now = time.monotonic()
                 if now >= next_progress:
                     self._report_progress(pub, writer)
-                    next_progress = now + _PROGRESS_S
+                    next_progress, busy = now + _PROGRESS_S, False
+            if drain_until is not None:
+                now = time.monotonic()
                 missing = self.wait_for - byes
                 if not missing:
                     return "normal", None
