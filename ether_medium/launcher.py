@@ -10,8 +10,9 @@ when its ``restart:`` policy says so.
 
 ``shutdown``: ``Ether.save`` (wait for every instance's ``Ether.done``), ``Ether.cleanup`` (same), then
 ``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the
-recorder;
-stragglers are stopped by PID (SIGTERM, then SIGKILL). Returns when every child and socket is gone.
+recorder, as long as its progress reports (``Ether.recorder.progress``) show it committing a backlog (see
+:meth:`Launcher._reap_recorder`); stragglers are stopped by PID (SIGTERM, then SIGKILL). Returns when every
+child and socket is gone.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ log = get_logger()
 
 TAP_NAME = "ether"
 TOPIC_EXITED = "Ether.exited"
+# {name, received, committed, pending}: a draining recorder reports (ether_medium.recorder.recorder.PROGRESS)
+TOPIC_RECORDER_PROGRESS = "Ether.recorder.progress"
 
 
 class EtherError(RuntimeError):
@@ -89,7 +92,11 @@ class Child:
 
 class Launcher:
     # what the supervisor thread receives (see _on_message)
-    SUPERVISED: tuple[str, ...] = (TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE, TOPIC_JOIN)
+    SUPERVISED: tuple[str, ...] = (
+        TOPIC_LOG, TOPIC_READY, TOPIC_DONE, TOPIC_BYE, TOPIC_JOIN, TOPIC_RECORDER_PROGRESS
+    )
+    recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
+    recorder_cap_s = 300.0  # ...or this long after it began waiting for it, however it progresses
 
     def __init__(self, config: EtherConfig, services: list[ServiceSpec] | None = None) -> None:
         self.config = config
@@ -118,6 +125,7 @@ class Launcher:
         self._reception = Reception()  # machines that joined (fabric.transport: tcp)
         self._auth: KeyAuthenticator | None = None  # admits joining machines' keys (fabric.curve)
         self.ended = threading.Event()  # set when the session ends by itself (a joining machine's launcher)
+        self._recorder_progress: dict[str, Any] = {}
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
@@ -335,7 +343,7 @@ class Launcher:
             others = [c for c in self.children.values() if c is not recorder]
             self._reap(others, deadline)
             if recorder is not None:
-                self._reap([recorder], max(deadline, time.monotonic() + 5.0))
+                self._reap_recorder(recorder, deadline)
         finally:
             self._teardown()
         log.info("Ether system shutdown complete")
@@ -357,6 +365,38 @@ class Launcher:
                     child.proc.kill()
                     child.proc.wait()
             self._exited(child, child.proc.wait())
+
+    def _reap_recorder(self, recorder: Child, deadline: float) -> None:
+        """Wait for the recorder to commit and exit: until ``deadline``, then as long as its progress reports
+        (about four a second while it drains) show rows received or committed in the last
+        ``recorder_stall_s``, up to ``recorder_cap_s``; then stop it, logging the rows not committed."""
+        proc = recorder.proc
+        if proc is None:
+            return
+        start = time.monotonic()
+        moved, last = start, None
+        while proc.poll() is None:
+            now = time.monotonic()
+            with self._cond:
+                report = dict(self._recorder_progress)
+            seen = (report.get("received"), report.get("committed"))
+            if seen != last:
+                moved, last = now, seen
+            stalled = now - moved >= self.recorder_stall_s
+            if now - start >= self.recorder_cap_s or (stalled and now >= deadline):
+                why = "no progress" if stalled else "still draining"
+                log.warning(
+                    "recorder (PID %d): %s after %.1f s; stopping it: %s rows received and not committed "
+                    "(its last report) are lost",
+                    proc.pid,
+                    why,
+                    now - start,
+                    report.get("pending", "an unknown number of"),
+                )
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.05)
+        self._reap([recorder], time.monotonic())
 
     def _teardown(self) -> None:
         self.stopping = True
@@ -449,6 +489,9 @@ class Launcher:
         if topic == TOPIC_BYE:
             self._reception.on_bye(name)
         with self._cond:
+            if topic == TOPIC_RECORDER_PROGRESS:
+                self._recorder_progress = data
+                return
             child = self.children.get(name)
             if topic == TOPIC_READY and child is not None:
                 child.ready = True

@@ -145,3 +145,42 @@ def wait_exit(proc: Any, timeout: float = 20.0) -> int:
     if proc.exitcode is None:
         raise AssertionError(f"recorder (pid {proc.pid}) still running {timeout} s after shutdown")
     return int(proc.exitcode)
+
+
+def slow_recorder(ctx: Any) -> int:
+    """The real recorder service (``ether_medium.recorder.service:main``) made slow (a launcher test's
+    ``RECORDER_TARGET``; runs in the recorder process): ``$ETHER_TEST_SLOW`` is ``write`` (a slow disk: the
+    writer spends ``$ETHER_TEST_S_PER_ROW`` seconds per row before inserting a batch; the backlog is in the
+    writer's queue) or ``receive`` (a slow CPU: the receiving thread spends that long per message; the
+    backlog, ``Ether.shutdown`` included, waits in the socket)."""
+    from collections.abc import Callable
+
+    from ether_medium.recorder import recorder, service
+    from ether_medium.recorder.store import ROW_WIDTH
+    from ether_medium.recorder.writer import BatchWriter
+
+    per_row = float(os.environ["ETHER_TEST_S_PER_ROW"])
+    if os.environ["ETHER_TEST_SLOW"] == "write":
+        insert = BatchWriter._insert
+
+        def slow_insert(self: BatchWriter, values: list[Any]) -> int:
+            time.sleep(per_row * len(values) / ROW_WIDTH)
+            return insert(self, values)
+
+        BatchWriter._insert = slow_insert  # type: ignore[method-assign]
+    else:
+        parser = recorder.row_parser
+
+        def slow_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
+            row, count = parser(), [0]
+
+            def slow_row(topic: str, body: bytes) -> tuple[Any, ...]:
+                count[0] += 1
+                if count[0] % 100 == 0:
+                    time.sleep(per_row * 100)
+                return row(topic, body)
+
+            return slow_row
+
+        recorder.row_parser = slow_parser  # type: ignore[assignment]
+    return service.main(ctx)

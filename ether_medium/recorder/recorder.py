@@ -20,6 +20,15 @@ heard from, commits, closes the session row and returns. SIGINT (Ctrl-C reaches 
 begins the same drain; a second SIGINT, or SIGTERM, stops it at once: what was received is committed and
 the session is closed as ``interrupted``. So does the death of the process that started it.
 
+While it receives and while it drains (from ``Ether.shutdown`` until its last commit) it publishes
+``Ether.recorder.progress`` four times a second: ``received`` (rows taken off the socket so far),
+``committed`` and ``pending`` (received, not yet committed). The launcher keeps waiting for it at shutdown
+while these numbers move (``Ether.shutdown`` itself may reach the recorder behind a backlog in its socket).
+
+The hot path: messages are taken off the socket in a tight non-blocking loop (up to 2000 before each hand-over
+to the writer), and a row's payload is the payload's CBOR bytes cut out of the received body (see
+:func:`row_parser`), not decoded and encoded again; rows travel to the writer as one flat list per batch.
+
 A message on a recorded topic that is not a valid envelope is counted (``sessions.malformed``) and logged with
 its topic and the first bytes; the recorder keeps running.
 """
@@ -31,6 +40,7 @@ import fnmatch
 import logging
 import os
 import signal
+import struct
 import threading
 import time
 import uuid
@@ -44,8 +54,9 @@ import zmq
 
 from ether_medium.broker import BrokerAddresses
 from ether_medium.config import EtherConfig, RecordingConfig
-from ether_medium.envelope import Envelope, EnvelopeError, decode, encode
-from ether_medium.recorder.store import MessageRow, Store
+from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, source_prefix
+from ether_medium.envelope import _uint as cbor_uint  # the fabric encoders' own integer encoding
+from ether_medium.recorder.store import ROW_WIDTH, Store
 from ether_medium.recorder.writer import BatchWriter
 
 __all__ = ["Recorder", "RecordingSummary", "TopicSelection", "run_recorder"]
@@ -57,12 +68,17 @@ BYE = "Ether.bye"
 DEVICE = "Ether.device"
 EXITED = "Ether.exited"  # {name, code}: the launcher saw a process die without saying bye
 READY = "Ether.ready"  # {name}: a process (re)started, so its bye is awaited again
+PROGRESS = "Ether.recorder.progress"  # {name, received, committed, pending}: see the module docstring
 ALWAYS_RECORDED = ("Ether.saved", "Ether.log", DEVICE, EXITED)
-PROBE_PREFIX = "Ether.recorder.probe."
+OWN_PREFIX = "Ether.recorder."  # the recorder's own messages (probes, progress): never recorded
+PROBE_PREFIX = OWN_PREFIX + "probe."
 
 _IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID, _EXITED, _READY = range(8)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
+_PROGRESS_S = 0.25  # how often a draining recorder reports its progress
+_U64 = 1 << 64
+_double = struct.Struct(">Bd").pack
 _LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th (the writer does the same)
 
 
@@ -96,7 +112,7 @@ class TopicSelection:
         if topic.startswith("Ether."):
             if topic in ALWAYS_RECORDED:
                 return True
-            if topic.startswith(PROBE_PREFIX):
+            if topic.startswith(OWN_PREFIX):
                 return False
             return any(fnmatch.fnmatchcase(topic, g) for g in self._lifecycle_globs)
         return any(fnmatch.fnmatchcase(topic, g) for g in self.globs)
@@ -110,6 +126,79 @@ class TopicSelection:
         if b"" in out:
             return [b""]
         return sorted(out)
+
+
+def _seq_and_time(seq: int, host_time: float) -> bytes:
+    """``q``'s value, then ``"t"`` and its value, byte for byte as the fabric's encoders write them (the
+    integer in its shortest form, :func:`ether_medium.envelope._uint`; the time as float64), in one pack."""
+    if seq < 24:
+        return _QT[0](seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x100:
+        return _QT[1](0x18, seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x10000:
+        return _QT[2](0x19, seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x100000000:
+        return _QT[3](0x1A, seq, b"\x61t", 0xFB, host_time)
+    return _QT[4](0x1B, seq, b"\x61t", 0xFB, host_time)
+
+
+_QT = tuple(struct.Struct(f">{fmt}2sBd").pack for fmt in ("B", "BB", "BH", "BI", "BQ"))
+
+
+def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
+    """A function giving the values of a data message's row (:data:`~ether_medium.recorder.store.ROW_WIDTH`
+    of them) from its topic and body; it raises when the body is not a valid envelope with a map payload.
+
+    The body is decoded once (C code) for the header fields. The payload is stored as the bytes the publisher
+    encoded, cut out of the body, when the body has the layout of :func:`~ether_medium.envelope.encode_plain`
+    (``{d, s, q, t}``) or :func:`~ether_medium.envelope.encode_device` (``{d, s, q, t, dt, du, dq}``): a
+    definite map of exactly those keys, ``d`` first, and the body ends with exactly the bytes those encoders
+    write for the decoded ``s``, ``q``, ``t`` (...) values. Then the payload is everything between the ``d``
+    key and that tail: any other encoding of those fields (another key order, a float32 time, a longer
+    integer or string header) ends in different bytes. Any other body has its payload encoded again
+    (``cbor2.dumps``), which gives the same bytes for what the fabric's encoders wrote."""
+    prefixes: dict[str, bytes] = {}
+    loads, dumps = cbor2.loads, cbor2.dumps
+
+    def prefix_of(source: str) -> bytes:
+        if len(prefixes) > 10_000:  # a publisher inventing names must not grow this forever
+            prefixes.clear()
+        prefix = prefixes[source] = source_prefix(source)
+        return prefix
+
+    def row(topic: str, body: bytes) -> tuple[Any, ...]:
+        msg = loads(body)
+        data = msg["d"]
+        if type(data) is not dict:
+            raise TypeError("payload is not a map")
+        source, seq, host_time = msg["s"], msg["q"], msg["t"]
+        if type(source) is not str:
+            source = str(source)
+        if type(seq) is not int:
+            seq = int(seq)
+        if type(host_time) is not float:
+            host_time = float(host_time)
+        if len(msg) == 4:
+            if body[:3] == b"\xa4\x61d" and 0 <= seq < _U64:  # the layout of encode_plain?
+                tail = (prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
+                if body.endswith(tail):
+                    return topic, source, seq, host_time, None, None, None, body[3:len(body) - len(tail)]
+            return topic, source, seq, host_time, None, None, None, dumps(data)
+        dt, du, dq = msg.get("dt"), msg.get("du"), msg.get("dq")
+        if dt is not None:  # a device row: its fields must be numbers
+            dt = float(dt)
+            du = None if du is None else float(du)
+            dq = None if dq is None else int(dq)
+            if (len(msg) == 7 and body[:3] == b"\xa7\x61d" and du is not None and dq is not None
+                    and 0 <= seq < _U64 and 0 <= dq < _U64):  # the layout of encode_device?
+                tail = ((prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
+                        + b"\x62dt" + _double(0xFB, dt) + b"\x62du" + _double(0xFB, du) + b"\x62dq"
+                        + cbor_uint(dq))
+                if body.endswith(tail):
+                    return topic, source, seq, host_time, dt, du, dq, body[3:len(body) - len(tail)]
+        return topic, source, seq, host_time, dt, du, dq, dumps(data)
+
+    return row
 
 
 class Recorder:
@@ -126,6 +215,8 @@ class Recorder:
         self._interrupted = threading.Event()
         self._stop_requested = threading.Event()
         self._parent = os.getppid()
+        self._received = 0  # rows handed to the writer
+        self._progress_seq = 0
         self.summary = RecordingSummary(session_id, str(self.rec.path))
 
     def interrupt(self) -> None:
@@ -162,6 +253,7 @@ class Recorder:
             for sock in (sub, pub):
                 sock.setsockopt(zmq.LINGER, 0)
             sub.setsockopt(zmq.RCVHWM, 0)
+            pub.setsockopt(zmq.LINGER, 1000)  # the last progress report leaves before the process exits
             sub.connect(self.addresses.subscribe)
             pub.connect(self.addresses.publish)
             for prefix in self.selection.prefixes():
@@ -170,16 +262,19 @@ class Recorder:
             writer.start()
             if ready is not None:
                 ready()
-            status, note = self._receive(sub, writer, stop_event, early)
+            status, note = self._receive(sub, pub, writer, stop_event, early)
         except Exception as exc:
             status, note = "error", f"{type(exc).__name__}: {exc}"
             log.exception("recorder failed")
         finally:
             sub.close(0)
-            pub.close(0)
             if writer.is_alive():
                 writer.queue.put(None)
-                writer.join()
+                while writer.is_alive():  # the backlog is being committed: say so while it lasts
+                    self._report_progress(pub, writer)
+                    writer.join(_PROGRESS_S)
+            self._report_progress(pub, writer)
+            pub.close()
             if writer.error is not None:
                 status = "error"
                 note = (f"writing failed: {writer.error}; {writer.lost} rows not written"
@@ -196,6 +291,16 @@ class Recorder:
         log.info("session %s closed (%s): %d messages recorded%s", self.session_id, status,
                  self.summary.rows, f", {self.summary.malformed} malformed" if self.summary.malformed else "")
         return self.summary
+
+    def _report_progress(self, pub: zmq.Socket[bytes], writer: BatchWriter) -> None:
+        """Publish ``Ether.recorder.progress`` (the launcher waits while the numbers move)."""
+        done = writer.committed + writer.rejected + writer.lost
+        data = {"name": "recorder", "received": self._received, "committed": writer.committed,
+                "pending": max(0, self._received - done)}
+        self._progress_seq += 1
+        with contextlib.suppress(zmq.ZMQError):
+            pub.send_multipart(encode(Envelope(PROGRESS, data, "recorder", self._progress_seq, time.time())),
+                               zmq.NOBLOCK)
 
     def _confirm_subscribed(self, sub: zmq.Socket[bytes], pub: zmq.Socket[bytes]) -> list[list[bytes]]:
         """Publish a probe through the broker until it comes back: then the broker holds our subscription,
@@ -216,30 +321,42 @@ class Recorder:
                         early.append(frames)
         raise RuntimeError(f"no answer from the broker at {self.addresses.subscribe} within 10 s")
 
-    def _receive(self, sub: zmq.Socket[bytes], writer: BatchWriter, stop_event: _Flag | None,
-                 early: list[list[bytes]]) -> tuple[str, str | None]:
+    def _receive(self, sub: zmq.Socket[bytes], pub: zmq.Socket[bytes], writer: BatchWriter,
+                 stop_event: _Flag | None, early: list[list[bytes]]) -> tuple[str, str | None]:
         kinds: dict[bytes, tuple[int, str]] = {}
         byes: set[str] = set()
         drain_until: float | None = None
+        next_progress = 0.0
+        busy = False  # something arrived since the last progress report
         summary = self.summary
         session_id = self.session_id
         put = writer.queue.put
-        recv, more = sub.recv, sub.get
-        noblock, rcvmore = int(zmq.NOBLOCK), int(zmq.RCVMORE)
-        loads, dumps = cbor2.loads, cbor2.dumps
+        recv = sub.recv
+        noblock = int(zmq.NOBLOCK)
+        row = row_parser()
+        dumps = cbor2.dumps
         while True:
-            batch: list[MessageRow] = []
+            values: list[Any] = []  # the batch's rows, flat (see Store.insert_flat)
+            extend = values.extend
+            arrived = False  # anything but ignored topics (the recorder's own progress reports among them)
             if early or sub.poll(_POLL_MS):
                 for _ in range(_RECV_BATCH):
                     if early:
                         frames = early.pop(0)
                     else:
                         try:
-                            frames = [recv(noblock)]
+                            frame = recv(noblock, copy=False)
                         except zmq.Again:
                             break
-                        while more(rcvmore):  # recv_multipart, without its per-call enum conversions
-                            frames.append(recv(noblock))
+                        head = frame.bytes
+                        if frame.more:  # the parts of a message arrive together
+                            frame = recv(noblock, copy=False)
+                            frames = [head, frame.bytes]
+                            while frame.more:
+                                frame = recv(noblock, copy=False)
+                                frames.append(frame.bytes)
+                        else:
+                            frames = [head]
                     head = frames[0]
                     known = kinds.get(head)
                     if known is None:
@@ -249,35 +366,26 @@ class Recorder:
                     kind, topic = known
                     if kind == _IGNORE:
                         continue
+                    arrived = True
                     if kind == _RECORD and len(frames) == 2:
-                        try:  # the fast path for data: only what a row needs
-                            body = loads(frames[1])
-                            data = body["d"]
-                            if type(data) is not dict:
-                                raise TypeError("payload is not a map")
-                            dt, du, dq = body.get("dt"), body.get("du"), body.get("dq")
-                            if dt is not None:  # a device row: its fields must be numbers
-                                dt = float(dt)
-                                du = None if du is None else float(du)
-                                dq = None if dq is None else int(dq)
-                            batch.append((session_id, topic, str(body["s"]), int(body["q"]),
-                                          float(body["t"]), dt, du, dq, dumps(data)))
-                            continue
+                        try:  # the fast path for data
+                            extend(row(topic, frames[1]))
                         except Exception as exc:
                             self._malformed(frames, self._reason(frames, exc))
-                            continue
+                        continue
                     try:
                         env = decode(frames)
                     except (EnvelopeError, ValueError, TypeError) as exc:
                         self._malformed(frames, self._reason(frames, exc))
                         continue
                     if kind in (_RECORD, _DEVICE, _EXITED):
-                        batch.append((session_id, env.topic, env.source, env.seq, env.host_time,
-                                      env.device_time, env.device_uncertainty, env.device_seq,
-                                      dumps(env.data)))
+                        extend((env.topic, env.source, env.seq, env.host_time, env.device_time,
+                                env.device_uncertainty, env.device_seq, dumps(env.data)))
                         if kind == _DEVICE:
-                            put(batch)
-                            batch = []
+                            self._received += len(values) // ROW_WIDTH
+                            put(values)
+                            values = []
+                            extend = values.extend
                             put({**env.data, "seen": env.host_time})
                     if kind in (_BYE, _EXITED):
                         byes.add(str(env.data.get("name", env.source)))
@@ -287,11 +395,12 @@ class Recorder:
                         drain_until = time.monotonic() + self.rec.bye_timeout_s
                         log.info("Ether.shutdown: draining until Ether.bye from %s",
                                  ", ".join(sorted(self.wait_for)) or "nobody")
-                if batch:
+                if values:
                     if summary.first_message is None:
                         summary.first_message = time.time()
-                    put(batch)
-                if drain_until is not None:  # still receiving (a backlog): the bye deadline counts from now
+                    self._received += len(values) // ROW_WIDTH
+                    put(values)
+                if drain_until is not None and arrived:  # a backlog: the bye deadline counts from now
                     drain_until = max(drain_until, time.monotonic() + self.rec.bye_timeout_s)
             if writer.error is not None:
                 return "error", None
@@ -303,11 +412,18 @@ class Recorder:
             if drain_until is None and (self._stop_requested.is_set()
                                         or (stop_event is not None and stop_event.is_set())):
                 drain_until = time.monotonic() + self.rec.bye_timeout_s
+            busy = busy or arrived
+            if drain_until is not None or busy:  # (Ether.shutdown may wait behind a backlog in the socket)
+                now = time.monotonic()
+                if now >= next_progress:
+                    self._report_progress(pub, writer)
+                    next_progress, busy = now + _PROGRESS_S, False
             if drain_until is not None:
+                now = time.monotonic()
                 missing = self.wait_for - byes
                 if not missing:
                     return "normal", None
-                if time.monotonic() >= drain_until:
+                if now >= drain_until:
                     summary.missing_byes = sorted(missing)
                     names = ", ".join(summary.missing_byes)
                     log.warning("no Ether.bye from %s within %.1f s of the last message after shutdown: "

@@ -31,7 +31,10 @@ How a session ends: ``normal`` after ``Ether.shutdown`` (or the launcher's stop)
 itself failed (the error is in ``note``); ``interrupted`` when the recorder was stopped by a signal, or when
 it died without closing the session (``kill -9``, power cut): the next recorder that opens the database, and
 ``ether sessions``, mark every ``running`` session of this host whose process no longer exists as
-``interrupted``. Rows committed before such a death are kept (WAL, ``synchronous=NORMAL`` or ``FULL``).
+``interrupted``. Rows committed before such a death are kept (WAL, ``synchronous=NORMAL`` or ``FULL``): with
+``NORMAL`` (the default, ``recording.synchronous``) a commit is in the WAL file (OS cache) when it returns,
+so a killed process loses nothing committed; an OS crash or power cut may lose the commits since the last
+checkpoint (the database stays consistent). ``FULL`` syncs the WAL at every commit (slower on a real disk).
 
 ``messages``: one row per recorded envelope (see :mod:`ether_medium.envelope` for the fields).
 
@@ -67,7 +70,6 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,7 @@ from ether_medium import __version__
 
 __all__ = [
     "DEFAULT_PATH",
+    "ROW_WIDTH",
     "MessageRow",
     "SessionInfo",
     "SessionNotFound",
@@ -117,11 +120,20 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_topic ON messages (session_id, topic, host_time);
 """
 
-_INSERT = "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-# Rows go in as multi-row INSERTs of these sizes (then one by one): one statement step per chunk instead of
-# one per row is about twice as fast, and the GIL is released once per chunk instead of once per row.
-_CHUNKS = tuple((n, "INSERT INTO messages VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * n))
-                for n in (100, 10))
+ROW_WIDTH = 8
+"""Values per row in a flat batch (:meth:`Store.insert_flat`): topic, source, seq, host_time, device_time,
+device_uncertainty, device_seq, payload; the session id is the batch's."""
+
+# Rows go in as multi-row INSERTs of these sizes (then one by one), the session id written into the statement
+# as a literal: one statement step per chunk instead of one per row is about 1.3x faster than executemany,
+# and the GIL is released once per chunk instead of once per row. sqlite3 keeps the statements prepared.
+_CHUNK_SIZES = (500, 100, 10, 1)
+
+
+def _insert_sql(session_id: str, rows: int) -> str:
+    literal = "'" + session_id.replace("'", "''") + "'"
+    return "INSERT INTO messages VALUES " + ", ".join([f"({literal}, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+
 
 STATUSES = ("running", "normal", "error", "interrupted")
 
@@ -206,6 +218,7 @@ class Store:
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
         self._in_tx = False
+        self._statements: dict[str, tuple[tuple[int, str], ...]] = {}
 
     @classmethod
     def open_existing(cls, path: str | Path) -> Store:
@@ -225,23 +238,46 @@ class Store:
     def insert(self, rows: Sequence[MessageRow]) -> None:
         """Add rows to the open transaction (started if needed), all or none (an exception says why);
         :meth:`commit` makes them durable."""
+        by_session: dict[str, list[Any]] = {}
+        for row in rows:
+            by_session.setdefault(row[0], []).extend(row[1:])
+        with self._all_or_none():
+            for session_id, values in by_session.items():
+                self._insert_flat(session_id, values)
+
+    def insert_flat(self, session_id: str, values: Sequence[Any]) -> None:
+        """Like :meth:`insert` for rows of one session given as one flat sequence, :data:`ROW_WIDTH` values
+        per row (the recorder's hot path: no tuple per row)."""
+        with self._all_or_none():
+            self._insert_flat(session_id, values)
+
+    @contextlib.contextmanager
+    def _all_or_none(self) -> Iterator[None]:
         if not self._in_tx:
             self._db.execute("BEGIN")
             self._in_tx = True
-        self._db.execute("SAVEPOINT batch")  # all of ``rows`` or none of them
+        self._db.execute("SAVEPOINT batch")
         try:
-            start, total = 0, len(rows)
-            for size, sql in _CHUNKS:
-                while total - start >= size:
-                    self._db.execute(sql, list(chain.from_iterable(rows[start:start + size])))
-                    start += size
-            if start < total:
-                self._db.executemany(_INSERT, rows[start:])
+            yield
         except BaseException:
             self._db.execute("ROLLBACK TO batch")
             self._db.execute("RELEASE batch")
             raise
         self._db.execute("RELEASE batch")
+
+    def _insert_flat(self, session_id: str, values: Sequence[Any]) -> None:
+        if len(values) % ROW_WIDTH:
+            raise ValueError(f"a flat batch holds {ROW_WIDTH} values per row, not {len(values)} values")
+        statements = self._statements.get(session_id)
+        if statements is None:
+            statements = self._statements[session_id] = tuple(
+                (n * ROW_WIDTH, _insert_sql(session_id, n)) for n in _CHUNK_SIZES)
+        execute = self._db.execute
+        start, total = 0, len(values)
+        for width, sql in statements:
+            while total - start >= width:
+                execute(sql, values[start:start + width])
+                start += width
 
     def commit(self) -> None:
         if self._in_tx:

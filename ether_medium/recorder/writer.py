@@ -1,7 +1,8 @@
 """The recorder's writer thread: owns the database while recording, inserts batches, commits by size or age.
 
-The receiving thread puts items on :attr:`BatchWriter.queue`: a list of rows (inserted as one all-or-none
-batch), a dict (a device identity for the session's ``versions.devices``), or ``None`` (commit and stop).
+The receiving thread puts items on :attr:`BatchWriter.queue`: a list of rows of the session, flat,
+:data:`~ether_medium.recorder.store.ROW_WIDTH` values per row (inserted as one all-or-none batch), a dict
+(a device identity for the session's ``versions.devices``), or ``None`` (commit and stop).
 It commits when ``batch_rows`` rows are pending or the oldest pending row is ``flush_interval_ms`` old.
 A row that SQLite refuses (an integer beyond 64 bits, ...) is counted in :attr:`rejected` and logged, the
 rest of its batch is written; any other database error stops writing: :attr:`error` is set, what was
@@ -19,7 +20,7 @@ import time
 from typing import Any
 
 from ether_medium.config import RecordingConfig
-from ether_medium.recorder.store import MessageRow, Store
+from ether_medium.recorder.store import ROW_WIDTH, Store
 
 __all__ = ["BatchWriter"]
 
@@ -39,7 +40,7 @@ class BatchWriter(threading.Thread):
         self.session_id = session_id
         self.batch_rows = rec.batch_rows
         self.flush_s = rec.flush_interval_ms / 1000.0
-        self.queue: queue.SimpleQueue[list[MessageRow] | dict[str, Any] | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[list[Any] | dict[str, Any] | None] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.committed = 0
         self.lost = 0
@@ -49,16 +50,32 @@ class BatchWriter(threading.Thread):
     def run(self) -> None:
         pending = 0
         oldest = 0.0
+        carried: list[Any] | dict[str, Any] | None = []  # an item taken while merging; [] for none
+        most = self.batch_rows * ROW_WIDTH
         while True:
-            timeout = max(0.0, oldest + self.flush_s - time.monotonic()) if pending else None
-            try:
-                item = self.queue.get(timeout=timeout)
-            except queue.Empty:
-                item = []
+            if carried != []:
+                item, carried = carried, []
+            else:
+                timeout = max(0.0, oldest + self.flush_s - time.monotonic()) if pending else None
+                try:
+                    item = self.queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = []
+                # rows queued meanwhile go in with these: fewer, larger inserts when the writer is behind
+                while isinstance(item, list) and len(item) < most:
+                    try:
+                        more = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(more, list):
+                        item.extend(more)
+                    else:
+                        carried = more
+                        break
             if self.error is not None:  # failed before: count what cannot be written, keep draining
                 if item is None:
                     return
-                self.lost += len(item) if isinstance(item, list) else 0
+                self.lost += len(item) // ROW_WIDTH if isinstance(item, list) else 0
                 continue
             try:
                 if isinstance(item, list):
@@ -75,7 +92,7 @@ class BatchWriter(threading.Thread):
                     pending = 0
             except Exception as exc:
                 self.error = exc
-                self.lost += len(item) if isinstance(item, list) else 0
+                self.lost += len(item) // ROW_WIDTH if isinstance(item, list) else 0
                 log.error("recording to %s failed: %s; rows from now on are counted, not written",
                           self.store.path, exc)
                 with contextlib.suppress(Exception):  # keep what was inserted before the failure
@@ -85,24 +102,25 @@ class BatchWriter(threading.Thread):
             if item is None:
                 return
 
-    def _insert(self, rows: list[MessageRow]) -> int:
-        """Insert a batch; when a row is one SQLite cannot hold (an integer beyond 64 bits, ...), insert
+    def _insert(self, values: list[Any]) -> int:
+        """Insert a flat batch; when a row is one SQLite cannot hold (an integer beyond 64 bits, ...), insert
         the rows one by one and count and log those it refuses. Returns the number inserted."""
         try:
-            self.store.insert(rows)
-            return len(rows)
+            self.store.insert_flat(self.session_id, values)
+            return len(values) // ROW_WIDTH
         except _ROW_ERRORS:
             pass
         inserted = 0
-        for row in rows:
+        for k in range(0, len(values), ROW_WIDTH):
+            row = values[k:k + ROW_WIDTH]
             try:
-                self.store.insert([row])
+                self.store.insert_flat(self.session_id, row)
                 inserted += 1
             except _ROW_ERRORS as exc:
                 self.rejected += 1
                 if self.rejected <= _LOGGED or self.rejected % 1000 == 0:
                     log.warning("message #%d refused by the database, not recorded: topic %r, source %r, "
-                                "seq %r: %s", self.rejected, row[1], row[2], row[3], exc)
+                                "seq %r: %s", self.rejected, row[0], row[1], row[2], exc)
         return inserted
 
     def _commit(self, rows: int) -> None:
