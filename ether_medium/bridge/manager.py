@@ -140,6 +140,8 @@ class LinkManager:
         self._pings: dict[int, float] = {}  # ping_id -> monotonic time sent
         self._decoder = framing.FrameDecoder()
         self._cbor = cbor2.CBORDecoder(io.BytesIO())  # reused: a new decoder per frame costs more
+        self._wall_at = -1.0  # the monotonic receive time ``_wall`` (time.time()) was taken at
+        self._wall = 0.0
         self._locked_id: str | None = None  # the board attached first, when no device_id is configured
         self._stopped = False
         self._ever_open = False
@@ -826,7 +828,9 @@ class LinkManager:
             self.problems.report(f"pub-type {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
             return
         m = self.clock.map_ticks16(t16, now)
-        wall = time.time()
+        if now != self._wall_at:  # every frame of one read from the link was received at once
+            self._wall_at, self._wall = now, time.time()
+        wall = self._wall
         if m.synced:
             reading = Reading(wall, wall - (now - m.host_time), m.uncertainty, device_seq)
         else:
