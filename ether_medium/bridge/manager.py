@@ -777,7 +777,7 @@ class LinkManager:
         if old is None or old.topic != ep.topic or old.publishes != ep.publishes:
             self.log.info("%s: topic id %d is now %s", self.name, ep.topic_id, ep.signature())
             self.sink.attached(self)
-        elif old.fields != ep.fields:
+        elif old.fields != ep.fields or old.defaults != ep.defaults:
             self.log.info("%s: fields of %s now known: %s", self.name, ep.topic, ep.signature())
 
     # ---------------------------------------------------------------- PUB
