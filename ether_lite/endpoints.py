@@ -49,8 +49,9 @@ def ether_pub(topic=None, every=None, fields=None):
 def ether_sub(topic=None, fields=None):
     """Call this method with keyword arguments when the host publishes to its topic (DELIVER).
 
-    Topic default ``"ClassName.method"``. On CPython the fields come from the signature and annotations;
-    MicroPython has neither, so give ``fields=`` or let the host send one keyword map.
+    Topic default ``"ClassName.method"``. On CPython the fields come from the signature and annotations,
+    with the parameters' defaults (the host may leave those out); MicroPython has neither, so give
+    ``fields=`` (``(name, type, default)`` for an optional one) or let the host send one keyword map.
     """
     spec = (topic, None, fields)
 

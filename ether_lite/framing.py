@@ -4,11 +4,26 @@ What hosts and tests import: ``ether_lite.framing_core`` (what a board loads: ``
 the streaming ``FrameDecoder``) plus the conveniences that allocate: ``encode_frame``, ``decode_frame``
 and ``FrameDecoder.frames()`` / ``counters()``. The one-shot ``decode_frame`` raises ``FrameError`` (a
 ``ValueError``) naming what was wrong; the streaming decoder never raises on any input bytes.
+
+A board never loads this module (tests/test_deploy.py), so the host's ``encode_frame`` and
+``FrameDecoder.frames()`` take a fast path: COBS by slices of the whole chunk and the CRC from
+``binascii.crc_hqx`` (CRC-16/CCITT-FALSE with initial value 0xFFFF). They give exactly the bytes, bodies
+and counters of the byte-by-byte code in ``framing_core`` (tests/test_lite_framing.py compares them on
+random, mutated and arbitrarily chunked streams).
 """
 
 from ether_lite import framing_core as _core
 from ether_lite.framing_core import MAX_BODY, MAX_FRAME, crc16
+
+try:
+    from binascii import crc_hqx as _crc_hqx
+except ImportError:  # MicroPython running tests/micropython/lite_checks.py: the core's CRC, same value
+
+    def _crc_hqx(data, crc):
+        return crc16(data, 0, -1, crc)
 from ether_lite.framing_core import FrameDecoder as _StreamDecoder
+
+_RAW = MAX_BODY + 2  # body + CRC: the most a frame decodes to
 
 __all__ = ["MAX_BODY", "MAX_FRAME", "FrameDecoder", "FrameError", "crc16", "decode_frame", "encode_frame", "encode_into"]
 
@@ -31,15 +46,75 @@ class FrameDecoder(_StreamDecoder):
     """The streaming decoder of ``framing_core``, plus ``frames(chunk) -> list of bytes``."""
 
     def frames(self, data):
-        """All complete frame bodies in ``data`` (plus what earlier feeds left), as new ``bytes``."""
+        """All complete frame bodies in ``data`` (plus what earlier feeds left), as new ``bytes``.
+
+        Same bodies and counters as calling :meth:`feed` byte by byte; whole frames inside ``data`` are
+        decoded by slices, only a frame begun by an earlier chunk or left unfinished goes through ``feed``.
+        """
+        if type(data) is not bytes:
+            data = bytes(data)
         out = []
         pos = 0
-        end = len(data)
-        while pos < end:
-            pos = self.feed(data, pos, end)
+        if self._raw:  # a frame begun by an earlier chunk: finish it the streaming way
+            pos = data.find(b"\0") + 1
+            if pos == 0:
+                self.feed(data)
+                return out
+            self.feed(data, 0, pos)
             if self.length >= 0:
                 out.append(bytes(self.body[: self.length]))
+        parts = data[pos:].split(b"\0")
+        tail = parts.pop()  # after the last 0x00: the start of a frame that a later chunk ends
+        for seg in parts:
+            if seg:  # an empty frame (0x00 0x00) is ignored
+                body = self._decode_segment(seg)
+                if body is not None:
+                    out.append(body)
+        self.length = -1
+        if tail:
+            self.feed(tail)
         return out
+
+    def _decode_segment(self, seg):
+        """Body of the frame ``seg`` (its bytes before the 0x00, none of them 0), or None (counted)."""
+        end = len(seg)
+        pieces = []
+        n = 0  # decoded bytes (body + CRC), implied zeros included
+        i = 0
+        code = seg[0]
+        while True:
+            j = i + code
+            if j > end:  # truncated block
+                n += end - i - 1
+                if n > _RAW:
+                    self.oversize += 1
+                else:
+                    self.cobs_errors += 1
+                return None
+            pieces.append(seg[i + 1 : j])
+            n += code - 1
+            if j == end:
+                break
+            if code != 0xFF:
+                pieces.append(b"\0")
+                n += 1
+            if n > _RAW:
+                self.oversize += 1
+                return None
+            i = j
+            code = seg[j]
+        if n > _RAW:
+            self.oversize += 1
+            return None
+        if n < 3:
+            self.cobs_errors += 1
+            return None
+        raw = b"".join(pieces)
+        if _crc_hqx(raw, 0xFFFF):
+            self.crc_errors += 1
+            return None
+        self.frames_ok += 1
+        return raw[:-2]
 
     def counters(self):
         return {
@@ -51,10 +126,29 @@ class FrameDecoder(_StreamDecoder):
 
 
 def encode_frame(body):
-    """The frame of ``body`` as new ``bytes``."""
-    out = bytearray(MAX_FRAME)
-    n = encode_into(out, body)
-    return bytes(out[:n])
+    """The frame of ``body`` as new ``bytes`` (the bytes ``encode_into`` writes, built by slices)."""
+    n = len(body)
+    if n > MAX_BODY:
+        raise FrameError("frame body is %d bytes; the protocol allows at most %d" % (n, MAX_BODY))
+    body = bytes(body)
+    parts = (body + _crc_hqx(body, 0xFFFF).to_bytes(2, "big")).split(b"\0")
+    last = parts.pop()
+    out = bytearray()
+    for part in parts:  # each ends at a zero, which the block code implies
+        while len(part) >= 254:
+            out.append(0xFF)
+            out += part[:254]
+            part = part[254:]
+        out.append(len(part) + 1)
+        out += part
+    while len(last) > 254:
+        out.append(0xFF)
+        out += last[:254]
+        last = last[254:]
+    out.append(0xFF if len(last) == 254 else len(last) + 1)  # a final 0xFF block needs no 0x01 after it
+    out += last
+    out.append(0)
+    return bytes(out)
 
 
 def decode_frame(frame):

@@ -147,7 +147,8 @@ def hello(device_id, boot_id, firmware, n_endpoints, ticks_period):
 
 
 def describe(topic_id, name, direction, fields, every_s=None):
-    """``fields``: list of ``[name, type]`` (type in FIELD_TYPES), or None when not known yet."""
+    """``fields``: list of ``[name, type]`` or ``[name, type, default]`` (type in FIELD_TYPES; a
+    subscriber's field with a default may be left out by the sender), or None when not known yet."""
     return [header(DESCRIBE), topic_id, name, direction, fields, every_s]
 
 
@@ -263,5 +264,7 @@ def _check_describe(msg):
     fields = msg[4]
     if fields is not None:
         for f in fields:
-            if not (isinstance(f, list) and len(f) == 2 and isinstance(f[0], str) and f[1] in FIELD_TYPES):
-                raise ProtocolError(ERR_MALFORMED, "DESCRIBE field %r is not [name, type in fdbsya]" % (f,))
+            if not (isinstance(f, list) and 2 <= len(f) <= 3 and isinstance(f[0], str) and f[1] in FIELD_TYPES):
+                raise ProtocolError(
+                    ERR_MALFORMED, "DESCRIBE field %r is not [name, type in fdbsya] or [name, type, default]" % (f,)
+                )

@@ -110,19 +110,32 @@ def find_endpoints(objs):
 
 
 def _declared(name, fields):
-    """Declared fields (``fields=``: names, or ``(name, type)``) as ``[[name, type], ...]``."""
+    """Declared fields (``fields=``: names, ``(name, type)`` or ``(name, type, default)``) as
+    ``[[name, type], ...]`` (a default kept as the third element)."""
     out = []
     for f in fields:
         f = [f, "a"] if isinstance(f, str) else list(f)
-        if len(f) != 2 or f[1] not in _TYPES:
-            raise ValueError("%s: field %r: give a name or (name, type) with type one of f i b s y a" % (name, f))
+        if not 2 <= len(f) <= 3 or f[1] not in _TYPES:
+            raise ValueError("%s: field %r: give a name, (name, type) or (name, type, default) with type "
+                             "one of f i b s y a" % (name, f))
         out.append(f)
     return out
 
 
+def _describable(v):
+    """Whether a parameter's default goes into DESCRIBE: small plain values only (a DESCRIBE is one frame);
+    a field whose default is anything else stays required."""
+    if v is None or isinstance(v, (bool, float)):
+        return True
+    if isinstance(v, int):
+        return -(1 << 31) <= v < 1 << 31
+    return isinstance(v, (str, bytes)) and len(v) <= 32
+
+
 def fields_of(value, fn=None):
     """Fields defined by a published ``value`` (a dict, a tuple or one value) when none were declared;
-    with ``fn``, the fields of a subscriber's signature (None where the interpreter cannot tell: MicroPython)."""
+    with ``fn``, the fields of a subscriber's signature, a parameter's default as a third element (None where
+    the interpreter cannot tell: MicroPython, whose host then sends a map and the function's defaults apply)."""
     out = []  # (loops, not comprehensions: on MicroPython each comprehension is one more function)
     if fn is not None:
         try:
@@ -130,8 +143,19 @@ def fields_of(value, fn=None):
             notes = fn.__annotations__
         except AttributeError:
             return None
-        for n in code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]:
-            out.append([n, _type_code(notes.get(n), True)])  # annotations may be strings
+        defaults = getattr(fn, "__defaults__", None) or ()
+        kwdefaults = getattr(fn, "__kwdefaults__", None) or {}
+        npos = code.co_argcount
+        first = npos - len(defaults)  # the positional parameters from here on have defaults
+        for i in range(1, npos + code.co_kwonlyargcount):
+            n = code.co_varnames[i]
+            f = [n, _type_code(notes.get(n), True)]  # annotations may be strings
+            if i < npos:
+                if i >= first and _describable(defaults[i - first]):
+                    f.append(defaults[i - first])
+            elif n in kwdefaults and _describable(kwdefaults[n]):
+                f.append(kwdefaults[n])
+            out.append(f)
     elif isinstance(value, dict):
         for k in value:
             out.append([k, _type_code(value[k])])

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ether_medium.broker import BrokerAddresses
 from ether_medium.config import EtherConfig, load_config
@@ -23,6 +24,9 @@ from ether_medium.launcher import TAP_NAME, EtherError, Launcher
 from ether_medium.logs import console_handler, get_logger, level_from_env
 from ether_medium.requests import close_all, requester_for
 from ether_medium.service import ServiceSpec
+
+if TYPE_CHECKING:
+    from ether_medium.bridge.proxy import DeviceProxy
 
 __all__ = ["Ether", "EtherError", "ether"]
 
@@ -119,6 +123,9 @@ class Ether:
             set_publish_hook(None)
             try:
                 close_all()
+                proxies = sys.modules.get("ether_medium.bridge.proxy")  # not imported: no device proxy open
+                if proxies is not None:
+                    proxies.close_all()
                 launcher.shutdown(timeout=timeout)
             finally:
                 self._launcher = None
@@ -138,6 +145,27 @@ class Ether:
         addresses, name = self._addresses()
         context = self._launcher.context if self._launcher is not None else None
         return requester_for(addresses, name, context).get(topic, timeout, params)
+
+    def device(self, name: str, timeout: float = 10.0) -> DeviceProxy:
+        """The board ``name`` of the config's ``devices:`` section as an object (see docs/bridge.md):
+        ``ether.device("thermo").set_led(on=True)`` returns after the board's ACK, ``.last[topic]`` holds
+        its last readings. Waits up to ``timeout`` seconds for its bridge to have it attached; one proxy
+        per device and process, closed by :meth:`shutdown`."""
+        from ether_medium.bridge import proxy
+
+        launcher = self._launcher
+        if launcher is None and "ETHER_PUBLISH" not in os.environ:
+            raise EtherError(
+                f"ether.device({name!r}) needs a running fabric: call ether.tap(config=...) with a "
+                "devices: section first (after ether.shutdown(), tap again)"
+            )
+        if launcher is not None and name not in launcher.config.devices:
+            configured = ", ".join(sorted(launcher.config.devices)) or "none"
+            raise EtherError(
+                f"ether.device({name!r}): no device {name!r} in the devices: section of "
+                f"{launcher.config.source}; configured devices: {configured}"
+            )
+        return proxy.device(name, timeout)
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         """Publish ``data`` on ``topic`` from the tap process (e.g. commands from a script or notebook)."""

@@ -39,6 +39,7 @@ __all__ = ["TOPIC_BYE", "TOPIC_READY", "FabricClient", "FabricClosedError"]
 TOPIC_READY = "Ether.ready"
 TOPIC_BYE = "Ether.bye"
 TOPIC_ROLLCALL = "Ether.rollcall"
+_SNDMORE = int(zmq.SNDMORE)  # a plain int: no enum operation per send
 
 
 class FabricClosedError(RuntimeError):
@@ -113,13 +114,20 @@ class FabricClient:
             except cbor2.CBOREncodeError as exc:
                 raise TypeError(f"cannot encode the message on {topic!r} as CBOR: {exc}") from exc
             self._seq[topic] = seq + 1
-            self._pub.send(topic_b, zmq.SNDMORE)
+            self._pub.send(topic_b, _SNDMORE)
             self._pub.send(body)
 
     def send_frames(self, frames: list[bytes]) -> None:
-        """Send already-encoded frames (the hot path of instance publishers)."""
+        """Send already-encoded frames as one message (any number of them: tests send malformed ones)."""
         with self._lock:
             self._pub.send_multipart(frames)
+
+    def send_encoded(self, topic: bytes, body: bytes) -> None:
+        """Send one already-encoded message (the bridge's hot path): two ``send`` calls, as
+        :meth:`publish_data` does, without ``send_multipart``'s per-call overhead."""
+        with self._lock:
+            self._pub.send(topic, _SNDMORE)
+            self._pub.send(body)
 
     # -- receiving -------------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:

@@ -12,8 +12,8 @@ import pytest
 from test_bridge_support import device
 
 from ether_medium import ether, ether_sub
-from ether_medium.bridge import proxy as device_proxy
 from ether_medium.bridge.proxy import DeliveryError
+from ether_medium.launcher import EtherError
 
 
 class ReadingLogger:
@@ -69,9 +69,13 @@ def test_host_subscriber_and_actuator_through_the_fabric(
                 },
             },
         }
+        with pytest.raises(EtherError, match=r"ether.device\('thermo1'\) needs a running fabric.*tap"):
+            ether.device("thermo1")
         ether.tap(config=config)
         try:
             ether.start()
+            with pytest.raises(EtherError, match="no device 'thermo' .*configured devices: outside, thermo1"):
+                ether.device("thermo")
 
             def both() -> bool:
                 lines = _lines(out)
@@ -79,11 +83,12 @@ def test_host_subscriber_and_actuator_through_the_fabric(
 
             _wait(both, 15, "readings of both boards at the host subscriber")
             assert all(isinstance(v, float) for r in _lines(out) for v in r.values())
-            outside = device_proxy.device("outside")
+            outside = ether.device("outside")
             assert outside.info["device_id"] == "board-b"
             assert {e["topic"] for e in outside.info["endpoints"]} >= {"lab.outside", "outside.led"}
 
-            thermo = device_proxy.device("thermo1")
+            thermo = ether.device("thermo1")
+            assert ether.device("thermo1") is thermo  # one proxy per device and process
             assert thermo.attached and thermo.info["device_id"] == "board-a"
             assert thermo.info["boot_id"] == dev.boot_id
             rtt = thermo.set_led(on=True)
@@ -100,8 +105,11 @@ def test_host_subscriber_and_actuator_through_the_fabric(
             counters = thermo.counters()
             assert counters["delivered"] == 1 and counters["published"] >= 3
         finally:
-            device_proxy.close_all()
-            ether.shutdown()
+            ether.shutdown()  # closes the proxies too
+        with pytest.raises(RuntimeError, match="proxy was closed"):
+            thermo.set_led(on=False)
+        with pytest.raises(EtherError, match="needs a running fabric"):
+            ether.device("thermo1")
     err = capfd.readouterr().err
     assert "thermo1 attached on" in err
     assert "[thermo1] led on" in err  # the device's LOG line, under its name

@@ -119,6 +119,25 @@ def test_describe_rename_and_model() -> None:
         endpoint_from_describe(protocol.describe(1, "A.b", 0, None, None), {}, 1)
 
 
+def test_describe_defaults_make_fields_optional() -> None:
+    fields = [["on", "b"], ["power", "a", None], ["n", "f", 3], ["mode", "s", "auto"]]
+    ep = endpoint_from_describe(protocol.describe(1, "Heater.set_power", 1, fields, None), {}, 2)
+    assert ep.defaults == {"power": None, "n": 3.0, "mode": "auto"}
+    assert ep.model(on=True).model_dump() == {"on": True, "power": None, "n": 3.0, "mode": "auto"}
+    with pytest.raises(ValueError, match="on"):
+        ep.model(power=0.5)  # a field without a default stays required
+    assert ep.signature() == (
+        "Heater.set_power (sub on: bool, power: any = None, n: float = 3.0, mode: str = 'auto')"
+    )
+    assert ep.as_dict()["fields"] == [
+        ["on", "b"], ["power", "a", None], ["n", "f", 3.0], ["mode", "s", "auto"]
+    ]
+    with pytest.raises(DescribeError, match=r"default 'x' of field 'n' is not of type int"):
+        endpoint_from_describe(protocol.describe(0, "A.b", 1, [["n", "i", "x"]], None), {}, 1)
+    with pytest.raises(protocol.ProtocolError, match="name, type, default"):
+        protocol.check(protocol.describe(0, "A.b", 1, [["n", "i", 1, 2]], None))
+
+
 @pytest.mark.parametrize("seq", [0, 23, 24, 300, 70000, 2**33])
 def test_encode_device_matches_the_envelope(seq: int) -> None:
     from ether_medium.envelope import Envelope, decode, encode, encode_device, source_prefix

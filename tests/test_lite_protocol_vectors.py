@@ -53,6 +53,12 @@ VECTORS = [
         ),
     ),
     ("DESCRIBE subscriber fields unknown", p.describe(2, "Board.blink", p.DEVICE_SUBSCRIBES, None, None)),
+    (
+        "DESCRIBE subscriber fields with defaults",
+        p.describe(
+            3, "Heater.set_power", p.DEVICE_SUBSCRIBES, [["on", "b"], ["power", "a", None], ["n", "i", 3]]
+        ),
+    ),
     ("PUB one float, half precision", p.pub(0, 7, 123456, [21.5])),
     ("PUB one float, single precision (16 B on the wire)", p.pub(0, 8, 123556, [f32(21.437)])),
     ("PUB one float, double precision", p.pub(0, 9, 123656, [21.437])),
@@ -163,6 +169,12 @@ def _bad() -> list[dict[str, object]]:
         {
             "name": "DESCRIBE with an unknown field type",
             "hex": _with_crc(_body_of(p.describe(0, "A.b", 0, [["x", "q"]]))),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
+        {
+            "name": "DESCRIBE with a field of four elements",
+            "hex": _with_crc(_body_of(p.describe(0, "A.b", 1, [["x", "i", 1, 2]]))),
             "layer": "protocol",
             "code": p.ERR_MALFORMED,
         },

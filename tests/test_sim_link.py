@@ -161,7 +161,7 @@ def test_sim_runs_a_firmware_code_py_unchanged() -> None:
             assert host.kinds(protocol.HELLO)[0][1] == "relay-1"
             assert host.pubs("Heater.state")[-1][2] is False
             fields = next(m[4] for m in host.kinds(protocol.DESCRIBE) if m[2] == "Heater.set_power")
-            values = [True if name == "on" else None for name, _type in fields]
+            values = [True if f[0] == "on" else None for f in fields]
             host.deliver("Heater.set_power", 9, values)
             host.until(lambda h: h.acked(9) is not None)
             assert host.acked(9)[2] == protocol.ACK_OK  # type: ignore[index]
@@ -272,7 +272,7 @@ def test_heater_board_warms_thermometer_board_through_a_shared_world(tmp_path: P
             assert start < 22.5
             heater.until(lambda h: len(h.kinds(protocol.DESCRIBE)) >= 2)
             fields = next(m[4] for m in heater.kinds(protocol.DESCRIBE) if m[2] == "Heater.set_power")
-            heater.deliver("Heater.set_power", 1, [True if name == "on" else None for name, _t in fields])
+            heater.deliver("Heater.set_power", 1, [True if f[0] == "on" else None for f in fields])
             heater.until(lambda h: h.acked(1) is not None)
             # tau 30 s, +10 °C at full power: about +0.3 °C per second at first
             thermo.until(lambda h: h.pubs("Thermometer.read")[-1][2] > start + 0.5, timeout_s=15)

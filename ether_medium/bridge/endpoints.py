@@ -1,10 +1,11 @@
 """A device's endpoints as the fabric sees them: checked DESCRIBEs with a pydantic model each.
 
 A DESCRIBE (PROTOCOL.md) names an endpoint (``"Thermometer.read"``), its direction and its fields as
-``[name, type]`` pairs. Here it becomes an :class:`Endpoint`: the fabric topic (the described name, or its
-rename from the config's ``topics:``), and a pydantic model with exactly those fields (``extra="forbid"``),
-so data from the device is checked the way a host publisher's would be, and what host code sends to a
-device subscriber is checked before it goes onto the link.
+``[name, type]`` pairs (``[name, type, default]`` for a subscriber parameter with a default: host code may
+leave it out, the DELIVER then carries the default). Here it becomes an :class:`Endpoint`: the fabric topic
+(the described name, or its rename from the config's ``topics:``), and a pydantic model with exactly those
+fields (``extra="forbid"``), so data from the device is checked the way a host publisher's would be, and
+what host code sends to a device subscriber is checked before it goes onto the link.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Endpoint:
     model: type[BaseModel]
     field_names: tuple[str, ...] = field(default=())
     all_float: bool = False  # every field is "f" (the hot path of data_of)
+    defaults: dict[str, Any] = field(default_factory=dict)  # field name -> default (optional fields)
 
     @property
     def method(self) -> str:
@@ -63,7 +65,10 @@ class Endpoint:
         if self.fields is None:
             args = "**kwargs" if not self.publishes else "fields not described yet"
         else:
-            args = ", ".join(f"{n}: {TYPE_NAMES[t]}" for n, t in self.fields)
+            args = ", ".join(
+                f"{n}: {TYPE_NAMES[t]}" + (f" = {self.defaults[n]!r}" if n in self.defaults else "")
+                for n, t in self.fields
+            )
         kind = "pub" if self.publishes else "sub"
         rate = f", every {self.every_s:g} s" if self.every_s else ""
         return f"{self.topic} ({kind} {args}{rate})"
@@ -96,18 +101,45 @@ class Endpoint:
             "name": self.name,
             "method": self.method,
             "direction": "pub" if self.publishes else "sub",
-            "fields": None if self.fields is None else [list(f) for f in self.fields],
+            "fields": None
+            if self.fields is None
+            else [[n, t, self.defaults[n]] if n in self.defaults else [n, t] for n, t in self.fields],
             "every_s": self.every_s,
         }
 
 
-def build_model(topic: str, fields: list[tuple[str, str]] | None) -> type[BaseModel]:
-    """The pydantic model of one endpoint's data (a map of field name to value)."""
+def build_model(
+    topic: str, fields: list[tuple[str, str]] | None, defaults: dict[str, Any] | None = None
+) -> type[BaseModel]:
+    """The pydantic model of one endpoint's data (a map of field name to value); a field in ``defaults``
+    may be left out (a default of None also admits None)."""
     model_name = "".join(c if c.isalnum() else "_" for c in topic)
     if fields is None:
         return create_model(model_name, __base__=_Open)
-    spec: dict[str, Any] = {name: (_TYPES[t], ...) for name, t in fields}
+    defaults = defaults or {}
+    spec: dict[str, Any] = {}
+    for name, t in fields:
+        if name not in defaults:
+            spec[name] = (_TYPES[t], ...)
+        elif defaults[name] is None:
+            spec[name] = (_TYPES[t] | None, None)
+        else:
+            spec[name] = (_TYPES[t], defaults[name])
     return create_model(model_name, __base__=_Strict, **spec)
+
+
+def _default_of(name: str, fname: str, ftype: str, default: Any) -> Any:
+    """A described default, checked against its field's type (an int for a float field is widened)."""
+    if default is None or ftype == "a":
+        return default
+    if ftype == "f" and isinstance(default, int) and not isinstance(default, bool):
+        return float(default)
+    if (ftype == "f" and isinstance(default, float)) or (ftype != "f" and _FITS[ftype](default)):
+        return default
+    raise DescribeError(
+        f"{name}: the default {default!r} of field {fname!r} is not of type {TYPE_NAMES[ftype]}: fix the "
+        "parameter's default (or its annotation) on the board"
+    )
 
 
 def _check_name(name: str) -> None:
@@ -129,16 +161,20 @@ def endpoint_from_describe(msg: list[Any], renames: dict[str, str], n_endpoints:
     if topic != name:
         _check_name(topic)
     pairs: list[tuple[str, str]] | None = None
+    defaults: dict[str, Any] = {}
     if fields is not None:
         pairs = []
         seen: set[str] = set()
-        for fname, ftype in fields:
+        for f in fields:
+            fname, ftype = f[0], f[1]
             if not fname.isidentifier() or keyword.iskeyword(fname) or fname.startswith("_"):
                 raise DescribeError(f"{name}: field name {fname!r} is not a usable Python identifier")
             if fname in seen:
                 raise DescribeError(f"{name}: field {fname!r} is described twice")
             seen.add(fname)
             pairs.append((fname, ftype))
+            if len(f) == 3:
+                defaults[fname] = _default_of(name, fname, ftype, f[2])
     if every_s is not None and not every_s >= 0:
         raise DescribeError(f"{name}: every_s {every_s!r} must be a non-negative number of seconds")
     return Endpoint(
@@ -148,9 +184,10 @@ def endpoint_from_describe(msg: list[Any], renames: dict[str, str], n_endpoints:
         publishes=direction == protocol.DEVICE_PUBLISHES,
         fields=pairs,
         every_s=None if every_s is None else float(every_s),
-        model=build_model(topic, pairs),
+        model=build_model(topic, pairs, defaults),
         field_names=tuple(n for n, _ in pairs) if pairs is not None else (),
         all_float=pairs is not None and all(t == "f" for _, t in pairs),
+        defaults=defaults,
     )
 
 

@@ -140,6 +140,8 @@ class LinkManager:
         self._pings: dict[int, float] = {}  # ping_id -> monotonic time sent
         self._decoder = framing.FrameDecoder()
         self._cbor = cbor2.CBORDecoder(io.BytesIO())  # reused: a new decoder per frame costs more
+        self._wall_at = -1.0  # the monotonic receive time ``_wall`` (time.time()) was taken at
+        self._wall = 0.0
         self._locked_id: str | None = None  # the board attached first, when no device_id is configured
         self._stopped = False
         self._ever_open = False
@@ -775,7 +777,7 @@ class LinkManager:
         if old is None or old.topic != ep.topic or old.publishes != ep.publishes:
             self.log.info("%s: topic id %d is now %s", self.name, ep.topic_id, ep.signature())
             self.sink.attached(self)
-        elif old.fields != ep.fields:
+        elif old.fields != ep.fields or old.defaults != ep.defaults:
             self.log.info("%s: fields of %s now known: %s", self.name, ep.topic, ep.signature())
 
     # ---------------------------------------------------------------- PUB
@@ -826,7 +828,9 @@ class LinkManager:
             self.problems.report(f"pub-type {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
             return
         m = self.clock.map_ticks16(t16, now)
-        wall = time.time()
+        if now != self._wall_at:  # every frame of one read from the link was received at once
+            self._wall_at, self._wall = now, time.time()
+        wall = self._wall
         if m.synced:
             reading = Reading(wall, wall - (now - m.host_time), m.uncertainty, device_seq)
         else:

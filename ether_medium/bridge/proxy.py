@@ -118,6 +118,11 @@ class DeviceProxy:
     # -- sending ----------------------------------------------------------------------------------------
     def send(self, subscriber: str, timeout: float = 5.0, **data: Any) -> float:
         """Deliver ``data`` to a device subscriber (method name or topic); returns the round trip (s)."""
+        if self._closed.is_set():
+            raise RuntimeError(
+                f"device {self.name!r}: this proxy was closed (by ether.shutdown()); after tapping again, "
+                f"call ether.device({self.name!r}) for a new one"
+            )
         ep = self._endpoint(subscriber, "sub")
         if ep is None:
             self.refresh(min(timeout, 2.0))

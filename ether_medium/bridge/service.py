@@ -133,7 +133,7 @@ class FabricBridge:
         topic = self._topic_bytes.get(ep.topic)
         if topic is None:
             topic = self._topic_bytes[ep.topic] = ep.topic.encode()
-        self.client.send_frames([topic, body])
+        self.client.send_encoded(topic, body)
 
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
         data = {

@@ -44,8 +44,8 @@ class HeaterController:
 
     def switch(self, on: bool, celsius: float) -> None:
         try:
-            # every field of a board's subscriber is sent: the board describes no defaults
-            answer = ether.get("Heater.set_power", timeout=2.0, on=on, power=1.0 if on else 0.0)
+            # power is left to the board's default (None: full on or off); the DESCRIBE carries it
+            answer = ether.get("Heater.set_power", timeout=2.0, on=on)
         except (TimeoutError, RemoteError) as exc:
             self.failed += 1
             log.warning("heater %s at %.2f degC failed: %s", "on" if on else "off", celsius, exc)

@@ -467,6 +467,30 @@ def check_node_hello_and_describe():
         h.close()
 
 
+def check_subscriber_defaults_on_either_interpreter():
+    # PROTOCOL.md, DESCRIBE fields: CPython describes a parameter's default (the host fills it into the
+    # DELIVER); MicroPython describes no fields (the host sends a map of what the caller gave, and the
+    # function's own defaults apply). Either way blink(n=2) runs as blink(2, 0.5).
+    import sys
+
+    th = Thermometer()
+    h = Host(th)
+    try:
+        blink = [m for m in h.recv() if m[0] == protocol.DESCRIBE and m[2] == "Thermometer.blink"][0]
+        if blink[4] is None:
+            assert sys.implementation.name != "cpython"
+            h.send(protocol.deliver(blink[1], 5, [{"n": 2}]))
+        else:
+            assert blink[4] == [["n", "a", 1], ["period_s", "a", 0.5]], blink
+            protocol.check(blink)
+            h.send(protocol.deliver(blink[1], 5, [2, blink[4][1][2]]))
+        acks = [m for m in h.recv() if m[0] == protocol.ACK]
+        assert [a[1:3] for a in acks] == [[5, 0]], acks
+        assert th.led == (2, 0.5), th.led
+    finally:
+        h.close()
+
+
 def check_node_ping_pong_and_publish_on_demand():
     th = Thermometer()
     h = Host(th)
