@@ -182,6 +182,7 @@ def fabric_ratio() -> None:
 
 
 def main() -> int:
+    os.environ.setdefault("ETHER_LOG_LEVEL", "WARNING")  # the figures, not every session's log lines
     print(f"bench/recorder.py: {N} messages, batches of {BATCH}, best of {ROUNDS} interleaved rounds")
     bases, rates, base_cpus, cpus = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="ether-bench-") as tmp:
