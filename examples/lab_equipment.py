@@ -112,7 +112,7 @@ def main() -> None:
     ether.tap(config=_config_path())
     ether.start()
     time.sleep(1.0)
-    latest = ether.get("DataLogger.latest", timeout=2.0)
+    latest = ether.get("DataLogger.latest", timeout=10.0)  # answered in ms; 10 s bounds a hang on a busy PC
     print(f"latest reading: {latest['count']} readings so far, last {latest['temperature']} C")
     ether.shutdown()
 

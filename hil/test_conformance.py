@@ -82,13 +82,20 @@ def test_garbage_does_not_stop_the_device(hil_probe: DeviceProbe, hil_figure) ->
 def test_every_publisher_keeps_its_declared_rate(hil_bridge: HilBridge, hil_figure) -> None:
     timed = [e for e in hil_bridge.mgr.endpoints.values() if e.publishes and e.every_s]
     assert timed, "the device declares no publisher with a rate"
+    # Readings carry device time (mapped to time.time()) only after the first PONG; before that the sink's
+    # time.monotonic() is all there is. One window must use one clock: wait until the device is time-synced
+    # (this bounds a hang, it is not a speed requirement), then measure in device time.
+    hil_bridge.run_until(lambda: all(
+        any(r.reading.device_time is not None for r in hil_bridge.sink.on(ep.topic)) for ep in timed
+    ), 30.0, "a time-synced reading of every timed publisher")
     since = len(hil_bridge.sink.received)
     gaps = hil_bridge.mgr.counters.sequence_gaps
     hil_bridge.run_for(RATE_WINDOW_S)
     for ep in timed:
         got = hil_bridge.sink.on(ep.topic, since)
         assert len(got) >= 3, f"{ep.topic}: {len(got)} readings in {RATE_WINDOW_S} s"
-        times = [r.reading.device_time if r.reading.device_time is not None else r.mono for r in got]
+        assert all(r.reading.device_time is not None for r in got), f"{ep.topic}: lost its time sync"
+        times = [t for r in got if (t := r.reading.device_time) is not None]
         rate = (len(got) - 1) / (times[-1] - times[0])
         declared = 1.0 / ep.every_s
         hil_figure(f"{ep.topic} {rate:.2f} Hz (declared {declared:g} Hz +-{RATE_TOLERANCE:.0%})")

@@ -55,8 +55,11 @@ def settled(proxy: StreamFaultProxy, bridge: HilBridge) -> tuple[DirectionStats,
     reads and handles everything the injector already passed on; then traffic resumes."""
     proxy.hold()
     try:
+        # the bridge keeps reading while the injector passes on what it holds: on a loaded machine that can
+        # be more than the pty takes, and a bridge that stopped reading would never let it drain
+        bridge.run_until(proxy.passed_on, 30.0, "the injector passes on what it holds")
         stats = proxy.quiesce()["to_bridge"]
-        bridge.run_until(lambda: proxy.bridge_unread() == 0, 5.0, "the bridge reads what the injector sent")
+        bridge.run_until(lambda: proxy.bridge_unread() == 0, 30.0, "the bridge reads what the injector sent")
         bridge.loop.step(0.0)
         return stats, bridge.mgr.counters.as_dict()
     finally:

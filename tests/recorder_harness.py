@@ -36,10 +36,20 @@ def running_broker() -> Iterator[Broker]:
         broker.stop()
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C as in a process started from a terminal. A test runner started in the background by a
+    non-interactive shell (a CI script, ``make test &``) has SIGINT ignored, every process it spawns inherits
+    that, and the recorder rightly leaves an ignored SIGINT ignored: a test that sends it SIGINT would wait
+    for a drain that never begins."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _recorder_main(publish: str, subscribe: str, session_id: str, config: dict[str, Any],
                    wait_for: list[str], ready: Any, cwd: str | None) -> None:
     from ether_medium.config import load_config
     from ether_medium.recorder import run_recorder
+
+    _as_from_a_terminal()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s recorder %(levelname)s %(message)s")
     if cwd is not None:
@@ -57,6 +67,7 @@ def _service_main(publish: str, subscribe: str, session_id: str, config: dict[st
     from ether_medium.config import load_config
     from ether_medium.recorder import service
 
+    _as_from_a_terminal()
     if cwd is not None:
         os.chdir(cwd)
     ctx = SimpleNamespace(addresses=BrokerAddresses(publish, subscribe), session_id=session_id,

@@ -50,6 +50,9 @@ def test_bridge_command_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) 
             stderr=subprocess.PIPE,
             cwd=ROOT,
             env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            # Ctrl-C as from a terminal: a test runner started in the background by a non-interactive
+            # shell has SIGINT ignored, and the child would inherit that
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             assert proc.stdout is not None

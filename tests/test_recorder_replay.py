@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -76,7 +77,13 @@ def test_replay_keeps_spacing_scaled_by_speed(tmp_path: Path) -> None:
     arrivals = [t for t, _ in received]
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     expected = GAP_S / 2.0  # --speed 2.0 halves the recorded gaps
-    assert all(0.4 * expected < g < 1.8 * expected for g in gaps), gaps
+    # Replay keeps to a schedule (message i at start + recorded offset / speed), so one message a busy machine
+    # delivers late is followed by one that catches up: single gaps are not the measure, the schedule is.
+    # The span from first to last lies between "no spacing at all" (0) and "speed ignored" (2 x expected),
+    # and the typical (median) gap is the scaled one.
+    span = arrivals[-1] - arrivals[0]
+    assert 0.5 * expected * len(gaps) < span < 1.9 * expected * len(gaps), gaps
+    assert 0.5 * expected < statistics.median(gaps) < 1.5 * expected, gaps
     assert abs((arrivals[-1] - arrivals[0]) - expected * (len(times) - 1)) < 0.15, gaps
 
 

@@ -36,21 +36,21 @@ def sim_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
         line = proc.stdout.readline() if ready else ""
         if not line.startswith("ether sim:"):
             proc.kill()
-            _, err = proc.communicate(timeout=10)
+            _, err = proc.communicate(timeout=20)
             pytest.fail(f"ether sim did not start: {line!r}\n{err}")
         yield proc, line.strip()
     finally:
         if proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(timeout=5)
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(timeout=5)
+                proc.wait(timeout=20)
 
 
 class Host:
@@ -65,7 +65,7 @@ class Host:
     def kinds(self, kind: int) -> list[list[Any]]:
         return [m for m in self.messages if protocol.kind_of(m[0]) == kind]
 
-    def until(self, pred: Callable[[Host], bool], timeout_s: float = 10.0) -> None:
+    def until(self, pred: Callable[[Host], bool], timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
         while not pred(self):
             if time.monotonic() > deadline:
@@ -114,7 +114,7 @@ def test_sim_over_pty_hello_describe_pub_and_deliver() -> None:
             host.until(lambda h: bool(h.kinds(protocol.HELLO)) and len(h.kinds(protocol.DESCRIBE)) >= 2)
             hello = host.kinds(protocol.HELLO)[0]
             assert hello[1] == "thermo-1"
-            host.until(lambda h: len(h.pubs("Thermometer.read")) >= 2, timeout_s=5)
+            host.until(lambda h: len(h.pubs("Thermometer.read")) >= 2)
             celsius = host.pubs("Thermometer.read")[-1][2]
             assert 20.0 < celsius < 24.0  # the simulated thermometer at room temperature
             host.deliver("Thermometer.set_led", 7, [True])
@@ -189,9 +189,8 @@ def test_sim_reports_a_bad_device_spec() -> None:
     assert "has no NoSuchClass" in proc.stderr and "Thermometer" in proc.stderr
 
 
-@pytest.mark.parametrize("baud", [9600, 115200])
-def test_paced_pty_link_runs_at_the_baud_rate_asked(baud: int) -> None:
-    """Half a second of bytes at the asked rate (10 bits per byte) takes 0.5 s to arrive; accept 10 %."""
+def _paced_rate(baud: int) -> float:
+    """Half a second of bytes written through PacedLink at ``baud`` into a pty; the rate they arrived at."""
     n = baud // 10 // 2 // 48 * 48
     pty = PtyLink()
     fd = os.open(pty.path, os.O_RDWR | os.O_NOCTTY)
@@ -199,7 +198,7 @@ def test_paced_pty_link_runs_at_the_baud_rate_asked(baud: int) -> None:
     got = bytearray()
 
     def reader() -> None:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while len(got) < n and time.monotonic() < deadline:
             if select.select([fd], [], [], 0.5)[0]:
                 got.extend(os.read(fd, 4096))
@@ -212,16 +211,30 @@ def test_paced_pty_link_runs_at_the_baud_rate_asked(baud: int) -> None:
         t0 = time.monotonic()
         for _ in range(n // 48):
             link.write(bytes(48), 48)  # frames of 48 bytes, back to back
-        thread.join(timeout=15)
+        thread.join(timeout=35)
         assert len(got) == n
         elapsed = received[-1] - t0
         rate_baud = n * 10 / elapsed
         print(f"paced: asked {baud} baud, measured {rate_baud:.0f} baud over {elapsed:.3f} s")
-        assert rate_baud == pytest.approx(baud, rel=0.10)
+        return rate_baud
     finally:
-        thread.join(timeout=15)
+        thread.join(timeout=35)
         pty.close()
         os.close(fd)
+
+
+@pytest.mark.parametrize("baud", [9600, 115200])
+def test_paced_pty_link_runs_at_the_baud_rate_asked(baud: int) -> None:
+    """Half a second of bytes at the asked rate (10 bits per byte) takes 0.5 s to arrive; accept 10 %.
+    Never faster, in any run: that is the pacing. Slower only because the machine is busy (a writer woken
+    late lets the line idle, as a real UART's would): so up to 3 runs, one of which must reach the rate."""
+    rates = []
+    for _ in range(3):
+        rates.append(_paced_rate(baud))
+        assert rates[-1] < baud * 1.10, f"faster than {baud} baud: {rates}"
+        if rates[-1] > baud * 0.90:
+            break
+    assert rates[-1] == pytest.approx(baud, rel=0.10), rates
 
 
 def test_sim_with_baud_says_it_is_paced() -> None:
@@ -255,7 +268,11 @@ def test_stdio_link_for_a_parent_process() -> None:
         host.until(lambda h: h.acked(3) is not None)
     finally:
         proc.terminate()
-        proc.wait(timeout=5)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
     assert b"ether sim: thermo:Thermometer as device sim-thermometer on stdin/stdout" in proc.stderr.read()
 
 
@@ -275,7 +292,7 @@ def test_heater_board_warms_thermometer_board_through_a_shared_world(tmp_path: P
             heater.deliver("Heater.set_power", 1, [True if f[0] == "on" else None for f in fields])
             heater.until(lambda h: h.acked(1) is not None)
             # tau 30 s, +10 °C at full power: about +0.3 °C per second at first
-            thermo.until(lambda h: h.pubs("Thermometer.read")[-1][2] > start + 0.5, timeout_s=15)
+            thermo.until(lambda h: h.pubs("Thermometer.read")[-1][2] > start + 0.5, timeout_s=40)
         finally:
             hport.close()
             tport.close()
@@ -321,7 +338,7 @@ def test_wifi_template_runs_in_the_simulator_with_settings_from_the_environment(
             host.until(lambda h: len(h.pubs("Thermometer.read")) >= 1)
         finally:
             proc.terminate()
-            out, _err = proc.communicate(timeout=10)
+            out, _err = proc.communicate(timeout=20)
         assert "Wi-Fi: joined lab as 127.0.0.1" in out
     finally:
         sock.close()
@@ -335,6 +352,6 @@ def test_a_code_py_that_never_calls_run_still_stops_on_sigterm(tmp_path: Path) -
                     "while True:\n    led.value = not led.value\n    time.sleep(0.01)\n")
     with sim_process(str(code)) as (proc, _line):
         assert proc.stdout is not None
-        assert select.select([proc.stdout], [], [], 10)[0] and proc.stdout.readline().strip() == "looping"
+        assert select.select([proc.stdout], [], [], 30)[0] and proc.stdout.readline().strip() == "looping"
         proc.terminate()
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=20) == 0

@@ -101,6 +101,32 @@ class Bench:
 _current = None
 
 
+class PinUser:
+    """What every simulated pin object (``digitalio.DigitalInOut``, ``analogio.AnalogIn``...) shares: it
+    holds ``_bench`` and its pin's ``_name`` (claimed there); ``deinit()``, or leaving a ``with`` block,
+    releases the pin, after which using the object raises as CircuitPython does."""
+
+    _deinited = False
+
+    def deinit(self):
+        if not self._deinited:
+            self._bench.release(self._name)
+            self._deinited = True
+
+    def deinited(self):
+        return self._deinited
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.deinit()
+
+    def _check(self):
+        if self._deinited:
+            raise ValueError("Object has been deinitialized and can no longer be used. Create a new object.")
+
+
 def current():
     """The bench the simulated board modules are wired to (set by :func:`ether_lite.sim.install`)."""
     if _current is None:

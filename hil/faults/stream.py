@@ -188,15 +188,26 @@ class StreamFaultProxy:
         with self._lock:
             return {name: d.snapshot() for name, d in self._dirs.items()}
 
-    def quiesce(self, timeout_s: float = 2.0) -> dict[str, DirectionStats]:
-        """Wait until nothing is queued or buffered, then account in-flight frames and return the stats."""
+    def passed_on(self) -> bool:
+        """True when nothing is queued or buffered in either direction (all was written to the other side)."""
+        with self._lock:
+            return all(not d.queue and not d.wbuf for d in self._dirs.values())
+
+    def quiesce(self, timeout_s: float = 30.0) -> dict[str, DirectionStats]:
+        """Wait until nothing is queued or buffered, then account in-flight frames and return the stats.
+
+        Raises ``TimeoutError`` if that takes longer than ``timeout_s`` (counters taken then would not add
+        up). A receiver that does not read meanwhile (a bridge run by the caller's own thread, its pty full)
+        never lets it happen: run the receiver until :meth:`passed_on` first."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while True:
             with self._lock:
                 if all(not d.queue and not d.wbuf for d in self._dirs.values()):
                     for d in self._dirs.values():
                         d.ledger.settle()
                     break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fault injector still holds bytes for its receivers after {timeout_s} s")
             time.sleep(0.005)
         return self.stats()
 

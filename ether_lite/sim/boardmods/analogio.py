@@ -5,7 +5,7 @@ ADC's resolution, ``reference_voltage`` in volts; ``AnalogOut(pin).value`` is wr
 from ether_lite.sim import bench as _bench
 
 
-class _Analog:
+class _Analog(_bench.PinUser):
     def __init__(self, pin):
         self._bench = _bench.current()
         self._name = pin._name
@@ -16,24 +16,6 @@ class _Analog:
 
     def _check_model(self):
         pass
-
-    def deinit(self):
-        if not self._deinited:
-            self._bench.release(self._name)
-            self._deinited = True
-
-    def deinited(self):
-        return self._deinited
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.deinit()
-
-    def _check(self):
-        if self._deinited:
-            raise ValueError("Object has been deinitialized and can no longer be used. Create a new object.")
 
 
 class AnalogIn(_Analog):

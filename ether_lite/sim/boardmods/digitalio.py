@@ -33,7 +33,7 @@ class Pull:
     DOWN = _Const("Pull", "DOWN")
 
 
-class DigitalInOut:
+class DigitalInOut(_bench.PinUser):
     """A digital pin; defaults to input with no pull, as on the board."""
 
     def __init__(self, pin):
@@ -49,25 +49,6 @@ class DigitalInOut:
         self._drive_mode = DriveMode.PUSH_PULL
         self._level = False
         self._deinited = False
-
-    # lifetime
-    def deinit(self):
-        if not self._deinited:
-            self._bench.release(self._name)
-            self._deinited = True
-
-    def deinited(self):
-        return self._deinited
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.deinit()
-
-    def _check(self):
-        if self._deinited:
-            raise ValueError("Object has been deinitialized and can no longer be used. Create a new object.")
 
     # direction
     def switch_to_output(self, value=False, drive_mode=DriveMode.PUSH_PULL):

@@ -9,20 +9,18 @@ with backoff, like a board being plugged in again); closing the link stops the c
 from __future__ import annotations
 
 import contextlib
-import errno
 import importlib.util
 import os
-import select
 import shlex
 import signal
 import subprocess
 import sys
-import time
 import tty
 from urllib.parse import parse_qs, urlencode
 
 from ether_medium.bridge.errors import LinkLost, LinkUnavailable
 from ether_medium.bridge.links import Link
+from ether_medium.bridge.links.fd import read_available, write_all
 
 __all__ = ["CommandLink", "SimLink", "sim_command"]
 
@@ -165,35 +163,21 @@ class CommandLink(Link):
         if self.proc is None:
             raise LinkLost(self.url, "not open")
         try:
-            data = os.read(self._out, 65536)
-        except BlockingIOError:
-            return b""
+            return read_available(self._out)
+        except EOFError:
+            raise self._lost("its stdout closed") from None
         except OSError as exc:
             raise self._lost(f"reading its stdout failed: {exc.strerror}") from exc
-        if not data:
-            raise self._lost("its stdout closed")
-        return data
 
     def write(self, data: bytes) -> None:
         if self.proc is None:
             raise LinkLost(self.url, "not open")
-        view = memoryview(data)
-        deadline = time.monotonic() + _WRITE_TIMEOUT_S
-        while view:
-            try:
-                n = os.write(self._in, view)
-            except BlockingIOError:
-                n = 0
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise self._lost(f"writing its stdin failed: {exc.strerror}") from exc
-            view = view[n:]
-            if view:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise self._lost(f"its stdin did not take data for {_WRITE_TIMEOUT_S} s")
-                select.select([], [self._in], [], left)
+        try:
+            write_all(self._in, data, _WRITE_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise self._lost(f"its stdin did not take data for {_WRITE_TIMEOUT_S} s") from exc
+        except OSError as exc:
+            raise self._lost(f"writing its stdin failed: {exc.strerror}") from exc
 
     def close(self) -> None:
         proc, self.proc = self.proc, None

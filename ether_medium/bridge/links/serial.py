@@ -13,10 +13,8 @@ Reads and writes go straight to the file descriptor (pyserial opens it non-block
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import os
-import select
 import time
 
 import serial
@@ -24,6 +22,7 @@ import serial.tools.list_ports
 
 from ether_medium.bridge.errors import LinkLost, LinkUnavailable
 from ether_medium.bridge.links import Link, parse_link
+from ether_medium.bridge.links.fd import read_available, write_all
 
 __all__ = ["SerialLink"]
 
@@ -101,37 +100,23 @@ class SerialLink(Link):
         if self._port is None:
             raise LinkLost(self.url, "not open")
         try:
-            data = os.read(self._fd, 65536)
-        except BlockingIOError:
-            return b""
+            return read_available(self._fd)
+        except EOFError:
+            raise LinkLost(self.url, f"{self._path}: end of file (unplugged or closed)") from None
         except OSError as exc:
             raise LinkLost(
                 self.url, f"{self._path}: {os.strerror(exc.errno or 0)} (unplugged or closed)"
             ) from exc
-        if not data:
-            raise LinkLost(self.url, f"{self._path}: end of file (unplugged or closed)")
-        return data
 
     def write(self, data: bytes) -> None:
         if self._port is None:
             raise LinkLost(self.url, "not open")
-        view = memoryview(data)
-        deadline = time.monotonic() + _WRITE_TIMEOUT_S
-        while view:
-            try:
-                n = os.write(self._fd, view)
-            except BlockingIOError:
-                n = 0
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise LinkLost(self.url, f"{self._path}: {os.strerror(exc.errno or 0)}") from exc
-            view = view[n:]
-            if view:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise LinkLost(self.url, f"{self._path}: write stalled for {_WRITE_TIMEOUT_S} s")
-                select.select([], [self._fd], [], left)
+        try:
+            write_all(self._fd, data, _WRITE_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise LinkLost(self.url, f"{self._path}: write stalled for {_WRITE_TIMEOUT_S} s") from exc
+        except OSError as exc:
+            raise LinkLost(self.url, f"{self._path}: {os.strerror(exc.errno or 0)}") from exc
 
     def close(self) -> None:
         port, self._port = self._port, None
