@@ -7,7 +7,7 @@ keys sorted length-first), so a reading is encoded without allocation. ``ether_l
 the host and the tests use) extends it with bignums, tags and simple values.
 
 Reading is ``ether_lite.cbor_decoder``'s. A board loads it only for the messages a Node does not read
-from their bytes (a DELIVER, anything unusual), and drops it again: RAM is a SAMD21's scarcest resource.
+straight from their bytes (a DELIVER, anything unusual), and drops it again: RAM is a SAMD21's scarcest resource.
 """
 
 import struct

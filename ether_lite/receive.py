@@ -2,7 +2,7 @@
 served once per msg_id and ACKed, anything else answered by ``ether_lite.report`` (PROTOCOL.md section 5).
 
 A board does not keep this module: ``Node._handle`` reads the PINGs and QUERYs a host sends all the time
-from their bytes, and imports this module (and it the decoder) only for the rest, dropping both again
+straight from their bytes, and imports this module (and it the decoder) only for the rest, dropping both again
 (``ether_lite.node._drop``). A DELIVER, someone acting on the device, is rare next to the PINGs.
 """
 
