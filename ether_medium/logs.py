@@ -18,7 +18,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ether_medium.client import FabricClient
+    from ether_medium.fabric.client import FabricClient
 
 __all__ = [
     "FORMAT",

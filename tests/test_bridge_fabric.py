@@ -12,8 +12,7 @@ import pytest
 from test_bridge_support import device
 
 from ether_medium import ether, ether_sub
-from ether_medium.bridge.proxy import DeliveryError
-from ether_medium.launcher import EtherError
+from ether_medium.errors import DeliveryError, EtherError
 
 
 class ReadingLogger:

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, encode_plain, source_prefix
+from ether_medium.errors import EnvelopeError
+from ether_medium.fabric.envelope import Envelope, decode, encode, encode_plain, source_prefix
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),

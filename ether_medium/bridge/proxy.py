@@ -22,22 +22,12 @@ from typing import Any
 import zmq
 
 from ether_medium.bridge.service import bridge_topic
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
-from ether_medium.envelope import EnvelopeError
-from ether_medium.requests import RemoteError, requester_for
+from ether_medium.errors import DeliveryError, EnvelopeError, RemoteError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.requests import requester_for
 
 __all__ = ["DeliveryError", "DeviceProxy", "device"]
-
-
-class DeliveryError(RuntimeError):
-    """The device did not take a message; ``reason`` says why (from the bridge)."""
-
-    def __init__(self, device: str, topic: str, reason: str) -> None:
-        super().__init__(reason)
-        self.device = device
-        self.topic = topic
-        self.reason = reason
 
 
 def _addresses() -> tuple[BrokerAddresses, str]:

@@ -1,11 +1,11 @@
 """The bridge process: one per entry of the config's ``devices:`` section (started by the launcher).
 
-``main(ctx)`` (the service contract in :mod:`ether_medium.service`) attaches the device named by
+``main(ctx)`` (the service contract in :mod:`ether_medium.fabric.service`) attaches the device named by
 ``ctx.kwargs["device"]`` and maps it into the fabric:
 
 * each PUB becomes a fabric message on the endpoint's topic (``Thermometer.read`` or its rename), from
   ``source`` = the device's name, with ``host_time``, ``device_time`` mapped to the host clock,
-  ``device_uncertainty`` and ``device_seq`` (:mod:`ether_medium.envelope`);
+  ``device_uncertainty`` and ``device_seq`` (:mod:`ether_medium.fabric.envelope`);
 * a fabric message on a device subscriber's topic becomes a DELIVER (ACK, retransmission); when it carries
   ``reply_to`` (``ether.get`` or a :class:`~ether_medium.bridge.proxy.DeviceProxy`), the outcome is
   answered there: ``{"value": {"ok": true, "rtt_s": ...}}`` or ``error``;
@@ -32,12 +32,13 @@ import cbor2
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
-from ether_medium.envelope import Envelope, EnvelopeError, encode, encode_device, source_prefix
+from ether_medium.errors import EnvelopeError
+from ether_medium.fabric.envelope import Envelope, encode, encode_device, source_prefix
 
 if TYPE_CHECKING:
-    from ether_medium.client import FabricClient
     from ether_medium.config import DeviceConfig
-    from ether_medium.service import ServiceContext
+    from ether_medium.fabric.client import FabricClient
+    from ether_medium.fabric.service import ServiceContext
 
 __all__ = ["TOPIC_DEVICE", "FabricBridge", "bridge_topic", "main"]
 

@@ -52,10 +52,11 @@ from typing import Any, Protocol
 import cbor2
 import zmq
 
-from ether_medium.broker import BrokerAddresses
 from ether_medium.config import EtherConfig, RecordingConfig
-from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, source_prefix
-from ether_medium.envelope import _uint as cbor_uint  # the fabric encoders' own integer encoding
+from ether_medium.errors import EnvelopeError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.envelope import Envelope, decode, encode, source_prefix
+from ether_medium.fabric.envelope import _uint as cbor_uint  # the fabric encoders' own integer encoding
 from ether_medium.recorder.store import ROW_WIDTH, Store
 from ether_medium.recorder.writer import BatchWriter
 
@@ -130,7 +131,8 @@ class TopicSelection:
 
 def _seq_and_time(seq: int, host_time: float) -> bytes:
     """``q``'s value, then ``"t"`` and its value, byte for byte as the fabric's encoders write them (the
-    integer in its shortest form, :func:`ether_medium.envelope._uint`; the time as float64), in one pack."""
+    integer in its shortest form, :func:`ether_medium.fabric.envelope._uint`; the time as float64), in one
+    pack."""
     if seq < 24:
         return _QT[0](seq, b"\x61t", 0xFB, host_time)
     if seq < 0x100:
@@ -150,8 +152,10 @@ def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
     of them) from its topic and body; it raises when the body is not a valid envelope with a map payload.
 
     The body is decoded once (C code) for the header fields. The payload is stored as the bytes the publisher
-    encoded, cut out of the body, when the body has the layout of :func:`~ether_medium.envelope.encode_plain`
-    (``{d, s, q, t}``) or :func:`~ether_medium.envelope.encode_device` (``{d, s, q, t, dt, du, dq}``): a
+    encoded, cut out of the body, when the body has the layout of
+    :func:`~ether_medium.fabric.envelope.encode_plain`
+    (``{d, s, q, t}``) or :func:`~ether_medium.fabric.envelope.encode_device` (``{d, s, q, t, dt, du, dq}``):
+    a
     definite map of exactly those keys, ``d`` first, and the body ends with exactly the bytes those encoders
     write for the decoded ``s``, ``q``, ``t`` (...) values. Then the payload is everything between the ``d``
     key and that tail: any other encoding of those fields (another key order, a float32 time, a longer

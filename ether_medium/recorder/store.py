@@ -36,7 +36,7 @@ it died without closing the session (``kill -9``, power cut): the next recorder 
 so a killed process loses nothing committed; an OS crash or power cut may lose the commits since the last
 checkpoint (the database stays consistent). ``FULL`` syncs the WAL at every commit (slower on a real disk).
 
-``messages``: one row per recorded envelope (see :mod:`ether_medium.envelope` for the fields).
+``messages``: one row per recorded envelope (see :mod:`ether_medium.fabric.envelope` for the fields).
 
 ======================= ======= =========================================================================
 column                  type    meaning
@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from ether_medium import __version__
+from ether_medium.errors import SessionNotFound
 
 __all__ = [
     "DEFAULT_PATH",
@@ -136,10 +137,6 @@ def _insert_sql(session_id: str, rows: int) -> str:
 
 
 STATUSES = ("running", "normal", "error", "interrupted")
-
-
-class SessionNotFound(LookupError):
-    """A session reference (id, unique prefix or ``latest``) that names no single session."""
 
 
 @dataclass(frozen=True, slots=True)

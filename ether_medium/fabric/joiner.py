@@ -5,7 +5,8 @@ runs on another machine (``ether run remote.yaml --join tcp://HOST:PORT``, or ``
 
 1. checks, with a socket of its own, that the broker at HOST answers and accepts this machine's CURVE key
    (a refused key, a wrong server key or no broker each give an :class:`JoinError` that says what to do);
-2. publishes ``Ether.join`` until the main session welcomes it (:mod:`ether_medium.remote`), and takes the
+2. publishes ``Ether.join`` until the main session welcomes it (:mod:`ether_medium.fabric.remote`), and takes
+the
    session id and the phases passed so far from the answer;
 3. forks its processes (before it holds a ZeroMQ context, as the main launcher does), each connected to the
    remote broker with this machine's keys; those instances run the phases the session has passed (init,
@@ -33,17 +34,18 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
 from ether_medium.config import EtherConfig, parse_join
-from ether_medium.decorators import LIFECYCLE
-from ether_medium.launcher import TAP_NAME, EtherError, Launcher
+from ether_medium.errors import JoinError, LaunchError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.decorators import LIFECYCLE
+from ether_medium.fabric.launcher import TAP_NAME, Launcher
+from ether_medium.fabric.remote import TOPIC_JOIN, tcp_endpoint, welcome_topic
+from ether_medium.fabric.service import ServiceSpec
 from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_remote
-from ether_medium.remote import TOPIC_JOIN, tcp_endpoint, welcome_topic
-from ether_medium.service import ServiceSpec
 
 if TYPE_CHECKING:
-    from ether_medium.instance import InstanceRuntime
+    from ether_medium.fabric.instance import InstanceRuntime
 
 __all__ = ["JoinError", "JoiningLauncher", "introduce", "run_until_leave"]
 
@@ -57,10 +59,6 @@ _HANDSHAKE_EVENTS = {
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
     zmq.EVENT_DISCONNECTED: "disconnected",
 }
-
-
-class JoinError(EtherError):
-    """This machine cannot join the session; the message says why and what to do."""
 
 
 def _public_key_file(key_file: str) -> str:
@@ -192,12 +190,12 @@ class JoiningLauncher(Launcher):
         addresses = BrokerAddresses(
             publish, subscribe, os.path.abspath(fabric.curve.key), os.path.abspath(fabric.curve.server_key)
         )
-        from ether_medium.curve import client_keys
+        from ether_medium.fabric.curve import client_keys
 
         try:
             client_keys(addresses.key_file or "", addresses.server_key_file or "")
         except ValueError as exc:
-            raise EtherError(f"config {self.config.source}: {exc}") from exc
+            raise LaunchError(f"config {self.config.source}: {exc}") from exc
         return addresses
 
     def tap(self, ready_timeout: float = 30.0) -> None:
@@ -223,7 +221,7 @@ class JoiningLauncher(Launcher):
             self._log_handler = FabricLogHandler(self._main)
             log.addHandler(self._log_handler)  # this launcher's records reach the main session's console too
             if not self._sup_live.wait(10.0):
-                raise EtherError("the launcher's supervisor could not connect to the broker")
+                raise LaunchError("the launcher's supervisor could not connect to the broker")
             self._wait_ready(list(self.children), ready_timeout)
             log.info(
                 "Joined session %s: %s (phases passed: %s)",

@@ -1,7 +1,8 @@
 """The launcher: what ``ether.tap`` / ``start`` / ``shutdown`` do in the tap process.
 
 ``tap`` starts the broker (a thread of this process), then the recorder (if ``recording:``) and waits until it
-is ready, then every instance and bridge process at once (``python -m ether_medium.child``, no fork of a
+is ready, then every instance and bridge process at once (``python -m ether_medium.fabric.child``, no fork of
+a
 process that holds a ZeroMQ context), and waits until each has handshaken with the broker and announced
 ``Ether.ready`` (so none misses the first message after ``start``). A supervisor thread prints the children's
 ``Ether.log`` records, collects lifecycle acknowledgements and watches the processes: one that exits
@@ -33,20 +34,26 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
 
-from ether_medium.broker import Broker, BrokerAddresses
-from ether_medium.client import TOPIC_BYE, TOPIC_READY, TOPIC_ROLLCALL, FabricClient
 from ether_medium.config import EtherConfig, RestartPolicy
-from ether_medium.envelope import EnvelopeError
-from ether_medium.instance import TOPIC_DONE
+from ether_medium.errors import EnvelopeError, LaunchError
+from ether_medium.fabric.broker import Broker, BrokerAddresses
+from ether_medium.fabric.client import TOPIC_BYE, TOPIC_READY, TOPIC_ROLLCALL, FabricClient
+from ether_medium.fabric.instance import TOPIC_DONE
+from ether_medium.fabric.process import ChildProcess, can_fork, fork_child, spawn_child
+from ether_medium.fabric.remote import (
+    TOPIC_JOIN,
+    Reception,
+    describe_listener,
+    start_authenticator,
+    tcp_listener,
+)
+from ether_medium.fabric.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
 from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_remote
-from ether_medium.process import ChildProcess, can_fork, fork_child, spawn_child
-from ether_medium.remote import TOPIC_JOIN, Reception, describe_listener, start_authenticator, tcp_listener
-from ether_medium.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
 
 if TYPE_CHECKING:
-    from ether_medium.curve import KeyAuthenticator
+    from ether_medium.fabric.curve import KeyAuthenticator
 
-__all__ = ["TAP_NAME", "TOPIC_EXITED", "EtherError", "Launcher", "fabric_file"]
+__all__ = ["TAP_NAME", "TOPIC_EXITED", "Launcher", "fabric_file"]
 
 log = get_logger()
 
@@ -54,10 +61,6 @@ TAP_NAME = "ether"
 TOPIC_EXITED = "Ether.exited"
 # {name, received, committed, pending}: a draining recorder reports (ether_medium.recorder.recorder.PROGRESS)
 TOPIC_RECORDER_PROGRESS = "Ether.recorder.progress"
-
-
-class EtherError(RuntimeError):
-    """The fabric was used the wrong way (for example ``start`` before ``tap``) or could not start."""
 
 
 def fabric_file() -> str:
@@ -140,7 +143,7 @@ class Launcher:
     @property
     def addresses(self) -> BrokerAddresses:
         if self._addresses is None:
-            raise EtherError("the fabric is not running")
+            raise LaunchError("the fabric is not running")
         return self._addresses
 
     # -- children --------------------------------------------------------------------------------------
@@ -159,7 +162,7 @@ class Launcher:
             except ModuleNotFoundError:
                 found = False
             if not found:
-                raise EtherError(
+                raise LaunchError(
                     f"config {cfg.source}: the {section!r} section needs module {module!r} "
                     f"(target {spec.target}), which is not available in this installation"
                 )
@@ -201,7 +204,7 @@ class Launcher:
         if can_fork():
             env = self._env(child, full=False)
             spec = json.loads(env["ETHER_CHILD"])
-            from ether_medium.child import run_child
+            from ether_medium.fabric.child import run_child
 
             child.proc = fork_child(lambda: run_child(spec, env))
         else:
@@ -262,7 +265,7 @@ class Launcher:
         try:
             listener = tcp_listener(self.config.fabric)  # key files are read before anything starts
         except ValueError as exc:
-            raise EtherError(f"config {self.config.source}: {exc}") from exc
+            raise LaunchError(f"config {self.config.source}: {exc}") from exc
         log.info("Starting Ether session: %s...", self.session_id)
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
@@ -281,7 +284,7 @@ class Launcher:
                 self.broker.start()
             except RuntimeError as exc:
                 hint = " (is another session using fabric.port?)" if listener is not None else ""
-                raise EtherError(f"config {self.config.source}: {exc}{hint}") from exc
+                raise LaunchError(f"config {self.config.source}: {exc}{hint}") from exc
             if listener is not None:
                 log.info("%s", describe_listener(self.config.fabric, self._auth))
             self._thread = threading.Thread(target=self._supervise, name="ether-supervisor", daemon=True)
@@ -292,7 +295,7 @@ class Launcher:
             self._log_handler = FabricLogHandler(self._main)
             log.addHandler(self._log_handler)  # the tap process's own records go on Ether.log too
             if not self._sup_live.wait(10.0):
-                raise EtherError("the launcher's supervisor could not connect to the broker")
+                raise LaunchError("the launcher's supervisor could not connect to the broker")
             self._wait_ready(list(self.children), ready_timeout)
             self._phase("init", time.monotonic() + ready_timeout)
             self._write_fabric_file()

@@ -1,7 +1,8 @@
 """One process's connection to the fabric: a PUB socket to the broker's XSUB, a SUB socket to its XPUB.
 
 :class:`FabricClient` is what instance processes, the launcher, the bridge and the recorder use. Every
-message goes through :mod:`ether_medium.envelope`. A client belongs to one thread (ZeroMQ sockets are not
+message goes through :mod:`ether_medium.fabric.envelope`. A client belongs to one thread (ZeroMQ sockets are
+not
 thread-safe); only :meth:`FabricClient.publish` may be called from other threads too (it takes a lock), so a
 log handler can publish from anywhere in the process.
 
@@ -31,8 +32,9 @@ from typing import Any
 import cbor2
 import zmq
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, encode_plain, source_prefix
+from ether_medium.errors import EnvelopeError, FabricClosedError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.envelope import Envelope, decode, encode, encode_plain, source_prefix
 
 __all__ = ["TOPIC_BYE", "TOPIC_READY", "FabricClient", "FabricClosedError"]
 
@@ -40,10 +42,6 @@ TOPIC_READY = "Ether.ready"
 TOPIC_BYE = "Ether.bye"
 TOPIC_ROLLCALL = "Ether.rollcall"
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: no enum operation per send
-
-
-class FabricClosedError(RuntimeError):
-    """The client was used after :meth:`FabricClient.close`."""
 
 
 class FabricClient:
@@ -156,7 +154,7 @@ class FabricClient:
     def recv(self, timeout: float | None = None) -> Envelope | None:
         """The next message for this client, or ``None`` after ``timeout`` seconds (``None``: wait).
 
-        Malformed messages raise :class:`ether_medium.envelope.EnvelopeError` (the caller logs them and
+        Malformed messages raise :class:`ether_medium.fabric.envelope.EnvelopeError` (the caller logs them and
         carries on); messages on topics that only share a prefix with a subscription are skipped.
         """
         if self._pending:

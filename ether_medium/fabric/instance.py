@@ -32,8 +32,9 @@ from typing import Any
 import cbor2
 import zmq
 
-from ether_medium.client import FabricClient
-from ether_medium.decorators import (
+from ether_medium.errors import ClassPathError, EnvelopeError, SetupError
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.decorators import (
     LIFECYCLE,
     EtherMethod,
     Phase,
@@ -41,8 +42,13 @@ from ether_medium.decorators import (
     ether_methods,
     set_publish_hook,
 )
-from ether_medium.envelope import Envelope, EnvelopeError, decode
-from ether_medium.validation import MessageRejected, UnpublishableResult, return_checker, subscriber_model
+from ether_medium.fabric.envelope import Envelope, decode
+from ether_medium.fabric.validation import (
+    MessageRejected,
+    UnpublishableResult,
+    return_checker,
+    subscriber_model,
+)
 
 __all__ = ["LIFECYCLE_TOPICS", "TOPIC_DONE", "TOPIC_SAVED", "InstanceRuntime", "load_class"]
 
@@ -57,14 +63,6 @@ LIFECYCLE_TOPICS: dict[str, Phase] = {
     "Ether.cleanup": "cleanup",
     "Ether.shutdown": "shutdown",
 }
-
-
-class SetupError(RuntimeError):
-    """An instance that cannot be set up (its constructor raised); the message says which and why."""
-
-
-class ClassPathError(ImportError):
-    """A ``class_path`` (or registry key) that does not name an importable class."""
 
 
 def load_class(class_path: str, where: str) -> type:

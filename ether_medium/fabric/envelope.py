@@ -31,11 +31,9 @@ from typing import Any
 
 import cbor2
 
+from ether_medium.errors import EnvelopeError
+
 __all__ = ["Envelope", "EnvelopeError", "decode", "encode", "encode_device", "encode_plain", "source_prefix"]
-
-
-class EnvelopeError(ValueError):
-    """A fabric message that is not ``[topic, CBOR map]`` with the fields above."""
 
 
 @dataclass(slots=True)
