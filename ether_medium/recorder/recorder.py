@@ -54,6 +54,7 @@ import zmq
 
 from ether_medium.config import EtherConfig, RecordingConfig
 from ether_medium.errors import EnvelopeError
+from ether_medium.fabric import topics
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.envelope import Envelope, decode, encode, source_prefix
 from ether_medium.fabric.envelope import _uint as cbor_uint  # the fabric encoders' own integer encoding
@@ -64,15 +65,7 @@ __all__ = ["Recorder", "RecordingSummary", "TopicSelection", "run_recorder"]
 
 log = logging.getLogger("ether.recorder")
 
-SHUTDOWN = "Ether.shutdown"
-BYE = "Ether.bye"
-DEVICE = "Ether.device"
-EXITED = "Ether.exited"  # {name, code}: the launcher saw a process die without saying bye
-READY = "Ether.ready"  # {name}: a process (re)started, so its bye is awaited again
-PROGRESS = "Ether.recorder.progress"  # {name, received, committed, pending}: see the module docstring
-ALWAYS_RECORDED = ("Ether.saved", "Ether.log", DEVICE, EXITED)
-OWN_PREFIX = "Ether.recorder."  # the recorder's own messages (probes, progress): never recorded
-PROBE_PREFIX = OWN_PREFIX + "probe."
+PROBE_PREFIX = topics.RECORDER_PREFIX + "probe."
 
 _IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID, _EXITED, _READY = range(8)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
@@ -111,9 +104,9 @@ class TopicSelection:
 
     def records(self, topic: str) -> bool:
         if topic.startswith("Ether."):
-            if topic in ALWAYS_RECORDED:
+            if topic in topics.ALWAYS_RECORDED:
                 return True
-            if topic.startswith(OWN_PREFIX):
+            if topic.startswith(topics.RECORDER_PREFIX):
                 return False
             return any(fnmatch.fnmatchcase(topic, g) for g in self._lifecycle_globs)
         return any(fnmatch.fnmatchcase(topic, g) for g in self.globs)
@@ -303,8 +296,8 @@ class Recorder:
                 "pending": max(0, self._received - done)}
         self._progress_seq += 1
         with contextlib.suppress(zmq.ZMQError):
-            pub.send_multipart(encode(Envelope(PROGRESS, data, "recorder", self._progress_seq, time.time())),
-                               zmq.NOBLOCK)
+            env = Envelope(topics.RECORDER_PROGRESS, data, "recorder", self._progress_seq, time.time())
+            pub.send_multipart(encode(env), zmq.NOBLOCK)
 
     def _confirm_subscribed(self, sub: zmq.Socket[bytes], pub: zmq.Socket[bytes]) -> list[list[bytes]]:
         """Publish a probe through the broker until it comes back: then the broker holds our subscription,
@@ -452,15 +445,15 @@ class Recorder:
             topic = topic_bytes.decode()
         except UnicodeDecodeError:
             return _INVALID, ""  # it reached us through one of our subscriptions: decode() reports it
-        if topic == SHUTDOWN:
+        if topic == topics.SHUTDOWN:
             return _SHUTDOWN, topic
-        if topic == BYE:
+        if topic == topics.BYE:
             return _BYE, topic
-        if topic == DEVICE:
+        if topic == topics.DEVICE:
             return _DEVICE, topic
-        if topic == EXITED:
+        if topic == topics.EXITED:
             return _EXITED, topic
-        if topic == READY:
+        if topic == topics.READY:
             return _READY, topic
         return (_RECORD if self.selection.records(topic) else _IGNORE), topic
 
