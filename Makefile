@@ -34,7 +34,7 @@ tools:
 	  echo "note: socat not installed; tests that need it will say so"
 
 lint: $(STAMP)
-	$(PY) -m ruff check ether_medium
+	$(PY) -m ruff check ether_medium ether_lite tests bench examples firmware
 	$(PY) -m mypy
 
 test: deps lint

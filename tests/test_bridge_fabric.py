@@ -73,7 +73,8 @@ def test_host_subscriber_and_actuator_through_the_fabric(
         ether.tap(config=config)
         try:
             ether.start()
-            with pytest.raises(EtherError, match="no device 'thermo' .*configured devices: outside, thermo1"):
+            wanted = r"no device 'thermo' .*configured devices: outside, thermo1"
+            with pytest.raises(EtherError, match=wanted):
                 ether.device("thermo")
 
             def both() -> bool:

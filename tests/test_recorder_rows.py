@@ -81,5 +81,5 @@ def test_a_database_of_a_newer_layout_is_refused_with_what_to_do(tmp_path: Path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(DatabaseError, match="newer Ether.*upgrade ether-medium"):
+    with pytest.raises(DatabaseError, match=r"newer Ether.*upgrade ether-medium"):
         Store(path)
