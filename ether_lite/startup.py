@@ -176,29 +176,36 @@ def _type_code(v, is_type=False):
 
 
 def identity(objs, version):
-    """``(device_id, boot_id, firmware)`` of this device. The device id is stable: the chip's unique id
-    on boards, a name derived from the classes elsewhere. The boot id is random per boot, < 2**30."""
-    try:
-        import microcontroller
-
-        uid = microcontroller.cpu.uid
-    except (ImportError, AttributeError):
-        try:
-            import machine
-
-            uid = machine.unique_id()
-        except (ImportError, AttributeError):
-            uid = None
-    device_id = "" if uid else "sim"
-    if uid:
-        for b in uid:
-            device_id += "%02x" % b
-    else:
-        for o in objs:
-            device_id += "-" + type(o).__name__.lower()
+    """``(device_id, boot_id, firmware)`` of this device. The device id is stable: ``ETHER_DEVICE_ID`` from
+    the board's ``settings.toml`` (CircuitPython's ``os.getenv``; the environment elsewhere), else the chip's
+    unique id on boards, a name derived from the classes elsewhere. The boot id is random per boot, < 2**30."""
     try:
         import os
 
+        device_id = os.getenv("ETHER_DEVICE_ID") or ""
+    except (ImportError, AttributeError):  # a port without os or getenv
+        os = None
+        device_id = ""
+    if not device_id:
+        try:
+            import microcontroller
+
+            uid = microcontroller.cpu.uid
+        except (ImportError, AttributeError):
+            try:
+                import machine
+
+                uid = machine.unique_id()
+            except (ImportError, AttributeError):
+                uid = None
+        device_id = "" if uid else "sim"
+        if uid:
+            for b in uid:
+                device_id += "%02x" % b
+        else:
+            for o in objs:
+                device_id += "-" + type(o).__name__.lower()
+    try:
         b = os.urandom(4)
         boot_id = (b[0] & 0x3F) << 24 | b[1] << 16 | b[2] << 8 | b[3]
     except (ImportError, AttributeError, NotImplementedError):
