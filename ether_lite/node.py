@@ -21,7 +21,7 @@ import sys
 from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
 from ether_lite.cbor_core import CBOREncodeError
-from ether_lite.framing_core import encode_into
+from ether_lite.framing_core import encode_in_place
 
 try:
     from micropython import const
@@ -55,6 +55,7 @@ _DUE = const(11)
 _REPORT_MS = const(1000)  # at most one link-error report per second
 _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
+_READ_MAX = const(512)  # bytes one poll() reads at most, so that a flood cannot hold up publishing
 
 _LOGGERS = []  # running Nodes, for log()
 # CPython keeps what it imported: RAM is plenty on a desktop, and there a thread's import could race
@@ -118,7 +119,7 @@ class Node:
         if msg is not None:
             enc.n = 0
             enc.encode(msg)
-        self.link.write(self._frame, encode_into(self._frame, self._body, enc.n))
+        self.link.write(self._frame, encode_in_place(self._frame, enc.n))
         self.sent += 1
 
     def hello(self):
@@ -155,10 +156,7 @@ class Node:
     def _pub(self, ep, result):
         """Encode and send one PUB of ``result`` on ``ep``, allocating nothing (PROTOCOL.md, PUB)."""
         if ep[_FIELDS] is None:  # the first reading defines the fields: DESCRIBE the topic again
-            from ether_lite import startup
-
-            ep[_FIELDS] = startup.fields_of(result)
-            _drop("startup")
+            ep[_FIELDS] = _fields_of(result)
             if self._connected:
                 self.send(ep[:6])
         fields = ep[_FIELDS]
@@ -202,16 +200,22 @@ class Node:
         else:
             self._connected = False
         busy = False
-        n = link.readinto(self._in)
+        buf = self._in
         dec = self._dec
-        if n:
+        n = link.readinto(buf)
+        got = n
+        while n:  # what the link has, up to _READ_MAX bytes: a full buffer may have more behind it
             busy = True
             pos = 0
             while pos < n:
-                pos = dec.feed(self._in, pos, n)
+                pos = dec.feed(buf, pos, n)
                 if dec.length >= 0:
                     self.received += 1
                     self._handle(dec.body, dec.length)
+            if n < len(buf) or got >= _READ_MAX:
+                break
+            n = link.readinto(buf)
+            got += n
         now = clock.ticks_ms()
         for ep in self._timed:
             if clock.ticks_diff(now, ep[_DUE]) >= 0:
@@ -282,6 +286,32 @@ class Node:
         finally:
             _drop("receive")
             _drop("cbor_decoder")
+
+
+# DESCRIBE field types of values (a subscriber's annotations too: ether_lite.signature)
+_TYPES = ((bool, "b"), (int, "i"), (float, "f"), (str, "s"), (bytes, "y"), (bytearray, "y"))
+
+
+def _fields_of(value):
+    """The fields a publisher's first reading defines when none were declared: a dict's keys, ``v0``, ``v1``
+    ... of a tuple, else ``value``; each typed by its value (``a``: any other)."""
+    out = []  # (loops, not comprehensions: on MicroPython each comprehension is one more function)
+    if isinstance(value, dict):
+        for k in value:
+            out.append([k, _type_of(value[k])])
+    elif isinstance(value, tuple):
+        for i in range(len(value)):
+            out.append(["v%d" % i, _type_of(value[i])])
+    else:
+        out.append(["value", _type_of(value)])
+    return out
+
+
+def _type_of(v):
+    for t, c in _TYPES:
+        if isinstance(v, t):
+            return c
+    return "a"
 
 
 def log(text, level=_INFO):

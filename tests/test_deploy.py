@@ -81,7 +81,7 @@ def test_fresh_deploy_copies_core_firmware_and_device_module(drive: Path) -> Non
     links = {"links/__init__.py", "links/usb_cdc.py", "links/uart.py", "links/udp.py"}
     assert {"node.py", "framing_core.py", "cbor_core.py"} | lazy | links <= on_board
     assert not {"framing.py", "cbor.py", "protocol.py"} & on_board  # host side: a board never imports them
-    desktop = {"links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py"}
+    desktop = {"links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py", "signature.py"}
     assert not on_board & desktop, "desktop-only links"
     assert not result.compiled
     text = "\n".join(lines)

@@ -1,0 +1,175 @@
+"""ether_lite's RAM under CircuitPython 10.2.1 (the 32-bit unix port `make deps` builds), from the .mpy files
+`ether deploy` writes onto a drive: the figures that decide whether a SAMD21 board (about 17 KB free) fits.
+
+    .venv/bin/python bench/lite_circuitpython.py       (bench/lite.py prints these too)
+
+The unix port's heap is fixed per run (``-X heapsize=N``), so ``gc.mem_alloc()`` is a real figure and a
+program that does not fit raises MemoryError as on a board. What it cannot show: a board's own modules
+(usb_cdc, board, ...) are native there, so the device here talks over a small link object of its own.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ether_lite import cbor, framing, protocol  # noqa: E402
+
+SAMD21_FREE = 17 * 1024  # free heap of a SAMD21 board at the CircuitPython prompt
+GOAL_HEAP_KB = 16  # issue 13: the Thermometer runs in a 16 KB heap, leaving room for a sensor driver
+
+# The issue's minimal device as its code.py: a 1 Hz publisher and a subscriber, served by run(). HostLink
+# stands in for usb_cdc.data (native on a board): each readinto hands over the host's next frames (a PING,
+# a DELIVER to set_led), what the device writes is counted and dropped.
+CODE_PY = r"""
+from ether_lite import ether_pub, ether_sub, run
+
+
+class HostLink:
+    connected = True
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.polls = 0
+
+    def readinto(self, buf):
+        self.polls += 1
+        if not self.chunks:
+            return 0
+        c = self.chunks.pop(0)
+        buf[: len(c)] = c
+        return len(c)
+
+    def write(self, buf, n=-1):
+        pass
+
+
+class Thermometer:
+    @ether_pub(every=1.0)
+    def read(self):
+        return {"celsius": 21.5}
+
+    @ether_sub()
+    def set_led(self, on: bool):
+        self.on = on
+
+
+link = HostLink(CHUNKS)
+thermo = Thermometer()
+node = run(thermo, link=link, until=lambda: link.polls > ROUNDS)
+# HELLO, 2 DESCRIBEs, the read DESCRIBE again (fields learnt), a PUB; per round a PONG and an ACK
+assert node.sent == 5 + 2 * ROUNDS and thermo.on, node.sent
+"""
+ROUNDS = 3  # PING + DELIVER rounds: the receive path is loaded, dropped and loaded again
+
+# Figures in one run, each gc.mem_alloc() after gc.collect(): importing the core, then the device above.
+MEASURE_PY = r"""
+import gc
+import sys
+gc.collect()
+a = gc.mem_alloc()
+from ether_lite import ether_pub, ether_sub, run
+import ether_lite.links
+gc.collect()
+print("IMPORT", gc.mem_alloc() - a)
+print("LOADED", ",".join(sorted(m for m in sys.modules if m.startswith("ether_lite"))))
+import code_thermo
+gc.collect()
+print("THERMO", gc.mem_alloc() - a)
+print("FREE", gc.mem_free())
+"""
+
+
+def host_chunks(rounds: int = ROUNDS) -> list[bytes]:
+    """What the host sends, one chunk per poll: a PING and a DELIVER {"on": True} to set_led (topic 1)."""
+    return [framing.encode_frame(cbor.dumps(protocol.ping(i + 1)))
+            + framing.encode_frame(cbor.dumps(protocol.deliver(1, 7 + i, [{"on": True}])))
+            for i in range(rounds)]
+
+
+def code_py() -> str:
+    return CODE_PY.replace("CHUNKS", repr(host_chunks())).replace("ROUNDS", str(ROUNDS))
+
+
+def deployed_lib(drive: Path) -> Path:
+    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), with the Thermometer as a module."""
+    from hil.circuitpython import make_drive
+
+    make_drive(drive, ROOT / "firmware" / "code_cpu_temperature.py")
+    (drive / "lib" / "code_thermo.py").write_text(code_py())
+    return drive / "lib"
+
+
+def run_cp(script: Path, lib: Path, heap_kb: float, interpreter: Path | None = None) -> subprocess.CompletedProcess[str]:
+    from hil.circuitpython import INTERPRETER
+
+    exe = interpreter or INTERPRETER
+    return subprocess.run([str(exe), "-X", f"heapsize={int(heap_kb * 1024)}", str(script)],
+                          env={"MICROPYPATH": str(lib)}, capture_output=True, text=True, timeout=60, check=False)
+
+
+def smallest_heap_kb(script: Path, lib: Path, interpreter: Path | None = None, step: float = 0.25,
+                     top: float = 40.0) -> float:
+    """The smallest heap (a multiple of ``step`` KB) from which ``script`` runs to its end in every larger one
+    up to ``top``. Whether a program fits is not monotonic in the heap size (where the blocks fall decides
+    whether a large one finds room): a heap that happens to work just below a failing one does not count."""
+    heap = top
+    if run_cp(script, lib, heap, interpreter).returncode:
+        raise RuntimeError(f"does not run in {top:g} KB: " + run_cp(script, lib, heap, interpreter).stderr[-300:])
+    while heap - step >= 1 and not run_cp(script, lib, heap - step, interpreter).returncode:
+        heap -= step
+    return heap
+
+
+def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
+    """IMPORT, LOADED, THERMO, FREE (bytes, from MEASURE_PY in a 64 KB heap) and HEAP_KB for ``lib``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        measure = Path(tmp) / "measure.py"
+        measure.write_text(MEASURE_PY)
+        proc = run_cp(measure, lib, 64, interpreter)
+        if proc.returncode:
+            raise RuntimeError(proc.stderr)
+        fig = dict(ln.split(" ", 1) for ln in proc.stdout.splitlines() if " " in ln)
+        code = Path(tmp) / "code.py"
+        code.write_text(code_py())
+        fig["HEAP_KB"] = str(smallest_heap_kb(code, lib, interpreter))
+    return fig
+
+
+def line(label: str, value: str, target: str = "") -> None:
+    print(f"{label:<58} {value}{'   [target ' + target + ']' if target else ''}")
+
+
+def report() -> None:
+    """Print the CircuitPython figures (or why they cannot be had)."""
+    from hil.circuitpython import INTERPRETER, missing
+
+    why = missing()
+    if why:
+        line("CircuitPython figures", "skipped: " + why)
+        return
+    bits = subprocess.run([str(INTERPRETER), "-c", "import sys; print(sys.maxsize.bit_length() + 1)"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        fig = figures(deployed_lib(Path(tmp) / "CIRCUITPY"))
+    cp = f"CircuitPython 10.2.1 ({bits}-bit, deployed .mpy)"
+    loaded = fig["LOADED"].split(",")
+    line(f"{cp}: RAM to import the core ({len(loaded)} modules)", f"{int(fig['IMPORT'])} B")
+    thermo = int(fig["THERMO"])
+    line(f"{cp}: RAM of the Thermometer device end to end", f"{thermo} B = {thermo / 1024:.1f} KB")
+    heap = float(fig["HEAP_KB"])
+    line(f"{cp}: smallest heap the Thermometer code.py runs in", f"{heap:g} KB", f"<= {GOAL_HEAP_KB} KB")
+    spare = SAMD21_FREE - heap * 1024
+    print(f"  (code.py: a 1 Hz publisher, a subscriber, run() answering {ROUNDS} rounds of PING + DELIVER to"
+          f" set_led;\n   SAMD21 ({SAMD21_FREE // 1024} KB free at the prompt): {spare / 1024:.1f} KB left for"
+          " a sensor driver)")
+
+
+if __name__ == "__main__":
+    report()
