@@ -111,7 +111,8 @@ def run_cp(script: Path, lib: Path, heap_kb: float, interpreter: Path | None = N
 
     exe = interpreter or INTERPRETER
     return subprocess.run([str(exe), "-X", f"heapsize={int(heap_kb * 1024)}", str(script)],
-                          env={"MICROPYPATH": str(lib)}, capture_output=True, text=True, timeout=60, check=False)
+                          env={"MICROPYPATH": f".frozen:{lib}"}, capture_output=True, text=True, timeout=60,
+                          check=False)
 
 
 def smallest_heap_kb(script: Path, lib: Path, interpreter: Path | None = None, step: float = 0.25,

@@ -263,8 +263,8 @@ class Node:
 
         The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read here from
         their bytes. Anything else (a DELIVER: someone acted; bad input; a PING in an unusual encoding) is
-        ``ether_lite.receive``'s, with the CBOR decoder: imported for it and dropped again, so that neither
-        stays in a board's RAM."""
+        decoded by ``ether_lite.cbor_decoder``, then answered by ``ether_lite.receive``: each imported for it
+        and dropped again, one after the other, so that neither stays in a board's RAM, nor both at once."""
         b0 = body[0]
         if n == 2 and b0 == 0x81 and body[1] == _QUERY:  # [9]
             return self.hello()
@@ -278,9 +278,17 @@ class Node:
                     v = v << 8 | body[i]
                 return self.send([_PONG, v, clock.ticks_ms()])
         try:
+            from ether_lite import cbor_decoder
+
+            try:
+                msg = cbor_decoder.loads(body, 0, n)
+            except cbor_decoder.CBORDecodeError as e:
+                msg = e
+            del cbor_decoder  # nothing refers to the decoder's code now: the next collection frees it
+            _drop("cbor_decoder")
             from ether_lite import receive
 
-            receive.handle(self, body, n)
+            receive.handle(self, msg)
         except MemoryError:  # the user's code holds the RAM this needs: the message is dropped, and said so
             self.send([_ERROR, _ERR_INTERNAL, "no memory to read a message: dropped"])
         finally:

@@ -48,14 +48,14 @@ def init(node, objs, link, device_id, boot_id, version):
         objs = (objs,)
     node.objs = objs
     node.link = link
-    node.endpoints = eps = find_endpoints(objs)
+    # the frame being sent: the encoder writes its body from byte 1 on, framed in place (framing_core)
+    node._frame = bytearray(MAX_FRAME)
+    node._enc = Encoder(memoryview(node._frame)[1 : MAX_BODY + 1])
+    node.endpoints = eps = find_endpoints(objs, node._enc)
     ident = identity(objs, version)
     node.device_id = device_id or ident[0]
     node.boot_id = ident[1] if boot_id is None else boot_id
     node.firmware = ident[2]
-    # the frame being sent: the encoder writes its body from byte 1 on, framed in place (framing_core)
-    node._frame = bytearray(MAX_FRAME)
-    node._enc = Encoder(memoryview(node._frame)[1 : MAX_BODY + 1])
     node._pubs = {}  # publishing function -> its endpoints
     node._timed = []  # endpoints published at a rate
     now = clock.ticks_ms()
@@ -77,9 +77,10 @@ def init(node, objs, link, device_id, boot_id, version):
     node.received = 0
 
 
-def find_endpoints(objs):
+def find_endpoints(objs, enc):
     """Endpoints of the decorated methods of ``objs``, topic ids assigned in name order. Raises
-    ValueError for a bad ``fields=`` declaration, too many endpoints, or a DESCRIBE over one frame."""
+    ValueError for a bad ``fields=`` declaration, too many endpoints, or a DESCRIBE over one frame (tried
+    with ``enc``, the Node's encoder)."""
     eps = []
     for obj in objs:
         cls = type(obj)
@@ -101,7 +102,6 @@ def find_endpoints(objs):
     eps.sort(key=lambda e: (e[2], e[3]))
     if len(eps) > _MAX_ENDPOINTS:
         raise ValueError("%d endpoints; a device has at most %d" % (len(eps), _MAX_ENDPOINTS))
-    enc = Encoder(bytearray(MAX_BODY))
     for i in range(len(eps)):
         eps[i][1] = i
         try:  # fail now, not on the wire
