@@ -98,7 +98,7 @@ def code_py() -> str:
 
 
 def deployed_lib(drive: Path) -> Path:
-    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), with the Thermometer as a module."""
+    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), the Thermometer added."""
     from hil.circuitpython import make_drive
 
     make_drive(drive, ROOT / "firmware" / "code_cpu_temperature.py")
@@ -106,7 +106,8 @@ def deployed_lib(drive: Path) -> Path:
     return drive / "lib"
 
 
-def run_cp(script: Path, lib: Path, heap_kb: float, interpreter: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cp(script: Path, lib: Path, heap_kb: float,
+           interpreter: Path | None = None) -> subprocess.CompletedProcess[str]:
     from hil.circuitpython import INTERPRETER
 
     exe = interpreter or INTERPRETER
@@ -122,7 +123,8 @@ def smallest_heap_kb(script: Path, lib: Path, interpreter: Path | None = None, s
     whether a large one finds room): a heap that happens to work just below a failing one does not count."""
     heap = top
     if run_cp(script, lib, heap, interpreter).returncode:
-        raise RuntimeError(f"does not run in {top:g} KB: " + run_cp(script, lib, heap, interpreter).stderr[-300:])
+        why = run_cp(script, lib, heap, interpreter).stdout[-300:]  # CircuitPython prints tracebacks there
+        raise RuntimeError(f"does not run in {top:g} KB: {why}")
     while heap - step >= 1 and not run_cp(script, lib, heap - step, interpreter).returncode:
         heap -= step
     return heap
@@ -143,6 +145,41 @@ def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
     return fig
 
 
+def frozen_manifest() -> str:
+    """A FROZEN_MANIFEST freezing what `ether deploy` copies to lib/ether_lite into the firmware."""
+    from ether_medium.deploy import ETHER_LITE, _core_files
+
+    files = [p.relative_to(ETHER_LITE).as_posix() for p in _core_files()]
+    return f"package('ether_lite', files={files!r}, base_path={str(ETHER_LITE.parent)!r}, opt=3)\n"
+
+
+def frozen_interpreter() -> tuple[Path | None, str]:
+    """CircuitPython's unix port with ether_lite frozen in, as a custom board firmware has it
+    (firmware/README.md): .venv/circuitpython/bin/circuitpython-frozen, built by tests/circuitpython/build.sh
+    and built again when ether_lite changed (about 25 s the first time). Returns (the interpreter, "") or
+    (None, why not)."""
+    import hashlib
+    import os
+
+    from ether_medium.deploy import BUILT_MPY_CROSS, _core_files
+
+    out = BUILT_MPY_CROSS.parent.parent
+    exe = out / "bin" / "circuitpython-frozen"
+    manifest = frozen_manifest()
+    digest = hashlib.sha256(manifest.encode() + b"".join(p.read_bytes() for p in _core_files())).hexdigest()
+    stamp = out / "frozen.stamp"
+    if exe.is_file() and stamp.is_file() and stamp.read_text() == digest:
+        return exe, ""
+    (out / "frozen_manifest.py").write_text(manifest)
+    proc = subprocess.run(["bash", str(ROOT / "tests" / "circuitpython" / "build.sh"), str(out),
+                           str(out / "frozen_manifest.py")], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHON": sys.executable}, check=False)
+    if proc.returncode or not exe.is_file():
+        return None, "the frozen build failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+    stamp.write_text(digest)
+    return exe, ""
+
+
 def line(label: str, value: str, target: str = "") -> None:
     print(f"{label:<58} {value}{'   [target ' + target + ']' if target else ''}")
 
@@ -159,17 +196,34 @@ def report() -> None:
                           capture_output=True, text=True, check=False).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         fig = figures(deployed_lib(Path(tmp) / "CIRCUITPY"))
-    cp = f"CircuitPython 10.2.1 ({bits}-bit, deployed .mpy)"
+    cp = f"CircuitPython 10.2.1 ({bits}-bit)"
     loaded = fig["LOADED"].split(",")
-    line(f"{cp}: RAM to import the core ({len(loaded)} modules)", f"{int(fig['IMPORT'])} B")
+    line(f"{cp}: RAM to import the core ({len(loaded)} modules, .mpy)", f"{int(fig['IMPORT'])} B")
     thermo = int(fig["THERMO"])
     line(f"{cp}: RAM of the Thermometer device end to end", f"{thermo} B = {thermo / 1024:.1f} KB")
     heap = float(fig["HEAP_KB"])
     line(f"{cp}: smallest heap the Thermometer code.py runs in", f"{heap:g} KB", f"<= {GOAL_HEAP_KB} KB")
-    spare = SAMD21_FREE - heap * 1024
     print(f"  (code.py: a 1 Hz publisher, a subscriber, run() answering {ROUNDS} rounds of PING + DELIVER to"
-          f" set_led;\n   SAMD21 ({SAMD21_FREE // 1024} KB free at the prompt): {spare / 1024:.1f} KB left for"
-          " a sensor driver)")
+          " set_led, ether_lite as `ether deploy`\n   writes it; it runs in that heap and every larger one up"
+          " to"
+          f" 40 KB. A SAMD21 ({SAMD21_FREE // 1024} KB free at the prompt) keeps"
+          f" {(SAMD21_FREE - heap * 1024) / 1024:.1f} KB for a sensor driver)")
+    exe, why = frozen_interpreter()
+    if exe is None:
+        line(f"{cp}, ether_lite frozen into the firmware", "skipped: " + why)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Path(tmp)
+        (lib / "code_thermo.py").write_text(code_py())
+        frozen = figures(lib, exe)
+    line(f"{cp}, ether_lite frozen: RAM to import the core", f"{int(frozen['IMPORT'])} B")
+    line(f"{cp}, ether_lite frozen: RAM of the Thermometer end to end", f"{int(frozen['THERMO'])} B")
+    fheap = float(frozen["HEAP_KB"])
+    line(f"{cp}, ether_lite frozen: smallest heap of the Thermometer", f"{fheap:g} KB",
+         f"<= {GOAL_HEAP_KB} KB")
+    left = (SAMD21_FREE - fheap * 1024) / 1024
+    print("  (a custom SAMD21 firmware with ether_lite frozen in, firmware/README.md: the bytecode stays in"
+          f" flash;\n   {left:.1f} KB of a SAMD21's heap left for the user's code)")
 
 
 if __name__ == "__main__":

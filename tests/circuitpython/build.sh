@@ -12,7 +12,8 @@
 #   1. $ETHER_CIRCUITPY_SRC: a CircuitPython source tree (a git checkout of tag 10.2.1 with its submodules),
 #      a source tarball (.tar.xz/.tar.gz), or a folder holding circuitpython-10.2.1-src.tar.xz;
 #   2. ../shared/circuitpython/circuitpython-10.2.1-src.tar.xz beside the repository (CI has it);
-#   3. the upstream release tag: git clone --depth 1 --branch 10.2.1 https://github.com/adafruit/circuitpython
+#   3. the source an earlier build unpacked or cloned into OUT_DIR/src;
+#   4. the upstream release tag: git clone --depth 1 --branch 10.2.1 https://github.com/adafruit/circuitpython
 #      and `python3 tools/ci_fetch_deps.py tests` (needs the internet and git; about 300 MB).
 # Needs gcc, make, python3 (the `huffman` package goes into OUT_DIR/pylib). About 30 s on 2 cores.
 set -euo pipefail
@@ -57,15 +58,15 @@ elif [[ -f $shared ]]; then
   [[ -f $out/src/py/mpconfig.h && $(cat "$out/.source" 2>/dev/null) == "$shared" ]] \
     || { unpack "$shared"; echo "$shared" >"$out/.source"; }
   src=$out/src
+elif [[ -f $out/src/py/mpconfig.h ]]; then
+  src=$out/src  # unpacked or cloned by an earlier build
 else
-  if [[ ! -f $out/src/py/mpconfig.h || $(cat "$out/.source" 2>/dev/null) != "$UPSTREAM" ]]; then
-    command -v git >/dev/null || { echo "no CircuitPython source: set ETHER_CIRCUITPY_SRC, or install git to clone $UPSTREAM" >&2; exit 1; }
-    rm -rf "$out/src"
-    echo "cloning CircuitPython $VERSION from $UPSTREAM (once)"
-    git clone -q --depth 1 --branch "$VERSION" "$UPSTREAM" "$out/src"
-    (cd "$out/src" && "$py" tools/ci_fetch_deps.py tests >"$out/fetch.log" 2>&1) || { tail -20 "$out/fetch.log" >&2; exit 1; }
-    echo "$UPSTREAM" >"$out/.source"
-  fi
+  command -v git >/dev/null || { echo "no CircuitPython source: set ETHER_CIRCUITPY_SRC, or install git to clone $UPSTREAM" >&2; exit 1; }
+  rm -rf "$out/src.clone"
+  echo "cloning CircuitPython $VERSION from $UPSTREAM (once)"
+  git clone -q --depth 1 --branch "$VERSION" "$UPSTREAM" "$out/src.clone"
+  (cd "$out/src.clone" && "$py" tools/ci_fetch_deps.py tests >"$out/fetch.log" 2>&1) || { tail -20 "$out/fetch.log" >&2; exit 1; }
+  mv "$out/src.clone" "$out/src" && echo "$UPSTREAM" >"$out/.source"
   src=$out/src
 fi
 
