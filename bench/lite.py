@@ -44,10 +44,8 @@ BOARD_LINK = "links/usb_cdc.py"
 def deployed_modules(all_modules: list[str]) -> tuple[list[str], str]:
     """What `ether deploy` copies to a board, by ether_medium's deploy rule (every module imported from
     ether_lite/__init__.py, imports inside functions included, less DESKTOP_ONLY)."""
-    try:
-        from ether_medium.deploy.drive import _core_files  # type: ignore[import-not-found]
-    except ImportError:
-        from ether_medium.deploy import _core_files
+    from ether_medium.deploy.drive import _core_files
+
     lite = ROOT / "ether_lite"
     return [p.relative_to(lite).as_posix() for p in _core_files(lite)], "ether deploy's rule"
 
@@ -357,7 +355,7 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
 
 def mpy_sizes() -> None:
     """Sizes of the .mpy files CircuitPython's mpy-cross (what `ether deploy` uses) makes of ether_lite."""
-    from ether_medium.deploy import MPY_CROSS_FLAGS
+    from ether_medium.deploy.drive import MPY_CROSS_FLAGS
     from hil.circuitpython import missing
 
     if why := missing():

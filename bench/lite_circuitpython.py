@@ -147,7 +147,7 @@ def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
 
 def frozen_manifest() -> str:
     """A FROZEN_MANIFEST freezing what `ether deploy` copies to lib/ether_lite into the firmware."""
-    from ether_medium.deploy import ETHER_LITE, _core_files
+    from ether_medium.deploy.drive import ETHER_LITE, _core_files
 
     files = [p.relative_to(ETHER_LITE).as_posix() for p in _core_files()]
     return f"package('ether_lite', files={files!r}, base_path={str(ETHER_LITE.parent)!r}, opt=3)\n"
@@ -161,7 +161,7 @@ def frozen_interpreter() -> tuple[Path | None, str]:
     import hashlib
     import os
 
-    from ether_medium.deploy import BUILT_MPY_CROSS, _core_files
+    from ether_medium.deploy.drive import BUILT_MPY_CROSS, _core_files
 
     out = BUILT_MPY_CROSS.parent.parent
     exe = out / "bin" / "circuitpython-frozen"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ether_medium.deploy import BUILT_MPY_CROSS, ENV_MPY_CROSS, deploy
+from ether_medium.deploy.drive import BUILT_MPY_CROSS, ENV_MPY_CROSS, deploy
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERPRETER = BUILT_MPY_CROSS.parent / "circuitpython"
@@ -73,7 +73,7 @@ def compile_lite(dest: Path, flags: tuple[str, ...] | None = None) -> dict[str, 
     deploy names them. Returns the size of each ``.mpy`` by its path relative to the package (``x.py``)."""
     import subprocess
 
-    from ether_medium.deploy import ETHER_LITE, MPY_CROSS_FLAGS
+    from ether_medium.deploy.drive import ETHER_LITE, MPY_CROSS_FLAGS
 
     sizes = {}
     for src in sorted(ETHER_LITE.rglob("*.py")):

@@ -8,7 +8,6 @@ failed.
 """
 
 # Runs under MicroPython too: no contextlib, no next() defaults idioms needed, %-formatting kept.
-# ruff: noqa: UP031
 
 import sys
 
@@ -16,7 +15,7 @@ _args = (globals().get("ARGV") or sys.argv)[1:]  # the WebAssembly port has no s
 CHECKS, VECTORS, PACKAGE = _args if len(_args) == 3 else ("/checks", "/vectors", "/lib/ether_lite")
 sys.path.append(CHECKS)
 
-import lite_checks
+import lite_checks  # noqa: E402 (found through the path set above)
 
 lite_checks.VECTORS = VECTORS
 lite_checks.PACKAGE = PACKAGE
