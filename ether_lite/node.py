@@ -8,9 +8,10 @@ RAM on a board (a SAMD21 has about 17 KB free): a board keeps this, ``endpoints`
 ``cbor_core`` (the encoder), ``framing_core`` and the chosen link: what publishing and answering PING and
 QUERY need. The rest lives in modules imported for the occasion and dropped again (``_drop``), so their
 code is freed by the next collection: what runs once (``ether_lite.startup``: the Node's construction, the
-endpoint table, the device's identity, fields learnt from a first reading), what a DELIVER needs
-(``ether_lite.receive``, with ``ether_lite.cbor_decoder``) and what runs only when something went wrong
-(``ether_lite.report``). The price is a load from flash on each such occasion (a few ms on a board).
+endpoint table, the device's identity; ``ether_lite.fields``: fields learnt from a first reading), what a
+DELIVER needs (``ether_lite.cbor_decoder``, then ``ether_lite.receive``, one after the other) and what runs
+only when something went wrong (``ether_lite.report``). The price is a load from flash on each such
+occasion (a few ms on a board). bench/lite_circuitpython.py measures the heap this needs under CircuitPython.
 
 Wire constants are private ``const``s (no RAM on MicroPython) and messages are built inline, so a board
 does not load ``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
@@ -64,7 +65,7 @@ _KEEP_MODULES = sys.implementation.name == "cpython"
 
 
 def _drop(name):
-    """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``receive``,
+    """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``fields``, ``receive``,
     ``cbor_decoder``, ``report``): out of ``sys.modules`` and off the package, nothing refers to its code
     any more and the next collection frees it (bench/lite.py measures it under MicroPython: of 5 KB, about
     0.3 KB stays, the names it interned). The next use imports it again from flash. Not on CPython."""
@@ -156,7 +157,10 @@ class Node:
     def _pub(self, ep, result):
         """Encode and send one PUB of ``result`` on ``ep``, allocating nothing (PROTOCOL.md, PUB)."""
         if ep[_FIELDS] is None:  # the first reading defines the fields: DESCRIBE the topic again
-            ep[_FIELDS] = _fields_of(result)
+            from ether_lite import fields
+
+            ep[_FIELDS] = fields.of_value(result)
+            _drop("fields")
             if self._connected:
                 self.send(ep[:6])
         fields = ep[_FIELDS]
@@ -294,32 +298,6 @@ class Node:
         finally:
             _drop("receive")
             _drop("cbor_decoder")
-
-
-# DESCRIBE field types of values (a subscriber's annotations too: ether_lite.signature)
-_TYPES = ((bool, "b"), (int, "i"), (float, "f"), (str, "s"), (bytes, "y"), (bytearray, "y"))
-
-
-def _fields_of(value):
-    """The fields a publisher's first reading defines when none were declared: a dict's keys, ``v0``, ``v1``
-    ... of a tuple, else ``value``; each typed by its value (``a``: any other)."""
-    out = []  # (loops, not comprehensions: on MicroPython each comprehension is one more function)
-    if isinstance(value, dict):
-        for k in value:
-            out.append([k, _type_of(value[k])])
-    elif isinstance(value, tuple):
-        for i in range(len(value)):
-            out.append(["v%d" % i, _type_of(value[i])])
-    else:
-        out.append(["value", _type_of(value)])
-    return out
-
-
-def _type_of(v):
-    for t, c in _TYPES:
-        if isinstance(v, t):
-            return c
-    return "a"
 
 
 def log(text, level=_INFO):

@@ -1,5 +1,5 @@
 """What a Node works out once: its construction (``init``), the endpoint table of the decorated methods
-(with their declared fields, or a subscriber's signature: ``ether_lite.signature``), and the device's
+(with their declared fields, or a subscriber's signature: ``ether_lite.fields``), and the device's
 identity (device id, boot id, firmware).
 
 A board does not keep this module. ``ether_lite.node`` imports it for one call and drops it again
@@ -126,13 +126,13 @@ def _declared(name, fields):
 
 
 def _signature(fn):
-    """A subscriber's fields from its signature where the interpreter keeps one (``ether_lite.signature``),
+    """A subscriber's fields from its signature where the interpreter keeps one (``ether_lite.fields``),
     else None: the host then sends one map of keyword arguments and the function's defaults apply."""
-    if not hasattr(fn, "__annotations__"):  # MicroPython, CircuitPython
+    if not hasattr(fn, "__annotations__"):  # MicroPython, CircuitPython: not worth loading the module
         return None
-    from ether_lite import signature
+    from ether_lite import fields
 
-    return signature.fields(fn)
+    return fields.of_signature(fn)
 
 
 def identity(objs, version):

@@ -76,12 +76,12 @@ def test_fresh_deploy_copies_core_firmware_and_device_module(drive: Path) -> Non
     assert "__version__" in (lib / "__init__.py").read_text()
     assert not (lib / "sim").exists(), "the desktop simulator must never go onto a board"
     on_board = {p.relative_to(lib).as_posix() for p in lib.rglob("*.py")}
-    # cbor_decoder, startup, receive, report: imported inside functions (loaded when needed, then dropped)
-    lazy = {"cbor_decoder.py", "startup.py", "receive.py", "report.py"}
+    # cbor_decoder, startup, fields, receive, report: imported inside functions (loaded when needed, dropped)
+    lazy = {"cbor_decoder.py", "startup.py", "receive.py", "report.py", "fields.py"}
     links = {"links/__init__.py", "links/usb_cdc.py", "links/uart.py", "links/udp.py"}
     assert {"node.py", "framing_core.py", "cbor_core.py"} | lazy | links <= on_board
     assert not {"framing.py", "cbor.py", "protocol.py"} & on_board  # host side: a board never imports them
-    desktop = {"links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py", "signature.py"}
+    desktop = {"links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py"}
     assert not on_board & desktop, "desktop-only links"
     assert not result.compiled
     text = "\n".join(lines)

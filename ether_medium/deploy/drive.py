@@ -239,10 +239,9 @@ def companions(code: Path, search: Sequence[Path] = ()) -> list[Path]:
 
 
 # Parts of ether_lite that only run on a desktop: the simulator, the links for pyserial ports, pipes,
-# in-memory tests and MicroPython under Node.js, and the signature reader (boards keep no signatures). They
-# stay off the board to save its flash (a SAMD21 drive has 48 KB). A new desktop-only module belongs here.
-DESKTOP_ONLY = ("sim", "links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py",
-                "signature.py")
+# in-memory tests and MicroPython under Node.js. They stay off the board to save its flash (a SAMD21 drive has
+# 48 KB). A new desktop-only module belongs here.
+DESKTOP_ONLY = ("sim", "links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py")
 
 
 def _module_file(root: Path, dotted: str) -> Path | None:
