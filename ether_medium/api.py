@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ether_medium.config import EtherConfig, load_config
 from ether_medium.errors import LaunchError
 from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import process_client
 from ether_medium.fabric.decorators import EtherMethod, set_publish_hook
 from ether_medium.fabric.launcher import TAP_NAME, Launcher
 from ether_medium.fabric.requests import close_all, requester_for
@@ -169,12 +170,24 @@ class Ether:
             )
         return proxy.device(name, timeout)
 
-    def publish(self, topic: str, data: dict[str, Any]) -> None:
-        """Publish ``data`` on ``topic`` from the tap process (e.g. commands from a script or notebook)."""
+    def publish(self, topic: str, data: dict[str, Any] | None = None, /, **fields: Any) -> None:
+        """Publish a message on ``topic``: ``ether.publish("set_point", celsius=21.5)`` (or a dict:
+        ``ether.publish("set_point", {"celsius": 21.5})``), from the tap process (a script or notebook,
+        any thread) or from inside an instance process (any of its methods or threads)."""
+        if data is not None and not isinstance(data, dict):
+            raise TypeError(
+                f"ether.publish({topic!r}, ...): the message is a dict or keyword arguments, "
+                f"got {type(data).__name__}"
+            )
+        message = {**data, **fields} if data is not None else fields
         launcher = self._launcher
-        if launcher is None or launcher.main_client is None:
-            raise LaunchError("ether.publish() needs a running fabric: call ether.tap(config=...) first")
-        launcher.main_client.publish(topic, data)
+        client = launcher.main_client if launcher is not None else process_client()
+        if client is None or client.closed:
+            raise LaunchError(
+                f"ether.publish({topic!r}) needs a running fabric: call ether.tap(config=...) first (after "
+                "ether.shutdown(), tap again)"
+            )
+        client.publish(topic, message)
 
     def _publish_from_tap(self, obj: Any, meta: EtherMethod, result: Any) -> None:
         from ether_medium.fabric.instance import publish_return

@@ -54,12 +54,20 @@ class TopicOptions(_Strict):
     topic: str | None = Field(None, description="the topic; default ClassName.method")
 
 
+class PubOptions(TopicOptions):
+    """Options of ``ether_pub`` in the registry."""
+
+    every: float | None = Field(
+        None, gt=0, description="seconds between the calls the instance makes itself (a periodic publisher)"
+    )
+
+
 class NoOptions(_Strict):
     """Lifecycle decorators take no options: write ``{}``."""
 
 
 class MethodDecorations(_Strict):
-    ether_pub: TopicOptions | None = None
+    ether_pub: PubOptions | None = None
     ether_sub: TopicOptions | None = None
     ether_get: TopicOptions | None = None
     ether_init: NoOptions | None = None
@@ -237,7 +245,7 @@ _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (("instances", "*", "restart"), RestartPolicy),
     (("registry", "*"), RegistryEntry),
     (("registry", "*", "methods", "*"), MethodDecorations),
-    (("registry", "*", "methods", "*", "ether_pub"), TopicOptions),
+    (("registry", "*", "methods", "*", "ether_pub"), PubOptions),
     (("registry", "*", "methods", "*", "ether_sub"), TopicOptions),
     (("registry", "*", "methods", "*", "ether_get"), TopicOptions),
     (("registry", "*", "methods", "*", "*"), NoOptions),

@@ -15,6 +15,7 @@ The message of each says what was wrong, where, and what to do; the offending va
     ├── UnpublishableResult (TypeError)     a publisher's return value that cannot go on the fabric
     ├── SetupError (RuntimeError)           an instance whose constructor raised
     ├── ClassPathError (ImportError)        a class_path that names no importable class
+    ├── DecoratorError (ValueError)         a decorator given options that cannot work
     ├── RemoteError (RuntimeError)          an ether_get answered with an error
     ├── BridgeError                         the device side: links and attaching
     │   ├── LinkUnavailable                 a link that cannot be opened now (retried)
@@ -35,6 +36,7 @@ __all__ = [
     "BridgeError",
     "ClassPathError",
     "ConfigError",
+    "DecoratorError",
     "DeliveryError",
     "DeployError",
     "DescribeError",
@@ -105,6 +107,11 @@ class SetupError(EtherError, RuntimeError):
 
 class ClassPathError(EtherError, ImportError):
     """A ``class_path`` (or registry key) that does not name an importable class."""
+
+
+class DecoratorError(EtherError, ValueError):
+    """A decorator given options that cannot work (``every=0``, ``retries=-1``, two different periods on one
+    method); raised where the class is defined, so the message names the method."""
 
 
 class RemoteError(EtherError, RuntimeError):

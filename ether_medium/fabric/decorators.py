@@ -7,7 +7,9 @@ wrapper and add to its :class:`EtherMethod` record (``wrapper.__ether__``). Only
 instance process, or the tap process between ``tap`` and ``shutdown``) does the wrapper also publish the
 return value of an ``ether_pub`` method, through the hook installed with :func:`set_publish_hook`.
 
-A topic defaults to ``ClassName.method_name``.
+A topic defaults to ``ClassName.method_name``. ``ether_pub(every=S)`` records a period: an instance process
+calls the method every ``S`` seconds itself (:mod:`ether_medium.fabric.schedule`). Options that cannot work
+raise :class:`~ether_medium.errors.DecoratorError` where the class is defined.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
+
+from ether_medium.errors import DecoratorError
 
 __all__ = [
     "LIFECYCLE",
@@ -57,6 +61,7 @@ class EtherMethod:
     sub_topics: list[str] = field(default_factory=list)
     get_topics: list[str] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
+    every: float | None = None  # ether_pub(every=...): seconds between the calls the instance makes itself
     cache: dict[str, Any] = field(default_factory=dict)  # validators, built on first use
 
 
@@ -84,7 +89,10 @@ def _record(func: Callable[..., Any]) -> tuple[Callable[..., Any], EtherMethod]:
     return wrapper, meta
 
 
-def _topic_decorator(kind: Literal["pub", "sub", "get"]) -> Any:
+Configure = Callable[[EtherMethod], None]
+
+
+def _topic_decorator(kind: Literal["pub", "sub", "get"], configure: Configure | None = None) -> Any:
     def decorator(topic: Any = None) -> Any:
         if callable(topic):  # used bare: @ether_pub
             return decorator(None)(topic)
@@ -95,11 +103,31 @@ def _topic_decorator(kind: Literal["pub", "sub", "get"]) -> Any:
             target = {"pub": meta.pub_topics, "sub": meta.sub_topics, "get": meta.get_topics}[kind]
             if chosen not in target:
                 target.append(chosen)
+            if configure is not None:
+                configure(meta)
             return wrapper  # type: ignore[return-value]
 
         return apply
 
     return decorator
+
+
+def _set_period(every: Any) -> Configure:
+    def configure(meta: EtherMethod) -> None:
+        where = getattr(meta.func, "__qualname__", meta.name)
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not every > 0:
+            raise DecoratorError(
+                f"@ether_pub(every={every!r}) on {where}: every is the period in seconds, a number above 0 "
+                "(every=0.1 calls the method ten times a second)"
+            )
+        if meta.every is not None and meta.every != float(every):
+            raise DecoratorError(
+                f"@ether_pub on {where}: two periods, every={meta.every} and every={every}; a method is "
+                "called at one rate (publish on several topics from one ether_pub(every=...) stack instead)"
+            )
+        meta.every = float(every)
+
+    return configure
 
 
 def _phase_decorator(phase: Phase) -> Any:
@@ -121,11 +149,18 @@ def _phase_decorator(phase: Phase) -> Any:
 @overload
 def ether_pub(topic: F) -> F: ...
 @overload
-def ether_pub(topic: str | None = None) -> Callable[[F], F]: ...
-def ether_pub(topic: Any = None) -> Any:
-    """Publish the method's return value (a dict, a pydantic model, or ``None`` for an empty message) on
-    ``topic`` (default ``ClassName.method``) whenever the method runs inside a fabric process."""
-    return _topic_decorator("pub")(topic)
+def ether_pub(topic: str | None = None, every: float | None = None) -> Callable[[F], F]: ...
+def ether_pub(topic: Any = None, every: float | None = None) -> Any:
+    """Publish the method's return value (a dict or a pydantic model) on ``topic`` (default
+    ``ClassName.method``) whenever the method runs inside a fabric process. ``None`` publishes nothing,
+    except from a method annotated ``-> None``, whose every call publishes an empty message (an event).
+
+    ``every`` (seconds): an instance process also calls the method itself (no arguments) on a fixed
+    schedule, from ``Ether.start`` until ``ether.shutdown()`` begins; a call that would come due while the
+    previous one still runs is skipped and counted as an overrun, never queued (docs/fabric.md)."""
+    if every is None or callable(topic):
+        return _topic_decorator("pub")(topic)
+    return _topic_decorator("pub", _set_period(every))(topic)
 
 
 @overload
