@@ -1,8 +1,9 @@
 """The YAML configuration, parsed into pydantic models with ``extra="forbid"``.
 
 Sections: ``instances`` and ``registry`` (the fabric), ``devices`` (the bridge), ``recording`` (the
-recorder), ``logging`` and ``fabric`` (transport: local only, TCP for other machines, or joining a fabric
-that runs on another machine). Every error names the file, the key path and what was expected.
+recorder), ``logging``, ``fabric`` (transport: local only, TCP for other machines, or joining a fabric
+that runs on another machine) and ``errors`` (retries and the error handler of every subscriber). Every
+error names the file, the key path and what was expected.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigError",
     "CurveConfig",
     "DeviceConfig",
+    "ErrorsConfig",
     "EtherConfig",
     "FabricConfig",
     "InstanceConfig",
@@ -62,13 +64,57 @@ class PubOptions(TopicOptions):
     )
 
 
+def _handler_form(value: str | None, method_allowed: bool) -> str | None:
+    if value is None:
+        return None
+    module, colon, func = value.strip().partition(":")
+    ok_module = all(part.isidentifier() for part in module.split("."))
+    if colon and ok_module and func.isidentifier():
+        return value.strip()
+    if not colon and method_allowed and module.isidentifier():
+        return value.strip()
+    expected = "a method name ('alert') or 'module:function'" if method_allowed else "'module:function'"
+    raise ValueError(f"on_error: expected {expected} (for example 'mypackage.alerts:notify'), got {value!r}")
+
+
+class SubOptions(TopicOptions):
+    """Options of ``ether_sub`` in the registry: what happens when the method raises."""
+
+    retries: int | None = Field(None, ge=0, description="run the method again this often after it raised")
+    retry_delay: float | None = Field(None, ge=0, description="seconds between tries")
+    on_error: str | None = Field(
+        None, description="called with (message, exception) after the last try: a method or module:function"
+    )
+
+    @field_validator("on_error")
+    @classmethod
+    def _on_error_form(cls, value: str | None) -> str | None:
+        return _handler_form(value, method_allowed=True)
+
+
+class ErrorsConfig(_Strict):
+    """What happens when a subscriber (``ether_sub``) of any instance raises, unless its decorator or its
+    class (an ``ether_on_error`` method) says otherwise."""
+
+    retries: int = Field(default=0, ge=0, description="run a handler that raised again this many times")
+    retry_delay: float = Field(default=0.0, ge=0, description="seconds between tries")
+    on_error: str | None = Field(
+        default=None, description="module:function called with (message, exception) after the last try"
+    )
+
+    @field_validator("on_error")
+    @classmethod
+    def _on_error_form(cls, value: str | None) -> str | None:
+        return _handler_form(value, method_allowed=False)
+
+
 class NoOptions(_Strict):
     """Lifecycle decorators take no options: write ``{}``."""
 
 
 class MethodDecorations(_Strict):
     ether_pub: PubOptions | None = None
-    ether_sub: TopicOptions | None = None
+    ether_sub: SubOptions | None = None
     ether_get: TopicOptions | None = None
     ether_init: NoOptions | None = None
     ether_start: NoOptions | None = None
@@ -212,6 +258,7 @@ class EtherConfig(_Strict):
     recording: RecordingConfig | None = None
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     fabric: FabricConfig = Field(default_factory=FabricConfig)
+    errors: ErrorsConfig = Field(default_factory=ErrorsConfig)
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
 
@@ -246,13 +293,14 @@ _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (("registry", "*"), RegistryEntry),
     (("registry", "*", "methods", "*"), MethodDecorations),
     (("registry", "*", "methods", "*", "ether_pub"), PubOptions),
-    (("registry", "*", "methods", "*", "ether_sub"), TopicOptions),
+    (("registry", "*", "methods", "*", "ether_sub"), SubOptions),
     (("registry", "*", "methods", "*", "ether_get"), TopicOptions),
     (("registry", "*", "methods", "*", "*"), NoOptions),
     (("devices", "*"), DeviceConfig),
     (("recording",), RecordingConfig),
     (("logging",), LoggingConfig),
     (("fabric",), FabricConfig),
+    (("errors",), ErrorsConfig),
     (("fabric", "curve"), CurveConfig),
 ]
 _MODEL_NAMES = frozenset(model.__name__ for _, model in _SECTIONS)

@@ -115,11 +115,20 @@ class DecoratorError(EtherError, ValueError):
 
 
 class RemoteError(EtherError, RuntimeError):
-    """The service answered with an error (it rejected the parameters or its method raised)."""
+    """The service answered with an error (it rejected the parameters or its method raised).
 
-    def __init__(self, topic: str, message: str) -> None:
+    ``remote_type`` is the class name of the exception on the other side (``"ValueError"``;
+    ``"MessageRejected"`` for parameters that do not fit the method), ``instance`` the process that answered,
+    ``reason`` its message; each may be ``None`` for an answer from an older or non-instance service."""
+
+    def __init__(
+        self, topic: str, message: str, remote_type: str | None = None, instance: str | None = None
+    ) -> None:
         super().__init__(f"ether.get({topic!r}) failed: {message}")
         self.topic = topic
+        self.reason = message
+        self.remote_type = remote_type
+        self.instance = instance
 
 
 class BridgeError(EtherError):

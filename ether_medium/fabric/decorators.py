@@ -62,6 +62,10 @@ class EtherMethod:
     get_topics: list[str] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
     every: float | None = None  # ether_pub(every=...): seconds between the calls the instance makes itself
+    # ether_sub(retries=, retry_delay=, on_error=): None where not given (then the config's errors: apply)
+    retries: int | None = None
+    retry_delay: float | None = None
+    on_error: str | None = None
     cache: dict[str, Any] = field(default_factory=dict)  # validators, built on first use
 
 
@@ -163,14 +167,68 @@ def ether_pub(topic: Any = None, every: float | None = None) -> Any:
     return _topic_decorator("pub", _set_period(every))(topic)
 
 
+def _set_failure_options(retries: Any, retry_delay: Any, on_error: Any) -> Configure:
+    def configure(meta: EtherMethod) -> None:
+        where = f"@ether_sub on {getattr(meta.func, '__qualname__', meta.name)}"
+        if retries is not None:
+            if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+                raise DecoratorError(
+                    f"{where}: retries={retries!r}; expected how many times to run the method again after "
+                    "it raised, an int >= 0"
+                )
+            _set_once(meta, "retries", retries, where)
+        if retry_delay is not None:
+            if isinstance(retry_delay, bool) or not isinstance(retry_delay, (int, float)) or retry_delay < 0:
+                raise DecoratorError(
+                    f"{where}: retry_delay={retry_delay!r}; expected seconds between tries, a number >= 0"
+                )
+            _set_once(meta, "retry_delay", float(retry_delay), where)
+        if on_error is not None:
+            if not isinstance(on_error, str) or not on_error.strip():
+                raise DecoratorError(
+                    f"{where}: on_error={on_error!r}; expected the name of a method of the class "
+                    "('alert') or of a module-level function ('mypackage.alerts:notify')"
+                )
+            _set_once(meta, "on_error", on_error.strip(), where)
+
+    return configure
+
+
+def _set_once(meta: EtherMethod, attr: str, value: Any, where: str) -> None:
+    old = getattr(meta, attr)
+    if old is not None and old != value:
+        raise DecoratorError(f"{where}: {attr}={old!r} and {attr}={value!r}; give it once")
+    setattr(meta, attr, value)
+
+
 @overload
 def ether_sub(topic: F) -> F: ...
 @overload
-def ether_sub(topic: str | None = None) -> Callable[[F], F]: ...
-def ether_sub(topic: Any = None) -> Any:
+def ether_sub(
+    topic: str | None = None,
+    *,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    on_error: str | None = None,
+) -> Callable[[F], F]: ...
+def ether_sub(
+    topic: Any = None,
+    *,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    on_error: str | None = None,
+) -> Any:
     """Call the method with each message on ``topic`` (default ``ClassName.method``) as keyword arguments,
-    validated against the method's signature."""
-    return _topic_decorator("sub")(topic)
+    validated against the method's signature.
+
+    When the method raises: it runs again up to ``retries`` times, ``retry_delay`` seconds apart (the
+    instance handles nothing else meanwhile, so messages keep their order); after the last try the failure
+    is logged and counted, and ``on_error`` (a method of the class by name, or ``"module:function"``) is
+    called with the message (a dict) and the exception. Without these options the class's
+    ``ether_on_error`` method, then the config's ``errors:`` section apply (docs/fabric.md)."""
+    if callable(topic) or (retries is None and retry_delay is None and on_error is None):
+        return _topic_decorator("sub")(topic)
+    return _topic_decorator("sub", _set_failure_options(retries, retry_delay, on_error))(topic)
 
 
 @overload

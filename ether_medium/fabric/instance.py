@@ -47,6 +47,7 @@ from ether_medium.fabric.decorators import (
     set_publish_hook,
 )
 from ether_medium.fabric.envelope import Envelope, decode
+from ether_medium.fabric.failures import ErrorPolicy, FailureCounts, policy_for, run_with_retries
 from ether_medium.fabric.schedule import Schedule
 from ether_medium.fabric.validation import (
     MessageRejected,
@@ -144,6 +145,7 @@ class _Sub:
     meta: EtherMethod
     bound: Callable[..., Any]
     validate: Callable[[dict[str, Any]], dict[str, Any]]
+    policy: ErrorPolicy
 
 
 class InstanceRuntime:
@@ -161,6 +163,7 @@ class InstanceRuntime:
         self.subs: dict[str, list[_Sub]] = {}
         self.gets: dict[str, list[_Sub]] = {}
         self.schedule = Schedule(self.name)
+        self.failures = FailureCounts()
         self._ppid = os.getppid()
 
     # -- setting up ------------------------------------------------------------------------------------
@@ -182,10 +185,13 @@ class InstanceRuntime:
             bound = getattr(self.obj, attr) if meta.pub_topics else types.MethodType(meta.func, self.obj)
             if meta.sub_topics or meta.get_topics:
                 validate = subscriber_model(meta.func)
+                where = f"instance {self.name!r}: {class_path}.{attr}"
+                errors = self.spec.get("errors") or {}
+                policy = policy_for(meta, self.obj, errors, self.failures, where)
                 for topic in meta.sub_topics:
-                    self.subs.setdefault(topic, []).append(_Sub(meta, bound, validate))
+                    self.subs.setdefault(topic, []).append(_Sub(meta, bound, validate, policy))
                 for topic in meta.get_topics:
-                    self.gets.setdefault(topic, []).append(_Sub(meta, bound, validate))
+                    self.gets.setdefault(topic, []).append(_Sub(meta, bound, validate, policy))
             if meta.every is not None:
                 self._check_periodic(class_path, attr, meta)
                 self.schedule.add(meta, bound)
@@ -290,34 +296,52 @@ class InstanceRuntime:
             return
         try:
             sub.bound(**kwargs)
-        except Exception:
-            log.error(
-                "%s: %s raised on message %r from %r:\n%s",
-                self.name,
-                sub.meta.func.__qualname__,
-                _text(topic),
-                source,
-                traceback.format_exc().rstrip(),
+        except Exception as exc:
+            run_with_retries(
+                sub.policy,
+                sub.bound,
+                kwargs,
+                exc,
+                data,
+                f"{self.name}: {sub.meta.func.__qualname__}",
+                f" on message {_text(topic)!r} from {source!r}",
             )
 
     def _answer(self, env: Envelope) -> None:
+        """Answer a request: ``{"value": ...}``, or an error whose data names the exception's type and this
+        instance (``{"type": "ValueError", "by": name}``: the caller raises a typed
+        :class:`~ether_medium.errors.RemoteError`)."""
         assert env.reply_to is not None
         sub = self.gets[env.topic][0]
+        qualname = sub.meta.func.__qualname__
         try:
             kwargs = sub.validate(env.data)
-            value = sub.bound(**kwargs)
-            self.client.publish(env.reply_to, {"value": value}, request_id=env.request_id)
-            return
         except MessageRejected as exc:
-            error = f"request rejected by {self.name}: {exc}"
             log.error("%s: rejected request on %r from %r: %s", self.name, env.topic, env.source, exc)
-        except TypeError as exc:
-            error = f"{self.name}: {sub.meta.func.__qualname__} returned a value that cannot be sent: {exc}"
-            log.error("%s", error)
+            return self._refuse(env, exc, f"request rejected by {self.name}: {exc}")
+        try:
+            value = sub.bound(**kwargs)
         except Exception as exc:
-            error = f"{self.name}: {sub.meta.func.__qualname__} raised {type(exc).__name__}: {exc}"
-            log.error("%s: request on %r raised:\n%s", self.name, env.topic, traceback.format_exc().rstrip())
-        self.client.publish(env.reply_to, {}, request_id=env.request_id, error=error)
+            log.error(
+                "%s: %s raised on request %r from %r:\n%s",
+                self.name,
+                qualname,
+                env.topic,
+                env.source,
+                traceback.format_exc().rstrip(),
+            )
+            return self._refuse(env, exc, f"{self.name}: {qualname} raised {type(exc).__name__}: {exc}")
+        try:
+            self.client.publish(env.reply_to, {"value": value}, request_id=env.request_id)
+        except TypeError as exc:
+            error = f"{self.name}: {qualname} returned a value that cannot be sent: {exc}"
+            log.error("%s", error)
+            self._refuse(env, UnpublishableResult(str(exc)), error)
+
+    def _refuse(self, env: Envelope, exc: BaseException, error: str) -> None:
+        self.failures.requests_failed += 1
+        data = {"type": type(exc).__name__, "by": self.name}
+        self.client.publish(env.reply_to or "", data, request_id=env.request_id, error=error)
 
     def loop(self) -> None:
         sock = self.client.socket
@@ -393,4 +417,16 @@ class InstanceRuntime:
         gc.freeze()
         self.loop()
         set_publish_hook(None)
+        counts = self.failures
+        if counts.any():
+            log.warning(
+                "%s: %d messages failed in their subscriber after every try (%d handed to an error handler "
+                "that raised), %d recovered by a retry (%d retries), %d requests answered with an error",
+                self.name,
+                counts.failed,
+                counts.handler_failed,
+                counts.recovered,
+                counts.retried,
+                counts.requests_failed,
+            )
         return 0

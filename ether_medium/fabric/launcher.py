@@ -255,6 +255,7 @@ class Launcher:
                 "args": inst.args,
                 "kwargs": inst.kwargs,
                 "registry": registry,
+                "errors": self.config.errors.model_dump(),
             }
             self.children[name] = Child(
                 name, "instance", self._child_spec(name, "instance", body), _policy(inst.restart)
