@@ -168,7 +168,8 @@ class Ether:
                 f"ether.device({name!r}): no device {name!r} in the devices: section of "
                 f"{launcher.config.source}; configured devices: {configured}"
             )
-        return proxy.device(name, timeout)
+        addresses, caller = self._addresses()
+        return proxy.device(name, addresses, caller, timeout)
 
     def publish(self, topic: str, data: dict[str, Any] | None = None, /, **fields: Any) -> None:
         """Publish a message on ``topic``: ``ether.publish("set_point", celsius=21.5)`` (or a dict:

@@ -14,8 +14,7 @@ import pytest
 from recorder_harness import query
 
 from ether_medium import ether
-from ether_medium.fabric.launcher import TOPIC_RECORDER_PROGRESS, Launcher
-from ether_medium.recorder.recorder import PROGRESS
+from ether_medium.fabric.launcher import Launcher
 from ether_medium.recorder.store import Store
 
 BURST = 14_000
@@ -94,6 +93,3 @@ def test_the_hard_cap_stops_the_recorder_and_says_what_is_lost(
     status = query(db, "SELECT status FROM sessions WHERE id = ?", session)[0][0]
     assert status == "interrupted"
 
-
-def test_the_launcher_listens_to_the_topic_the_recorder_reports_on() -> None:
-    assert TOPIC_RECORDER_PROGRESS == PROGRESS

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 
+from ether_medium import topics
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
@@ -40,11 +41,8 @@ if TYPE_CHECKING:
     from ether_medium.fabric.client import FabricClient
     from ether_medium.fabric.service import ServiceContext
 
-__all__ = ["TOPIC_DEVICE", "FabricBridge", "bridge_topic", "main"]
+__all__ = ["FabricBridge", "bridge_topic", "main"]
 
-TOPIC_DEVICE = "Ether.device"
-TOPIC_LOG = "Ether.log"
-TOPIC_SHUTDOWN = "Ether.shutdown"
 
 log = logging.getLogger("ether.bridge")
 
@@ -78,7 +76,7 @@ class FabricBridge:
         self._pid = os.getpid()
         loop.add(self.mgr)
         loop.add_socket(client.socket, self.on_fabric)
-        client.subscribe(TOPIC_SHUTDOWN)
+        client.subscribe(topics.SHUTDOWN)
         client.subscribe(bridge_topic(name))
 
     # -- Sink: device -> fabric -------------------------------------------------------------------------
@@ -92,7 +90,7 @@ class FabricBridge:
             self.client.subscribe(topic)
         self._subscribed = wanted
         self.client.publish(
-            TOPIC_DEVICE,
+            topics.DEVICE,
             {
                 "name": self.name,
                 "device_id": info.device_id,
@@ -145,7 +143,7 @@ class FabricBridge:
             "time": time.time(),
             "logger": f"device.{self.name}",
         }
-        self.client.publish(TOPIC_LOG, data, source=self.name)
+        self.client.publish(topics.LOG, data, source=self.name)
 
     # -- fabric -> device -------------------------------------------------------------------------------
     def on_fabric(self) -> None:
@@ -162,7 +160,7 @@ class FabricBridge:
             self.handle(got)
 
     def handle(self, env: Envelope) -> None:
-        if env.topic == TOPIC_SHUTDOWN:
+        if env.topic == topics.SHUTDOWN:
             self.loop.stop()
         elif env.topic == bridge_topic(self.name):
             self.answer(env)

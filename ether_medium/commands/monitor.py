@@ -16,7 +16,7 @@ import time
 from ether_medium.errors import EnvelopeError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
-from ether_medium.fabric.launcher import fabric_file
+from ether_medium.fabric.statefile import fabric_file
 
 HELP = "print the messages on a topic of a running fabric"
 

@@ -32,22 +32,13 @@ from typing import Any
 import cbor2
 import zmq
 
+from ether_medium import topics
 from ether_medium.errors import EnvelopeError, FabricClosedError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.envelope import Envelope, decode, encode, encode_plain, source_prefix
 
-__all__ = [
-    "TOPIC_BYE",
-    "TOPIC_READY",
-    "FabricClient",
-    "FabricClosedError",
-    "process_client",
-    "set_process_client",
-]
+__all__ = ["FabricClient", "FabricClosedError", "process_client", "set_process_client"]
 
-TOPIC_READY = "Ether.ready"
-TOPIC_BYE = "Ether.bye"
-TOPIC_ROLLCALL = "Ether.rollcall"
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: no enum operation per send
 
 
@@ -259,13 +250,13 @@ class FabricClient:
         :meth:`handshake`; unless ``listening`` (a restart: the launcher listens already), wait for the
         launcher's ``Ether.rollcall``; :meth:`go_live`; publish ``Ether.ready``
         ``{"name", "pid", **info}``."""
-        self.subscribe(TOPIC_ROLLCALL)
+        self.subscribe(topics.ROLLCALL)
         self.handshake(timeout)
-        if not listening and self.wait_for(TOPIC_ROLLCALL, timeout) is None:
+        if not listening and self.wait_for(topics.ROLLCALL, timeout) is None:
             raise TimeoutError(f"{self.name}: no roll call from the launcher within {timeout} s")
-        self.unsubscribe(TOPIC_ROLLCALL)
+        self.unsubscribe(topics.ROLLCALL)
         self.go_live()
-        self.publish(TOPIC_READY, {"name": self.name, "pid": os.getpid(), **info})
+        self.publish(topics.READY, {"name": self.name, "pid": os.getpid(), **info})
 
     # -- closing ---------------------------------------------------------------------------------------
     def close(self, bye: bool = True) -> None:
@@ -275,7 +266,7 @@ class FabricClient:
             return
         if bye:
             with contextlib.suppress(zmq.ZMQError):
-                self.publish(TOPIC_BYE, {"name": self.name, "pid": os.getpid()})
+                self.publish(topics.BYE, {"name": self.name, "pid": os.getpid()})
         self.closed = True
         self._sub.close(0)
         self._pub.close()

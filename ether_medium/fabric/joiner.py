@@ -23,9 +23,7 @@ stops. The main session is not told to stop and never waits for a joined machine
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -34,24 +32,23 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from ether_medium import topics
 from ether_medium.config import EtherConfig, parse_join
 from ether_medium.errors import JoinError, LaunchError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
-from ether_medium.fabric.decorators import LIFECYCLE
 from ether_medium.fabric.launcher import TAP_NAME, Launcher
-from ether_medium.fabric.remote import TOPIC_JOIN, tcp_endpoint, welcome_topic
+from ether_medium.fabric.remote import tcp_endpoint, welcome_topic
 from ether_medium.fabric.service import ServiceSpec
-from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_remote
+from ether_medium.logs import FabricLogHandler, get_logger, print_remote
 
 if TYPE_CHECKING:
-    from ether_medium.fabric.instance import InstanceRuntime
+    pass
 
-__all__ = ["JoinError", "JoiningLauncher", "introduce", "run_until_leave"]
+__all__ = ["JoiningLauncher", "introduce"]
 
 log = get_logger()
 
-TOPIC_SHUTDOWN = "Ether.shutdown"
 _HANDSHAKE_EVENTS = {
     zmq.EVENT_HANDSHAKE_SUCCEEDED: "succeeded",
     zmq.EVENT_HANDSHAKE_FAILED_AUTH: "refused",
@@ -122,7 +119,7 @@ def introduce(addresses: BrokerAddresses, name: str, names: list[str], timeout: 
             request = {"name": name, "host": socket.gethostname(), "pid": os.getpid(), "names": names}
             welcome = None
             while welcome is None and time.monotonic() < deadline:
-                client.publish(TOPIC_JOIN, request)
+                client.publish(topics.JOIN, request)
                 welcome = client.wait_for(topic, 0.2)
         finally:
             client.close(bye=False)
@@ -139,40 +136,17 @@ def introduce(addresses: BrokerAddresses, name: str, names: list[str], timeout: 
     return welcome.data
 
 
-def run_until_leave(runtime: InstanceRuntime) -> int:
-    """Run an instance of a joined machine: SIGTERM (its launcher leaves the session) makes it run the
-    phases it has not run yet, as ``Ether.shutdown`` would, and exit normally (with ``Ether.bye``)."""
-
-    class Leave(BaseException):
-        pass
-
-    def on_term(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM stops it at once
-        raise Leave
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        return runtime.run()
-    except Leave:
-        logging.getLogger("ether").info(
-            "%s: leaving the session (its machine's launcher stops)", runtime.name
-        )
-        for phase in LIFECYCLE:
-            runtime.run_phase(phase)
-        return 0
-
-
 class JoiningLauncher(Launcher):
     """The launcher of a machine that joins a session running elsewhere (see the module docstring)."""
 
     SUPERVISED = (
-        TOPIC_LOG,
-        "Ether.ready",
-        "Ether.done",
-        "Ether.bye",
-        "Ether.init",
-        "Ether.start",
-        TOPIC_SHUTDOWN,
+        topics.LOG,
+        topics.READY,
+        topics.DONE,
+        topics.BYE,
+        topics.INIT,
+        topics.START,
+        topics.SHUTDOWN,
     )
 
     def __init__(self, config: EtherConfig, services: list[ServiceSpec] | None = None) -> None:
@@ -260,16 +234,16 @@ class JoiningLauncher(Launcher):
         log.info("Left the Ether session")
 
     def _on_message(self, topic: str, data: dict[str, Any]) -> None:
-        if topic == TOPIC_LOG:
+        if topic == topics.LOG:
             if data.get("name") in self.children:  # the main session prints everyone's; here only ours
                 print_remote(data)
             return
-        if topic in ("Ether.init", "Ether.start"):
+        if topic in (topics.INIT, topics.START):
             phase = topic.removeprefix("Ether.")
             if phase not in self.phases:
                 self.phases.append(phase)  # a process restarted here catches up on it
             return
-        if topic == TOPIC_SHUTDOWN:
+        if topic == topics.SHUTDOWN:
             self.stopping = True
             if not self.ended.is_set():
                 log.info("The main session is shutting down")

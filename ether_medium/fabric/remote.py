@@ -27,11 +27,10 @@ if TYPE_CHECKING:
 
     from ether_medium.fabric.curve import KeyAuthenticator
 
-__all__ = ["TOPIC_JOIN", "Reception", "start_authenticator", "tcp_endpoint", "tcp_listener", "welcome_topic"]
+__all__ = ["Reception", "start_authenticator", "tcp_endpoint", "tcp_listener", "welcome_topic"]
 
 log = logging.getLogger("ether")
 
-TOPIC_JOIN = "Ether.join"
 
 
 def welcome_topic(name: str) -> str:
