@@ -12,13 +12,14 @@ and ``shutdown`` before ``tap`` or twice are no-ops.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ether_medium.config import EtherConfig, load_config
+from ether_medium.config import EtherConfig
 from ether_medium.errors import LaunchError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import process_client
@@ -26,7 +27,8 @@ from ether_medium.fabric.decorators import EtherMethod, set_publish_hook
 from ether_medium.fabric.launcher import TAP_NAME, Launcher
 from ether_medium.fabric.requests import close_all, requester_for
 from ether_medium.fabric.service import ServiceSpec
-from ether_medium.logs import console_handler, get_logger, level_from_env
+from ether_medium.logs import console_handler, get_logger
+from ether_medium.settings import resolve
 
 if TYPE_CHECKING:
     from ether_medium.bridge.proxy import DeviceProxy
@@ -75,7 +77,8 @@ class Ether:
         ready_timeout: float = 30.0,
     ) -> None:
         """Start the broker and every process of ``config`` (a YAML path, a dict or an :class:`EtherConfig`);
-        returns once each of them is connected and subscribed."""
+        returns once each of them is connected and subscribed. ``ETHER_*`` variables override the config's
+        settings (docs/config.md)."""
         with self._lock:
             if self._launcher is not None:
                 raise LaunchError(
@@ -84,12 +87,9 @@ class Ether:
                 )
             if "ETHER_CHILD" in os.environ:
                 raise LaunchError("ether.tap() cannot be called inside an instance process")
-            cfg = (
-                config
-                if isinstance(config, EtherConfig)
-                else load_config(config if config is not None else {})
-            )
-            console_handler(level_from_env(cfg.logging.level or "INFO"))
+            # the environment's ETHER_* settings apply over the YAML (ether_medium.settings)
+            cfg = resolve(config if config is not None else {})
+            console_handler(logging.getLevelName(cfg.logging.level or "INFO"))
             if cfg.fabric.join is not None:  # run here, in a session on another machine
                 from ether_medium.fabric.joiner import JoiningLauncher
 

@@ -28,6 +28,7 @@ __all__ = [
     "RecordingConfig",
     "RegistryEntry",
     "load_config",
+    "read_config",
 ]
 
 
@@ -261,6 +262,22 @@ class EtherConfig(_Strict):
     errors: ErrorsConfig = Field(default_factory=ErrorsConfig)
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
+    origins: dict[str, str] | None = Field(
+        None, exclude=True, description="ether_medium.settings.resolve: where each setting came from"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_internal_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            internal = sorted(k for k in ("source", "raw", "origins") if k in data)
+            if internal:
+                keys = [n for n, f in cls.model_fields.items() if not f.exclude]
+                raise ValueError(
+                    f"unknown top-level key(s) {', '.join(internal)} (check their spelling and indentation); "
+                    f"expected one of: {', '.join(keys)}"
+                )
+        return data
 
     @field_validator("instances")
     @classmethod
@@ -386,22 +403,29 @@ def _relevant(raw: dict[str, Any], errors: list[Any]) -> list[Any]:
     return out or errors
 
 
-def load_config(config: str | Path | dict[str, Any]) -> EtherConfig:
-    """Parse a YAML file path or an already-loaded dict."""
+def read_config(config: str | Path | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Where a config comes from (its path, or ``<dict>``) and its raw mapping, not yet validated."""
     if isinstance(config, dict):
-        source, raw = "<dict>", config
-    else:
-        source = str(config)
-        try:
-            text = Path(config).read_text()
-        except OSError as exc:
-            raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(source, [f"expected a mapping at the top level, got {type(raw).__name__}"])
+        return "<dict>", config
+    source = str(config)
+    try:
+        text = Path(config).read_text()
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [f"expected a mapping at the top level, got {type(raw).__name__}"])
+    return source, raw
+
+
+def load_config(config: str | Path | dict[str, Any], source: str | None = None) -> EtherConfig:
+    """Parse a YAML file path or an already-loaded dict (named ``source`` in errors). The environment does
+    not apply here: :func:`ether_medium.settings.resolve` adds it (and the command line)."""
+    where, raw = read_config(config)
+    source = where if source is None else source
     try:
         cfg = EtherConfig.model_validate(raw)
     except ValidationError as exc:
