@@ -399,7 +399,10 @@ class InstanceRuntime:
         start = time.monotonic()
         self.construct()
         self.subscribe()
-        self.client.join(self.listening, kind="instance", startup_s=round(time.monotonic() - start, 4))
+        periodic = {t: b.period for b in self.schedule.beats for t in b.meta.pub_topics}  # topic -> every (s)
+        self.client.join(
+            self.listening, kind="instance", startup_s=round(time.monotonic() - start, 4), periodic=periodic
+        )
         for phase in self.catch_up:
             self.run_phase(phase)
         # What exists now (the modules, the user's object; in a forked child the whole tap process's heap)
