@@ -1,8 +1,9 @@
 """The YAML configuration, parsed into pydantic models with ``extra="forbid"``.
 
 Sections: ``instances`` and ``registry`` (the fabric), ``devices`` (the bridge), ``recording`` (the
-recorder), ``logging`` and ``fabric`` (transport: local only, TCP for other machines, or joining a fabric
-that runs on another machine). Every error names the file, the key path and what was expected.
+recorder), ``logging``, ``fabric`` (transport: local only, TCP for other machines, or joining a fabric
+that runs on another machine) and ``errors`` (retries and the error handler of every subscriber). Every
+error names the file, the key path and what was expected.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigError",
     "CurveConfig",
     "DeviceConfig",
+    "ErrorsConfig",
     "EtherConfig",
     "FabricConfig",
     "InstanceConfig",
@@ -26,6 +28,7 @@ __all__ = [
     "RecordingConfig",
     "RegistryEntry",
     "load_config",
+    "read_config",
 ]
 
 
@@ -54,13 +57,65 @@ class TopicOptions(_Strict):
     topic: str | None = Field(None, description="the topic; default ClassName.method")
 
 
+class PubOptions(TopicOptions):
+    """Options of ``ether_pub`` in the registry."""
+
+    every: float | None = Field(
+        None, gt=0, description="seconds between the calls the instance makes itself (a periodic publisher)"
+    )
+
+
+def _handler_form(value: str | None, method_allowed: bool) -> str | None:
+    if value is None:
+        return None
+    module, colon, func = value.strip().partition(":")
+    ok_module = all(part.isidentifier() for part in module.split("."))
+    if colon and ok_module and func.isidentifier():
+        return value.strip()
+    if not colon and method_allowed and module.isidentifier():
+        return value.strip()
+    expected = "a method name ('alert') or 'module:function'" if method_allowed else "'module:function'"
+    raise ValueError(f"on_error: expected {expected} (for example 'mypackage.alerts:notify'), got {value!r}")
+
+
+class SubOptions(TopicOptions):
+    """Options of ``ether_sub`` in the registry: what happens when the method raises."""
+
+    retries: int | None = Field(None, ge=0, description="run the method again this often after it raised")
+    retry_delay: float | None = Field(None, ge=0, description="seconds between tries")
+    on_error: str | None = Field(
+        None, description="called with (message, exception) after the last try: a method or module:function"
+    )
+
+    @field_validator("on_error")
+    @classmethod
+    def _on_error_form(cls, value: str | None) -> str | None:
+        return _handler_form(value, method_allowed=True)
+
+
+class ErrorsConfig(_Strict):
+    """What happens when a subscriber (``ether_sub``) of any instance raises, unless its decorator or its
+    class (an ``ether_on_error`` method) says otherwise."""
+
+    retries: int = Field(default=0, ge=0, description="run a handler that raised again this many times")
+    retry_delay: float = Field(default=0.0, ge=0, description="seconds between tries")
+    on_error: str | None = Field(
+        default=None, description="module:function called with (message, exception) after the last try"
+    )
+
+    @field_validator("on_error")
+    @classmethod
+    def _on_error_form(cls, value: str | None) -> str | None:
+        return _handler_form(value, method_allowed=False)
+
+
 class NoOptions(_Strict):
     """Lifecycle decorators take no options: write ``{}``."""
 
 
 class MethodDecorations(_Strict):
-    ether_pub: TopicOptions | None = None
-    ether_sub: TopicOptions | None = None
+    ether_pub: PubOptions | None = None
+    ether_sub: SubOptions | None = None
     ether_get: TopicOptions | None = None
     ether_init: NoOptions | None = None
     ether_start: NoOptions | None = None
@@ -204,8 +259,25 @@ class EtherConfig(_Strict):
     recording: RecordingConfig | None = None
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     fabric: FabricConfig = Field(default_factory=FabricConfig)
+    errors: ErrorsConfig = Field(default_factory=ErrorsConfig)
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
+    origins: dict[str, str] | None = Field(
+        None, exclude=True, description="ether_medium.settings.resolve: where each setting came from"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_internal_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            internal = sorted(k for k in ("source", "raw", "origins") if k in data)
+            if internal:
+                keys = [n for n, f in cls.model_fields.items() if not f.exclude]
+                raise ValueError(
+                    f"unknown top-level key(s) {', '.join(internal)} (check their spelling and indentation); "
+                    f"expected one of: {', '.join(keys)}"
+                )
+        return data
 
     @field_validator("instances")
     @classmethod
@@ -237,14 +309,15 @@ _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (("instances", "*", "restart"), RestartPolicy),
     (("registry", "*"), RegistryEntry),
     (("registry", "*", "methods", "*"), MethodDecorations),
-    (("registry", "*", "methods", "*", "ether_pub"), TopicOptions),
-    (("registry", "*", "methods", "*", "ether_sub"), TopicOptions),
+    (("registry", "*", "methods", "*", "ether_pub"), PubOptions),
+    (("registry", "*", "methods", "*", "ether_sub"), SubOptions),
     (("registry", "*", "methods", "*", "ether_get"), TopicOptions),
     (("registry", "*", "methods", "*", "*"), NoOptions),
     (("devices", "*"), DeviceConfig),
     (("recording",), RecordingConfig),
     (("logging",), LoggingConfig),
     (("fabric",), FabricConfig),
+    (("errors",), ErrorsConfig),
     (("fabric", "curve"), CurveConfig),
 ]
 _MODEL_NAMES = frozenset(model.__name__ for _, model in _SECTIONS)
@@ -330,22 +403,29 @@ def _relevant(raw: dict[str, Any], errors: list[Any]) -> list[Any]:
     return out or errors
 
 
-def load_config(config: str | Path | dict[str, Any]) -> EtherConfig:
-    """Parse a YAML file path or an already-loaded dict."""
+def read_config(config: str | Path | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Where a config comes from (its path, or ``<dict>``) and its raw mapping, not yet validated."""
     if isinstance(config, dict):
-        source, raw = "<dict>", config
-    else:
-        source = str(config)
-        try:
-            text = Path(config).read_text()
-        except OSError as exc:
-            raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(source, [f"expected a mapping at the top level, got {type(raw).__name__}"])
+        return "<dict>", config
+    source = str(config)
+    try:
+        text = Path(config).read_text()
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [f"expected a mapping at the top level, got {type(raw).__name__}"])
+    return source, raw
+
+
+def load_config(config: str | Path | dict[str, Any], source: str | None = None) -> EtherConfig:
+    """Parse a YAML file path or an already-loaded dict (named ``source`` in errors). The environment does
+    not apply here: :func:`ether_medium.settings.resolve` adds it (and the command line)."""
+    where, raw = read_config(config)
+    source = where if source is None else source
     try:
         cfg = EtherConfig.model_validate(raw)
     except ValidationError as exc:

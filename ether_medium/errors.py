@@ -15,6 +15,7 @@ The message of each says what was wrong, where, and what to do; the offending va
     ├── UnpublishableResult (TypeError)     a publisher's return value that cannot go on the fabric
     ├── SetupError (RuntimeError)           an instance whose constructor raised
     ├── ClassPathError (ImportError)        a class_path that names no importable class
+    ├── DecoratorError (ValueError)         a decorator given options that cannot work
     ├── RemoteError (RuntimeError)          an ether_get answered with an error
     ├── BridgeError                         the device side: links and attaching
     │   ├── LinkUnavailable                 a link that cannot be opened now (retried)
@@ -37,6 +38,7 @@ __all__ = [
     "ClassPathError",
     "ConfigError",
     "DatabaseError",
+    "DecoratorError",
     "DeliveryError",
     "DeployError",
     "DescribeError",
@@ -109,12 +111,26 @@ class ClassPathError(EtherError, ImportError):
     """A ``class_path`` (or registry key) that does not name an importable class."""
 
 
-class RemoteError(EtherError, RuntimeError):
-    """The service answered with an error (it rejected the parameters or its method raised)."""
+class DecoratorError(EtherError, ValueError):
+    """A decorator given options that cannot work (``every=0``, ``retries=-1``, two different periods on one
+    method); raised where the class is defined, so the message names the method."""
 
-    def __init__(self, topic: str, message: str) -> None:
+
+class RemoteError(EtherError, RuntimeError):
+    """The service answered with an error (it rejected the parameters or its method raised).
+
+    ``remote_type`` is the class name of the exception on the other side (``"ValueError"``;
+    ``"MessageRejected"`` for parameters that do not fit the method), ``instance`` the process that answered,
+    ``reason`` its message; each may be ``None`` for an answer from an older or non-instance service."""
+
+    def __init__(
+        self, topic: str, message: str, remote_type: str | None = None, instance: str | None = None
+    ) -> None:
         super().__init__(f"ether.get({topic!r}) failed: {message}")
         self.topic = topic
+        self.reason = message
+        self.remote_type = remote_type
+        self.instance = instance
 
 
 class BridgeError(EtherError):

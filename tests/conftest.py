@@ -40,6 +40,7 @@ UNIT = {
     "test_lite_stubs",
     "test_public_api",
     "test_recorder_rows",
+    "test_settings",
     "test_sim_models",
 }
 DEVICE = {"test_lite_micropython", "test_lite_circuitpython"}

@@ -19,7 +19,7 @@ Every message is a two-frame ZeroMQ multipart message ``[topic, body]``:
   ``dq`` ``device_seq``                  the device's own sequence number for the topic (devices only)
   ``r``  ``reply_to``                    for requests: the topic the answer is published to
   ``i``  ``request_id``                  for requests and replies: pairs an answer with its request
-  ``e``  ``error``                       for replies: why the request failed (then ``d`` is empty)
+  ``e``  ``error``                       for replies: why the request failed (``d`` may name its type)
   ====== =============================== ==========================================================
 """
 

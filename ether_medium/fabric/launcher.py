@@ -215,6 +215,7 @@ class Launcher(Supervision):
                 "args": inst.args,
                 "kwargs": inst.kwargs,
                 "registry": registry,
+                "errors": self.config.errors.model_dump(),
             }
             self.children[name] = Child(
                 name, "instance", self._child_spec(name, "instance", body), restart_policy(inst.restart)

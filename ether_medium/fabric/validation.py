@@ -111,12 +111,16 @@ def return_checker(func: Callable[..., Any]) -> Callable[[Any], dict[str, Any]]:
         return payload_of(value)
 
     check.plain = adapter is None  # type: ignore[attr-defined]
+    # a method declared to return nothing publishes an empty message per call (an event); any other
+    # publisher that returns None publishes nothing
+    check.event = ann is None or ann is type(None)  # type: ignore[attr-defined]
     return check
 
 
 def payload_of(value: Any) -> dict[str, Any]:
     """The fabric data map for a publisher's return value: a dict as is, a pydantic model dumped, ``None``
-    as an empty map; anything else raises :class:`UnpublishableResult`."""
+    (from a method annotated ``-> None``: an event) as an empty map; anything else raises
+    :class:`UnpublishableResult`."""
     if type(value) is dict:
         return value
     if value is None:
