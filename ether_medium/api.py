@@ -72,9 +72,14 @@ class Ether:
         *,
         services: list[ServiceSpec] | None = None,
         ready_timeout: float = 30.0,
+        preflight: bool = True,
     ) -> None:
         """Start the broker and every process of ``config`` (a YAML path, a dict or an :class:`EtherConfig`);
-        returns once each of them is connected and subscribed."""
+        returns once each of them is connected and subscribed.
+
+        First (unless ``preflight=False``) every class is imported, every device link and ``sim:`` module
+        and the recording path are checked (:mod:`ether_medium.fabric.preflight`): a problem raises
+        :class:`~ether_medium.errors.PreflightError` listing all of them, and nothing is started."""
         with self._lock:
             if self._launcher is not None:
                 raise LaunchError(
@@ -89,6 +94,10 @@ class Ether:
                 else load_config(config if config is not None else {})
             )
             console_handler(level_from_env(cfg.logging.level or "INFO"))
+            if preflight:
+                from ether_medium.fabric.preflight import check
+
+                check(cfg)  # raises PreflightError before any process starts
             if cfg.fabric.join is not None:  # run here, in a session on another machine
                 from ether_medium.fabric.joiner import JoiningLauncher
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 # name -> one-line help; the module is ether_medium.commands.<name>
 COMMANDS: dict[str, str] = {
     "run": "run a YAML config: tap, start, wait (Ctrl-C or --duration), shut down",
+    "check": "check a YAML config (classes, devices, recording path) without starting anything",
     "graph": "print the wiring of a config as a mermaid diagram",
     "monitor": "print the messages on a topic of a running fabric",
     "devices": "list serial ports and the ether_lite boards that answer on them",

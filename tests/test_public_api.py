@@ -13,7 +13,7 @@ PUBLIC = {
     "AttachError", "BridgeError", "ClassPathError", "ConfigError", "DeliveryError", "DeployError",
     "DescribeError", "EnvelopeError", "EtherError", "FabricClosedError", "FabricNotFound", "JoinError",
     "KeyFileError", "LaunchError", "LinkLost", "LinkUnavailable", "MessageRejected", "MissingExtra",
-    "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",
+    "PreflightError", "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",
 }  # fmt: skip
 
 
