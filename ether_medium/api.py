@@ -29,6 +29,7 @@ from ether_medium.logs import console_handler, get_logger, level_from_env
 
 if TYPE_CHECKING:
     from ether_medium.bridge.proxy import DeviceProxy
+    from ether_medium.fabric.health import RunReport
 
 __all__ = ["Ether", "ether"]
 
@@ -125,19 +126,21 @@ class Ether:
             self._started = True
             self._launcher.start()
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Save, clean up and stop every process; returns when all are gone. Does nothing when not tapped."""
+    def shutdown(self, timeout: float = 10.0) -> RunReport | None:
+        """Save, clean up and stop every process; returns when all are gone, with the run's report (what went
+        wrong, what was recorded: :class:`~ether_medium.fabric.health.RunReport`). Does nothing when not
+        tapped."""
         with self._lock:
             launcher = self._launcher
             if launcher is None:
-                return
+                return None
             set_publish_hook(None)
             try:
                 close_all()
                 proxies = sys.modules.get("ether_medium.bridge.proxy")  # not imported: no device proxy open
                 if proxies is not None:
                     proxies.close_all()
-                launcher.shutdown(timeout=timeout)
+                return launcher.shutdown(timeout=timeout)
             finally:
                 self._launcher = None
                 self._started = False

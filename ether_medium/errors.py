@@ -25,6 +25,7 @@ The message of each says what was wrong, where, and what to do; the offending va
     ├── DeliveryError (RuntimeError)        a device that did not take a message
     ├── DeployError                         copying onto a board cannot go on
     ├── SessionNotFound (LookupError)       a session reference that names no single session
+    ├── DatabaseError (ValueError)          a file that is not an Ether recording database
     ├── FabricNotFound (RuntimeError)       no running fabric to talk to
     └── MissingExtra (RuntimeError)         an optional dependency a feature needs is not installed
 """
@@ -36,6 +37,7 @@ __all__ = [
     "BridgeError",
     "ClassPathError",
     "ConfigError",
+    "DatabaseError",
     "DeliveryError",
     "DeployError",
     "DescribeError",
@@ -107,7 +109,12 @@ class EnvelopeError(EtherError, ValueError):
 
 
 class MessageRejected(EtherError, ValueError):
-    """A message whose data does not fit the subscriber's signature."""
+    """A message whose data does not fit the subscriber's signature. ``reason`` is the message without the
+    offending values (what rejections of one kind have in common: they are counted under it)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class UnpublishableResult(EtherError, TypeError):
@@ -176,6 +183,10 @@ class DeployError(EtherError):
 
 class SessionNotFound(EtherError, LookupError):
     """A session reference (id, unique prefix or ``latest``) that names no single session."""
+
+
+class DatabaseError(EtherError, ValueError):
+    """A file given as a recording database that is not one (not SQLite, or SQLite without Ether's tables)."""
 
 
 class FabricNotFound(EtherError, RuntimeError):

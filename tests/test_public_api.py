@@ -10,7 +10,7 @@ from ether_medium import errors
 PUBLIC = {
     "Ether", "ether", "ether_cleanup", "ether_get", "ether_init", "ether_pub", "ether_save", "ether_shutdown",
     "ether_start", "ether_sub",
-    "AttachError", "BridgeError", "ClassPathError", "ConfigError", "DeliveryError", "DeployError",
+    "AttachError", "BridgeError", "ClassPathError", "ConfigError", "DatabaseError", "DeliveryError", "DeployError",
     "DescribeError", "EnvelopeError", "EtherError", "FabricClosedError", "FabricNotFound", "JoinError",
     "KeyFileError", "LaunchError", "LinkLost", "LinkUnavailable", "MessageRejected", "MissingExtra",
     "PreflightError", "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",

@@ -1,13 +1,14 @@
-"""``ether replay SESSION [--speed 2.0] [--topics GLOB...] [--publish ADDR] [--db PATH]``."""
+"""``ether replay SESSION [--speed 2.0] [--topics GLOB...] [--publish ADDR] [--db PATH | --config
+CONFIG]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ether_medium.errors import FabricNotFound, SessionNotFound
+from ether_medium.commands import database
+from ether_medium.errors import ConfigError, DatabaseError, FabricNotFound, SessionNotFound
 from ether_medium.recorder.replay import FABRIC_FILE, fabric_publish_address, replay
-from ether_medium.recorder.store import DEFAULT_PATH, Store
 
 HELP = "republish a recorded session into a running fabric"
 
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the fabric broker's publish address (default: $ETHER_PUBLISH, {FABRIC_FILE})")
     parser.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
                         help="how long to wait for a subscriber of the replayed topics (5)")
-    parser.add_argument("--db", default=DEFAULT_PATH, help=f"recording database (default {DEFAULT_PATH})")
+    database.add_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -30,10 +31,10 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         publish = fabric_publish_address(args.publish)
-        store = Store.open_existing(args.db)
-    except (FabricNotFound, SessionNotFound) as exc:
+        store = database.open_database(args)
+    except (FabricNotFound, SessionNotFound, DatabaseError, ConfigError) as exc:
         print(f"ether replay: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, ConfigError) else 1
     try:
         session = store.resolve(args.session)
         summary = replay(store, session, publish, speed=args.speed, topics=args.topics, wait_s=args.wait)

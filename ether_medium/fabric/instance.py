@@ -43,6 +43,7 @@ from ether_medium.fabric.decorators import (
     set_publish_hook,
 )
 from ether_medium.fabric.envelope import Envelope, decode
+from ether_medium.fabric.rejections import RejectionLog
 from ether_medium.fabric.topics import Phase
 from ether_medium.fabric.validation import (
     MessageRejected,
@@ -143,6 +144,7 @@ class InstanceRuntime:
         self.subs: dict[str, list[_Sub]] = {}
         self.gets: dict[str, list[_Sub]] = {}
         self._ppid = os.getppid()
+        self.rejections = RejectionLog(self.name, log, self._publish_health)
 
     # -- setting up ------------------------------------------------------------------------------------
     def construct(self) -> None:
@@ -174,6 +176,10 @@ class InstanceRuntime:
             self.client.subscribe(topic)
 
     # -- publishing ------------------------------------------------------------------------------------
+    def _publish_health(self, report: dict[str, Any]) -> None:
+        if not self.client.orphaned:
+            self.client.publish(topics.HEALTH, report)
+
     def publish_result(self, obj: Any, meta: EtherMethod, result: Any) -> None:
         publish_return(self.client, meta, result)
 
@@ -240,14 +246,7 @@ class InstanceRuntime:
         try:
             kwargs = sub.validate(data)
         except MessageRejected as exc:
-            log.error(
-                "%s: rejected message on topic %r from %r for %s: %s",
-                self.name,
-                _text(topic),
-                source,
-                sub.meta.func.__qualname__,
-                exc,
-            )
+            self.rejections.rejected(_text(topic), source, sub.meta.func.__qualname__, exc)
             return
         try:
             sub.bound(**kwargs)
@@ -293,6 +292,7 @@ class InstanceRuntime:
             try:
                 frames = sock.recv_multipart()
             except zmq.Again:
+                self.rejections.tick()
                 if os.getppid() != self._ppid:
                     self.client.orphaned = True  # nobody to say bye to
                     return
@@ -328,5 +328,6 @@ class InstanceRuntime:
         for phase in self.catch_up:
             self.run_phase(phase)
         self.loop()
+        self.rejections.flush()
         set_publish_hook(None)
         return 0
