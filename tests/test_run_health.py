@@ -99,8 +99,8 @@ def test_rejected_messages_are_folded_counted_and_recorded(project: Path) -> Non
 def test_an_instance_that_crashed_for_good_fails_the_run(project: Path) -> None:
     (project / "rig.yaml").write_text(
         "instances:\n  crasher:\n    class_path: health_apps.Crasher\n"
-        "  restarted:\n    class_path: health_apps.Crasher\n    restart: {policy: on-failure, max_restarts: 1,"
-        " backoff_s: 0}\n"
+        "  restarted:\n    class_path: health_apps.Crasher\n"
+        "    restart: {policy: on-failure, max_restarts: 1, backoff_s: 0}\n"
     )
     code, out = _ether(["run", "rig.yaml", "--duration", "1.5"], project)
     assert code == 1, out
@@ -124,7 +124,8 @@ def test_rejection_log_folds_by_topic_subscriber_and_reason(caplog: pytest.LogCa
     rejections = RejectionLog("inst", logging.getLogger("ether.test"), reports.append)
     caplog.set_level(logging.ERROR, "ether.test")
     for value in range(5):
-        rejections.rejected("T", "src", "C.m", MessageRejected(f"field 'x' (got {value})", reason="field 'x'"))
+        exc = MessageRejected(f"field 'x' (got {value})", reason="field 'x'")
+        rejections.rejected("T", "src", "C.m", exc)
     rejections.rejected("T", "src", "C.m", MessageRejected("field 'y' (got 1)", reason="field 'y'"))
     assert [r.getMessage() for r in caplog.records] == [
         "inst: rejected message on topic 'T' from 'src' for C.m: field 'x' (got 0) (more like it are counted "
