@@ -8,7 +8,7 @@ import sys
 
 from ether_medium.commands import database
 from ether_medium.errors import ConfigError, DatabaseError, FabricNotFound, SessionNotFound
-from ether_medium.recorder.replay import FABRIC_FILE, fabric_publish_address, replay
+from ether_medium.recorder.replay import fabric_publish_address, replay
 
 HELP = "republish a recorded session into a running fabric"
 
@@ -19,7 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="playback speed: 2.0 halves every gap, 'inf' sends as fast as possible (1.0)")
     parser.add_argument("--topics", nargs="+", metavar="GLOB", help="only these topics (names or globs)")
     parser.add_argument("--publish", metavar="ADDR",
-                        help=f"the fabric broker's publish address (default: $ETHER_PUBLISH, {FABRIC_FILE})")
+                        help="the fabric broker's publish address (default: $ETHER_PUBLISH, else that of the "
+                             "running fabric)")
+    parser.add_argument("--fabric", metavar="SESSION|FILE", default=None,
+                        help="which running fabric to replay into when several run: its session id (or a "
+                             "unique prefix) or its fabric file")
     parser.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
                         help="how long to wait for a subscriber of the replayed topics (5)")
     database.add_arguments(parser)
@@ -30,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"ether replay: --speed must be greater than 0, not {args.speed}", file=sys.stderr)
         return 2
     try:
-        publish = fabric_publish_address(args.publish)
+        publish = fabric_publish_address(args.publish, fabric=args.fabric)
         store = database.open_database(args)
     except (FabricNotFound, SessionNotFound, DatabaseError, ConfigError) as exc:
         print(f"ether replay: {exc}", file=sys.stderr)
