@@ -38,9 +38,24 @@ def _available() -> dict[str, str]:
     return out
 
 
+def version() -> str:
+    """``ether X (protocol P, ether_lite L)``: this package, the wire protocol it speaks, the device core it
+    ships (what ``ether deploy`` copies onto a board)."""
+    import ether_lite
+    from ether_lite import protocol
+
+    from ether_medium import __version__
+
+    return f"ether-medium {__version__} (protocol {protocol.VERSION}, ether_lite {ether_lite.__version__})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version())
+        return 0
     parser = argparse.ArgumentParser(prog="ether", description="Ether: lab code and boards in one fabric.")
+    parser.add_argument("-V", "--version", action="store_true", help="print the versions and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     available = _available()
     for name, help_ in available.items():
