@@ -25,7 +25,7 @@ The message of each says what was wrong, where, and what to do; the offending va
     ├── DeliveryError (RuntimeError)        a device that did not take a message
     ├── DeployError                         copying onto a board cannot go on
     ├── SessionNotFound (LookupError)       a session reference that names no single session
-    ├── DatabaseError (ValueError)          a file that is not an Ether recording database
+    ├── DatabaseError                       a file this version cannot use as its recording database
     ├── FabricNotFound (RuntimeError)       no running fabric to talk to
     └── MissingExtra (RuntimeError)         an optional dependency a feature needs is not installed
 """
@@ -185,8 +185,13 @@ class SessionNotFound(EtherError, LookupError):
     """A session reference (id, unique prefix or ``latest``) that names no single session."""
 
 
-class DatabaseError(EtherError, ValueError):
-    """A file given as a recording database that is not one (not SQLite, or SQLite without Ether's tables)."""
+class DatabaseError(EtherError):
+    """A file that this version of Ether cannot use as its recording database; the message says why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class FabricNotFound(EtherError, RuntimeError):

@@ -63,7 +63,7 @@ def test_a_file_that_is_not_a_database_is_refused_clearly(
     for command in (["sessions"], ["export", "latest"], ["replay", "latest", "--publish", "ipc:///x"]):
         assert ether([*command, "--db", str(bad)]) == 1
         err = capsys.readouterr().err
-        assert f"{bad} is not an Ether recording database (not a SQLite file)" in err, err
+        assert f"{bad}: not an Ether recording database (not a SQLite file)" in err, err
         assert "Traceback" not in err
     assert bad.read_bytes() == content
 
@@ -78,5 +78,5 @@ def test_another_sqlite_database_is_refused_and_left_alone(
     db.close()
     before = other.read_bytes()
     assert ether(["sessions", "--db", str(other)]) == 1
-    assert "is a SQLite database but not an Ether recording" in capsys.readouterr().err
+    assert "other.sqlite: a SQLite database but not an Ether recording" in capsys.readouterr().err
     assert other.read_bytes() == before

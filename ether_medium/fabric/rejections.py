@@ -3,7 +3,7 @@
 A kind is (topic, subscriber, reason), the reason without the offending values (``MessageRejected.reason``),
 so a publisher sending the wrong type at 100 Hz gives one ERROR line with the first message's values and
 then one line every :attr:`RejectionLog.interval_s` with the count since the last, not 100 lines a second.
-The counts since the process started go on ``Ether.health`` (:data:`~ether_medium.fabric.topics.HEALTH`) with
+The counts since the process started go on ``Ether.health`` (:data:`~ether_medium.topics.HEALTH`) with
 every folded line and when the process ends, for the run's summary and the session's health record.
 """
 

@@ -79,8 +79,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ether_medium import __version__
 from ether_medium.errors import DatabaseError, SessionNotFound
+from ether_medium.version import __version__
 
 __all__ = [
     "DEFAULT_PATH",
@@ -93,6 +93,9 @@ __all__ = [
 ]
 
 DEFAULT_PATH = "ether_data/ether.sqlite"
+# The layout of the tables below, as PRAGMA user_version: raised with every change a reader must know of.
+# A database of a newer layout is refused (an older Ether must not write rows a newer one misreads).
+SCHEMA_VERSION = 1
 
 MessageRow = tuple[str, str, str, int, float, float | None, float | None, int | None, bytes]
 """(session_id, topic, source, seq, host_time, device_time, device_uncertainty, device_seq, payload)"""
@@ -221,11 +224,21 @@ class Store:
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        found = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            self._db.close()
+            raise DatabaseError(
+                str(self.path),
+                f"recorded by a newer Ether (database layout {found}; this version reads up to "
+                f"{SCHEMA_VERSION}): upgrade ether-medium, or record to another recording.path",
+            )
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
         if "health" not in columns:  # a database made before sessions had a health column
             with contextlib.suppress(sqlite3.OperationalError):  # another process added it meanwhile
                 self._db.execute("ALTER TABLE sessions ADD COLUMN health TEXT")
+        if found < SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._in_tx = False
         self._statements: dict[str, tuple[tuple[int, str], ...]] = {}
 
@@ -241,7 +254,7 @@ class Store:
             with open(path, "rb") as fh:
                 head = fh.read(16)
             if head != b"SQLite format 3\x00":
-                raise DatabaseError(f"{path} is not an Ether recording database (not a SQLite file)")
+                raise DatabaseError(str(path), "not an Ether recording database (not a SQLite file)")
             probe = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
             try:
                 found = probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -249,9 +262,9 @@ class Store:
             finally:
                 probe.close()
         except (OSError, sqlite3.Error) as exc:
-            raise DatabaseError(f"cannot read {path} as an Ether recording database: {exc}") from exc
+            raise DatabaseError(str(path), f"cannot be read as an Ether recording database: {exc}") from exc
         if not {"sessions", "messages"} <= tables:
-            raise DatabaseError(f"{path} is a SQLite database but not an Ether recording (it has no sessions "
+            raise DatabaseError(str(path), "a SQLite database but not an Ether recording (it has no sessions "
                                 "and messages tables)")
         return cls(path)
 
