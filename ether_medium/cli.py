@@ -43,7 +43,7 @@ def version() -> str:
     ships (what ``ether deploy`` copies onto a board)."""
     import ether_lite
     from ether_lite import protocol
-    from ether_medium import __version__
+    from ether_medium.version import __version__
 
     return f"ether-medium {__version__} (protocol {protocol.VERSION}, ether_lite {ether_lite.__version__})"
 

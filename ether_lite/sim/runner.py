@@ -25,6 +25,8 @@ from ether_lite.sim.thermal import PowerBus
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEVICES = os.path.join(REPO, "examples", "devices")
+if not os.path.isdir(DEVICES):  # an installed wheel: the example devices ship inside ether_medium (a folder)
+    DEVICES = os.path.join(REPO, "ether_medium", "_devices")
 
 
 class SimError(Exception):
