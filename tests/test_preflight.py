@@ -44,6 +44,7 @@ def _ether(args: list[str], cwd: Path, timeout: float = 20.0) -> tuple[int, str,
 def project(tmp_path: Path) -> Path:
     (tmp_path / "marker_app.py").write_text(MARKER_APP)
     (tmp_path / "good_board.py").write_text(GOOD_DEVICE)
+    (tmp_path / "star_board.py").write_text("from good_board import *  # noqa\n")
     (tmp_path / "broken_board.py").write_text("class Board:\n    def x(self)\n        pass\n")
     (tmp_path / "a_file").write_text("not a directory")
     return tmp_path
@@ -106,6 +107,7 @@ def test_check_passes_a_config_that_can_run(project: Path) -> None:
     (project / "rig.yaml").write_text(
         "instances:\n  m:\n    class_path: marker_app.Marker\n"
         "devices:\n  d:\n    link: sim:good_board:Board\n  t:\n    link: sim:thermo:Thermometer\n"
+        "  s:\n    link: sim:star_board:Board?link=pty\n"
         "recording:\n  path: data/new/ether.sqlite\n"
     )
     code, out, _ = _ether(["check", "rig.yaml"], project)
