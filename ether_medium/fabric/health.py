@@ -192,7 +192,8 @@ class RunReport:
     session_id: str
     duration_s: float
     health: RunHealth
-    recorded: RecordedSession | None = None  # None: the run was not recorded
+    recorded: RecordedSession | None = None  # None: the run was not recorded here
+    unrecorded: str = "not recorded (no recording: section in the config)"  # what to say then
 
     @property
     def exit_code(self) -> int:
@@ -202,7 +203,7 @@ class RunReport:
         lines = [f"Ether run summary: session {self.session_id}, {self.duration_s:.1f} s"]
         rec = self.recorded
         if rec is None:
-            lines.append("  not recorded (no recording: section in the config)")
+            lines.append(f"  {self.unrecorded}")
         else:
             lines.append(f"  {rec.rows} row{'s' * (rec.rows != 1)} recorded in {rec.path} "
                          f"(session status: {rec.status or 'unknown'})")

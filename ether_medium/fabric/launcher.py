@@ -338,6 +338,9 @@ class Launcher(Supervision):
                 health.shutdown_exits.append({"name": child.name, "code": last})
         recorded = None if recording is None else record_health(recording, self.session_id, health)
         self.report = RunReport(self.session_id, time.monotonic() - self._tapped_at, health, recorded)
+        if self.config.fabric.join is not None:
+            main = self.config.fabric.join
+            self.report.unrecorded = f"recorded (if at all) by the session's main machine ({main})"
         return self.report
 
     def _teardown(self) -> None:
