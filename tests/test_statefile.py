@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from ether_medium.errors import FabricNotFound
-from ether_medium.fabric.statefile import RunningFabric, choose_fabric, running_fabrics
+from ether_medium.fabric.statefile import (
+    RunningFabric,
+    choose_fabric,
+    remove_state,
+    running_fabrics,
+    write_state,
+)
 
 ETHER = [sys.executable, "-m", "ether_medium.cli"]
 
@@ -97,6 +103,20 @@ def test_stale_files_are_skipped_and_named(tmp_path: Path, monkeypatch: pytest.M
     assert fabrics == [] and len(skipped) == 2
     with pytest.raises(FabricNotFound, match=f"no longer running \\(PID {dead.pid} is gone\\)"):
         choose_fabric(fabrics, None, skipped)
+
+
+def test_a_new_run_removes_the_files_of_runs_that_are_gone(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETHER_STATE_DIR", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "fabric-killed.json").write_text(json.dumps({"pid": dead.pid, "session": "killed"}))
+    (tmp_path / "fabric-alive.json").write_text(json.dumps({"pid": os.getpid(), "session": "alive"}))
+    path = write_state("new", {"ETHER_PUBLISH": "ipc:///x"})
+    assert path is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fabric-alive.json", "fabric-new.json"]
+    remove_state(path)
+    assert not Path(path).exists()
 
 
 def test_choose_asks_when_several_run() -> None:

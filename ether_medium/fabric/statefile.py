@@ -68,10 +68,12 @@ def fabric_file(session_id: str) -> str:
 
 
 def write_state(session_id: str, env: dict[str, str]) -> str | None:
-    """Write this run's fabric file; its path, or None when it could not be written (logged)."""
+    """Write this run's fabric file (and remove those of runs whose process is gone: killed runs leave
+    theirs); its path, or None when it could not be written (logged)."""
     path = fabric_file(session_id)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        _sweep(Path(os.path.dirname(path)))
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as fh:
             json.dump({"pid": os.getpid(), "session": session_id, **env}, fh)
@@ -80,6 +82,15 @@ def write_state(session_id: str, env: dict[str, str]) -> str | None:
         log.debug("could not write %s: %s", path, exc)
         return None
     return path
+
+
+def _sweep(base: Path) -> None:
+    """Remove the fabric files in ``base`` whose process is gone."""
+    for stale in base.glob("fabric-*.json"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            pid = json.loads(stale.read_text()).get("pid")
+            if isinstance(pid, int) and not _alive(pid):
+                stale.unlink()
 
 
 def remove_state(path: str) -> None:
