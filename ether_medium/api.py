@@ -32,6 +32,7 @@ from ether_medium.settings import resolve
 
 if TYPE_CHECKING:
     from ether_medium.bridge.proxy import DeviceProxy
+    from ether_medium.fabric.health import RunReport
 
 __all__ = ["Ether", "ether"]
 
@@ -75,10 +76,15 @@ class Ether:
         *,
         services: list[ServiceSpec] | None = None,
         ready_timeout: float = 30.0,
+        preflight: bool = True,
     ) -> None:
         """Start the broker and every process of ``config`` (a YAML path, a dict or an :class:`EtherConfig`);
         returns once each of them is connected and subscribed. ``ETHER_*`` variables override the config's
-        settings (docs/config.md)."""
+        settings (docs/config.md).
+
+        First (unless ``preflight=False``) every class is imported, every device link and ``sim:`` module
+        and the recording path are checked (:mod:`ether_medium.fabric.preflight`): a problem raises
+        :class:`~ether_medium.errors.PreflightError` listing all of them, and nothing is started."""
         with self._lock:
             if self._launcher is not None:
                 raise LaunchError(
@@ -90,6 +96,10 @@ class Ether:
             # the environment's ETHER_* settings apply over the YAML (ether_medium.settings)
             cfg = resolve(config if config is not None else {})
             console_handler(logging.getLevelName(cfg.logging.level or "INFO"))
+            if preflight:
+                from ether_medium.fabric.preflight import check
+
+                check(cfg)  # raises PreflightError before any process starts
             if cfg.fabric.join is not None:  # run here, in a session on another machine
                 from ether_medium.fabric.joiner import JoiningLauncher
 
@@ -117,19 +127,21 @@ class Ether:
             self._started = True
             self._launcher.start()
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Save, clean up and stop every process; returns when all are gone. Does nothing when not tapped."""
+    def shutdown(self, timeout: float = 10.0) -> RunReport | None:
+        """Save, clean up and stop every process; returns when all are gone, with the run's report (what went
+        wrong, what was recorded: :class:`~ether_medium.fabric.health.RunReport`). Does nothing when not
+        tapped."""
         with self._lock:
             launcher = self._launcher
             if launcher is None:
-                return
+                return None
             set_publish_hook(None)
             try:
                 close_all()
                 proxies = sys.modules.get("ether_medium.bridge.proxy")  # not imported: no device proxy open
                 if proxies is not None:
                     proxies.close_all()
-                launcher.shutdown(timeout=timeout)
+                return launcher.shutdown(timeout=timeout)
             finally:
                 self._launcher = None
                 self._started = False

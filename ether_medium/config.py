@@ -39,16 +39,25 @@ class _Strict(BaseModel):
 class RestartPolicy(_Strict):
     """What the launcher does when an instance process exits unexpectedly."""
 
-    policy: Literal["never", "on-failure", "always"] = "never"
-    max_restarts: int = Field(3, ge=0)
-    backoff_s: float = Field(0.5, ge=0)
+    policy: Literal["never", "on-failure", "always"] = Field(
+        "never", description="never; on-failure (an exit code other than 0); always"
+    )
+    max_restarts: int = Field(3, ge=0, description="restarts at most this many times in a run")
+    backoff_s: float = Field(
+        0.5, ge=0, description="wait before the first restart; doubled before each further one"
+    )
 
 
 class InstanceConfig(_Strict):
+    """One instance: an object of a decorated class, in a process of its own."""
+
     class_path: str = Field(description="module.ClassName of the class to run")
-    args: list[Any] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    restart: Literal["never", "on-failure", "always"] | RestartPolicy = "never"
+    args: list[Any] = Field(default_factory=list, description="positional arguments of the constructor")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the constructor")
+    restart: Literal["never", "on-failure", "always"] | RestartPolicy = Field(
+        "never", description="what to do when the process exits unexpectedly: a policy name, or a mapping "
+        "(policy, max_restarts, backoff_s)"
+    )
 
 
 class TopicOptions(_Strict):
@@ -114,18 +123,24 @@ class NoOptions(_Strict):
 
 
 class MethodDecorations(_Strict):
-    ether_pub: PubOptions | None = None
-    ether_sub: SubOptions | None = None
-    ether_get: TopicOptions | None = None
-    ether_init: NoOptions | None = None
-    ether_start: NoOptions | None = None
-    ether_save: NoOptions | None = None
-    ether_cleanup: NoOptions | None = None
-    ether_shutdown: NoOptions | None = None
+    """The decorators to apply to one method of a class you cannot edit (each ``{}`` or its options)."""
+
+    ether_pub: PubOptions | None = Field(default=None, description="publish what the method returns")
+    ether_sub: SubOptions | None = Field(default=None, description="call the method with each message")
+    ether_get: TopicOptions | None = Field(default=None, description="answer ether.get requests")
+    ether_init: NoOptions | None = Field(default=None, description="call it at Ether.init")
+    ether_start: NoOptions | None = Field(default=None, description="call it at Ether.start")
+    ether_save: NoOptions | None = Field(
+        default=None, description="call it at Ether.save; a dict it returns is recorded"
+    )
+    ether_cleanup: NoOptions | None = Field(default=None, description="call it at Ether.cleanup")
+    ether_shutdown: NoOptions | None = Field(default=None, description="call it at Ether.shutdown")
 
 
 class RegistryEntry(_Strict):
-    methods: dict[str, MethodDecorations]
+    """A class decorated from the config (key: its module.ClassName), for classes you cannot edit."""
+
+    methods: dict[str, MethodDecorations] = Field(description="method name -> its decorators")
 
 
 class DeviceConfig(_Strict):
@@ -159,7 +174,7 @@ class RecordingConfig(_Strict):
 
     topics: list[str] = Field(default_factory=lambda: ["*"], description="topic names or globs")
     path: str = Field("ether_data/ether.sqlite", description="SQLite database file")
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="false: keep the section, record nothing")
     batch_rows: int = Field(2000, ge=1, description="commit after this many new rows")
     flush_interval_ms: float = Field(200.0, gt=0, description="commit at least this often while rows come")
     bye_timeout_s: float = Field(
@@ -177,7 +192,11 @@ class RecordingConfig(_Strict):
 
 
 class LoggingConfig(_Strict):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
+    """The console log of every process and device."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = Field(
+        default=None, description="the lowest level shown; default INFO, or $ETHER_LOG_LEVEL"
+    )
 
 
 class CurveConfig(_Strict):
@@ -197,13 +216,17 @@ class FabricConfig(_Strict):
     on ``host``:``port`` (publishers) and ``port+1`` (subscribers) for other machines. ``join``: run this
     config's instances and devices here, in the session whose broker is at ``tcp://HOST:PORT``."""
 
-    transport: Literal["ipc", "tcp"] = "ipc"
+    transport: Literal["ipc", "tcp"] = Field(
+        default="ipc", description="ipc: this machine only; tcp: other machines may join"
+    )
     host: str = Field(
         default="127.0.0.1", description="the address the broker binds for tcp (0.0.0.0: every interface)"
     )
     port: int = Field(default=5555, ge=1, le=65534, description="publishers' port; subscribers use port+1")
     join: str | None = Field(default=None, description="tcp://HOST:PORT of a running session's broker")
-    curve: CurveConfig | None = None
+    curve: CurveConfig | None = Field(
+        default=None, description="CURVE keys: needed for tcp beyond loopback and to join over the network"
+    )
 
     @model_validator(mode="after")
     def _safe(self) -> FabricConfig:
@@ -253,13 +276,27 @@ def parse_join(url: str) -> tuple[str, int]:
 
 
 class EtherConfig(_Strict):
-    instances: dict[str, InstanceConfig] = Field(default_factory=dict)
-    registry: dict[str, RegistryEntry] = Field(default_factory=dict)
-    devices: dict[str, DeviceConfig] = Field(default_factory=dict)
-    recording: RecordingConfig | None = None
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)
-    fabric: FabricConfig = Field(default_factory=FabricConfig)
-    errors: ErrorsConfig = Field(default_factory=ErrorsConfig)
+    """A whole config file."""
+
+    instances: dict[str, InstanceConfig] = Field(
+        default_factory=dict, description="instance name -> the object to run in its own process"
+    )
+    registry: dict[str, RegistryEntry] = Field(
+        default_factory=dict, description="module.ClassName -> decorators for a class you cannot edit"
+    )
+    devices: dict[str, DeviceConfig] = Field(
+        default_factory=dict, description="device name -> a board attached through the bridge"
+    )
+    recording: RecordingConfig | None = Field(
+        None, description="record messages (absent: nothing is recorded)"
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="the console log")
+    fabric: FabricConfig = Field(
+        default_factory=FabricConfig, description="how processes reach the broker (default: this machine)"
+    )
+    errors: ErrorsConfig = Field(
+        default_factory=ErrorsConfig, description="what happens when a subscriber raises (retries, on_error)"
+    )
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
     origins: dict[str, str] | None = Field(

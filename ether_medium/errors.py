@@ -6,7 +6,8 @@ The message of each says what was wrong, where, and what to do; the offending va
 
     EtherError
     ├── ConfigError (ValueError)            a config file, a key, a link URL that cannot be used
-    │   └── KeyFileError                    a CURVE key file that cannot be used
+    │   ├── KeyFileError                    a CURVE key file that cannot be used
+    │   └── PreflightError                  a config whose classes, devices or recording path cannot work
     ├── LaunchError (RuntimeError)          the fabric used the wrong way, or it could not start
     │   └── JoinError                       this machine cannot join a session
     ├── FabricClosedError (RuntimeError)    a fabric client used after close()
@@ -53,6 +54,7 @@ __all__ = [
     "LinkUnavailable",
     "MessageRejected",
     "MissingExtra",
+    "PreflightError",
     "RemoteError",
     "SessionNotFound",
     "SetupError",
@@ -72,6 +74,19 @@ class ConfigError(EtherError, ValueError):
         self.problems = problems
         super().__init__(
             f"invalid Ether config {source}:\n  " + "\n  ".join(f"{source}: {p}" for p in problems)
+        )
+
+
+class PreflightError(ConfigError):
+    """A config that parses but cannot run (pre-flight, before any process starts): a class that does not
+    import, a device module that does not compile, a recording path that cannot be written. ``problems``
+    holds one line per problem (key path and what was wrong)."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(source, problems)
+        self.args = (
+            f"config {source} cannot run ({len(problems)} problem{'s' * (len(problems) != 1)}, nothing was "
+            "started):\n  " + "\n  ".join(f"{source}: {p}" for p in problems),
         )
 
 
@@ -96,7 +111,12 @@ class EnvelopeError(EtherError, ValueError):
 
 
 class MessageRejected(EtherError, ValueError):
-    """A message whose data does not fit the subscriber's signature."""
+    """A message whose data does not fit the subscriber's signature. ``reason`` is the message without the
+    offending values (what rejections of one kind have in common: they are counted under it)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class UnpublishableResult(EtherError, TypeError):

@@ -26,7 +26,7 @@ from typing import Any
 
 from ether_medium.config import EtherConfig, load_config, read_config
 from ether_medium.errors import ConfigError
-from ether_medium.fabric.statefile import fabric_file
+from ether_medium.fabric.statefile import state_dir
 
 __all__ = ["SETTINGS", "Setting", "active", "describe", "resolve", "setting", "table"]
 
@@ -182,7 +182,7 @@ def _blame(problem: str, origins: Mapping[str, str]) -> str:
 
 def _shown(cfg: EtherConfig, setting: Setting, env: Mapping[str, str]) -> str:
     if setting.key == "state_dir":
-        return os.path.dirname(fabric_file())
+        return state_dir()
     if not setting.in_yaml:
         value = env.get(setting.env, "").strip()
         return str(setting.normalise(value)) if value else setting.default

@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 UNIT = {
     "test_bridge_units",
+    "test_config_reference",
     "test_fabric_decorators",
     "test_fabric_envelope",
     "test_fabric_signature",

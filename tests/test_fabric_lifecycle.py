@@ -166,7 +166,9 @@ def test_instance_that_cannot_be_constructed_is_reported_and_others_run() -> Non
             "adder": {"class_path": "fabric_apps.Adder"},
         }
     }
-    with tapped(config) as logs, fabric_client("sum") as client:
+    # pre-flight would refuse the missing class before starting anything (tests/test_preflight.py); without
+    # it, the instance process reports it and the others run
+    with tapped(config, preflight=False) as logs, fabric_client("sum") as client:
         line = logs.wait_for("[broken]", "BrokenConstructor")
         assert "required" in line
         logs.wait_for("[missing]", "instances.missing.class_path", "has no class 'NoSuchClass'")

@@ -13,7 +13,8 @@ PUBLIC = {
     "AttachError", "BridgeError", "ClassPathError", "ConfigError", "DatabaseError", "DecoratorError",
     "DeliveryError", "DeployError", "DescribeError", "EnvelopeError", "EtherError", "FabricClosedError",
     "FabricNotFound", "JoinError", "KeyFileError", "LaunchError", "LinkLost", "LinkUnavailable",
-    "MessageRejected", "MissingExtra", "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",
+    "MessageRejected", "MissingExtra", "PreflightError", "RemoteError", "SessionNotFound", "SetupError",
+    "UnpublishableResult",
 }  # fmt: skip
 
 

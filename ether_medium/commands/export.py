@@ -1,4 +1,5 @@
-"""``ether export SESSION --format csv|parquet [--out DIR] [--topics GLOB...] [--db PATH]``."""
+"""``ether export SESSION --format csv|parquet [--out DIR] [--topics GLOB...] [--db PATH | --config
+CONFIG]``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ether_medium.errors import MissingExtra, SessionNotFound
+from ether_medium.commands import database
+from ether_medium.errors import ConfigError, DatabaseError, MissingExtra, SessionNotFound
 from ether_medium.recorder.export import export_csv, export_parquet
-from ether_medium.recorder.store import DEFAULT_PATH, Store
 
 HELP = "export a recorded session to CSV or Parquet"
 
@@ -19,18 +20,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path,
                         help="output directory (default: export/<session id> next to the database)")
     parser.add_argument("--topics", nargs="+", metavar="GLOB", help="only these topics (names or globs)")
-    parser.add_argument("--db", default=DEFAULT_PATH, help=f"recording database (default {DEFAULT_PATH})")
+    database.add_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        store = Store.open_existing(args.db)
-    except SessionNotFound as exc:
+        store = database.open_database(args)
+    except (SessionNotFound, DatabaseError, ConfigError) as exc:
         print(f"ether export: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, ConfigError) else 1
     try:
         session = store.resolve(args.session)
-        out = args.out if args.out is not None else Path(args.db).parent / "export" / session.id
+        out = args.out if args.out is not None else store.path.parent / "export" / session.id
         write = export_parquet if args.format == "parquet" else export_csv
         written = write(store, session, out, args.topics)
     except SessionNotFound as exc:

@@ -8,8 +8,15 @@ Settings (log level, recording path, fabric address, state directory, ...) come 
 their ``ETHER_*`` variable, else the YAML, else their default (:mod:`ether_medium.settings`);
 ``--print-config`` prints the effective ones and where each came from, and starts nothing.
 
-Exit status: 0 after a clean run, 1 when a process of the session exited unexpectedly, 2 for a config that
-cannot be used (the message names the file, key path and what was expected).
+Before anything starts, the config is checked (every class imported, device links and ``sim:`` modules, the
+recording path: :mod:`ether_medium.fabric.preflight`). At the end a summary is printed at every log level:
+duration, session id, rows recorded and the database, every problem of the run, the export command
+(:class:`ether_medium.fabric.health.RunReport`).
+
+Exit status: 0 after a run without failures (problems such as rejected messages or restarts are in the
+summary and the session record), 1 when a process crashed and was not running at the end, a configured device
+never attached, or the recording failed, 2 for a config that cannot be used or cannot run (the message names
+the file, key path and what was wrong; nothing was started).
 """
 
 from __future__ import annotations
@@ -114,12 +121,15 @@ def main(args: argparse.Namespace) -> int:
             print(f"ether run: {exc}", file=sys.stderr)
             return 2
         launcher = ether.launcher
+        report = None
         try:
             ether.start()
             _wait(stop, launcher.ended if launcher is not None else None, args.duration)
         finally:
-            ether.shutdown()
-        return 1 if launcher is not None and launcher.failures else 0
+            report = ether.shutdown()
+            if report is not None:
+                print(report.text(), flush=True)  # at every log level
+        return 1 if report is None else report.exit_code
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -44,8 +44,15 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 ETHER_LITE = REPO / "ether_lite"
-FIRMWARE = REPO / "firmware"
-DEVICES = REPO / "examples" / "devices"
+
+
+def _shipped(checkout: Path, packaged: str) -> Path:
+    """A folder of the source checkout, or (an installed wheel) its copy inside ether_medium."""
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / packaged
+
+
+FIRMWARE = _shipped(REPO / "firmware", "_firmware")
+DEVICES = _shipped(REPO / "examples" / "devices", "_devices")
 
 DEFAULT_CODE = "cpu_temperature"
 DRIVE_PATTERNS: tuple[str, ...] = (
@@ -343,8 +350,8 @@ def plan(drive: Path, board: BoardInfo, code: Path, mpy_cross: str | None, compi
     dep = Deployment(drive=drive, board=board, code=code, compiler_note=compiler_note)
     boot = FIRMWARE / "boot.py"
     if not boot.is_file():
-        raise DeployError(f"{boot} is missing: deploy runs from an Ether source checkout (git clone), "
-                          "which has firmware/ next to ether_medium/.")
+        raise DeployError(f"{boot} is missing: this installation of ether-medium is incomplete; reinstall "
+                          "it (pip install --force-reinstall ether-medium) or run from a source checkout.")
     dep.items.append(CopyItem(boot, "boot.py", True))
     dep.items.append(CopyItem(code, "code.py", True))
     dep.items += [CopyItem(p, p.name, True) for p in companions(code)]

@@ -48,6 +48,7 @@ from ether_medium.fabric.decorators import (
 )
 from ether_medium.fabric.envelope import Envelope, decode
 from ether_medium.fabric.failures import ErrorPolicy, FailureCounts, policy_for, run_with_retries
+from ether_medium.fabric.rejections import RejectionLog
 from ether_medium.fabric.schedule import Schedule
 from ether_medium.fabric.validation import (
     MessageRejected,
@@ -157,6 +158,7 @@ class InstanceRuntime:
         self.schedule = Schedule(self.name)
         self.failures = FailureCounts()
         self._ppid = os.getppid()
+        self.rejections = RejectionLog(self.name, log, self._publish_health)
 
     # -- setting up ------------------------------------------------------------------------------------
     def construct(self) -> None:
@@ -206,6 +208,10 @@ class InstanceRuntime:
             self.client.subscribe(topic)
 
     # -- publishing ------------------------------------------------------------------------------------
+    def _publish_health(self, report: dict[str, Any]) -> None:
+        if not self.client.orphaned:
+            self.client.publish(topics.HEALTH, report)
+
     def publish_result(self, obj: Any, meta: EtherMethod, result: Any) -> None:
         publish_return(self.client, meta, result)
 
@@ -277,14 +283,7 @@ class InstanceRuntime:
         try:
             kwargs = sub.validate(data)
         except MessageRejected as exc:
-            log.error(
-                "%s: rejected message on topic %r from %r for %s: %s",
-                self.name,
-                _text(topic),
-                source,
-                sub.meta.func.__qualname__,
-                exc,
-            )
+            self.rejections.rejected(_text(topic), source, sub.meta.func.__qualname__, exc)
             return
         try:
             sub.bound(**kwargs)
@@ -368,6 +367,7 @@ class InstanceRuntime:
                     if monotonic() - checked < 0.5:
                         continue
                 checked = monotonic()
+                self.rejections.tick()
                 if os.getppid() != self._ppid:
                     self.client.orphaned = True  # nobody to say bye to
                     return
@@ -411,6 +411,7 @@ class InstanceRuntime:
         # measured: 25 ms for a full pass over the heap of a pytest process).
         gc.freeze()
         self.loop()
+        self.rejections.flush()
         set_publish_hook(None)
         counts = self.failures
         if counts.any():

@@ -36,6 +36,7 @@ from ether_medium.config import EtherConfig
 from ether_medium.errors import LaunchError
 from ether_medium.fabric.broker import Broker, BrokerAddresses
 from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.health import HealthLog, RunReport, record_health
 from ether_medium.fabric.process import can_fork, fork_child, spawn_child
 from ether_medium.fabric.remote import (
     Reception,
@@ -86,6 +87,9 @@ class Launcher(Supervision):
         self._auth: KeyAuthenticator | None = None  # admits joining machines' keys (fabric.curve)
         self.ended = threading.Event()  # set when the session ends by itself (a joining machine's launcher)
         self._recorder_progress: dict[str, Any] = {}
+        self.health_log = HealthLog(list(config.devices))
+        self.report: RunReport | None = None  # set by shutdown: the run's summary
+        self._tapped_at = time.monotonic()
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
@@ -293,9 +297,10 @@ class Launcher(Supervision):
                     return
                 self._cond.wait(min(left, 0.05))
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def shutdown(self, timeout: float = 10.0) -> RunReport:
         log.info("Shutting down Ether session: %s...", self.session_id)
         deadline = time.monotonic() + timeout
+        dead = self._dead_at_stop()
         self.stopping = True
         try:
             self._phase("save", deadline)
@@ -306,11 +311,38 @@ class Launcher(Supervision):
             recorder = self.children.get("recorder")
             others = [c for c in self.children.values() if c is not recorder]
             self._reap(others, deadline)
+            self._await_byes([c.name for c in others if c.exit_code == 0], 1.0)
             if recorder is not None:
                 self._reap_recorder(recorder, deadline)
         finally:
             self._teardown()
         log.info("Ether system shutdown complete")
+        rec = self.config.recording
+        return self._finish(dead, rec.path if rec is not None and rec.enabled else None)
+
+    def _dead_at_stop(self) -> set[str]:
+        """The children not running when the shutdown begins (a crash with a restart pending counts)."""
+        with self._cond:
+            return {c.name for c in self.children.values() if c.exit_code is not None}
+
+    def _finish(self, dead: set[str], recording: str | None) -> RunReport:
+        """The run's report; with ``recording`` (the database), its health written into the session."""
+        exits = []
+        for child in self.children.values():
+            codes = [code for name, code in self.failures if name == child.name]
+            exits.append((child.name, codes, child.restarts, bool(codes) and child.name in dead))
+        health = self.health_log.summary(exits)
+        crashed = {name for name, _ in self.failures}
+        for child in self.children.values():
+            last = child.history[-1] if child.history else None
+            if last not in (None, 0) and not (child.name in dead and child.name in crashed):
+                health.shutdown_exits.append({"name": child.name, "code": last})
+        recorded = None if recording is None else record_health(recording, self.session_id, health)
+        self.report = RunReport(self.session_id, time.monotonic() - self._tapped_at, health, recorded)
+        if self.config.fabric.join is not None:
+            main = self.config.fabric.join
+            self.report.unrecorded = f"recorded (if at all) by the session's main machine ({main})"
+        return self.report
 
     def _teardown(self) -> None:
         self.stopping = True

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import zmq
 
     from ether_medium.fabric.broker import BrokerAddresses
+    from ether_medium.fabric.health import HealthLog
     from ether_medium.fabric.remote import Reception
 
 __all__ = ["TAP_NAME", "Child", "Supervision", "restart_policy"]
@@ -62,7 +63,8 @@ class Supervision:
 
     # what the supervisor thread receives (see _on_message)
     SUPERVISED: tuple[str, ...] = (
-        topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS
+        topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS,
+        topics.HEALTH, topics.DEVICE,
     )
     recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
     recorder_cap_s = 300.0  # ...or this long after it began waiting for it, however it progresses
@@ -84,6 +86,7 @@ class Supervision:
     _ctx: zmq.Context[zmq.Socket[bytes]] | None
     _reception: Reception
     _recorder_progress: dict[str, Any]
+    health_log: HealthLog
 
     @property
     def addresses(self) -> BrokerAddresses:
@@ -109,6 +112,14 @@ class Supervision:
                     child.proc.kill()
                     child.proc.wait()
             self._exited(child, child.proc.wait())
+
+    def _await_byes(self, names: list[str], timeout: float) -> None:
+        """Wait (up to ``timeout``) until the supervisor thread has seen ``Ether.bye`` of each of ``names``:
+        then it has also seen everything they published before (their last ``Ether.health``)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while (left := end - time.monotonic()) > 0 and not self._byes.issuperset(names):
+                self._cond.wait(min(left, 0.05))
 
     def _reap_recorder(self, recorder: Child, deadline: float) -> None:
         """Wait for the recorder to commit and exit: until ``deadline``, then as long as its progress reports
@@ -171,6 +182,12 @@ class Supervision:
         if topic == topics.LOG:
             if data.get("name") != TAP_NAME:  # our own records were printed when they were made
                 print_remote(data)
+            return
+        if topic == topics.HEALTH:
+            self.health_log.on_report(data)
+            return
+        if topic == topics.DEVICE:
+            self.health_log.on_device(data)
             return
         name = str(data.get("name", ""))
         if topic == topics.JOIN:

@@ -19,11 +19,13 @@ from ether_medium.errors import MessageRejected, UnpublishableResult
 __all__ = ["MessageRejected", "UnpublishableResult", "describe_errors", "payload_of", "subscriber_model"]
 
 
-def describe_errors(exc: ValidationError) -> str:
+def describe_errors(exc: ValidationError, values: bool = True) -> str:
+    """Each error's field and reason, with the value received unless ``values`` is false."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "<message>"
-        parts.append(f"field {where!r}: {err['msg']} (got {err.get('input')!r:.80})")
+        got = f" (got {err.get('input')!r:.80})" if values else ""
+        parts.append(f"field {where!r}: {err['msg']}{got}")
     return "; ".join(parts)
 
 
@@ -76,7 +78,7 @@ def subscriber_model(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dic
         try:
             obj = validator.validate_python(data)
         except ValidationError as exc:
-            raise MessageRejected(describe_errors(exc)) from None
+            raise MessageRejected(describe_errors(exc), reason=describe_errors(exc, values=False)) from None
         out = obj.__dict__
         if takes_extra and obj.__pydantic_extra__:
             out = {**out, **obj.__pydantic_extra__}

@@ -1,9 +1,11 @@
 """Export a recorded session to files scientists open: one table per topic, CSV or Parquet.
 
 Each table has the provenance columns first (``source``, ``seq``, ``host_time``, ``device_time``,
-``device_uncertainty``, ``device_seq``), then one column per payload field. Nested maps are flattened with
-dots (``{"pos": {"x": 1}}`` becomes column ``pos.x``); lists and other values CSV cannot hold become JSON
-text; bytes become hex. A payload field named like a provenance column is exported as ``data.<name>``.
+``device_uncertainty``, ``device_seq``), then one column per payload field; a CSV file also has
+``host_time_iso`` beside ``host_time`` (the same instant in ISO 8601, local time zone with its offset).
+Nested maps are flattened with dots (``{"pos": {"x": 1}}`` becomes column ``pos.x``); lists and other
+values CSV cannot hold become JSON text; bytes become hex. A payload field named like a provenance column
+is exported as ``data.<name>``.
 Columns appear in the order fields were first seen; a message without a field leaves that cell empty.
 Next to the tables, ``session.json`` holds the session row (config, versions, host, git commit, ...).
 
@@ -17,6 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from ether_medium.recorder.store import MessageRow, SessionInfo, Store
 __all__ = ["PROVENANCE", "MissingExtra", "export_csv", "export_parquet", "file_stem", "flatten"]
 
 PROVENANCE = ("source", "seq", "host_time", "device_time", "device_uncertainty", "device_seq")
+ISO_COLUMN = "host_time_iso"  # CSV only, right after host_time
 PARQUET_HINT = "Parquet export needs pyarrow: pip install 'ether-medium[parquet]'"
 
 
@@ -36,7 +40,7 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if not prefix and name in PROVENANCE:
+        if not prefix and (name in PROVENANCE or name == ISO_COLUMN):
             name = f"data.{name}"
         if isinstance(value, dict):
             out.update(flatten(value, f"{name}."))
@@ -82,6 +86,13 @@ def _columns(store: Store, session_id: str, topic: str) -> list[str]:
     return list(seen)
 
 
+def _iso(t: Any) -> str:
+    try:
+        return datetime.fromtimestamp(float(t)).astimezone().isoformat(timespec="microseconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
 def _write_session(session: SessionInfo, out: Path) -> Path:
     path = out / "session.json"
     path.write_text(json.dumps(asdict(session), indent=2, default=str) + "\n")
@@ -96,11 +107,13 @@ def export_csv(store: Store, session: SessionInfo, out: Path, topics: list[str] 
     written = [_write_session(session, out)]
     for topic, stem in _stems(selected).items():
         columns = _columns(store, session.id, topic)
+        columns.insert(columns.index("host_time") + 1, ISO_COLUMN)
         path = out / f"{stem}.csv"
         with path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns, restval="")
             writer.writeheader()
             for record in _records(store, session.id, topic):
+                record[ISO_COLUMN] = _iso(record["host_time"])
                 writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
         written.append(path)
     return written

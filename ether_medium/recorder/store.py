@@ -11,7 +11,7 @@ column          type    meaning
 ``id``          TEXT    the session id (a UUID, the one the launcher logs as "Starting Ether session")
 ``started``     REAL    host clock (``time.time()``) when the recorder started
 ``ended``       REAL    host clock when the recorder closed the session; NULL while running
-``status``      TEXT    ``running``, then ``normal``, ``error`` or ``interrupted`` (see below)
+``status``      TEXT    ``running``, then ``normal``, ``problems``, ``error`` or ``interrupted`` (see below)
 ``config``      TEXT    JSON: ``{"source": <file or "<dict>">, "config": <the config as given>}``
 ``versions``    TEXT    JSON: ``ether-medium``, ``python``, ``platform``, ``git_dirty``, and ``devices``:
                         the identity of every device that attached (``Ether.device``: name, device_id,
@@ -24,12 +24,18 @@ column          type    meaning
 ``malformed``   INTEGER messages on recorded topics that were not valid envelopes, or that SQLite refused
                         (an integer beyond 64 bits, ...): logged and counted, not stored
 ``note``        TEXT    why a session ended the way it did (error text, processes that never said bye)
+``health``      TEXT    JSON: what went wrong in the run, written by the launcher once the recorder closed
+                        the session (:class:`ether_medium.fabric.health.RunHealth`: processes that crashed
+                        or restarted with their exit codes, devices that never attached or detached,
+                        messages rejected per topic, subscriber and reason, deliveries failed, rows not
+                        recorded, a failed recording); NULL when the launcher did not write it
 =============== ======= ===============================================================================
 
 How a session ends: ``normal`` after ``Ether.shutdown`` (or the launcher's stop) once every process said
 ``Ether.bye`` or the bye deadline passed (those missing are named in ``note``); ``error`` when the recorder
-itself failed (the error is in ``note``); ``interrupted`` when the recorder was stopped by a signal, or when
-it died without closing the session (``kill -9``, power cut): the next recorder that opens the database, and
+itself failed (the error is in ``note``); ``problems`` when the session closed ``normal`` but its
+``health`` names problems; ``interrupted`` when the recorder was stopped by a signal, or when it died
+without closing the session (``kill -9``, power cut): the next recorder that opens the database, and
 ``ether sessions``, mark every ``running`` session of this host whose process no longer exists as
 ``interrupted``. Rows committed before such a death are kept (WAL, ``synchronous=NORMAL`` or ``FULL``): with
 ``NORMAL`` (the default, ``recording.synchronous``) a commit is in the WAL file (OS cache) when it returns,
@@ -108,7 +114,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     cwd TEXT,
     pid INTEGER,
     malformed INTEGER NOT NULL DEFAULT 0,
-    note TEXT
+    note TEXT,
+    health TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
     session_id TEXT NOT NULL,
@@ -139,7 +146,7 @@ def _insert_sql(session_id: str, rows: int) -> str:
     return "INSERT INTO messages VALUES " + ", ".join([f"({literal}, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
 
 
-STATUSES = ("running", "normal", "error", "interrupted")
+STATUSES = ("running", "normal", "error", "interrupted", "problems")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,7 @@ class SessionInfo:
     note: str | None
     messages: int = 0
     topics: int = 0
+    health: dict[str, Any] | None = None
 
 
 def _git(cwd: str, *args: str) -> str | None:
@@ -225,6 +233,10 @@ class Store:
                 f"{SCHEMA_VERSION}): upgrade ether-medium, or record to another recording.path",
             )
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        if "health" not in columns:  # a database made before sessions had a health column
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                self._db.execute("ALTER TABLE sessions ADD COLUMN health TEXT")
         if found < SCHEMA_VERSION:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._in_tx = False
@@ -232,11 +244,28 @@ class Store:
 
     @classmethod
     def open_existing(cls, path: str | Path) -> Store:
-        """Open a database that must already exist (the CLI never creates an empty one by mistake)."""
+        """Open a database that must already exist (the CLI never creates an empty one by mistake) and be an
+        Ether recording (:class:`DatabaseError` otherwise: nothing is written into another file)."""
         if not Path(path).is_file():
             raise SessionNotFound(
-                f"no recording database at {path}: run from the project directory, pass --db PATH, or "
-                "record a session first (a `recording:` section in the config)")
+                f"no recording database at {path}: run from the project directory, pass --db PATH or "
+                "--config CONFIG, or record a session first (a `recording:` section in the config)")
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+            if head != b"SQLite format 3\x00":
+                raise DatabaseError(str(path), "not an Ether recording database (not a SQLite file)")
+            probe = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+            try:
+                found = probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                tables = {name for (name,) in found}
+            finally:
+                probe.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseError(str(path), f"cannot be read as an Ether recording database: {exc}") from exc
+        if not {"sessions", "messages"} <= tables:
+            raise DatabaseError(str(path), "a SQLite database but not an Ether recording (it has no sessions "
+                                "and messages tables)")
         return cls(path)
 
     def close(self) -> None:
@@ -351,6 +380,20 @@ class Store:
             (status, time.time() if ended is None else ended, malformed, note, session_id),
         )
 
+    def set_health(self, session_id: str, health: dict[str, Any], problems: bool) -> str:
+        """Write a closed session's health; a ``normal`` session with ``problems`` becomes ``problems``.
+        Returns the session's status."""
+        self.commit()
+        self._db.execute(
+            "UPDATE sessions SET health = ?, status = CASE WHEN status = 'normal' AND ? THEN 'problems'"
+            " ELSE status END WHERE id = ?",
+            (json.dumps(health, default=str), int(problems), session_id),
+        )
+        row = self._db.execute("SELECT status FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFound(f"no session {session_id!r} in {self.path}")
+        return str(row[0])
+
     # -- reading ---------------------------------------------------------------------------------------
     def sessions(self) -> list[SessionInfo]:
         """Every session, oldest first, with its message and topic counts."""
@@ -363,13 +406,14 @@ class Store:
         out = []
         for row in self._db.execute(
             "SELECT id, started, ended, status, config, versions, host, user, git_commit, cwd, pid,"
-            " malformed, note FROM sessions ORDER BY started, rowid"
+            " malformed, note, health FROM sessions ORDER BY started, rowid"
         ):
             n, t = counts.get(row[0], (0, 0))
             out.append(SessionInfo(
                 id=row[0], started=row[1], ended=row[2], status=row[3], config=json.loads(row[4]),
                 versions=json.loads(row[5]), host=row[6], user=row[7], git_commit=row[8], cwd=row[9],
                 pid=row[10], malformed=row[11], note=row[12], messages=n, topics=t,
+                health=json.loads(row[13]) if row[13] else None,
             ))
         return out
 
