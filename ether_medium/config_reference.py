@@ -22,15 +22,18 @@ from pydantic_core import PydanticUndefined
 from ether_medium.config import (
     CurveConfig,
     DeviceConfig,
+    ErrorsConfig,
     EtherConfig,
     FabricConfig,
     InstanceConfig,
     LoggingConfig,
     MethodDecorations,
     NoOptions,
+    PubOptions,
     RecordingConfig,
     RegistryEntry,
     RestartPolicy,
+    SubOptions,
     TopicOptions,
 )
 
@@ -44,13 +47,16 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("instances.NAME.restart", RestartPolicy),
     ("registry.CLASS", RegistryEntry),
     ("registry.CLASS.methods.METHOD", MethodDecorations),
-    ("registry.CLASS.methods.METHOD.ether_pub (and ether_sub, ether_get)", TopicOptions),
+    ("registry.CLASS.methods.METHOD.ether_pub", PubOptions),
+    ("registry.CLASS.methods.METHOD.ether_sub", SubOptions),
+    ("registry.CLASS.methods.METHOD.ether_get", TopicOptions),
     ("registry.CLASS.methods.METHOD.ether_init (and the other lifecycle decorators)", NoOptions),
     ("devices.NAME", DeviceConfig),
     ("recording", RecordingConfig),
     ("logging", LoggingConfig),
     ("fabric", FabricConfig),
     ("fabric.curve", CurveConfig),
+    ("errors", ErrorsConfig),
 ]
 
 HEADER = """# Configuration reference

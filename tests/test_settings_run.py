@@ -112,8 +112,8 @@ def test_the_fabric_address_and_state_dir_from_the_environment_and_options(tmp_p
         env=_env(ETHER_FABRIC_TRANSPORT="tcp", ETHER_FABRIC_PORT=str(port), ETHER_STATE_DIR="/nonexistent"),
     )
     try:
-        fabric = state / "fabric.json"
-        wait_until(fabric.exists, 30.0, f"{fabric} written by the running session")
+        found = wait_until(lambda: sorted(state.glob("fabric-*.json")), 30.0, f"{state}/fabric-SESSION.json")
+        fabric = found[0]
         assert json.loads(fabric.read_text())["pid"] == proc.pid
         with socket.create_connection(("127.0.0.1", port), timeout=5.0):
             pass  # the broker listens where ETHER_FABRIC_PORT says
