@@ -57,10 +57,13 @@ def main(args):
             print("serve: unknown argument %r; use --id DEVICE_ID and --link LINK" % args[i])  # noqa: UP031
             return 2
         i += 2
+    link = _open(spec)
     try:  # noqa: SIM105 (no contextlib on boards)
-        serve(_open(spec), device_id)
+        serve(link, device_id)
     except KeyboardInterrupt:
         pass
+    finally:
+        link.close()  # links.stdio: Ctrl-C and print() back
     return 0
 
 
