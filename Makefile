@@ -4,12 +4,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint deps tools bench clean
+.PHONY: demo test lint deps tools qemu bench clean
 
 BLINKA := $(VENV)/blinka
 BLINKA_STAMP := $(BLINKA)/.installed
 
-deps: $(STAMP) $(NODE_STAMP) $(BLINKA_STAMP) tools
+deps: $(STAMP) $(NODE_STAMP) $(BLINKA_STAMP) tools qemu
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +32,16 @@ tools:
 	@command -v socat >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get install -y -qq socat >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq socat >/dev/null)) ; } || \
 	  echo "note: socat not installed; tests that need it will say so"
+
+# The emulated board of the HIL suite: MicroPython's QEMU port (Cortex-M3) with ether_lite frozen in, built into
+# .venv/qemu/ once and again only when what is frozen changes (hil/qemu_firmware.py says from which source).
+QEMU_APT := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+qemu: $(STAMP)
+	@{ command -v qemu-system-arm && echo '#include <string.h>' | arm-none-eabi-gcc -E -x c - ; } >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && (apt-get install -y -qq $(QEMU_APT) >/dev/null 2>&1 || \
+	    (apt-get update -qq && apt-get install -y -qq $(QEMU_APT) >/dev/null)) ; } || \
+	  echo "note: $(QEMU_APT) not installed; the emulated board's tests will say so"
+	@$(PY) -m hil.qemu_firmware >/dev/null || echo "note: the emulated board's tests will say why they cannot run"
 
 lint: $(STAMP)
 	$(PY) -m ruff check ether_medium

@@ -6,6 +6,9 @@ unless a test sets them), so every simulated device is reached the same way: a p
 - ``cpython``: ``hil/devices/serve.py`` under CPython, its stdin/stdout a pty;
 - ``micropython``: the same file under the MicroPython WebAssembly port in node (ether_lite's
   ``tests/micropython/run.mjs --stdio-link``), its stdin/stdout pipes;
+- ``qemu``: a microcontroller: the conformance device frozen into MicroPython firmware on an emulated
+  Cortex-M3 (hil/qemu_board.py), started over its raw REPL and served over the REPL's own line
+  (``link="stdio"``); the injector opens the board's UART pty, the bridge a pty through pyserial;
 - ``board``: a real board at the link given with ``--hil-link`` (no child process, no injector).
 """
 
@@ -20,8 +23,12 @@ import sys
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hil.faults import StreamFaultProxy
+
+if TYPE_CHECKING:
+    from hil.qemu_board import QemuBoard
 
 ROOT = Path(__file__).resolve().parent.parent
 MP_RUNNER = ROOT / "tests" / "micropython" / "run.mjs"  # ether_lite's runner of real MicroPython under node
@@ -55,11 +62,12 @@ def micropython_command(device_id: str) -> list[str]:
 class Target:
     """One device under test. ``link`` is what the bridge opens; ``proxy`` is None for a real board."""
 
-    name: str  # "cpython", "micropython", "board"
+    name: str  # "cpython", "micropython", "qemu", "board"
     link: str
     proxy: StreamFaultProxy | None = None
     proc: subprocess.Popen[bytes] | None = None
     simulated: bool = True
+    board: QemuBoard | None = None  # the emulated board (qemu)
     _fds: list[int] = field(default_factory=list)
 
     @property
@@ -73,6 +81,8 @@ class Target:
         """Stop what start_target started: the child by its PID, the proxy, our fds. Never raises."""
         if self.proxy is not None:
             self.proxy.close()
+        if self.board is not None:
+            self.board.stop()
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGTERM)
@@ -112,9 +122,29 @@ def start_target(name: str, device_id: str, real_link: str | None = None) -> Tar
         except BaseException:
             target.stop()
             raise
+    elif name == "qemu":
+        target = _start_qemu(device_id)
     else:
-        raise ValueError(f"unknown HIL target {name!r}: cpython, micropython or board")
+        raise ValueError(f"unknown HIL target {name!r}: cpython, micropython, qemu or board")
+    assert target.proxy is not None
     target.link = f"serial://{target.proxy.bridge_path}"
+    return target
+
+
+def _start_qemu(device_id: str) -> Target:
+    """The emulated board, its UART behind the injector; after a reset its new pty replaces the old."""
+    from hil.qemu_board import QemuBoard, device_program
+    from hil.qemu_firmware import ensure_firmware
+
+    target = Target("qemu", "", board=QemuBoard(ensure_firmware(), device_program(device_id)))
+    assert target.board is not None
+    try:
+        target.proxy = proxy = StreamFaultProxy(target.board.boot(), seed="qemu")
+        target.board.handed_over()
+        target.board.watch(proxy.replace_device)
+    except BaseException:
+        target.stop()
+        raise
     return target
 
 

@@ -58,7 +58,7 @@ def main(args):
             return 2
         i += 2
     link = _open(spec)
-    try:  # noqa: SIM105 (no contextlib on boards)
+    try:
         serve(link, device_id)
     except KeyboardInterrupt:
         pass
