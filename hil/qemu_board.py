@@ -89,9 +89,9 @@ class QemuBoard:
         # QEMU (7.2) drops what the board writes, and does not read what we write, until it notices that
         # somebody opened the pty: it looks once a second. So a boot takes up to a second longer.
         os.write(fd, b"\r\x03\x03\x01")  # interrupt whatever runs, then the raw REPL
-        self._read_until(fd, RAW_PROMPT, deadline, "the raw REPL prompt")
+        read_until(fd, RAW_PROMPT, deadline, "the raw REPL prompt")
         os.write(fd, self.program.encode() + b"\x04")
-        self._read_until(fd, b"OK", deadline, "OK for the program")  # no byte further: they are the program's
+        read_until(fd, b"OK", deadline, "OK for the program")  # 1 byte at a time: the rest is the program's
         self.boots += 1
         self.boot_s.append(time.monotonic() - t0)
         _log.info("board booted (%d) in %.2f s, UART on %s, QEMU pid %d", self.boots, self.boot_s[-1],
@@ -116,20 +116,6 @@ class QemuBoard:
                 raise BoardError(f"QEMU exited ({code}) before it made the pty: {text[-400:]!r}")
             time.sleep(0.01)
         raise BoardError(f"QEMU did not say where the UART is within {BOOT_TIMEOUT_S:g} s")
-
-    def _read_until(self, fd: int, want: bytes, deadline: float, what: str) -> None:
-        """Read one byte at a time until ``want``: nothing after it is taken from the line."""
-        seen = bytearray()
-        while not seen.endswith(want):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                said = bytes(seen[-300:])
-                raise BoardError(f"no {what} within {BOOT_TIMEOUT_S:g} s; the board said {said!r}")
-            if select.select([fd], [], [], min(left, 0.1))[0]:
-                try:
-                    seen += os.read(fd, 1)
-                except BlockingIOError:
-                    continue
 
     # -- resets ---------------------------------------------------------------------------------------------
     def watch(self, rebooted: Callable[[str], None]) -> None:
@@ -177,6 +163,20 @@ class QemuBoard:
             os.rmdir(self._dir)
 
 
+def read_until(fd: int, want: bytes, deadline: float, what: str, chunk: int = 1) -> bytes:
+    """Read ``fd`` (non-blocking) until ``want`` arrived, ``chunk`` bytes at a time (1: nothing after ``want``
+    is taken from the line); what was read. Raises BoardError with the tail of it at ``deadline``."""
+    seen = bytearray()
+    while want not in seen[-len(want) - chunk:]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BoardError(f"no {what} within the time; the board said {bytes(seen[-300:])!r}")
+        if select.select([fd], [], [], min(left, 0.1))[0]:
+            with contextlib.suppress(BlockingIOError):
+                seen += os.read(fd, chunk)
+    return bytes(seen)
+
+
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return
@@ -200,6 +200,9 @@ def main(argv: list[str]) -> int:
         return 1
     device_id = argv[0] if argv else "qemu-board"
     board = QemuBoard(firmware, device_program(device_id))
+    # SIGTERM, and SIGINT even when started in the background, end in the finally below (QEMU stopped)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         print(f"serial://{board.boot()}  (device {device_id!r}; Ctrl-C stops the board)", flush=True)
         board.handed_over()

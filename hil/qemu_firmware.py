@@ -169,6 +169,18 @@ def firmware_or_reason() -> tuple[Path | None, str]:
         return None, str(exc)
 
 
+def firmware_or_skip() -> Path:
+    """For tests: the firmware, else skip with the reason; with ``CI`` set, fail instead (CI must have it)."""
+    import pytest
+
+    firmware, why = firmware_or_reason()
+    if firmware is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the emulated board is needed in CI: {why}")
+        pytest.skip(f"emulated board: {why}")
+    return firmware
+
+
 def main() -> int:
     firmware, why = firmware_or_reason()
     if firmware is None:
