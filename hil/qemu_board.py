@@ -63,7 +63,7 @@ class QemuBoard:
         self.path = ""  # the UART's pty of the current boot
         self.boots = 0
         self.boot_s: list[float] = []  # QEMU start to the program running, per boot
-        self._fd: int | None = None  # our end of the pty during the REPL exchange
+        self.fd: int | None = None  # our end of the pty (non-blocking) from boot() until handed_over()
         self._dir = tempfile.mkdtemp(prefix="ether-qemu-")
         self._lock = threading.Lock()
         self._stopping = False
@@ -84,7 +84,7 @@ class QemuBoard:
         deadline = t0 + BOOT_TIMEOUT_S
         self.path = self._pty_path(log_path, deadline)
         fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        self._fd = fd
+        self.fd = fd
         tty.setraw(fd, termios.TCSANOW)
         # QEMU (7.2) drops what the board writes, and does not read what we write, until it notices that
         # somebody opened the pty: it looks once a second. So a boot takes up to a second longer.
@@ -100,10 +100,10 @@ class QemuBoard:
 
     def handed_over(self) -> None:
         """Close our end of the pty (the new user opened its own)."""
-        if self._fd is not None:
+        if self.fd is not None:
             with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+                os.close(self.fd)
+            self.fd = None
 
     def _pty_path(self, log_path: str, deadline: float) -> str:
         while time.monotonic() < deadline:
