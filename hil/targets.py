@@ -79,10 +79,10 @@ class Target:
 
     def stop(self) -> None:
         """Stop what start_target started: the child by its PID, the proxy, our fds. Never raises."""
+        if self.board is not None:  # first: it may hand the proxy a new tty while it runs
+            self.board.stop()
         if self.proxy is not None:
             self.proxy.close()
-        if self.board is not None:
-            self.board.stop()
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGTERM)
