@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint deps tools qemu bench clean
+.PHONY: demo test test-fast lint deps tools qemu bench clean
 
 BLINKA := $(VENV)/blinka
 BLINKA_STAMP := $(BLINKA)/.installed
@@ -44,11 +44,15 @@ qemu: $(STAMP)
 	@$(PY) -m hil.qemu_firmware >/dev/null || echo "note: the emulated board's tests will say why they cannot run"
 
 lint: $(STAMP)
-	$(PY) -m ruff check ether_medium
+	$(PY) -m ruff check ether_medium ether_lite tests bench examples firmware
 	$(PY) -m mypy
 
 test: deps lint
 	$(PY) -m pytest
+
+# The unit tier only (no processes, ptys or sockets): seconds. tests/conftest.py says which modules it holds.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m unit -q
 
 demo: deps
 	$(PY) -m examples.demo

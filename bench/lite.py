@@ -44,15 +44,15 @@ USER_RESERVE = 4 * 1024  # what the user's own code.py needs at least
 
 
 def deployed_modules(all_modules: list[str]) -> tuple[list[str], str]:
-    """What `ether deploy` copies to a board, by ether_medium.deploy's own rule when it is there (every
+    """What `ether deploy` copies to a board, by ether_medium.deploy.drive's own rule when it is there (every
     module imported from ether_lite/__init__.py, imports inside functions included, less DESKTOP_ONLY)."""
     try:
-        from ether_medium.deploy import _core_files
+        from ether_medium.deploy.drive import _core_files
     except ImportError:  # before the deploy command is merged: its earlier rule, all but the desktop links
         desktop = ("links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py")
         return [m for m in all_modules if m not in desktop], "every module but the desktop-only links"
     lite = ROOT / "ether_lite"
-    return [p.relative_to(lite).as_posix() for p in _core_files(lite)], "ether_medium.deploy's rule"
+    return [p.relative_to(lite).as_posix() for p in _core_files(lite)], "ether_medium.deploy.drive's rule"
 
 
 def line(label: str, value: str, target: str = "") -> None:
@@ -480,7 +480,7 @@ def main() -> None:
     wire_bytes()
     codec_speed()
     try:
-        from ether_medium.deploy import MPY_CROSS_FLAGS
+        from ether_medium.deploy.drive import MPY_CROSS_FLAGS
     except ImportError:  # before ether deploy compiled with flags
         MPY_CROSS_FLAGS = ()
     flags = " ".join(MPY_CROSS_FLAGS) or "no flags"

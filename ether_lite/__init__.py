@@ -13,8 +13,8 @@ helpers, ``FrameError``), ``protocol``.
 
 __version__ = "0.1.0"
 
-from ether_lite.endpoints import ether_pub, ether_sub  # noqa: E402
-from ether_lite.node import Node, _drop, log  # noqa: E402
+from ether_lite.endpoints import ether_pub, ether_sub
+from ether_lite.node import Node, _drop, log
 
 
 def run(*objs, link="usb_cdc", device_id=None, until=None):

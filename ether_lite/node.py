@@ -268,7 +268,7 @@ class Node:
             ai = body[2] & 0x1F
             k = 0 if ai < 24 else 1 << (ai - 24) if ai < 28 else -1  # bytes of the uint after its head
             # ids below 2**30 (the host's) fit a small int on every board (some have no long ints)
-            if n == 3 + k and (k < 4 or k == 4 and body[3] < 0x40):
+            if n == 3 + k and (k < 4 or (k == 4 and body[3] < 0x40)):
                 v = ai if k == 0 else 0
                 for i in range(3, n):
                     v = v << 8 | body[i]

@@ -1,7 +1,8 @@
 """The ``ether`` object: ``ether.tap(config=...)``, ``start()``, ``shutdown()``, ``get(...)``.
 
 One :class:`Ether` per process (``ether_medium.ether``). In the tap process it drives a
-:class:`ether_medium.launcher.Launcher`; in a child process it knows its session and the broker from the
+:class:`ether_medium.fabric.launcher.Launcher`; in a child process it knows its session and the broker from
+the
 environment, so ``ether.get`` and ``ether.session_id`` work there too.
 
 Misuse never hangs: ``tap`` twice raises :class:`EtherError`; ``start`` before ``tap`` raises; ``start`` twice
@@ -17,18 +18,19 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ether_medium.broker import BrokerAddresses
 from ether_medium.config import EtherConfig, load_config
-from ether_medium.decorators import EtherMethod, set_publish_hook
-from ether_medium.launcher import TAP_NAME, EtherError, Launcher
+from ether_medium.errors import LaunchError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.decorators import EtherMethod, set_publish_hook
+from ether_medium.fabric.launcher import TAP_NAME, Launcher
+from ether_medium.fabric.requests import close_all, requester_for
+from ether_medium.fabric.service import ServiceSpec
 from ether_medium.logs import console_handler, get_logger, level_from_env
-from ether_medium.requests import close_all, requester_for
-from ether_medium.service import ServiceSpec
 
 if TYPE_CHECKING:
     from ether_medium.bridge.proxy import DeviceProxy
 
-__all__ = ["Ether", "EtherError", "ether"]
+__all__ = ["Ether", "ether"]
 
 log = get_logger()
 
@@ -61,7 +63,7 @@ class Ether:
             return self._launcher.addresses, TAP_NAME
         if "ETHER_PUBLISH" in os.environ:
             return BrokerAddresses.from_env(), os.environ.get("ETHER_NAME", f"pid{os.getpid()}")
-        raise EtherError("no fabric is running in this process: call ether.tap(config=...) first")
+        raise LaunchError("no fabric is running in this process: call ether.tap(config=...) first")
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def tap(
@@ -75,12 +77,12 @@ class Ether:
         returns once each of them is connected and subscribed."""
         with self._lock:
             if self._launcher is not None:
-                raise EtherError(
+                raise LaunchError(
                     f"ether.tap() was already called (session {self._launcher.session_id}); "
                     "call ether.shutdown() before tapping again"
                 )
             if "ETHER_CHILD" in os.environ:
-                raise EtherError("ether.tap() cannot be called inside an instance process")
+                raise LaunchError("ether.tap() cannot be called inside an instance process")
             cfg = (
                 config
                 if isinstance(config, EtherConfig)
@@ -88,7 +90,7 @@ class Ether:
             )
             console_handler(level_from_env(cfg.logging.level or "INFO"))
             if cfg.fabric.join is not None:  # run here, in a session on another machine
-                from ether_medium.joiner import JoiningLauncher
+                from ether_medium.fabric.joiner import JoiningLauncher
 
                 launcher: Launcher = JoiningLauncher(cfg, services)
             else:
@@ -105,7 +107,7 @@ class Ether:
         """Run every instance's ``ether_start`` handlers (once; a second call does nothing)."""
         with self._lock:
             if self._launcher is None:
-                raise EtherError(
+                raise LaunchError(
                     "ether.start() called before ether.tap(config=...): tap into the fabric first"
                 )
             if self._started:
@@ -141,7 +143,7 @@ class Ether:
         """Ask the instance serving ``topic`` (an ``@ether_get`` method) and return its answer.
 
         Raises ``TimeoutError`` naming the service when nobody answers within ``timeout`` seconds, and
-        :class:`ether_medium.requests.RemoteError` when the service rejects the request or fails."""
+        :class:`ether_medium.fabric.requests.RemoteError` when the service rejects the request or fails."""
         addresses, name = self._addresses()
         context = self._launcher.context if self._launcher is not None else None
         return requester_for(addresses, name, context).get(topic, timeout, params)
@@ -155,27 +157,28 @@ class Ether:
 
         launcher = self._launcher
         if launcher is None and "ETHER_PUBLISH" not in os.environ:
-            raise EtherError(
+            raise LaunchError(
                 f"ether.device({name!r}) needs a running fabric: call ether.tap(config=...) with a "
                 "devices: section first (after ether.shutdown(), tap again)"
             )
         if launcher is not None and name not in launcher.config.devices:
             configured = ", ".join(sorted(launcher.config.devices)) or "none"
-            raise EtherError(
+            raise LaunchError(
                 f"ether.device({name!r}): no device {name!r} in the devices: section of "
                 f"{launcher.config.source}; configured devices: {configured}"
             )
-        return proxy.device(name, timeout)
+        addresses, caller = self._addresses()
+        return proxy.device(name, addresses, caller, timeout)
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         """Publish ``data`` on ``topic`` from the tap process (e.g. commands from a script or notebook)."""
         launcher = self._launcher
         if launcher is None or launcher.main_client is None:
-            raise EtherError("ether.publish() needs a running fabric: call ether.tap(config=...) first")
+            raise LaunchError("ether.publish() needs a running fabric: call ether.tap(config=...) first")
         launcher.main_client.publish(topic, data)
 
     def _publish_from_tap(self, obj: Any, meta: EtherMethod, result: Any) -> None:
-        from ether_medium.instance import publish_return
+        from ether_medium.fabric.instance import publish_return
 
         launcher = self._launcher
         if launcher is not None and launcher.main_client is not None:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ether_medium.errors import ConfigError
+
 __all__ = [
     "ConfigError",
     "CurveConfig",
@@ -87,8 +89,8 @@ class DeviceConfig(_Strict):
     @field_validator("link")
     @classmethod
     def _link_form(cls, value: str) -> str:
-        from ether_medium.bridge.errors import LinkUnavailable
         from ether_medium.bridge.links import open_link
+        from ether_medium.errors import LinkUnavailable
 
         try:
             open_link(value)  # parses the URL; opens nothing
@@ -152,7 +154,7 @@ class FabricConfig(_Strict):
     def _safe(self) -> FabricConfig:
         if self.transport == "ipc" and self.join is None:
             return self
-        from ether_medium.curve import NO_CURVE_HINT, is_loopback
+        from ether_medium.fabric.curve import NO_CURVE_HINT, is_loopback
 
         if self.join is not None:
             if self.transport == "tcp":
@@ -246,17 +248,6 @@ _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (("fabric", "curve"), CurveConfig),
 ]
 _MODEL_NAMES = frozenset(model.__name__ for _, model in _SECTIONS)
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message names file, key path and what was expected."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(
-            f"invalid Ether config {source}:\n  " + "\n  ".join(f"{source}: {p}" for p in problems)
-        )
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -47,6 +48,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "hil_simulated: needs a simulated device (fault injection)")
     config.stash[_REPORT] = ConformanceReport()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The HIL suite is the device tier of the project's tests (tests/conftest.py has the others)."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.path)).parent == here:
+            item.add_marker("device")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

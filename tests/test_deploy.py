@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ether_medium.deploy import (
+from ether_medium.deploy.drive import (
     ENV_DRIVE,
     ENV_FREE,
     ENV_MPY_CROSS,

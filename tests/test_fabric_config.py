@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ether_medium import EtherError, ether
-from ether_medium.config import ConfigError, load_config
+from ether_medium import ether
+from ether_medium.config import load_config
+from ether_medium.errors import ConfigError, EtherError
 
 
 def _load(tmp_path: Path, text: str) -> ConfigError:

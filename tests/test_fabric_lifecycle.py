@@ -12,8 +12,9 @@ import pytest
 from fabric_apps import Adder, BrokenConstructor, LifecycleRecorder
 from fabric_harness import expect, fabric_client, tapped
 
-from ether_medium import EtherError, ether
-from ether_medium.decorators import set_publish_hook
+from ether_medium import ether
+from ether_medium.errors import EtherError
+from ether_medium.fabric.decorators import set_publish_hook
 
 
 def _lifecycle_config(tmp_path: Path, n: int = 2, **kwargs: object) -> dict[str, object]:

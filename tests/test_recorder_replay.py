@@ -17,8 +17,9 @@ import pytest
 import zmq
 from recorder_harness import running_broker
 
-from ether_medium.envelope import decode
-from ether_medium.recorder.replay import FabricNotFound, fabric_publish_address, replayed_topics
+from ether_medium.errors import FabricNotFound
+from ether_medium.fabric.envelope import decode
+from ether_medium.recorder.replay import fabric_publish_address, replayed_topics
 from ether_medium.recorder.store import Store
 
 GAP_S = 0.2

@@ -21,7 +21,8 @@ module                          what it holds
 ``proxy``                       ``ether.device(name)``: a board as an object in host code
 =============================== ===========================================================================
 
-Names are imported lazily, so importing this package (the config does, to check ``link:`` URLs) stays cheap.
+Its errors are in :mod:`ether_medium.errors` (``BridgeError`` and below). Names are imported lazily, so
+importing this package (the config does, to check ``link:`` URLs) stays cheap.
 """
 
 from __future__ import annotations
@@ -30,29 +31,19 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "AttachError",
-    "BridgeError",
     "ClockSync",
-    "DeliveryError",
     "DeviceProxy",
     "LinkCounters",
-    "LinkLost",
     "LinkManager",
-    "LinkUnavailable",
     "device",
     "open_link",
 ]
 
 _WHERE = {
-    "AttachError": "errors",
-    "BridgeError": "errors",
-    "LinkLost": "errors",
-    "LinkUnavailable": "errors",
     "ClockSync": "clock",
     "LinkCounters": "counters",
     "LinkManager": "manager",
     "open_link": "links",
-    "DeliveryError": "proxy",
     "DeviceProxy": "proxy",
     "device": "proxy",
 }

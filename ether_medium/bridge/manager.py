@@ -32,11 +32,11 @@ from ether_lite import framing, protocol
 from ether_medium.bridge.clock import ClockSync
 from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.delivery import Deliveries, Delivery
-from ether_medium.bridge.endpoints import DescribeError, Endpoint, endpoint_from_describe, format_validation
-from ether_medium.bridge.errors import LinkLost, LinkUnavailable
+from ether_medium.bridge.endpoints import Endpoint, endpoint_from_describe, format_validation
 from ether_medium.bridge.links import Link, open_link
 from ether_medium.bridge.problems import ProblemLog
 from ether_medium.bridge.sequence import TopicSequence
+from ether_medium.errors import DescribeError, LinkLost, LinkUnavailable
 
 __all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
 

@@ -22,35 +22,12 @@ from typing import Any
 import zmq
 
 from ether_medium.bridge.service import bridge_topic
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
-from ether_medium.envelope import EnvelopeError
-from ether_medium.requests import RemoteError, requester_for
+from ether_medium.errors import DeliveryError, EnvelopeError, RemoteError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.requests import requester_for
 
 __all__ = ["DeliveryError", "DeviceProxy", "device"]
-
-
-class DeliveryError(RuntimeError):
-    """The device did not take a message; ``reason`` says why (from the bridge)."""
-
-    def __init__(self, device: str, topic: str, reason: str) -> None:
-        super().__init__(reason)
-        self.device = device
-        self.topic = topic
-        self.reason = reason
-
-
-def _addresses() -> tuple[BrokerAddresses, str]:
-    from ether_medium.api import ether
-
-    launcher = ether.launcher
-    if launcher is not None:
-        return launcher.addresses, "ether"
-    import os
-
-    if "ETHER_PUBLISH" not in os.environ:
-        raise RuntimeError("ether.device() needs a running fabric: call ether.tap(config=...) first")
-    return BrokerAddresses.from_env(), os.environ.get("ETHER_NAME", f"pid{os.getpid()}")
 
 
 class DeviceProxy:
@@ -226,9 +203,9 @@ _proxies: dict[tuple[str, str], DeviceProxy] = {}
 _lock = threading.Lock()
 
 
-def device(name: str, timeout: float = 10.0) -> DeviceProxy:
-    """The proxy of device ``name`` (one per fabric and process; waits up to ``timeout`` for it to attach)."""
-    addresses, caller = _addresses()
+def device(name: str, addresses: BrokerAddresses, caller: str, timeout: float = 10.0) -> DeviceProxy:
+    """The proxy of device ``name`` on the fabric at ``addresses``, asked for by ``caller`` (one per fabric
+    and process; waits up to ``timeout`` for it to attach). ``ether.device(name)`` is the way to call it."""
     key = (addresses.publish, name)
     with _lock:
         proxy = _proxies.get(key)

@@ -1,11 +1,11 @@
 """The bridge process: one per entry of the config's ``devices:`` section (started by the launcher).
 
-``main(ctx)`` (the service contract in :mod:`ether_medium.service`) attaches the device named by
+``main(ctx)`` (the service contract in :mod:`ether_medium.fabric.service`) attaches the device named by
 ``ctx.kwargs["device"]`` and maps it into the fabric:
 
 * each PUB becomes a fabric message on the endpoint's topic (``Thermometer.read`` or its rename), from
   ``source`` = the device's name, with ``host_time``, ``device_time`` mapped to the host clock,
-  ``device_uncertainty`` and ``device_seq`` (:mod:`ether_medium.envelope`);
+  ``device_uncertainty`` and ``device_seq`` (:mod:`ether_medium.fabric.envelope`);
 * a fabric message on a device subscriber's topic becomes a DELIVER (ACK, retransmission); when it carries
   ``reply_to`` (``ether.get`` or a :class:`~ether_medium.bridge.proxy.DeviceProxy`), the outcome is
   answered there: ``{"value": {"ok": true, "rtt_s": ...}}`` or ``error``;
@@ -29,21 +29,20 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 
+from ether_medium import topics
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
-from ether_medium.envelope import Envelope, EnvelopeError, encode, encode_device, source_prefix
+from ether_medium.errors import EnvelopeError
+from ether_medium.fabric.envelope import Envelope, encode, encode_device, source_prefix
 
 if TYPE_CHECKING:
-    from ether_medium.client import FabricClient
     from ether_medium.config import DeviceConfig
-    from ether_medium.service import ServiceContext
+    from ether_medium.fabric.client import FabricClient
+    from ether_medium.fabric.service import ServiceContext
 
-__all__ = ["TOPIC_DEVICE", "FabricBridge", "bridge_topic", "main"]
+__all__ = ["FabricBridge", "bridge_topic", "main"]
 
-TOPIC_DEVICE = "Ether.device"
-TOPIC_LOG = "Ether.log"
-TOPIC_SHUTDOWN = "Ether.shutdown"
 
 log = logging.getLogger("ether.bridge")
 
@@ -77,7 +76,7 @@ class FabricBridge:
         self._pid = os.getpid()
         loop.add(self.mgr)
         loop.add_socket(client.socket, self.on_fabric)
-        client.subscribe(TOPIC_SHUTDOWN)
+        client.subscribe(topics.SHUTDOWN)
         client.subscribe(bridge_topic(name))
 
     # -- Sink: device -> fabric -------------------------------------------------------------------------
@@ -91,7 +90,7 @@ class FabricBridge:
             self.client.subscribe(topic)
         self._subscribed = wanted
         self.client.publish(
-            TOPIC_DEVICE,
+            topics.DEVICE,
             {
                 "name": self.name,
                 "device_id": info.device_id,
@@ -144,7 +143,7 @@ class FabricBridge:
             "time": time.time(),
             "logger": f"device.{self.name}",
         }
-        self.client.publish(TOPIC_LOG, data, source=self.name)
+        self.client.publish(topics.LOG, data, source=self.name)
 
     # -- fabric -> device -------------------------------------------------------------------------------
     def on_fabric(self) -> None:
@@ -161,7 +160,7 @@ class FabricBridge:
             self.handle(got)
 
     def handle(self, env: Envelope) -> None:
-        if env.topic == TOPIC_SHUTDOWN:
+        if env.topic == topics.SHUTDOWN:
             self.loop.stop()
         elif env.topic == bridge_topic(self.name):
             self.answer(env)

@@ -20,9 +20,9 @@ import time
 from typing import Any
 
 from ether_medium.bridge.endpoints import Endpoint
-from ether_medium.bridge.errors import LinkUnavailable
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import Delivery, LinkManager, Reading
+from ether_medium.errors import LinkUnavailable
 
 HELP = "attach one device by its link and print what it publishes"
 

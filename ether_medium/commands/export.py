@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ether_medium.recorder.export import MissingExtra, export_csv, export_parquet
-from ether_medium.recorder.store import DEFAULT_PATH, SessionNotFound, Store
+from ether_medium.errors import MissingExtra, SessionNotFound
+from ether_medium.recorder.export import export_csv, export_parquet
+from ether_medium.recorder.store import DEFAULT_PATH, Store
 
 HELP = "export a recorded session to CSV or Parquet"
 

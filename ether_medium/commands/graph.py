@@ -9,9 +9,10 @@ import os
 import re
 import sys
 
-from ether_medium.config import ConfigError, EtherConfig, load_config
-from ether_medium.decorators import ether_methods
-from ether_medium.instance import ClassPathError, apply_registry_config, load_class
+from ether_medium.config import EtherConfig, load_config
+from ether_medium.errors import ClassPathError, ConfigError
+from ether_medium.fabric.decorators import ether_methods
+from ether_medium.fabric.instance import apply_registry_config, load_class
 
 HELP = "print the wiring of a config as a mermaid diagram"
 

@@ -1,7 +1,7 @@
 """``ether monitor TOPIC``: print the messages on a topic of a running fabric.
 
 The tap process writes its broker addresses to a well-known file (see
-:func:`ether_medium.launcher.fabric_file`: ``$ETHER_STATE_DIR/fabric.json``, else
+:func:`ether_medium.fabric.launcher.fabric_file`: ``$ETHER_STATE_DIR/fabric.json``, else
 ``$XDG_RUNTIME_DIR/ether/fabric.json``, else ``./.ether/fabric.json``); ``--fabric FILE`` names another.
 ``TOPIC`` is matched exactly; end it with ``.`` for a prefix (``Ether.``) or give ``""`` for everything.
 """
@@ -13,10 +13,10 @@ import json
 import sys
 import time
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
-from ether_medium.envelope import EnvelopeError
-from ether_medium.launcher import fabric_file
+from ether_medium.errors import EnvelopeError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.statefile import fabric_file
 
 HELP = "print the messages on a topic of a running fabric"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ether_medium.recorder.replay import FABRIC_FILE, FabricNotFound, fabric_publish_address, replay
-from ether_medium.recorder.store import DEFAULT_PATH, SessionNotFound, Store
+from ether_medium.errors import FabricNotFound, SessionNotFound
+from ether_medium.recorder.replay import FABRIC_FILE, fabric_publish_address, replay
+from ether_medium.recorder.store import DEFAULT_PATH, Store
 
 HELP = "republish a recorded session into a running fabric"
 

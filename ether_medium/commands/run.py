@@ -17,8 +17,9 @@ import threading
 import time
 from types import FrameType
 
-from ether_medium.api import EtherError, ether
-from ether_medium.config import ConfigError, EtherConfig, load_config
+from ether_medium.api import ether
+from ether_medium.config import EtherConfig, load_config
+from ether_medium.errors import ConfigError, EtherError
 
 HELP = "run a YAML config: tap, start, wait (Ctrl-C or --duration), shut down"
 

@@ -8,7 +8,8 @@ import sys
 import time
 from dataclasses import asdict
 
-from ether_medium.recorder.store import DEFAULT_PATH, SessionInfo, SessionNotFound, Store
+from ether_medium.errors import SessionNotFound
+from ether_medium.recorder.store import DEFAULT_PATH, SessionInfo, Store
 
 HELP = "list recorded sessions"
 

@@ -22,16 +22,13 @@ from typing import Any
 
 import cbor2
 
+from ether_medium.errors import MissingExtra
 from ether_medium.recorder.store import MessageRow, SessionInfo, Store
 
 __all__ = ["PROVENANCE", "MissingExtra", "export_csv", "export_parquet", "file_stem", "flatten"]
 
 PROVENANCE = ("source", "seq", "host_time", "device_time", "device_uncertainty", "device_seq")
 PARQUET_HINT = "Parquet export needs pyarrow: pip install 'ether-medium[parquet]'"
-
-
-class MissingExtra(RuntimeError):
-    """An optional dependency that this export format needs is not installed."""
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -40,7 +40,6 @@ import fnmatch
 import logging
 import os
 import signal
-import struct
 import threading
 import time
 import uuid
@@ -52,10 +51,18 @@ from typing import Any, Protocol
 import cbor2
 import zmq
 
-from ether_medium.broker import BrokerAddresses
+from ether_medium import topics
 from ether_medium.config import EtherConfig, RecordingConfig
-from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, source_prefix
-from ether_medium.envelope import _uint as cbor_uint  # the fabric encoders' own integer encoding
+from ether_medium.errors import EnvelopeError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.envelope import (
+    Envelope,
+    decode,
+    device_payload,
+    encode,
+    plain_payload,
+    source_prefix,
+)
 from ether_medium.recorder.store import ROW_WIDTH, Store
 from ether_medium.recorder.writer import BatchWriter
 
@@ -63,22 +70,12 @@ __all__ = ["Recorder", "RecordingSummary", "TopicSelection", "run_recorder"]
 
 log = logging.getLogger("ether.recorder")
 
-SHUTDOWN = "Ether.shutdown"
-BYE = "Ether.bye"
-DEVICE = "Ether.device"
-EXITED = "Ether.exited"  # {name, code}: the launcher saw a process die without saying bye
-READY = "Ether.ready"  # {name}: a process (re)started, so its bye is awaited again
-PROGRESS = "Ether.recorder.progress"  # {name, received, committed, pending}: see the module docstring
-ALWAYS_RECORDED = ("Ether.saved", "Ether.log", DEVICE, EXITED)
-OWN_PREFIX = "Ether.recorder."  # the recorder's own messages (probes, progress): never recorded
-PROBE_PREFIX = OWN_PREFIX + "probe."
+PROBE_PREFIX = topics.RECORDER_PREFIX + "probe."
 
 _IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID, _EXITED, _READY = range(8)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
 _PROGRESS_S = 0.25  # how often a draining recorder reports its progress
-_U64 = 1 << 64
-_double = struct.Struct(">Bd").pack
 _LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th (the writer does the same)
 
 
@@ -110,9 +107,9 @@ class TopicSelection:
 
     def records(self, topic: str) -> bool:
         if topic.startswith("Ether."):
-            if topic in ALWAYS_RECORDED:
+            if topic in topics.ALWAYS_RECORDED:
                 return True
-            if topic.startswith(OWN_PREFIX):
+            if topic.startswith(topics.RECORDER_PREFIX):
                 return False
             return any(fnmatch.fnmatchcase(topic, g) for g in self._lifecycle_globs)
         return any(fnmatch.fnmatchcase(topic, g) for g in self.globs)
@@ -128,30 +125,15 @@ class TopicSelection:
         return sorted(out)
 
 
-def _seq_and_time(seq: int, host_time: float) -> bytes:
-    """``q``'s value, then ``"t"`` and its value, byte for byte as the fabric's encoders write them (the
-    integer in its shortest form, :func:`ether_medium.envelope._uint`; the time as float64), in one pack."""
-    if seq < 24:
-        return _QT[0](seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x100:
-        return _QT[1](0x18, seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x10000:
-        return _QT[2](0x19, seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x100000000:
-        return _QT[3](0x1A, seq, b"\x61t", 0xFB, host_time)
-    return _QT[4](0x1B, seq, b"\x61t", 0xFB, host_time)
-
-
-_QT = tuple(struct.Struct(f">{fmt}2sBd").pack for fmt in ("B", "BB", "BH", "BI", "BQ"))
-
-
 def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
     """A function giving the values of a data message's row (:data:`~ether_medium.recorder.store.ROW_WIDTH`
     of them) from its topic and body; it raises when the body is not a valid envelope with a map payload.
 
     The body is decoded once (C code) for the header fields. The payload is stored as the bytes the publisher
-    encoded, cut out of the body, when the body has the layout of :func:`~ether_medium.envelope.encode_plain`
-    (``{d, s, q, t}``) or :func:`~ether_medium.envelope.encode_device` (``{d, s, q, t, dt, du, dq}``): a
+    encoded, cut out of the body, when the body has the layout of
+    :func:`~ether_medium.fabric.envelope.encode_plain`
+    (``{d, s, q, t}``) or :func:`~ether_medium.fabric.envelope.encode_device` (``{d, s, q, t, dt, du, dq}``):
+    a
     definite map of exactly those keys, ``d`` first, and the body ends with exactly the bytes those encoders
     write for the decoded ``s``, ``q``, ``t`` (...) values. Then the payload is everything between the ``d``
     key and that tail: any other encoding of those fields (another key order, a float32 time, a longer
@@ -179,23 +161,18 @@ def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
         if type(host_time) is not float:
             host_time = float(host_time)
         if len(msg) == 4:
-            if body[:3] == b"\xa4\x61d" and 0 <= seq < _U64:  # the layout of encode_plain?
-                tail = (prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
-                if body.endswith(tail):
-                    return topic, source, seq, host_time, None, None, None, body[3:len(body) - len(tail)]
-            return topic, source, seq, host_time, None, None, None, dumps(data)
+            payload = plain_payload(body, prefixes.get(source) or prefix_of(source), seq, host_time)
+            return topic, source, seq, host_time, None, None, None, payload or dumps(data)
         dt, du, dq = msg.get("dt"), msg.get("du"), msg.get("dq")
         if dt is not None:  # a device row: its fields must be numbers
             dt = float(dt)
             du = None if du is None else float(du)
             dq = None if dq is None else int(dq)
-            if (len(msg) == 7 and body[:3] == b"\xa7\x61d" and du is not None and dq is not None
-                    and 0 <= seq < _U64 and 0 <= dq < _U64):  # the layout of encode_device?
-                tail = ((prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
-                        + b"\x62dt" + _double(0xFB, dt) + b"\x62du" + _double(0xFB, du) + b"\x62dq"
-                        + cbor_uint(dq))
-                if body.endswith(tail):
-                    return topic, source, seq, host_time, dt, du, dq, body[3:len(body) - len(tail)]
+            if len(msg) == 7 and du is not None and dq is not None:
+                prefix = prefixes.get(source) or prefix_of(source)
+                payload = device_payload(body, prefix, seq, host_time, dt, du, dq)
+                if payload is not None:
+                    return topic, source, seq, host_time, dt, du, dq, payload
         return topic, source, seq, host_time, dt, du, dq, dumps(data)
 
     return row
@@ -299,8 +276,8 @@ class Recorder:
                 "pending": max(0, self._received - done)}
         self._progress_seq += 1
         with contextlib.suppress(zmq.ZMQError):
-            pub.send_multipart(encode(Envelope(PROGRESS, data, "recorder", self._progress_seq, time.time())),
-                               zmq.NOBLOCK)
+            env = Envelope(topics.RECORDER_PROGRESS, data, "recorder", self._progress_seq, time.time())
+            pub.send_multipart(encode(env), zmq.NOBLOCK)
 
     def _confirm_subscribed(self, sub: zmq.Socket[bytes], pub: zmq.Socket[bytes]) -> list[list[bytes]]:
         """Publish a probe through the broker until it comes back: then the broker holds our subscription,
@@ -448,15 +425,15 @@ class Recorder:
             topic = topic_bytes.decode()
         except UnicodeDecodeError:
             return _INVALID, ""  # it reached us through one of our subscriptions: decode() reports it
-        if topic == SHUTDOWN:
+        if topic == topics.SHUTDOWN:
             return _SHUTDOWN, topic
-        if topic == BYE:
+        if topic == topics.BYE:
             return _BYE, topic
-        if topic == DEVICE:
+        if topic == topics.DEVICE:
             return _DEVICE, topic
-        if topic == EXITED:
+        if topic == topics.EXITED:
             return _EXITED, topic
-        if topic == READY:
+        if topic == topics.READY:
             return _READY, topic
         return (_RECORD if self.selection.records(topic) else _IGNORE), topic
 

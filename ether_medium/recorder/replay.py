@@ -21,7 +21,8 @@ from pathlib import Path
 import cbor2
 import zmq
 
-from ether_medium.envelope import Envelope, encode
+from ether_medium.errors import FabricNotFound
+from ether_medium.fabric.envelope import Envelope, encode
 from ether_medium.recorder.store import SessionInfo, Store
 
 __all__ = [
@@ -37,10 +38,6 @@ __all__ = [
 FABRIC_FILE = Path(".ether") / "fabric.json"
 """Where a running fabric writes its broker addresses when neither ``$ETHER_STATE_DIR`` nor
 ``$XDG_RUNTIME_DIR`` is set, relative to the project directory."""
-
-
-class FabricNotFound(RuntimeError):
-    """No running fabric to replay into."""
 
 
 def fabric_files(project_dir: Path | None = None) -> list[Path]:

@@ -36,7 +36,7 @@ it died without closing the session (``kill -9``, power cut): the next recorder 
 so a killed process loses nothing committed; an OS crash or power cut may lose the commits since the last
 checkpoint (the database stays consistent). ``FULL`` syncs the WAL at every commit (slower on a real disk).
 
-``messages``: one row per recorded envelope (see :mod:`ether_medium.envelope` for the fields).
+``messages``: one row per recorded envelope (see :mod:`ether_medium.fabric.envelope` for the fields).
 
 ======================= ======= =========================================================================
 column                  type    meaning
@@ -73,7 +73,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ether_medium import __version__
+from ether_medium.errors import DatabaseError, SessionNotFound
+from ether_medium.version import __version__
 
 __all__ = [
     "DEFAULT_PATH",
@@ -86,6 +87,9 @@ __all__ = [
 ]
 
 DEFAULT_PATH = "ether_data/ether.sqlite"
+# The layout of the tables below, as PRAGMA user_version: raised with every change a reader must know of.
+# A database of a newer layout is refused (an older Ether must not write rows a newer one misreads).
+SCHEMA_VERSION = 1
 
 MessageRow = tuple[str, str, str, int, float, float | None, float | None, int | None, bytes]
 """(session_id, topic, source, seq, host_time, device_time, device_uncertainty, device_seq, payload)"""
@@ -136,10 +140,6 @@ def _insert_sql(session_id: str, rows: int) -> str:
 
 
 STATUSES = ("running", "normal", "error", "interrupted")
-
-
-class SessionNotFound(LookupError):
-    """A session reference (id, unique prefix or ``latest``) that names no single session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +216,17 @@ class Store:
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        found = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            self._db.close()
+            raise DatabaseError(
+                str(self.path),
+                f"recorded by a newer Ether (database layout {found}; this version reads up to "
+                f"{SCHEMA_VERSION}): upgrade ether-medium, or record to another recording.path",
+            )
         self._db.executescript(_SCHEMA)
+        if found < SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._in_tx = False
         self._statements: dict[str, tuple[tuple[int, str], ...]] = {}
 

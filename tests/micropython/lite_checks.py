@@ -7,7 +7,7 @@ directory holding protocol.json and cbor/; the caller sets it.
 """
 
 # Runs under MicroPython too: no contextlib, no next() defaults idioms needed, %-formatting kept.
-# ruff: noqa: UP031, SIM105, SIM110, RUF015
+# ruff: noqa: SIM110, RUF015
 
 import json
 

@@ -5,7 +5,6 @@
 """
 
 # Runs under MicroPython too: no contextlib, no next() defaults idioms needed, %-formatting kept.
-# ruff: noqa: UP031
 
 import sys
 

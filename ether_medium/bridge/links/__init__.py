@@ -12,9 +12,9 @@
 Every link is non-blocking and has a ``fileno()``, so the bridge waits on all of its links and fabric
 sockets in one ``zmq.Poller``. The contract, per method:
 
-* :meth:`Link.open` raises :class:`~ether_medium.bridge.errors.LinkUnavailable` (retry later);
+* :meth:`Link.open` raises :class:`~ether_medium.errors.LinkUnavailable` (retry later);
 * :meth:`Link.read` returns the bytes available now (``b""`` when none; for a datagram link, one
-  datagram) and raises :class:`~ether_medium.bridge.errors.LinkLost` when the link broke;
+  datagram) and raises :class:`~ether_medium.errors.LinkLost` when the link broke;
 * :meth:`Link.write` writes all of ``data`` or raises :class:`LinkLost`;
 * :meth:`Link.close` never raises and may be called twice.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from urllib.parse import parse_qs, urlsplit
 
-from ether_medium.bridge.errors import LinkUnavailable
+from ether_medium.errors import LinkUnavailable
 
 __all__ = ["Link", "open_link", "parse_link"]
 

@@ -18,9 +18,9 @@ import sys
 import tty
 from urllib.parse import parse_qs, urlencode
 
-from ether_medium.bridge.errors import LinkLost, LinkUnavailable
 from ether_medium.bridge.links import Link
 from ether_medium.bridge.links.fd import read_available, write_all
+from ether_medium.errors import LinkLost, LinkUnavailable
 
 __all__ = ["CommandLink", "SimLink", "sim_command"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import socket
 
-from ether_medium.bridge.errors import LinkLost, LinkUnavailable
 from ether_medium.bridge.links import Link, parse_link
+from ether_medium.errors import LinkLost, LinkUnavailable
 
 __all__ = ["UdpLink"]
 

@@ -16,18 +16,11 @@ from typing import Any
 
 import zmq
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
+from ether_medium.errors import RemoteError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
 
 __all__ = ["RemoteError", "Requester", "close_all", "requester_for"]
-
-
-class RemoteError(RuntimeError):
-    """The service answered with an error (it rejected the parameters or its method raised)."""
-
-    def __init__(self, topic: str, message: str) -> None:
-        super().__init__(f"ether.get({topic!r}) failed: {message}")
-        self.topic = topic
 
 
 class Requester:

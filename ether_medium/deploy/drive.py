@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ether_medium.errors import DeployError
+
 __all__ = [
     "DEFAULT_CODE",
     "DRIVE_PATTERNS",
@@ -39,7 +41,7 @@ __all__ = [
     "resolve_code",
 ]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ETHER_LITE = REPO / "ether_lite"
 FIRMWARE = REPO / "firmware"
 DEVICES = REPO / "examples" / "devices"
@@ -65,10 +67,6 @@ _FIRST_LINE = re.compile(
     r"^Adafruit CircuitPython (?P<version>\S+) on (?P<date>\S+?);\s*"
     r"(?P<board>.+?)(?: with (?P<chip>\S+))?\s*$"
 )
-
-
-class DeployError(Exception):
-    """Deployment cannot go on; the message says what is wrong, where, and what to do."""
 
 
 @dataclass(frozen=True)

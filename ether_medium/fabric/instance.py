@@ -32,39 +32,29 @@ from typing import Any
 import cbor2
 import zmq
 
-from ether_medium.client import FabricClient
-from ether_medium.decorators import (
+from ether_medium import topics
+from ether_medium.errors import ClassPathError, EnvelopeError, SetupError
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.decorators import (
     LIFECYCLE,
     EtherMethod,
-    Phase,
     apply_registry,
     ether_methods,
     set_publish_hook,
 )
-from ether_medium.envelope import Envelope, EnvelopeError, decode
-from ether_medium.validation import MessageRejected, UnpublishableResult, return_checker, subscriber_model
+from ether_medium.fabric.envelope import Envelope, decode
+from ether_medium.fabric.validation import (
+    MessageRejected,
+    UnpublishableResult,
+    return_checker,
+    subscriber_model,
+)
+from ether_medium.topics import Phase
 
-__all__ = ["LIFECYCLE_TOPICS", "TOPIC_DONE", "TOPIC_SAVED", "InstanceRuntime", "load_class"]
+__all__ = ["InstanceRuntime", "load_class"]
 
 log = logging.getLogger("ether")
 
-TOPIC_SAVED = "Ether.saved"
-TOPIC_DONE = "Ether.done"
-LIFECYCLE_TOPICS: dict[str, Phase] = {
-    "Ether.init": "init",
-    "Ether.start": "start",
-    "Ether.save": "save",
-    "Ether.cleanup": "cleanup",
-    "Ether.shutdown": "shutdown",
-}
-
-
-class SetupError(RuntimeError):
-    """An instance that cannot be set up (its constructor raised); the message says which and why."""
-
-
-class ClassPathError(ImportError):
-    """A ``class_path`` (or registry key) that does not name an importable class."""
 
 
 def load_class(class_path: str, where: str) -> type:
@@ -180,7 +170,7 @@ class InstanceRuntime:
         set_publish_hook(self.publish_result)
 
     def subscribe(self) -> None:
-        for topic in [*self.subs, *self.gets, *LIFECYCLE_TOPICS]:
+        for topic in [*self.subs, *self.gets, *topics.PHASES]:
             self.client.subscribe(topic)
 
     # -- publishing ------------------------------------------------------------------------------------
@@ -209,7 +199,7 @@ class InstanceRuntime:
             if phase == "save" and result is not None:
                 if isinstance(result, dict):
                     try:
-                        self.client.publish(TOPIC_SAVED, result)
+                        self.client.publish(topics.SAVED, result)
                     except TypeError as exc:
                         log.error(
                             "%s: save handler %s returned data that cannot be published: %s",
@@ -225,7 +215,7 @@ class InstanceRuntime:
                         type(result).__name__,
                     )
         if phase in ("init", "save", "cleanup"):
-            self.client.publish(TOPIC_DONE, {"name": self.name, "phase": phase})
+            self.client.publish(topics.DONE, {"name": self.name, "phase": phase})
 
     # -- messages --------------------------------------------------------------------------------------
     def handle(self, env: Envelope) -> bool:
@@ -236,7 +226,7 @@ class InstanceRuntime:
             return True
         for sub in self.subs.get(topic, ()):
             self._deliver(sub, env)
-        phase = LIFECYCLE_TOPICS.get(topic)  # a user may subscribe to lifecycle topics too
+        phase = topics.PHASES.get(topic)  # a user may subscribe to lifecycle topics too
         if phase is None:
             return True
         for p in LIFECYCLE[: LIFECYCLE.index(phase) + 1]:
@@ -296,7 +286,7 @@ class InstanceRuntime:
         for env in self.client.take_pending():
             if not self.handle(env):
                 return
-        subs_by_topic = {t.encode(): subs for t, subs in self.subs.items() if t not in LIFECYCLE_TOPICS}
+        subs_by_topic = {t.encode(): subs for t, subs in self.subs.items() if t not in topics.PHASES}
         loads = cbor2.loads
         deliver = self._deliver_data
         while True:

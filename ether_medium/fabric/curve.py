@@ -5,7 +5,7 @@ copied anywhere; ``NAME.key_secret`` holds the key pair and stays on its machine
 them (:func:`create_keys`).
 
 * The broker machine has a server key pair (``fabric.curve.key``, put on its TCP endpoints by
-  :class:`ether_medium.broker.TcpListener`) and a directory of the public keys of the
+  :class:`ether_medium.fabric.broker.TcpListener`) and a directory of the public keys of the
   machines allowed to join (``fabric.curve.authorized``). :class:`KeyAuthenticator` (a ZAP handler,
   ``zmq.auth.thread.ThreadAuthenticator``) accepts exactly those keys; a refused key is logged with the peer's
   address (once per key and 10 s); the directory is read again when a file was added to it, so a key copied
@@ -30,6 +30,8 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from ether_medium.errors import KeyFileError
+
 __all__ = [
     "NO_CURVE_HINT",
     "ClientKeys",
@@ -50,10 +52,6 @@ NO_CURVE_HINT = (
     "machines' NAME.key files) or, on a joining machine, fabric.curve.server_key (the broker machine's "
     "NAME.key)"
 )
-
-
-class KeyFileError(ValueError):
-    """A key file that cannot be used; the message names the file, the config key and what to do."""
 
 
 def is_loopback(host: str) -> bool:
@@ -121,7 +119,8 @@ class ClientKeys:
 
 @functools.lru_cache(maxsize=8)
 def client_keys(key_file: str, server_key_file: str) -> ClientKeys:
-    """Load (once per process) the client keys named by a :class:`ether_medium.broker.BrokerAddresses`."""
+    """Load (once per process) the client keys named by a
+    :class:`ether_medium.fabric.broker.BrokerAddresses`."""
     public, secret = load_key_pair(key_file)
     return ClientKeys(public, secret, load_public_key(server_key_file))
 

@@ -1,7 +1,8 @@
 """One process's connection to the fabric: a PUB socket to the broker's XSUB, a SUB socket to its XPUB.
 
 :class:`FabricClient` is what instance processes, the launcher, the bridge and the recorder use. Every
-message goes through :mod:`ether_medium.envelope`. A client belongs to one thread (ZeroMQ sockets are not
+message goes through :mod:`ether_medium.fabric.envelope`. A client belongs to one thread (ZeroMQ sockets are
+not
 thread-safe); only :meth:`FabricClient.publish` may be called from other threads too (it takes a lock), so a
 log handler can publish from anywhere in the process.
 
@@ -31,19 +32,14 @@ from typing import Any
 import cbor2
 import zmq
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, encode_plain, source_prefix
+from ether_medium import topics
+from ether_medium.errors import EnvelopeError, FabricClosedError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.envelope import Envelope, decode, encode, encode_plain, source_prefix
 
-__all__ = ["TOPIC_BYE", "TOPIC_READY", "FabricClient", "FabricClosedError"]
+__all__ = ["FabricClient", "FabricClosedError"]
 
-TOPIC_READY = "Ether.ready"
-TOPIC_BYE = "Ether.bye"
-TOPIC_ROLLCALL = "Ether.rollcall"
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: no enum operation per send
-
-
-class FabricClosedError(RuntimeError):
-    """The client was used after :meth:`FabricClient.close`."""
 
 
 class FabricClient:
@@ -156,7 +152,7 @@ class FabricClient:
     def recv(self, timeout: float | None = None) -> Envelope | None:
         """The next message for this client, or ``None`` after ``timeout`` seconds (``None``: wait).
 
-        Malformed messages raise :class:`ether_medium.envelope.EnvelopeError` (the caller logs them and
+        Malformed messages raise :class:`ether_medium.fabric.envelope.EnvelopeError` (the caller logs them and
         carries on); messages on topics that only share a prefix with a subscription are skipped.
         """
         if self._pending:
@@ -254,13 +250,13 @@ class FabricClient:
         :meth:`handshake`; unless ``listening`` (a restart: the launcher listens already), wait for the
         launcher's ``Ether.rollcall``; :meth:`go_live`; publish ``Ether.ready``
         ``{"name", "pid", **info}``."""
-        self.subscribe(TOPIC_ROLLCALL)
+        self.subscribe(topics.ROLLCALL)
         self.handshake(timeout)
-        if not listening and self.wait_for(TOPIC_ROLLCALL, timeout) is None:
+        if not listening and self.wait_for(topics.ROLLCALL, timeout) is None:
             raise TimeoutError(f"{self.name}: no roll call from the launcher within {timeout} s")
-        self.unsubscribe(TOPIC_ROLLCALL)
+        self.unsubscribe(topics.ROLLCALL)
         self.go_live()
-        self.publish(TOPIC_READY, {"name": self.name, "pid": os.getpid(), **info})
+        self.publish(topics.READY, {"name": self.name, "pid": os.getpid(), **info})
 
     # -- closing ---------------------------------------------------------------------------------------
     def close(self, bye: bool = True) -> None:
@@ -270,7 +266,7 @@ class FabricClient:
             return
         if bye:
             with contextlib.suppress(zmq.ZMQError):
-                self.publish(TOPIC_BYE, {"name": self.name, "pid": os.getpid()})
+                self.publish(topics.BYE, {"name": self.name, "pid": os.getpid()})
         self.closed = True
         self._sub.close(0)
         self._pub.close()

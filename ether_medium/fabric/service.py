@@ -22,9 +22,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
 from ether_medium.config import EtherConfig
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
 
 __all__ = ["BRIDGE_TARGET", "RECORDER_TARGET", "ServiceContext", "ServiceSpec"]
 

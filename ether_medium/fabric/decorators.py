@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
+from ether_medium.topics import LIFECYCLE, Phase
+
 __all__ = [
     "LIFECYCLE",
     "EtherMethod",
@@ -33,8 +35,6 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-Phase = Literal["init", "start", "save", "cleanup", "shutdown"]
-LIFECYCLE: tuple[Phase, ...] = ("init", "start", "save", "cleanup", "shutdown")
 
 PublishHook = Callable[[Any, "EtherMethod", Any], None]
 _publish_hook: PublishHook | None = None

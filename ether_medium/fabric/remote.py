@@ -5,7 +5,8 @@ With ``fabric: {transport: tcp, host, port, curve: {key, authorized}}`` the main
 main machine's own processes keep using those). :func:`tcp_listener` loads the server keys before anything
 starts; :func:`start_authenticator` starts the ZAP handler that admits the keys in ``curve.authorized``.
 
-A joining machine (:mod:`ether_medium.joiner`) publishes ``Ether.join`` ``{name, host, pid, names}`` until
+A joining machine (:mod:`ether_medium.fabric.joiner`) publishes ``Ether.join`` ``{name, host, pid, names}``
+until
 the main session's supervisor answers on ``Ether.welcome.<name>`` with ``{session, phases, error}``
 (:class:`Reception`): the session id, the lifecycle phases passed so far (its instances catch up on init and
 start), or why it may not join (a process name that is taken, a session that is shutting down).
@@ -18,19 +19,18 @@ import os
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from ether_medium.broker import TcpListener
 from ether_medium.config import FabricConfig
+from ether_medium.fabric.broker import TcpListener
 
 if TYPE_CHECKING:
     import zmq
 
-    from ether_medium.curve import KeyAuthenticator
+    from ether_medium.fabric.curve import KeyAuthenticator
 
-__all__ = ["TOPIC_JOIN", "Reception", "start_authenticator", "tcp_endpoint", "tcp_listener", "welcome_topic"]
+__all__ = ["Reception", "start_authenticator", "tcp_endpoint", "tcp_listener", "welcome_topic"]
 
 log = logging.getLogger("ether")
 
-TOPIC_JOIN = "Ether.join"
 
 
 def welcome_topic(name: str) -> str:
@@ -45,13 +45,13 @@ def tcp_endpoint(host: str, port: int) -> str:
 
 def tcp_listener(fabric: FabricConfig) -> TcpListener | None:
     """The broker's TCP endpoints for ``fabric: {transport: tcp}`` (``None`` for ``ipc``), with the server
-    keys loaded. Raises :class:`ether_medium.curve.KeyFileError` for a key file that cannot be used."""
+    keys loaded. Raises :class:`ether_medium.fabric.curve.KeyFileError` for a key file that cannot be used."""
     if fabric.transport != "tcp" or fabric.join is not None:
         return None
     publish, subscribe = tcp_endpoint(fabric.host, fabric.port), tcp_endpoint(fabric.host, fabric.port + 1)
     if fabric.curve is None:
         return TcpListener(publish, subscribe)
-    from ether_medium.curve import load_key_pair
+    from ether_medium.fabric.curve import load_key_pair
 
     public, secret = load_key_pair(os.path.abspath(fabric.curve.key))
     return TcpListener(publish, subscribe, public, secret)
@@ -61,7 +61,7 @@ def start_authenticator(fabric: FabricConfig, context: zmq.Context[Any]) -> KeyA
     """Start the ZAP handler for a CURVE listener in the broker's ``context`` (before the broker binds)."""
     if fabric.transport != "tcp" or fabric.curve is None or fabric.curve.authorized is None:
         return None
-    from ether_medium.curve import KeyAuthenticator
+    from ether_medium.fabric.curve import KeyAuthenticator
 
     auth = KeyAuthenticator(context, os.path.abspath(fabric.curve.authorized))
     auth.start()

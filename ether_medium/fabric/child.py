@@ -1,9 +1,11 @@
-"""Entry point of every process the launcher starts: ``python -m ether_medium.child``.
+"""Entry point of every process the launcher starts: ``python -m ether_medium.fabric.child``.
 
-The launcher passes what to run as JSON in ``ETHER_CHILD`` (see :func:`ether_medium.launcher.child_env`) and
+The launcher passes what to run as JSON in ``ETHER_CHILD`` (see
+:func:`ether_medium.fabric.launcher.child_env`) and
 the broker's addresses in ``ETHER_PUBLISH`` / ``ETHER_SUBSCRIBE``. The child connects a
 :class:`FabricClient` named after the process, sends its log records to the fabric (``Ether.log``), runs an
-instance (:class:`ether_medium.instance.InstanceRuntime`) or a service target, and closes the client with
+instance (:class:`ether_medium.fabric.instance.InstanceRuntime`) or a service target, and closes the client
+with
 ``Ether.bye``. Exit status: 0 on a normal shutdown, 1 when setting up failed (the reason is logged).
 """
 
@@ -18,34 +20,36 @@ import os
 import signal
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
-from ether_medium.instance import ClassPathError, SetupError
+from ether_medium.errors import ClassPathError, SetupError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
 from ether_medium.logs import FabricLogHandler, level_from_env
+from ether_medium.topics import LIFECYCLE
+
+if TYPE_CHECKING:
+    from ether_medium.fabric.instance import InstanceRuntime
 
 log = logging.getLogger("ether")
 
 
 def _run_instance(client: FabricClient, spec: dict[str, Any]) -> int:
-    from ether_medium.instance import InstanceRuntime
+    from ether_medium.fabric.instance import InstanceRuntime
 
     runtime = InstanceRuntime(
         client, dict(spec["instance"], listening=spec.get("listening")), catch_up=spec.get("catch_up") or []
     )
-    if spec.get("leave_on_sigterm"):  # an instance of a machine that joined a session (ether_medium.joiner)
-        from ether_medium.joiner import run_until_leave
-
+    if spec.get("leave_on_sigterm"):  # an instance of a machine that joined a session (fabric.joiner)
         return run_until_leave(runtime)
     return runtime.run()
 
 
 def _run_service(client: FabricClient, spec: dict[str, Any]) -> int:
     from ether_medium.config import load_config
-    from ether_medium.service import ServiceContext
+    from ether_medium.fabric.service import ServiceContext
 
     service = spec["service"]
     module_name, _, func_name = service["target"].partition(":")
@@ -70,7 +74,7 @@ def _run_service(client: FabricClient, spec: dict[str, Any]) -> int:
 
 def _reset_after_fork() -> None:
     """Forget what the forked child inherited from the tap process: log handlers, publish hook, signals."""
-    from ether_medium.decorators import set_publish_hook
+    from ether_medium.fabric.decorators import set_publish_hook
 
     set_publish_hook(None)
     for logger in (logging.getLogger(), log):
@@ -141,3 +145,26 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def run_until_leave(runtime: InstanceRuntime) -> int:
+    """Run an instance of a joined machine: SIGTERM (its launcher leaves the session) makes it run the
+    phases it has not run yet, as ``Ether.shutdown`` would, and exit normally (with ``Ether.bye``)."""
+
+    class Leave(BaseException):
+        pass
+
+    def on_term(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM stops it at once
+        raise Leave
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return runtime.run()
+    except Leave:
+        logging.getLogger("ether").info(
+            "%s: leaving the session (its machine's launcher stops)", runtime.name
+        )
+        for phase in LIFECYCLE:
+            runtime.run_phase(phase)
+        return 0

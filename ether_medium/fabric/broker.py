@@ -56,7 +56,7 @@ class BrokerAddresses:
     def secure(self, sock: zmq.Socket[Any]) -> None:
         """Put this machine's CURVE keys on ``sock`` (call before ``connect``); nothing without key files."""
         if self.key_file is not None and self.server_key_file is not None:
-            from ether_medium.curve import client_keys
+            from ether_medium.fabric.curve import client_keys
 
             client_keys(self.key_file, self.server_key_file).apply(sock)
 

@@ -5,7 +5,8 @@ runs on another machine (``ether run remote.yaml --join tcp://HOST:PORT``, or ``
 
 1. checks, with a socket of its own, that the broker at HOST answers and accepts this machine's CURVE key
    (a refused key, a wrong server key or no broker each give an :class:`JoinError` that says what to do);
-2. publishes ``Ether.join`` until the main session welcomes it (:mod:`ether_medium.remote`), and takes the
+2. publishes ``Ether.join`` until the main session welcomes it (:mod:`ether_medium.fabric.remote`), and takes
+the
    session id and the phases passed so far from the answer;
 3. forks its processes (before it holds a ZeroMQ context, as the main launcher does), each connected to the
    remote broker with this machine's keys; those instances run the phases the session has passed (init,
@@ -22,9 +23,7 @@ stops. The main session is not told to stop and never waits for a joined machine
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -33,23 +32,23 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
+from ether_medium import topics
 from ether_medium.config import EtherConfig, parse_join
-from ether_medium.decorators import LIFECYCLE
-from ether_medium.launcher import TAP_NAME, EtherError, Launcher
-from ether_medium.logs import TOPIC_LOG, FabricLogHandler, get_logger, print_remote
-from ether_medium.remote import TOPIC_JOIN, tcp_endpoint, welcome_topic
-from ether_medium.service import ServiceSpec
+from ether_medium.errors import JoinError, LaunchError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.launcher import TAP_NAME, Launcher
+from ether_medium.fabric.remote import tcp_endpoint, welcome_topic
+from ether_medium.fabric.service import ServiceSpec
+from ether_medium.logs import FabricLogHandler, get_logger, print_remote
 
 if TYPE_CHECKING:
-    from ether_medium.instance import InstanceRuntime
+    pass
 
-__all__ = ["JoinError", "JoiningLauncher", "introduce", "run_until_leave"]
+__all__ = ["JoiningLauncher", "introduce"]
 
 log = get_logger()
 
-TOPIC_SHUTDOWN = "Ether.shutdown"
 _HANDSHAKE_EVENTS = {
     zmq.EVENT_HANDSHAKE_SUCCEEDED: "succeeded",
     zmq.EVENT_HANDSHAKE_FAILED_AUTH: "refused",
@@ -57,10 +56,6 @@ _HANDSHAKE_EVENTS = {
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
     zmq.EVENT_DISCONNECTED: "disconnected",
 }
-
-
-class JoinError(EtherError):
-    """This machine cannot join the session; the message says why and what to do."""
 
 
 def _public_key_file(key_file: str) -> str:
@@ -124,7 +119,7 @@ def introduce(addresses: BrokerAddresses, name: str, names: list[str], timeout: 
             request = {"name": name, "host": socket.gethostname(), "pid": os.getpid(), "names": names}
             welcome = None
             while welcome is None and time.monotonic() < deadline:
-                client.publish(TOPIC_JOIN, request)
+                client.publish(topics.JOIN, request)
                 welcome = client.wait_for(topic, 0.2)
         finally:
             client.close(bye=False)
@@ -141,40 +136,17 @@ def introduce(addresses: BrokerAddresses, name: str, names: list[str], timeout: 
     return welcome.data
 
 
-def run_until_leave(runtime: InstanceRuntime) -> int:
-    """Run an instance of a joined machine: SIGTERM (its launcher leaves the session) makes it run the
-    phases it has not run yet, as ``Ether.shutdown`` would, and exit normally (with ``Ether.bye``)."""
-
-    class Leave(BaseException):
-        pass
-
-    def on_term(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM stops it at once
-        raise Leave
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        return runtime.run()
-    except Leave:
-        logging.getLogger("ether").info(
-            "%s: leaving the session (its machine's launcher stops)", runtime.name
-        )
-        for phase in LIFECYCLE:
-            runtime.run_phase(phase)
-        return 0
-
-
 class JoiningLauncher(Launcher):
     """The launcher of a machine that joins a session running elsewhere (see the module docstring)."""
 
     SUPERVISED = (
-        TOPIC_LOG,
-        "Ether.ready",
-        "Ether.done",
-        "Ether.bye",
-        "Ether.init",
-        "Ether.start",
-        TOPIC_SHUTDOWN,
+        topics.LOG,
+        topics.READY,
+        topics.DONE,
+        topics.BYE,
+        topics.INIT,
+        topics.START,
+        topics.SHUTDOWN,
     )
 
     def __init__(self, config: EtherConfig, services: list[ServiceSpec] | None = None) -> None:
@@ -192,12 +164,12 @@ class JoiningLauncher(Launcher):
         addresses = BrokerAddresses(
             publish, subscribe, os.path.abspath(fabric.curve.key), os.path.abspath(fabric.curve.server_key)
         )
-        from ether_medium.curve import client_keys
+        from ether_medium.fabric.curve import client_keys
 
         try:
             client_keys(addresses.key_file or "", addresses.server_key_file or "")
         except ValueError as exc:
-            raise EtherError(f"config {self.config.source}: {exc}") from exc
+            raise LaunchError(f"config {self.config.source}: {exc}") from exc
         return addresses
 
     def tap(self, ready_timeout: float = 30.0) -> None:
@@ -223,7 +195,7 @@ class JoiningLauncher(Launcher):
             self._log_handler = FabricLogHandler(self._main)
             log.addHandler(self._log_handler)  # this launcher's records reach the main session's console too
             if not self._sup_live.wait(10.0):
-                raise EtherError("the launcher's supervisor could not connect to the broker")
+                raise LaunchError("the launcher's supervisor could not connect to the broker")
             self._wait_ready(list(self.children), ready_timeout)
             log.info(
                 "Joined session %s: %s (phases passed: %s)",
@@ -262,16 +234,16 @@ class JoiningLauncher(Launcher):
         log.info("Left the Ether session")
 
     def _on_message(self, topic: str, data: dict[str, Any]) -> None:
-        if topic == TOPIC_LOG:
+        if topic == topics.LOG:
             if data.get("name") in self.children:  # the main session prints everyone's; here only ours
                 print_remote(data)
             return
-        if topic in ("Ether.init", "Ether.start"):
+        if topic in (topics.INIT, topics.START):
             phase = topic.removeprefix("Ether.")
             if phase not in self.phases:
                 self.phases.append(phase)  # a process restarted here catches up on it
             return
-        if topic == TOPIC_SHUTDOWN:
+        if topic == topics.SHUTDOWN:
             self.stopping = True
             if not self.ended.is_set():
                 log.info("The main session is shutting down")

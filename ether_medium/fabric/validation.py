@@ -14,15 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
+from ether_medium.errors import MessageRejected, UnpublishableResult
+
 __all__ = ["MessageRejected", "UnpublishableResult", "describe_errors", "payload_of", "subscriber_model"]
-
-
-class MessageRejected(ValueError):
-    """A message whose data does not fit the subscriber's signature."""
-
-
-class UnpublishableResult(TypeError):
-    """A publisher's return value that cannot go on the fabric."""
 
 
 def describe_errors(exc: ValidationError) -> str:

@@ -4,7 +4,8 @@
   module already imported, so it is ready in milliseconds. It is safe only while this process holds no
   ZeroMQ context and runs no threads of ours, so the launcher forks every child *before* it starts the
   broker, its supervisor thread or any socket, and terminates the context it created at shutdown.
-* **spawn**: ``python -m ether_medium.child`` (about 0.3 s of imports per child). Used for restarts (the
+* **spawn**: ``python -m ether_medium.fabric.child`` (about 0.3 s of imports per child). Used for restarts
+(the
   tap process then holds a context), when a ZeroMQ context already exists in this process, or when
   ``ETHER_START_METHOD=spawn``.
 
@@ -125,4 +126,4 @@ def fork_child(run: Callable[[], int]) -> ForkedProcess:
 
 
 def spawn_child(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ether_medium.child"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "ether_medium.fabric.child"], env=env)

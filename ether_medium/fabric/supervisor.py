@@ -1,0 +1,257 @@
+"""Watching the processes of a session: their exits, restarts by policy, and their reaping at shutdown.
+
+:class:`Supervision` is the launcher's supervisor thread (mixed into :class:`~ether_medium.fabric.launcher.
+Launcher`): it receives the fabric's presence and lifecycle topics (``SUPERVISED``), prints the children's
+``Ether.log`` records, and polls every child process. One that exits unexpectedly is logged with its name and
+exit code, announced on ``Ether.exited`` (so the recorder stops waiting for its bye) and restarted when its
+``restart:`` policy says so, with exponential backoff, up to ``max_restarts``. At shutdown :meth:`_reap` waits
+for children until a deadline and then stops them by PID (SIGTERM, then SIGKILL); the recorder is given
+longer while it reports progress (:meth:`_reap_recorder`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ether_medium import topics
+from ether_medium.config import RestartPolicy
+from ether_medium.errors import EnvelopeError
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.process import ChildProcess
+from ether_medium.logs import get_logger, print_remote
+
+if TYPE_CHECKING:
+    import zmq
+
+    from ether_medium.fabric.broker import BrokerAddresses
+    from ether_medium.fabric.remote import Reception
+
+__all__ = ["TAP_NAME", "Child", "Supervision", "restart_policy"]
+
+log = get_logger()
+
+TAP_NAME = "ether"  # the tap process's name on the fabric
+
+
+def restart_policy(value: str | RestartPolicy) -> RestartPolicy:
+    return value if isinstance(value, RestartPolicy) else RestartPolicy.model_validate({"policy": value})
+
+
+@dataclass
+class Child:
+    name: str
+    kind: Literal["instance", "service"]
+    spec: dict[str, Any]
+    restart: RestartPolicy
+    proc: ChildProcess | None = None
+    restarts: int = 0
+    ready: bool = False
+    exit_code: int | None = None
+    restart_at: float | None = None
+    started_at: float = 0.0
+    history: list[int] = field(default_factory=list)
+
+
+class Supervision:
+    """The supervisor thread's half of the launcher (see the module docstring)."""
+
+    # what the supervisor thread receives (see _on_message)
+    SUPERVISED: tuple[str, ...] = (
+        topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS
+    )
+    recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
+    recorder_cap_s = 300.0  # ...or this long after it began waiting for it, however it progresses
+
+    # set by the launcher
+    session_id: str
+    children: dict[str, Child]
+    stopping: bool
+    failures: list[tuple[str, int]]
+    phases: list[str]
+    _cond: threading.Condition
+    _done: dict[str, set[str]]
+    _byes: set[str]
+    _unreported: list[dict[str, Any]]
+    _sup: FabricClient | None
+    _sup_stop: threading.Event
+    _sup_live: threading.Event
+    _main: FabricClient | None
+    _ctx: zmq.Context[zmq.Socket[bytes]] | None
+    _reception: Reception
+    _recorder_progress: dict[str, Any]
+
+    @property
+    def addresses(self) -> BrokerAddresses:
+        raise NotImplementedError
+
+    def _spawn(self, child: Child) -> None:
+        raise NotImplementedError
+
+    def _reap(self, children: list[Child], deadline: float) -> None:
+        procs = [c for c in children if c.proc is not None]
+        for child in procs:
+            assert child.proc is not None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(max(0.0, deadline - time.monotonic()))
+        for child in procs:
+            assert child.proc is not None
+            if child.proc.poll() is None:
+                log.warning("%s (PID %d) did not exit in time; stopping it", child.name, child.proc.pid)
+                child.proc.terminate()
+                try:
+                    child.proc.wait(0.5)
+                except subprocess.TimeoutExpired:
+                    child.proc.kill()
+                    child.proc.wait()
+            self._exited(child, child.proc.wait())
+
+    def _reap_recorder(self, recorder: Child, deadline: float) -> None:
+        """Wait for the recorder to commit and exit: until ``deadline``, then as long as its progress reports
+        (about four a second while it drains) show rows received or committed in the last
+        ``recorder_stall_s``, up to ``recorder_cap_s``; then stop it, logging the rows not committed."""
+        proc = recorder.proc
+        if proc is None:
+            return
+        start = time.monotonic()
+        moved, last = start, None
+        while proc.poll() is None:
+            now = time.monotonic()
+            with self._cond:
+                report = dict(self._recorder_progress)
+            seen = (report.get("received"), report.get("committed"))
+            if seen != last:
+                moved, last = now, seen
+            stalled = now - moved >= self.recorder_stall_s
+            if now - start >= self.recorder_cap_s or (stalled and now >= deadline):
+                why = "no progress" if stalled else "still draining"
+                log.warning(
+                    "recorder (PID %d): %s after %.1f s; stopping it: %s rows received and not committed "
+                    "(its last report) are lost",
+                    proc.pid,
+                    why,
+                    now - start,
+                    report.get("pending", "an unknown number of"),
+                )
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.05)
+        self._reap([recorder], time.monotonic())
+
+    # -- supervisor thread -----------------------------------------------------------------------------
+    def _supervise(self) -> None:
+        client = FabricClient(self.addresses, f"{TAP_NAME}.supervisor", context=self._ctx)
+        self._sup = client
+        for topic in self.SUPERVISED:
+            client.subscribe(topic)
+        try:
+            client.handshake()
+        except TimeoutError:
+            return
+        self._sup_live.set()
+        try:
+            while not self._sup_stop.is_set():
+                try:
+                    env = client.recv(0.02)
+                except EnvelopeError as exc:
+                    log.error("dropped a malformed fabric message: %s", exc)
+                    continue
+                if env is not None:
+                    self._on_message(env.topic, env.data)
+                self._watch(client)
+        finally:
+            client.close(bye=False)
+            self._sup = None
+
+    def _on_message(self, topic: str, data: dict[str, Any]) -> None:
+        if topic == topics.LOG:
+            if data.get("name") != TAP_NAME:  # our own records were printed when they were made
+                print_remote(data)
+            return
+        name = str(data.get("name", ""))
+        if topic == topics.JOIN:
+            self._reception.on_join(
+                data,
+                session=self.session_id,
+                phases=self.phases,
+                taken=[TAP_NAME, *self.children],
+                stopping=self.stopping,
+                publish=self._publish_quietly,
+            )
+            return
+        if topic == topics.BYE:
+            self._reception.on_bye(name)
+        with self._cond:
+            if topic == topics.RECORDER_PROGRESS:
+                self._recorder_progress = data
+                return
+            child = self.children.get(name)
+            if topic == topics.READY and child is not None:
+                child.ready = True
+            elif topic == topics.DONE and str(data.get("phase")) in self._done:
+                self._done[str(data["phase"])].add(name)
+            elif topic == topics.BYE:
+                self._byes.add(name)
+            self._cond.notify_all()
+
+    def _publish_quietly(self, topic: str, data: dict[str, Any]) -> None:
+        main = self._main
+        if main is not None:
+            with contextlib.suppress(Exception):  # closed at shutdown
+                main.publish(topic, data)
+
+    def _exited(self, child: Child, code: int) -> None:
+        """Record an exit (from the supervisor or from ``_reap``); a process that did not say bye is
+        announced on ``Ether.exited`` so the recorder stops waiting for it."""
+        with self._cond:
+            if child.exit_code is not None:
+                return
+            child.exit_code = code
+            child.history.append(code)
+            if child.name not in self._byes:
+                self._unreported.append({"name": child.name, "code": code})
+            self._cond.notify_all()
+
+    def _watch(self, client: FabricClient) -> None:
+        now = time.monotonic()
+        with self._cond:
+            reports, self._unreported = self._unreported, []
+        for report in reports:
+            with contextlib.suppress(Exception):
+                client.publish(topics.EXITED, report)
+        for child in list(self.children.values()):
+            proc = child.proc
+            if proc is None:
+                continue
+            if child.exit_code is None:
+                code = proc.poll()
+                if code is None:
+                    continue
+                self._exited(child, code)
+                if self.stopping and code == 0:
+                    continue
+                if self.stopping:
+                    log.warning("%s (PID %d) exited with code %d during shutdown", child.name, proc.pid, code)
+                    continue
+                log.error("%s (PID %d) exited unexpectedly with exit code %d", child.name, proc.pid, code)
+                self.failures.append((child.name, code))
+                pol = child.restart
+                wanted = pol.policy == "always" or (pol.policy == "on-failure" and code != 0)
+                if wanted and child.restarts < pol.max_restarts:
+                    child.restart_at = now + pol.backoff_s * (2**child.restarts)
+                elif wanted:
+                    log.error(
+                        "%s: not restarting, it already restarted %d times (restart.max_restarts)",
+                        child.name,
+                        child.restarts,
+                    )
+            elif child.restart_at is not None and now >= child.restart_at and not self.stopping:
+                child.restarts += 1
+                log.info(
+                    "restarting %s (restart %d of %d)", child.name, child.restarts, child.restart.max_restarts
+                )
+                self._spawn(child)
