@@ -50,9 +50,10 @@ class FirmwareUnavailable(RuntimeError):
 
 def frozen_files() -> list[Path]:
     """Everything the firmware freezes or is built from in this repository (what the stamp hashes)."""
-    from ether_medium.deploy import _core_files  # the rule `ether deploy` and firmware/manifest.py share
+    from ether_medium.deploy.board_files import board_files  # `ether deploy`'s rule; the manifest's too
 
-    return [*_core_files(ROOT / "ether_lite"), DEVICE, MANIFEST, IDLE, Path(__file__)]
+    rule = ROOT / "ether_medium" / "deploy" / "board_files.py"
+    return [*board_files(ROOT / "ether_lite"), DEVICE, MANIFEST, IDLE, rule, Path(__file__)]
 
 
 def _source() -> tuple[str, Path]:

@@ -42,7 +42,7 @@ UNIT = {
     "test_recorder_rows",
     "test_sim_models",
 }
-DEVICE = {"test_lite_micropython"}
+DEVICE = {"test_lite_micropython", "test_lite_qemu"}
 
 
 def tier_of(path: Path) -> str:

@@ -17,9 +17,8 @@ While the link is open:
   where they cannot, call ``ether_lite.log(text)`` yourself. ``close()`` gives ``print`` back.
 """
 
-import sys
-
 import select
+import sys
 
 
 def from_spec(spec):
