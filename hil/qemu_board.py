@@ -10,7 +10,8 @@ program's (for ether_lite, ``link="stdio"``: frames both ways).
 the board again, as the board's own reset would, on a new pty (like a USB board that comes back on another
 port), and reports the new path. Every QEMU process is stopped by its own PID.
 
-    python -m hil.qemu_board          # the conformance device on an emulated board; prints its link
+    python -m hil.qemu_board [ID]          # the conformance device on an emulated board; prints its link
+    ether bridge "cmd:python -m hil.qemu_board --stdio ID"     # the same, its stdin/stdout the link
 """
 
 from __future__ import annotations
@@ -190,10 +191,50 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def relay(board: QemuBoard) -> None:
+    """Copy this process's stdin to the booted board's UART and its UART to stdout, until stdin ends; after a
+    reset, the board's new pty. (``cmd:`` links: the bridge talks to the board through this process.)"""
+    assert board.path
+    uart = [os.open(board.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)]
+    board.handed_over()
+    lock = threading.Lock()
+
+    def rebooted(path: str) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        with lock:
+            os.close(uart[0])
+            uart[0] = fd
+
+    board.watch(rebooted)
+    while True:
+        with lock:
+            fd = uart[0]
+        ready = select.select([0, fd], [], [], 0.1)[0]
+        if 0 in ready:
+            data = os.read(0, 4096)
+            if not data:
+                return
+            with contextlib.suppress(OSError):  # the board is resetting: lost, as on a wire
+                os.write(fd, data)
+        if fd in ready:
+            try:
+                os.write(1, os.read(fd, 4096))
+            except (BlockingIOError, OSError):  # EIO: QEMU ended (a reset); the watcher boots it again
+                time.sleep(0.01)
+
+
+def command(device_id: str) -> list[str]:
+    """The command that runs the conformance device on an emulated board, its stdin/stdout the link."""
+    return [sys.executable, "-m", "hil.qemu_board", "--stdio", device_id]
+
+
 def main(argv: list[str]) -> int:
-    """Run the conformance device on an emulated board until Ctrl-C; print the link to attach to."""
+    """Run the conformance device on an emulated board until Ctrl-C (or SIGTERM); print the link to attach
+    to, or with ``--stdio`` be the link (stdin/stdout)."""
     from hil.qemu_firmware import firmware_or_reason
 
+    stdio = "--stdio" in argv
+    argv = [a for a in argv if a != "--stdio"]
     firmware, why = firmware_or_reason()
     if firmware is None:
         print(f"no firmware: {why}", file=sys.stderr)
@@ -204,7 +245,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        print(f"serial://{board.boot()}  (device {device_id!r}; Ctrl-C stops the board)", flush=True)
+        board.boot()
+        if stdio:
+            relay(board)
+            return 0
+        print(f"serial://{board.path}  (device {device_id!r}; Ctrl-C stops the board)", flush=True)
         board.handed_over()
         board.watch(lambda path: print(f"reset: now on serial://{path}", flush=True))
         while board.error is None:
