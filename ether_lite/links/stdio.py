@@ -33,8 +33,12 @@ def from_spec(spec):
 
 class StdioLink:
     def __init__(self):
-        self._in = sys.stdin.buffer
-        self._out = sys.stdout.buffer
+        try:
+            self._in = sys.stdin.buffer
+            self._out = sys.stdout.buffer
+        except AttributeError:  # text stdio converts newlines: frames would not survive it
+            raise RuntimeError("link 'stdio': this firmware has no sys.stdout.buffer (MICROPY_PY_SYS_STDIO_BUFFER); "
+                               "use link='usb_cdc' or 'uart'")
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
         self._one = bytearray(1)
