@@ -4,14 +4,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test test-fast lint deps tools bench clean
+.PHONY: demo test test-fast lint deps tools qemu bench clean
 
 BLINKA := $(VENV)/blinka
 BLINKA_STAMP := $(BLINKA)/.installed
 CIRCUITPY := $(VENV)/circuitpython
 CIRCUITPY_STAMP := $(CIRCUITPY)/.installed
 
-deps: $(STAMP) $(NODE_STAMP) $(BLINKA_STAMP) tools $(CIRCUITPY_STAMP)
+deps: $(STAMP) $(NODE_STAMP) $(BLINKA_STAMP) tools $(CIRCUITPY_STAMP) qemu
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -47,6 +47,16 @@ $(CIRCUITPY_STAMP): tests/circuitpython/build.sh | $(STAMP)
 	@if PYTHON=$(PY) tests/circuitpython/build.sh $(CIRCUITPY); then touch $@; \
 	elif [ -n "$$CI" ] && [ -d ../shared/circuitpython ]; then echo "error: CircuitPython did not build"; exit 1; \
 	else echo "note: CircuitPython not built (above: why); tests that need it will say so"; fi
+
+# The emulated board of the HIL suite: MicroPython's QEMU port (Cortex-M3) with ether_lite frozen in, built into
+# .venv/qemu/ once and again only when what is frozen changes (hil/qemu_firmware.py says from which source).
+QEMU_APT := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+qemu: $(STAMP)
+	@{ command -v qemu-system-arm && echo '#include <string.h>' | arm-none-eabi-gcc -E -x c - ; } >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && (apt-get install -y -qq $(QEMU_APT) >/dev/null 2>&1 || \
+	    (apt-get update -qq && apt-get install -y -qq $(QEMU_APT) >/dev/null)) ; } || \
+	  echo "note: $(QEMU_APT) not installed; the emulated board's tests will say so"
+	@$(PY) -m hil.qemu_firmware >/dev/null || echo "note: the emulated board's tests will say why they cannot run"
 
 lint: $(STAMP)
 	$(PY) -m ruff check ether_medium ether_lite tests bench examples firmware

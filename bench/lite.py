@@ -1,5 +1,6 @@
-"""ether_lite figures: wire size, codec speed against cbor2, .mpy size, RAM under MicroPython and (from
-bench/lite_circuitpython.py) under CircuitPython 10.2.1, where a SAMD21 board's fit is decided.
+"""ether_lite figures: wire size, codec speed against cbor2, .mpy size, RAM under MicroPython, (from
+bench/lite_circuitpython.py) under CircuitPython 10.2.1, where a SAMD21 board's fit is decided, and RAM and
+publish rate on an emulated Cortex-M3 with ether_lite frozen into its MicroPython firmware (QEMU).
 
     .venv/bin/python bench/lite.py
 
@@ -391,6 +392,97 @@ def mpy_sizes() -> None:
     )
 
 
+# The emulated board (hil/qemu_board.py): the first parts of MP_SCRIPT, each compiled and run by exec() as
+# the top-level parts are under node, so that the code of each part counts in the figure taken after it.
+QEMU_RAM = """\
+import gc
+g = {}
+for part in PARTS:
+    exec(part, g)
+print("FIGURES", g["IMPORT"], g["THERMO"], gc.mem_alloc() + gc.mem_free())
+"""
+# The UART's raw rate (the baseline: bytes the board writes), then the conformance device's burst(n) on a
+# Node over the stdio link, alternately, 3 rounds, each timed by the board; the host reads the pty as fast as
+# it can, so that it does not pace the board. The best round of each counts (the machine may be shared).
+QEMU_RATE = """\
+import sys, time
+from conformance import Thermometer
+from ether_lite import Node
+from ether_lite.links import open_link
+link = open_link("stdio")
+t = Thermometer()
+node = Node(t, link, device_id="bench")
+node.poll()
+b = bytes(range(1, 256))
+out = sys.stdout.buffer
+raw = []
+pub = []
+for r in range(3):
+    t0 = time.ticks_ms()
+    for i in range(RAW_WRITES):
+        out.write(b)
+    raw.append(time.ticks_diff(time.ticks_ms(), t0))
+    t0 = time.ticks_ms()
+    t.burst(BURST_N)
+    pub.append(time.ticks_diff(time.ticks_ms(), t0))
+link.close()
+print("RATES", min(raw), min(pub))
+"""
+RAW_WRITES = 1000  # of 255 bytes without a zero
+BURST_N = 2000
+
+
+def emulated_board() -> None:
+    """RAM of the frozen core and of the Thermometer device, and the maximum publish rate, on MicroPython
+    firmware for a Cortex-M3 (QEMU mps2-an385) with ether_lite frozen in; the baseline of the rate is what the
+    board's UART carries when the board writes raw bytes, measured in the same program."""
+    from hil.qemu_board import QemuBoard, read_until
+    from hil.qemu_firmware import firmware_or_reason
+
+    firmware, why = firmware_or_reason()
+    if firmware is None:
+        line("Emulated Cortex-M3 (QEMU) figures", "skipped: " + why.splitlines()[0])
+        return
+
+    def output(program: str) -> bytes:
+        """What the program wrote on the line, up to the raw REPL's end marker."""
+        board = QemuBoard(firmware, program)
+        try:
+            board.boot()
+            assert board.fd is not None
+            return read_until(board.fd, b"\x04\x04>", time.monotonic() + 120, "the program's end", 65536)
+        finally:
+            board.stop()
+
+    def figures(out: bytes, name: str) -> list[int]:
+        return [int(x) for x in out.split(name.encode() + b" ")[1].split(b"\r")[0].split()]
+
+    parts = MP_SCRIPT.replace("HOST_FRAMES", repr(host_frames())).split("#--- top level\n")[:6]
+    core, thermo, heap = figures(output(f"PARTS = {parts!r}\n{QEMU_RAM}"), "FIGURES")
+    print("Emulated Cortex-M3 (QEMU mps2-an385, MicroPython 1.28.0 firmware, ether_lite frozen in):")
+    line("  heap of the board (gc.mem_alloc() + gc.mem_free())", f"{heap} B = {heap / 1024:.0f} KB")
+    line("  RAM to import the frozen core (as the MicroPython line above)", f"{core} B", "<= 6 KB")
+    line(
+        "  RAM of the issue's Thermometer device, end to end (as above)",
+        f"{thermo} B = {thermo / 1024:.1f} KB",
+        "<= 13 KB (a SAMD21's 17 KB less 4 KB for the user's code)",
+    )
+    program = QEMU_RATE.replace("RAW_WRITES", str(RAW_WRITES)).replace("BURST_N", str(BURST_N))
+    out = output(program)
+    raw_ms, pub_ms = figures(out, "RATES")
+    sent = out.split(b"RATES")[0]
+    frame_b = (len(sent) - 3 * RAW_WRITES * 255) / sent.count(b"\x00")  # (HELLO, DESCRIBEs: under 1 %)
+    raw_bps = RAW_WRITES * 255 / (raw_ms / 1000)
+    capacity = raw_bps / frame_b
+    rate = BURST_N / (pub_ms / 1000)
+    line("  the UART: raw bytes written by the board (baseline)",
+         f"{raw_bps / 1000:.0f} KB/s = {capacity:,.0f} frames/s of {frame_b:.1f} B")
+    line(f"  maximum publish rate (burst({BURST_N}) over the stdio link, board's time)",
+         f"{rate:,.0f} messages/s = {rate / capacity:.2f}x what the UART carries (best of 3 rounds)")
+    print(f"  (QEMU does not pace its UART; a real one at 115200 baud carries {11520 / frame_b:,.0f} such"
+          " frames/s, so there the link, not the CPU, would set the rate)")
+
+
 def main() -> None:
     print(f"ether_lite bench (CPython {sys.version.split()[0]}, cbor2 baseline measured in the same run)")
     wire_bytes()
@@ -402,6 +494,7 @@ def main() -> None:
     import lite_circuitpython
 
     lite_circuitpython.report()
+    emulated_board()
 
 
 if __name__ == "__main__":

@@ -23,15 +23,17 @@ def run(*objs, link="usb_cdc", device_id=None, until=None):
     ``"udp://host:port"``, ``"stdio"``, a pyserial URL, or a link object) until ``until()`` is true."""
     from ether_lite.links import open_link
 
-    link = open_link(link)
+    opened = open_link(link)
     # a board keeps the chosen link module, not the code that chose it (RAM: ether_lite.node._drop)
     del open_link
     _drop("links")
-    node = Node(objs, link, device_id=device_id)
+    node = Node(objs, opened, device_id=device_id)
     try:
         node.run(until)
     finally:
         node.close()
+        if opened is not link:  # run() opened it from a spec: it closes it (stdio: Ctrl-C and print() back)
+            opened.close()
     return node
 
 

@@ -168,8 +168,13 @@ def identity(objs, version):
     try:
         b = os.urandom(4)
         boot_id = (b[0] & 0x3F) << 24 | b[1] << 16 | b[2] << 8 | b[3]
-    except (ImportError, AttributeError, NotImplementedError):
-        boot_id = clock.ticks_ms() & 0x3FFFFFFF
+    except (ImportError, AttributeError, NotImplementedError):  # no entropy source (MicroPython's QEMU port)
+        try:  # the microsecond the program started: the same boot twice is unlikely to hit it again
+            import time
+
+            boot_id = time.ticks_us() & 0x3FFFFFFF
+        except AttributeError:
+            boot_id = clock.ticks_ms() & 0x3FFFFFFF
     impl = sys.implementation
     firmware = "ether_lite %s; %s %d.%d.%d; %s" % (
         version, impl.name, impl.version[0], impl.version[1], impl.version[2],

@@ -8,6 +8,9 @@ unless a test sets them), so every simulated device is reached the same way: a p
   ``tests/micropython/run.mjs --stdio-link``), its stdin/stdout pipes;
 - ``circuitpython``: ``hil/devices/conformance.py`` as ``code.py`` on a drive ``ether deploy`` wrote, run
   by CircuitPython 10.2.1's unix port (``hil.circuitpython``), its stdin/stdout (``usb_cdc.data``) pipes;
+- ``qemu``: a microcontroller: the conformance device frozen into MicroPython firmware on an emulated
+  Cortex-M3 (hil/qemu_board.py), started over its raw REPL and served over the REPL's own line
+  (``link="stdio"``); the injector opens the board's UART pty, the bridge a pty through pyserial;
 - ``board``: a real board at the link given with ``--hil-link`` (no child process, no injector).
 """
 
@@ -23,8 +26,12 @@ import tempfile
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hil.faults import StreamFaultProxy
+
+if TYPE_CHECKING:
+    from hil.qemu_board import QemuBoard
 
 ROOT = Path(__file__).resolve().parent.parent
 MP_RUNNER = ROOT / "tests" / "micropython" / "run.mjs"  # ether_lite's runner of real MicroPython under node
@@ -61,6 +68,10 @@ def device_command(target: Target, device_id: str) -> list[str]:
 
         assert target.drive is not None
         return circuitpython.command(target.drive, device_id)
+    if target.name == "qemu":
+        from hil.qemu_board import command as qemu_command
+
+        return qemu_command(device_id)
     return cpython_command(device_id) if target.name == "cpython" else micropython_command(device_id)
 
 
@@ -68,12 +79,13 @@ def device_command(target: Target, device_id: str) -> list[str]:
 class Target:
     """One device under test. ``link`` is what the bridge opens; ``proxy`` is None for a real board."""
 
-    name: str  # "cpython", "micropython", "board"
+    name: str  # "cpython", "micropython", "qemu", "board"
     link: str
     proxy: StreamFaultProxy | None = None
     proc: subprocess.Popen[bytes] | None = None
     simulated: bool = True
     drive: Path | None = None  # circuitpython: the drive it runs (a temporary directory, removed by stop)
+    board: QemuBoard | None = None  # the emulated board (qemu)
     _fds: list[int] = field(default_factory=list)
 
     @property
@@ -85,6 +97,8 @@ class Target:
 
     def stop(self) -> None:
         """Stop what start_target started: the child by its PID, the proxy, our fds. Never raises."""
+        if self.board is not None:  # first: it may hand the proxy a new tty while it runs
+            self.board.stop()
         if self.proxy is not None:
             self.proxy.close()
         if self.proc is not None and self.proc.poll() is None:
@@ -134,9 +148,29 @@ def start_target(name: str, device_id: str, real_link: str | None = None) -> Tar
         except BaseException:
             target.stop()
             raise
+    elif name == "qemu":
+        target = _start_qemu(device_id)
     else:
-        raise ValueError(f"unknown HIL target {name!r}: cpython, micropython, circuitpython or board")
+        raise ValueError(f"unknown HIL target {name!r}: cpython, micropython, circuitpython, qemu or board")
+    assert target.proxy is not None
     target.link = f"serial://{target.proxy.bridge_path}"
+    return target
+
+
+def _start_qemu(device_id: str) -> Target:
+    """The emulated board, its UART behind the injector; after a reset its new pty replaces the old."""
+    from hil.qemu_board import QemuBoard, device_program
+    from hil.qemu_firmware import ensure_firmware
+
+    target = Target("qemu", "", board=QemuBoard(ensure_firmware(), device_program(device_id)))
+    assert target.board is not None
+    try:
+        target.proxy = proxy = StreamFaultProxy(target.board.boot(), seed="qemu")
+        target.board.handed_over()
+        target.board.watch(proxy.replace_device)
+    except BaseException:
+        target.stop()
+        raise
     return target
 
 

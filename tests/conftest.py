@@ -44,7 +44,7 @@ UNIT = {
     "test_settings",
     "test_sim_models",
 }
-DEVICE = {"test_lite_micropython", "test_lite_circuitpython"}
+DEVICE = {"test_lite_micropython", "test_lite_circuitpython", "test_lite_qemu"}
 
 
 def tier_of(path: Path) -> str:

@@ -32,6 +32,7 @@ ALLOWED = {
     "select",
     "errno",
     "json",
+    "builtins",  # links/stdio.py replaces print while the REPL's line carries frames
     # board and port modules (CircuitPython / MicroPython), never at module level without try/except
     "usb_cdc",
     "busio",

@@ -11,13 +11,14 @@ The contract every link meets (the in-memory pair in ``links.memory`` is the ref
   at a time.
 - ``close()``.
 
-``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"`` (CPython: print() then
-goes to stderr; MicroPython under Node: links.node_stdio),
-``"pipe:RFD,WFD"``, any other pyserial URL or device path (``"/dev/ttyACM0"``, ``"socket://h:p"``, ``"loop://"``),
+``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"`` (CPython:
+links.pipe, print() then goes to stderr; MicroPython and CircuitPython: links.stdio, the REPL's own line,
+print() then becomes LOG frames), ``"pipe:RFD,WFD"``, any other pyserial URL or device path (``"/dev/ttyACM0"``, ``"socket://h:p"``, ``"loop://"``),
 or an object that already has ``readinto`` and ``write``. Only the module for the chosen kind is imported:
-the part of the spec before its first ``:`` names it (``stdio`` is ``pipe``'s, any other a pyserial URL),
-and that module's ``from_spec(spec)`` opens the link.
+the part of the spec before its first ``:`` names it (any unknown one is a pyserial URL), and that module's ``from_spec(spec)`` opens the link.
 """
+
+import sys
 
 
 def open_link(spec):
@@ -33,6 +34,8 @@ def open_link(spec):
         from ether_lite.links import uart as link
     elif kind == "udp":
         from ether_lite.links import udp as link
+    elif kind == "stdio" and sys.implementation.name != "cpython":
+        from ether_lite.links import stdio as link
     elif kind in ("stdio", "pipe"):
         from ether_lite.links import pipe as link
     else:
