@@ -1,8 +1,13 @@
 """Log lines for bad input at a bounded rate, so a stream of garbage is reported but never floods the log.
 
-The first occurrence of each kind of problem is logged in full; later ones of the same kind within
-``interval_s`` are only counted, and the next line says how many were folded into it. The counters in
-:class:`~ether_medium.bridge.counters.LinkCounters` count every single one regardless.
+Every boundary that takes bytes from outside (a device link, the fabric's sockets, a recording database)
+counts what it cannot use, reports it here and drops it. The first occurrence of each kind of problem is
+logged in full; later ones of the same kind within ``interval_s`` are only counted, and the next line says
+how many were folded into it ("3 more like this in the last 10.0 s"). :attr:`ProblemLog.counts` counts every
+single one regardless.
+
+Kinds are names the caller chooses ("malformed", "describe 3"); at most :data:`MAX_KINDS` are tracked, so
+input that invents kinds cannot grow memory: beyond that, new kinds are folded into the kind ``"other"``.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import logging
 import time
 
-__all__ = ["ProblemLog"]
+__all__ = ["MAX_KINDS", "ProblemLog"]
+
+MAX_KINDS = 256
 
 
 class ProblemLog:
@@ -18,10 +25,16 @@ class ProblemLog:
         self.logger = logger
         self.prefix = prefix
         self.interval_s = interval_s
+        self.counts: dict[str, int] = {}  # every report of each kind, folded or not
+        self.total = 0
         self._last: dict[str, float] = {}
         self._folded: dict[str, int] = {}
 
     def report(self, kind: str, message: str, level: int = logging.WARNING) -> None:
+        if kind not in self.counts and len(self.counts) >= MAX_KINDS:
+            kind = "other"
+        self.total += 1
+        self.counts[kind] = self.counts.get(kind, 0) + 1
         now = time.monotonic()
         last = self._last.get(kind)
         if last is not None and now - last < self.interval_s:
