@@ -13,11 +13,31 @@ input that invents kinds cannot grow memory: beyond that, new kinds are folded i
 from __future__ import annotations
 
 import logging
+import re
 import time
 
-__all__ = ["MAX_KINDS", "ProblemLog"]
+__all__ = ["MAX_KINDS", "ProblemLog", "kind_of", "shown"]
 
 MAX_KINDS = 256
+
+_VARIABLE = re.compile(r"'[^']*'|\"[^\"]*\"|\d+|:.*")
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for a log line about hostile input: never raises (the
+    repr of an integer beyond Python's digit limit, or of a deeply nested value, does)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"(a {type(value).__name__} that cannot be shown)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def kind_of(message: str) -> str:
+    """The kind of a problem described by ``message``: its words without quoted names, numbers and what
+    follows the first colon ("body of 'x' is not CBOR: ..." and "body of 'y' is not CBOR: ..." are one
+    kind)."""
+    return _VARIABLE.sub("", message[:200])[:80]
 
 
 class ProblemLog:

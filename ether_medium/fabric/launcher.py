@@ -47,6 +47,7 @@ from ether_medium.fabric.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceS
 from ether_medium.fabric.statefile import remove_state, write_state
 from ether_medium.fabric.supervisor import TAP_NAME, Child, Supervision, restart_policy
 from ether_medium.logs import FabricLogHandler, get_logger
+from ether_medium.problems import ProblemLog
 
 if TYPE_CHECKING:
     from ether_medium.fabric.curve import KeyAuthenticator
@@ -86,6 +87,7 @@ class Launcher(Supervision):
         self._auth: KeyAuthenticator | None = None  # admits joining machines' keys (fabric.curve)
         self.ended = threading.Event()  # set when the session ends by itself (a joining machine's launcher)
         self._recorder_progress: dict[str, Any] = {}
+        self.sup_problems = ProblemLog(log, "supervisor", interval_s=10.0)
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:

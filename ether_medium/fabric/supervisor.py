@@ -12,6 +12,7 @@ longer while it reports progress (:meth:`_reap_recorder`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import subprocess
 import threading
 import time
@@ -24,11 +25,13 @@ from ether_medium.fabric import topics
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
 from ether_medium.logs import get_logger, print_remote
+from ether_medium.problems import ProblemLog, kind_of
 
 if TYPE_CHECKING:
     import zmq
 
     from ether_medium.fabric.broker import BrokerAddresses
+    from ether_medium.fabric.envelope import Envelope
     from ether_medium.fabric.remote import Reception
 
 __all__ = ["TAP_NAME", "Child", "Supervision", "restart_policy"]
@@ -84,6 +87,7 @@ class Supervision:
     _ctx: zmq.Context[zmq.Socket[bytes]] | None
     _reception: Reception
     _recorder_progress: dict[str, Any]
+    sup_problems: ProblemLog  # messages the supervisor dropped, counted by kind
 
     @property
     def addresses(self) -> BrokerAddresses:
@@ -158,14 +162,24 @@ class Supervision:
                 try:
                     env = client.recv(0.02)
                 except EnvelopeError as exc:
-                    log.error("dropped a malformed fabric message: %s", exc)
+                    self.sup_problems.report(kind_of(str(exc)), f"dropped a malformed fabric message: {exc}",
+                                             logging.ERROR)
                     continue
                 if env is not None:
-                    self._on_message(env.topic, env.data)
+                    self._dispatch(env)
                 self._watch(client)
         finally:
             client.close(bye=False)
             self._sup = None
+
+    def _dispatch(self, env: Envelope) -> None:
+        """:meth:`_on_message`, for any envelope: one whose values cannot be used (a log level of Infinity,
+        a name beyond the integer digit limit, ...) is counted, logged (rate-limited) and dropped."""
+        try:
+            self._on_message(env.topic, env.data)
+        except Exception as exc:
+            why = f"dropped a message on {env.topic!r}: {type(exc).__name__}: {exc}"
+            self.sup_problems.report(f"unusable {env.topic}", why, logging.ERROR)
 
     def _on_message(self, topic: str, data: dict[str, Any]) -> None:
         if topic == topics.LOG:

@@ -58,6 +58,7 @@ from ether_medium.fabric import topics
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.envelope import Envelope, decode, encode, source_prefix
 from ether_medium.fabric.envelope import _uint as cbor_uint  # the fabric encoders' own integer encoding
+from ether_medium.problems import ProblemLog, kind_of
 from ether_medium.recorder.store import ROW_WIDTH, Store
 from ether_medium.recorder.writer import BatchWriter
 
@@ -72,8 +73,8 @@ _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to th
 _POLL_MS = 50
 _PROGRESS_S = 0.25  # how often a draining recorder reports its progress
 _U64 = 1 << 64
+_INF = float("inf")
 _double = struct.Struct(">Bd").pack
-_LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th (the writer does the same)
 
 
 class _Flag(Protocol):
@@ -175,6 +176,8 @@ def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
             seq = int(seq)
         if type(host_time) is not float:
             host_time = float(host_time)
+        if not -_INF < host_time < _INF:
+            raise ValueError(f"host time {host_time} is not a finite number")
         if len(msg) == 4:
             if body[:3] == b"\xa4\x61d" and 0 <= seq < _U64:  # the layout of encode_plain?
                 tail = (prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
@@ -215,6 +218,7 @@ class Recorder:
         self._received = 0  # rows handed to the writer
         self._progress_seq = 0
         self.summary = RecordingSummary(session_id, str(self.rec.path))
+        self.problems = ProblemLog(log, "recorder", interval_s=10.0)
 
     def interrupt(self) -> None:
         """Stop now (signal handlers may call this): commit what was received, close as interrupted."""
@@ -372,26 +376,25 @@ class Recorder:
                         continue
                     try:
                         env = decode(frames)
-                    except (EnvelopeError, ValueError, TypeError) as exc:
+                        if kind in (_RECORD, _DEVICE, _EXITED):
+                            extend((env.topic, env.source, env.seq, env.host_time, env.device_time,
+                                    env.device_uncertainty, env.device_seq, dumps(env.data)))
+                            if kind == _DEVICE:
+                                self._received += len(values) // ROW_WIDTH
+                                put(values)
+                                values = []
+                                extend = values.extend
+                                put({**env.data, "seen": env.host_time})
+                        if kind in (_BYE, _EXITED):
+                            byes.add(str(env.data.get("name", env.source)))
+                        elif kind == _READY:
+                            byes.discard(str(env.data.get("name", env.source)))
+                        elif kind == _SHUTDOWN and drain_until is None:
+                            drain_until = time.monotonic() + self.rec.bye_timeout_s
+                            log.info("Ether.shutdown: draining until Ether.bye from %s",
+                                     ", ".join(sorted(self.wait_for)) or "nobody")
+                    except Exception as exc:  # EnvelopeError, or values no row can hold (a cyclic payload)
                         self._malformed(frames, self._reason(frames, exc))
-                        continue
-                    if kind in (_RECORD, _DEVICE, _EXITED):
-                        extend((env.topic, env.source, env.seq, env.host_time, env.device_time,
-                                env.device_uncertainty, env.device_seq, dumps(env.data)))
-                        if kind == _DEVICE:
-                            self._received += len(values) // ROW_WIDTH
-                            put(values)
-                            values = []
-                            extend = values.extend
-                            put({**env.data, "seen": env.host_time})
-                    if kind in (_BYE, _EXITED):
-                        byes.add(str(env.data.get("name", env.source)))
-                    elif kind == _READY:
-                        byes.discard(str(env.data.get("name", env.source)))
-                    elif kind == _SHUTDOWN and drain_until is None:
-                        drain_until = time.monotonic() + self.rec.bye_timeout_s
-                        log.info("Ether.shutdown: draining until Ether.bye from %s",
-                                 ", ".join(sorted(self.wait_for)) or "nobody")
                 if values:
                     if summary.first_message is None:
                         summary.first_message = time.time()
@@ -435,10 +438,12 @@ class Recorder:
             decode(frames)
         except EnvelopeError as err:
             return str(err)
-        except (ValueError, TypeError) as err:
-            exc = err
         topic = frames[0].decode(errors="replace")
-        return f"a field of the message on {topic!r} has the wrong type ({exc})"
+        try:
+            why = f"{type(exc).__name__}: {exc}"
+        except Exception:  # an exception whose text cannot be made
+            why = type(exc).__name__
+        return f"a value of the message on {topic!r} cannot be recorded ({why})"
 
     def _kind(self, topic_bytes: bytes) -> tuple[int, str]:
         try:
@@ -459,11 +464,9 @@ class Recorder:
 
     def _malformed(self, frames: list[bytes], reason: str) -> None:
         self.summary.malformed += 1
-        n = self.summary.malformed
-        if n <= _LOGGED_MALFORMED or n % 1000 == 0:
-            head = b"|".join(f[:24] for f in frames[:3]).hex(" ")
-            log.warning("malformed message #%d not recorded: %s (first bytes: %s); fix its publisher",
-                        n, reason, head)
+        head = b"|".join(f[:24] for f in frames[:3]).hex(" ")
+        self.problems.report(kind_of(reason), f"malformed message #{self.summary.malformed} not recorded: "
+                             f"{reason} (first bytes: {head}); fix its publisher")
 
 
 def run_recorder(addresses: BrokerAddresses, session_id: str, config: EtherConfig,

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from ether_medium.config import RecordingConfig
+from ether_medium.problems import ProblemLog, shown
 from ether_medium.recorder.store import ROW_WIDTH, Store
 
 __all__ = ["BatchWriter"]
@@ -27,8 +28,8 @@ __all__ = ["BatchWriter"]
 log = logging.getLogger("ether.recorder")
 
 # errors that concern one row, not the database: that row is refused, the others are written
-_ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
-_LOGGED = 20  # log each of the first refused rows, then every 1000th
+_ROW_ERRORS = (OverflowError, ValueError, TypeError, RecursionError, sqlite3.ProgrammingError,
+               sqlite3.InterfaceError)
 
 
 class BatchWriter(threading.Thread):
@@ -46,6 +47,7 @@ class BatchWriter(threading.Thread):
         self.lost = 0
         self.rejected = 0
         self.last_commit: float | None = None
+        self.problems = ProblemLog(log, "recorder", interval_s=10.0)
 
     def run(self) -> None:
         pending = 0
@@ -83,9 +85,8 @@ class BatchWriter(threading.Thread):
                         if not pending:
                             oldest = time.monotonic()
                         pending += self._insert(item)
-                elif isinstance(item, dict) and self.store.add_device(self.session_id, item):
-                    log.info("device %s (%s, firmware %s) attached", item.get("name"),
-                             item.get("device_id"), item.get("firmware"))
+                elif isinstance(item, dict):
+                    self._add_device(item)
                 if pending and (item is None or pending >= self.batch_rows
                                 or time.monotonic() - oldest >= self.flush_s):
                     self._commit(pending)
@@ -118,10 +119,23 @@ class BatchWriter(threading.Thread):
                 inserted += 1
             except _ROW_ERRORS as exc:
                 self.rejected += 1
-                if self.rejected <= _LOGGED or self.rejected % 1000 == 0:
-                    log.warning("message #%d refused by the database, not recorded: topic %r, source %r, "
-                                "seq %r: %s", self.rejected, row[0], row[1], row[2], exc)
+                self.problems.report(f"refused {type(exc).__name__}", f"message #{self.rejected} refused by "
+                                     f"the database, not recorded: topic {row[0]!r}, source {shown(row[1])}, "
+                                     f"seq {shown(row[2], 80)}: {exc}")
         return inserted
+
+    def _add_device(self, identity: dict[str, Any]) -> None:
+        """Add a device identity to the session row; one that cannot be stored (values JSON cannot hold) is
+        logged and counted in :attr:`rejected`, not a reason to stop recording."""
+        try:
+            added = self.store.add_device(self.session_id, identity)
+        except _ROW_ERRORS as exc:
+            self.rejected += 1
+            log.warning("a device identity on Ether.device cannot be stored in the session row: %s", exc)
+            return
+        if added:
+            log.info("device %s (%s, firmware %s) attached", identity.get("name"), identity.get("device_id"),
+                     identity.get("firmware"))
 
     def _commit(self, rows: int) -> None:
         if rows:
