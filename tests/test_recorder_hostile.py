@@ -6,6 +6,8 @@ The long version (a million inputs, with memory figures) is ``bench/fuzz.py``.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import math
 import tempfile
 import threading
@@ -17,18 +19,21 @@ from typing import Any
 
 import cbor2
 import pytest
-from hostile_inputs import envelope_bodies
+from hostile_inputs import CYCLIC_LIST, envelope_bodies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recorder_harness import Publisher, running_broker
 
+from ether_medium.cli import main as ether
 from ether_medium.config import load_config
 from ether_medium.fabric.broker import Broker
+from ether_medium.recorder.export import export_csv, export_parquet
 from ether_medium.recorder.recorder import Recorder, RecordingSummary, row_parser
 from ether_medium.recorder.store import ROW_WIDTH, Store
 from ether_medium.recorder.writer import _ROW_ERRORS, BatchWriter
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow (the 'parquet' extra) is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +142,60 @@ def test_recorder_counts_out_of_range_envelopes(tmp_path: Path) -> None:
     assert time.monotonic() - start < 20
     assert summary.status == "normal" and summary.malformed == 5
     assert rows == [{"v": "before"}, {"v": "after"}]
+
+
+def _store_with(db: Path, payloads: list[bytes]) -> None:
+    store = Store(db)
+    store.begin_session("s1", {})
+    for i, payload in enumerate(payloads):
+        store.insert([("s1", "odd/topic", "gen", i, 1.0 + i, None, None, None, payload)])
+    store.end_session("s1", "normal")
+    store.close()
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@given(bodies=st.lists(envelope_bodies(), min_size=1, max_size=20))
+@settings(max_examples=40, suppress_health_check=FIXTURES, deadline=None)
+def test_exports_write_every_row_of_any_recording(bodies: list[bytes]) -> None:
+    """Whatever the recorder's parser let into the database, and payloads that are not CBOR at all."""
+    row = row_parser()
+    payloads = [b"\xff not cbor", b"\x05"]
+    for body in bodies:
+        with contextlib.suppress(Exception):
+            payloads.append(row("t", body)[7])
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "ether.sqlite"
+        _store_with(db, payloads)
+        store = Store(db)
+        try:
+            session = store.resolve("latest")
+            csv_out = export_csv(store, session, Path(tmp) / "csv")
+            pq_out = export_parquet(store, session, Path(tmp) / "pq")
+        finally:
+            store.close()
+        assert len(_csv_rows(csv_out.paths[1])) == len(payloads)
+        assert pq.read_table(pq_out.paths[1]).num_rows == len(payloads)
+        assert csv_out.converted >= 1  # the payload that is not CBOR, at least
+
+
+def test_export_writes_values_the_format_cannot_hold_as_text(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "ether.sqlite"
+    cyclic = b"\xa2\x61c" + CYCLIC_LIST + b"\x61n\x01"  # {"c": <a list holding itself>, "n": 1}
+    _store_with(db, [cyclic, cbor2.dumps({"c": [], "n": 2**70}), cbor2.dumps({"c": [1], "n": 3})])
+    assert ether(["export", "latest", "--db", str(db), "--out", str(tmp_path / "csv")]) == 0
+    out = capsys.readouterr().out
+    assert "1 value written as text: the csv format cannot hold them as they are" in out
+    assert [(r["c"], r["n"]) for r in _csv_rows(tmp_path / "csv" / "odd_topic.csv")] == [
+        ("[<cycle>]", "1"), ("[]", str(2**70)), ("[1]", "3")]
+    assert ether(["export", "latest", "--format", "parquet", "--db", str(db),
+                  "--out", str(tmp_path / "pq")]) == 0
+    out = capsys.readouterr().out
+    assert "4 values written as text: the parquet format cannot hold them as they are" in out
+    table = pq.read_table(tmp_path / "pq" / "odd_topic.parquet")
+    assert table.column("n").to_pylist() == ["1", str(2**70), "3"]
+    assert table.column("c").to_pylist() == ["[<cycle>]", "[]", "[1]"]
