@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ether_medium.errors import ConfigError
+from ether_medium.errors import ConfigError, DuplicateKeyError
 
 __all__ = [
     "ConfigError",
@@ -96,6 +96,11 @@ class DeviceConfig(_Strict):
             open_link(value)  # parses the URL; opens nothing
         except LinkUnavailable as exc:
             raise ValueError(exc.reason) from exc
+        if value.startswith("udp://"):
+            port = value.removeprefix("udp://").partition("?")[0].rpartition(":")[2]
+            if port.isdigit() and int(port) > 65535:
+                raise ValueError(f"UDP port {port} of {value!r} is out of range: a port is 0-65535 "
+                                 "(0: any free port)")
         return value
 
 
@@ -219,6 +224,16 @@ class EtherConfig(_Strict):
         return instances
 
     @model_validator(mode="after")
+    def _names_are_unique(self) -> EtherConfig:
+        both = sorted(set(self.instances) & set(self.devices))
+        if both:
+            raise ValueError(
+                f"{', '.join(repr(n) for n in both)}: both an instance and a device; names must be unique "
+                "across instances and devices (each is a source on the fabric and a process): rename one"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _joining_does_not_record(self) -> EtherConfig:
         if self.fabric.join is not None and self.recording is not None:
             raise ValueError(
@@ -330,6 +345,23 @@ def _relevant(raw: dict[str, Any], errors: list[Any]) -> list[Any]:
     return out or errors
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (:class:`DuplicateKeyError`).
+    Keys merged in with ``<<:`` may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(key, line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_config(config: str | Path | dict[str, Any]) -> EtherConfig:
     """Parse a YAML file path or an already-loaded dict."""
     if isinstance(config, dict):
@@ -341,7 +373,9 @@ def load_config(config: str | Path | dict[str, Any]) -> EtherConfig:
         except OSError as exc:
             raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
         try:
-            raw = yaml.safe_load(text) or {}
+            raw = yaml.load(text, Loader=UniqueKeyLoader) or {}  # a SafeLoader
+        except DuplicateKeyError as exc:
+            raise ConfigError(source, [str(exc)]) from exc
         except yaml.YAMLError as exc:
             raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
         if not isinstance(raw, dict):

@@ -11,8 +11,8 @@ PUBLIC = {
     "Ether", "ether", "ether_cleanup", "ether_get", "ether_init", "ether_pub", "ether_save", "ether_shutdown",
     "ether_start", "ether_sub",
     "AttachError", "BridgeError", "ClassPathError", "ConfigError", "DeliveryError", "DeployError",
-    "DescribeError", "EnvelopeError", "EtherError", "FabricClosedError", "FabricNotFound", "JoinError",
-    "KeyFileError", "LaunchError", "LinkLost", "LinkUnavailable", "MessageRejected", "MissingExtra",
+    "DescribeError", "DuplicateKeyError", "EnvelopeError", "EtherError", "FabricClosedError",
+    "FabricNotFound", "JoinError", "KeyFileError", "LaunchError", "LinkLost", "LinkUnavailable", "MessageRejected", "MissingExtra",
     "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",
 }  # fmt: skip
 
