@@ -46,6 +46,14 @@ class InstanceConfig(_Strict):
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     restart: Literal["never", "on-failure", "always"] | RestartPolicy = "never"
+    save_timeout_s: float = Field(
+        10.0, gt=0, description="at shutdown, how long this instance's ether_save handlers may take; past it "
+        "the instance is stopped alone (the others' cleanup still runs)",
+    )
+    cleanup_timeout_s: float = Field(
+        10.0, gt=0, description="at shutdown, how long this instance's ether_cleanup handlers may take; past "
+        "it the instance is stopped alone",
+    )
 
 
 class TopicOptions(_Strict):

@@ -279,31 +279,63 @@ class Launcher(Supervision):
             if c.kind == "instance" and c.proc is not None and c.exit_code is None
         ]
 
-    def _phase(self, phase: str, deadline: float) -> None:
+    def _phase(self, phase: str, deadline: float, limits: dict[str, float] | None = None) -> None:
+        """Publish ``Ether.<phase>`` and wait for every live instance's ``Ether.done``: until ``deadline``
+        (then log who is late and go on), or, with ``limits`` (seconds per instance name), until each
+        instance's own deadline; an instance past its own is hung and is stopped alone, so the others' phases
+        still run (see docs/architecture.md, "Shutdown")."""
         assert self._main is not None
         self.phases.append(phase)
+        start = time.monotonic()
         self._main.publish(f"Ether.{phase}", {})
-        with self._cond:
-            while True:
+
+        def own_deadline(name: str) -> float:
+            return deadline if limits is None else start + limits.get(name, deadline - start)
+
+        while True:
+            with self._cond:
                 missing = [n for n in self._live_instances() if n not in self._done[phase]]
                 if not missing:
                     return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    log.warning("%s handlers not finished in time by: %s", phase, ", ".join(missing))
-                    return
-                self._cond.wait(min(left, 0.05))
+                now = time.monotonic()
+                late = [n for n in missing if now >= own_deadline(n)]
+                if not late:
+                    self._cond.wait(min(min(own_deadline(n) for n in missing) - now, 0.05))
+                    continue
+            log.warning("%s handlers not finished in time by: %s", phase, ", ".join(late))
+            if limits is None:
+                return
+            for name in late:
+                self._stop_hung(self.children[name], phase, limits[name])
+
+    def _stop_hung(self, child: Child, phase: str, limit_s: float) -> None:
+        """Stop an instance whose ``phase`` handlers outlived its own deadline, alone (the others go on)."""
+        proc = child.proc
+        if proc is None or child.exit_code is not None:
+            return
+        log.error(
+            "%s (PID %d): %s handlers still running after %.1f s (instances.%s.%s_timeout_s); stopping it "
+            "alone so the other instances' handlers run",
+            child.name, proc.pid, phase, limit_s, child.name, phase,
+        )
+        code = self._stop(child)
+        self.failures.append((child.name, code))
 
     def shutdown(self, timeout: float = 10.0) -> None:
+        """Save, cleanup, shutdown (see docs/architecture.md, "Shutdown"). Each instance has its own save and
+        cleanup deadline: its ``save_timeout_s`` / ``cleanup_timeout_s``, at most ``timeout``, counted from
+        the start of the phase; after ``Ether.shutdown`` the processes have ``timeout`` to exit."""
         log.info("Shutting down Ether session: %s...", self.session_id)
-        deadline = time.monotonic() + timeout
         self.stopping = True
         try:
-            self._phase("save", deadline)
-            self._phase("cleanup", deadline)
+            for phase in ("save", "cleanup"):
+                limits = {name: min(timeout, getattr(inst, f"{phase}_timeout_s"))
+                          for name, inst in self.config.instances.items()}
+                self._phase(phase, time.monotonic() + timeout, limits)
             assert self._main is not None
             self._main.publish(topics.SHUTDOWN, {})
             self._main.close(bye=True)
+            deadline = time.monotonic() + timeout
             recorder = self.children.get("recorder")
             others = [c for c in self.children.values() if c is not recorder]
             self._reap(others, deadline)

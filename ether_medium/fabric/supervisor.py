@@ -106,13 +106,22 @@ class Supervision:
             assert child.proc is not None
             if child.proc.poll() is None:
                 log.warning("%s (PID %d) did not exit in time; stopping it", child.name, child.proc.pid)
-                child.proc.terminate()
-                try:
-                    child.proc.wait(0.5)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
-                    child.proc.wait()
-            self._exited(child, child.proc.wait())
+            self._stop(child)
+
+    def _stop(self, child: Child) -> int:
+        """Stop ``child``'s process by its PID (SIGTERM, SIGKILL after 0.5 s) unless it exited; record the
+        exit and return its code."""
+        proc = child.proc
+        assert proc is not None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(0.5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        code = proc.wait()
+        self._exited(child, code)
+        return code
 
     def _reap_recorder(self, recorder: Child, deadline: float) -> None:
         """Wait for the recorder to commit and exit: until ``deadline``, then as long as its progress reports
