@@ -120,6 +120,10 @@ class RecordingConfig(_Strict):
     enabled: bool = True
     batch_rows: int = Field(2000, ge=1, description="commit after this many new rows")
     flush_interval_ms: float = Field(200.0, gt=0, description="commit at least this often while rows come")
+    buffer_rows: int = Field(
+        500_000, ge=1, description="while the database fails (disk full, unwritable), how many rows the "
+        "recorder holds in memory for the retry; beyond that the oldest are dropped and counted",
+    )
     bye_timeout_s: float = Field(
         2.0, ge=0, description="after Ether.shutdown, how long to wait (with nothing arriving) for a missing "
         "Ether.bye",

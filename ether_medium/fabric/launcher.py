@@ -7,7 +7,8 @@ process that holds a ZeroMQ context), and waits until each has handshaken with t
 ``Ether.ready`` (so none misses the first message after ``start``). A supervisor thread prints the children's
 ``Ether.log`` records, collects lifecycle acknowledgements and watches the processes: one that exits
 unexpectedly is logged with its name and exit code, ``Ether.exited`` is published for it, and it is restarted
-when its ``restart:`` policy says so.
+when its ``restart:`` policy says so; the recorder always is (:data:`RECORDER_RESTART`), and the new one
+continues the same session.
 
 ``shutdown``: ``Ether.save`` (wait for every instance's ``Ether.done``), ``Ether.cleanup`` (same), then
 ``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
 
-from ether_medium.config import EtherConfig
+from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.errors import LaunchError
 from ether_medium.fabric import topics
 from ether_medium.fabric.broker import Broker, BrokerAddresses
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["TAP_NAME", "Launcher"]
 
 log = get_logger()
+
+# the recorder is always restarted when it dies: a session is never left running unrecorded
+RECORDER_RESTART = RestartPolicy(policy="always", max_restarts=20, backoff_s=0.2)
 
 
 class Launcher(Supervision):
@@ -200,7 +204,7 @@ class Launcher(Supervision):
                 recorder.name,
                 "service",
                 self._child_spec(recorder.name, "service", body),
-                restart_policy("never"),
+                RECORDER_RESTART,  # a restarted recorder continues the same session (recorder.recorder)
             )
         for spec in services:
             body = {"target": spec.target, "kwargs": spec.kwargs, "wait_for": []}

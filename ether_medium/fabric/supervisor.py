@@ -39,6 +39,7 @@ __all__ = ["TAP_NAME", "Child", "Supervision", "restart_policy"]
 log = get_logger()
 
 TAP_NAME = "ether"  # the tap process's name on the fabric
+_BACKOFF_MAX_S = 30.0  # restarts wait backoff_s, then twice as long each time, up to this
 
 
 def restart_policy(value: str | RestartPolicy) -> RestartPolicy:
@@ -265,7 +266,7 @@ class Supervision:
                 pol = child.restart
                 wanted = pol.policy == "always" or (pol.policy == "on-failure" and code != 0)
                 if wanted and child.restarts < pol.max_restarts:
-                    child.restart_at = now + pol.backoff_s * (2**child.restarts)
+                    child.restart_at = now + min(pol.backoff_s * (2**child.restarts), _BACKOFF_MAX_S)
                 elif wanted:
                     log.error(
                         "%s: not restarting, it already restarted %d times (restart.max_restarts)",

@@ -90,6 +90,8 @@ class RecordingSummary:
     status: str = "running"
     rows: int = 0
     malformed: int = 0
+    unwritten: int = 0  # received, never written: the database failed (see writer.py)
+    restarts: int = 0  # recorder processes that died before this one, in this session
     missing_byes: list[str] = field(default_factory=list)
     first_message: float | None = None  # host clock when the first recorded message was received
     last_commit: float | None = None  # host clock of the last commit
@@ -240,9 +242,16 @@ class Recorder:
     def run(self, ready: Callable[[], None] | None = None,
             stop_event: _Flag | None = None) -> RecordingSummary:
         store = Store(self.rec.path, synchronous=self.rec.synchronous)
+        restarts = store.resume_session(self.session_id)  # a recorder restarted after its predecessor died
         for sid in store.mark_interrupted():
             log.warning("session %s was left running by a recorder that died; marked interrupted", sid)
-        store.begin_session(self.session_id, self._config_as_given())
+        if restarts is None:
+            store.begin_session(self.session_id, self._config_as_given())
+        else:
+            self.summary.restarts = restarts
+            log.warning("recorder restarted (restart %d of this session): continuing session %s in %s; what "
+                        "was published while no recorder ran is not recorded", restarts, self.session_id,
+                        store.path)
         log.info("recording session %s to %s (topics %s)", self.session_id, store.path,
                  ", ".join(self.rec.topics))
         writer = BatchWriter(store, self.session_id, self.rec)
@@ -278,14 +287,19 @@ class Recorder:
             pub.close()
             if writer.error is not None:
                 status = "error"
-                note = (f"writing failed: {writer.error}; {writer.lost} rows not written"
+                note = (f"writing failed: {writer.error}; {writer.unwritten} rows not written"
                         + (f"; {note}" if note else ""))
+            elif writer.unwritten:
+                note = (f"{writer.unwritten} rows not written while the database failed (more than "
+                        f"recording.buffer_rows held)" + (f"; {note}" if note else ""))
             self.summary.rows = writer.committed
             self.summary.last_commit = writer.last_commit
             self.summary.malformed += writer.rejected
+            self.summary.unwritten = writer.unwritten
             self.summary.status, self.summary.note = status, note
             try:
-                store.end_session(self.session_id, status, malformed=self.summary.malformed, note=note)
+                store.end_session(self.session_id, status, malformed=self.summary.malformed, note=note,
+                                  unwritten=writer.unwritten)
                 store.close()
             except Exception as exc:  # the database itself is failing: the next start marks it interrupted
                 log.error("could not close session %s in %s: %s", self.session_id, store.path, exc)
@@ -295,7 +309,7 @@ class Recorder:
 
     def _report_progress(self, pub: zmq.Socket[bytes], writer: BatchWriter) -> None:
         """Publish ``Ether.recorder.progress`` (the launcher waits while the numbers move)."""
-        done = writer.committed + writer.rejected + writer.lost
+        done = writer.committed + writer.rejected + writer.unwritten
         data = {"name": "recorder", "received": self._received, "committed": writer.committed,
                 "pending": max(0, self._received - done)}
         self._progress_seq += 1

@@ -24,7 +24,13 @@ column          type    meaning
 ``malformed``   INTEGER messages on recorded topics that were not valid envelopes, or that SQLite refused
                         (an integer beyond 64 bits, ...): logged and counted, not stored
 ``note``        TEXT    why a session ended the way it did (error text, processes that never said bye)
+``unwritten``   INTEGER rows received but never written: the database failed (disk full, unwritable) longer
+                        than the recorder could hold them in memory (``recording.buffer_rows``), or until
+                        the session ended
+``restarts``    INTEGER how many times a recorder process died and a new one continued this session
 =============== ======= ===============================================================================
+
+Databases made before ``unwritten`` and ``restarts`` existed get them when a recorder opens them.
 
 How a session ends: ``normal`` after ``Ether.shutdown`` (or the launcher's stop) once every process said
 ``Ether.bye`` or the bye deadline passed (those missing are named in ``note``); ``error`` when the recorder
@@ -105,7 +111,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     cwd TEXT,
     pid INTEGER,
     malformed INTEGER NOT NULL DEFAULT 0,
-    note TEXT
+    note TEXT,
+    unwritten INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     session_id TEXT NOT NULL,
@@ -156,6 +164,8 @@ class SessionInfo:
     note: str | None
     messages: int = 0
     topics: int = 0
+    unwritten: int = 0
+    restarts: int = 0
 
 
 def _git(cwd: str, *args: str) -> str | None:
@@ -214,6 +224,10 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        for column in ("unwritten", "restarts"):  # a database made by an earlier version
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
         self._in_tx = False
         self._statements: dict[str, tuple[tuple[int, str], ...]] = {}
 
@@ -281,6 +295,12 @@ class Store:
             self._db.execute("COMMIT")
             self._in_tx = False
 
+    def rollback(self) -> None:
+        """Undo the open transaction (after the database failed in it)."""
+        if self._in_tx:
+            self._in_tx = False
+            self._db.execute("ROLLBACK")
+
     def mark_interrupted(self) -> list[str]:
         """Close every ``running`` session of this host whose recorder process is gone; return their ids."""
         host = socket.gethostname()
@@ -312,6 +332,20 @@ class Store:
              os.getpid() if pid is None else pid),
         )
 
+    def resume_session(self, session_id: str, *, pid: int | None = None) -> int | None:
+        """Continue a session whose recorder died (a restarted recorder): mark it ``running`` again for the
+        process ``pid`` (this one) and count the restart. Returns the number of restarts so far, or ``None``
+        when there is no such session (then :meth:`begin_session`)."""
+        row = self._db.execute("SELECT restarts FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            return None
+        self._db.execute(
+            "UPDATE sessions SET status = 'running', ended = NULL, restarts = restarts + 1, pid = ?"
+            " WHERE id = ?",
+            (os.getpid() if pid is None else pid, session_id),
+        )
+        return int(row[0]) + 1
+
     def add_device(self, session_id: str, identity: dict[str, Any]) -> bool:
         """Add a device identity to the session's ``versions.devices`` unless already there (same
         name, device_id and boot_id); True when added."""
@@ -329,13 +363,16 @@ class Store:
         return True
 
     def end_session(self, session_id: str, status: str, *, malformed: int = 0, note: str | None = None,
-                    ended: float | None = None) -> None:
+                    ended: float | None = None, unwritten: int = 0) -> None:
+        """Close the session row. ``malformed`` and ``unwritten`` are this recorder process's counts: they
+        are added to those of the processes that recorded the session before it (after a restart)."""
         if status not in STATUSES[1:]:
             raise ValueError(f"session status must be one of {STATUSES[1:]}, not {status!r}")
         self.commit()
         self._db.execute(
-            "UPDATE sessions SET status = ?, ended = ?, malformed = ?, note = ? WHERE id = ?",
-            (status, time.time() if ended is None else ended, malformed, note, session_id),
+            "UPDATE sessions SET status = ?, ended = ?, malformed = malformed + ?, unwritten = unwritten + ?,"
+            " note = ? WHERE id = ?",
+            (status, time.time() if ended is None else ended, malformed, unwritten, note, session_id),
         )
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -350,13 +387,14 @@ class Store:
         out = []
         for row in self._db.execute(
             "SELECT id, started, ended, status, config, versions, host, user, git_commit, cwd, pid,"
-            " malformed, note FROM sessions ORDER BY started, rowid"
+            " malformed, note, unwritten, restarts FROM sessions ORDER BY started, rowid"
         ):
             n, t = counts.get(row[0], (0, 0))
             out.append(SessionInfo(
                 id=row[0], started=row[1], ended=row[2], status=row[3], config=json.loads(row[4]),
                 versions=json.loads(row[5]), host=row[6], user=row[7], git_commit=row[8], cwd=row[9],
-                pid=row[10], malformed=row[11], note=row[12], messages=n, topics=t,
+                pid=row[10], malformed=row[11], note=row[12], messages=n, topics=t, unwritten=row[13],
+                restarts=row[14],
             ))
         return out
 
