@@ -16,8 +16,7 @@ from ether_medium.fabric.decorators import (
     ether_start,
     ether_sub,
 )
-
-__version__ = "0.1.0"
+from ether_medium.version import __version__ as __version__
 
 __all__ = [
     "Ether",

@@ -167,7 +167,8 @@ class Ether:
                 f"ether.device({name!r}): no device {name!r} in the devices: section of "
                 f"{launcher.config.source}; configured devices: {configured}"
             )
-        return proxy.device(name, timeout)
+        addresses, caller = self._addresses()
+        return proxy.device(name, addresses, caller, timeout)
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         """Publish ``data`` on ``topic`` from the tap process (e.g. commands from a script or notebook)."""

@@ -25,6 +25,7 @@ The message of each says what was wrong, where, and what to do; the offending va
     ├── DeliveryError (RuntimeError)        a device that did not take a message
     ├── DeployError                         copying onto a board cannot go on
     ├── SessionNotFound (LookupError)       a session reference that names no single session
+    ├── DatabaseError                       a file this version cannot use as its recording database
     ├── FabricNotFound (RuntimeError)       no running fabric to talk to
     └── MissingExtra (RuntimeError)         an optional dependency a feature needs is not installed
 """
@@ -36,6 +37,7 @@ __all__ = [
     "BridgeError",
     "ClassPathError",
     "ConfigError",
+    "DatabaseError",
     "DeliveryError",
     "DeployError",
     "DescribeError",
@@ -173,6 +175,15 @@ class DeployError(EtherError):
 
 class SessionNotFound(EtherError, LookupError):
     """A session reference (id, unique prefix or ``latest``) that names no single session."""
+
+
+class DatabaseError(EtherError):
+    """A file that this version of Ether cannot use as its recording database; the message says why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class FabricNotFound(EtherError, RuntimeError):

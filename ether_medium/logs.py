@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ether_medium.fabric import topics
+from ether_medium import topics
 
 if TYPE_CHECKING:
     from ether_medium.fabric.client import FabricClient

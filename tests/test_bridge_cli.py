@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_bridge_support import ROOT, device
+from bridge_support import ROOT, device
 
 from ether_medium.cli import main as ether
 

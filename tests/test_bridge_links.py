@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from test_bridge_support import LoopThread, RecordingSink
+from bridge_support import LoopThread, RecordingSink
 
 from ether_medium.bridge.links.command import CommandLink, sim_command
 from ether_medium.bridge.manager import ATTACHED, LinkManager
@@ -25,7 +25,7 @@ def tests_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("tests_on_path")
 def test_sim_link_attaches_and_restarts_a_dead_child() -> None:
     sink = RecordingSink()
-    mgr = LinkManager("sim1", "sim:test_bridge_support:SimThermo", sink)
+    mgr = LinkManager("sim1", "sim:bridge_support:SimThermo", sink)
     assert isinstance(mgr.link, CommandLink)
     pids = []
     with LoopThread(mgr) as lt:
@@ -48,7 +48,7 @@ def test_sim_link_attaches_and_restarts_a_dead_child() -> None:
 @pytest.mark.usefixtures("tests_on_path")
 def test_cmd_link() -> None:
     sink = RecordingSink()
-    argv = sim_command("test_bridge_support:SimThermo", "board-cmd")
+    argv = sim_command("bridge_support:SimThermo", "board-cmd")
     mgr = LinkManager("cmd1", "cmd:" + shlex.join(argv), sink, device_id="board-cmd")
     with LoopThread(mgr) as lt:
         sink.wait(

@@ -22,10 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recorder_harness import Publisher, query, running_broker
 
-from ether_medium import ether
+from ether_medium import ether, topics
 from ether_medium.config import load_config
 from ether_medium.errors import EnvelopeError
-from ether_medium.fabric import topics
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.envelope import Envelope, decode
 from ether_medium.fabric.instance import InstanceRuntime

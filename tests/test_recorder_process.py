@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import cbor2
+from conftest import wait_until
 from recorder_harness import Publisher, query, recorder_process, running_broker, wait_exit
 
 from ether_medium.recorder.store import Store
@@ -282,10 +283,7 @@ def _failing_disk(db: Path) -> None:
 
 
 def _wait_rows(db: Path, n: int) -> None:
-    deadline = time.monotonic() + 20
-    while query(db, "SELECT count(*) FROM messages")[0][0] < n:
-        assert time.monotonic() < deadline, f"the recorder did not commit {n} rows within 20 s"
-        time.sleep(0.02)  # polling the database with a deadline, not synchronisation
+    wait_until(lambda: query(db, "SELECT count(*) FROM messages")[0][0] >= n, 20, f"{n} rows committed")
 
 
 def test_database_failing_until_the_end_counts_the_unwritten_rows(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
@@ -339,15 +337,16 @@ def test_database_failure_is_retried_and_nothing_is_lost(tmp_path: Path, capfd) 
     assert "works again after" in text + capfd.readouterr().err
 
 
-def _wait_log(capfd, *needles: str, timeout: float = 10.0) -> str:  # type: ignore[no-untyped-def]
+def _wait_log(capfd, *needles: str) -> str:  # type: ignore[no-untyped-def]
     """The recorder process's stderr until a line holds every needle (an event, with a deadline)."""
-    deadline, text = time.monotonic() + timeout, ""
-    while True:
-        text += capfd.readouterr().err
-        if any(all(n in line for n in needles) for line in text.splitlines()):
-            return text
-        assert time.monotonic() < deadline, f"no log line with {needles} in:\n{text}"
-        time.sleep(0.05)  # polling the captured stderr, with a deadline
+    seen: list[str] = []
+
+    def found() -> bool:
+        seen.append(capfd.readouterr().err)
+        return any(all(n in line for n in needles) for line in "".join(seen).splitlines())
+
+    wait_until(found, 10, f"a log line with {needles}", interval_s=0.05)
+    return "".join(seen)
 
 
 def test_rows_beyond_the_buffer_are_counted_while_the_database_fails(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import cbor2
+from conftest import wait_until
 from fabric_harness import fabric_client, tapped
 from recorder_harness import query
 
 from ether_medium import ether
 
 DATA = "SELECT payload FROM messages WHERE topic = 'data' ORDER BY rowid"
-
-
-def _wait(what: str, check: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.02)  # polling the process table / database with a deadline, not synchronisation
 
 
 def test_a_recorder_that_dies_is_restarted_and_continues_the_session(tmp_path: Path) -> None:
@@ -33,12 +26,12 @@ def test_a_recorder_that_dies_is_restarted_and_continues_the_session(tmp_path: P
         recorder = launcher.children["recorder"]
         assert recorder.proc is not None
         client.publish("data", {"v": "before"})
-        _wait("the first row committed", lambda: len(query(db, DATA)) == 1)
+        wait_until(lambda: len(query(db, DATA)) == 1, 20, "the first row committed")
         first_pid = recorder.proc.pid
         os.kill(first_pid, signal.SIGKILL)
         logs.wait_for(f"recorder (PID {first_pid}) exited unexpectedly with exit code -9")
         logs.wait_for("restarting recorder (restart 1 of 20)")
-        _wait("the restarted recorder ready", lambda: recorder.ready and recorder.proc.pid != first_pid)
+        wait_until(lambda: recorder.ready and recorder.proc.pid != first_pid, 20, "the recorder restarted")
         logs.wait_for("recorder restarted (restart 1 of this session): continuing session "
                       f"{launcher.session_id}")
         client.publish("data", {"v": "after"})

@@ -30,19 +30,6 @@ from ether_medium.fabric.requests import requester_for
 __all__ = ["DeliveryError", "DeviceProxy", "device"]
 
 
-def _addresses() -> tuple[BrokerAddresses, str]:
-    from ether_medium.api import ether
-
-    launcher = ether.launcher
-    if launcher is not None:
-        return launcher.addresses, "ether"
-    import os
-
-    if "ETHER_PUBLISH" not in os.environ:
-        raise RuntimeError("ether.device() needs a running fabric: call ether.tap(config=...) first")
-    return BrokerAddresses.from_env(), os.environ.get("ETHER_NAME", f"pid{os.getpid()}")
-
-
 class DeviceProxy:
     def __init__(self, name: str, addresses: BrokerAddresses, caller: str, timeout: float = 10.0) -> None:
         self.name = name
@@ -216,9 +203,9 @@ _proxies: dict[tuple[str, str], DeviceProxy] = {}
 _lock = threading.Lock()
 
 
-def device(name: str, timeout: float = 10.0) -> DeviceProxy:
-    """The proxy of device ``name`` (one per fabric and process; waits up to ``timeout`` for it to attach)."""
-    addresses, caller = _addresses()
+def device(name: str, addresses: BrokerAddresses, caller: str, timeout: float = 10.0) -> DeviceProxy:
+    """The proxy of device ``name`` on the fabric at ``addresses``, asked for by ``caller`` (one per fabric
+    and process; waits up to ``timeout`` for it to attach). ``ether.device(name)`` is the way to call it."""
     key = (addresses.publish, name)
     with _lock:
         proxy = _proxies.get(key)

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 
+from ether_medium import topics
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
 from ether_medium.errors import EnvelopeError
-from ether_medium.fabric import topics
 from ether_medium.fabric.envelope import Envelope, encode, encode_device, source_prefix
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -28,6 +28,10 @@ from ether_medium.errors import ClassPathError, SetupError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 from ether_medium.logs import FabricLogHandler, level_from_env
+from ether_medium.topics import LIFECYCLE
+
+if TYPE_CHECKING:
+    from ether_medium.fabric.instance import InstanceRuntime
 
 log = logging.getLogger("ether")
 
@@ -39,8 +43,6 @@ def _run_instance(client: FabricClient, spec: dict[str, Any]) -> int:
         client, dict(spec["instance"], listening=spec.get("listening")), catch_up=spec.get("catch_up") or []
     )
     if spec.get("leave_on_sigterm"):  # an instance of a machine that joined a session (fabric.joiner)
-        from ether_medium.fabric.joiner import run_until_leave
-
         return run_until_leave(runtime)
     return runtime.run()
 
@@ -143,3 +145,26 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def run_until_leave(runtime: InstanceRuntime) -> int:
+    """Run an instance of a joined machine: SIGTERM (its launcher leaves the session) makes it run the
+    phases it has not run yet, as ``Ether.shutdown`` would, and exit normally (with ``Ether.bye``)."""
+
+    class Leave(BaseException):
+        pass
+
+    def on_term(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM stops it at once
+        raise Leave
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return runtime.run()
+    except Leave:
+        logging.getLogger("ether").info(
+            "%s: leaving the session (its machine's launcher stops)", runtime.name
+        )
+        for phase in LIFECYCLE:
+            runtime.run_phase(phase)
+        return 0

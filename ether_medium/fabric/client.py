@@ -32,8 +32,8 @@ from typing import Any
 import cbor2
 import zmq
 
+from ether_medium import topics
 from ether_medium.errors import EnvelopeError, FabricClosedError
-from ether_medium.fabric import topics
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.envelope import Envelope, decode, encode, encode_plain, source_prefix
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
-from ether_medium.fabric.topics import LIFECYCLE, Phase
+from ether_medium.topics import LIFECYCLE, Phase
 
 __all__ = [
     "LIFECYCLE",

@@ -35,7 +35,16 @@ import cbor2
 from ether_medium.errors import EnvelopeError
 from ether_medium.problems import shown
 
-__all__ = ["Envelope", "EnvelopeError", "decode", "encode", "encode_device", "encode_plain", "source_prefix"]
+__all__ = [
+    "Envelope",
+    "decode",
+    "device_payload",
+    "encode",
+    "encode_device",
+    "encode_plain",
+    "plain_payload",
+    "source_prefix",
+]
 
 
 @dataclass(slots=True)
@@ -124,6 +133,47 @@ def _uint(n: int) -> bytes:
 
 
 _SMALL = [bytes([i]) for i in range(24)]
+_U64 = 1 << 64
+
+
+def _seq_and_time(seq: int, host_time: float) -> bytes:
+    """``q``'s value, then ``"t"`` and its value, byte for byte as the encoders above write them (the integer
+    in its shortest form, as :func:`_uint`; the time as float64), in one pack."""
+    if seq < 24:
+        return _QT[0](seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x100:
+        return _QT[1](0x18, seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x10000:
+        return _QT[2](0x19, seq, b"\x61t", 0xFB, host_time)
+    if seq < 0x100000000:
+        return _QT[3](0x1A, seq, b"\x61t", 0xFB, host_time)
+    return _QT[4](0x1B, seq, b"\x61t", 0xFB, host_time)
+
+
+_QT = tuple(struct.Struct(f">{fmt}2sBd").pack for fmt in ("B", "BB", "BH", "BI", "BQ"))
+
+
+def plain_payload(body: bytes, prefix: bytes, seq: int, host_time: float) -> bytes | None:
+    """The payload's CBOR bytes cut out of ``body`` when it has exactly the layout of :func:`encode_plain`
+    for the decoded ``s`` (as its ``prefix``), ``q`` and ``t``; else None (the caller encodes the payload
+    again). Any other encoding of those fields (another key order, a float32 time, a longer integer or
+    string head) ends in other bytes, so a match is exact."""
+    if body[:3] != b"\xa4\x61d" or not 0 <= seq < _U64:
+        return None
+    tail = prefix + _seq_and_time(seq, host_time)
+    return body[3 : len(body) - len(tail)] if body.endswith(tail) else None
+
+
+def device_payload(
+    body: bytes, prefix: bytes, seq: int, host_time: float, device_time: float, uncertainty: float,
+    device_seq: int,
+) -> bytes | None:
+    """As :func:`plain_payload`, for the layout of :func:`encode_device`."""
+    if body[:3] != b"\xa7\x61d" or not (0 <= seq < _U64 and 0 <= device_seq < _U64):
+        return None
+    tail = (prefix + _seq_and_time(seq, host_time) + b"\x62dt" + _pack_double(0xFB, device_time)
+            + b"\x62du" + _pack_double(0xFB, uncertainty) + b"\x62dq" + _uint(device_seq))
+    return body[3 : len(body) - len(tail)] if body.endswith(tail) else None
 
 
 def decode(frames: list[bytes]) -> Envelope:

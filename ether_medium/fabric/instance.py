@@ -32,8 +32,8 @@ from typing import Any
 import cbor2
 import zmq
 
+from ether_medium import topics
 from ether_medium.errors import ClassPathError, EnvelopeError, SetupError
-from ether_medium.fabric import topics
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.decorators import (
     LIFECYCLE,
@@ -43,7 +43,6 @@ from ether_medium.fabric.decorators import (
     set_publish_hook,
 )
 from ether_medium.fabric.envelope import Envelope, decode
-from ether_medium.fabric.topics import Phase
 from ether_medium.fabric.validation import (
     MessageRejected,
     UnpublishableResult,
@@ -51,6 +50,7 @@ from ether_medium.fabric.validation import (
     subscriber_model,
 )
 from ether_medium.problems import ProblemLog, kind_of
+from ether_medium.topics import Phase
 
 __all__ = ["InstanceRuntime", "load_class"]
 

@@ -23,9 +23,7 @@ stops. The main session is not told to stop and never waits for a joined machine
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -34,21 +32,20 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from ether_medium import topics
 from ether_medium.config import EtherConfig, parse_join
 from ether_medium.errors import JoinError, LaunchError
-from ether_medium.fabric import topics
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
-from ether_medium.fabric.decorators import LIFECYCLE
 from ether_medium.fabric.launcher import TAP_NAME, Launcher
 from ether_medium.fabric.remote import tcp_endpoint, welcome_topic
 from ether_medium.fabric.service import ServiceSpec
 from ether_medium.logs import FabricLogHandler, get_logger, print_remote
 
 if TYPE_CHECKING:
-    from ether_medium.fabric.instance import InstanceRuntime
+    pass
 
-__all__ = ["JoinError", "JoiningLauncher", "introduce", "run_until_leave"]
+__all__ = ["JoiningLauncher", "introduce"]
 
 log = get_logger()
 
@@ -137,29 +134,6 @@ def introduce(addresses: BrokerAddresses, name: str, names: list[str], timeout: 
     if error:
         raise JoinError(f"the session at {addresses.publish} does not let {name} join: {error}")
     return welcome.data
-
-
-def run_until_leave(runtime: InstanceRuntime) -> int:
-    """Run an instance of a joined machine: SIGTERM (its launcher leaves the session) makes it run the
-    phases it has not run yet, as ``Ether.shutdown`` would, and exit normally (with ``Ether.bye``)."""
-
-    class Leave(BaseException):
-        pass
-
-    def on_term(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM stops it at once
-        raise Leave
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        return runtime.run()
-    except Leave:
-        logging.getLogger("ether").info(
-            "%s: leaving the session (its machine's launcher stops)", runtime.name
-        )
-        for phase in LIFECYCLE:
-            runtime.run_phase(phase)
-        return 0
 
 
 class JoiningLauncher(Launcher):

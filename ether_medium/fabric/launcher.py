@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
 
+from ether_medium import topics
 from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.errors import LaunchError
-from ether_medium.fabric import topics
 from ether_medium.fabric.broker import Broker, BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import can_fork, fork_child, spawn_child

@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ether_medium import topics
 from ether_medium.config import RestartPolicy
 from ether_medium.errors import EnvelopeError
-from ether_medium.fabric import topics
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
 from ether_medium.logs import get_logger, print_remote

@@ -40,7 +40,6 @@ import fnmatch
 import logging
 import os
 import signal
-import struct
 import threading
 import time
 import uuid
@@ -52,12 +51,18 @@ from typing import Any, Protocol
 import cbor2
 import zmq
 
+from ether_medium import topics
 from ether_medium.config import EtherConfig, RecordingConfig
 from ether_medium.errors import EnvelopeError
-from ether_medium.fabric import topics
 from ether_medium.fabric.broker import BrokerAddresses
-from ether_medium.fabric.envelope import Envelope, decode, encode, source_prefix
-from ether_medium.fabric.envelope import _uint as cbor_uint  # the fabric encoders' own integer encoding
+from ether_medium.fabric.envelope import (
+    Envelope,
+    decode,
+    device_payload,
+    encode,
+    plain_payload,
+    source_prefix,
+)
 from ether_medium.problems import ProblemLog, kind_of
 from ether_medium.recorder.store import ROW_WIDTH, Store
 from ether_medium.recorder.writer import BatchWriter
@@ -72,9 +77,7 @@ _IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID, _EXITED, _READY = range(8)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
 _PROGRESS_S = 0.25  # how often a draining recorder reports its progress
-_U64 = 1 << 64
 _INF = float("inf")
-_double = struct.Struct(">Bd").pack
 
 
 class _Flag(Protocol):
@@ -125,24 +128,6 @@ class TopicSelection:
         return sorted(out)
 
 
-def _seq_and_time(seq: int, host_time: float) -> bytes:
-    """``q``'s value, then ``"t"`` and its value, byte for byte as the fabric's encoders write them (the
-    integer in its shortest form, :func:`ether_medium.fabric.envelope._uint`; the time as float64), in one
-    pack."""
-    if seq < 24:
-        return _QT[0](seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x100:
-        return _QT[1](0x18, seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x10000:
-        return _QT[2](0x19, seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x100000000:
-        return _QT[3](0x1A, seq, b"\x61t", 0xFB, host_time)
-    return _QT[4](0x1B, seq, b"\x61t", 0xFB, host_time)
-
-
-_QT = tuple(struct.Struct(f">{fmt}2sBd").pack for fmt in ("B", "BB", "BH", "BI", "BQ"))
-
-
 def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
     """A function giving the values of a data message's row (:data:`~ether_medium.recorder.store.ROW_WIDTH`
     of them) from its topic and body; it raises when the body is not a valid envelope with a map payload.
@@ -181,23 +166,18 @@ def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
         if not -_INF < host_time < _INF:
             raise ValueError(f"host time {host_time} is not a finite number")
         if len(msg) == 4:
-            if body[:3] == b"\xa4\x61d" and 0 <= seq < _U64:  # the layout of encode_plain?
-                tail = (prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
-                if body.endswith(tail):
-                    return topic, source, seq, host_time, None, None, None, body[3:len(body) - len(tail)]
-            return topic, source, seq, host_time, None, None, None, dumps(data)
+            payload = plain_payload(body, prefixes.get(source) or prefix_of(source), seq, host_time)
+            return topic, source, seq, host_time, None, None, None, payload or dumps(data)
         dt, du, dq = msg.get("dt"), msg.get("du"), msg.get("dq")
         if dt is not None:  # a device row: its fields must be numbers
             dt = float(dt)
             du = None if du is None else float(du)
             dq = None if dq is None else int(dq)
-            if (len(msg) == 7 and body[:3] == b"\xa7\x61d" and du is not None and dq is not None
-                    and 0 <= seq < _U64 and 0 <= dq < _U64):  # the layout of encode_device?
-                tail = ((prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
-                        + b"\x62dt" + _double(0xFB, dt) + b"\x62du" + _double(0xFB, du) + b"\x62dq"
-                        + cbor_uint(dq))
-                if body.endswith(tail):
-                    return topic, source, seq, host_time, dt, du, dq, body[3:len(body) - len(tail)]
+            if len(msg) == 7 and du is not None and dq is not None:
+                prefix = prefixes.get(source) or prefix_of(source)
+                payload = device_payload(body, prefix, seq, host_time, dt, du, dq)
+                if payload is not None:
+                    return topic, source, seq, host_time, dt, du, dq, payload
         return topic, source, seq, host_time, dt, du, dq, dumps(data)
 
     return row

@@ -79,8 +79,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ether_medium import __version__
-from ether_medium.errors import SessionNotFound
+from ether_medium.errors import DatabaseError, SessionNotFound
+from ether_medium.version import __version__
 
 __all__ = [
     "DEFAULT_PATH",
@@ -93,6 +93,9 @@ __all__ = [
 ]
 
 DEFAULT_PATH = "ether_data/ether.sqlite"
+# The layout of the tables below, as PRAGMA user_version: raised with every change a reader must know of.
+# A database of a newer layout is refused (an older Ether must not write rows a newer one misreads).
+SCHEMA_VERSION = 2  # 1: the first; 2: sessions.unwritten and sessions.restarts
 
 MessageRow = tuple[str, str, str, int, float, float | None, float | None, int | None, bytes]
 """(session_id, topic, source, seq, host_time, device_time, device_uncertainty, device_seq, payload)"""
@@ -223,11 +226,21 @@ class Store:
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        found = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            self._db.close()
+            raise DatabaseError(
+                str(self.path),
+                f"recorded by a newer Ether (database layout {found}; this version reads up to "
+                f"{SCHEMA_VERSION}): upgrade ether-medium, or record to another recording.path",
+            )
         self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
-        for column in ("unwritten", "restarts"):  # a database made by an earlier version
-            if column not in columns:
-                self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+        if found < SCHEMA_VERSION:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+            for column in ("unwritten", "restarts"):  # layout 2: a database of layout 0 or 1 gets them
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._in_tx = False
         self._statements: dict[str, tuple[tuple[int, str], ...]] = {}
 

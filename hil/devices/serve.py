@@ -54,10 +54,10 @@ def main(args):
         elif args[i] == "--link" and i + 1 < len(args):
             spec = args[i + 1]
         else:
-            print("serve: unknown argument %r; use --id DEVICE_ID and --link LINK" % args[i])  # noqa: UP031
+            print("serve: unknown argument %r; use --id DEVICE_ID and --link LINK" % args[i])
             return 2
         i += 2
-    try:  # noqa: SIM105 (no contextlib on boards)
+    try:
         serve(_open(spec), device_id)
     except KeyboardInterrupt:
         pass
