@@ -45,13 +45,14 @@ def test_out_of_range_header_is_an_envelope_error(body: bytes) -> None:
 
 
 @given(frames=st.lists(st.binary(max_size=48), max_size=4))
+@settings(suppress_health_check=FIXTURES, deadline=None)  # a shared machine: time is no property here
 def test_decode_any_bytes(frames: list[bytes]) -> None:
     with contextlib.suppress(EnvelopeError):
         decode(frames)
 
 
 @given(body=envelope_bodies())
-@settings(max_examples=400)
+@settings(max_examples=400, suppress_health_check=FIXTURES, deadline=None)
 def test_decode_any_envelope_gives_typed_fields_or_an_envelope_error(body: bytes) -> None:
     try:
         env = decode([b"topic", body])
