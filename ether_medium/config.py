@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ether_medium.errors import ConfigError
+from ether_medium.errors import ConfigError, DuplicateKeyError
 
 __all__ = [
     "ConfigError",
@@ -56,7 +56,15 @@ class InstanceConfig(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the constructor")
     restart: Literal["never", "on-failure", "always"] | RestartPolicy = Field(
         "never", description="what to do when the process exits unexpectedly: a policy name, or a mapping "
-        "(policy, max_restarts, backoff_s)"
+        "(policy, max_restarts, backoff_s)",
+    )
+    save_timeout_s: float = Field(
+        10.0, gt=0, description="at shutdown, how long this instance's ether_save handlers may take; past it "
+        "the instance is stopped alone (the others' cleanup still runs)",
+    )
+    cleanup_timeout_s: float = Field(
+        10.0, gt=0, description="at shutdown, how long this instance's ether_cleanup handlers may take; past "
+        "it the instance is stopped alone",
     )
 
 
@@ -166,6 +174,11 @@ class DeviceConfig(_Strict):
             open_link(value)  # parses the URL; opens nothing
         except LinkUnavailable as exc:
             raise ValueError(exc.reason) from exc
+        if value.startswith("udp://"):
+            port = value.removeprefix("udp://").partition("?")[0].rpartition(":")[2]
+            if port.isdigit() and int(port) > 65535:
+                raise ValueError(f"UDP port {port} of {value!r} is out of range: a port is 0-65535 "
+                                 "(0: any free port)")
         return value
 
 
@@ -177,6 +190,10 @@ class RecordingConfig(_Strict):
     enabled: bool = Field(default=True, description="false: keep the section, record nothing")
     batch_rows: int = Field(2000, ge=1, description="commit after this many new rows")
     flush_interval_ms: float = Field(200.0, gt=0, description="commit at least this often while rows come")
+    buffer_rows: int = Field(
+        500_000, ge=1, description="while the database fails (disk full, unwritable), how many rows the "
+        "recorder holds in memory for the retry; beyond that the oldest are dropped and counted",
+    )
     bye_timeout_s: float = Field(
         2.0, ge=0, description="after Ether.shutdown, how long to wait (with nothing arriving) for a missing "
         "Ether.bye",
@@ -328,6 +345,16 @@ class EtherConfig(_Strict):
         return instances
 
     @model_validator(mode="after")
+    def _names_are_unique(self) -> EtherConfig:
+        both = sorted(set(self.instances) & set(self.devices))
+        if both:
+            raise ValueError(
+                f"{', '.join(repr(n) for n in both)}: both an instance and a device; names must be unique "
+                "across instances and devices (each is a source on the fabric and a process): rename one"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _joining_does_not_record(self) -> EtherConfig:
         if self.fabric.join is not None and self.recording is not None:
             raise ValueError(
@@ -440,6 +467,23 @@ def _relevant(raw: dict[str, Any], errors: list[Any]) -> list[Any]:
     return out or errors
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (:class:`DuplicateKeyError`).
+    Keys merged in with ``<<:`` may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(key, line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def read_config(config: str | Path | dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Where a config comes from (its path, or ``<dict>``) and its raw mapping, not yet validated."""
     if isinstance(config, dict):
@@ -450,7 +494,9 @@ def read_config(config: str | Path | dict[str, Any]) -> tuple[str, dict[str, Any
     except OSError as exc:
         raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.load(text, Loader=UniqueKeyLoader) or {}  # a SafeLoader
+    except DuplicateKeyError as exc:
+        raise ConfigError(source, [str(exc)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):

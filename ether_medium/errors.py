@@ -8,6 +8,7 @@ The message of each says what was wrong, where, and what to do; the offending va
     ├── ConfigError (ValueError)            a config file, a key, a link URL that cannot be used
     │   ├── KeyFileError                    a CURVE key file that cannot be used
     │   └── PreflightError                  a config whose classes, devices or recording path cannot work
+    ├── DuplicateKeyError (ValueError)      a key given twice in one YAML mapping (becomes a ConfigError)
     ├── LaunchError (RuntimeError)          the fabric used the wrong way, or it could not start
     │   └── JoinError                       this machine cannot join a session
     ├── FabricClosedError (RuntimeError)    a fabric client used after close()
@@ -43,6 +44,7 @@ __all__ = [
     "DeliveryError",
     "DeployError",
     "DescribeError",
+    "DuplicateKeyError",
     "EnvelopeError",
     "EtherError",
     "FabricClosedError",
@@ -88,6 +90,16 @@ class PreflightError(ConfigError):
             f"config {source} cannot run ({len(problems)} problem{'s' * (len(problems) != 1)}, nothing was "
             "started):\n  " + "\n  ".join(f"{source}: {p}" for p in problems),
         )
+
+
+class DuplicateKeyError(EtherError, ValueError):
+    """A key given twice in one YAML mapping; ``load_config`` reports it as a :class:`ConfigError` with the
+    file's name."""
+
+    def __init__(self, key: object, line: int, first_line: int) -> None:
+        super().__init__(f"line {line}: key {key!r} appears twice in the same mapping (first on line "
+                         f"{first_line}); the second would silently replace the first: remove or rename one")
+        self.key, self.line, self.first_line = key, line, first_line
 
 
 class KeyFileError(EtherError, ValueError):

@@ -42,8 +42,13 @@ def main(args: argparse.Namespace) -> int:
         return 2
     finally:
         store.close()
-    tables = len(written) - 1
+    tables = len(written.paths) - 1
     print(f"session {session.id} ({session.status}): {tables} topic file{'s' * (tables != 1)} in {out}")
-    for path in written:
+    for path in written.paths:
         print(f"  {path.name}")
+    if written.converted:
+        print(f"{written.converted} value{'s' * (written.converted != 1)} written as text: the {args.format} "
+              "format cannot hold them as they are; for example:")
+        for example in written.examples:
+            print(f"  {example}")
     return 0

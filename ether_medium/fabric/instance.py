@@ -56,6 +56,7 @@ from ether_medium.fabric.validation import (
     return_checker,
     subscriber_model,
 )
+from ether_medium.problems import ProblemLog, kind_of
 from ether_medium.topics import Phase
 
 __all__ = ["InstanceRuntime", "load_class"]
@@ -159,6 +160,8 @@ class InstanceRuntime:
         self.failures = FailureCounts()
         self._ppid = os.getppid()
         self.rejections = RejectionLog(self.name, log, self._publish_health)
+        self.problems = ProblemLog(log, self.name, interval_s=10.0)  # messages dropped, counted by kind
+        self._subs_by_topic: dict[bytes, list[_Sub]] = {}
 
     # -- setting up ------------------------------------------------------------------------------------
     def construct(self) -> None:
@@ -190,6 +193,7 @@ class InstanceRuntime:
                 self._check_periodic(class_path, attr, meta)
                 self.schedule.add(meta, bound)
         set_publish_hook(self.publish_result)
+        self._subs_by_topic = {t.encode(): subs for t, subs in self.subs.items() if t not in topics.PHASES}
 
     def _check_periodic(self, class_path: str, attr: str, meta: EtherMethod) -> None:
         try:
@@ -340,9 +344,7 @@ class InstanceRuntime:
         for env in self.client.take_pending():
             if not self.handle(env):
                 return
-        subs_by_topic = {t.encode(): subs for t, subs in self.subs.items() if t not in topics.PHASES}
-        loads = cbor2.loads
-        deliver = self._deliver_data
+        receive = self.receive
         schedule = self.schedule
         monotonic = time.monotonic
         noblock = int(zmq.NOBLOCK)
@@ -372,28 +374,39 @@ class InstanceRuntime:
                     self.client.orphaned = True  # nobody to say bye to
                     return
                 continue
+            if not receive(frames):
+                return
+
+    def receive(self, frames: list[bytes]) -> bool:
+        """Take one message off the fabric (any frames at all); ``False`` once the process should exit.
+        A message that cannot be used is counted in :attr:`problems`, logged (rate-limited) and dropped."""
+        try:
             # Hot path: a plain message (the four header fields only) on a subscribed topic goes straight
             # to the subscribers, without building an Envelope. Everything else takes the full path.
             if len(frames) == 2:
-                subs = subs_by_topic.get(frames[0])
+                subs = self._subs_by_topic.get(frames[0])
                 if subs is not None:
                     try:
-                        body = loads(frames[1])
+                        body = cbor2.loads(frames[1])
                     except Exception:
                         body = None
                     if type(body) is dict and len(body) == 4:
                         data = body.get("d")
                         if type(data) is dict:
                             for sub in subs:
-                                deliver(sub, data, frames[0], body.get("s"))
-                            continue
+                                self._deliver_data(sub, data, frames[0], body.get("s"))
+                            return True
             try:
                 env = decode(frames)
             except EnvelopeError as exc:
-                log.error("%s: dropped a malformed fabric message: %s", self.name, exc)
-                continue
-            if not self.handle(env):
-                return
+                why = f"dropped a malformed fabric message: {exc}"
+                self.problems.report(kind_of(str(exc)), why, logging.ERROR)
+                return True
+            return self.handle(env)
+        except Exception as exc:  # the last line of defence: one odd message must not end the process
+            why = f"dropped a fabric message that raised {type(exc).__name__}: {exc}"
+            self.problems.report("unhandled", why, logging.ERROR)
+            return True
 
     def run(self) -> int:
         start = time.monotonic()

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ether_medium.bridge.problems import ProblemLog
 from ether_medium.fabric.decorators import EtherMethod
+from ether_medium.problems import ProblemLog
 
 __all__ = ["Beat", "Schedule"]
 
