@@ -179,4 +179,5 @@ def test_rig_keeps_delivering_after_out_of_range_envelopes(tmp_path: Path) -> No
     rows = query(db, "SELECT topic, payload FROM messages WHERE topic IN ('Adder.add', 'sum') ORDER BY rowid")
     assert [(t, cbor2.loads(p)) for t, p in rows] == [("Adder.add", {"x": 1}), ("sum", {"total": 2})]
     # counted: the two on Adder.add, the two on Ether.log (always recorded), the one on Ether.ready
-    assert query(db, "SELECT status, malformed FROM sessions") == [("normal", 5)]
+    # recorded as a session with problems (the health record names the rejected and malformed messages)
+    assert query(db, "SELECT status, malformed FROM sessions") == [("problems", 5)]
