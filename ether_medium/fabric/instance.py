@@ -19,6 +19,7 @@ logged (topic, sender, field, reason) and the process carries on.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -248,6 +249,11 @@ class InstanceRuntime:
                 sub.meta.func.__qualname__,
                 exc,
             )
+            with contextlib.suppress(Exception):  # counted by observers (ether status, the metrics)
+                self.client.publish(topics.REJECTED, {
+                    "name": self.name, "topic": _text(topic), "source": str(source),
+                    "subscriber": sub.meta.func.__qualname__, "reason": "validation", "detail": str(exc),
+                })
             return
         try:
             sub.bound(**kwargs)

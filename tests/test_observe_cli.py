@@ -1,0 +1,182 @@
+"""Seeing a running rig from a second terminal: ``ether topics``, ``hz``, ``monitor``, ``pub``, ``status``,
+against a real fabric (``ether run`` in a subprocess) with instances and a simulated board over a pty."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import stop_process, wait_until
+
+from ether_medium.observe.attach import find_fabric
+from ether_medium.observe.sampler import Sampler
+
+ROOT = Path(__file__).resolve().parent.parent
+ETHER = [sys.executable, "-m", "ether_medium.cli"]
+
+CONFIG = """
+devices:
+  thermo:
+    link: "sim:thermo:Thermometer?link=pty&world={world}"
+    device_id: sim-thermo
+instances:
+  ticker:
+    class_path: observe_apps.Ticker
+    kwargs: {{rate_hz: 50}}
+  listener:
+    class_path: observe_apps.Listener
+  flood:
+    class_path: observe_apps.Flood
+recording:
+  path: {db}
+logging:
+  level: WARNING
+"""
+
+
+class Rig:
+    def __init__(self, env: dict[str, str], state: Path) -> None:
+        self.env = env
+        self.state = state
+
+    def ether(self, *args: str, timeout: float = 40.0) -> tuple[int, str, str]:
+        proc = subprocess.run([*ETHER, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    tmp = tmp_path_factory.mktemp("rig")
+    cfg = tmp / "rig.yaml"
+    cfg.write_text(CONFIG.format(world=tmp / "world.bin", db=tmp / "rig.sqlite"))
+    env = {**os.environ, "ETHER_STATE_DIR": str(tmp / "state"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    runner = subprocess.Popen([*ETHER, "run", str(cfg), "--duration", "300"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: (tmp / "state" / "fabric.json").exists() or runner.poll() is not None, 30,
+                   "the fabric file")
+        assert runner.poll() is None, runner.communicate()[0]
+        rig = Rig(env, tmp / "state")
+        wait_until(lambda: "Thermometer.read" in rig.ether("topics", "--json", "--seconds", "1.5")[1], 30,
+                   "the board's first reading")
+        yield rig
+    finally:
+        stop_process(runner, 20, sig=2)
+
+
+def test_topics_json_lists_rates_counts_sources_and_types(rig: Rig) -> None:
+    code, out, err = rig.ether("topics", "--json", "--seconds", "2.5")
+    assert code == 0, err
+    found = {t["topic"]: t for t in json.loads(out)}
+    tick = found["Ticker.tick"]
+    assert 35 <= tick["rate_hz"] <= 65, tick
+    assert tick["count"] >= 50 and tick["sources"] == ["ticker"]
+    assert tick["type"] == {"n": "int", "value": "float"}
+    read = found["Thermometer.read"]
+    assert read["sources"] == ["thermo"] and read["device_time"] is True
+    assert read["type"] == {"celsius": "float"} and read["typed_by"] == "device thermo (DESCRIBE)"
+    assert 0.5 <= read["rate_hz"] <= 1.5
+    assert not any(t.startswith(("Ether.probe.", "Ether.reply.")) for t in found)
+
+
+def test_topics_table_and_types_from_the_config(rig: Rig, tmp_path: Path) -> None:
+    code, out, err = rig.ether("topics", "--seconds", "1.5")
+    assert code == 0, err
+    assert out.splitlines()[0].split() == ["TOPIC", "RATE_HZ", "COUNT", "SOURCES", "TYPE", "LAST", "SEEN"]
+    lines = out.splitlines()
+    assert any(line.startswith("Ticker.tick ") and "{n: int, value: float}" in line for line in lines)
+
+
+def test_hz_shows_rate_and_intervals(rig: Rig) -> None:
+    code, out, err = rig.ether("hz", "Ticker.tick", "--duration", "3")
+    assert code == 0, err
+    last = [line for line in out.splitlines() if line.startswith("Ticker.tick ")][-1].split()
+    rate, mean_ms, min_ms, max_ms = float(last[1]), float(last[3]), float(last[4]), float(last[5])
+    assert 35 <= rate <= 65 and 15 <= mean_ms <= 30 and min_ms <= mean_ms <= max_ms
+
+
+def test_monitor_json_lines_with_fields(rig: Rig) -> None:
+    code, out, err = rig.ether("monitor", "Ticker.tick", "--json", "--fields", "n", "--count", "3")
+    assert code == 0, err
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert len(lines) == 3 and all(x["topic"] == "Ticker.tick" and list(x["data"]) == ["n"] for x in lines)
+    assert lines[1]["data"]["n"] == lines[0]["data"]["n"] + 1 and lines[0]["source"] == "ticker"
+
+
+def test_monitor_hides_the_fabrics_chatter_and_hints_at_a_misspelt_topic(rig: Rig) -> None:
+    code, out, err = rig.ether("monitor", "", "--duration", "1.5")
+    assert code == 0, err
+    assert "Ticker.tick from ticker" in out and "Ether.recorder.progress" not in out
+    code, out, err = rig.ether("monitor", "Ether.recorder.progress", "--count", "1")
+    assert code == 0 and "Ether.recorder.progress from recorder" in out, err
+    code, out, err = rig.ether("monitor", "Ticker.tock", "--duration", "4")
+    assert code == 0 and out == ""
+    assert "no message on 'Ticker.tock' for 3 s; live topics closest to it: Ticker.tick" in err
+
+
+def test_pub_to_a_device_is_validated_and_acknowledged(rig: Rig) -> None:
+    code, out, err = rig.ether("pub", "Thermometer.set_led", '{"on": true}', "--rate", "10", "--count", "2")
+    assert code == 0, err
+    assert out.count("Thermometer.set_led: delivered to device thermo, acknowledged in") == 2
+    code, out, err = rig.ether("pub", "Thermometer.set_led", '{"of": true}')
+    assert code == 2 and "does not fit device thermo's subscriber" in err and "'on'" in err
+    code, out, err = rig.ether("pub", "Ticker.tick", "[1]")
+    assert code == 2 and "must be an object" in err
+
+
+def test_pub_to_an_instance_reaches_its_subscriber(rig: Rig) -> None:
+    code, out, err = rig.ether("monitor", "Ticker.tick", "--duration", "0.1")  # warm: nothing to assert
+    code, out, err = rig.ether("pub", "Ticker.tick", '{"n": "not a number"}')
+    assert code == 0 and "published on Ticker.tick" in out, err
+    code, out, err = rig.ether("status", "--json")
+    assert code == 0, err
+
+
+def test_status_shows_processes_devices_and_recorder(rig: Rig) -> None:
+    code, out, err = rig.ether("status", "--json")
+    assert code == 0, err
+    snap = json.loads(out)
+    children = {c["name"]: c for c in snap["children"]}
+    assert {"ticker", "listener", "flood", "recorder", "bridge.thermo"} <= set(children)
+    assert all(c["state"] == "running" and c["restarts"] == 0 and c["pid"] for c in children.values())
+    thermo = snap["devices"]["thermo"]
+    assert thermo["attached"] and thermo["rtt_ms"] is not None and thermo["counters"]["frames_in"] > 0
+    assert 0.5 <= thermo["rates_hz"]["Thermometer.read"] <= 1.5
+    assert snap["recorder"]["rows"] > 0
+    code, out, err = rig.ether("status")
+    assert code == 0 and "DEVICE" in out and "thermo" in out and "recorder:" in out, err
+
+
+def test_a_flood_is_sampled_and_slow_topics_still_arrive_in_full(rig: Rig) -> None:
+    fabric = find_fabric(str(rig.state / "fabric.json"))
+    sampler = Sampler(fabric.addresses, [""], name="test")
+    try:
+        sampler.start()
+        sampler.client.publish("Flood.go", {"seconds": 3.0})
+        wait_until(lambda: sampler.poll(0.1) is not None and "Flood.data" in sampler.fast, 10,
+                   "the flood to be sampled")
+        ticks_before = sampler.stats["Ticker.tick"].seen
+        count_before = sampler.stats["Ticker.tick"].count
+        sampler.poll(2.0)
+        flood = sampler.stats["Flood.data"]
+        assert flood.count > 5 * flood.seen, (flood.count, flood.seen)  # exact count, a sample read
+        assert flood.rate_hz(time.time()) > 1000
+        ticks = sampler.stats["Ticker.tick"]
+        assert ticks.seen - ticks_before == ticks.count - count_before  # every tick still read
+    finally:
+        sampler.close()
+
+
+def test_commands_without_a_fabric_say_how_to_start_one(tmp_path: Path) -> None:
+    env = {**os.environ, "ETHER_STATE_DIR": str(tmp_path)}
+    for cmd in (["topics"], ["hz", "x"], ["status"], ["pub", "x", "{}"]):
+        proc = subprocess.run([*ETHER, *cmd], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2 and "ether run CONFIG" in proc.stderr, (cmd, proc.stderr)
