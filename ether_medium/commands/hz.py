@@ -11,8 +11,7 @@ import argparse
 import sys
 import time
 
-from ether_medium.errors import FabricNotFound
-from ether_medium.observe.attach import add_fabric_argument, find_fabric
+from ether_medium.observe.attach import add_fabric_argument, fabric_or_say_why
 from ether_medium.observe.hints import never_seen_hint
 from ether_medium.observe.sampler import Sampler
 from ether_medium.observe.stats import TopicStats
@@ -46,10 +45,8 @@ def render(stats: dict[str, TopicStats], patterns: list[str], window: int, now: 
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        fabric = find_fabric(args.fabric)
-    except FabricNotFound as exc:
-        print(f"ether hz: {exc}", file=sys.stderr)
+    fabric = fabric_or_say_why("hz", args.fabric)
+    if fabric is None:
         return 2
     sampler = Sampler(fabric.addresses, args.topics, name="hz")
     screen = LiveScreen()

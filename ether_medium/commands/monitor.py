@@ -18,9 +18,8 @@ import time
 from typing import Any
 
 from ether_medium import topics
-from ether_medium.errors import FabricNotFound
 from ether_medium.fabric.envelope import Envelope
-from ether_medium.observe.attach import add_fabric_argument, find_fabric
+from ether_medium.observe.attach import add_fabric_argument, fabric_or_say_why
 from ether_medium.observe.hints import never_seen_hint
 from ether_medium.observe.sampler import Sampler
 
@@ -72,10 +71,8 @@ def as_line(env: Envelope, fields: list[str] | None) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        fabric = find_fabric(args.fabric)
-    except FabricNotFound as exc:
-        print(f"ether monitor: {exc}", file=sys.stderr)
+    fabric = fabric_or_say_why("monitor", args.fabric)
+    if fabric is None:
         return 2
     fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else None
     sampler = Sampler(fabric.addresses, args.topics, name="monitor", every=args.every)

@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ether_medium.errors import FabricNotFound, RemoteError
+from ether_medium.errors import RemoteError
 from ether_medium.fabric.requests import Requester
 from ether_medium.fabric.validation import describe_errors
-from ether_medium.observe.attach import add_fabric_argument, find_fabric
+from ether_medium.observe.attach import add_fabric_argument, fabric_or_say_why
 from ether_medium.observe.catalog import Catalog
 
 HELP = "publish a message (once, or at a rate) into a running fabric"
@@ -70,10 +70,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"ether pub: JSON must be an object (field -> value), got {type(data).__name__}",
               file=sys.stderr)
         return 2
-    try:
-        fabric = find_fabric(args.fabric)
-    except FabricNotFound as exc:
-        print(f"ether pub: {exc}", file=sys.stderr)
+    fabric = fabric_or_say_why("pub", args.fabric)
+    if fabric is None:
         return 2
     catalog = Catalog.of_fabric(fabric.addresses, args.config)
     if not args.no_check:

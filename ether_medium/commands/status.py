@@ -11,9 +11,8 @@ import sys
 import time
 from typing import Any
 
-from ether_medium.errors import FabricNotFound
 from ether_medium.fabric.requests import Requester
-from ether_medium.observe.attach import RunningFabric, add_fabric_argument, find_fabric
+from ether_medium.observe.attach import RunningFabric, add_fabric_argument, fabric_or_say_why
 from ether_medium.observe.recorder_lag import RecorderLag
 from ether_medium.observe.sampler import Sampler
 from ether_medium.observe.status import BAD_FRAME_COUNTERS, FabricStatus, ask_status
@@ -86,10 +85,8 @@ def _measure(fabric: RunningFabric, requester: Requester, sampler: Sampler, lag:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        fabric = find_fabric(args.fabric)
-    except FabricNotFound as exc:
-        print(f"ether status: {exc}", file=sys.stderr)
+    fabric = fabric_or_say_why("status", args.fabric)
+    if fabric is None:
         return 2
     sampler = Sampler(fabric.addresses, [""], name="status")
     requester: Requester | None = None

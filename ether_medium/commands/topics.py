@@ -12,8 +12,7 @@ import time
 from typing import Any
 
 from ether_medium import topics as fabric_topics
-from ether_medium.errors import FabricNotFound
-from ether_medium.observe.attach import add_fabric_argument, find_fabric
+from ether_medium.observe.attach import add_fabric_argument, fabric_or_say_why
 from ether_medium.observe.catalog import Catalog
 from ether_medium.observe.sampler import Sampler
 from ether_medium.observe.stats import TopicStats
@@ -57,10 +56,8 @@ def _type_text(fields: dict[str, str]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        fabric = find_fabric(args.fabric)
-    except FabricNotFound as exc:
-        print(f"ether topics: {exc}", file=sys.stderr)
+    fabric = fabric_or_say_why("topics", args.fabric)
+    if fabric is None:
         return 2
     sampler = Sampler(fabric.addresses, [""], name="topics")
     try:

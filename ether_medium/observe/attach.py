@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import dataclass
 
 from ether_medium.errors import FabricNotFound
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.statefile import fabric_file
 
-__all__ = ["RunningFabric", "add_fabric_argument", "find_fabric"]
+__all__ = ["RunningFabric", "add_fabric_argument", "fabric_or_say_why", "find_fabric"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,15 @@ def find_fabric(path: str | None = None) -> RunningFabric:
         )
     return RunningFabric(addresses, str(info.get("session", "?")), pid if isinstance(pid, int) else None,
                          path)
+
+
+def fabric_or_say_why(command: str, path: str | None) -> RunningFabric | None:
+    """:func:`find_fabric`, or None after printing why not (``ether COMMAND: ...``) to stderr."""
+    try:
+        return find_fabric(path)
+    except FabricNotFound as exc:
+        print(f"ether {command}: {exc}", file=sys.stderr)
+        return None
 
 
 def _alive(pid: int) -> bool:
