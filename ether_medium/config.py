@@ -23,6 +23,7 @@ __all__ = [
     "FabricConfig",
     "InstanceConfig",
     "LoggingConfig",
+    "MetricsConfig",
     "RecordingConfig",
     "RegistryEntry",
     "load_config",
@@ -121,6 +122,18 @@ class RecordingConfig(_Strict):
     )
 
 
+class MetricsConfig(_Strict):
+    """A Prometheus exporter for the whole rig (:mod:`ether_medium.observe.metrics`; ``pip install
+    'ether-medium[metrics]'``): ``http://HOST:PORT/metrics``."""
+
+    port: int = Field(9464, ge=1, le=65535, description="the HTTP port /metrics is served on")
+    host: str = Field(
+        "127.0.0.1", description="the address it binds (loopback; 0.0.0.0 lets other machines scrape it)"
+    )
+    interval_s: float = Field(1.0, gt=0, description="how often processes, devices and recorder are asked")
+    enabled: bool = True
+
+
 class LoggingConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
 
@@ -203,6 +216,7 @@ class EtherConfig(_Strict):
     devices: dict[str, DeviceConfig] = Field(default_factory=dict)
     recording: RecordingConfig | None = None
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig | None = None
     fabric: FabricConfig = Field(default_factory=FabricConfig)
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
@@ -228,7 +242,7 @@ class EtherConfig(_Strict):
         return self
 
 
-RESERVED_NAMES = frozenset({"ether", "recorder", "monitor"})
+RESERVED_NAMES = frozenset({"ether", "recorder", "monitor", "metrics"})
 
 # section models by key path pattern ("*" = any name), to list the keys a section accepts
 _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
@@ -244,6 +258,7 @@ _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (("devices", "*"), DeviceConfig),
     (("recording",), RecordingConfig),
     (("logging",), LoggingConfig),
+    (("metrics",), MetricsConfig),
     (("fabric",), FabricConfig),
     (("fabric", "curve"), CurveConfig),
 ]

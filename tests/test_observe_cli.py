@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,15 +37,35 @@ instances:
     class_path: observe_apps.Flood
 recording:
   path: {db}
+metrics:
+  port: {port}
 logging:
   level: WARNING
 """
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Rig:
-    def __init__(self, env: dict[str, str], state: Path) -> None:
+    def __init__(self, env: dict[str, str], state: Path, metrics_port: int) -> None:
         self.env = env
         self.state = state
+        self.metrics_port = metrics_port
+
+    def scrape(self) -> dict[str, float]:
+        """``/metrics`` as {'name{labels}': value}."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
 
     def ether(self, *args: str, timeout: float = 40.0) -> tuple[int, str, str]:
         proc = subprocess.run([*ETHER, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
@@ -55,7 +77,8 @@ class Rig:
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     tmp = tmp_path_factory.mktemp("rig")
     cfg = tmp / "rig.yaml"
-    cfg.write_text(CONFIG.format(world=tmp / "world.bin", db=tmp / "rig.sqlite"))
+    port = _free_port()
+    cfg.write_text(CONFIG.format(world=tmp / "world.bin", db=tmp / "rig.sqlite", port=port))
     env = {**os.environ, "ETHER_STATE_DIR": str(tmp / "state"),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     runner = subprocess.Popen([*ETHER, "run", str(cfg), "--duration", "300"], cwd=ROOT, env=env,
@@ -64,7 +87,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         wait_until(lambda: (tmp / "state" / "fabric.json").exists() or runner.poll() is not None, 30,
                    "the fabric file")
         assert runner.poll() is None, runner.communicate()[0]
-        rig = Rig(env, tmp / "state")
+        rig = Rig(env, tmp / "state", port)
         wait_until(lambda: "Thermometer.read" in rig.ether("topics", "--json", "--seconds", "1.5")[1], 30,
                    "the board's first reading")
         yield rig
@@ -132,12 +155,32 @@ def test_pub_to_a_device_is_validated_and_acknowledged(rig: Rig) -> None:
     assert code == 2 and "must be an object" in err
 
 
-def test_pub_to_an_instance_reaches_its_subscriber(rig: Rig) -> None:
-    code, out, err = rig.ether("monitor", "Ticker.tick", "--duration", "0.1")  # warm: nothing to assert
-    code, out, err = rig.ether("pub", "Ticker.tick", '{"n": "not a number"}')
+def test_pub_to_an_instance_reaches_its_subscriber_and_a_refusal_is_counted(rig: Rig) -> None:
+    code, out, err = rig.ether("pub", "Ticker.tick", '{"n": "not a number"}', "--no-check")
     assert code == 0 and "published on Ticker.tick" in out, err
-    code, out, err = rig.ether("status", "--json")
-    assert code == 0, err
+    key = 'ether_messages_rejected_total{reason="validation",topic="Ticker.tick"}'
+    wait_until(lambda: rig.scrape().get(key, 0) >= 1, 10, "the refusal in /metrics")
+
+
+def test_metrics_are_served_over_http(rig: Rig) -> None:
+    m = wait_until(lambda: (m := rig.scrape()).get('ether_device_round_trip_seconds_count{device="thermo"}')
+                   and m, 15, "round trips in /metrics")
+    assert m['ether_messages_total{topic="Ticker.tick"}'] > 0
+    assert m['ether_messages_total{topic="Thermometer.read"}'] > 0
+    assert m['ether_device_frames_in_total{device="thermo"}'] > 0
+    assert m['ether_device_frames_out_total{device="thermo"}'] > 0
+    assert m['ether_device_frames_bad_total{device="thermo",reason="crc"}'] == 0
+    assert m['ether_device_sequence_gaps_total{device="thermo"}'] == 0
+    assert 'ether_device_deliveries_total{device="thermo",outcome="acked"}' in m
+    assert m['ether_device_attached{device="thermo"}'] == 1
+    assert m['ether_device_round_trip_seconds_bucket{device="thermo",le="+Inf"}'] >= 1
+    assert m["ether_recorder_rows_total"] > 0 and "ether_recorder_pending_rows" in m
+    assert "ether_recorder_lag_seconds" in m
+    assert m['ether_process_restarts_total{kind="instance",name="ticker"}'] == 0
+    assert m['ether_process_up{kind="instance",name="ticker"}'] == 1
+    before = m['ether_messages_total{topic="Ticker.tick"}']
+    wait_until(lambda: rig.scrape()['ether_messages_total{topic="Ticker.tick"}'] > before + 20, 10,
+               "the tick counter to grow")
 
 
 def test_status_shows_processes_devices_and_recorder(rig: Rig) -> None:
