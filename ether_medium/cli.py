@@ -16,7 +16,7 @@ from collections.abc import Sequence
 # name -> one-line help; the module is ether_medium.commands.<name>
 COMMANDS: dict[str, str] = {
     "run": "run a YAML config: tap, start, wait (Ctrl-C or --duration), shut down",
-    "graph": "print the wiring of a config as a mermaid diagram",
+    "graph": "print the wiring of a config as a mermaid diagram (--check: its wiring problems)",
     "monitor": "print the messages on topics of a running fabric (JSON lines or a table)",
     "topics": "list the topics of a running fabric with their rates, counts, sources and types",
     "hz": "show the rate and intervals of topics of a running fabric, updating in place",

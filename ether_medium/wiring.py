@@ -43,6 +43,8 @@ class Endpoint:
     fields: dict[str, str] | None  # field -> type name ("any" when not annotated); None: not declared
     required: frozenset[str] = frozenset()
     device: bool = False
+    method: str = ""
+    trigger: bool = False  # a subscriber on its own method's default topic: called from outside, by name
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +113,13 @@ def _instance_endpoints(name: str, meta: EtherMethod) -> list[Endpoint]:
     where = _where(func)
     out = []
     for topic in meta.pub_topics:
-        out.append(Endpoint(topic, "pub", name, where, _pub_fields(func)))
+        out.append(Endpoint(topic, "pub", name, where, _pub_fields(func), method=meta.name))
     sub_fields, required = _sub_fields(func)
     for topic in meta.sub_topics:
-        out.append(Endpoint(topic, "sub", name, where, sub_fields, required))
+        out.append(Endpoint(topic, "sub", name, where, sub_fields, required, method=meta.name,
+                            trigger=topic == meta.default_topic))
     for topic in meta.get_topics:
-        out.append(Endpoint(topic, "get", name, where, sub_fields, required))
+        out.append(Endpoint(topic, "get", name, where, sub_fields, required, method=meta.name))
     return out
 
 
@@ -218,13 +221,17 @@ def _device_endpoints(name: str, link: str, renames: dict[str, str], found: _Fou
             where = f"{rel}:{fn.lineno} {class_name}.{fn.name}"
             if kind == "ether_pub":
                 fields = _literal_fields(kwargs.get("fields")) or _returned_keys(fn)
-                found.endpoints.append(Endpoint(topic, "pub", name, where, fields, device=True))
+                found.endpoints.append(
+                    Endpoint(topic, "pub", name, where, fields, device=True, method=fn.name)
+                )
             else:
                 args = fn.args.args[1:]
                 n_default = len(fn.args.defaults)
                 params = {a.arg: "any" for a in args}
                 required = frozenset(a.arg for a in args[: len(args) - n_default])
-                found.endpoints.append(Endpoint(topic, "sub", name, where, params, required, device=True))
+                found.endpoints.append(
+                    Endpoint(topic, "sub", name, where, params, required, device=True, method=fn.name)
+                )
 
 
 # -- checks ----------------------------------------------------------------------------------------------
@@ -247,6 +254,10 @@ def check_endpoints(endpoints: list[Endpoint]) -> list[Problem]:
             if topic in pubs:
                 for pub in pubs[topic]:
                     problems.extend(_mismatches(pub, sub))
+            elif sub.role == "sub" and not sub.device and sub.trigger:
+                problems.append(Problem("warning", topic, (
+                    f"{sub.owner} ({sub.where}) subscribes, but nothing in this config publishes it (fine if "
+                    "a script or `ether pub` does)")))
             elif sub.role == "sub" and not sub.device:
                 problems.append(Problem("error", topic, (
                     f"{sub.owner} ({sub.where}) subscribes, but no instance or device of this config "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TypedDict
 
 from ether_medium import ether_pub, ether_start, ether_sub
 
@@ -57,3 +58,33 @@ class Flood:
     @ether_pub(topic="Flood.data")
     def data(self, i: int) -> dict:
         return {"i": i}
+
+
+class Sample(TypedDict):
+    label: str
+    value: float
+
+
+class Source:
+    """Publishes ``Source.sample`` as a :class:`Sample` (its return annotation declares the fields)."""
+
+    @ether_pub()
+    def sample(self) -> Sample:
+        return {"label": "a", "value": 1.0}
+
+    @ether_pub(topic="Source.unheard")
+    def unheard(self) -> dict:
+        return {}
+
+
+class Mismatched:
+    """Subscribes to topics whose publishers send other fields (for the wiring checks)."""
+
+    @ether_sub(topic="Source.sample")
+    def on_sample(self, label: int, value: float) -> None: ...
+
+    @ether_sub(topic="Thermometer.read")
+    def on_reading(self, kelvin: float) -> None: ...
+
+    @ether_sub(topic="Nobody.sends")
+    def on_nothing(self, x: int) -> None: ...
