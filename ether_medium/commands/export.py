@@ -1,4 +1,7 @@
-"""``ether export SESSION --format csv|parquet [--out DIR] [--topics GLOB...] [--db PATH]``."""
+"""``ether export SESSION --format csv|parquet|mcap [--out DIR] [--topics GLOB...] [--db PATH]``.
+
+MCAP (one file, one channel per topic) opens in Foxglove and PlotJuggler; see
+:mod:`ether_medium.recorder.mcap_export`."""
 
 from __future__ import annotations
 
@@ -10,12 +13,13 @@ from ether_medium.errors import MissingExtra, SessionNotFound
 from ether_medium.recorder.export import export_csv, export_parquet
 from ether_medium.recorder.store import DEFAULT_PATH, Store
 
-HELP = "export a recorded session to CSV or Parquet"
+HELP = "export a recorded session to CSV, Parquet or MCAP"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", help="session id, a unique prefix of one, or 'latest'")
-    parser.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (csv)")
+    parser.add_argument("--format", choices=("csv", "parquet", "mcap"), default="csv",
+                        help="file format (csv)")
     parser.add_argument("--out", type=Path,
                         help="output directory (default: export/<session id> next to the database)")
     parser.add_argument("--topics", nargs="+", metavar="GLOB", help="only these topics (names or globs)")
@@ -31,6 +35,12 @@ def main(args: argparse.Namespace) -> int:
     try:
         session = store.resolve(args.session)
         out = args.out if args.out is not None else Path(args.db).parent / "export" / session.id
+        if args.format == "mcap":
+            from ether_medium.recorder.mcap_export import export_mcap
+
+            written = export_mcap(store, session, out, args.topics)
+            print(f"session {session.id} ({session.status}): {written[0]}")
+            return 0
         write = export_parquet if args.format == "parquet" else export_csv
         written = write(store, session, out, args.topics)
     except SessionNotFound as exc:
