@@ -3,6 +3,7 @@ against a real fabric (``ether run`` in a subprocess) with instances and a simul
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -223,3 +224,24 @@ def test_commands_without_a_fabric_say_how_to_start_one(tmp_path: Path) -> None:
     for cmd in (["topics"], ["hz", "x"], ["status"], ["pub", "x", "{}"]):
         proc = subprocess.run([*ETHER, *cmd], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2 and "ether run CONFIG" in proc.stderr, (cmd, proc.stderr)
+
+
+def test_plot_saves_a_rerun_recording_with_host_and_device_time(rig: Rig, tmp_path: Path) -> None:
+    rrd = tmp_path / "live.rrd"
+    code, _, err = rig.ether("plot", "Ticker.tick.value", "Thermometer.read", "--save", str(rrd),
+                               "--duration", "3")
+    assert code == 0 and "dropped 0 messages" in err, err
+    from rerun.server import Server
+
+    with Server(host="127.0.0.1", addr="127.0.0.1", datasets={"plot": [str(rrd)]}) as server:
+        dataset = server.client().get_dataset("plot")
+        by_host = dataset.reader(index="host_time").to_pandas()
+        by_device = dataset.reader(index="device_time").to_pandas()
+    ticks = [v[0] for v in by_host["/Ticker.tick/value:Scalars:scalars"].dropna()]
+    assert len(ticks) >= 100
+    steps = {round(b - a, 6) for a, b in itertools.pairwise(ticks)}
+    assert steps == {0.5}, steps  # value = n / 2 of consecutive ticks: none lost, none doubled
+    assert "/Ticker.tick/n:Scalars:scalars" not in by_host  # only the field asked for
+    celsius = by_device["/Thermometer.read/celsius:Scalars:scalars"].dropna()
+    assert len(celsius) >= 2 and all(15 < v[0] < 40 for v in celsius)
+    assert by_device["device_time"].notna().sum() >= len(celsius)
