@@ -17,6 +17,7 @@ from ether_medium.observe.recorder_lag import RecorderLag
 from ether_medium.observe.sampler import Sampler
 from ether_medium.observe.status import BAD_FRAME_COUNTERS, FabricStatus, ask_status
 from ether_medium.observe.table import LiveScreen, table
+from ether_medium.topics import is_fabric_topic
 
 HELP = "show a running fabric's processes, devices and recorder on one screen"
 
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def device_rates(sampler: Sampler, device: str, now: float) -> dict[str, float]:
     return {t: round(s.sources[device].rate_hz(now), 3) for t, s in sorted(sampler.stats.items())
-            if device in s.sources}
+            if device in s.sources and not is_fabric_topic(t)}
 
 
 def snapshot(status: FabricStatus, sampler: Sampler, lag: RecorderLag, now: float) -> dict[str, Any]:

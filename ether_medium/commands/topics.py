@@ -14,13 +14,11 @@ from typing import Any
 from ether_medium import topics as fabric_topics
 from ether_medium.observe.attach import add_fabric_argument, fabric_or_say_why
 from ether_medium.observe.catalog import Catalog
-from ether_medium.observe.sampler import Sampler
+from ether_medium.observe.sampler import Sampler, is_noise
 from ether_medium.observe.stats import TopicStats
 from ether_medium.observe.table import ago, table
 
 HELP = "list the topics of a running fabric with their rates, counts, sources and types"
-
-NOISE = ("Ether.probe.", "Ether.reply.", "Ether.status", "Ether.bridge.")  # handshakes, requests, answers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def rows(stats: dict[str, TopicStats], catalog: Catalog, now: float) -> list[dict[str, Any]]:
     out = []
     for topic in sorted(stats):
-        if topic.startswith(NOISE):
+        if is_noise(topic):
             continue
         s = stats[topic]
         out.append({

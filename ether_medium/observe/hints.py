@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ether_medium.fabric.broker import BrokerAddresses
-from ether_medium.observe.sampler import Sampler, matches
+from ether_medium.observe.sampler import Sampler, is_noise, matches
 
 __all__ = ["closest", "live_topics", "never_seen_hint"]
 
@@ -20,7 +20,7 @@ def live_topics(addresses: BrokerAddresses, seconds: float = 1.5) -> list[str]:
         sampler.poll(seconds)
     finally:
         sampler.close()
-    return sorted(t for t in sampler.stats if not t.startswith(("Ether.probe.", "Ether.reply.")))
+    return sorted(t for t in sampler.stats if not is_noise(t))
 
 
 def closest(name: str, candidates: list[str], n: int = 3) -> list[str]:

@@ -39,7 +39,7 @@ from ether_medium.errors import MissingExtra, RemoteError
 from ether_medium.fabric.envelope import Envelope
 from ether_medium.fabric.requests import Requester
 from ether_medium.observe.recorder_lag import RecorderLag
-from ether_medium.observe.sampler import Sampler
+from ether_medium.observe.sampler import Sampler, is_noise
 from ether_medium.observe.status import BAD_FRAME_COUNTERS, FabricStatus, ask_status
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class RigMetrics:
             self.lag.add(env)
 
     def update(self, sampler: Sampler, status: FabricStatus | None) -> None:
-        counts = {t: s.count for t, s in sampler.stats.items() if not t.startswith(_NOT_COUNTED)}
+        counts = {t: s.count for t, s in sampler.stats.items() if not is_noise(t)}
         with self.lock:
             self.messages = counts
             if status is None:
@@ -176,9 +176,6 @@ class RigMetrics:
             g = gauge("ether_recorder_lag_seconds", "Time the recorder needs to commit what it received")
             g.add_metric([], lag)
             yield g
-
-
-_NOT_COUNTED = ("Ether.probe.", "Ether.reply.")
 
 
 def serve(metrics: RigMetrics, host: str, port: int) -> Any:

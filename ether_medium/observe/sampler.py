@@ -25,14 +25,20 @@ from ether_medium.fabric.envelope import Envelope, decode
 from ether_medium.observe.stats import TopicStats
 from ether_medium.observe.subscriptions import all_except
 
-__all__ = ["Sampler", "matches"]
+__all__ = ["NOISE", "Sampler", "is_noise", "matches"]
 
+NOISE = ("Ether.probe.", "Ether.reply.", "Ether.status", "Ether.bridge.")  # handshakes, requests, answers
 _TICK_S = 0.1  # how often received counts are checked for a flood
 
 
 def matches(pattern: str, topic: str) -> bool:
     """Whether ``topic`` is watched by ``pattern`` (exact; ``Prefix.`` a prefix; ``""`` everything)."""
     return pattern == topic or pattern == "" or (pattern.endswith(".") and topic.startswith(pattern))
+
+
+def is_noise(topic: str) -> bool:
+    """Whether ``topic`` carries handshakes, requests or answers (observers' own chatter), not data."""
+    return topic.startswith(NOISE)
 
 
 class Sampler:
@@ -49,8 +55,8 @@ class Sampler:
         name: str = "observer",
         fast_hz: float = 500.0,
         budget_hz: float = 3000.0,
-        window_s: float = 0.05,
-        window_messages: int = 500,
+        window_s: float = 0.01,
+        window_messages: int = 200,
         period_s: float = 1.0,
         every: bool = False,
         context: zmq.Context[Any] | None = None,
@@ -68,13 +74,15 @@ class Sampler:
         self.fast: set[str] = set()  # topics read only in windows
         self.malformed = 0
         self.received = 0
+        self.skipped = 0
+        self._fast_b: set[bytes] = set()  # self.fast, encoded
         self._subs: set[bytes] = set()
         self._window_until = 0.0  # monotonic end of the open window (0: closed)
         self._window_seen = 0
         self._next_window = 0.0
         self._tick_end = 0.0
         self._tick_counts: dict[str, int] = {}
-        self._fast_b: set[bytes] = set()
+        self._flood_at = fast_hz * _TICK_S
 
     # -- subscriptions ---------------------------------------------------------------------------------
     def _wanted(self) -> set[bytes]:
@@ -91,6 +99,7 @@ class Sampler:
         return out
 
     def _resubscribe(self) -> None:
+        self._fast_b = {t.encode() for t in self.fast}
         wanted = self._wanted()
         for b in sorted(wanted - self._subs):
             self._sock.setsockopt(zmq.SUBSCRIBE, b)
@@ -127,6 +136,9 @@ class Sampler:
                         frames = sock.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
+                    if frames[0] in self._fast_b and not self._window_until:
+                        self.skipped += 1  # still in flight after its window closed: not even decoded
+                        continue
                     try:
                         env = decode(frames)
                     except EnvelopeError:
@@ -148,7 +160,10 @@ class Sampler:
         if stats is None:
             stats = self.stats[topic] = TopicStats(topic)
         stats.add(env)
-        self._tick_counts[topic] = self._tick_counts.get(topic, 0) + 1
+        n = self._tick_counts[topic] = self._tick_counts.get(topic, 0) + 1
+        if n > self._flood_at and topic not in self.fast and not self.every:  # a flood: stop at once
+            self.fast.add(topic)
+            self._resubscribe()
         if self._window_until:
             self._window_seen += 1
         return True
