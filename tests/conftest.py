@@ -34,6 +34,7 @@ UNIT = {
     "test_fabric_signature",
     "test_layout",
     "test_observe_mcap",
+    "test_observe_units",
     "test_observe_wiring",
     "test_lite_cbor",
     "test_lite_constants",

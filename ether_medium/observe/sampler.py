@@ -28,6 +28,7 @@ from ether_medium.observe.subscriptions import all_except
 __all__ = ["NOISE", "Sampler", "is_noise", "matches"]
 
 NOISE = ("Ether.probe.", "Ether.reply.", "Ether.status", "Ether.bridge.")  # handshakes, requests, answers
+MAX_TOPICS = 10_000  # beyond this, the topic seen least recently is forgotten (and counted)
 _TICK_S = 0.1  # how often received counts are checked for a flood
 
 
@@ -75,6 +76,7 @@ class Sampler:
         self.malformed = 0
         self.received = 0
         self.skipped = 0
+        self.forgotten = 0
         self._fast_b: set[bytes] = set()  # self.fast, encoded
         self._subs: set[bytes] = set()
         self._window_until = 0.0  # monotonic end of the open window (0: closed)
@@ -158,6 +160,11 @@ class Sampler:
         self.received += 1
         stats = self.stats.get(topic)
         if stats is None:
+            if len(self.stats) >= MAX_TOPICS:  # a publisher inventing topics must not grow this forever
+                oldest = min(self.stats.values(), key=lambda s: s.last_seen)
+                del self.stats[oldest.topic]
+                self.fast.discard(oldest.topic)
+                self.forgotten += 1
             stats = self.stats[topic] = TopicStats(topic)
         stats.add(env)
         n = self._tick_counts[topic] = self._tick_counts.get(topic, 0) + 1

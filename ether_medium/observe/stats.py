@@ -19,6 +19,7 @@ from ether_medium.fabric.envelope import Envelope
 __all__ = ["IntervalStats", "SourceTrack", "TopicStats"]
 
 RATE_WINDOW_S = 5.0  # rates are over (about) the last five seconds
+MAX_SOURCES = 1000
 _MAX_SAMPLES = 256
 _MAX_INTERVALS = 2000
 
@@ -98,6 +99,8 @@ class TopicStats:
     def add(self, env: Envelope) -> None:
         track = self.sources.get(env.source)
         if track is None:
+            if len(self.sources) >= MAX_SOURCES:  # a flood of made-up sources: forget the quietest
+                del self.sources[min(self.sources, key=lambda s: self.sources[s].last_time)]
             track = self.sources[env.source] = SourceTrack()
         interval = track.add(env.seq, env.host_time)
         if interval is not None and interval >= 0:
