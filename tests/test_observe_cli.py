@@ -245,3 +245,28 @@ def test_plot_saves_a_rerun_recording_with_host_and_device_time(rig: Rig, tmp_pa
     celsius = by_device["/Thermometer.read/celsius:Scalars:scalars"].dropna()
     assert len(celsius) >= 2 and all(15 < v[0] < 40 for v in celsius)
     assert by_device["device_time"].notna().sum() >= len(celsius)
+
+
+def test_plot_web_serves_the_viewer_on_loopback_and_stops_it(rig: Rig) -> None:
+    web, grpc = _free_port(), _free_port()
+    proc = subprocess.Popen([*ETHER, "plot", "Ticker.tick", "--web", "--web-port", str(web), "--grpc-port",
+                             str(grpc), "--duration", "30"], cwd=ROOT, env=rig.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web}/", timeout=2) as resp:
+                    return bool(resp.status == 200)
+            except OSError:
+                return False
+
+        wait_until(answers, 20, "the web viewer")
+        listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        ours = [line.split()[1] for line in listening if line.split()[3] == "0A"
+                and int(line.split()[1].split(":")[1], 16) in (web, grpc)]
+        assert sorted(ours) == sorted(f"0100007F:{p:04X}" for p in (web, grpc))  # 127.0.0.1 only
+    finally:
+        stop_process(proc, 10, sig=2)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", web)) != 0  # the viewer went with it

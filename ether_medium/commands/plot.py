@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a topic (every numeric field) or one field of it")
     parser.add_argument("--save", metavar="FILE.rrd", default=None, help="write a Rerun recording, no viewer")
     parser.add_argument("--web", action="store_true", help="serve the web viewer on loopback")
-    parser.add_argument("--web-port", type=int, default=9090)
+    parser.add_argument("--web-port", type=int, default=9090, help="the web viewer's HTTP port (9090)")
+    parser.add_argument("--grpc-port", type=int, default=9876, help="the web viewer's data port (9876)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--session", default=None, help="plot a recorded session (id, prefix or 'latest')")
     parser.add_argument("--db", default=DEFAULT_PATH, help=f"recording database (default {DEFAULT_PATH})")
@@ -57,8 +58,12 @@ def _plot_session(args: argparse.Namespace, selectors: list[Selector], sink: Rer
 
 def main(args: argparse.Namespace) -> int:
     selectors = [Selector(s) for s in args.selectors]
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C ends the plot as --duration does
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        sink = RerunSink("ether", save=args.save, web=args.web, web_port=args.web_port)
+        sink = RerunSink("ether", save=args.save, web=args.web, web_port=args.web_port,
+                         grpc_port=args.grpc_port)
     except MissingExtra as exc:
         print(f"ether plot: {exc}", file=sys.stderr)
         return 2
@@ -79,10 +84,10 @@ def main(args: argparse.Namespace) -> int:
         if fabric is None:
             return 2
         live = LivePlot(fabric.addresses, selectors, sink)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         if args.duration is not None:
-            threading.Timer(args.duration, stop.set).start()
+            timer = threading.Timer(args.duration, stop.set)
+            timer.daemon = True  # Ctrl-C before the end must not wait for it
+            timer.start()
         try:
             live.start()
         except TimeoutError as exc:
@@ -91,8 +96,6 @@ def main(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             live.run(stop)
-        except KeyboardInterrupt:
-            pass
         finally:
             live.stop()
         print(f"plotted {live.plotted} values in {time.monotonic() - started:.1f} s; dropped {live.dropped} "

@@ -12,8 +12,14 @@ messages are dropped and counted (:attr:`LivePlot.dropped`).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +67,8 @@ class RerunSink:
     """One Rerun recording: ``save`` (an ``.rrd`` file, headless), ``web`` (the web viewer on loopback) or
     else a spawned native viewer."""
 
-    def __init__(self, app: str, *, save: str | None = None, web: bool = False, web_port: int = 9090) -> None:
+    def __init__(self, app: str, *, save: str | None = None, web: bool = False, web_port: int = 9090,
+                 grpc_port: int = 9876) -> None:
         os.environ.setdefault("RERUN_ANALYTICS", "false")
         try:
             import rerun as rr
@@ -70,14 +77,36 @@ class RerunSink:
         self.rr = rr
         self.rec = rr.RecordingStream(app)
         self.url: str | None = None
+        self._viewer: subprocess.Popen[bytes] | None = None
         if save is not None:
             self.rec.save(save)
         elif web:
-            grpc = self.rec.serve_grpc()
-            rr.serve_web_viewer(web_port=web_port, open_browser=False, connect_to=grpc)
-            self.url = f"http://127.0.0.1:{web_port}/?url={grpc}"
+            self._serve_web(web_port, grpc_port)
         else:
             self.rec.spawn()
+
+    def _serve_web(self, web_port: int, grpc_port: int) -> None:
+        """The web viewer and its gRPC server in a child ``rerun`` process bound to loopback (the SDK's own
+        servers listen on every interface)."""
+        cmd = [sys.executable, "-m", "rerun_cli", "--serve-web", "--bind", "127.0.0.1",
+               "--port", str(grpc_port), "--web-viewer-port", str(web_port)]
+        env = {**os.environ, "RERUN_ANALYTICS": "false"}
+        # its own process group: rerun_cli runs the viewer binary as a child, and both are stopped together
+        self._viewer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 15.0
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", grpc_port)) == 0:
+                    break
+            if self._viewer.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"the Rerun web viewer did not start on 127.0.0.1:{grpc_port} (port "
+                                   "taken? give --web-port / --grpc-port)")
+            time.sleep(0.05)
+        grpc = f"rerun+http://127.0.0.1:{grpc_port}/proxy"
+        self.rec.connect_grpc(grpc)
+        self.url = f"http://127.0.0.1:{web_port}/?url={grpc}"
 
     def log(self, topic: str, fields: list[str], env: Envelope) -> int:
         """Log the selected fields of one message; how many scalars."""
@@ -97,6 +126,19 @@ class RerunSink:
     def close(self) -> None:
         self.rec.flush()
         self.rec.disconnect()
+        if self._viewer is not None:
+            self._stop_group(self._viewer, signal.SIGTERM)
+            try:
+                self._viewer.wait(5.0)
+            except subprocess.TimeoutExpired:
+                self._stop_group(self._viewer, signal.SIGKILL)
+                self._viewer.wait()
+            self._viewer = None
+
+    @staticmethod
+    def _stop_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)  # the group this process leads (start_new_session)
 
 
 class LivePlot:
