@@ -104,6 +104,7 @@ def test_topics_json_lists_rates_counts_sources_and_types(rig: Rig) -> None:
     assert 35 <= tick["rate_hz"] <= 65, tick
     assert tick["count"] >= 50 and tick["sources"] == ["ticker"]
     assert tick["type"] == {"n": "int", "value": "float"}
+    assert "tests/observe_apps.py:" in tick["typed_by"] and "Listener.on_tick" in tick["typed_by"]
     read = found["Thermometer.read"]
     assert read["sources"] == ["thermo"] and read["device_time"] is True
     assert read["type"] == {"celsius": "float"} and read["typed_by"] == "device thermo (DESCRIBE)"
@@ -111,7 +112,7 @@ def test_topics_json_lists_rates_counts_sources_and_types(rig: Rig) -> None:
     assert not any(t.startswith(("Ether.probe.", "Ether.reply.")) for t in found)
 
 
-def test_topics_table_and_types_from_the_config(rig: Rig, tmp_path: Path) -> None:
+def test_topics_table(rig: Rig) -> None:
     code, out, err = rig.ether("topics", "--seconds", "1.5")
     assert code == 0, err
     assert out.splitlines()[0].split() == ["TOPIC", "RATE_HZ", "COUNT", "SOURCES", "TYPE", "LAST", "SEEN"]
@@ -154,6 +155,9 @@ def test_pub_to_a_device_is_validated_and_acknowledged(rig: Rig) -> None:
     assert code == 2 and "does not fit device thermo's subscriber" in err and "'on'" in err
     code, out, err = rig.ether("pub", "Ticker.tick", "[1]")
     assert code == 2 and "must be an object" in err
+    code, out, err = rig.ether("pub", "Ticker.tick", '{"value": 1.0}')  # the running config's subscriber
+    assert code == 2 and "lacks field(s) n, which the config's subscribers need" in err, err
+    assert "Listener.on_tick" in err
 
 
 def test_pub_to_an_instance_reaches_its_subscriber_and_a_refusal_is_counted(rig: Rig) -> None:

@@ -3,8 +3,9 @@
 
 The message is checked first against what the topic's receivers declare: a device's subscriber (from its
 DESCRIBE, through its bridge) validates field names and types, and such a message goes to the board as a
-request, so each is answered with the board's ACK and round-trip time (or the reason it failed). Given
-``--config``, the fields that instances' subscribers need are checked too. ``--no-check`` skips the checks.
+request, so each is answered with the board's ACK and round-trip time (or the reason it failed). The fields
+that the running config's subscribers need are checked too (``--config`` names another config).
+``--no-check`` skips the checks.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=None, help="messages per second (with --count, or "
                         "until Ctrl-C)")
     parser.add_argument("--count", type=int, default=None, help="how many (default 1; with --rate: no end)")
-    parser.add_argument("--config", default=None, help="the running config, to check instances' fields")
+    parser.add_argument("--config", default=None,
+                        help="the config whose subscribers to check against (default: the running one)")
     parser.add_argument("--no-check", action="store_true", help="publish without checking the fields")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for a device's ACK")
     add_fabric_argument(parser)
@@ -54,8 +56,8 @@ def check(catalog: Catalog, topic: str, data: dict[str, Any]) -> dict[str, Any]:
                              f"({names}): {describe_errors(exc)}") from None
     missing = sorted(catalog.required.get(topic, frozenset()) - data.keys())
     if missing:
-        raise ValueError(f"lacks field(s) {', '.join(missing)}, which a subscriber of the config needs "
-                         f"(origin: {catalog.origin_of(topic)})")
+        raise ValueError(f"lacks field(s) {', '.join(missing)}, which the config's subscribers need "
+                         f"({catalog.required_by.get(topic)})")
     return data
 
 

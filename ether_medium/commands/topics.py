@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON array")
     parser.add_argument("--seconds", type=float, default=3.0, help="how long to listen (default 3)")
     parser.add_argument("--config", default=None,
-                        help="the running config, for the types of instances' topics")
+                        help="the config for the types of instances' topics (default: the running one)")
     add_fabric_argument(parser)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ether_medium import topics
-from ether_medium.config import RestartPolicy
+from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.errors import EnvelopeError
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
@@ -70,6 +70,7 @@ class Supervision:
     recorder_cap_s = 300.0  # ...or this long after it began waiting for it, however it progresses
 
     # set by the launcher
+    config: EtherConfig
     session_id: str
     children: dict[str, Child]
     stopping: bool
@@ -222,6 +223,7 @@ class Supervision:
                 for c in self.children.values()
             ]
             value = {"session": self.session_id, "pid": os.getpid(), "phases": list(self.phases),
+                     "config": self.config.source, "cwd": os.getcwd(),
                      "stopping": self.stopping, "children": children,
                      "recorder": dict(self._recorder_progress)}
         with contextlib.suppress(Exception):  # closed at shutdown

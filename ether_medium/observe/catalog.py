@@ -1,9 +1,12 @@
 """The message type of each topic, where something declares one: the devices' DESCRIBE (asked of their
-bridges, with field types) and, given the running config, the instances' validation models (subscriber
-signatures, publisher return annotations; see :mod:`ether_medium.wiring`)."""
+bridges, with field types) and the running config's instances' validation models (subscriber signatures,
+publisher return annotations; see :mod:`ether_medium.wiring`). The config is the file the launcher was given
+(it says which in ``Ether.status``), or the one named with ``--config``."""
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,7 @@ class Catalog:
     device_subscribers: dict[str, str] = field(default_factory=dict)  # topic -> device name
     described: dict[str, dict[str, Any]] = field(default_factory=dict)  # topic -> its DESCRIBE entry
     required: dict[str, frozenset[str]] = field(default_factory=dict)  # topic -> fields subscribers need
+    required_by: dict[str, str] = field(default_factory=dict)  # topic -> the subscribers that need them
     notes: list[str] = field(default_factory=list)
 
     def type_of(self, topic: str) -> dict[str, str] | None:
@@ -56,8 +60,10 @@ class Catalog:
             return
         self.notes.extend(notes)
         for ep in sorted(endpoints, key=lambda e: e.role != "sub"):  # a subscriber's model is the validator
-            if ep.role == "sub" and not ep.device:
+            if ep.role == "sub" and not ep.device and ep.required:
                 self.required[ep.topic] = self.required.get(ep.topic, frozenset()) | ep.required
+                where = self.required_by.get(ep.topic)
+                self.required_by[ep.topic] = f"{where}, {ep.where}" if where else ep.where
             if ep.fields is None or ep.topic in self.types or ep.device:
                 continue
             self.types[ep.topic] = dict(ep.fields)
@@ -72,6 +78,12 @@ class Catalog:
         requester = Requester(addresses, "observer")
         try:
             status = ask_status(requester, timeout)
+            if config is None and status.config and status.cwd:  # the running config, as the launcher has it
+                path = os.path.join(status.cwd, status.config)
+                if os.path.isfile(path):
+                    config = path
+                    if status.cwd not in sys.path:
+                        sys.path.insert(0, status.cwd)
             for device in status.devices:
                 try:
                     cat.add_device(device, requester.get(topics.BRIDGE_PREFIX + device, timeout,

@@ -23,17 +23,21 @@ class FabricStatus:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> the bridge's stats
     recorder: dict[str, Any] = field(default_factory=dict)  # the last Ether.recorder.progress
     problems: list[str] = field(default_factory=list)  # what did not answer
+    config: str | None = None  # the running config's file (as the launcher was given it)
+    cwd: str | None = None  # the launcher's working directory (relative paths and class paths start there)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"session": self.session, "launcher_pid": self.launcher_pid, "children": self.children,
-                "devices": self.devices, "recorder": self.recorder, "problems": self.problems}
+        return {"session": self.session, "launcher_pid": self.launcher_pid, "config": self.config,
+                "cwd": self.cwd, "children": self.children, "devices": self.devices,
+                "recorder": self.recorder, "problems": self.problems}
 
 
 def ask_status(requester: Requester, timeout: float = 2.0) -> FabricStatus:
     """Ask the launcher, then every bridge it runs; ``TimeoutError`` when the launcher does not answer."""
     value = requester.get(topics.STATUS, timeout, {})
     status = FabricStatus(str(value.get("session")), value.get("pid"), list(value.get("children", [])),
-                          recorder=dict(value.get("recorder") or {}))
+                          recorder=dict(value.get("recorder") or {}), config=value.get("config"),
+                          cwd=value.get("cwd"))
     for child in status.children:
         name = str(child.get("name", ""))
         if not name.startswith("bridge.") or child.get("pid") is None or child.get("state") != "running":
