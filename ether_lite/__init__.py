@@ -6,7 +6,8 @@ PROTOCOL.md (repo root) is the wire protocol; this package imports nothing a boa
 
 What a board keeps loaded (bench/lite.py measures it): this module, ``node``, ``endpoints``, ``clock``,
 ``cbor_core``, ``framing_core``, ``links`` and the one link module chosen. What it loads for the occasion
-and drops again (RAM: see ``ether_lite.node``): ``startup``, ``receive``, ``cbor_decoder``, ``report``.
+and drops again (RAM: see ``ether_lite.node``): ``startup``, ``fields``, ``receive``, ``cbor_decoder``,
+``report``.
 The host side, which a board never imports: ``cbor`` (the full codec), ``framing`` (one-shot framing
 helpers, ``FrameError``), ``protocol``.
 """

@@ -6,6 +6,8 @@ unless a test sets them), so every simulated device is reached the same way: a p
 - ``cpython``: ``hil/devices/serve.py`` under CPython, its stdin/stdout a pty;
 - ``micropython``: the same file under the MicroPython WebAssembly port in node (ether_lite's
   ``tests/micropython/run.mjs --stdio-link``), its stdin/stdout pipes;
+- ``circuitpython``: ``hil/devices/conformance.py`` as ``code.py`` on a drive ``ether deploy`` wrote, run
+  by CircuitPython 10.2.1's unix port (``hil.circuitpython``), its stdin/stdout (``usb_cdc.data``) pipes;
 - ``board``: a real board at the link given with ``--hil-link`` (no child process, no injector).
 """
 
@@ -17,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +54,16 @@ def micropython_command(device_id: str) -> list[str]:
             str(ROOT / "hil" / "devices" / "serve.py"), "--id", device_id]
 
 
+def device_command(target: Target, device_id: str) -> list[str]:
+    """The command that runs the simulated device ``target`` (its stdin/stdout the link)."""
+    if target.name == "circuitpython":
+        from hil import circuitpython
+
+        assert target.drive is not None
+        return circuitpython.command(target.drive, device_id)
+    return cpython_command(device_id) if target.name == "cpython" else micropython_command(device_id)
+
+
 @dataclass
 class Target:
     """One device under test. ``link`` is what the bridge opens; ``proxy`` is None for a real board."""
@@ -60,6 +73,7 @@ class Target:
     proxy: StreamFaultProxy | None = None
     proc: subprocess.Popen[bytes] | None = None
     simulated: bool = True
+    drive: Path | None = None  # circuitpython: the drive it runs (a temporary directory, removed by stop)
     _fds: list[int] = field(default_factory=list)
 
     @property
@@ -85,6 +99,9 @@ class Target:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds.clear()
+        if self.drive is not None:
+            shutil.rmtree(self.drive, ignore_errors=True)
+            self.drive = None
 
 
 def start_target(name: str, device_id: str, real_link: str | None = None) -> Target:
@@ -101,10 +118,15 @@ def start_target(name: str, device_id: str, real_link: str | None = None) -> Tar
         except BaseException:
             target.stop()
             raise
-    elif name == "micropython":
+    elif name in ("micropython", "circuitpython"):
         target = Target(name, "")
         try:
-            target.proc = subprocess.Popen(micropython_command(device_id), stdin=subprocess.PIPE,
+            if name == "circuitpython":
+                from hil import circuitpython
+
+                target.drive = circuitpython.make_drive(Path(tempfile.mkdtemp(prefix="ether-circuitpy-")),
+                                                        ROOT / "hil" / "devices" / "conformance.py")
+            target.proc = subprocess.Popen(device_command(target, device_id), stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE, cwd=ROOT)
             assert target.proc.stdin is not None and target.proc.stdout is not None
             pipes = (target.proc.stdout.fileno(), target.proc.stdin.fileno())
@@ -113,7 +135,7 @@ def start_target(name: str, device_id: str, real_link: str | None = None) -> Tar
             target.stop()
             raise
     else:
-        raise ValueError(f"unknown HIL target {name!r}: cpython, micropython or board")
+        raise ValueError(f"unknown HIL target {name!r}: cpython, micropython, circuitpython or board")
     target.link = f"serial://{target.proxy.bridge_path}"
     return target
 

@@ -183,11 +183,11 @@ def test_after_a_reset_the_device_re_describes_and_is_re_attached(hil_bridge: Hi
 
 @pytest.mark.hil_check("attach over cmd: (stdin/stdout)")
 def test_the_bridge_starts_and_attaches_the_device_as_a_command(hil_target, hil_figure) -> None:
-    from hil.targets import cpython_command, micropython_command
+    from hil.targets import device_command
 
     if not hil_target.simulated:
         pytest.skip("a real board is not a command")
-    command = {"cpython": cpython_command, "micropython": micropython_command}[hil_target.name]("hil-cmd")
+    command = device_command(hil_target, "hil-cmd")
     bridge = HilBridge("cmd:" + shlex.join(command), name="cmd")
     try:
         took = bridge.wait_attached(15.0)

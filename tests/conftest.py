@@ -45,7 +45,7 @@ UNIT = {
     "test_recorder_rows",
     "test_sim_models",
 }
-DEVICE = {"test_lite_micropython"}
+DEVICE = {"test_lite_micropython", "test_lite_circuitpython"}
 
 
 def tier_of(path: Path) -> str:

@@ -7,6 +7,8 @@ The contract every link meets (the in-memory pair in ``links.memory`` is the ref
 - ``connected``: false while nobody listens (USB CDC without DTR); the Node sends HELLO when it turns true.
 - ``wait(timeout_ms)`` (optional): return when bytes may be readable or the timeout passed.
 - ``eof`` (optional): true once the other end closed for good (a pipe); ``Node.run`` then returns.
+- ``rx_size`` (optional): the read buffer the link needs (UDP: a whole datagram); else a Node reads 64 bytes
+  at a time.
 - ``close()``.
 
 ``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"`` (CPython: print() then
