@@ -25,7 +25,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) or (isinstance(v, str) and v.replace(".", "", 1).lstrip("-").isdigit())
+    """A number, or ``-`` standing for one not known yet."""
+    return isinstance(v, (int, float)) or (isinstance(v, str) and (v == "-" or v.replace(".", "", 1)
+                                                                   .lstrip("-").isdigit()))
 
 
 def ago(host_time: float, now: float | None = None) -> str:
