@@ -85,11 +85,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="+", choices=("metrics", *OBSERVERS), help="just these variants")
     args = parser.parse_args()
     os.environ.setdefault("ETHER_LOG_LEVEL", "WARNING")
     os.chdir(ROOT)
     variants: list[tuple[str, str | None, bool]] = [("metrics", None, True)]
     variants += [(name, name, False) for name in OBSERVERS]
+    if args.only:
+        variants = [v for v in variants if v[0] in args.only]
     base: list[float] = []
     rates: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     # Alternate: each variant right after a baseline run, so a disturbance of the shared machine hits both.
