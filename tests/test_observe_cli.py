@@ -136,6 +136,15 @@ def test_monitor_json_lines_with_fields(rig: Rig) -> None:
     assert lines[1]["data"]["n"] == lines[0]["data"]["n"] + 1 and lines[0]["source"] == "ticker"
 
 
+def test_monitor_table_shows_each_topics_newest_message(rig: Rig) -> None:
+    code, out, err = rig.ether("monitor", "Ticker.tick", "Thermometer.read", "--table", "--duration", "2.5")
+    assert code == 0, err
+    last = out.strip().split("\n\n")[-1].splitlines()
+    assert last[0].split() == ["TOPIC", "SOURCE", "SEQ", "AGE_S", "celsius", "n", "value"]
+    assert last[1].split()[:2] == ["Thermometer.read", "thermo"]
+    assert last[2].split()[:2] == ["Ticker.tick", "ticker"]
+
+
 def test_monitor_hides_the_fabrics_chatter_and_hints_at_a_misspelt_topic(rig: Rig) -> None:
     code, out, err = rig.ether("monitor", "", "--duration", "1.5")
     assert code == 0, err

@@ -2,6 +2,8 @@
 ``time topic from source #seq: field=value ...`` or, with ``--json``, JSON lines
 ``{"topic", "source", "seq", "host_time", "device_time", "data"}``; ``--fields a,b`` keeps those fields.
 
+``--table`` shows instead one row per topic with its newest message, redrawn in place.
+
 ``TOPIC`` is matched exactly; end it with ``.`` for a prefix (``Ether.``) or give ``""`` for everything. The
 fabric's own chatter (lifecycle, ``Ether.recorder.progress``, handshakes) is hidden under ``""`` and
 ``Ether.`` unless ``--lifecycle``; name such a topic exactly to see it. A topic with no message in 3 s gets a
@@ -22,6 +24,7 @@ from ether_medium.fabric.envelope import Envelope
 from ether_medium.observe.attach import add_fabric_argument, fabric_or_say_why
 from ether_medium.observe.hints import never_seen_hint
 from ether_medium.observe.sampler import Sampler
+from ether_medium.observe.table import LiveScreen, table
 
 HELP = "print the messages on topics of a running fabric (JSON lines or a table)"
 
@@ -33,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("topics", nargs="+", metavar="TOPIC",
                         help='topic name; "Prefix." for a prefix, "" for every topic')
     parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--table", action="store_true",
+                        help="a table of each topic's newest message, redrawn in place")
     parser.add_argument("--fields", default=None, help="comma-separated fields of the payload to show")
     parser.add_argument("--lifecycle", action="store_true",
                         help="also show lifecycle, progress and handshake topics under a prefix")
@@ -70,6 +75,16 @@ def as_line(env: Envelope, fields: list[str] | None) -> str:
     return f"{stamp} {env.topic} from {env.source} #{env.seq}: {values}"
 
 
+def render_table(newest: dict[str, Envelope], fields: list[str] | None) -> str:
+    """One row per topic: its newest message's source, sequence number, age and fields."""
+    names = fields or list(dict.fromkeys(k for _, env in sorted(newest.items()) for k in env.data))
+    now = time.time()
+    rows = [[topic, env.source, env.seq, f"{now - env.host_time:.1f}",
+             *(json.dumps(env.data[k], default=repr) if k in env.data else "" for k in names)]
+            for topic, env in sorted(newest.items())]
+    return table(["TOPIC", "SOURCE", "SEQ", "AGE_S", *names], rows)
+
+
 def main(args: argparse.Namespace) -> int:
     fabric = fabric_or_say_why("monitor", args.fabric)
     if fabric is None:
@@ -85,6 +100,8 @@ def main(args: argparse.Namespace) -> int:
     names = ", ".join(repr(t) for t in args.topics)
     print(f"monitoring {names} of session {fabric.session} (Ctrl-C to stop)", file=sys.stderr)
     fmt = as_json if args.json else as_line
+    screen = LiveScreen() if args.table else None
+    newest: dict[str, Envelope] = {}
     seen = 0
     start = time.monotonic()
     deadline = None if args.duration is None else start + args.duration
@@ -98,10 +115,15 @@ def main(args: argparse.Namespace) -> int:
             for env in sampler.poll(min(0.5, deadline - now) if deadline is not None else 0.5):
                 if not shown(env.topic, args.topics, args.lifecycle):
                     continue
-                print(fmt(env, fields), flush=True)
+                if screen is None:
+                    print(fmt(env, fields), flush=True)
+                else:
+                    newest[env.topic] = env
                 seen += 1
                 if args.count is not None and seen >= args.count:
                     break
+            if screen is not None and newest:
+                screen.show(render_table(newest, fields))
             for topic in sampler.fast - sampled_noted:
                 sampled_noted.add(topic)
                 rate = sampler.stats[topic].rate_hz(time.time())
@@ -114,5 +136,9 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if screen is not None:
+            if newest:
+                screen.show(render_table(newest, fields))
+            screen.close()
         sampler.close()
     return 0
