@@ -283,3 +283,18 @@ def test_plot_web_serves_the_viewer_on_loopback_and_stops_it(rig: Rig) -> None:
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", web)) != 0  # the viewer went with it
+
+
+def test_plot_drops_the_oldest_when_plotting_falls_behind(rig: Rig, tmp_path: Path) -> None:
+    from ether_medium.fabric.envelope import Envelope
+    from ether_medium.observe.plot import LivePlot, RerunSink, Selector
+
+    fabric = find_fabric(str(rig.state / "fabric.json"))
+    sink = RerunSink("test", save=str(tmp_path / "x.rrd"))
+    live = LivePlot(fabric.addresses, [Selector("T.x")], sink, queue_size=5)
+    try:
+        live.offer([Envelope("T", {"x": float(i)}, "s", i, 1.0 + i) for i in range(8)])
+        assert live.dropped == 3 and [e.seq for e in live.queue] == [3, 4, 5, 6, 7]
+    finally:
+        live.sampler.close()
+        sink.close()

@@ -164,15 +164,18 @@ class LivePlot:
     def _receive(self) -> None:
         while not self._stop.is_set():
             got = self.sampler.poll(0.1)
-            if not got:
-                continue
-            with self._cond:
-                for env in got:
-                    if len(self.queue) >= self.queue_size:
-                        self.queue.popleft()
-                        self.dropped += 1
-                    self.queue.append(env)
-                self._cond.notify()
+            if got:
+                self.offer(got)
+
+    def offer(self, envs: list[Envelope]) -> None:
+        """Queue messages for plotting; when the queue is full the oldest go, counted in :attr:`dropped`."""
+        with self._cond:
+            for env in envs:
+                if len(self.queue) >= self.queue_size:
+                    self.queue.popleft()
+                    self.dropped += 1
+                self.queue.append(env)
+            self._cond.notify()
 
     def run(self, until: threading.Event) -> None:
         """Plot until ``until`` is set."""
