@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     fabric = fabric_or_say_why("hz", args.fabric)
     if fabric is None:
         return 2
-    # the topics asked for are read in full up to 2000 msg/s (a 1 kHz sensor's every interval), faster in windows
+    # read in full up to 2000 msg/s (every interval of a 1 kHz sensor); faster topics in windows
     sampler = Sampler(fabric.addresses, args.topics, name="hz", fast_hz=2000.0, budget_hz=4000.0)
     screen = LiveScreen()
     start = time.monotonic()
