@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
+import importlib.util
 import os
 import signal
 import socket
@@ -87,13 +89,12 @@ class RerunSink:
 
     def _serve_web(self, web_port: int, grpc_port: int) -> None:
         """The web viewer and its gRPC server in a child ``rerun`` process bound to loopback (the SDK's own
-        servers listen on every interface)."""
-        cmd = [sys.executable, "-m", "rerun_cli", "--serve-web", "--bind", "127.0.0.1",
-               "--port", str(grpc_port), "--web-viewer-port", str(web_port)]
+        servers listen on every interface); it dies with this process."""
+        cmd = [_viewer_binary(), "--serve-web", "--bind", "127.0.0.1", "--port", str(grpc_port),
+               "--web-viewer-port", str(web_port)]
         env = {**os.environ, "RERUN_ANALYTICS": "false"}
-        # its own process group: rerun_cli runs the viewer binary as a child, and both are stopped together
         self._viewer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                                        start_new_session=True)
+                                        preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 15.0
         while True:
             with socket.socket() as probe:
@@ -127,18 +128,31 @@ class RerunSink:
         self.rec.flush()
         self.rec.disconnect()
         if self._viewer is not None:
-            self._stop_group(self._viewer, signal.SIGTERM)
+            self._viewer.terminate()
             try:
                 self._viewer.wait(5.0)
             except subprocess.TimeoutExpired:
-                self._stop_group(self._viewer, signal.SIGKILL)
+                self._viewer.kill()
                 self._viewer.wait()
             self._viewer = None
 
-    @staticmethod
-    def _stop_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)  # the group this process leads (start_new_session)
+
+def _viewer_binary() -> str:
+    """The ``rerun`` executable that rerun-sdk ships (``rerun_cli``), run directly so that stopping it stops
+    the viewer (the ``rerun`` script would leave its child behind)."""
+    if os.environ.get("RERUN_CLI_PATH"):
+        return os.environ["RERUN_CLI_PATH"]
+    spec = importlib.util.find_spec("rerun_cli")
+    if spec is None or spec.origin is None:
+        raise MissingExtra(PLOT_HINT)
+    return os.path.join(os.path.dirname(spec.origin), "rerun")
+
+
+def _die_with_parent() -> None:
+    """In the viewer's process before exec: on Linux, SIGTERM it when the plot process dies, however."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class LivePlot:
