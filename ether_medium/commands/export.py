@@ -1,5 +1,8 @@
-"""``ether export SESSION --format csv|parquet [--out DIR] [--topics GLOB...] [--db PATH | --config
-CONFIG]``."""
+"""``ether export SESSION --format csv|parquet|mcap [--out DIR] [--topics GLOB...] [--db PATH | --config
+CONFIG]``.
+
+MCAP (one file, one channel per topic) opens in Foxglove and PlotJuggler; see
+:mod:`ether_medium.recorder.mcap_export`."""
 
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ from ether_medium.commands import database
 from ether_medium.errors import ConfigError, DatabaseError, MissingExtra, SessionNotFound
 from ether_medium.recorder.export import export_csv, export_parquet
 
-HELP = "export a recorded session to CSV or Parquet"
+HELP = "export a recorded session to CSV, Parquet or MCAP"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", help="session id, a unique prefix of one, or 'latest'")
-    parser.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (csv)")
+    parser.add_argument("--format", choices=("csv", "parquet", "mcap"), default="csv",
+                        help="file format (csv)")
     parser.add_argument("--out", type=Path,
                         help="output directory (default: export/<session id> next to the database)")
     parser.add_argument("--topics", nargs="+", metavar="GLOB", help="only these topics (names or globs)")
@@ -32,6 +36,12 @@ def main(args: argparse.Namespace) -> int:
     try:
         session = store.resolve(args.session)
         out = args.out if args.out is not None else store.path.parent / "export" / session.id
+        if args.format == "mcap":
+            from ether_medium.recorder.mcap_export import export_mcap
+
+            mcap_file = export_mcap(store, session, out, args.topics)[0]
+            print(f"session {session.id} ({session.status}): {mcap_file}")
+            return 0
         write = export_parquet if args.format == "parquet" else export_csv
         written = write(store, session, out, args.topics)
     except SessionNotFound as exc:

@@ -20,6 +20,7 @@ logged (topic, sender, field, reason) and the process carries on.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import inspect
@@ -288,6 +289,11 @@ class InstanceRuntime:
             kwargs = sub.validate(data)
         except MessageRejected as exc:
             self.rejections.rejected(_text(topic), source, sub.meta.func.__qualname__, exc)
+            with contextlib.suppress(Exception):  # counted by observers (ether status, the metrics)
+                self.client.publish(topics.REJECTED, {
+                    "name": self.name, "topic": _text(topic), "source": str(source),
+                    "subscriber": sub.meta.func.__qualname__, "reason": "validation", "detail": str(exc),
+                })
             return
         try:
             sub.bound(**kwargs)

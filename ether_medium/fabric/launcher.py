@@ -45,7 +45,7 @@ from ether_medium.fabric.remote import (
     start_authenticator,
     tcp_listener,
 )
-from ether_medium.fabric.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
+from ether_medium.fabric.service import BRIDGE_TARGET, METRICS_TARGET, RECORDER_TARGET, ServiceSpec
 from ether_medium.fabric.statefile import remove_state, write_state
 from ether_medium.fabric.supervisor import TAP_NAME, Child, Supervision, restart_policy
 from ether_medium.logs import FabricLogHandler, get_logger
@@ -120,7 +120,10 @@ class Launcher(Supervision):
         if cfg.recording is not None and cfg.recording.enabled:
             recorder = ServiceSpec("recorder", RECORDER_TARGET)
         bridges = [ServiceSpec(f"bridge.{name}", BRIDGE_TARGET, {"device": name}) for name in cfg.devices]
-        for spec, section in [(recorder, "recording"), *((b, "devices") for b in bridges)]:
+        if cfg.metrics is not None and cfg.metrics.enabled:
+            bridges.append(ServiceSpec("metrics", METRICS_TARGET))
+        sections = [(b, "metrics" if b.target == METRICS_TARGET else "devices") for b in bridges]
+        for spec, section in [(recorder, "recording"), *sections]:
             if spec is None:
                 continue
             module = spec.target.partition(":")[0]
