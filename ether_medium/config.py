@@ -218,7 +218,7 @@ class MetricsConfig(_Strict):
         "127.0.0.1", description="the address it binds (loopback; 0.0.0.0 lets other machines scrape it)"
     )
     interval_s: float = Field(1.0, gt=0, description="how often processes, devices and recorder are asked")
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: keep the section but serve nothing")
 
 
 class LoggingConfig(_Strict):

@@ -27,6 +27,7 @@ from ether_medium.config import (
     FabricConfig,
     InstanceConfig,
     LoggingConfig,
+    MetricsConfig,
     MethodDecorations,
     NoOptions,
     PubOptions,
@@ -55,6 +56,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("recording", RecordingConfig),
     ("logging", LoggingConfig),
     ("fabric", FabricConfig),
+    ("metrics", MetricsConfig),
     ("fabric.curve", CurveConfig),
     ("errors", ErrorsConfig),
 ]

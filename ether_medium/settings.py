@@ -6,7 +6,7 @@ option. :func:`resolve` reads a config, applies the environment and the command 
 result (an error names the variable or option that set a bad value) and records where each setting came from
 (``EtherConfig.origins``); ``ether run --print-config`` prints that (:func:`describe`).
 
-Rows whose section this version does not have yet (``cluster.engine``, ``metrics.port``) stay inactive: their
+Rows whose section this version does not have yet (``cluster.engine``) stay inactive: their
 variable, when set, is reported as ignored, never silently dropped. Settings without a YAML key (the state
 directory, the start method) are read from the environment where they are used; their option sets the
 variable for this process and its children.

@@ -85,7 +85,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     runner = subprocess.Popen([*ETHER, "run", str(cfg), "--duration", "300"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until(lambda: (tmp / "state" / "fabric.json").exists() or runner.poll() is not None, 30,
+        wait_until(lambda: any((tmp / "state").glob("fabric-*.json")) or runner.poll() is not None, 30,
                    "the fabric file")
         assert runner.poll() is None, runner.communicate()[0]
         rig = Rig(env, tmp / "state", port)
@@ -213,7 +213,7 @@ def test_status_shows_processes_devices_and_recorder(rig: Rig) -> None:
 
 
 def test_a_flood_is_sampled_and_slow_topics_still_arrive_in_full(rig: Rig) -> None:
-    fabric = find_fabric(str(rig.state / "fabric.json"))
+    fabric = find_fabric(str(next(rig.state.glob("fabric-*.json"))))
     sampler = Sampler(fabric.addresses, [""], name="test")
     try:
         sampler.start()
@@ -289,7 +289,7 @@ def test_plot_drops_the_oldest_when_plotting_falls_behind(rig: Rig, tmp_path: Pa
     from ether_medium.fabric.envelope import Envelope
     from ether_medium.observe.plot import LivePlot, RerunSink, Selector
 
-    fabric = find_fabric(str(rig.state / "fabric.json"))
+    fabric = find_fabric(str(next(rig.state.glob("fabric-*.json"))))
     sink = RerunSink("test", save=str(tmp_path / "x.rrd"))
     live = LivePlot(fabric.addresses, [Selector("T.x")], sink, queue_size=5)
     try:

@@ -39,6 +39,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "fabric.host": ("127.0.0.2", "127.0.0.2"),
     "fabric.port": ("6123", 6123),
     "fabric.join": ("tcp://127.0.0.1:7000", "tcp://127.0.0.1:7000"),
+    "metrics.port": ("9999", 9999),
 }
 
 
@@ -92,7 +93,7 @@ def test_joining_from_the_environment_drops_the_yaml_transport(tmp_path: Path) -
 
 
 def test_a_variable_of_a_setting_this_version_lacks_is_refused(tmp_path: Path) -> None:
-    for var in ("ETHER_ENGINE", "ETHER_METRICS_PORT"):
+    for var in ("ETHER_ENGINE",):
         with pytest.raises(ConfigError, match=rf"environment \({var}\) sets .* unset {var}"):
             resolve({}, environ={var: "ray"})
 
