@@ -28,6 +28,7 @@ import pytest
 T = TypeVar("T")
 
 UNIT = {
+    "test_arrays_codec",
     "test_bridge_units",
     "test_fabric_decorators",
     "test_fabric_envelope",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import time
 import traceback
 import types
@@ -33,7 +34,7 @@ import cbor2
 import zmq
 
 from ether_medium import topics
-from ether_medium.errors import ClassPathError, EnvelopeError, SetupError
+from ether_medium.errors import ArrayDropped, ClassPathError, EnvelopeError, SetupError
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.decorators import (
     LIFECYCLE,
@@ -112,12 +113,21 @@ def publish_return(client: FabricClient, meta: EtherMethod, result: Any) -> None
         try:
             client.publish_data(topic, data)
         except TypeError as exc:
+            reason: Exception = exc
+            if "numpy" in sys.modules:  # numpy arrays in fields: see fabric/arrays.py
+                from ether_medium.fabric.arrays import publish_with_arrays
+
+                try:
+                    if publish_with_arrays(client, topic, data):
+                        continue
+                except TypeError as array_exc:
+                    reason = array_exc
             log.error(
                 "%s: %s returned a value that cannot be published on %r: %s",
                 client.name,
                 meta.func.__qualname__,
                 topic,
-                exc,
+                reason,
             )
 
 
@@ -239,6 +249,11 @@ class InstanceRuntime:
     def _deliver_data(self, sub: _Sub, data: dict[str, Any], topic: str | bytes, source: Any) -> None:
         try:
             kwargs = sub.validate(data)
+        except ArrayDropped as exc:  # a shared-memory slot overwritten before this subscriber read it
+            from ether_medium.fabric.arrays import note_dropped
+
+            note_dropped(self.name, sub.meta.func.__qualname__, _text(topic), exc)
+            return
         except MessageRejected as exc:
             log.error(
                 "%s: rejected message on topic %r from %r for %s: %s",
@@ -329,4 +344,7 @@ class InstanceRuntime:
             self.run_phase(phase)
         self.loop()
         set_publish_hook(None)
+        rings = sys.modules.get("ether_medium.fabric.shm")  # this process published arrays: unlink them
+        if rings is not None:
+            rings.close_all()
         return 0

@@ -34,6 +34,7 @@ import zmq
 from ether_medium import topics
 from ether_medium.config import EtherConfig
 from ether_medium.errors import LaunchError
+from ether_medium.fabric import shm
 from ether_medium.fabric.broker import Broker, BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import can_fork, fork_child, spawn_child
@@ -227,6 +228,7 @@ class Launcher(Supervision):
         except ValueError as exc:
             raise LaunchError(f"config {self.config.source}: {exc}") from exc
         log.info("Starting Ether session: %s...", self.session_id)
+        shm.remove_stale()  # array segments of processes killed in an earlier session
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
         try:

@@ -1,0 +1,80 @@
+"""Arrays between real instance processes: inline and through shared memory, checked by the subscriber,
+read-only there, and no shared-memory segment left behind (also after kill -9)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+
+from array_apps import frame
+from conftest import wait_until
+from fabric_harness import expect, fabric_client, tapped
+
+from ether_medium.fabric import shm
+
+CONFIG = {"instances": {"source": {"class_path": "array_apps.Source"},
+                        "stats": {"class_path": "array_apps.Stats"}}}
+
+
+def _segments() -> set[str]:
+    return {n for n in os.listdir(shm.SHM_DIR) if n.startswith("ether-arr-")}
+
+
+def _check(data: dict, n: int, size: int) -> None:
+    want = frame(n, size)
+    assert data["n"] == n and data["size"] == size and data["writable"] is False and data["gain"] == 1.5
+    assert data["sha"] == hashlib.sha256(want.tobytes()).hexdigest()
+
+
+def test_small_and_large_arrays_arrive_intact_and_read_only() -> None:
+    before = _segments()
+    with tapped(CONFIG), fabric_client("stats", "frames") as client:
+        client.publish("Source.make", {"n": 1, "size": 100})  # 400 B: inline
+        _check(expect(client, "stats"), 1, 100)
+        client.publish("Source.make", {"n": 2, "size": 1024 * 1024})  # 4 MB: shared memory
+        _check(expect(client, "stats"), 2, 1024 * 1024)
+        pids = {p for n in _segments() - before if (p := int(n.split("-")[2]))}
+        assert len(pids) == 1, "one publisher, one ring"
+    assert not (_segments() - before), "segments unlinked when their publisher ended"
+
+
+def test_dtype_mismatch_is_rejected_and_subscriber_keeps_running() -> None:
+    with tapped(CONFIG) as logs, fabric_client("stats") as client:
+        client.publish("Source.make", {"n": 3, "size": 10, "dtype": "float64"})
+        line = logs.wait_for("rejected message", "'frames'")
+        assert "field 'frame'" in line and "dtype float64, expected float32" in line
+        client.publish("Source.make", {"n": 4, "size": 10})
+        _check(expect(client, "stats"), 4, 10)
+
+
+def test_unpublishable_array_is_logged() -> None:
+    with tapped(CONFIG) as logs, fabric_client("stats") as client:
+        client.publish("Source.strings", {})
+        line = logs.wait_for("Source.strings", "cannot be published")
+        assert "dtype <U1" in line
+        client.publish("Source.make", {"n": 5, "size": 10})
+        _check(expect(client, "stats"), 5, 10)
+
+
+def test_plain_and_unannotated_parameters_and_shape_checks() -> None:
+    config = {"instances": {"source": {"class_path": "array_apps.Source"},
+                            "any": {"class_path": "array_apps.AnyStats"},
+                            "square": {"class_path": "array_apps.Square"}}}
+    with tapped(config) as logs, fabric_client("anystats", "squared") as client:
+        client.publish("Source.make", {"n": 6, "size": 16})
+        assert expect(client, "anystats") == {"n": 6, "dtype": "float32", "shape": [16]}
+        line = logs.wait_for("rejected message", "Square.on_frame")
+        assert "shape (16,), expected (4, 4)" in line
+
+
+def test_segments_of_a_killed_publisher_are_removed() -> None:
+    before = _segments()
+    with tapped(CONFIG) as logs, fabric_client("stats") as client:
+        client.publish("Source.make", {"n": 7, "size": 1024 * 1024})
+        _check(expect(client, "stats"), 7, 1024 * 1024)
+        ours = _segments() - before
+        pid = int(next(iter(ours)).split("-")[2])
+        os.kill(pid, signal.SIGKILL)
+        logs.wait_for("source", "exit code -9")
+        wait_until(lambda: not (ours & _segments()), timeout_s=10, what="the killed publisher's segments")
