@@ -165,3 +165,24 @@ def test_remove_stale_unlinks_segments_of_dead_processes_only() -> None:
         shm.close_all()
         if os.path.exists(path):
             os.unlink(path)
+
+
+def test_loaned_array_is_published_without_a_copy_and_turns_read_only() -> None:
+    try:
+        frame = arrays.loan_array("test.loan", (512, 512), np.float32)
+        frame[:] = 7.0
+        out = arrays.outgoing({"frame": frame}, "test.loan", shared=True)
+        assert out is not None and out["frame"].tag == shm.SHM_TAG
+        assert not frame.flags.writeable
+        got = arrays.incoming({"frame": _wire(out["frame"])})["frame"]
+        assert got.shape == (512, 512) and float(got[3, 4]) == 7.0
+    finally:
+        shm.release()
+        shm.close_all()
+
+
+def test_small_loan_is_an_ordinary_array() -> None:
+    small = arrays.loan_array("test.loan", (4,), np.uint8)
+    small[:] = 1
+    out = arrays.outgoing({"a": small}, "test.loan", shared=True)
+    assert out is not None and out["a"].tag == arrays.MULTI_TAG

@@ -78,3 +78,43 @@ def test_segments_of_a_killed_publisher_are_removed() -> None:
         os.kill(pid, signal.SIGKILL)
         logs.wait_for("source", "exit code -9")
         wait_until(lambda: not (ours & _segments()), timeout_s=10, what="the killed publisher's segments")
+
+
+HOLDER = r"""
+import sys, hashlib, cbor2
+from ether_medium.fabric import arrays
+desc = cbor2.loads(bytes.fromhex(sys.argv[1]))
+a = arrays.incoming({"frame": desc})["frame"]
+before = hashlib.sha256(a.tobytes()).hexdigest()
+print("holding", flush=True)
+sys.stdin.readline()  # the test publishes meanwhile: this slot must not change
+print("same" if hashlib.sha256(a.tobytes()).hexdigest() == before else "changed", flush=True)
+"""
+
+
+def test_publisher_never_overwrites_a_slot_a_subscriber_holds(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    import cbor2
+
+    from ether_medium.fabric import arrays
+
+    monkeypatch.setenv("ETHER_ARRAYS_SLOTS", "3")
+    desc = arrays.outgoing({"frame": frame(0, 300_000)}, "test.held", shared=True)
+    assert desc is not None
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, cbor2.dumps(desc["frame"]).hex()],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "holding"
+        for n in range(1, 10):  # three rounds of a 3-slot ring: the held slot is skipped every time
+            out = arrays.outgoing({"frame": frame(n, 300_000)}, "test.held", shared=True)
+            assert out is not None and out["frame"].value[1] != desc["frame"].value[1]
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "same"
+    finally:
+        proc.kill()
+        proc.wait()
+        shm.close_all()

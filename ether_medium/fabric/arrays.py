@@ -51,6 +51,7 @@ __all__ = [
     "from_wire",
     "incoming",
     "is_array_tag",
+    "loan_array",
     "note_dropped",
     "outgoing",
     "publish_with_arrays",
@@ -130,14 +131,13 @@ def parse_dtype(raw: Any, where: str) -> np.dtype[Any]:
     return dtype
 
 
-def from_wire(value: CBORTag, where: str = "array", scratch: int = 0) -> np.ndarray[Any, Any]:
-    """The read-only ndarray an array item stands for. ``scratch``: which reusable buffer an array read from
-    shared memory is copied into (one per array field of a message). Raises :class:`ArrayError` for an item
-    that is not a well-formed array, :class:`ArrayDropped` for a shared-memory slot overwritten."""
+def from_wire(value: CBORTag, where: str = "array") -> np.ndarray[Any, Any]:
+    """The read-only ndarray an array item stands for. Raises :class:`ArrayError` for an item that is not a
+    well-formed array, :class:`ArrayDropped` for a shared-memory slot overwritten."""
     from ether_medium.fabric import shm
 
     if value.tag == shm.SHM_TAG:
-        return shm.read(value.value, where, scratch)
+        return shm.read(value.value, where)
     body = value.value
     if value.tag != MULTI_TAG or not isinstance(body, list | tuple) or len(body) != 2:
         raise ArrayError(f"{where}: not an array (CBOR tag {value.tag} over {type(body).__name__})")
@@ -172,6 +172,8 @@ def outgoing(data: dict[str, Any], topic: str, shared: bool) -> dict[str, Any] |
 
                 check_dtype(value.dtype, where)
                 item: Any = shm.put(topic, value)
+                if item is None:  # every slot held by readers
+                    item = to_wire(value, where)
             else:
                 item = to_wire(value, where)
         elif isinstance(value, np.generic):
@@ -185,15 +187,18 @@ def outgoing(data: dict[str, Any], topic: str, shared: bool) -> dict[str, Any] |
 
 
 def incoming(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with each array item replaced by its read-only ndarray (``data`` itself when it has none)."""
+    """``data`` with each array item replaced by its read-only ndarray (``data`` itself when it has none).
+    The shared-memory slots of the previous message's arrays are released first: their arrays were valid
+    during that call only."""
+    from ether_medium.fabric import shm
+
+    shm.release()
     out: dict[str, Any] | None = None
-    k = 0
     for key, value in data.items():
         if type(value) is CBORTag and is_array_tag(value):
             if out is None:
                 out = dict(data)
-            out[key] = from_wire(value, f"field {key!r}", k)
-            k += 1
+            out[key] = from_wire(value, f"field {key!r}")
     return data if out is None else out
 
 
@@ -254,6 +259,21 @@ def note_dropped(process: str, subscriber: str, topic: str, exc: ArrayDropped) -
         log.warning("%s: %s dropped a message on %r: %s (%d dropped so far; it reads slower than the "
                     "publisher writes: keep up, or raise ETHER_ARRAYS_SLOTS)", process, subscriber, topic,
                     exc, n)
+
+
+def loan_array(topic: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray[Any, Any]:
+    """A writable array to fill in place and then publish on ``topic`` (in a returned dict), sent without
+    any copy: it lives in a slot of this process's shared-memory ring for ``topic``. After it is published
+    it turns read-only. Where shared memory cannot be used it is an ordinary array."""
+    from ether_medium.fabric import shm
+
+    dt = np.dtype(dtype)
+    check_dtype(dt, f"loan_array({topic!r})")
+    if shm.available() and shm_threshold() and int(np.prod(shape)) * dt.itemsize >= shm_threshold():
+        arr = shm.loan(topic, tuple(shape), dt)
+        if arr is not None:
+            return arr
+    return np.empty(shape, dt)
 
 
 def publish_with_arrays(client: FabricClient, topic: str, data: dict[str, Any]) -> bool:
