@@ -1,4 +1,4 @@
-"""``ether export SESSION --format csv|parquet [--out DIR] [--topics GLOB...] [--db PATH]``."""
+"""``ether export SESSION --format csv|parquet|hdf5 [--out DIR] [--topics GLOB...] [--db PATH]``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from pathlib import Path
 
 from ether_medium.errors import MissingExtra, SessionNotFound
 from ether_medium.recorder.export import export_csv, export_parquet
+from ether_medium.recorder.hdf5 import export_hdf5
 from ether_medium.recorder.store import DEFAULT_PATH, Store
 
-HELP = "export a recorded session to CSV or Parquet"
+HELP = "export a recorded session to CSV, Parquet or HDF5"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", help="session id, a unique prefix of one, or 'latest'")
-    parser.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (csv)")
+    parser.add_argument("--format", choices=("csv", "parquet", "hdf5"), default="csv",
+                        help="file format (csv)")
     parser.add_argument("--out", type=Path,
                         help="output directory (default: export/<session id> next to the database)")
     parser.add_argument("--topics", nargs="+", metavar="GLOB", help="only these topics (names or globs)")
@@ -31,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         session = store.resolve(args.session)
         out = args.out if args.out is not None else Path(args.db).parent / "export" / session.id
-        write = export_parquet if args.format == "parquet" else export_csv
+        write = {"csv": export_csv, "parquet": export_parquet, "hdf5": export_hdf5}[args.format]
         written = write(store, session, out, args.topics)
     except SessionNotFound as exc:
         print(f"ether export: {exc}", file=sys.stderr)
@@ -42,7 +44,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         store.close()
     tables = len(written) - 1
-    print(f"session {session.id} ({session.status}): {tables} topic file{'s' * (tables != 1)} in {out}")
+    what = "HDF5 file" if args.format == "hdf5" else f"topic file{'s' * (tables != 1)}"
+    print(f"session {session.id} ({session.status}): {tables} {what} in {out}")
     for path in written:
         print(f"  {path.name}")
     return 0

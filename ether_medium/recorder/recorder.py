@@ -195,6 +195,7 @@ class Recorder:
         self._received = 0  # rows handed to the writer
         self._progress_seq = 0
         self.summary = RecordingSummary(session_id, str(self.rec.path))
+        self._arrays: Any = None  # the session's array file (recorder/arrays.py), once one arrives
 
     def interrupt(self) -> None:
         """Stop now (signal handlers may call this): commit what was received, close as interrupted."""
@@ -245,6 +246,8 @@ class Recorder:
             log.exception("recorder failed")
         finally:
             sub.close(0)
+            if self._arrays is not None:
+                self._arrays.close()
             if writer.is_alive():
                 writer.queue.put(None)
                 while writer.is_alive():  # the backlog is being committed: say so while it lasts
@@ -311,6 +314,13 @@ class Recorder:
         recv = sub.recv
         noblock = int(zmq.NOBLOCK)
         row = row_parser()
+        try:  # numpy arrays in payloads go to the session's array file (ether-medium[arrays])
+            from ether_medium.recorder.arrays import ArrayFile, storing_rows
+        except ImportError:  # without numpy nobody publishes ndarrays: nothing to store
+            pass
+        else:
+            self._arrays = ArrayFile(self.rec.path, session_id)
+            row = storing_rows(row, self._arrays)
         dumps = cbor2.dumps
         while True:
             values: list[Any] = []  # the batch's rows, flat (see Store.insert_flat)

@@ -1,0 +1,95 @@
+"""Decorated classes that bench/arrays.py and examples run as fabric instances: an array publisher (4 MB
+float32 frames, or 100-byte messages) and a subscriber that counts, timestamps and writes a result file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from ether_medium import ether_pub, ether_start, ether_sub
+from ether_medium.fabric.arrays import loan_array
+
+
+def _pace(deadline_ns: int) -> None:
+    left = deadline_ns - time.perf_counter_ns()
+    if left > 300_000:
+        time.sleep((left - 300_000) / 1e9)
+    while time.perf_counter_ns() < deadline_ns:
+        pass
+
+
+class ArrayPublisher:
+    """Publishes ``count`` messages on ``arrays`` (``rate_hz`` 0: as fast as it can), then ``arrays.done``.
+    ``kind``: ``copy`` (a 1024x1024 float32 frame, copied into the slot), ``loan`` (filled in a loaned slot),
+    ``small`` (a 100-byte message)."""
+
+    def __init__(self, count: int, kind: str = "copy", rate_hz: float = 0.0, side: int = 1024):
+        self.count, self.kind, self.side = count, kind, side
+        self.period_ns = int(1e9 / rate_hz) if rate_hz else 0
+        self.frame = np.random.default_rng(0).random((side, side), dtype=np.float32)
+
+    @ether_pub(topic="arrays")
+    def emit(self, frame: np.ndarray, i: int) -> dict:
+        return {"frame": frame, "i": i, "sent_ns": time.perf_counter_ns()}
+
+    @ether_pub(topic="arrays")
+    def emit_small(self, i: int) -> dict:
+        return {"payload": b"x" * 72, "i": i, "sent_ns": time.perf_counter_ns()}
+
+    @ether_pub(topic="arrays.done")
+    def done(self) -> dict:
+        return {"count": self.count}
+
+    @ether_start()
+    def run(self) -> None:
+        nxt = time.perf_counter_ns()
+        for i in range(self.count):
+            if self.period_ns:
+                _pace(nxt)
+                nxt += self.period_ns
+            if self.kind == "small":
+                self.emit_small(i)
+            elif self.kind == "loan":
+                frame = loan_array("arrays", (self.side, self.side), np.float32)
+                frame[0, 0] = i  # a camera driver writes its frame here
+                self.emit(frame, i)
+            else:
+                self.emit(self.frame, i)
+        time.sleep(0.2)
+        self.done()
+
+
+class ArraySubscriber:
+    """Counts what arrives on ``arrays``; on ``arrays.done`` writes a JSON result to ``out``."""
+
+    def __init__(self, out: str):
+        self.out = out
+        self.seen = 0
+        self.first_ns = self.last_ns = 0
+        self.latencies_ns: list[int] = []
+        self.checksum = 0.0
+
+    @ether_sub(topic="arrays")
+    def on(self, i: int, sent_ns: int, frame: np.ndarray | None = None, payload: bytes = b"") -> None:
+        now = time.perf_counter_ns()
+        if frame is not None:
+            self.checksum += float(frame[0, 1])  # touch it
+        if self.seen == 0:
+            self.first_ns = now
+        self.last_ns = now
+        self.seen += 1
+        self.latencies_ns.append(now - sent_ns)
+
+    @ether_sub(topic="arrays.done")
+    def finish(self, count: int) -> None:
+        from ether_medium.fabric.arrays import dropped
+
+        result = {"seen": self.seen, "sent": count, "dropped": sum(dropped.values()),
+                  "seconds": (self.last_ns - self.first_ns) / 1e9, "latencies_ns": self.latencies_ns}
+        tmp = self.out + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(result, fh)
+        os.replace(tmp, self.out)
