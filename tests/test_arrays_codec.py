@@ -186,3 +186,15 @@ def test_small_loan_is_an_ordinary_array() -> None:
     small[:] = 1
     out = arrays.outgoing({"a": small}, "test.loan", shared=True)
     assert out is not None and out["a"].tag == arrays.MULTI_TAG
+
+
+def test_inline_only_turns_shared_memory_off_until_undone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ETHER_ARRAYS_SHM_BYTES", raising=False)
+    undo = shm.inline_only()
+    try:
+        assert arrays.shm_threshold() == 0
+        out = arrays.outgoing({"a": np.zeros(100_000)}, "t", shared=True)
+        assert out is not None and out["a"].tag == arrays.MULTI_TAG
+    finally:
+        undo()
+    assert arrays.shm_threshold() == 64 * 1024

@@ -39,6 +39,7 @@ import re
 import secrets
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cbor2 import CBORTag
@@ -48,8 +49,8 @@ from ether_medium.errors import ArrayDropped, ArrayError
 if TYPE_CHECKING:  # numpy is an optional extra: the launcher cleans up (remove_stale) without it
     import numpy as np
 
-__all__ = ["SHM_DIR", "SHM_TAG", "Ring", "available", "close_all", "loan", "put", "read", "release",
-           "remove_stale"]
+__all__ = ["SHM_DIR", "SHM_TAG", "Ring", "available", "close_all", "inline_only", "loan", "put", "read",
+           "release", "remove_stale"]
 
 log = logging.getLogger("ether")
 
@@ -67,6 +68,22 @@ _OPEN_SEGMENTS = 32  # a reader keeps this many segments mapped
 def available() -> bool:
     """Whether this machine has POSIX shared memory as files (Linux)."""
     return os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK)
+
+
+def inline_only() -> Callable[[], None]:
+    """Send every array inline from now on, in this process and the processes it starts (a fabric that
+    machines join over TCP: they cannot read this machine's shared memory); returns what undoes it."""
+    key = "ETHER_ARRAYS_SHM_BYTES"
+    before = os.environ.get(key)
+    os.environ[key] = "0"
+
+    def undo() -> None:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+    return undo
 
 
 def _slots() -> int:
