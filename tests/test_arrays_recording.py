@@ -91,3 +91,29 @@ def test_recorded_arrays_export_to_hdf5_bit_identical_and_replay(tmp_path: Path)
             assert g["frame"].tobytes() == frame(g["n"], SIZE).tobytes()
     finally:
         store.close()
+
+
+def test_csv_export_holds_recorded_arrays_as_lists(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    from ether_medium.recorder.export import export_csv
+    from ether_medium.recorder.store import Store as _Store
+
+    db = tmp_path / "ether.sqlite"
+    store = _Store(db)
+    store.begin_session("s1", {})
+    from ether_medium.recorder.arrays import ArrayFile
+
+    files = ArrayFile(db, "s1")
+    payload = files.stored(cbor2.dumps({"a": arrays.to_wire(np.arange(600, dtype=np.int32)), "k": 1}))
+    files.close()
+    store.insert([("s1", "t", "src", 0, 1.0, None, None, None, payload)])
+    store.end_session("s1", "normal")
+    try:
+        export_csv(store, store.resolve("s1"), tmp_path / "out")
+    finally:
+        store.close()
+    with open(tmp_path / "out" / "t.csv") as fh:
+        row = next(csv.DictReader(fh))
+    assert json.loads(row["a"]) == list(range(600)) and row["k"] == "1"

@@ -30,8 +30,8 @@ from ether_medium.errors import ArrayError
 from ether_medium.fabric import shm
 from ether_medium.fabric.arrays import MULTI_TAG, from_wire, parse_dtype, parse_shape, to_wire
 
-__all__ = ["STORED_MIN", "STORED_TAG", "ArrayFile", "array_path", "resolve", "stored_arrays", "storing_rows",
-           "to_inline"]
+__all__ = ["STORED_MIN", "STORED_TAG", "ArrayFile", "array_path", "as_lists", "resolve", "stored_arrays",
+           "storing_rows", "to_inline"]
 
 STORED_TAG = 59298  # Ether's own: [dtype string, shape, offset] of an array in the session's array file
 STORED_MIN = 1024  # bytes: smaller arrays stay inline in the row's payload
@@ -145,6 +145,11 @@ def resolve(data: dict[str, Any], path: Path) -> dict[str, Any]:
         elif value.tag == MULTI_TAG:
             out[key] = from_wire(value, where)
     return out
+
+
+def as_lists(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A decoded payload with its arrays as nested lists (the CSV and Parquet exports)."""
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in resolve(data, path).items()}
 
 
 def to_inline(data: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -67,11 +67,22 @@ def _stems(topics: list[str]) -> dict[str, str]:
     return out
 
 
+def _arrays_as_lists(data: dict[str, Any], store: Store, session_id: str) -> dict[str, Any]:
+    try:
+        from ether_medium.recorder.arrays import array_path, as_lists
+    except ImportError:  # without numpy no array was stored apart: the values stay as recorded
+        return data
+    return as_lists(data, array_path(store.path, session_id))
+
+
 def _records(store: Store, session_id: str, topic: str) -> Iterator[dict[str, Any]]:
     row: MessageRow
     for row in store.messages(session_id, [topic]):
         record = dict(zip(PROVENANCE, row[2:8], strict=True))
-        record.update(flatten(cbor2.loads(row[8])))
+        data = cbor2.loads(row[8])
+        if any(type(v) is cbor2.CBORTag for v in data.values()):  # arrays: as nested lists (JSON text)
+            data = _arrays_as_lists(data, store, session_id)
+        record.update(flatten(data))
         yield record
 
 
