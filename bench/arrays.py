@@ -93,7 +93,11 @@ def raw(count: int, subs: int) -> float:
             p.join(20)
             if p.is_alive():
                 p.kill()
+    raw_dropped.append(sum(count - r["seen"] for r in results))
     return sum(r["seen"] / r["seconds"] for r in results if r["seconds"] > 0)
+
+
+raw_dropped: list[int] = []  # per raw() run: messages its subscribers never got (PUB drops at its HWM)
 
 
 # -- the fabric -----------------------------------------------------------------------------------------
@@ -173,6 +177,7 @@ def _ratio(a: list[float], b: list[float]) -> str:
 def part_throughput(args: argparse.Namespace) -> None:
     for subs, target in ((1, 3.0), (3, 8.0)):
         raws: list[float] = []
+        raw_dropped.clear()
         fabs: dict[str, list[float]] = {"copy": [], "loan": []}
         drops = dict.fromkeys(fabs, 0)
         for _ in range(args.rounds):  # alternating rounds; the best of each (the least disturbed)
@@ -185,7 +190,8 @@ def part_throughput(args: argparse.Namespace) -> None:
             how = "copied into slots" if kind == "copy" else "loaned slots"
             print(f"4 MB float32 arrays ({how}), 1 publisher -> {subs} subscriber(s), arrays/s summed, "
                   f"best of {args.rounds}: fabric {max(rates):,.0f}, raw pyzmq ipc {max(raws):,.0f}, "
-                  f"ratio {_ratio(rates, raws)}; target >= {target:g}; {drops[kind]} dropped")
+                  f"ratio {_ratio(rates, raws)}; target >= {target:g}; dropped: fabric {drops[kind]}, raw "
+                  f"{sum(raw_dropped)} of {args.count * subs * args.rounds}")
 
 
 def part_latency(args: argparse.Namespace) -> None:

@@ -198,3 +198,14 @@ def test_inline_only_turns_shared_memory_off_until_undone(monkeypatch: pytest.Mo
     finally:
         undo()
     assert arrays.shm_threshold() == 64 * 1024
+
+
+def test_loaned_array_sent_inline_gives_its_slot_back() -> None:
+    try:
+        frame = arrays.loan_array("test.loan", (512, 512), np.float32)
+        frame[:] = 2.0
+        out = arrays.outgoing({"frame": frame}, "test.loan", shared=False)  # e.g. a fabric over TCP
+        assert out is not None and out["frame"].tag == arrays.MULTI_TAG
+        assert not shm._rings["test.loan"]._loaned and not shm._loans
+    finally:
+        shm.close_all()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -176,6 +177,8 @@ def outgoing(data: dict[str, Any], topic: str, shared: bool) -> dict[str, Any] |
                     item = to_wire(value, where)
             else:
                 item = to_wire(value, where)
+                if shared is False and "ether_medium.fabric.shm" in sys.modules:
+                    sys.modules["ether_medium.fabric.shm"].forget_loan(value)  # a loaned slot sent inline
         elif isinstance(value, np.generic):
             item = value.item()
         else:

@@ -49,8 +49,8 @@ from ether_medium.errors import ArrayDropped, ArrayError
 if TYPE_CHECKING:  # numpy is an optional extra: the launcher cleans up (remove_stale) without it
     import numpy as np
 
-__all__ = ["SHM_DIR", "SHM_TAG", "Ring", "available", "close_all", "inline_only", "loan", "put", "read",
-           "release", "remove_stale"]
+__all__ = ["SHM_DIR", "SHM_TAG", "Ring", "available", "close_all", "forget_loan", "inline_only", "loan",
+           "put", "read", "release", "remove_stale"]
 
 log = logging.getLogger("ether")
 
@@ -201,6 +201,16 @@ def put(topic: str, arr: np.ndarray[Any, Any]) -> CBORTag | None:
     if loan is not None and loan[2] is arr:
         return loan[0].publish_loan(loan[1], arr)
     return _ring(topic, arr.nbytes).put(arr)
+
+
+def forget_loan(arr: Any) -> None:
+    """Give back the slot of a loaned array that was published another way (inline)."""
+    loan = _loans.pop(id(arr), None)
+    if loan is not None and loan[2] is arr:
+        ring, offset, _ = loan
+        ring._loaned.discard(offset)
+        with contextlib.suppress(OSError):
+            fcntl.lockf(ring._fd, fcntl.LOCK_UN, ring.stride, offset)
 
 
 def loan(topic: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray[Any, Any] | None:
