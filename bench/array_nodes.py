@@ -33,11 +33,11 @@ class ArrayPublisher:
 
     @ether_pub(topic="arrays")
     def emit(self, frame: np.ndarray, i: int) -> dict:
-        return {"frame": frame, "i": i, "sent_ns": time.perf_counter_ns()}
+        return {"frame": frame, "i": i, "t0_ns": self.t0_ns, "sent_ns": time.perf_counter_ns()}
 
     @ether_pub(topic="arrays")
     def emit_small(self, i: int) -> dict:
-        return {"payload": b"x" * 72, "i": i, "sent_ns": time.perf_counter_ns()}
+        return {"payload": b"x" * 64, "i": i, "t0_ns": self.t0_ns, "sent_ns": time.perf_counter_ns()}
 
     @ether_pub(topic="arrays.done")
     def done(self) -> dict:
@@ -45,7 +45,7 @@ class ArrayPublisher:
 
     @ether_start()
     def run(self) -> None:
-        nxt = time.perf_counter_ns()
+        self.t0_ns = nxt = time.perf_counter_ns()  # (CLOCK_MONOTONIC: the same clock in every process)
         for i in range(self.count):
             if self.period_ns:
                 _pace(nxt)
@@ -73,12 +73,13 @@ class ArraySubscriber:
         self.checksum = 0.0
 
     @ether_sub(topic="arrays")
-    def on(self, i: int, sent_ns: int, frame: np.ndarray | None = None, payload: bytes = b"") -> None:
+    def on(self, i: int, t0_ns: int, sent_ns: int, frame: np.ndarray | None = None,
+           payload: bytes = b"") -> None:
         now = time.perf_counter_ns()
         if frame is not None:
             self.checksum += float(frame[0, 1])  # touch it
         if self.seen == 0:
-            self.first_ns = now
+            self.first_ns = t0_ns  # from the publisher's start: end to end
         self.last_ns = now
         self.seen += 1
         self.latencies_ns.append(now - sent_ns)

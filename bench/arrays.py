@@ -6,8 +6,8 @@
    subscriber instances, as fast as they go, against raw pyzmq PUB/SUB sending 4 MB of bytes between
    processes over ipc:// (the fabric's own local transport), with the same number of subscribers. Figure:
    arrays received per second, summed over the subscribers (both sides drop what a slow subscriber cannot
-   take: raw ZeroMQ at its high-water mark, the fabric when a slot is overwritten). Targets: >= 3x with one
-   subscriber, >= 8x with three.
+   take: raw ZeroMQ at its high-water mark, the fabric when a slot is overwritten), from the publisher's
+   start to the subscriber's last array. Targets: >= 3x with one subscriber, >= 8x with three.
 2. Latency: publish-to-callback p50 of a 4 MB array against a 100-byte message, both at 50 Hz, in the same
    run. Target: <= 2x. Shown for a frame copied into the slot and for a loaned slot (no copy at all).
 3. Recording: the fabric's rate of small messages (bench/fabric.py's publisher and subscriber instances) while
@@ -47,8 +47,9 @@ def _raw_pub(addr: str, count: int, subs: int, ready: Any, stop: Any) -> None:
     for _ in range(subs):
         pub.recv()  # each subscription
     payload = os.urandom(MB4)
-    for i in range(count):
-        pub.send_multipart([b"bench", i.to_bytes(4, "big"), payload])
+    t0 = time.perf_counter_ns().to_bytes(8, "big")  # CLOCK_MONOTONIC: the same clock in every process
+    for _ in range(count):
+        pub.send_multipart([b"bench", t0, payload])
     while not stop.is_set():  # until every subscriber saw it (a full pipe drops some)
         pub.send_multipart([b"bench", b"done", b""])
         time.sleep(0.01)
@@ -67,9 +68,8 @@ def _raw_sub(addr: str, out: Any) -> None:
         frames = sub.recv_multipart()
         if frames[1] == b"done":
             break
-        now = time.perf_counter_ns()
-        first = first or now
-        last = now
+        last = time.perf_counter_ns()
+        first = first or int.from_bytes(frames[1], "big")  # from the publisher's start: end to end
         seen += 1
     out.put({"seen": seen, "seconds": (last - first) / 1e9})
     sub.close(0)
