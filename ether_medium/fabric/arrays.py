@@ -27,6 +27,7 @@ handed over torn: the message is dropped for that subscriber and counted (:class
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -121,7 +122,13 @@ def parse_shape(raw: Any, where: str) -> tuple[int, ...]:
     return tuple(raw)
 
 
+_dtypes: dict[str, np.dtype[Any]] = {}  # dtype strings seen (only valid ones: a small set)
+
+
 def parse_dtype(raw: Any, where: str) -> np.dtype[Any]:
+    known = _dtypes.get(raw) if type(raw) is str else None
+    if known is not None:
+        return known
     if type(raw) is not str or len(raw) > 8:
         raise ArrayError(f"{where}: dtype {raw!r:.40} is not a numpy dtype string")
     try:
@@ -129,6 +136,7 @@ def parse_dtype(raw: Any, where: str) -> np.dtype[Any]:
     except TypeError as exc:
         raise ArrayError(f"{where}: dtype {raw!r} is not a numpy dtype string") from exc
     check_dtype(dtype, where)
+    _dtypes[raw] = dtype
     return dtype
 
 
@@ -154,7 +162,7 @@ def from_wire(value: CBORTag, where: str = "array") -> np.ndarray[Any, Any]:
         raise ArrayError(f"{where}: typed-array tag {typed.tag} is not one Ether reads")
     if type(data) is not bytes:
         raise ArrayError(f"{where}: the array's elements are {type(data).__name__}, expected bytes")
-    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
+    if math.prod(shape) * dtype.itemsize != len(data):
         raise ArrayError(f"{where}: {len(data)} bytes do not hold shape {shape} of {dtype}")
     return np.frombuffer(data, dtype).reshape(shape)  # over bytes: read-only
 
@@ -272,7 +280,7 @@ def loan_array(topic: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray[Any
 
     dt = np.dtype(dtype)
     check_dtype(dt, f"loan_array({topic!r})")
-    if shm.available() and shm_threshold() and int(np.prod(shape)) * dt.itemsize >= shm_threshold():
+    if shm.available() and shm_threshold() and math.prod(shape) * dt.itemsize >= shm_threshold():
         arr = shm.loan(topic, tuple(shape), dt)
         if arr is not None:
             return arr

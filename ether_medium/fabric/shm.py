@@ -32,7 +32,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import functools
 import logging
+import math
 import mmap
 import os
 import re
@@ -65,6 +67,7 @@ _GRAIN = 1 << 20  # slot sizes are multiples of 1 MiB
 _OPEN_SEGMENTS = 32  # a reader keeps this many segments mapped
 
 
+@functools.cache
 def available() -> bool:
     """Whether this machine has POSIX shared memory as files (Linux)."""
     return os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK)
@@ -218,7 +221,7 @@ def loan(topic: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray[Any, Any]
     import numpy as np
 
     dt = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    nbytes = math.prod(shape) * dt.itemsize
     return _ring(topic, nbytes).loan(tuple(shape), dt)
 
 
@@ -281,10 +284,11 @@ def read(desc: Any, where: str = "array") -> np.ndarray[Any, Any]:
     if not isinstance(desc, list | tuple) or len(desc) != 5:
         raise ArrayError(f"{where}: malformed shared-memory descriptor")
     name, offset, seq, dtype_s, shape_raw = desc
-    if type(name) is not str or not _NAME.fullmatch(name) or type(offset) is not int or type(seq) is not int:
+    if (type(name) is not str or type(offset) is not int or type(seq) is not int
+            or (name not in _segments and not _NAME.fullmatch(name))):  # (names are checked once)
         raise ArrayError(f"{where}: malformed shared-memory descriptor {desc!r:.80}")
     dtype, shape = parse_dtype(dtype_s, where), parse_shape(shape_raw, where)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     fd, mm = _segment(name, where)
     if offset < 0 or offset + _HEADER + nbytes > len(mm):
         raise ArrayError(f"{where}: descriptor points outside segment {name}")

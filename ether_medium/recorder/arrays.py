@@ -17,6 +17,7 @@ message count as malformed, logged with that reason, like any message the record
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -115,7 +116,7 @@ def storing_rows(row: Callable[[str, bytes], tuple[Any, ...]],
 
 
 def _load(path: Path, dtype: np.dtype[Any], shape: tuple[int, ...], offset: int) -> np.ndarray[Any, Any]:
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     if not path.exists() or offset < 0 or offset + count * dtype.itemsize > path.stat().st_size:
         raise ArrayError(f"{path}: a recorded array of {count * dtype.itemsize} bytes at {offset} is missing "
                          "(the array file was moved, or cut short)")
