@@ -1,10 +1,11 @@
-"""Decorated classes that bench/arrays.py and examples run as fabric instances: an array publisher (4 MB
-float32 frames, or 100-byte messages) and a subscriber that counts, timestamps and writes a result file."""
+"""Decorated classes that bench/arrays.py runs as fabric instances: an array publisher (4 MB float32 frames,
+or 100-byte messages) and a subscriber that counts, timestamps, acknowledges and writes a result file."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 import numpy as np
@@ -15,14 +16,19 @@ from ether_medium.fabric.arrays import loan_array
 
 
 class ArrayPublisher:
-    """Publishes ``count`` messages on ``arrays`` (``rate_hz`` 0: as fast as it can), then ``arrays.done``.
-    ``kind``: ``copy`` (a 1024x1024 float32 frame, copied into the slot), ``loan`` (filled in a loaned slot),
-    ``small`` (a 100-byte message)."""
+    """Publishes ``count`` messages on ``arrays`` from a thread, then ``arrays.done``. ``kind``: ``copy`` (a
+    1024x1024 float32 frame, copied into the slot), ``loan`` (filled in a loaned slot), ``small`` (a
+    100-byte message). ``rate_hz`` paces it; else it goes as fast as the ``subs`` subscribers take it:
+    never more than ``window`` messages ahead of the slowest one's acknowledgements (so none is dropped)."""
 
-    def __init__(self, count: int, kind: str = "copy", rate_hz: float = 0.0, side: int = 1024):
-        self.count, self.kind, self.side = count, kind, side
+    def __init__(self, count: int, kind: str = "copy", rate_hz: float = 0.0, side: int = 1024, subs: int = 1,
+                 window: int = 4):
+        self.count, self.kind, self.side, self.subs, self.window = count, kind, side, subs, window
         self.period_ns = int(1e9 / rate_hz) if rate_hz else 0
         self.frame = np.random.default_rng(0).random((side, side), dtype=np.float32)
+        self.t0_ns = 0
+        self.acked: dict[str, int] = {}
+        self.cond = threading.Condition()
 
     @ether_pub(topic="arrays")
     def emit(self, frame: np.ndarray, i: int) -> dict:
@@ -36,13 +42,28 @@ class ArrayPublisher:
     def done(self) -> dict:
         return {"count": self.count}
 
+    @ether_sub(topic="arrays.ack")
+    def on_ack(self, name: str, i: int) -> None:
+        with self.cond:
+            self.acked[name] = i
+            self.cond.notify()
+
+    def _slowest(self) -> int:
+        return min(self.acked.values()) if len(self.acked) == self.subs else -1
+
     @ether_start()
+    def start(self) -> None:
+        threading.Thread(target=self.run, daemon=True).start()  # acks arrive through the instance's loop
+
     def run(self) -> None:
         self.t0_ns = nxt = time.perf_counter_ns()  # (CLOCK_MONOTONIC: the same clock in every process)
         for i in range(self.count):
             if self.period_ns:
                 _pace(nxt)
                 nxt += self.period_ns
+            else:
+                with self.cond:
+                    self.cond.wait_for(lambda i=i: i - self._slowest() <= self.window, timeout=5)
             if self.kind == "small":
                 self.emit_small(i)
             elif self.kind == "loan":
@@ -56,14 +77,19 @@ class ArrayPublisher:
 
 
 class ArraySubscriber:
-    """Counts what arrives on ``arrays``; on ``arrays.done`` writes a JSON result to ``out``."""
+    """Counts what arrives on ``arrays`` and acknowledges it; on ``arrays.done`` writes a JSON result."""
 
     def __init__(self, out: str):
         self.out = out
+        self.name = os.path.basename(out)
         self.seen = 0
         self.first_ns = self.last_ns = 0
         self.latencies_ns: list[int] = []
         self.checksum = 0.0
+
+    @ether_pub(topic="arrays.ack")
+    def ack(self, i: int) -> dict:
+        return {"name": self.name, "i": i}
 
     @ether_sub(topic="arrays")
     def on(self, i: int, t0_ns: int, sent_ns: int, frame: np.ndarray | None = None,
@@ -76,6 +102,7 @@ class ArraySubscriber:
         self.last_ns = now
         self.seen += 1
         self.latencies_ns.append(now - sent_ns)
+        self.ack(i)
 
     @ether_sub(topic="arrays.done")
     def finish(self, count: int) -> None:
