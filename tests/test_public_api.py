@@ -10,7 +10,8 @@ from ether_medium import errors
 PUBLIC = {
     "Ether", "ether", "ether_cleanup", "ether_get", "ether_init", "ether_pub", "ether_save", "ether_shutdown",
     "ether_start", "ether_sub",
-    "AttachError", "BridgeError", "ClassPathError", "ConfigError", "DatabaseError", "DeliveryError",
+    "ArrayDropped", "ArrayError", "AttachError", "BridgeError", "ClassPathError", "ConfigError",
+    "DatabaseError", "DeliveryError",
     "DeployError", "DescribeError", "EnvelopeError", "EtherError", "FabricClosedError", "FabricNotFound",
     "JoinError", "KeyFileError", "LaunchError", "LinkLost", "LinkUnavailable", "MessageRejected",
     "MissingExtra", "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",
