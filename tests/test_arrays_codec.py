@@ -209,3 +209,13 @@ def test_loaned_array_sent_inline_gives_its_slot_back() -> None:
         assert not shm._rings["test.loan"]._loaned and not shm._loans
     finally:
         shm.close_all()
+
+
+def test_annotated_constraints_of_other_types_are_kept_too() -> None:
+    from pydantic import Field
+
+    def sub(self: Any, n: Annotated[int, Field(gt=0)]) -> None: ...
+
+    assert subscriber_model(sub)({"n": 3}) == {"n": 3}
+    with pytest.raises(MessageRejected, match="greater than 0"):
+        subscriber_model(sub)({"n": 0})

@@ -118,3 +118,15 @@ def test_publisher_never_overwrites_a_slot_a_subscriber_holds(monkeypatch) -> No
         proc.kill()
         proc.wait()
         shm.close_all()
+
+
+def test_a_fabric_other_machines_join_sends_arrays_inline() -> None:
+    from test_fabric_machines import free_port_pair
+
+    before = _segments()
+    config = {**CONFIG, "fabric": {"transport": "tcp", "host": "127.0.0.1", "port": free_port_pair()}}
+    with tapped(config), fabric_client("stats") as client:
+        client.publish("Source.make", {"n": 8, "size": 1024 * 1024})
+        _check(expect(client, "stats"), 8, 1024 * 1024)
+        assert not (_segments() - before), "no shared memory: a joined machine could not read it"
+    assert os.environ.get("ETHER_ARRAYS_SHM_BYTES") is None, "the setting ends with the session"
