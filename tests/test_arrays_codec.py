@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import cbor2
 import numpy as np
 import pytest
+from pydantic import Field
 
 from ether_medium.errors import ArrayDropped, ArrayError, MessageRejected
 from ether_medium.fabric import arrays, shm
@@ -212,8 +213,6 @@ def test_loaned_array_sent_inline_gives_its_slot_back() -> None:
 
 
 def test_annotated_constraints_of_other_types_are_kept_too() -> None:
-    from pydantic import Field
-
     def sub(self: Any, n: Annotated[int, Field(gt=0)]) -> None: ...
 
     assert subscriber_model(sub)({"n": 3}) == {"n": 3}
