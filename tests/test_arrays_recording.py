@@ -117,3 +117,39 @@ def test_csv_export_holds_recorded_arrays_as_lists(tmp_path: Path) -> None:
     with open(tmp_path / "out" / "t.csv") as fh:
         row = next(csv.DictReader(fh))
     assert json.loads(row["a"]) == list(range(600)) and row["k"] == "1"
+
+
+def test_recorder_counts_an_array_whose_slot_was_overwritten_before_it_read_it(  # type: ignore[no-untyped-def]
+        tmp_path: Path, monkeypatch) -> None:
+    import uuid
+
+    from recorder_harness import Publisher, query, recorder_process, wait_exit
+
+    from ether_medium.fabric import shm
+
+    monkeypatch.setenv("ETHER_ARRAYS_SLOTS", "2")
+    db = tmp_path / "ether.sqlite"
+    sid = str(uuid.uuid4())
+    config = {"instances": {}, "recording": {"path": str(db), "bye_timeout_s": 3.0}}
+    with running_broker() as broker, \
+            recorder_process(broker.addresses, config, ["gen"], session_id=sid) as proc:
+        tap, gen = Publisher(broker.addresses, "tap"), Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("cam")
+            stale = shm.put("cam", frame(0, SIZE))
+            for n in (1, 2):  # a 2-slot ring goes round once: the first slot now holds frame 2
+                shm.put("cam", frame(n, SIZE))
+            gen.publish("cam", {"frame": stale, "n": 0})
+            gen.publish("cam", {"frame": shm.put("cam", frame(3, SIZE)), "n": 3})
+            tap.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            for p in (tap, gen):
+                p.close()
+            shm.close_all()
+    rows = query(db, "SELECT payload FROM messages WHERE session_id = ? AND topic = 'cam'", sid)
+    assert [cbor2.loads(r[0])["n"] for r in rows] == [3], "the overwritten one is not stored torn"
+    assert query(db, "SELECT malformed FROM sessions WHERE id = ?", sid) == [(1,)]
+    path = array_path(db, sid)
+    assert np.fromfile(path, np.float32).tobytes() == frame(3, SIZE).tobytes()
