@@ -120,7 +120,7 @@ def test_csv_export_holds_recorded_arrays_as_lists(tmp_path: Path) -> None:
 
 
 def test_recorder_counts_an_array_whose_slot_was_overwritten_before_it_read_it(  # type: ignore[no-untyped-def]
-        tmp_path: Path, monkeypatch) -> None:
+        tmp_path: Path, monkeypatch, capfd) -> None:
     import uuid
 
     from recorder_harness import Publisher, query, recorder_process, wait_exit
@@ -151,5 +151,6 @@ def test_recorder_counts_an_array_whose_slot_was_overwritten_before_it_read_it( 
     rows = query(db, "SELECT payload FROM messages WHERE session_id = ? AND topic = 'cam'", sid)
     assert [cbor2.loads(r[0])["n"] for r in rows] == [3], "the overwritten one is not stored torn"
     assert query(db, "SELECT malformed FROM sessions WHERE id = ?", sid) == [(1,)]
+    assert "message on 'cam': field 'frame': slot overwritten before it was read" in capfd.readouterr().err
     path = array_path(db, sid)
     assert np.fromfile(path, np.float32).tobytes() == frame(3, SIZE).tobytes()

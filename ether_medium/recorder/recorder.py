@@ -53,7 +53,7 @@ import zmq
 
 from ether_medium import topics
 from ether_medium.config import EtherConfig, RecordingConfig
-from ether_medium.errors import EnvelopeError
+from ether_medium.errors import ArrayDropped, ArrayError, EnvelopeError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.envelope import (
     Envelope,
@@ -421,6 +421,8 @@ class Recorder:
     @staticmethod
     def _reason(frames: list[bytes], exc: Exception) -> str:
         """What is wrong with a message: the envelope format's own words when it has them."""
+        if isinstance(exc, ArrayError | ArrayDropped):  # an array the recorder could not store
+            return f"message on {frames[0].decode(errors='replace')!r}: {exc}"
         try:
             decode(frames)
         except EnvelopeError as err:
