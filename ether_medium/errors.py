@@ -6,7 +6,9 @@ The message of each says what was wrong, where, and what to do; the offending va
 
     EtherError
     ├── ConfigError (ValueError)            a config file, a key, a link URL that cannot be used
-    │   └── KeyFileError                    a CURVE key file that cannot be used
+    │   ├── KeyFileError                    a CURVE key file that cannot be used
+    │   └── PreflightError                  a config whose classes, devices or recording path cannot work
+    ├── DuplicateKeyError (ValueError)      a key given twice in one YAML mapping (becomes a ConfigError)
     ├── LaunchError (RuntimeError)          the fabric used the wrong way, or it could not start
     │   └── JoinError                       this machine cannot join a session
     ├── FabricClosedError (RuntimeError)    a fabric client used after close()
@@ -17,6 +19,7 @@ The message of each says what was wrong, where, and what to do; the offending va
     ├── UnpublishableResult (TypeError)     a publisher's return value that cannot go on the fabric
     ├── SetupError (RuntimeError)           an instance whose constructor raised
     ├── ClassPathError (ImportError)        a class_path that names no importable class
+    ├── DecoratorError (ValueError)         a decorator given options that cannot work
     ├── RemoteError (RuntimeError)          an ether_get answered with an error
     ├── BridgeError                         the device side: links and attaching
     │   ├── LinkUnavailable                 a link that cannot be opened now (retried)
@@ -41,9 +44,11 @@ __all__ = [
     "ClassPathError",
     "ConfigError",
     "DatabaseError",
+    "DecoratorError",
     "DeliveryError",
     "DeployError",
     "DescribeError",
+    "DuplicateKeyError",
     "EnvelopeError",
     "EtherError",
     "FabricClosedError",
@@ -55,6 +60,7 @@ __all__ = [
     "LinkUnavailable",
     "MessageRejected",
     "MissingExtra",
+    "PreflightError",
     "RemoteError",
     "SessionNotFound",
     "SetupError",
@@ -75,6 +81,29 @@ class ConfigError(EtherError, ValueError):
         super().__init__(
             f"invalid Ether config {source}:\n  " + "\n  ".join(f"{source}: {p}" for p in problems)
         )
+
+
+class PreflightError(ConfigError):
+    """A config that parses but cannot run (pre-flight, before any process starts): a class that does not
+    import, a device module that does not compile, a recording path that cannot be written. ``problems``
+    holds one line per problem (key path and what was wrong)."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(source, problems)
+        self.args = (
+            f"config {source} cannot run ({len(problems)} problem{'s' * (len(problems) != 1)}, nothing was "
+            "started):\n  " + "\n  ".join(f"{source}: {p}" for p in problems),
+        )
+
+
+class DuplicateKeyError(EtherError, ValueError):
+    """A key given twice in one YAML mapping; ``load_config`` reports it as a :class:`ConfigError` with the
+    file's name."""
+
+    def __init__(self, key: object, line: int, first_line: int) -> None:
+        super().__init__(f"line {line}: key {key!r} appears twice in the same mapping (first on line "
+                         f"{first_line}); the second would silently replace the first: remove or rename one")
+        self.key, self.line, self.first_line = key, line, first_line
 
 
 class KeyFileError(EtherError, ValueError):
@@ -98,7 +127,12 @@ class EnvelopeError(EtherError, ValueError):
 
 
 class MessageRejected(EtherError, ValueError):
-    """A message whose data does not fit the subscriber's signature."""
+    """A message whose data does not fit the subscriber's signature. ``reason`` is the message without the
+    offending values (what rejections of one kind have in common: they are counted under it)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class ArrayDropped(MessageRejected):
@@ -123,12 +157,26 @@ class ClassPathError(EtherError, ImportError):
     """A ``class_path`` (or registry key) that does not name an importable class."""
 
 
-class RemoteError(EtherError, RuntimeError):
-    """The service answered with an error (it rejected the parameters or its method raised)."""
+class DecoratorError(EtherError, ValueError):
+    """A decorator given options that cannot work (``every=0``, ``retries=-1``, two different periods on one
+    method); raised where the class is defined, so the message names the method."""
 
-    def __init__(self, topic: str, message: str) -> None:
+
+class RemoteError(EtherError, RuntimeError):
+    """The service answered with an error (it rejected the parameters or its method raised).
+
+    ``remote_type`` is the class name of the exception on the other side (``"ValueError"``;
+    ``"MessageRejected"`` for parameters that do not fit the method), ``instance`` the process that answered,
+    ``reason`` its message; each may be ``None`` for an answer from an older or non-instance service."""
+
+    def __init__(
+        self, topic: str, message: str, remote_type: str | None = None, instance: str | None = None
+    ) -> None:
         super().__init__(f"ether.get({topic!r}) failed: {message}")
         self.topic = topic
+        self.reason = message
+        self.remote_type = remote_type
+        self.instance = instance
 
 
 class BridgeError(EtherError):

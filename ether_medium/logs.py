@@ -80,7 +80,7 @@ def print_remote(data: dict[str, Any]) -> None:
     logger = get_logger()
     try:
         levelno = int(data.get("level", logging.INFO))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # anything may arrive on Ether.log
         levelno = logging.INFO
     if not logger.isEnabledFor(levelno):
         return
@@ -95,7 +95,7 @@ def print_remote(data: dict[str, Any]) -> None:
             "ether_remote": True,
         }
     )
-    if isinstance(created, (int, float)):
+    if isinstance(created, int | float) and 0 <= created < 1e11:  # a time the log formatter can show
         record.created = float(created)
         record.msecs = (record.created - int(record.created)) * 1000
     logger.handle(record)

@@ -34,6 +34,11 @@ BYE = "Ether.bye"  # {name}: a process is leaving on purpose
 EXITED = "Ether.exited"  # {name, code}: the launcher saw a process die without saying bye
 JOIN = "Ether.join"  # {name, host, pid, names}: a machine asks to join the session
 
+# what went wrong in a process, cumulative since it started (the launcher's run summary and session health):
+# {name, pid, rejected: [[topic, subscriber, reason, count], ...]} from an instance,
+# {name, pid, deliveries_failed, detached, detach_reason} from a bridge
+HEALTH = "Ether.health"
+
 LOG = "Ether.log"  # one log record of any process or device (ether_medium.logs)
 DEVICE = "Ether.device"  # {name, state, ...}: a device attached or detached (the bridge)
 BRIDGE_PREFIX = "Ether.bridge."  # Ether.bridge.NAME: requests to the bridge of device NAME

@@ -30,6 +30,7 @@ T = TypeVar("T")
 UNIT = {
     "test_arrays_codec",
     "test_bridge_units",
+    "test_config_reference",
     "test_fabric_decorators",
     "test_fabric_envelope",
     "test_fabric_signature",
@@ -41,9 +42,10 @@ UNIT = {
     "test_lite_stubs",
     "test_public_api",
     "test_recorder_rows",
+    "test_settings",
     "test_sim_models",
 }
-DEVICE = {"test_lite_micropython"}
+DEVICE = {"test_lite_micropython", "test_lite_circuitpython", "test_lite_qemu"}
 
 
 def tier_of(path: Path) -> str:

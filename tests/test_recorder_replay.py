@@ -104,6 +104,8 @@ def test_fabric_address_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     dead.wait()
     (state / "fabric.json").write_text(json.dumps({**fabric, "pid": dead.pid}))
     monkeypatch.setenv("ETHER_STATE_DIR", str(state))
+    assert fabric_publish_address(None, tmp_path) == "ipc:///x/pub"  # the stale file is skipped
+    (tmp_path / ".ether" / "fabric.json").unlink()
     with pytest.raises(FabricNotFound, match=f"no longer running \\(PID {dead.pid} is gone\\)"):
         fabric_publish_address(None, tmp_path)
 

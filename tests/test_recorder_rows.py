@@ -24,7 +24,7 @@ values = st.recursive(
 )
 payloads = st.dictionaries(st.text(max_size=12), values, max_size=6)
 seqs = st.integers(0, 2**64 - 1)
-times = st.floats(allow_nan=False)
+times = st.floats(allow_nan=False, allow_infinity=False)  # a host time is finite (else malformed)
 sources = st.text(min_size=1, max_size=40)
 
 

@@ -15,7 +15,7 @@ module                          what it holds
 ``sequence``                    per-topic sequence numbers: gaps, duplicates, late arrivals
 ``delivery``                    DELIVER until ACK: msg_ids, retransmission, outcome reported once
 ``clock``                       device ticks -> host time (min-RTT window, drift, uncertainty)
-``counters`` / ``problems``     per-link counters; rate-limited log lines for bad input
+``counters``                    per-link counters (rate-limited log lines: ``ether_medium.problems``)
 ``loop``                        one poll loop over links and fabric sockets
 ``service``                     the bridge process (launcher's service target)
 ``proxy``                       ``ether.device(name)``: a board as an object in host code

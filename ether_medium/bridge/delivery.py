@@ -21,7 +21,7 @@ from typing import Any
 
 from ether_lite import protocol
 from ether_medium.bridge.counters import LinkCounters
-from ether_medium.bridge.problems import ProblemLog
+from ether_medium.problems import ProblemLog
 
 __all__ = ["GIVE_UP_S", "Deliveries", "Delivery"]
 

@@ -13,7 +13,7 @@ States::
     a HELLO of another protocol version: incompatible (both versions logged; QUERY every few seconds)
 
 Every frame the manager drops is counted in :attr:`LinkManager.counters` and reported through a
-:class:`~ether_medium.bridge.problems.ProblemLog`.
+:class:`~ether_medium.problems.ProblemLog`.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.delivery import Deliveries, Delivery
 from ether_medium.bridge.endpoints import Endpoint, endpoint_from_describe, format_validation
 from ether_medium.bridge.links import Link, open_link
-from ether_medium.bridge.problems import ProblemLog
 from ether_medium.bridge.sequence import TopicSequence
 from ether_medium.errors import DescribeError, LinkLost, LinkUnavailable
+from ether_medium.problems import ProblemLog
 
 __all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
 

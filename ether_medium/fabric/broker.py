@@ -21,7 +21,11 @@ from typing import Any
 
 import zmq
 
+from ether_medium.logs import get_logger
+
 __all__ = ["Broker", "BrokerAddresses", "TcpListener"]
+
+log = get_logger()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,7 @@ class Broker:
         self.addresses = addresses
         self._ctx: zmq.Context[zmq.Socket[bytes]] = context if context is not None else zmq.Context.instance()
         self._thread: threading.Thread | None = None
+        self._stopping = False
         self._control_addr = f"inproc://ether-broker-control-{id(self)}"
         self._control: zmq.Socket[bytes] | None = None
         self._ready = threading.Event()
@@ -97,6 +102,7 @@ class Broker:
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="ether-broker", daemon=True)
         self._thread.start()
         self._ready.wait(5.0)
@@ -131,11 +137,17 @@ class Broker:
             for sock in (xsub, xpub, control):
                 sock.close(0)
             return
+        # Every publisher sends everything to the broker, which alone filters (its XPUB): then a subscriber
+        # whose handshake came back through the broker (FabricClient.handshake) receives every message
+        # published after it, from every publisher. Were subscriptions forwarded to each publisher's PUB
+        # socket, one that had not yet taken in a new subscription would drop what it sends meanwhile.
+        xsub.send(b"\x01")
         self._ready.set()
         try:
             zmq.proxy_steerable(xsub, xpub, None, control)
-        except zmq.ZMQError:
-            pass
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.ETERM and not self._stopping:
+                log.error("the fabric's broker stopped: %s (messages are no longer forwarded)", exc)
         finally:
             for sock in (xsub, xpub, control):
                 sock.close(0)
@@ -143,6 +155,7 @@ class Broker:
     def stop(self) -> None:
         if self._thread is None:
             return
+        self._stopping = True
         if self._control is not None:
             # Keep the control socket open until the proxy has stopped (closing it at once can drop
             # TERMINATE before the proxy reads it), and repeat the command in case one is missed.

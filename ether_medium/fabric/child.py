@@ -26,7 +26,7 @@ import zmq
 
 from ether_medium.errors import ClassPathError, SetupError
 from ether_medium.fabric.broker import BrokerAddresses
-from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.client import FabricClient, set_process_client
 from ether_medium.logs import FabricLogHandler, level_from_env
 from ether_medium.topics import LIFECYCLE
 
@@ -112,6 +112,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tap process's to handle
     _line_buffered_stdout()
     client = FabricClient(BrokerAddresses.from_env(), spec["name"])
+    set_process_client(client)
     root = logging.getLogger()
     handler = FabricLogHandler(client)
     root.addHandler(handler)
@@ -133,6 +134,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
         code = 1
     finally:
         root.removeHandler(handler)
+        set_process_client(None)
         client.close(bye=not client.orphaned)
         # close what the service may have left open; returns once Ether.bye has left (or after 2 s)
         zmq.Context.instance().destroy(linger=0 if client.orphaned else 2000)

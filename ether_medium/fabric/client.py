@@ -37,7 +37,7 @@ from ether_medium.errors import EnvelopeError, FabricClosedError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.envelope import Envelope, decode, encode, encode_plain, source_prefix
 
-__all__ = ["FabricClient", "FabricClosedError"]
+__all__ = ["FabricClient", "FabricClosedError", "process_client", "set_process_client"]
 
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: no enum operation per send
 
@@ -270,3 +270,18 @@ class FabricClient:
         self.closed = True
         self._sub.close(0)
         self._pub.close()
+
+
+_process_client: FabricClient | None = None
+
+
+def set_process_client(client: FabricClient | None) -> None:
+    """Make ``client`` this child process's own connection (``ether.publish`` in an instance uses it)."""
+    global _process_client
+    _process_client = client
+
+
+def process_client() -> FabricClient | None:
+    """This child process's own connection to the fabric, while it is open; ``None`` elsewhere."""
+    client = _process_client
+    return client if client is not None and not client.closed else None

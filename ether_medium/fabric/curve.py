@@ -20,6 +20,8 @@ import functools
 import ipaddress
 import logging
 import os
+import shlex
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ __all__ = [
     "ClientKeys",
     "KeyAuthenticator",
     "KeyFileError",
+    "check_private",
     "client_keys",
     "create_keys",
     "is_loopback",
@@ -66,17 +69,49 @@ def is_loopback(host: str) -> bool:
 
 
 def create_keys(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
-    """Create ``DIR/NAME.key`` (public) and ``DIR/NAME.key_secret`` (the pair, readable by the owner only).
-    Refuses to overwrite an existing pair."""
+    """Create ``DIR/NAME.key`` (public, mode 0644) and ``DIR/NAME.key_secret`` (the pair, mode 0600 from the
+    first byte: the file is created with that mode, never readable by others, even for a moment). Refuses
+    to overwrite an existing pair."""
     folder = Path(directory)
-    public, secret = folder / f"{name}.key", folder / f"{name}.key_secret"
-    for path in (public, secret):
+    public_path, secret_path = folder / f"{name}.key", folder / f"{name}.key_secret"
+    for path in (public_path, secret_path):
         if path.exists():
             raise FileExistsError(f"{path} exists already; choose another name (--name) or directory")
     folder.mkdir(parents=True, exist_ok=True)
-    made_public, made_secret = zmq.auth.create_certificates(folder, name)
-    os.chmod(made_secret, 0o600)
-    return Path(made_public), Path(made_secret)
+    public, secret = zmq.curve_keypair()
+    made = time.strftime("%Y-%m-%d %H:%M:%S")
+    keys = f'metadata\ncurve\n    public-key = "{public.decode()}"\n'
+    _write_new(secret_path, 0o600, f"#   ZeroMQ CURVE **Secret** Certificate, made by `ether keys` {made}\n"
+               "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n\n"
+               f'{keys}    secret-key = "{secret.decode()}"\n')
+    _write_new(public_path, 0o644, f"#   ZeroMQ CURVE Public Certificate, made by `ether keys` {made}\n"
+               "#   Exchange securely, or use a secure mechanism to verify the contents\n"
+               "#   of this file after exchange. Store public certificates in your home\n"
+               "#   directory, in the .curve subdirectory.\n\n"
+               f"{keys}")
+    return public_path, secret_path
+
+
+def _write_new(path: Path, mode: int, text: str) -> None:
+    """Create ``path`` with ``mode`` (never more, whatever the umask) and write ``text``; refuses an
+    existing file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def check_private(path: str, where: str) -> None:
+    """Refuse a secret key file that users other than its owner can read or write, saying how to fix it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # _load says what is wrong with a file that cannot be read
+    if mode & 0o077:
+        raise KeyFileError(
+            f"{where}: the secret key file {path!r} can be read or written by other users (mode "
+            f"{stat.S_IMODE(mode):04o}); a secret key must be private: run `chmod 600 {shlex.quote(path)}` "
+            "(and make a new pair with `ether keys` if others may have copied it)"
+        )
 
 
 def _load(path: str, where: str) -> tuple[bytes, bytes | None]:
@@ -89,6 +124,8 @@ def _load(path: str, where: str) -> tuple[bytes, bytes | None]:
 def load_key_pair(path: str, where: str = "fabric.curve.key") -> tuple[bytes, bytes]:
     """The (public, secret) keys (Z85) of a ``NAME.key_secret`` file."""
     public, secret = _load(path, where)
+    if secret is not None:
+        check_private(path, where)
     if secret is None:
         raise KeyFileError(
             f"{where}: {path!r} holds only a public key; give this machine's NAME.key_secret file "

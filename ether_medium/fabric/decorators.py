@@ -7,7 +7,9 @@ wrapper and add to its :class:`EtherMethod` record (``wrapper.__ether__``). Only
 instance process, or the tap process between ``tap`` and ``shutdown``) does the wrapper also publish the
 return value of an ``ether_pub`` method, through the hook installed with :func:`set_publish_hook`.
 
-A topic defaults to ``ClassName.method_name``.
+A topic defaults to ``ClassName.method_name``. ``ether_pub(every=S)`` records a period: an instance process
+calls the method every ``S`` seconds itself (:mod:`ether_medium.fabric.schedule`). Options that cannot work
+raise :class:`~ether_medium.errors.DecoratorError` where the class is defined.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
+from ether_medium.errors import DecoratorError
 from ether_medium.topics import LIFECYCLE, Phase
 
 __all__ = [
@@ -57,6 +60,11 @@ class EtherMethod:
     sub_topics: list[str] = field(default_factory=list)
     get_topics: list[str] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
+    every: float | None = None  # ether_pub(every=...): seconds between the calls the instance makes itself
+    # ether_sub(retries=, retry_delay=, on_error=): None where not given (then the config's errors: apply)
+    retries: int | None = None
+    retry_delay: float | None = None
+    on_error: str | None = None
     cache: dict[str, Any] = field(default_factory=dict)  # validators, built on first use
 
 
@@ -84,7 +92,10 @@ def _record(func: Callable[..., Any]) -> tuple[Callable[..., Any], EtherMethod]:
     return wrapper, meta
 
 
-def _topic_decorator(kind: Literal["pub", "sub", "get"]) -> Any:
+Configure = Callable[[EtherMethod], None]
+
+
+def _topic_decorator(kind: Literal["pub", "sub", "get"], configure: Configure | None = None) -> Any:
     def decorator(topic: Any = None) -> Any:
         if callable(topic):  # used bare: @ether_pub
             return decorator(None)(topic)
@@ -95,11 +106,31 @@ def _topic_decorator(kind: Literal["pub", "sub", "get"]) -> Any:
             target = {"pub": meta.pub_topics, "sub": meta.sub_topics, "get": meta.get_topics}[kind]
             if chosen not in target:
                 target.append(chosen)
+            if configure is not None:
+                configure(meta)
             return wrapper  # type: ignore[return-value]
 
         return apply
 
     return decorator
+
+
+def _set_period(every: Any) -> Configure:
+    def configure(meta: EtherMethod) -> None:
+        where = getattr(meta.func, "__qualname__", meta.name)
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not every > 0:
+            raise DecoratorError(
+                f"@ether_pub(every={every!r}) on {where}: every is the period in seconds, a number above 0 "
+                "(every=0.1 calls the method ten times a second)"
+            )
+        if meta.every is not None and meta.every != float(every):
+            raise DecoratorError(
+                f"@ether_pub on {where}: two periods, every={meta.every} and every={every}; a method is "
+                "called at one rate (publish on several topics from one ether_pub(every=...) stack instead)"
+            )
+        meta.every = float(every)
+
+    return configure
 
 
 def _phase_decorator(phase: Phase) -> Any:
@@ -121,21 +152,82 @@ def _phase_decorator(phase: Phase) -> Any:
 @overload
 def ether_pub(topic: F) -> F: ...
 @overload
-def ether_pub(topic: str | None = None) -> Callable[[F], F]: ...
-def ether_pub(topic: Any = None) -> Any:
-    """Publish the method's return value (a dict, a pydantic model, or ``None`` for an empty message) on
-    ``topic`` (default ``ClassName.method``) whenever the method runs inside a fabric process."""
-    return _topic_decorator("pub")(topic)
+def ether_pub(topic: str | None = None, every: float | None = None) -> Callable[[F], F]: ...
+def ether_pub(topic: Any = None, every: float | None = None) -> Any:
+    """Publish the method's return value (a dict or a pydantic model) on ``topic`` (default
+    ``ClassName.method``) whenever the method runs inside a fabric process. ``None`` publishes nothing,
+    except from a method annotated ``-> None``, whose every call publishes an empty message (an event).
+
+    ``every`` (seconds): an instance process also calls the method itself (no arguments) on a fixed
+    schedule, from ``Ether.start`` until ``ether.shutdown()`` begins; a call that would come due while the
+    previous one still runs is skipped and counted as an overrun, never queued (docs/fabric.md)."""
+    if every is None or callable(topic):
+        return _topic_decorator("pub")(topic)
+    return _topic_decorator("pub", _set_period(every))(topic)
+
+
+def _set_failure_options(retries: Any, retry_delay: Any, on_error: Any) -> Configure:
+    def configure(meta: EtherMethod) -> None:
+        where = f"@ether_sub on {getattr(meta.func, '__qualname__', meta.name)}"
+        if retries is not None:
+            if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+                raise DecoratorError(
+                    f"{where}: retries={retries!r}; expected how many times to run the method again after "
+                    "it raised, an int >= 0"
+                )
+            _set_once(meta, "retries", retries, where)
+        if retry_delay is not None:
+            if isinstance(retry_delay, bool) or not isinstance(retry_delay, (int, float)) or retry_delay < 0:
+                raise DecoratorError(
+                    f"{where}: retry_delay={retry_delay!r}; expected seconds between tries, a number >= 0"
+                )
+            _set_once(meta, "retry_delay", float(retry_delay), where)
+        if on_error is not None:
+            if not isinstance(on_error, str) or not on_error.strip():
+                raise DecoratorError(
+                    f"{where}: on_error={on_error!r}; expected the name of a method of the class "
+                    "('alert') or of a module-level function ('mypackage.alerts:notify')"
+                )
+            _set_once(meta, "on_error", on_error.strip(), where)
+
+    return configure
+
+
+def _set_once(meta: EtherMethod, attr: str, value: Any, where: str) -> None:
+    old = getattr(meta, attr)
+    if old is not None and old != value:
+        raise DecoratorError(f"{where}: {attr}={old!r} and {attr}={value!r}; give it once")
+    setattr(meta, attr, value)
 
 
 @overload
 def ether_sub(topic: F) -> F: ...
 @overload
-def ether_sub(topic: str | None = None) -> Callable[[F], F]: ...
-def ether_sub(topic: Any = None) -> Any:
+def ether_sub(
+    topic: str | None = None,
+    *,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    on_error: str | None = None,
+) -> Callable[[F], F]: ...
+def ether_sub(
+    topic: Any = None,
+    *,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    on_error: str | None = None,
+) -> Any:
     """Call the method with each message on ``topic`` (default ``ClassName.method``) as keyword arguments,
-    validated against the method's signature."""
-    return _topic_decorator("sub")(topic)
+    validated against the method's signature.
+
+    When the method raises: it runs again up to ``retries`` times, ``retry_delay`` seconds apart (the
+    instance handles nothing else meanwhile, so messages keep their order); after the last try the failure
+    is logged and counted, and ``on_error`` (a method of the class by name, or ``"module:function"``) is
+    called with the message (a dict) and the exception. Without these options the class's
+    ``ether_on_error`` method, then the config's ``errors:`` section apply (docs/fabric.md)."""
+    if callable(topic) or (retries is None and retry_delay is None and on_error is None):
+        return _topic_decorator("sub")(topic)
+    return _topic_decorator("sub", _set_failure_options(retries, retry_delay, on_error))(topic)
 
 
 @overload

@@ -13,18 +13,19 @@ Every message is a two-frame ZeroMQ multipart message ``[topic, body]``:
   ``d``  ``data``                        the payload: a map of field name to value
   ``s``  ``source``                      who published it: an instance name or a device name
   ``q``  ``seq``                         the publisher's sequence number for this topic (from 0)
-  ``t``  ``host_time``                   host clock (``time.time()``) when it entered the fabric
+  ``t``  ``host_time``                   host clock (``time.time()``) when it entered the fabric (finite)
   ``dt`` ``device_time``                 device time mapped to the host clock, seconds (devices only)
   ``du`` ``device_uncertainty``          uncertainty of that mapping, seconds (devices only)
   ``dq`` ``device_seq``                  the device's own sequence number for the topic (devices only)
   ``r``  ``reply_to``                    for requests: the topic the answer is published to
   ``i``  ``request_id``                  for requests and replies: pairs an answer with its request
-  ``e``  ``error``                       for replies: why the request failed (then ``d`` is empty)
+  ``e``  ``error``                       for replies: why the request failed (``d`` may name its type)
   ====== =============================== ==========================================================
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from typing import Any
 import cbor2
 
 from ether_medium.errors import EnvelopeError
+from ether_medium.problems import shown
 
 __all__ = [
     "Envelope",
@@ -175,7 +177,12 @@ def device_payload(
 
 
 def decode(frames: list[bytes]) -> Envelope:
-    """Parse two received frames; raises :class:`EnvelopeError` saying what was wrong."""
+    """Parse two received frames; raises :class:`EnvelopeError` saying what was wrong, and nothing else,
+    whatever the bytes (a header value out of range, such as ``q`` = Infinity or ``t`` = 10**400, included).
+
+    Header fields are checked: ``q`` and ``dq`` integers, ``t`` a finite number, ``dt`` and ``du`` numbers,
+    ``r`` and ``e`` text, ``i`` an integer; a source that is not text is turned into text. Keys the envelope
+    does not define are ignored."""
     if len(frames) != 2:
         raise EnvelopeError(f"expected 2 frames [topic, body], got {len(frames)}")
     try:
@@ -186,21 +193,48 @@ def decode(frames: list[bytes]) -> Envelope:
         body = cbor2.loads(frames[1])
     except Exception as exc:  # cbor2 raises several types for malformed input
         raise EnvelopeError(f"body of {topic!r} is not CBOR: {exc}") from exc
-    if not isinstance(body, dict):
+    if type(body) is not dict:
         raise EnvelopeError(f"body of {topic!r} is {type(body).__name__}, expected a map")
     try:
         data = body["d"]
         if type(data) is not dict:
             raise EnvelopeError(f"payload of {topic!r} is {type(data).__name__}, expected a map")
         source = body["s"]
-        env = Envelope(topic, data, source if type(source) is str else str(source), int(body["q"]),
-                       float(body["t"]))
+        seq = int(body["q"])
+        host_time = float(body["t"])
+        if not math.isfinite(host_time):
+            raise ValueError(f"host time {host_time} is not a finite number")
+        env = Envelope(topic, data, source if type(source) is str else str(source), seq, host_time)
+        if len(body) > 4:
+            for key, attr in _OPTIONAL:
+                value = body.get(key)
+                if value is not None:
+                    setattr(env, attr, _CHECK[key](value))
+    except EnvelopeError:
+        raise
     except KeyError as exc:
         raise EnvelopeError(f"message on {topic!r} lacks field {exc.args[0]!r}") from exc
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # TypeError, ValueError, OverflowError, RecursionError (str of a deep value)
         raise EnvelopeError(f"message on {topic!r} has a malformed header field: {exc}") from exc
-    if len(body) > 4:
-        for key, attr in _OPTIONAL:
-            if key in body:
-                setattr(env, attr, body[key])
     return env
+
+
+def _integer(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{type(value).__name__} {shown(value)} where an integer belongs")
+    return value
+
+
+def _number(value: Any) -> float:
+    if type(value) not in (int, float):
+        raise TypeError(f"{type(value).__name__} {shown(value)} where a number belongs")
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError(f"{type(value).__name__} {shown(value)} where text belongs")
+    return value
+
+
+_CHECK = {"dt": _number, "du": _number, "dq": _integer, "r": _text, "i": _integer, "e": _text}

@@ -37,6 +37,7 @@ from ether_medium.config import EtherConfig, parse_join
 from ether_medium.errors import JoinError, LaunchError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.health import RunReport
 from ether_medium.fabric.launcher import TAP_NAME, Launcher
 from ether_medium.fabric.remote import tcp_endpoint, welcome_topic
 from ether_medium.fabric.service import ServiceSpec
@@ -147,10 +148,13 @@ class JoiningLauncher(Launcher):
         topics.INIT,
         topics.START,
         topics.SHUTDOWN,
+        topics.HEALTH,
+        topics.DEVICE,
     )
 
     def __init__(self, config: EtherConfig, services: list[ServiceSpec] | None = None) -> None:
         super().__init__(config, services)
+        self.health_log.everyone = False  # the whole session's reports reach here: only ours count
         self.tap_name = f"{TAP_NAME}@{socket.gethostname()}:{os.getpid()}"
 
     def _join_addresses(self) -> BrokerAddresses:
@@ -216,8 +220,9 @@ class JoiningLauncher(Launcher):
         """Nothing to do: ``Ether.start`` comes from the main session (the instances here caught up)."""
         self.started = True
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def shutdown(self, timeout: float = 10.0) -> RunReport:
         deadline = time.monotonic() + timeout
+        dead = self._dead_at_stop()
         leaving = not self.ended.is_set()
         if leaving:
             log.info("Leaving session %s: stopping this machine's processes", self.session_id)
@@ -229,9 +234,11 @@ class JoiningLauncher(Launcher):
             if self._main is not None:
                 self._main.close(bye=True)
             self._reap(list(self.children.values()), deadline)
+            self._await_byes([c.name for c in self.children.values() if c.exit_code == 0], 1.0)
         finally:
             self._teardown()
         log.info("Left the Ether session")
+        return self._finish(dead, None)
 
     def _on_message(self, topic: str, data: dict[str, Any]) -> None:
         if topic == topics.LOG:

@@ -7,7 +7,8 @@ process that holds a ZeroMQ context), and waits until each has handshaken with t
 ``Ether.ready`` (so none misses the first message after ``start``). A supervisor thread prints the children's
 ``Ether.log`` records, collects lifecycle acknowledgements and watches the processes: one that exits
 unexpectedly is logged with its name and exit code, ``Ether.exited`` is published for it, and it is restarted
-when its ``restart:`` policy says so.
+when its ``restart:`` policy says so; the recorder always is (:data:`RECORDER_RESTART`), and the new one
+continues the same session.
 
 ``shutdown``: ``Ether.save`` (wait for every instance's ``Ether.done``), ``Ether.cleanup`` (same), then
 ``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the
@@ -33,11 +34,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import zmq
 
 from ether_medium import topics
-from ether_medium.config import EtherConfig
+from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.errors import LaunchError
 from ether_medium.fabric import shm
 from ether_medium.fabric.broker import Broker, BrokerAddresses
 from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.health import HealthLog, RunReport, record_health
 from ether_medium.fabric.process import can_fork, fork_child, spawn_child
 from ether_medium.fabric.remote import (
     Reception,
@@ -49,6 +51,7 @@ from ether_medium.fabric.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceS
 from ether_medium.fabric.statefile import remove_state, write_state
 from ether_medium.fabric.supervisor import TAP_NAME, Child, Supervision, restart_policy
 from ether_medium.logs import FabricLogHandler, get_logger
+from ether_medium.problems import ProblemLog
 
 if TYPE_CHECKING:
     from ether_medium.fabric.curve import KeyAuthenticator
@@ -56,6 +59,9 @@ if TYPE_CHECKING:
 __all__ = ["TAP_NAME", "Launcher"]
 
 log = get_logger()
+
+# the recorder is always restarted when it dies: a session is never left running unrecorded
+RECORDER_RESTART = RestartPolicy(policy="always", max_restarts=20, backoff_s=0.2)
 
 
 class Launcher(Supervision):
@@ -89,6 +95,10 @@ class Launcher(Supervision):
         self._auth: KeyAuthenticator | None = None  # admits joining machines' keys (fabric.curve)
         self.ended = threading.Event()  # set when the session ends by itself (a joining machine's launcher)
         self._recorder_progress: dict[str, Any] = {}
+        self.health_log = HealthLog(list(config.devices))
+        self.report: RunReport | None = None  # set by shutdown: the run's summary
+        self._tapped_at = time.monotonic()
+        self.sup_problems = ProblemLog(log, "supervisor", interval_s=10.0)
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
@@ -201,7 +211,7 @@ class Launcher(Supervision):
                 recorder.name,
                 "service",
                 self._child_spec(recorder.name, "service", body),
-                restart_policy("never"),
+                RECORDER_RESTART,  # a restarted recorder continues the same session (recorder.recorder)
             )
         for spec in services:
             body = {"target": spec.target, "kwargs": spec.kwargs, "wait_for": []}
@@ -218,6 +228,7 @@ class Launcher(Supervision):
                 "args": inst.args,
                 "kwargs": inst.kwargs,
                 "registry": registry,
+                "errors": self.config.errors.model_dump(),
             }
             self.children[name] = Child(
                 name, "instance", self._child_spec(name, "instance", body), restart_policy(inst.restart)
@@ -283,39 +294,100 @@ class Launcher(Supervision):
             if c.kind == "instance" and c.proc is not None and c.exit_code is None
         ]
 
-    def _phase(self, phase: str, deadline: float) -> None:
+    def _phase(self, phase: str, deadline: float, limits: dict[str, float] | None = None) -> None:
+        """Publish ``Ether.<phase>`` and wait for every live instance's ``Ether.done``: until ``deadline``
+        (then log who is late and go on), or, with ``limits`` (seconds per instance name), until each
+        instance's own deadline; an instance past its own is hung and is stopped alone, so the others' phases
+        still run (see docs/architecture.md, "Shutdown")."""
         assert self._main is not None
         self.phases.append(phase)
+        start = time.monotonic()
         self._main.publish(f"Ether.{phase}", {})
-        with self._cond:
-            while True:
+
+        def own_deadline(name: str) -> float:
+            return deadline if limits is None else start + limits.get(name, deadline - start)
+
+        while True:
+            with self._cond:
                 missing = [n for n in self._live_instances() if n not in self._done[phase]]
                 if not missing:
                     return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    log.warning("%s handlers not finished in time by: %s", phase, ", ".join(missing))
-                    return
-                self._cond.wait(min(left, 0.05))
+                now = time.monotonic()
+                late = [n for n in missing if now >= own_deadline(n)]
+                if not late:
+                    self._cond.wait(min(min(own_deadline(n) for n in missing) - now, 0.05))
+                    continue
+            log.warning("%s handlers not finished in time by: %s", phase, ", ".join(late))
+            if limits is None:
+                return
+            for name in late:
+                self._stop_hung(self.children[name], phase, limits[name])
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def _stop_hung(self, child: Child, phase: str, limit_s: float) -> None:
+        """Stop an instance whose ``phase`` handlers outlived its own deadline, alone (the others go on)."""
+        proc = child.proc
+        if proc is None or child.exit_code is not None:
+            return
+        log.error(
+            "%s (PID %d): %s handlers still running after %.1f s (instances.%s.%s_timeout_s); stopping it "
+            "alone so the other instances' handlers run",
+            child.name, proc.pid, phase, limit_s, child.name, phase,
+        )
+        code = self._stop(child)
+        self.failures.append((child.name, code))
+
+    def shutdown(self, timeout: float = 10.0) -> RunReport:
+        """Save, cleanup, shutdown (see docs/architecture.md, "Shutdown"). Each instance has its own save and
+        cleanup deadline: its ``save_timeout_s`` / ``cleanup_timeout_s``, at most ``timeout``, counted from
+        the start of the phase; after ``Ether.shutdown`` the processes have ``timeout`` to exit. Returns the
+        run's report (what went wrong, for the summary and the session record)."""
         log.info("Shutting down Ether session: %s...", self.session_id)
-        deadline = time.monotonic() + timeout
+        dead = self._dead_at_stop()
         self.stopping = True
         try:
-            self._phase("save", deadline)
-            self._phase("cleanup", deadline)
+            for phase in ("save", "cleanup"):
+                limits = {name: min(timeout, getattr(inst, f"{phase}_timeout_s"))
+                          for name, inst in self.config.instances.items()}
+                self._phase(phase, time.monotonic() + timeout, limits)
             assert self._main is not None
             self._main.publish(topics.SHUTDOWN, {})
             self._main.close(bye=True)
+            deadline = time.monotonic() + timeout
             recorder = self.children.get("recorder")
             others = [c for c in self.children.values() if c is not recorder]
             self._reap(others, deadline)
+            self._await_byes([c.name for c in others if c.exit_code == 0], 1.0)
             if recorder is not None:
                 self._reap_recorder(recorder, deadline)
         finally:
             self._teardown()
         log.info("Ether system shutdown complete")
+        rec = self.config.recording
+        return self._finish(dead, rec.path if rec is not None and rec.enabled else None)
+
+    def _dead_at_stop(self) -> set[str]:
+        """The children not running when the shutdown begins (a crash with a restart pending counts)."""
+        with self._cond:
+            return {c.name for c in self.children.values() if c.exit_code is not None}
+
+    def _finish(self, dead: set[str], recording: str | None) -> RunReport:
+        """The run's report; with ``recording`` (the database), its health written into the session."""
+        exits = []
+        for child in self.children.values():
+            codes = [code for name, code in self.failures if name == child.name]
+            exits.append((child.name, codes, child.restarts, bool(codes) and child.name in dead))
+        health = self.health_log.summary(exits)
+        crashed = {name for name, _ in self.failures}
+        for child in self.children.values():
+            last = child.history[-1] if child.history else None
+            if last not in (None, 0) and not (child.name in dead and child.name in crashed):
+                health.shutdown_exits.append({"name": child.name, "code": last})
+        recorded = None if recording is None else record_health(recording, self.session_id, health)
+        self.report = RunReport(self.session_id, time.monotonic() - self._tapped_at, health, recorded)
+        if self.config.fabric.join is not None:
+            main = self.config.fabric.join
+            self.report.unrecorded = f"recorded (if at all) by the session's main machine ({main})"
+        return self.report
 
     def _teardown(self) -> None:
         self.stopping = True

@@ -3,7 +3,9 @@
 Each calling thread gets its own :class:`Requester` (a :class:`FabricClient` subscribed to a private reply
 topic ``Ether.reply.<id>``), so any number of threads and processes can have requests in flight at once. A
 request is a message on the service's topic with ``reply_to`` and ``request_id`` set; the instance that
-serves it (``@ether_get``) publishes ``{"value": ...}`` (or ``error``) on ``reply_to`` with the same id.
+serves it (``@ether_get``) publishes ``{"value": ...}`` on ``reply_to`` with the same id, or ``error`` (the
+reason) with data ``{"type": exception class name, "by": instance name}``, which :meth:`Requester.get`
+raises as a :class:`RemoteError` with ``remote_type`` and ``instance``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,13 @@ class Requester:
             if env.request_id != request_id:
                 continue  # a late answer to an earlier request that timed out
             if env.error is not None:
-                raise RemoteError(topic, str(env.error))
+                kind, by = env.data.get("type"), env.data.get("by")
+                raise RemoteError(
+                    topic,
+                    str(env.error),
+                    kind if isinstance(kind, str) else None,
+                    by if isinstance(by, str) else None,
+                )
             return env.data.get("value")
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ longer while it reports progress (:meth:`_reap_recorder`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import subprocess
 import threading
 import time
@@ -25,11 +26,14 @@ from ether_medium.fabric import shm
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
 from ether_medium.logs import get_logger, print_remote
+from ether_medium.problems import ProblemLog, kind_of
 
 if TYPE_CHECKING:
     import zmq
 
     from ether_medium.fabric.broker import BrokerAddresses
+    from ether_medium.fabric.envelope import Envelope
+    from ether_medium.fabric.health import HealthLog
     from ether_medium.fabric.remote import Reception
 
 __all__ = ["TAP_NAME", "Child", "Supervision", "restart_policy"]
@@ -37,6 +41,7 @@ __all__ = ["TAP_NAME", "Child", "Supervision", "restart_policy"]
 log = get_logger()
 
 TAP_NAME = "ether"  # the tap process's name on the fabric
+_BACKOFF_MAX_S = 30.0  # restarts wait backoff_s, then twice as long each time, up to this
 
 
 def restart_policy(value: str | RestartPolicy) -> RestartPolicy:
@@ -63,7 +68,8 @@ class Supervision:
 
     # what the supervisor thread receives (see _on_message)
     SUPERVISED: tuple[str, ...] = (
-        topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS
+        topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS,
+        topics.HEALTH, topics.DEVICE,
     )
     recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
     recorder_cap_s = 300.0  # ...or this long after it began waiting for it, however it progresses
@@ -85,6 +91,8 @@ class Supervision:
     _ctx: zmq.Context[zmq.Socket[bytes]] | None
     _reception: Reception
     _recorder_progress: dict[str, Any]
+    health_log: HealthLog
+    sup_problems: ProblemLog  # messages the supervisor dropped, counted by kind
 
     @property
     def addresses(self) -> BrokerAddresses:
@@ -103,13 +111,30 @@ class Supervision:
             assert child.proc is not None
             if child.proc.poll() is None:
                 log.warning("%s (PID %d) did not exit in time; stopping it", child.name, child.proc.pid)
-                child.proc.terminate()
-                try:
-                    child.proc.wait(0.5)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
-                    child.proc.wait()
-            self._exited(child, child.proc.wait())
+            self._stop(child)
+
+    def _stop(self, child: Child) -> int:
+        """Stop ``child``'s process by its PID (SIGTERM, SIGKILL after 0.5 s) unless it exited; record the
+        exit and return its code."""
+        proc = child.proc
+        assert proc is not None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(0.5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        code = proc.wait()
+        self._exited(child, code)
+        return code
+
+    def _await_byes(self, names: list[str], timeout: float) -> None:
+        """Wait (up to ``timeout``) until the supervisor thread has seen ``Ether.bye`` of each of ``names``:
+        then it has also seen everything they published before (their last ``Ether.health``)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while (left := end - time.monotonic()) > 0 and not self._byes.issuperset(names):
+                self._cond.wait(min(left, 0.05))
 
     def _reap_recorder(self, recorder: Child, deadline: float) -> None:
         """Wait for the recorder to commit and exit: until ``deadline``, then as long as its progress reports
@@ -159,19 +184,35 @@ class Supervision:
                 try:
                     env = client.recv(0.02)
                 except EnvelopeError as exc:
-                    log.error("dropped a malformed fabric message: %s", exc)
+                    self.sup_problems.report(kind_of(str(exc)), f"dropped a malformed fabric message: {exc}",
+                                             logging.ERROR)
                     continue
                 if env is not None:
-                    self._on_message(env.topic, env.data)
+                    self._dispatch(env)
                 self._watch(client)
         finally:
             client.close(bye=False)
             self._sup = None
 
+    def _dispatch(self, env: Envelope) -> None:
+        """:meth:`_on_message`, for any envelope: one whose values cannot be used (a log level of Infinity,
+        a name beyond the integer digit limit, ...) is counted, logged (rate-limited) and dropped."""
+        try:
+            self._on_message(env.topic, env.data)
+        except Exception as exc:
+            why = f"dropped a message on {env.topic!r}: {type(exc).__name__}: {exc}"
+            self.sup_problems.report(f"unusable {env.topic}", why, logging.ERROR)
+
     def _on_message(self, topic: str, data: dict[str, Any]) -> None:
         if topic == topics.LOG:
             if data.get("name") != TAP_NAME:  # our own records were printed when they were made
                 print_remote(data)
+            return
+        if topic == topics.HEALTH:
+            self.health_log.on_report(data)
+            return
+        if topic == topics.DEVICE:
+            self.health_log.on_device(data)
             return
         name = str(data.get("name", ""))
         if topic == topics.JOIN:
@@ -245,7 +286,7 @@ class Supervision:
                 pol = child.restart
                 wanted = pol.policy == "always" or (pol.policy == "on-failure" and code != 0)
                 if wanted and child.restarts < pol.max_restarts:
-                    child.restart_at = now + pol.backoff_s * (2**child.restarts)
+                    child.restart_at = now + min(pol.backoff_s * (2**child.restarts), _BACKOFF_MAX_S)
                 elif wanted:
                     log.error(
                         "%s: not restarting, it already restarted %d times (restart.max_restarts)",

@@ -20,14 +20,16 @@ from ether_medium.errors import ArrayError, MessageRejected, UnpublishableResult
 __all__ = ["MessageRejected", "UnpublishableResult", "describe_errors", "payload_of", "subscriber_model"]
 
 
-def describe_errors(exc: ValidationError) -> str:
+def describe_errors(exc: ValidationError, values: bool = True) -> str:
+    """Each error's field and reason, with the value received unless ``values`` is false."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "<message>"
-        got = err.get("input")
-        shown = (f"{got.dtype} array of shape {got.shape}" if hasattr(got, "dtype") and hasattr(got, "shape")
-                 else f"{got!r:.80}")
-        parts.append(f"field {where!r}: {err['msg']} (got {shown})")
+        value = err.get("input")
+        is_array = hasattr(value, "dtype") and hasattr(value, "shape")  # not its repr: a megabyte of text
+        shown = f"{value.dtype} array of shape {value.shape}" if is_array else f"{value!r:.80}"
+        got = f" (got {shown})" if values else ""
+        parts.append(f"field {where!r}: {err['msg']}{got}")
     return "; ".join(parts)
 
 
@@ -84,7 +86,7 @@ def subscriber_model(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dic
         except ArrayError as exc:
             raise MessageRejected(str(exc)) from None
         except ValidationError as exc:
-            raise MessageRejected(describe_errors(exc)) from None
+            raise MessageRejected(describe_errors(exc), reason=describe_errors(exc, values=False)) from None
         out = obj.__dict__
         if takes_extra and obj.__pydantic_extra__:
             out = {**out, **obj.__pydantic_extra__}
@@ -129,12 +131,16 @@ def return_checker(func: Callable[..., Any]) -> Callable[[Any], dict[str, Any]]:
         return payload_of(value)
 
     check.plain = adapter is None  # type: ignore[attr-defined]
+    # a method declared to return nothing publishes an empty message per call (an event); any other
+    # publisher that returns None publishes nothing
+    check.event = ann is None or ann is type(None)  # type: ignore[attr-defined]
     return check
 
 
 def payload_of(value: Any) -> dict[str, Any]:
     """The fabric data map for a publisher's return value: a dict as is, a pydantic model dumped, ``None``
-    as an empty map; anything else raises :class:`UnpublishableResult`."""
+    (from a method annotated ``-> None``: an event) as an empty map; anything else raises
+    :class:`UnpublishableResult`."""
     if type(value) is dict:
         return value
     if value is None:

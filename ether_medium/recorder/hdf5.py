@@ -32,6 +32,7 @@ from typing import Any
 import cbor2
 
 from ether_medium.errors import MissingExtra
+from ether_medium.recorder.export import Exported
 from ether_medium.recorder.store import SessionInfo, Store
 
 __all__ = ["HDF5_HINT", "export_hdf5"]
@@ -125,9 +126,9 @@ def _write_topic(group: Any, rows: list[tuple[Any, ...]], payloads: list[dict[st
             group[f"{target}.present"] = present
 
 
-def export_hdf5(store: Store, session: SessionInfo, out: Path, topics: list[str] | None = None) -> list[Path]:
-    """Write ``session.h5`` (see the module docstring) and ``session.json`` into ``out``; the paths written.
-    Raises :class:`MissingExtra` without numpy and h5py."""
+def export_hdf5(store: Store, session: SessionInfo, out: Path, topics: list[str] | None = None) -> Exported:
+    """Write ``session.h5`` (see the module docstring) and ``session.json`` into ``out``. Raises
+    :class:`MissingExtra` without numpy and h5py."""
     try:
         import h5py  # type: ignore[import-untyped,unused-ignore]
         import numpy as np
@@ -147,4 +148,4 @@ def export_hdf5(store: Store, session: SessionInfo, out: Path, topics: list[str]
             rows = list(store.messages(session.id, [topic]))
             payloads = [_flat(resolve(cbor2.loads(r[8]), arrays)) for r in rows]
             _write_topic(h5.create_group(topic.replace("/", "_")), rows, payloads, np, h5py)
-    return [meta, path]
+    return Exported([meta, path])

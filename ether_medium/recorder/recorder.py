@@ -63,6 +63,7 @@ from ether_medium.fabric.envelope import (
     plain_payload,
     source_prefix,
 )
+from ether_medium.problems import ProblemLog, kind_of
 from ether_medium.recorder.store import ROW_WIDTH, Store
 from ether_medium.recorder.writer import BatchWriter
 
@@ -76,7 +77,7 @@ _IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID, _EXITED, _READY = range(8)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
 _PROGRESS_S = 0.25  # how often a draining recorder reports its progress
-_LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th (the writer does the same)
+_INF = float("inf")
 
 
 class _Flag(Protocol):
@@ -92,6 +93,8 @@ class RecordingSummary:
     status: str = "running"
     rows: int = 0
     malformed: int = 0
+    unwritten: int = 0  # received, never written: the database failed (see writer.py)
+    restarts: int = 0  # recorder processes that died before this one, in this session
     missing_byes: list[str] = field(default_factory=list)
     first_message: float | None = None  # host clock when the first recorded message was received
     last_commit: float | None = None  # host clock of the last commit
@@ -160,6 +163,8 @@ def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
             seq = int(seq)
         if type(host_time) is not float:
             host_time = float(host_time)
+        if not -_INF < host_time < _INF:
+            raise ValueError(f"host time {host_time} is not a finite number")
         if len(msg) == 4:
             payload = plain_payload(body, prefixes.get(source) or prefix_of(source), seq, host_time)
             return topic, source, seq, host_time, None, None, None, payload or dumps(data)
@@ -195,6 +200,7 @@ class Recorder:
         self._received = 0  # rows handed to the writer
         self._progress_seq = 0
         self.summary = RecordingSummary(session_id, str(self.rec.path))
+        self.problems = ProblemLog(log, "recorder", interval_s=10.0)
         self._arrays: Any = None  # the session's array file (recorder/arrays.py), once one arrives
 
     def interrupt(self) -> None:
@@ -217,9 +223,16 @@ class Recorder:
     def run(self, ready: Callable[[], None] | None = None,
             stop_event: _Flag | None = None) -> RecordingSummary:
         store = Store(self.rec.path, synchronous=self.rec.synchronous)
+        restarts = store.resume_session(self.session_id)  # a recorder restarted after its predecessor died
         for sid in store.mark_interrupted():
             log.warning("session %s was left running by a recorder that died; marked interrupted", sid)
-        store.begin_session(self.session_id, self._config_as_given())
+        if restarts is None:
+            store.begin_session(self.session_id, self._config_as_given())
+        else:
+            self.summary.restarts = restarts
+            log.warning("recorder restarted (restart %d of this session): continuing session %s in %s; what "
+                        "was published while no recorder ran is not recorded", restarts, self.session_id,
+                        store.path)
         log.info("recording session %s to %s (topics %s)", self.session_id, store.path,
                  ", ".join(self.rec.topics))
         writer = BatchWriter(store, self.session_id, self.rec)
@@ -257,14 +270,19 @@ class Recorder:
             pub.close()
             if writer.error is not None:
                 status = "error"
-                note = (f"writing failed: {writer.error}; {writer.lost} rows not written"
+                note = (f"writing failed: {writer.error}; {writer.unwritten} rows not written"
                         + (f"; {note}" if note else ""))
+            elif writer.unwritten:
+                note = (f"{writer.unwritten} rows not written while the database failed (more than "
+                        f"recording.buffer_rows held)" + (f"; {note}" if note else ""))
             self.summary.rows = writer.committed
             self.summary.last_commit = writer.last_commit
             self.summary.malformed += writer.rejected
+            self.summary.unwritten = writer.unwritten
             self.summary.status, self.summary.note = status, note
             try:
-                store.end_session(self.session_id, status, malformed=self.summary.malformed, note=note)
+                store.end_session(self.session_id, status, malformed=self.summary.malformed, note=note,
+                                  unwritten=writer.unwritten)
                 store.close()
             except Exception as exc:  # the database itself is failing: the next start marks it interrupted
                 log.error("could not close session %s in %s: %s", self.session_id, store.path, exc)
@@ -274,7 +292,7 @@ class Recorder:
 
     def _report_progress(self, pub: zmq.Socket[bytes], writer: BatchWriter) -> None:
         """Publish ``Ether.recorder.progress`` (the launcher waits while the numbers move)."""
-        done = writer.committed + writer.rejected + writer.lost
+        done = writer.committed + writer.rejected + writer.unwritten
         data = {"name": "recorder", "received": self._received, "committed": writer.committed,
                 "pending": max(0, self._received - done)}
         self._progress_seq += 1
@@ -362,26 +380,25 @@ class Recorder:
                         continue
                     try:
                         env = decode(frames)
-                    except (EnvelopeError, ValueError, TypeError) as exc:
+                        if kind in (_RECORD, _DEVICE, _EXITED):
+                            extend((env.topic, env.source, env.seq, env.host_time, env.device_time,
+                                    env.device_uncertainty, env.device_seq, dumps(env.data)))
+                            if kind == _DEVICE:
+                                self._received += len(values) // ROW_WIDTH
+                                put(values)
+                                values = []
+                                extend = values.extend
+                                put({**env.data, "seen": env.host_time})
+                        if kind in (_BYE, _EXITED):
+                            byes.add(str(env.data.get("name", env.source)))
+                        elif kind == _READY:
+                            byes.discard(str(env.data.get("name", env.source)))
+                        elif kind == _SHUTDOWN and drain_until is None:
+                            drain_until = time.monotonic() + self.rec.bye_timeout_s
+                            log.info("Ether.shutdown: draining until Ether.bye from %s",
+                                     ", ".join(sorted(self.wait_for)) or "nobody")
+                    except Exception as exc:  # EnvelopeError, or values no row can hold (a cyclic payload)
                         self._malformed(frames, self._reason(frames, exc))
-                        continue
-                    if kind in (_RECORD, _DEVICE, _EXITED):
-                        extend((env.topic, env.source, env.seq, env.host_time, env.device_time,
-                                env.device_uncertainty, env.device_seq, dumps(env.data)))
-                        if kind == _DEVICE:
-                            self._received += len(values) // ROW_WIDTH
-                            put(values)
-                            values = []
-                            extend = values.extend
-                            put({**env.data, "seen": env.host_time})
-                    if kind in (_BYE, _EXITED):
-                        byes.add(str(env.data.get("name", env.source)))
-                    elif kind == _READY:
-                        byes.discard(str(env.data.get("name", env.source)))
-                    elif kind == _SHUTDOWN and drain_until is None:
-                        drain_until = time.monotonic() + self.rec.bye_timeout_s
-                        log.info("Ether.shutdown: draining until Ether.bye from %s",
-                                 ", ".join(sorted(self.wait_for)) or "nobody")
                 if values:
                     if summary.first_message is None:
                         summary.first_message = time.time()
@@ -427,10 +444,12 @@ class Recorder:
             decode(frames)
         except EnvelopeError as err:
             return str(err)
-        except (ValueError, TypeError) as err:
-            exc = err
         topic = frames[0].decode(errors="replace")
-        return f"a field of the message on {topic!r} has the wrong type ({exc})"
+        try:
+            why = f"{type(exc).__name__}: {exc}"
+        except Exception:  # an exception whose text cannot be made
+            why = type(exc).__name__
+        return f"a value of the message on {topic!r} cannot be recorded ({why})"
 
     def _kind(self, topic_bytes: bytes) -> tuple[int, str]:
         try:
@@ -451,11 +470,9 @@ class Recorder:
 
     def _malformed(self, frames: list[bytes], reason: str) -> None:
         self.summary.malformed += 1
-        n = self.summary.malformed
-        if n <= _LOGGED_MALFORMED or n % 1000 == 0:
-            head = b"|".join(f[:24] for f in frames[:3]).hex(" ")
-            log.warning("malformed message #%d not recorded: %s (first bytes: %s); fix its publisher",
-                        n, reason, head)
+        head = b"|".join(f[:24] for f in frames[:3]).hex(" ")
+        self.problems.report(kind_of(reason), f"malformed message #{self.summary.malformed} not recorded: "
+                             f"{reason} (first bytes: {head}); fix its publisher")
 
 
 def run_recorder(addresses: BrokerAddresses, session_id: str, config: EtherConfig,

@@ -11,7 +11,6 @@ subscriber for one of the replayed topics exists (or ``wait_s`` passed) instead 
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -24,72 +23,36 @@ import zmq
 
 from ether_medium.errors import FabricNotFound
 from ether_medium.fabric.envelope import Envelope, encode
+from ether_medium.fabric.statefile import find_fabric
 from ether_medium.recorder.store import SessionInfo, Store
 
 __all__ = [
-    "FABRIC_FILE",
     "FabricNotFound",
     "ReplaySummary",
-    "fabric_files",
     "fabric_publish_address",
     "replay",
     "replayed_topics",
 ]
 
-FABRIC_FILE = Path(".ether") / "fabric.json"
-"""Where a running fabric writes its broker addresses when neither ``$ETHER_STATE_DIR`` nor
-``$XDG_RUNTIME_DIR`` is set, relative to the project directory."""
-
-
-def fabric_files(project_dir: Path | None = None) -> list[Path]:
-    """Where a running tap process may have written ``fabric.json`` (``{"pid", "session", "ETHER_PUBLISH",
-    "ETHER_SUBSCRIBE"}``), first match wins: ``$ETHER_STATE_DIR/fabric.json``,
-    ``$XDG_RUNTIME_DIR/ether/fabric.json``, ``<project dir>/.ether/fabric.json``."""
-    out = []
-    if os.environ.get("ETHER_STATE_DIR"):
-        out.append(Path(os.environ["ETHER_STATE_DIR"]) / "fabric.json")
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        out.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "ether" / "fabric.json")
-    out.append((Path.cwd() if project_dir is None else project_dir) / FABRIC_FILE)
-    return out
-
-
-def fabric_publish_address(explicit: str | None = None, project_dir: Path | None = None) -> str:
+def fabric_publish_address(explicit: str | None = None, project_dir: Path | None = None,
+                           fabric: str | None = None) -> str:
     """The broker address publishers connect to: ``explicit`` (``--publish``), else ``$ETHER_PUBLISH``, else
-    the first of :func:`fabric_files` that exists and names a live tap process."""
+    that of the running fabric ``fabric`` names (a session id or prefix, or a fabric file), or of the only
+    one running (:func:`ether_medium.fabric.statefile.find_fabric`; on a terminal the user picks one of
+    several)."""
     if explicit:
         return explicit
-    if os.environ.get("ETHER_PUBLISH"):
+    if os.environ.get("ETHER_PUBLISH") and fabric is None:
         return os.environ["ETHER_PUBLISH"]
-    candidates = fabric_files(project_dir)
-    for path in candidates:
-        try:
-            info = json.loads(path.read_text())
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as exc:
-            raise FabricNotFound(f"cannot read {path}: {exc}; pass --publish ADDRESS") from exc
-        address = info.get("ETHER_PUBLISH") or info.get("publish") if isinstance(info, dict) else None
-        if not address:
-            raise FabricNotFound(f"{path} does not name the broker's publish address; pass --publish ADDRESS")
-        pid = info.get("pid")
-        if isinstance(pid, int) and not _alive(pid):
-            raise FabricNotFound(f"{path} is left over from a fabric that is no longer running (PID {pid} is "
-                                 "gone). Start one (`ether run CONFIG`), or pass --publish ADDRESS")
-        return str(address)
-    raise FabricNotFound(
-        f"no running fabric found (looked for {', '.join(map(str, candidates))}). Start one "
-        "(`ether run CONFIG`) from this directory, or pass --publish ADDRESS (the broker's publish address)")
-
-
-def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        found = find_fabric(fabric, project_dir)
+    except FabricNotFound as exc:
+        raise FabricNotFound(f"{exc}; or pass --publish ADDRESS (the broker's publish address)") from exc
+    if not found.publish:
+        raise FabricNotFound(
+            f"{found.path} does not name the broker's publish address; pass --publish ADDRESS"
+        )
+    return found.publish
 
 
 def replayed_topics(recorded: Sequence[str], globs: Sequence[str] | None) -> list[str]:

@@ -57,10 +57,13 @@ def main(args):
             print("serve: unknown argument %r; use --id DEVICE_ID and --link LINK" % args[i])
             return 2
         i += 2
+    link = _open(spec)
     try:
-        serve(_open(spec), device_id)
+        serve(link, device_id)
     except KeyboardInterrupt:
         pass
+    finally:
+        link.close()  # links.stdio: Ctrl-C and print() back
     return 0
 
 
