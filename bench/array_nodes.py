@@ -106,9 +106,9 @@ class ArraySubscriber:
 
     @ether_sub(topic="arrays.done")
     def finish(self, count: int) -> None:
-        from ether_medium.fabric.arrays import dropped
+        from ether_medium.fabric import shm
 
-        result = {"seen": self.seen, "sent": count, "dropped": sum(dropped.values()),
+        result = {"seen": self.seen, "sent": count, "dropped": shm.dropped,
                   "seconds": (self.last_ns - self.first_ns) / 1e9, "latencies_ns": self.latencies_ns}
         tmp = self.out + ".tmp"
         with open(tmp, "w") as fh:

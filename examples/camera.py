@@ -106,9 +106,9 @@ class FrameStatistics:
 
     @ether_save()
     def summary(self) -> dict:
-        from ether_medium.fabric.arrays import dropped
+        from ether_medium.fabric import shm
 
-        return {"analysed": self.analysed, "missed": self.missed, "dropped": sum(dropped.values())}
+        return {"analysed": self.analysed, "missed": self.missed, "dropped": shm.dropped}
 
 
 def _saved(db: Path) -> tuple[Any, dict[str, dict[str, Any]]]:

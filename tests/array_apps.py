@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Annotated
 
 import numpy as np
@@ -55,3 +56,14 @@ class Square:
     @ether_pub(topic="squared")
     def on_frame(self, frame: Annotated[np.ndarray, ArraySpec("float32", (4, 4))], n: int) -> dict:
         return {"n": n, "ok": True}
+
+
+class SlowStats(Stats):
+    """Takes its time over the first frame: the publisher goes round its ring meanwhile."""
+
+    @ether_sub(topic="frames")
+    @ether_pub(topic="stats")
+    def on_frame(self, frame: Array[np.float32, (None,)], n: int, gain: float = 0.0) -> dict:
+        if n == 0:
+            time.sleep(1.0)
+        return super().on_frame.__wrapped__(self, frame, n, gain)  # the checksum is taken after the wait

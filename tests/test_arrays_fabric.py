@@ -130,3 +130,19 @@ def test_a_fabric_other_machines_join_sends_arrays_inline() -> None:
         _check(expect(client, "stats"), 8, 1024 * 1024)
         assert not (_segments() - before), "no shared memory: a joined machine could not read it"
     assert os.environ.get("ETHER_ARRAYS_SHM_BYTES") is None, "the setting ends with the session"
+
+
+def test_a_slow_subscriber_drops_overwritten_arrays_and_never_reads_torn(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ETHER_ARRAYS_SLOTS", "2")  # the processes forked by tap inherit it
+    config = {"instances": {"source": {"class_path": "array_apps.Source"},
+                            "slow": {"class_path": "array_apps.SlowStats"}}}
+    size = 1024 * 1024
+    with tapped(config) as logs, fabric_client("stats") as client:
+        for n in range(6):  # frame 0 holds one slot for a second; 1..5 share the other
+            client.publish("Source.make", {"n": n, "size": size})
+        _check(expect(client, "stats"), 0, size)  # unchanged although the ring went round meanwhile
+        line = logs.wait_for("rejected message", "'frames'", "slot overwritten before it was read")
+        assert "SlowStats.on_frame" in line
+        last = expect(client, "stats")
+        _check(last, last["n"], size)
+        assert last["n"] == 5

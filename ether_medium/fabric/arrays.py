@@ -21,7 +21,9 @@ is **read-only and valid during the call only**: writing to it raises ``ValueErr
 came through shared memory lives in a buffer the next message reuses. To keep one, keep ``arr.copy()``.
 
 An array read from shared memory whose slot the publisher overwrote before (or while) it was read is never
-handed over torn: the message is dropped for that subscriber and counted (:class:`ArrayDropped`).
+handed over torn: the message is dropped for that subscriber (:class:`ArrayDropped`, a
+:class:`~ether_medium.errors.MessageRejected`: folded in the log and counted per subscriber on
+``Ether.health`` like every rejection, and in :data:`ether_medium.fabric.shm.dropped` per process).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import logging
 import math
 import os
 import sys
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
@@ -54,7 +55,6 @@ __all__ = [
     "incoming",
     "is_array_tag",
     "loan_array",
-    "note_dropped",
     "outgoing",
     "publish_with_arrays",
     "shm_threshold",
@@ -256,21 +256,6 @@ class _ArrayForm:
 
 
 Array: Any = _ArrayForm()
-
-_dropped_logged: dict[str, float] = {}
-dropped: dict[str, int] = {}  # per subscriber (qualified name): messages dropped for overwritten slots
-
-
-def note_dropped(process: str, subscriber: str, topic: str, exc: ArrayDropped) -> None:
-    """Count a message dropped for ``subscriber``; log at most once a second per subscriber."""
-    n = dropped[subscriber] = dropped.get(subscriber, 0) + 1
-    now = time.monotonic()
-    if now - _dropped_logged.get(subscriber, 0.0) >= 1.0:
-        _dropped_logged[subscriber] = now
-        log.warning("%s: %s dropped a message on %r: %s (%d dropped so far; it reads slower than the "
-                    "publisher writes: keep up, or raise ETHER_ARRAYS_SLOTS)", process, subscriber, topic,
-                    exc, n)
-
 
 def loan_array(topic: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray[Any, Any]:
     """A writable array to fill in place and then publish on ``topic`` (in a returned dict), sent without

@@ -38,7 +38,7 @@ import cbor2
 import zmq
 
 from ether_medium import topics
-from ether_medium.errors import ArrayDropped, ClassPathError, EnvelopeError, SetupError
+from ether_medium.errors import ClassPathError, EnvelopeError, SetupError
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.decorators import (
     LIFECYCLE,
@@ -296,11 +296,6 @@ class InstanceRuntime:
     def _deliver_data(self, sub: _Sub, data: dict[str, Any], topic: str | bytes, source: Any) -> None:
         try:
             kwargs = sub.validate(data)
-        except ArrayDropped as exc:  # a shared-memory slot overwritten before this subscriber read it
-            from ether_medium.fabric.arrays import note_dropped
-
-            note_dropped(self.name, sub.meta.func.__qualname__, _text(topic), exc)
-            return
         except MessageRejected as exc:
             self.rejections.rejected(_text(topic), source, sub.meta.func.__qualname__, exc)
             return

@@ -235,6 +235,15 @@ def close_all() -> None:
 
 # -- reading ---------------------------------------------------------------------------------------------
 _segments: OrderedDict[str, tuple[int, mmap.mmap]] = OrderedDict()
+dropped = 0  # arrays this process found overwritten before it read them (all its subscribers)
+_DROPPED = ("an array's shared-memory slot was overwritten before this subscriber read it (it fell more than "
+            "ETHER_ARRAYS_SLOTS messages behind its publisher)")
+
+
+def _dropped(message: str) -> ArrayDropped:
+    global dropped
+    dropped += 1
+    return ArrayDropped(message, reason=_DROPPED)
 _held: list[tuple[int, int, int]] = []  # (fd, offset, length) of slots this process holds for a callback
 
 
@@ -246,7 +255,7 @@ def _segment(name: str, where: str) -> tuple[int, mmap.mmap]:
     try:
         fd = os.open(os.path.join(SHM_DIR, name), os.O_RDONLY)
     except FileNotFoundError:
-        raise ArrayDropped(
+        raise _dropped(
             f"{where}: shared-memory segment {name} is gone (its publisher ended or grew its ring, or it is "
             "on another machine: arrays cross machines inline, set ETHER_ARRAYS_SHM_BYTES=0 on the publisher)"
         ) from None
@@ -296,11 +305,11 @@ def read(desc: Any, where: str = "array") -> np.ndarray[Any, Any]:
     try:
         fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, length, offset)
     except OSError:
-        raise ArrayDropped(f"{where}: slot overwritten before it was read (being written again)") from None
+        raise _dropped(f"{where}: slot overwritten before it was read (being written again)") from None
     _held.append((fd, offset, length))
     first, size = _HEAD.unpack_from(mm, offset)
     if first != seq:
-        raise ArrayDropped(f"{where}: slot overwritten before it was read (seq {first}, wanted {seq})")
+        raise _dropped(f"{where}: slot overwritten before it was read (seq {first}, wanted {seq})")
     if size != nbytes:
         raise ArrayError(f"{where}: slot holds {size} bytes, the descriptor says {nbytes}")
     return np.frombuffer(mm, dtype, nbytes // dtype.itemsize, offset + _HEADER).reshape(shape)
