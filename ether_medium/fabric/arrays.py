@@ -28,7 +28,6 @@ handed over torn: the message is dropped for that subscriber (:class:`ArrayDropp
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import sys
@@ -60,8 +59,6 @@ __all__ = [
     "shm_threshold",
     "to_wire",
 ]
-
-log = logging.getLogger("ether")
 
 MULTI_TAG = 40  # RFC 8746: multi-dimensional array, row-major order: [shape, typed array]
 OTHER_TAG = 59297  # Ether's own: [dtype.str, bytes] for element types RFC 8746 has no tag for
