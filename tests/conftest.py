@@ -28,6 +28,7 @@ import pytest
 T = TypeVar("T")
 
 UNIT = {
+    "test_arrays_codec",
     "test_bridge_units",
     "test_config_reference",
     "test_fabric_decorators",

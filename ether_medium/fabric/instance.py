@@ -27,6 +27,7 @@ import inspect
 import logging
 import math
 import os
+import sys
 import time
 import traceback
 import types
@@ -126,12 +127,21 @@ def publish_return(client: FabricClient, meta: EtherMethod, result: Any) -> None
         try:
             client.publish_data(topic, data)
         except TypeError as exc:
+            reason: Exception = exc
+            if "numpy" in sys.modules:  # numpy arrays in fields: see fabric/arrays.py
+                from ether_medium.fabric.arrays import publish_with_arrays
+
+                try:
+                    if publish_with_arrays(client, topic, data):
+                        continue
+                except TypeError as array_exc:
+                    reason = array_exc
             log.error(
                 "%s: %s returned a value that cannot be published on %r: %s",
                 client.name,
                 meta.func.__qualname__,
                 topic,
-                exc,
+                reason,
             )
 
 
@@ -444,4 +454,7 @@ class InstanceRuntime:
                 counts.retried,
                 counts.requests_failed,
             )
+        rings = sys.modules.get("ether_medium.fabric.shm")  # this process published arrays: unlink them
+        if rings is not None:
+            rings.close_all()
         return 0

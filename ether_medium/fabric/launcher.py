@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
@@ -35,6 +36,7 @@ import zmq
 from ether_medium import topics
 from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.errors import LaunchError
+from ether_medium.fabric import shm
 from ether_medium.fabric.broker import Broker, BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.health import HealthLog, RunReport, record_health
@@ -80,6 +82,7 @@ class Launcher(Supervision):
         self._done: dict[str, set[str]] = {"init": set(), "save": set(), "cleanup": set()}
         self.phases: list[str] = []  # lifecycle phases published so far
         self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._inline_arrays: Callable[[], None] | None = None  # undoes shm.inline_only()
         self._addresses: BrokerAddresses | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._byes: set[str] = set()
@@ -241,6 +244,9 @@ class Launcher(Supervision):
         except ValueError as exc:
             raise LaunchError(f"config {self.config.source}: {exc}") from exc
         log.info("Starting Ether session: %s...", self.session_id)
+        shm.remove_stale()  # array segments of processes killed in an earlier session
+        if listener is not None:  # machines joining over TCP cannot read this one's shared memory
+            self._inline_arrays = shm.inline_only()
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
         try:
@@ -388,6 +394,9 @@ class Launcher(Supervision):
 
     def _teardown(self) -> None:
         self.stopping = True
+        if self._inline_arrays is not None:
+            self._inline_arrays()
+            self._inline_arrays = None
         if self._log_handler is not None:
             log.removeHandler(self._log_handler)
             self._log_handler = None

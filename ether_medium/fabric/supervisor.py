@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ether_medium import topics
 from ether_medium.config import EtherConfig, RestartPolicy
 from ether_medium.errors import EnvelopeError
+from ether_medium.fabric import shm
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
 from ether_medium.logs import get_logger, print_remote
@@ -284,6 +285,8 @@ class Supervision:
                 return
             child.exit_code = code
             child.history.append(code)
+            if child.proc is not None:
+                shm.remove_stale(child.proc.pid)  # arrays it published in shared memory
             if child.name not in self._byes:
                 self._unreported.append({"name": child.name, "code": code})
             self._cond.notify_all()
