@@ -258,7 +258,8 @@ class Node:
         """Answer one received body.
 
         The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read here from
-        their bytes. Anything else (a DELIVER: someone acted; bad input; a PING in an unusual encoding) is
+        their bytes. Anything else (a DELIVER: someone acted; a QUERY for some topic ids, which a host sends
+        only when their DESCRIBEs were lost; bad input; a PING in an unusual encoding) is
         ``ether_lite.receive``'s, with the CBOR decoder: imported for it and dropped again, so that neither
         stays in a board's RAM."""
         b0 = body[0]

@@ -280,23 +280,24 @@ def test_udp_cut_link_is_re_attached(udp_device: tuple[HilBridge, DatagramFaultP
 
 @pytest.mark.hil_check("attach through 1 % corrupt + 1 % loss")
 def test_the_bridge_attaches_through_a_bad_link(hil_simulated: Target, hil_figure) -> None:
-    """Attach while the link is bad; once it is clean again, every endpoint must be known within 5 s."""
+    """Attach while the link is bad: every endpoint is known within 5 s, still through the bad link (the
+    bridge asks for exactly the DESCRIBEs that did not arrive whole, at once; hil/README.md has figures)."""
     proxy = hil_simulated.proxy
     assert proxy is not None
     proxy.set_rates(BAD_LINK)
     bridge = HilBridge(hil_simulated.link, name="badlink")
     try:
-        took = bridge.wait_attached(15.0)
+        took = bridge.wait_attached(5.0)
         first = len(bridge.mgr.endpoints)
-        proxy.set_rates(NO_FAULTS)
         n = bridge.mgr.info.n_endpoints if bridge.mgr.info else 0
-        hil_figure(f"attached after {took:.1f} s with {first} of {n} endpoints")
         assert n > 0
-        # the bridge keeps asking (QUERY) for the topic ids whose DESCRIBE was lost: each one arrives
-        bridge.run_until(lambda: sorted(bridge.mgr.endpoints) == list(range(n)), 5.0,
-                         f"topic ids 0..{n - 1} all described once the link is clean (had {first})")
+        took += bridge.run_until(lambda: sorted(bridge.mgr.endpoints) == list(range(n)), 5.0 - took,
+                                 f"topic ids 0..{n - 1} all described through the bad link (had {first})")
         assert bridge.mgr.state == ATTACHED
         assert len(bridge.mgr.by_topic) == n  # n distinct topics, as the device described them
+        c = bridge.mgr.counters
+        hil_figure(f"all {n} endpoints after {took:.2f} s ({bridge.mgr.attach.queries} QUERYs, "
+                   f"{c.crc_errors + c.cobs_errors + c.decode_errors} damaged frames rejected)")
     finally:
         proxy.set_rates(NO_FAULTS)
         bridge.close()
