@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from ether_medium.config import (
+    ClusterConfig,
     CurveConfig,
     DeviceConfig,
     ErrorsConfig,
@@ -29,9 +30,11 @@ from ether_medium.config import (
     LoggingConfig,
     MethodDecorations,
     NoOptions,
+    PlacementConfig,
     PubOptions,
     RecordingConfig,
     RegistryEntry,
+    Resources,
     RestartPolicy,
     SubOptions,
     TopicOptions,
@@ -45,6 +48,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("(top level)", EtherConfig),
     ("instances.NAME", InstanceConfig),
     ("instances.NAME.restart", RestartPolicy),
+    ("instances.NAME.placement (and devices.NAME.placement)", PlacementConfig),
+    ("instances.NAME.placement.resources", Resources),
     ("registry.CLASS", RegistryEntry),
     ("registry.CLASS.methods.METHOD", MethodDecorations),
     ("registry.CLASS.methods.METHOD.ether_pub", PubOptions),
@@ -57,6 +62,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("fabric", FabricConfig),
     ("fabric.curve", CurveConfig),
     ("errors", ErrorsConfig),
+    ("cluster", ClusterConfig),
 ]
 
 HEADER = """# Configuration reference

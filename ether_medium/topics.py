@@ -40,6 +40,7 @@ JOIN = "Ether.join"  # {name, host, pid, names}: a machine asks to join the sess
 HEALTH = "Ether.health"
 
 LOG = "Ether.log"  # one log record of any process or device (ether_medium.logs)
+STDOUT = "Ether.stdout"  # {name, text}: lines a process printed, for the tap process's stdout (Ray engine)
 DEVICE = "Ether.device"  # {name, state, ...}: a device attached or detached (the bridge)
 BRIDGE_PREFIX = "Ether.bridge."  # Ether.bridge.NAME: requests to the bridge of device NAME
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ether_medium import topics
-from ether_medium.config import RestartPolicy
+from ether_medium.config import PlacementConfig, RestartPolicy
 from ether_medium.errors import EnvelopeError
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
-from ether_medium.logs import get_logger, print_remote
+from ether_medium.logs import get_logger, print_remote, print_stdout
 from ether_medium.problems import ProblemLog, kind_of
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ class Child:
     restart_at: float | None = None
     started_at: float = 0.0
     history: list[int] = field(default_factory=list)
+    placement: PlacementConfig | None = None  # on a cluster; None: on the tap process's machine
+    where: str = ""  # the node it runs on, as the engine names it ("" for this machine)
 
 
 class Supervision:
@@ -68,7 +70,7 @@ class Supervision:
     # what the supervisor thread receives (see _on_message)
     SUPERVISED: tuple[str, ...] = (
         topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS,
-        topics.HEALTH, topics.DEVICE,
+        topics.HEALTH, topics.DEVICE, topics.STDOUT,
     )
     recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
     recorder_cap_s = 300.0  # ...or this long after it began waiting for it, however it progresses
@@ -209,6 +211,9 @@ class Supervision:
             return
         if topic == topics.HEALTH:
             self.health_log.on_report(data)
+            return
+        if topic == topics.STDOUT:
+            print_stdout(data)
             return
         if topic == topics.DEVICE:
             self.health_log.on_device(data)
