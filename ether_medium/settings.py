@@ -8,9 +8,10 @@ result (an error names the variable or option that set a bad value) and records 
 
 Rows whose section this version does not have yet (``metrics.port``) stay inactive: their variable, when set,
 is reported as ignored, never silently dropped. ``ETHER_ENGINE`` (``cluster.engine``) selects where the
-processes run: ``local`` or ``ray`` (``cluster.address`` from the YAML, default ``local``). Settings without a YAML key (the state
-directory, the start method) are read from the environment where they are used; their option sets the
-variable for this process and its children.
+processes run: ``local`` or ``ray`` (``cluster.address`` from the YAML, default ``local``).
+
+Settings without a YAML key (the state directory, the start method) are read from the environment where they
+are used; their option sets the variable for this process and its children.
 
 The resolved config's ``raw`` is the effective mapping: the launcher hands it to the recorder and the
 bridges, which validate it again without applying the environment a second time.

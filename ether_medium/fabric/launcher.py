@@ -94,7 +94,7 @@ class Launcher(Supervision):
         self.report: RunReport | None = None  # set by shutdown: the run's summary
         self._tapped_at = time.monotonic()
         self.sup_problems = ProblemLog(log, "supervisor", interval_s=10.0)
-        self.engine = engine_for(config)  # where children run: local processes, or a cluster (engines/)
+        self.engine = engine_for(config, self.health_log)  # where children run (fabric/engines/)
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:

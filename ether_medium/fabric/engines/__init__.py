@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ether_medium.config import EtherConfig
     from ether_medium.fabric.broker import TcpListener
     from ether_medium.fabric.curve import KeyAuthenticator
+    from ether_medium.fabric.health import HealthLog
     from ether_medium.fabric.process import ChildProcess
     from ether_medium.fabric.supervisor import Child
 
@@ -57,8 +58,9 @@ class Engine(Protocol):
         ...
 
 
-def engine_for(config: EtherConfig) -> Engine:
-    """The engine of ``config.cluster`` (local processes without one)."""
+def engine_for(config: EtherConfig, health: HealthLog) -> Engine:
+    """The engine of ``config.cluster`` (local processes without one); ``health`` is the run's health record
+    (a cluster engine adds processes lost with their node)."""
     cluster = config.cluster
     if cluster is None or cluster.engine == "local":
         from ether_medium.fabric.engines.local import LocalEngine
@@ -66,4 +68,4 @@ def engine_for(config: EtherConfig) -> Engine:
         return LocalEngine()
     from ether_medium.fabric.engines.ray import RayEngine  # imports ray; LaunchError if it is missing
 
-    return RayEngine(config)
+    return RayEngine(config, health)

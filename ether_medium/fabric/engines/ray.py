@@ -42,7 +42,7 @@ from ether_medium.logs import get_logger
 try:
     import ray
     from ray.exceptions import RayActorError, RayError
-    from ray.util.scheduling_strategies import In, NodeAffinitySchedulingStrategy, NodeLabelSchedulingStrategy
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise LaunchError(
         "cluster.engine is ray, but Ray is not installed here: pip install 'ether-medium[ray]' "
@@ -51,6 +51,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 
 if TYPE_CHECKING:
     from ether_medium.config import EtherConfig, PlacementConfig
+    from ether_medium.fabric.health import HealthLog
     from ether_medium.fabric.supervisor import Child
 
 __all__ = ["NODE_LOST", "ChildHost", "RayChild", "RayEngine"]
@@ -80,13 +81,15 @@ class ChildHost:
                 full.pop("ETHER_CURVE_KEYS", None)
         paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if os.path.isdir(p)]
         full["PYTHONPATH"] = os.pathsep.join(paths)
+        node = ray.get_runtime_context().get_node_id()
+        full["ETHER_NODE"] = f"{socket.gethostname()} (Ray node {node[:12]})"
         try:
             self._proc = subprocess.Popen(_CHILD, env=full, cwd=cwd if os.path.isdir(cwd) else None)
         finally:
             self._started.set()
         return {
             "pid": self._proc.pid,
-            "node": ray.get_runtime_context().get_node_id(),
+            "node": node,
             "host": socket.gethostname(),
             "path": "ipc" if local else "tcp",
         }
@@ -106,8 +109,9 @@ class ChildHost:
 class RayChild:
     """The launcher's handle on a child run by a :class:`ChildHost` (the supervisor's ``ChildProcess``)."""
 
-    def __init__(self, child: Child, actor: Any, started: Any) -> None:
+    def __init__(self, child: Child, actor: Any, started: Any, health: HealthLog) -> None:
         self.child = child
+        self.health = health
         self.name = child.name
         self._actor = actor
         self._started = started
@@ -148,11 +152,13 @@ class RayChild:
             code = int(ray.get(self._exit))
         except RayActorError as exc:
             code = NODE_LOST
-            where = self._info.get("node") or "(not started yet)"
+            where = self.child.where or "(not started yet)"
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             log.error(
                 "%s: its Ray actor died (node %s lost, or the actor was killed); recording exit code %d: %s",
-                self.name, where, code, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                self.name, where, code, reason,
             )  # fmt: skip
+            self.health.on_lost(self.name, where, reason, self._info.get("node"))
         except RayError as exc:
             code = NODE_LOST
             log.error("%s: Ray could not run it: %s", self.name, exc)
@@ -194,22 +200,27 @@ def _free_port_pair(host: str) -> int:
     raise LaunchError(f"found no two consecutive free TCP ports on {host} for the broker")
 
 
-def strategy(placement: PlacementConfig | None, tap_node: str) -> Any:
-    """Ray's scheduling strategy for ``placement`` (``None``: the tap process's node)."""
+def _alive_nodes(lost: set[str]) -> set[str]:
+    alive = {str(n["NodeID"]) for n in ray.nodes() if n.get("Alive")}  # type: ignore[no-untyped-call]
+    return alive - lost  # Ray may list a node as alive for a while after its processes died
+
+
+def strategy(placement: PlacementConfig | None, tap_node: str, lost: set[str] | None = None) -> Any:
+    """Ray's scheduling strategy for ``placement`` (``None``: the tap process's node); ``lost``: the node ids
+    whose processes died with them in this session."""
     if placement is None:
         return NodeAffinitySchedulingStrategy(tap_node, soft=False)
     if placement.node_id is not None:
-        return NodeAffinitySchedulingStrategy(placement.node_id, soft=placement.soft)
-    if placement.labels:
-        wanted: dict[str, Any] = {key: In(value) for key, value in placement.labels.items()}  # type: ignore[no-untyped-call]
-        return NodeLabelSchedulingStrategy(hard={}, soft=wanted) if placement.soft else (
-            NodeLabelSchedulingStrategy(hard=wanted))
-    return "DEFAULT"
+        if placement.soft and placement.node_id not in _alive_nodes(lost or set()):
+            return "DEFAULT"  # its node is gone: anywhere
+        # soft: that node while it is alive (Ray's own soft affinity may pick another node even then)
+        return NodeAffinitySchedulingStrategy(placement.node_id, soft=False)
+    return "DEFAULT"  # labels: actor_options (label_selector)
 
 
-def actor_options(placement: PlacementConfig | None, tap_node: str) -> dict[str, Any]:
+def actor_options(placement: PlacementConfig | None, tap_node: str, lost: set[str]) -> dict[str, Any]:
     """``ChildHost.options(...)`` for ``placement``: resources and scheduling strategy."""
-    options: dict[str, Any] = {"scheduling_strategy": strategy(placement, tap_node)}
+    options: dict[str, Any] = {"scheduling_strategy": strategy(placement, tap_node, lost)}
     if placement is not None:
         res = placement.resources
         options["num_cpus"] = res.num_cpus or 0
@@ -218,15 +229,20 @@ def actor_options(placement: PlacementConfig | None, tap_node: str) -> dict[str,
                 options[key] = getattr(res, key)
         if res.custom:
             options["resources"] = dict(res.custom)
+        if placement.labels and placement.node_id is None:
+            options["label_selector"] = dict(placement.labels)
+            if placement.soft:  # those labels if a node has them, else any node
+                options["fallback_strategy"] = [{"label_selector": {}}]
     return options
 
 
 class RayEngine:
     name = "ray"
 
-    def __init__(self, config: EtherConfig) -> None:
+    def __init__(self, config: EtherConfig, health: HealthLog) -> None:
         assert config.cluster is not None
         self.config = config
+        self.health = health
         self.cluster = config.cluster
         self._owned = False  # this engine started (or connected) Ray, so it disconnects at close
         self._tap_node = ""
@@ -308,10 +324,10 @@ class RayEngine:
         from ether_medium.fabric.engines.local import child_pythonpath
 
         env = dict(env, ETHER_STDOUT="fabric", PYTHONPATH=child_pythonpath())
-        options = actor_options(child.placement, self._tap_node)
+        options = actor_options(child.placement, self._tap_node, self.health.lost_nodes())
         actor = ChildHost.options(**options).remote()  # type: ignore[attr-defined]
         started = actor.start.remote(env, self._remote, socket.gethostname(), os.getcwd())
-        handle = RayChild(child, actor, started)
+        handle = RayChild(child, actor, started, self.health)
         self._hosts.append(handle)
         child.where = "ray (starting)"
         return handle
