@@ -70,7 +70,9 @@ class ChildHost:
         self._proc: subprocess.Popen[bytes] | None = None
         self._started = threading.Event()  # methods run in several threads: wait() may come before start()
 
-    def start(self, env: dict[str, str], remote: dict[str, str], tap_host: str, cwd: str) -> dict[str, Any]:
+    def start(
+        self, env: dict[str, str], remote: dict[str, str], tap_host: str, cwd: str, nice: int
+    ) -> dict[str, Any]:
         ipc = env["ETHER_PUBLISH"].removeprefix("ipc://")
         here = socket.gethostname() == tap_host and bool(remote.get("local_ipc", "1"))
         local = here and os.path.exists(ipc)
@@ -85,9 +87,13 @@ class ChildHost:
         full["ETHER_NODE"] = f"{socket.gethostname()} (Ray node {node[:12]})"
         try:
             self._proc = subprocess.Popen(_CHILD, env=full, cwd=cwd if os.path.isdir(cwd) else None)
+            # Ray runs its workers at niceness 15 (worker_niceness): the child runs as the tap process does
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self._proc.pid, nice)
         finally:
             self._started.set()
         return {
+            "nice": os.getpriority(os.PRIO_PROCESS, self._proc.pid),
             "pid": self._proc.pid,
             "node": node,
             "host": socket.gethostname(),
@@ -109,6 +115,8 @@ class ChildHost:
 class RayChild:
     """The launcher's handle on a child run by a :class:`ChildHost` (the supervisor's ``ChildProcess``)."""
 
+    warned_nice = False  # the niceness warning is given once per process
+
     def __init__(self, child: Child, actor: Any, started: Any, health: HealthLog) -> None:
         self.child = child
         self.health = health
@@ -129,6 +137,14 @@ class RayChild:
                     where = self._info
                     self.child.where = f"{where['host']} (Ray node {where['node'][:12]}, {where['path']})"
                     log.debug("%s (PID %d) runs on %s", self.name, where["pid"], self.child.where)
+                    if where["nice"] > os.getpriority(os.PRIO_PROCESS, 0) and not RayChild.warned_nice:
+                        RayChild.warned_nice = True
+                        log.warning(
+                            "%s runs at niceness %d (Ray's worker_niceness; this process: %d), so it is "
+                            "slower on a busy machine: start Ray with RAY_worker_niceness=0 in the "
+                            "environment of ray start", self.name, where["nice"],
+                            os.getpriority(os.PRIO_PROCESS, 0),
+                        )  # fmt: skip
         return self._info
 
     @property
@@ -326,7 +342,8 @@ class RayEngine:
         env = dict(env, ETHER_STDOUT="fabric", PYTHONPATH=child_pythonpath())
         options = actor_options(child.placement, self._tap_node, self.health.lost_nodes())
         actor = ChildHost.options(**options).remote()  # type: ignore[attr-defined]
-        started = actor.start.remote(env, self._remote, socket.gethostname(), os.getcwd())
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+        started = actor.start.remote(env, self._remote, socket.gethostname(), os.getcwd(), nice)
         handle = RayChild(child, actor, started, self.health)
         self._hosts.append(handle)
         child.where = "ray (starting)"
