@@ -8,6 +8,7 @@ error names the file, the key path and what was expected.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,6 +79,15 @@ class PlacementConfig(_Strict):
         default=False, description="true: prefer that node (or those labels), run elsewhere when it is gone "
         "or full; false: only there (reported when it cannot run)",
     )
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id_form(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{56}", value):
+            raise ValueError(
+                f"expected a Ray node id (56 hex digits, as `ray list nodes` shows them), got {value!r}"
+            )
+        return value
 
 
 class InstanceConfig(_Strict):

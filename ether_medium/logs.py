@@ -167,6 +167,8 @@ class FabricLogHandler(logging.Handler):
 
     def flush(self) -> None:
         early, self._early = self._early, []
+        if self.client.closed:  # logging.shutdown at the exit of a spawned child: nothing can be sent
+            return
         for data in early:
             self.client.publish(topics.LOG, data)
 

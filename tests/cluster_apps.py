@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ether_medium import ether_pub, ether_sub
+from ether_medium import ether_cleanup, ether_pub, ether_save, ether_sub
 
 
 class Where:
@@ -18,3 +18,23 @@ class Where:
     def ping(self, n: int) -> dict:
         print(f"Where[{self.label}]: ping {n}")
         return {"label": self.label, "node": os.environ.get("ETHER_NODE", ""), "pid": os.getpid(), "n": n}
+
+
+class Saver:
+    """Counts pings; at shutdown saves the count (``Ether.saved``) and says so in cleanup."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.pings = 0
+
+    @ether_sub(topic="ping")
+    def ping(self, n: int) -> None:
+        self.pings += 1
+
+    @ether_save()
+    def save(self) -> dict:
+        return {"label": self.label, "pings": self.pings, "node": os.environ.get("ETHER_NODE", "")}
+
+    @ether_cleanup()
+    def cleanup(self) -> None:
+        print(f"Saver[{self.label}]: cleanup after {self.pings} pings")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -100,6 +101,26 @@ def _node(node: Any) -> str:
     return str(node.node_id)[:12]
 
 
+def test_placement_maps_onto_ray_actor_options() -> None:
+    from ether_medium.config import PlacementConfig
+    from ether_medium.fabric.engines.ray import actor_options
+
+    place = PlacementConfig.model_validate({
+        "resources": {"num_cpus": 1, "num_gpus": 0.5, "memory": 2**30, "custom": {"camera": 1}},
+        "labels": {"room": "b12"}, "soft": True,
+    })
+    options = actor_options(place, "ab" * 28, set())
+    assert options["num_cpus"] == 1 and options["num_gpus"] == 0.5 and options["memory"] == 2**30
+    assert options["resources"] == {"camera": 1} and options["label_selector"] == {"room": "b12"}
+    assert options["fallback_strategy"] == [{"label_selector": {}}]  # soft: any node when none has them
+    anywhere = {"scheduling_strategy": "DEFAULT", "num_cpus": 0}
+    assert actor_options(PlacementConfig(), "ab" * 28, set()) == anywhere
+    pinned = actor_options(None, "ab" * 28, set())["scheduling_strategy"]  # recorder: the tap's node
+    assert pinned.node_id == "ab" * 28 and not pinned.soft
+    with pytest.raises(ValueError, match="56 hex digits"):
+        PlacementConfig.model_validate({"node_id": "bench-pc"})
+
+
 def test_instances_run_on_the_nodes_their_placement_names(nodes: Nodes) -> None:
     config = _config({
         "on_head": _where("head", resources={"custom": {"head": 0.1}}),
@@ -137,6 +158,32 @@ def test_a_bridge_runs_on_the_node_offering_its_device(nodes: Nodes) -> None:
         assert _node(nodes.bench) in bridge.where and bridge.where.endswith("ipc)"), bridge.where
         assert _node(nodes.bench) in _pongs(client, 1)["near"]["node"]
         logs.wait_for("thermo", "attached", timeout=15.0)
+
+
+def test_shutdown_saves_and_cleans_up_on_every_node_and_the_recorder_has_it(
+    nodes: Nodes, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "run.sqlite"
+    config = _config(
+        {
+            "on_bench": {"class_path": "cluster_apps.Saver", "kwargs": {"label": "bench"},
+                         "placement": {"resources": {"custom": {"bench": 0.1}}}},
+            "on_analysis": {"class_path": "cluster_apps.Saver", "kwargs": {"label": "analysis"},
+                            "placement": {"labels": {"role": "analysis"}}},
+        },
+        recording={"path": str(db)},
+    )
+    config["cluster"]["local_ipc"] = False  # over TCP + CURVE, as from other machines
+    with tapped(config), fabric_client() as client:
+        for n in range(5):
+            client.publish("ping", {"n": n})
+        client.publish("ping", {"n": 5})
+    out = capfd.readouterr().out
+    assert "Saver[bench]: cleanup after 6 pings" in out and "Saver[analysis]: cleanup after 6 pings" in out
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT source FROM messages WHERE topic = 'Ether.saved'").fetchall()
+        everything = conn.execute("SELECT topic, source, count(*) FROM messages GROUP BY 1, 2").fetchall()
+    assert sorted(r[0] for r in rows) == ["on_analysis", "on_bench"], everything
 
 
 def test_a_missing_device_resource_is_refused_with_what_to_do(nodes: Nodes) -> None:
