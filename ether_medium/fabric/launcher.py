@@ -235,10 +235,10 @@ class Launcher(Supervision):
         except ValueError as exc:
             raise LaunchError(f"config {self.config.source}: {exc}") from exc
         log.info("Starting Ether session: %s...", self.session_id)
-        listener = self.engine.open(self.session_id, configured)
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
         try:
+            listener = self.engine.open(self.session_id, configured)  # a cluster engine connects here
             self._plan(recorder, services)
             # Fork every child before this process holds a ZeroMQ context or a thread (see process.py). The
             # recorder comes first; it is ready before Ether.init, so it sees everything from then on.
