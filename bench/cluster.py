@@ -128,8 +128,11 @@ def main() -> None:
     os.chdir(ROOT)
 
     t0 = time.perf_counter()
-    import ray
-
+    try:
+        import ray
+    except ImportError:
+        print("bench/cluster.py: skipped, Ray is not installed (pip install 'ether-medium[ray]')")
+        return
     t1 = time.perf_counter()
     ray.init(include_dashboard=False, logging_level="WARNING")
     t2 = time.perf_counter()
