@@ -70,26 +70,24 @@ class ChildHost:
         self._proc: subprocess.Popen[bytes] | None = None
         self._started = threading.Event()  # methods run in several threads: wait() may come before start()
 
-    def start(
-        self, env: dict[str, str], remote: dict[str, str], tap_host: str, cwd: str, nice: int
-    ) -> dict[str, Any]:
+    def start(self, env: dict[str, str], remote: dict[str, str], tap: dict[str, Any]) -> dict[str, Any]:
+        """Start the child: ``env`` has its spec and the local (ipc) addresses, ``remote`` the TCP ones (and
+        the CURVE keys), ``tap`` where the tap process runs (``host``, ``cwd``, ``nice``, ``local_ipc``)."""
         ipc = env["ETHER_PUBLISH"].removeprefix("ipc://")
-        here = socket.gethostname() == tap_host and bool(remote.get("local_ipc", "1"))
-        local = here and os.path.exists(ipc)
+        local = tap["local_ipc"] and socket.gethostname() == tap["host"] and os.path.exists(ipc)
         full = dict(os.environ, **env)
         if not local:
-            full.update({k: v for k, v in remote.items() if k.startswith("ETHER_")})
-            if "ETHER_CURVE_KEYS" not in remote:
-                full.pop("ETHER_CURVE_KEYS", None)
+            full.update(remote)
         paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if os.path.isdir(p)]
         full["PYTHONPATH"] = os.pathsep.join(paths)
         node = ray.get_runtime_context().get_node_id()
         full["ETHER_NODE"] = f"{socket.gethostname()} (Ray node {node[:12]})"
         try:
-            self._proc = subprocess.Popen(_CHILD, env=full, cwd=cwd if os.path.isdir(cwd) else None)
+            cwd = tap["cwd"] if os.path.isdir(tap["cwd"]) else None
+            self._proc = subprocess.Popen(_CHILD, env=full, cwd=cwd)
             # Ray runs its workers at niceness 15 (worker_niceness): the child runs as the tap process does
             with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, self._proc.pid, nice)
+                os.setpriority(os.PRIO_PROCESS, self._proc.pid, tap["nice"])
         finally:
             self._started.set()
         return {
@@ -283,8 +281,6 @@ class RayEngine:
             self._client_public = public
             parts = (public, secret, listener.server_public)
             self._remote["ETHER_CURVE_KEYS"] = " ".join(p.decode("ascii") for p in parts)
-        if not self.cluster.local_ipc:
-            self._remote["local_ipc"] = ""
         return listener
 
     def _connect(self) -> None:
@@ -342,8 +338,13 @@ class RayEngine:
         env = dict(env, ETHER_STDOUT="fabric", PYTHONPATH=child_pythonpath())
         options = actor_options(child.placement, self._tap_node, self.health.lost_nodes())
         actor = ChildHost.options(**options).remote()  # type: ignore[attr-defined]
-        nice = os.getpriority(os.PRIO_PROCESS, 0)
-        started = actor.start.remote(env, self._remote, socket.gethostname(), os.getcwd(), nice)
+        tap = {
+            "host": socket.gethostname(),
+            "cwd": os.getcwd(),
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "local_ipc": self.cluster.local_ipc,
+        }
+        started = actor.start.remote(env, self._remote, tap)
         handle = RayChild(child, actor, started, self.health)
         self._hosts.append(handle)
         child.where = "ray (starting)"
