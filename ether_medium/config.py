@@ -27,6 +27,7 @@ __all__ = [
     "FabricConfig",
     "InstanceConfig",
     "LoggingConfig",
+    "MetricsConfig",
     "PlacementConfig",
     "RecordingConfig",
     "RegistryEntry",
@@ -257,6 +258,18 @@ class RecordingConfig(_Strict):
     )
 
 
+class MetricsConfig(_Strict):
+    """A Prometheus exporter for the whole rig (:mod:`ether_medium.observe.metrics`; ``pip install
+    'ether-medium[metrics]'``): ``http://HOST:PORT/metrics``."""
+
+    port: int = Field(9464, ge=1, le=65535, description="the HTTP port /metrics is served on")
+    host: str = Field(
+        "127.0.0.1", description="the address it binds (loopback; 0.0.0.0 lets other machines scrape it)"
+    )
+    interval_s: float = Field(1.0, gt=0, description="how often processes, devices and recorder are asked")
+    enabled: bool = Field(True, description="false: keep the section but serve nothing")
+
+
 class LoggingConfig(_Strict):
     """The console log of every process and device."""
 
@@ -380,6 +393,9 @@ class EtherConfig(_Strict):
         None, description="record messages (absent: nothing is recorded)"
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="the console log")
+    metrics: MetricsConfig | None = Field(
+        None, description="serve Prometheus metrics over HTTP (absent: no metrics)"
+    )
     fabric: FabricConfig = Field(
         default_factory=FabricConfig, description="how processes reach the broker (default: this machine)"
     )
@@ -439,7 +455,7 @@ class EtherConfig(_Strict):
         return self
 
 
-RESERVED_NAMES = frozenset({"ether", "recorder", "monitor"})
+RESERVED_NAMES = frozenset({"ether", "recorder", "monitor", "metrics"})
 
 # section models by key path pattern ("*" = any name), to list the keys a section accepts
 _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
@@ -455,6 +471,7 @@ _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (("devices", "*"), DeviceConfig),
     (("recording",), RecordingConfig),
     (("logging",), LoggingConfig),
+    (("metrics",), MetricsConfig),
     (("fabric",), FabricConfig),
     (("errors",), ErrorsConfig),
     (("fabric", "curve"), CurveConfig),

@@ -14,6 +14,8 @@ The message of each says what was wrong, where, and what to do; the offending va
     ├── FabricClosedError (RuntimeError)    a fabric client used after close()
     ├── EnvelopeError (ValueError)          bytes from the fabric that are not a message
     ├── MessageRejected (ValueError)        a message that does not fit a subscriber's signature
+    │   └── ArrayDropped                    a shared-memory array overwritten before a subscriber read it
+    ├── ArrayError (ValueError)             an array that cannot be published, or bytes that are no array
     ├── UnpublishableResult (TypeError)     a publisher's return value that cannot go on the fabric
     ├── SetupError (RuntimeError)           an instance whose constructor raised
     ├── ClassPathError (ImportError)        a class_path that names no importable class
@@ -35,6 +37,8 @@ The message of each says what was wrong, where, and what to do; the offending va
 from __future__ import annotations
 
 __all__ = [
+    "ArrayDropped",
+    "ArrayError",
     "AttachError",
     "BridgeError",
     "ClassPathError",
@@ -129,6 +133,16 @@ class MessageRejected(EtherError, ValueError):
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = message if reason is None else reason
+
+
+class ArrayDropped(MessageRejected):
+    """A shared-memory array whose slot the publisher overwrote before (or while) a subscriber read it: the
+    message is dropped for that subscriber (never read torn) and counted."""
+
+
+class ArrayError(EtherError, ValueError):
+    """An array that cannot be published (an object or string dtype), or received bytes that are not a
+    well-formed array."""
 
 
 class UnpublishableResult(EtherError, TypeError):

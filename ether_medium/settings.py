@@ -6,9 +6,9 @@ option. :func:`resolve` reads a config, applies the environment and the command 
 result (an error names the variable or option that set a bad value) and records where each setting came from
 (``EtherConfig.origins``); ``ether run --print-config`` prints that (:func:`describe`).
 
-Rows whose section this version does not have yet (``metrics.port``) stay inactive: their variable, when set,
-is reported as ignored, never silently dropped. ``ETHER_ENGINE`` (``cluster.engine``) selects where the
-processes run: ``local`` or ``ray`` (``cluster.address`` from the YAML, default ``local``).
+Every row's section exists in this version; a row whose section a version does not have yet stays inactive:
+its variable, when set, is reported as ignored, never silently dropped. ``ETHER_ENGINE`` (``cluster.engine``)
+selects where the processes run: ``local`` or ``ray`` (``cluster.address`` from the YAML, default ``local``).
 
 Settings without a YAML key (the state directory, the start method) are read from the environment where they
 are used; their option sets the variable for this process and its children.

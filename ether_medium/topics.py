@@ -33,6 +33,8 @@ ROLLCALL = "Ether.rollcall"  # {}: the launcher asks every process to say READY
 BYE = "Ether.bye"  # {name}: a process is leaving on purpose
 EXITED = "Ether.exited"  # {name, code}: the launcher saw a process die without saying bye
 JOIN = "Ether.join"  # {name, host, pid, names}: a machine asks to join the session
+STATUS = "Ether.status"  # a request (reply_to set): the launcher answers {session, children: [...]}
+REJECTED = "Ether.rejected"  # {name, topic, source, subscriber, reason}: a subscriber refused a message
 
 # what went wrong in a process, cumulative since it started (the launcher's run summary and session health):
 # {name, pid, rejected: [[topic, subscriber, reason, count], ...]} from an instance,

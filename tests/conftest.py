@@ -28,12 +28,16 @@ import pytest
 T = TypeVar("T")
 
 UNIT = {
+    "test_arrays_codec",
     "test_bridge_units",
     "test_config_reference",
     "test_fabric_decorators",
     "test_fabric_envelope",
     "test_fabric_signature",
     "test_layout",
+    "test_observe_mcap",
+    "test_observe_units",
+    "test_observe_wiring",
     "test_lite_cbor",
     "test_lite_constants",
     "test_lite_framing",

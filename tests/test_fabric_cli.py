@@ -81,7 +81,7 @@ def test_monitor_prints_messages_of_a_running_fabric(tmp_path: Path) -> None:
         code, out = _run([*ETHER, "monitor", "DataLogger.log_temperature", "--count", "3"], env=env)
         assert code == 0, out
         lines = [x for x in out.splitlines() if " DataLogger.log_temperature from sensor " in x]
-        assert len(lines) == 3 and "'temperature':" in lines[0]
+        assert len(lines) == 3 and " temperature=" in lines[0]
     finally:
         runner.terminate()
         runner.wait(20)

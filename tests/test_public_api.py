@@ -10,11 +10,11 @@ from ether_medium import errors
 PUBLIC = {
     "Ether", "ether", "ether_cleanup", "ether_get", "ether_init", "ether_pub", "ether_save", "ether_shutdown",
     "ether_start", "ether_sub",
-    "AttachError", "BridgeError", "ClassPathError", "ConfigError", "DatabaseError", "DecoratorError",
-    "DeliveryError", "DeployError", "DescribeError", "DuplicateKeyError", "EnvelopeError", "EtherError",
-    "FabricClosedError", "FabricNotFound", "JoinError", "KeyFileError", "LaunchError", "LinkLost",
-    "LinkUnavailable", "MessageRejected", "MissingExtra", "PreflightError", "RemoteError", "SessionNotFound",
-    "SetupError", "UnpublishableResult",
+    "ArrayDropped", "ArrayError", "AttachError", "BridgeError", "ClassPathError", "ConfigError",
+    "DatabaseError", "DecoratorError", "DeliveryError", "DeployError", "DescribeError", "DuplicateKeyError",
+    "EnvelopeError", "EtherError", "FabricClosedError", "FabricNotFound", "JoinError", "KeyFileError",
+    "LaunchError", "LinkLost", "LinkUnavailable", "MessageRejected", "MissingExtra", "PreflightError",
+    "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",
 }  # fmt: skip
 
 

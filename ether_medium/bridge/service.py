@@ -13,7 +13,9 @@
   device identities with the data);
 * device LOG frames go to ``Ether.log`` under the device's name;
 * requests on ``Ether.bridge.<name>`` (``{"what": "describe"}`` or ``{"what": "counters"}``) answer the
-  device description or the link counters (which are also logged); SIGUSR1 logs the counters too.
+  device description or the link counters (which are also logged); SIGUSR1 logs the counters too;
+  ``{"what": "stats"}`` answers state, counters and round-trip times without logging (``ether status``,
+  the metrics exporter).
 
 It runs until ``Ether.shutdown``, SIGTERM, or the tap process's death, then logs the link counters and
 returns.
@@ -226,6 +228,17 @@ class FabricBridge:
             "last_detach_reason": None if mgr.state == ATTACHED else mgr.last_detach_reason,
         }
 
+    def stats(self) -> dict[str, Any]:
+        mgr = self.mgr
+        return {
+            "name": self.name,
+            "state": mgr.state,
+            "attached": mgr.state == ATTACHED,
+            "link": mgr.link.where,
+            "counters": mgr.counters.as_dict(),
+            "rtt_s": mgr.clock.recent_rtts,
+        }
+
     def answer(self, env: Envelope) -> None:
         what = env.data.get("what", "describe")
         value: dict[str, Any] | None
@@ -234,6 +247,8 @@ class FabricBridge:
         elif what == "counters":
             self.mgr.report_counters()
             value = self.mgr.counters.as_dict()
+        elif what == "stats":
+            value = self.stats()
         else:
             value = None
         if env.reply_to is None:
@@ -244,7 +259,7 @@ class FabricBridge:
                 {},
                 source=self.name,
                 request_id=env.request_id,
-                error=f"unknown request {what!r}; ask for 'describe' or 'counters'",
+                error=f"unknown request {what!r}; ask for 'describe', 'counters' or 'stats'",
             )
         else:
             self.client.publish(env.reply_to, {"value": value}, source=self.name, request_id=env.request_id)

@@ -20,12 +20,14 @@ logged (topic, sender, field, reason) and the process carries on.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import inspect
 import logging
 import math
 import os
+import sys
 import time
 import traceback
 import types
@@ -125,12 +127,21 @@ def publish_return(client: FabricClient, meta: EtherMethod, result: Any) -> None
         try:
             client.publish_data(topic, data)
         except TypeError as exc:
+            reason: Exception = exc
+            if "numpy" in sys.modules:  # numpy arrays in fields: see fabric/arrays.py
+                from ether_medium.fabric.arrays import publish_with_arrays
+
+                try:
+                    if publish_with_arrays(client, topic, data):
+                        continue
+                except TypeError as array_exc:
+                    reason = array_exc
             log.error(
                 "%s: %s returned a value that cannot be published on %r: %s",
                 client.name,
                 meta.func.__qualname__,
                 topic,
-                exc,
+                reason,
             )
 
 
@@ -288,6 +299,11 @@ class InstanceRuntime:
             kwargs = sub.validate(data)
         except MessageRejected as exc:
             self.rejections.rejected(_text(topic), source, sub.meta.func.__qualname__, exc)
+            with contextlib.suppress(Exception):  # counted by observers (ether status, the metrics)
+                self.client.publish(topics.REJECTED, {
+                    "name": self.name, "topic": _text(topic), "source": str(source),
+                    "subscriber": sub.meta.func.__qualname__, "reason": "validation", "detail": str(exc),
+                })
             return
         try:
             sub.bound(**kwargs)
@@ -438,4 +454,7 @@ class InstanceRuntime:
                 counts.retried,
                 counts.requests_failed,
             )
+        rings = sys.modules.get("ether_medium.fabric.shm")  # this process published arrays: unlink them
+        if rings is not None:
+            rings.close_all()
         return 0

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
@@ -33,6 +34,7 @@ import zmq
 from ether_medium import topics
 from ether_medium.config import EtherConfig, PlacementConfig, Resources, RestartPolicy
 from ether_medium.errors import LaunchError
+from ether_medium.fabric import shm
 from ether_medium.fabric.broker import Broker, BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.engines import engine_for
@@ -43,7 +45,7 @@ from ether_medium.fabric.remote import (
     start_authenticator,
     tcp_listener,
 )
-from ether_medium.fabric.service import BRIDGE_TARGET, RECORDER_TARGET, ServiceSpec
+from ether_medium.fabric.service import BRIDGE_TARGET, METRICS_TARGET, RECORDER_TARGET, ServiceSpec
 from ether_medium.fabric.statefile import remove_state, write_state
 from ether_medium.fabric.supervisor import TAP_NAME, Child, Supervision, restart_policy
 from ether_medium.logs import FabricLogHandler, get_logger
@@ -78,6 +80,7 @@ class Launcher(Supervision):
         self._done: dict[str, set[str]] = {"init": set(), "save": set(), "cleanup": set()}
         self.phases: list[str] = []  # lifecycle phases published so far
         self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._inline_arrays: Callable[[], None] | None = None  # undoes shm.inline_only()
         self._addresses: BrokerAddresses | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._byes: set[str] = set()
@@ -119,7 +122,10 @@ class Launcher(Supervision):
         if cfg.recording is not None and cfg.recording.enabled:
             recorder = ServiceSpec("recorder", RECORDER_TARGET)
         bridges = [ServiceSpec(f"bridge.{name}", BRIDGE_TARGET, {"device": name}) for name in cfg.devices]
-        for spec, section in [(recorder, "recording"), *((b, "devices") for b in bridges)]:
+        if cfg.metrics is not None and cfg.metrics.enabled:
+            bridges.append(ServiceSpec("metrics", METRICS_TARGET))
+        sections = [(b, "metrics" if b.target == METRICS_TARGET else "devices") for b in bridges]
+        for spec, section in [(recorder, "recording"), *sections]:
             if spec is None:
                 continue
             module = spec.target.partition(":")[0]
@@ -235,10 +241,13 @@ class Launcher(Supervision):
         except ValueError as exc:
             raise LaunchError(f"config {self.config.source}: {exc}") from exc
         log.info("Starting Ether session: %s...", self.session_id)
+        shm.remove_stale()  # array segments of processes killed in an earlier session
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
         try:
             listener = self.engine.open(self.session_id, configured)  # a cluster engine connects here
+            if listener is not None:  # machines joining over TCP cannot read this one's shared memory
+                self._inline_arrays = shm.inline_only()
             self._plan(recorder, services)
             # Fork every child before this process holds a ZeroMQ context or a thread (see process.py). The
             # recorder comes first; it is ready before Ether.init, so it sees everything from then on.
@@ -384,6 +393,9 @@ class Launcher(Supervision):
 
     def _teardown(self) -> None:
         self.stopping = True
+        if self._inline_arrays is not None:
+            self._inline_arrays()
+            self._inline_arrays = None
         if self._log_handler is not None:
             log.removeHandler(self._log_handler)
             self._log_handler = None

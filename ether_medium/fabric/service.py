@@ -26,10 +26,11 @@ from ether_medium.config import EtherConfig
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 
-__all__ = ["BRIDGE_TARGET", "RECORDER_TARGET", "ServiceContext", "ServiceSpec"]
+__all__ = ["BRIDGE_TARGET", "METRICS_TARGET", "RECORDER_TARGET", "ServiceContext", "ServiceSpec"]
 
 BRIDGE_TARGET = "ether_medium.bridge.service:main"
 RECORDER_TARGET = "ether_medium.recorder.service:main"
+METRICS_TARGET = "ether_medium.observe.metrics:main"
 
 
 @dataclass(frozen=True)

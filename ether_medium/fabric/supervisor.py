@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -20,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ether_medium import topics
-from ether_medium.config import PlacementConfig, RestartPolicy
+from ether_medium.config import EtherConfig, PlacementConfig, RestartPolicy
 from ether_medium.errors import EnvelopeError
+from ether_medium.fabric import shm
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
 from ether_medium.logs import get_logger, print_remote, print_stdout
@@ -71,11 +73,13 @@ class Supervision:
     SUPERVISED: tuple[str, ...] = (
         topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS,
         topics.HEALTH, topics.DEVICE, topics.STDOUT,
+        topics.STATUS,
     )
     recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
     recorder_cap_s = 300.0  # ...or this long after it began waiting for it, however it progresses
 
     # set by the launcher
+    config: EtherConfig
     session_id: str
     children: dict[str, Child]
     stopping: bool
@@ -188,7 +192,9 @@ class Supervision:
                     self.sup_problems.report(kind_of(str(exc)), f"dropped a malformed fabric message: {exc}",
                                              logging.ERROR)
                     continue
-                if env is not None:
+                if env is not None and env.topic == topics.STATUS:
+                    self._answer_status(client, env.reply_to, env.request_id)
+                elif env is not None:
                     self._dispatch(env)
                 self._watch(client)
         finally:
@@ -244,6 +250,32 @@ class Supervision:
                 self._byes.add(name)
             self._cond.notify_all()
 
+    def _answer_status(self, client: FabricClient, reply_to: str | None, request_id: int | None) -> None:
+        """``Ether.status``: every child's pid, state and restarts (``ether status``, the metrics)."""
+        if reply_to is None:
+            return
+        now = time.monotonic()
+        with self._cond:
+            children = [
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "pid": c.proc.pid if c.proc is not None else None,
+                    "state": "running" if c.exit_code is None and c.ready else
+                    "starting" if c.exit_code is None else
+                    "restarting" if c.restart_at is not None else f"exited ({c.exit_code})",
+                    "restarts": c.restarts,
+                    "up_s": now - c.started_at if c.exit_code is None else None,
+                }
+                for c in self.children.values()
+            ]
+            value = {"session": self.session_id, "pid": os.getpid(), "phases": list(self.phases),
+                     "config": self.config.source, "cwd": os.getcwd(),
+                     "stopping": self.stopping, "children": children,
+                     "recorder": dict(self._recorder_progress)}
+        with contextlib.suppress(Exception):  # closed at shutdown
+            client.publish(reply_to, {"value": value}, request_id=request_id)
+
     def _publish_quietly(self, topic: str, data: dict[str, Any]) -> None:
         main = self._main
         if main is not None:
@@ -258,6 +290,8 @@ class Supervision:
                 return
             child.exit_code = code
             child.history.append(code)
+            if child.proc is not None:
+                shm.remove_stale(child.proc.pid)  # arrays it published in shared memory
             if child.name not in self._byes:
                 self._unreported.append({"name": child.name, "code": code})
             self._cond.notify_all()

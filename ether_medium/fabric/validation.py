@@ -12,9 +12,10 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from cbor2 import CBORTag
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
-from ether_medium.errors import MessageRejected, UnpublishableResult
+from ether_medium.errors import ArrayError, MessageRejected, UnpublishableResult
 
 __all__ = ["MessageRejected", "UnpublishableResult", "describe_errors", "payload_of", "subscriber_model"]
 
@@ -24,14 +25,17 @@ def describe_errors(exc: ValidationError, values: bool = True) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "<message>"
-        got = f" (got {err.get('input')!r:.80})" if values else ""
+        value = err.get("input")
+        is_array = hasattr(value, "dtype") and hasattr(value, "shape")  # not its repr: a megabyte of text
+        shown = f"{value.dtype} array of shape {value.shape}" if is_array else f"{value!r:.80}"
+        got = f" (got {shown})" if values else ""
         parts.append(f"field {where!r}: {err['msg']}{got}")
     return "; ".join(parts)
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(func)
+        return typing.get_type_hints(func, include_extras=True)  # Annotated constraints (ArraySpec) kept
     except Exception:  # unresolvable forward references: fall back to no annotations
         return {}
 
@@ -70,13 +74,17 @@ def subscriber_model(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dic
         if fast:
             for key, value in data.items():
                 ann = plain.get(key)
-                if ann is None or (ann is not Any and type(value) is not ann):
-                    break
+                kind = type(value)
+                if ann is None or (kind is not ann and (ann is not Any or kind is CBORTag)):
+                    break  # (an array arrives as a CBORTag: it becomes an ndarray below)
             else:
                 if required <= data.keys():
                     return data
         try:
+            data = _with_arrays(data)
             obj = validator.validate_python(data)
+        except ArrayError as exc:
+            raise MessageRejected(str(exc)) from None
         except ValidationError as exc:
             raise MessageRejected(describe_errors(exc), reason=describe_errors(exc, values=False)) from None
         out = obj.__dict__
@@ -88,6 +96,16 @@ def subscriber_model(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dic
 
 
 _SCALARS = (int, float, str, bool, bytes, Any)
+
+
+def _with_arrays(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its array fields as read-only ndarrays (see :mod:`ether_medium.fabric.arrays`)."""
+    for value in data.values():
+        if type(value) is CBORTag:
+            from ether_medium.fabric.arrays import incoming
+
+            return incoming(data)
+    return data
 _PLAIN = (inspect.Signature.empty, None, type(None), dict, Any, typing.Any)
 
 

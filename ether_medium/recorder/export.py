@@ -130,6 +130,14 @@ def _stems(topics: list[str]) -> dict[str, str]:
     return out
 
 
+def _arrays_as_lists(data: dict[str, Any], store: Store, session_id: str) -> dict[str, Any]:
+    try:
+        from ether_medium.recorder.arrays import array_path, as_lists
+    except ImportError:  # without numpy no array was stored apart: the values stay as recorded
+        return data
+    return as_lists(data, array_path(store.path, session_id))
+
+
 def _records(store: Store, session_id: str, topic: str,
              report: Exported | None = None) -> Iterator[dict[str, Any]]:
     row: MessageRow
@@ -143,6 +151,8 @@ def _records(store: Store, session_id: str, topic: str,
                 report.convert(f"{topic}: a payload that is not CBOR, written as hex in column 'payload'")
         if not isinstance(payload, dict):
             payload = {"payload": payload}
+        elif any(type(v) is cbor2.CBORTag for v in payload.values()):  # arrays: as nested lists (JSON text)
+            payload = _arrays_as_lists(payload, store, session_id)
         record.update(flatten(payload, "", report))
         yield record
 

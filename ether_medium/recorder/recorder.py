@@ -53,7 +53,7 @@ import zmq
 
 from ether_medium import topics
 from ether_medium.config import EtherConfig, RecordingConfig
-from ether_medium.errors import EnvelopeError
+from ether_medium.errors import ArrayDropped, ArrayError, EnvelopeError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.envelope import (
     Envelope,
@@ -201,6 +201,7 @@ class Recorder:
         self._progress_seq = 0
         self.summary = RecordingSummary(session_id, str(self.rec.path))
         self.problems = ProblemLog(log, "recorder", interval_s=10.0)
+        self._arrays: Any = None  # the session's array file (recorder/arrays.py), once one arrives
 
     def interrupt(self) -> None:
         """Stop now (signal handlers may call this): commit what was received, close as interrupted."""
@@ -260,6 +261,8 @@ class Recorder:
             log.exception("recorder failed")
         finally:
             sub.close(0)
+            if self._arrays is not None:
+                self._arrays.close()
             if writer.is_alive():
                 writer.queue.put(None)
                 while writer.is_alive():  # the backlog is being committed: say so while it lasts
@@ -331,6 +334,13 @@ class Recorder:
         recv = sub.recv
         noblock = int(zmq.NOBLOCK)
         row = row_parser()
+        try:  # numpy arrays in payloads go to the session's array file (ether-medium[arrays])
+            from ether_medium.recorder.arrays import ArrayFile, storing_rows
+        except ImportError:  # without numpy nobody publishes ndarrays: nothing to store
+            pass
+        else:
+            self._arrays = ArrayFile(self.rec.path, session_id)
+            row = storing_rows(row, self._arrays)
         dumps = cbor2.dumps
         while True:
             values: list[Any] = []  # the batch's rows, flat (see Store.insert_flat)
@@ -430,6 +440,8 @@ class Recorder:
     @staticmethod
     def _reason(frames: list[bytes], exc: Exception) -> str:
         """What is wrong with a message: the envelope format's own words when it has them."""
+        if isinstance(exc, ArrayError | ArrayDropped):  # an array the recorder could not store
+            return f"message on {frames[0].decode(errors='replace')!r}: {exc}"
         try:
             decode(frames)
         except EnvelopeError as err:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import zmq
@@ -88,6 +89,17 @@ def _wait_for_subscriber(sock: zmq.Socket[bytes], topics: Sequence[str], wait_s:
             return True
 
 
+def _array_inliner(store: Store, session: SessionInfo) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """What turns a payload's recorded arrays back into arrays to publish; ``None`` when the session has
+    none (or numpy is not installed: then its arrays were never stored apart)."""
+    try:
+        from ether_medium.recorder.arrays import array_path, to_inline
+    except ImportError:
+        return None
+    path = array_path(store.path, session.id)
+    return (lambda data: to_inline(data, path)) if path.exists() else None
+
+
 def replay(store: Store, session: SessionInfo, publish: str, *, speed: float = 1.0,
            topics: Sequence[str] | None = None, wait_s: float = 5.0) -> ReplaySummary:
     """Republish the session's messages (of topics matching ``topics`` globs, all when None) to the broker
@@ -102,6 +114,7 @@ def replay(store: Store, session: SessionInfo, publish: str, *, speed: float = 1
     sock.connect(publish)
     count = 0
     start = time.monotonic()
+    arrays = _array_inliner(store, session)
     try:
         subscribed = bool(selected) and _wait_for_subscriber(sock, selected, wait_s)
         start = time.monotonic()
@@ -112,7 +125,10 @@ def replay(store: Store, session: SessionInfo, publish: str, *, speed: float = 1
             delay = start + (host_time - first) / speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            sock.send_multipart(encode(Envelope(topic, cbor2.loads(payload), source, seq, host_time,
+            data = cbor2.loads(payload)
+            if arrays is not None:  # recorded arrays (recorder/arrays.py) are republished inline
+                data = arrays(data)
+            sock.send_multipart(encode(Envelope(topic, data, source, seq, host_time,
                                                 device_time=dt, device_uncertainty=du, device_seq=dq)))
             count += 1
     finally:

@@ -336,6 +336,8 @@ class RayEngine:
         from ether_medium.fabric.engines.local import child_pythonpath
 
         env = dict(env, ETHER_STDOUT="fabric", PYTHONPATH=child_pythonpath())
+        # the tap process's array settings (inline only: other nodes cannot read this one's shared memory)
+        env.update({k: v for k, v in os.environ.items() if k.startswith("ETHER_ARRAYS_")})
         options = actor_options(child.placement, self._tap_node, self.health.lost_nodes())
         actor = ChildHost.options(**options).remote()  # type: ignore[attr-defined]
         tap = {
