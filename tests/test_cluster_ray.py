@@ -14,6 +14,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,12 @@ from conftest import wait_until  # noqa: E402
 from fabric_harness import expect, fabric_client, tapped  # noqa: E402
 
 from ether_medium import ether  # noqa: E402
+from ether_medium.commands.status import render, snapshot  # noqa: E402
 from ether_medium.errors import EtherError  # noqa: E402
+from ether_medium.fabric.requests import Requester  # noqa: E402
+from ether_medium.observe.recorder_lag import RecorderLag  # noqa: E402
+from ether_medium.observe.sampler import Sampler  # noqa: E402
+from ether_medium.observe.status import ask_status  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -136,6 +142,14 @@ def test_instances_run_on_the_nodes_their_placement_names(nodes: Nodes) -> None:
         launcher = ether.launcher
         assert launcher is not None
         where = {name: child.where for name, child in launcher.children.items()}
+        requester = Requester(launcher.addresses, "status", context=launcher.context)
+        sampler = Sampler(launcher.addresses, [], context=launcher.context)
+        try:  # what `ether status` prints
+            shown = render(snapshot(ask_status(requester), sampler, RecorderLag(), time.time()))
+        finally:
+            requester.close()
+            sampler.close()
+    assert "NODE" in shown and _node(nodes.bench) in shown, shown  # ether status: each process's node
     assert _node(nodes.head) in answers["head"]["node"], answers
     assert _node(nodes.bench) in answers["bench"]["node"], answers
     assert _node(nodes.analysis) in answers["analysis"]["node"], answers

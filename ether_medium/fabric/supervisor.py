@@ -266,6 +266,7 @@ class Supervision:
                     "restarting" if c.restart_at is not None else f"exited ({c.exit_code})",
                     "restarts": c.restarts,
                     "up_s": now - c.started_at if c.exit_code is None else None,
+                    **({"node": c.where} if c.where else {}),  # where a cluster engine placed it
                 }
                 for c in self.children.values()
             ]
