@@ -177,6 +177,10 @@ class RayChild:
             code = NODE_LOST
             log.error("%s: Ray could not run it: %s", self.name, exc)
         self._returncode = code
+        self.release()
+
+    def release(self) -> None:
+        """Kill the actor (its child is gone, or the session ends): its worker and resources are freed."""
         with contextlib.suppress(Exception):
             ray.kill(self._actor, no_restart=True)
 
@@ -354,8 +358,7 @@ class RayEngine:
 
     def close(self) -> None:
         for handle in self._hosts:
-            with contextlib.suppress(Exception):
-                ray.kill(handle._actor, no_restart=True)
+            handle.release()
         self._hosts.clear()
         if self._owned:
             self._owned = False
