@@ -266,9 +266,10 @@ class Node:
         """Answer one received body.
 
         The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read here from
-        their bytes. Anything else (a DELIVER: someone acted; bad input; a PING in an unusual encoding) is
-        decoded by ``ether_lite.cbor_decoder``, then answered by ``ether_lite.receive``: each imported for it
-        and dropped again, one after the other, so that neither stays in a board's RAM, nor both at once."""
+        their bytes. Anything else (a DELIVER: someone acted; a QUERY for some topic ids, which a host sends
+        only when their DESCRIBEs were lost; bad input; a PING in an unusual encoding) is decoded by
+        ``ether_lite.cbor_decoder``, then answered by ``ether_lite.receive``: each imported for it and dropped
+        again, one after the other, so that neither stays in a board's RAM, nor both at once."""
         b0 = body[0]
         if n == 2 and b0 == 0x81 and body[1] == _QUERY:  # [9]
             return self.hello()

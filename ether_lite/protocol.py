@@ -182,8 +182,10 @@ def error(code, text, detail=()):
     return [header(ERROR), code, text] + list(detail)
 
 
-def query():
-    return [header(QUERY)]
+def query(topic_ids=()):
+    """``[h]``: the device answers with HELLO and every DESCRIBE. ``[h, topic_id, ...]``: with the
+    DESCRIBEs of just those topic ids (what a host missed on a noisy link)."""
+    return [header(QUERY)] + list(topic_ids)
 
 
 # --- checks --------------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ _SHAPES = (
     (3, 3, (_INT, _INT)),  # PONG
     (3, 3, (_INT, _TEXT)),  # LOG
     (3, -1, (_INT, _TEXT)),  # ERROR
-    (1, 1, ()),  # QUERY
+    (1, 1 + MAX_ENDPOINTS, ()),  # QUERY (topic ids checked in check())
 )
 
 
@@ -253,6 +255,10 @@ def check(msg):
         raise ProtocolError(ERR_MALFORMED, "PUB ref %d does not fit 30 bits" % msg[1])
     elif k == DELIVER and (msg[1] >= MAX_ENDPOINTS or msg[2] > MAX_MSG_ID):
         raise ProtocolError(ERR_MALFORMED, "DELIVER topic %d or msg_id %d out of range" % (msg[1], msg[2]))
+    elif k == QUERY:
+        for t in msg[1:]:
+            if not _type_ok(_INT, t) or t >= MAX_ENDPOINTS:
+                raise ProtocolError(ERR_MALFORMED, "QUERY topic id %r is not an int below %d" % (t, MAX_ENDPOINTS))
     return k
 
 

@@ -1,5 +1,6 @@
 """What a Node receives beyond PING and QUERY, once ``ether_lite.cbor_decoder`` decoded it: a DELIVER served
-once per msg_id and ACKed, anything else answered by ``ether_lite.report`` (PROTOCOL.md section 5).
+once per msg_id and ACKed, a QUERY for some topic ids answered with their DESCRIBEs, anything else answered
+by ``ether_lite.report`` (PROTOCOL.md section 5).
 
 A board does not keep this module: ``Node._handle`` reads the PINGs and QUERYs a host sends all the time
 straight from their bytes, and for the rest imports the decoder, decodes, drops it, then imports this module
@@ -22,6 +23,7 @@ _PING = const(5)
 _PONG = const(6)
 _QUERY = const(9)
 _DEVICE_SUBSCRIBES = const(1)
+_ERR_UNKNOWN_TOPIC = const(3)
 _MAX_ENDPOINTS = const(32)
 _MAX_MSG_ID = const(65535)
 _DEDUP = const(8)  # msg_ids remembered to re-ACK retransmitted DELIVERs (the ring: ether_lite.startup)
@@ -40,8 +42,14 @@ def handle(node, msg):
         n = len(msg)
         if h == _PING and n == 2 and _uint(msg[1]):  # in an encoding Node._handle does not read
             return node.send([_PONG, msg[1], clock.ticks_ms()])
-        if h == _QUERY and n == 1:
-            return node.hello()
+        if h == _QUERY and n <= 1 + _MAX_ENDPOINTS:
+            if n == 1:  # in an encoding Node._handle does not read
+                return node.hello()
+            for t in msg[1:]:
+                if not _uint(t) or t >= _MAX_ENDPOINTS:
+                    break
+            else:
+                return describe(node, msg)
         if (h == _DELIVER and n >= 3 and _uint(msg[1]) and _uint(msg[2]) and msg[1] < _MAX_ENDPOINTS
                 and msg[2] <= _MAX_MSG_ID):
             return deliver(node, msg[1], msg[2], msg[3:])
@@ -49,6 +57,21 @@ def handle(node, msg):
 
     report.bad_message(node, msg)
     _drop("report")
+
+
+def describe(node, query):
+    """Answer ``[9, topic_id, ...]``: the DESCRIBEs of those topic ids in that order, back to back (no HELLO);
+    then, for the first topic id the device does not have, ERROR 3."""
+    eps = node.endpoints
+    for t in query[1:]:
+        if t < len(eps):
+            node.send(eps[t][:6])
+    for t in query[1:]:
+        if t >= len(eps):
+            from ether_lite import report
+
+            report.error(node, _ERR_UNKNOWN_TOPIC, "no endpoint with topic id %d" % t, (t,))
+            return _drop("report")
 
 
 def deliver(node, topic_id, msg_id, values):

@@ -45,6 +45,26 @@ def test_hello_and_describe_are_well_formed(hil_probe: DeviceProbe, hil_figure) 
     hil_figure(f"{device_id!r}, {n} endpoints, firmware {firmware!r}")
 
 
+@pytest.mark.hil_check("QUERY for topic ids answered")
+def test_a_query_for_topic_ids_brings_just_their_describes(hil_probe: DeviceProbe, hil_figure) -> None:
+    """``[9, n-1, 0, n]``: the DESCRIBEs of n-1 and 0 in that order, no HELLO, then ERROR 3 for topic id n
+    (which the device does not have). What the bridge asks when DESCRIBEs were lost on a noisy link."""
+    hello, described = hil_probe.query()
+    n = hello[4]
+    hil_probe.ping(4343)  # the device answers in order: what it sent before the PONG is over
+    since = hil_probe.mark()
+    t0 = time.monotonic()
+    hil_probe.send(protocol.query([n - 1, 0, n]))
+    err = hil_probe.wait_for(lambda h: h.kind == protocol.ERROR, 3.0, f"ERROR 3 for topic id {n}", since)
+    took = err.host_t - t0
+    answer = [h.msg for h in hil_probe.heard[since : hil_probe.heard.index(err)]
+              if h.kind in (protocol.HELLO, protocol.DESCRIBE)]
+    assert [m[0] for m in answer] == [protocol.DESCRIBE] * 2, answer
+    assert [m[1:4] for m in answer] == [described[n - 1][1:4], described[0][1:4]], answer
+    assert err.msg[1] == protocol.ERR_UNKNOWN_TOPIC and err.msg[3:] == [n], err.msg
+    hil_figure(f"DESCRIBE {n - 1}, DESCRIBE 0, ERROR 3 for {n}, after {1000 * took:.1f} ms")
+
+
 @pytest.mark.hil_check("protocol version checked")
 def test_a_frame_of_another_version_gets_error_1(hil_probe: DeviceProbe, hil_figure) -> None:
     since = hil_probe.mark()

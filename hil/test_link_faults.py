@@ -6,7 +6,9 @@ What "match" means (checked below, device -> bridge direction, over the faulty p
   the bridge: ``crc_errors + cobs_errors + oversize + decode_errors`` grew by exactly the injector's
   ``frames_damaged``;
 - every frame it did not damage arrives: the bridge's ``frames_in`` grew by the injector's
-  ``frames_intact``;
+  ``frames_intact`` (plus its ``frames_damaged_crc_ok``: damaged frames whose CRC checks all the same, a
+  dropped last COBS code of a frame whose CRC ends in 0x00; the bridge rejects their bodies, which are
+  never one whole CBOR item, as ``decode_errors``);
 - every PUB the injector lost is counted as a sequence gap: ``sequence_gaps`` grew by exactly the number
   of PUB frames among the injector's lost frames (each topic publishes once more, cleanly, at the end, so
   every loss is followed by a frame that reveals it).
@@ -16,7 +18,6 @@ And host -> device: every delivery the bridge reports as acknowledged was acted 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import socket
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 
 from ether_lite import framing, protocol
 from ether_medium.bridge.manager import ATTACHED
-from hil.bridge_harness import HilBridge, HilTimeout
+from hil.bridge_harness import HilBridge
 from hil.faults import NO_FAULTS, DatagramFaultProxy, DirectionStats, FaultRates, StreamFaultProxy
 from hil.targets import ROOT, Target
 
@@ -74,9 +75,13 @@ def test_no_acknowledged_delivery_is_lost_and_counters_match(
     proxy = hil_simulated.proxy
     assert proxy is not None
     b = hil_bridge
-    # every topic publishes once cleanly first, so that the bridge knows each topic's sequence
+    # every topic publishes once cleanly first, so that the bridge knows each topic's sequence: a PUB lost
+    # before the first one this bridge receives of its topic cannot be told from one sent before it was
+    # there (PROTOCOL.md, "Sequence numbers"), so the timed Thermometer.read must have come through too
+    since = len(b.sink.received)
     for topic, data in ((f"{T}.set_led", {"on": False}), (f"{T}.clear_marks", {}), (f"{T}.burst", {"n": 1})):
         assert b.deliver(topic, data).error is None
+    b.run_until(lambda: bool(b.sink.on(f"{T}.read", since)), 3.0, "a reading before the faults")
     before_inj, before = settled(proxy, b)
     acked, failed = [], []
     proxy.set_rates(BAD_LINK)
@@ -87,44 +92,36 @@ def test_no_acknowledged_delivery_is_lost_and_counters_match(
         b.run_for(0.5)  # readings keep flowing through the bad link
     finally:
         proxy.set_rates(NO_FAULTS)
-    # a clean tail: every topic publishes again, revealing any loss at the end of the faulty period
+    # The last fault may have cut or dropped the 0x00 after a frame, which then swallows the next frame the
+    # device sends, faults off or not: let that be the ACK of a delivery that publishes nothing (when it is
+    # swallowed, the retransmission's ACK comes). The tail below is then clean: every topic publishes again,
+    # revealing any loss at the end of the faulty period.
+    assert b.deliver(f"{T}.burst", {"n": 0}).error is None
     since = len(b.sink.received)
     for topic, data in ((f"{T}.set_led", {"on": True}), (f"{T}.mark", {"i": 0}), (f"{T}.burst", {"n": 1})):
         assert b.deliver(topic, data).error is None, topic
     b.run_until(lambda: len(b.sink.on(f"{T}.marks", since)) >= 1, 3.0, "the final mark set")
     b.run_for(0.3)
     after_inj, after = settled(proxy, b)
-    # A PUB lost at the very end of the faulty period shows as a gap only when its topic's next reading
-    # arrives; on a loaded machine that can come after the first snapshot. Keep reading (clean link, so the
-    # injector's losses no longer change) until the bridge has counted them all or a deadline passes; a gap
-    # the bridge really misses still fails the equality below.
-    pubs_expected = lost_pubs(after_inj.lost[len(before_inj.lost):])
-    if after["sequence_gaps"] - before["sequence_gaps"] < pubs_expected:
-        with contextlib.suppress(HilTimeout):
-            b.run_until(lambda: b.mgr.counters.as_dict()["sequence_gaps"] - before["sequence_gaps"]
-                        >= pubs_expected, 10.0, "the gaps of the last lost readings")
-        after_inj, after = settled(proxy, b)
-
     bits = b.sink.on(f"{T}.marks", since)[-1].data
     acted = {i for i in range(1, MARKS + 1) if bits["bits"] >> i & 1}
     assert set(acked) <= acted, f"acknowledged but never acted on: {sorted(set(acked) - acted)}"
     assert bits["calls"] == len(acted) + 1, "a handler ran twice for one delivery"  # + the final mark(0)
 
     damaged = after_inj.frames_damaged - before_inj.frames_damaged
+    crc_ok = after_inj.frames_damaged_crc_ok - before_inj.frames_damaged_crc_ok
     intact = after_inj.frames_intact - before_inj.frames_intact
     lost = after_inj.lost[len(before_inj.lost):]
     rejected = sum(after[k] - before[k] for k in ("crc_errors", "cobs_errors", "oversize", "decode_errors"))
     gaps = after["sequence_gaps"] - before["sequence_gaps"]
     assert damaged > 0 and lost, "the faults did not hit anything: the test proves nothing"
     assert rejected == damaged, f"bridge rejected {rejected} frames, injector damaged {damaged}"
-    assert after["frames_in"] - before["frames_in"] == intact
+    assert after["frames_in"] - before["frames_in"] == intact + crc_ok, f"{crc_ok} damaged passed the CRC"
     pubs_lost = lost_pubs(lost)
-    # KNOWN DEFECT (open): in about 1 run in 15 under CPU load the bridge counts exactly one gap fewer than
-    # the injector lost PUBs (e.g. 66 vs 67), also after waiting 10 s on a clean link; the cause (the bridge's
-    # sequence tracking or the injector's accounting) is not found yet. Any other difference fails.
-    assert pubs_lost - 1 <= gaps <= pubs_lost, f"bridge counted {gaps} missing PUBs, injector lost {pubs_lost}"
+    assert gaps == pubs_lost, f"bridge counted {gaps} missing PUBs, injector lost {pubs_lost}"
     hil_figure(f"{len(acked)}/{MARKS} acked, all acted on once, {len(failed)} reported failed; "
-               f"frames damaged {damaged} = rejected {rejected}; PUBs lost {pubs_lost} = gaps {gaps}; "
+               f"frames damaged {damaged} = rejected {rejected} ({crc_ok} with a valid CRC); "
+               f"PUBs lost {pubs_lost} = gaps {gaps}; "
                f"retransmissions {after['retransmissions'] - before['retransmissions']}")
 
 
@@ -280,23 +277,24 @@ def test_udp_cut_link_is_re_attached(udp_device: tuple[HilBridge, DatagramFaultP
 
 @pytest.mark.hil_check("attach through 1 % corrupt + 1 % loss")
 def test_the_bridge_attaches_through_a_bad_link(hil_simulated: Target, hil_figure) -> None:
-    """Attach while the link is bad; once it is clean again, every endpoint must be known within 5 s."""
+    """Attach while the link is bad: every endpoint is known within 5 s, still through the bad link (the
+    bridge asks for exactly the DESCRIBEs that did not arrive whole, at once; hil/README.md has figures)."""
     proxy = hil_simulated.proxy
     assert proxy is not None
     proxy.set_rates(BAD_LINK)
     bridge = HilBridge(hil_simulated.link, name="badlink")
     try:
-        took = bridge.wait_attached(15.0)
+        took = bridge.wait_attached(5.0)
         first = len(bridge.mgr.endpoints)
-        proxy.set_rates(NO_FAULTS)
         n = bridge.mgr.info.n_endpoints if bridge.mgr.info else 0
-        hil_figure(f"attached after {took:.1f} s with {first} of {n} endpoints")
         assert n > 0
-        # the bridge keeps asking (QUERY) for the topic ids whose DESCRIBE was lost: each one arrives
-        bridge.run_until(lambda: sorted(bridge.mgr.endpoints) == list(range(n)), 5.0,
-                         f"topic ids 0..{n - 1} all described once the link is clean (had {first})")
+        took += bridge.run_until(lambda: sorted(bridge.mgr.endpoints) == list(range(n)), 5.0 - took,
+                                 f"topic ids 0..{n - 1} all described through the bad link (had {first})")
         assert bridge.mgr.state == ATTACHED
         assert len(bridge.mgr.by_topic) == n  # n distinct topics, as the device described them
+        c = bridge.mgr.counters
+        hil_figure(f"all {n} endpoints after {took:.2f} s ({bridge.mgr.attach.queries} QUERYs, "
+                   f"{c.crc_errors + c.cobs_errors + c.decode_errors} damaged frames rejected)")
     finally:
         proxy.set_rates(NO_FAULTS)
         bridge.close()

@@ -122,13 +122,13 @@ def test_stray_pub_while_attached_queries_once_and_redescribes() -> None:
         mgr = LinkManager("thermo1", dev.url, sink)
         with LoopThread(mgr):
             sink.wait(lambda: mgr.state == ATTACHED, what="attach")
-            dev.received.clear()
-            dev.send(protocol.pub(7, 0, 100, [1.0]))  # a topic id the device never described
-            dev.wait_received(protocol.QUERY)
+            dev.wait_received(protocol.QUERY)  # the one sent when the link opened
+            dev.send(protocol.pub(7, 0, 100, [1.0]))  # a topic id beyond what the HELLO said
+            assert dev.wait_received(protocol.QUERY) == protocol.query()  # so HELLO and all: did it reset?
             sink.wait(lambda: mgr.counters.frames_in >= 6, what="the HELLO and DESCRIBE answering it")
             dev.send(protocol.pub(0, 0, 100, [21.5]))
             sink.wait(lambda: len(sink.pubs_of("thermo1")) == 1, what="a PUB after the re-describe")
-            with pytest.raises(AssertionError):  # and no further QUERY: the round completed
+            with pytest.raises(AssertionError):  # and no further QUERY: the answer was complete
                 dev.wait_received(protocol.QUERY, timeout_s=2.5)
             assert mgr.state == ATTACHED and sink.count("attached") == 1
             assert mgr.counters.rejected == 1
@@ -153,8 +153,9 @@ def test_describes_of_one_boot_accumulate_across_rounds() -> None:
 
 
 def test_a_describe_that_never_arrives_is_asked_for_after_attaching(caplog: pytest.LogCaptureFixture) -> None:
-    """A board whose DESCRIBE of one topic keeps getting lost is attached with the others after three QUERY
-    rounds (under two seconds), and the missing topic is added as soon as its DESCRIBE comes through."""
+    """A board whose DESCRIBE of one topic keeps getting lost is asked for exactly that topic id, attached
+    with the others one second after its HELLO, and the missing topic is added as soon as its DESCRIBE comes
+    through."""
     caplog.set_level(logging.INFO)
     sink = RecordingSink()
     hello = protocol.hello("scripted-4", 78, "test", 2, 1 << 30)
@@ -163,12 +164,14 @@ def test_a_describe_that_never_arrives_is_asked_for_after_attaching(caplog: pyte
         dev.on_query(hello, READ)  # topic id 1 is "lost" every time
         mgr = LinkManager("thermo1", dev.url, sink)
         with LoopThread(mgr):
+            dev.wait_received(protocol.QUERY)  # the one sent when the link opened
+            assert dev.wait_received(protocol.QUERY) == protocol.query([1])
             sink.wait(lambda: mgr.state == ATTACHED, timeout_s=5, what="attach without topic id 1")
             assert sorted(mgr.by_topic) == ["Thermometer.read"]
             dev.on_query(led)  # now it gets through
             sink.wait(lambda: "Thermometer.set_led" in mgr.by_topic, timeout_s=5, what="topic id 1 added")
             assert sink.count("attached") == 2  # the sink hears of the new topic (the fabric subscribes it)
-    assert "did not arrive whole in 3 QUERY rounds" in caplog.text
+    assert "the DESCRIBEs of topic ids [1] have not arrived whole yet" in caplog.text
     assert "every topic is described now" in caplog.text
 
 

@@ -130,6 +130,25 @@ def test_ledger_tells_intact_damaged_and_lost_frames_apart() -> None:
     c = led.counts
     assert (c.frames_in, c.frames_intact, c.frames_damaged, c.frames_lost, c.frames_empty) == (5, 2, 2, 3, 1)
     assert c.lost == [fs[1], fs[2], fs[3]]
+    assert c.frames_damaged_crc_ok == 0
+
+
+def test_a_damaged_frame_whose_crc_still_checks_is_counted_apart() -> None:
+    """A frame whose CRC ends in 0x00 ends in the COBS block 01; without that byte it is a valid frame of the
+    body less its last byte (a CRC without final XOR does not see trailing zeros)."""
+    import cbor2
+
+    from ether_lite import framing, protocol
+
+    body = cbor2.dumps(protocol.pub(7, 291, 291 * 50, [21.5]), canonical=True)
+    frame = framing.encode_frame(body)
+    assert frame.endswith(b"\x01\x00")  # its CRC's last byte is 0x00
+    assert framing.decode_frame(frame[:-2] + b"\x00") == body[:-1]
+    led = FrameLedger()
+    led.saw_input(frame)
+    led.saw_output(frame[:-2] + b"\x00")
+    c = led.counts
+    assert (c.frames_damaged, c.frames_damaged_crc_ok) == (1, 1)
 
 
 # -- pty to pty -----------------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ VECTORS = [
     ),
     ("ERROR unknown topic", p.error(p.ERR_UNKNOWN_TOPIC, "no endpoint with topic id 9", (9,))),
     ("QUERY", p.query()),
+    ("QUERY for some topic ids", p.query([3, 7, 31])),
 ]
 
 
@@ -163,6 +164,18 @@ def _bad() -> list[dict[str, object]]:
         {
             "name": "DELIVER topic id out of range",
             "hex": _with_crc(_body_of([p.DELIVER, 32, 1, True])),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
+        {
+            "name": "QUERY topic id out of range",
+            "hex": _with_crc(_body_of([p.QUERY, 2, 32])),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
+        {
+            "name": "QUERY topic id not an int",
+            "hex": _with_crc(_body_of([p.QUERY, "read"])),
             "layer": "protocol",
             "code": p.ERR_MALFORMED,
         },

@@ -29,10 +29,11 @@ import cbor2
 from pydantic import ValidationError
 
 from ether_lite import framing, protocol
+from ether_medium.bridge.attach import Attach, AttachTiming
 from ether_medium.bridge.clock import ClockSync
 from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.delivery import Deliveries, Delivery
-from ether_medium.bridge.endpoints import Endpoint, endpoint_from_describe, format_validation
+from ether_medium.bridge.endpoints import Endpoint, format_validation
 from ether_medium.bridge.links import Link, open_link
 from ether_medium.bridge.sequence import TopicSequence
 from ether_medium.errors import DescribeError, LinkLost, LinkUnavailable
@@ -95,7 +96,6 @@ class _Timing:
     ping_interval_s: float = 1.0
     lease_s: float = 3.5  # no frame for this long while attached: the link is considered lost
     answer_s: float = 3.0  # no answer to QUERY for this long after opening: say so
-    describe_s: float = 1.0  # HELLO without all its DESCRIBEs for this long: QUERY again
     backoff_min_s: float = 0.05
     backoff_max_s: float = 2.0
     incompatible_query_s: float = 5.0
@@ -132,8 +132,7 @@ class LinkManager:
         self.by_topic: dict[str, Endpoint] = {}  # fabric topic -> endpoint
         self.attached_at: float | None = None
         self.last_detach_reason = "not attached yet"
-        # the DESCRIBE round after a HELLO (None: no round open); a refused topic id maps to None
-        self._round: dict[int, Endpoint | None] | None = None
+        self.attach = Attach(name, self.renames, AttachTiming())  # HELLO/DESCRIBE, QUERYs for what is missing
         self._pubs: dict[int, Endpoint] = {}  # publishing endpoints with known fields (hot path)
         self._seq: dict[int, TopicSequence] = {}
         self.deliveries = Deliveries(self.counters, self.problems, self._write)
@@ -152,13 +151,7 @@ class LinkManager:
         self._connected_at = 0.0
         self._hinted = False
         self._last_rx = 0.0
-        self._query_at: float | None = None
-        self._last_query = -1e9
-        self._hello_at = -1e9
-        self._describe_rounds = 0
-        self._missing: set[int] = set()  # topic ids attached without (their DESCRIBEs never arrived whole)
-        self._early: dict[int, tuple[float, list[Any]]] = {}  # DESCRIBEs that came before their HELLO
-        self._unanswered = 0  # QUERYs sent since the link opened with no HELLO back
+        self._incompatible_query_at = float("inf")
         # a datagram link reorders: a missing PUB counts as lost only when it has not come within this
         self._grace_s = 1.0 if self.link.datagram else 0.0
         self._gap_check_at = float("inf")
@@ -182,10 +175,15 @@ class LinkManager:
             return float("inf")
         if self.state == CLOSED:
             return self._reopen_at
-        t = float("inf")
-        for at in (self._query_at, self._ping_at):
+        t = self._ping_at if self._ping_at is not None else float("inf")
+        if self.state == INCOMPATIBLE:
+            t = min(t, self._incompatible_query_at)
+        else:
+            at = self.attach.next_at()
             if at is not None and at < t:
                 t = at
+            if self.state == DESCRIBING:
+                t = min(t, self.attach.attach_by())
         if self.state in (DESCRIBING, ATTACHED):
             t = min(t, self._last_rx + self.timing.lease_s)
         elif self.state == CONNECTED and not self._hinted:
@@ -311,12 +309,12 @@ class LinkManager:
         self._decoder.reset()
         self.state = CONNECTED
         self._connected_at = now
-        self._unanswered = 0
         self._last_rx = now
         self._hinted = False
         self._ping_at = None
         self._pings.clear()
         self._last_peer = self.link.where
+        self.attach.want_hello(now)
         try:
             self._send_query(now)
         except LinkLost as exc:
@@ -344,8 +342,7 @@ class LinkManager:
         self.deliveries.fail_all(f"{self.name} detached before acknowledging ({reason})")
         self._pings.clear()
         self._ping_at = None
-        self._query_at = None
-        self._round = None
+        self.attach.stop()
         self.state = CONNECTED
         if was_attached:
             self.attached_at = None
@@ -362,24 +359,18 @@ class LinkManager:
         self._write(framing.encode_frame(cbor2.dumps(msg, canonical=True)))
 
     def _send_query(self, now: float) -> None:
-        self._last_query = now
-        self._send(protocol.query())
-        if self.state == INCOMPATIBLE:
-            self._query_at = now + self.timing.incompatible_query_s
-        elif self._round is not None:
-            self._query_at = now + self._round_wait()
-        elif self.state == ATTACHED:  # a stray PUB asked for it (another asks again), or DESCRIBEs missing
-            self._query_at = now + self.timing.describe_s if self._missing else None
-        else:
-            # No HELLO yet. On a noisy line a long HELLO seldom arrives whole, so ask often at first (0.25 s,
-            # then 0.5 s for about ten seconds), then once a second.
-            self._query_at = now + (0.25 if self._unanswered < 2 else 0.5 if self._unanswered < 20 else 1.0)
-            self._unanswered += 1
-
-    def _query_soon(self, now: float) -> None:
-        """QUERY now unless one went out within the last second (PROTOCOL.md §5)."""
-        if now - self._last_query >= 1.0:
-            self._send_query(now)
+        """The QUERY :class:`Attach` asks for now, if any: bare until the HELLO came, then for the topic ids
+        still missing."""
+        ids = self.attach.query_due(now)
+        if ids is None:
+            return
+        if ids:
+            self.problems.report(
+                "describe",
+                f"DESCRIBEs of topic ids {ids} (of {self.attach.n}) have not arrived whole; asking for them",
+                logging.INFO,
+            )
+        self._send(protocol.query(ids))
 
     def _timers(self, now: float) -> None:
         if self.state in (DESCRIBING, ATTACHED) and now - self._last_rx > self.timing.lease_s:
@@ -405,27 +396,14 @@ class LinkManager:
                     self.link.reject_current()  # scan the other ports of a multi-port link
                     self._schedule_reopen(now)
                     return
-        if self._query_at is not None and now >= self._query_at:
-            if self._round is not None and self.info is not None:
-                n = self.info.n_endpoints
-                missing = [t for t in range(n) if t not in self._round]
-                self._describe_rounds += 1
-                if self._describe_rounds >= 3:
-                    self.log.warning(
-                        "%s: DESCRIBEs of topic ids %s did not arrive whole in %d QUERY rounds; attaching "
-                        "without them for now, asking again every %g s",
-                        self.name,
-                        missing,
-                        self._describe_rounds,
-                        self.timing.describe_s,
-                    )
-                    self._describe_complete(now, missing)
-                    return
-                self.problems.report(
-                    "describe",
-                    f"DESCRIBEs of topic ids {missing} (of {n}) did not arrive; asking again (QUERY)",
-                )
+        if self.state == INCOMPATIBLE:
+            if now >= self._incompatible_query_at:
+                self._incompatible_query_at = now + self.timing.incompatible_query_s
+                self._send(protocol.query())
+        else:
             self._send_query(now)
+            if self.state == DESCRIBING and now >= self.attach.attach_by():
+                self._describe_complete(now)  # with what arrived; what is missing is asked for on
         if self._ping_at is not None and now >= self._ping_at:
             self._send_ping(now)
         self.deliveries.on_timer(now)
@@ -442,7 +420,7 @@ class LinkManager:
             )
             self._detach(reason, now)
             self._hinted = True  # said above; no "no answer" hint on top
-            self._query_at = now + 1.0  # the last address may answer again (same board, same network)
+            self.attach.want_hello(now + 1.0)  # the last address may answer again (same board, same network)
 
     def _send_ping(self, now: float) -> None:
         self._ping_id = (self._ping_id + 1) % (1 << 30)
@@ -484,7 +462,7 @@ class LinkManager:
         if self.state not in (CONNECTED, INCOMPATIBLE) or self._last_peer == old:
             self.log.info("%s: datagrams now come from %s (was %s)", self.name, self._last_peer, old)
         if self.state == CONNECTED:
-            self._query_soon(now)
+            self.attach.want_hello(now)
 
     def _frame_errors(self, data: bytes) -> None:
         c, dec = self.counters, self._decoder
@@ -546,6 +524,8 @@ class LinkManager:
             else:
                 self._bad_body(body, exc.text, now)
             return
+        if kind != protocol.HELLO and kind != protocol.DESCRIBE and self.attach.asked is not None:
+            self.attach.other_frame(now)  # an answer to a QUERY it follows is over
         handler = _HANDLERS.get(kind)
         if handler is None:
             self._bad_body(body, f"{protocol.kind_name(kind)} is sent by the host, not by a device", now)
@@ -558,7 +538,8 @@ class LinkManager:
             if self.state == ATTACHED:
                 self._detach(f"protocol version {theirs}", now)
             self.state = INCOMPATIBLE
-            self._query_at = now + self.timing.incompatible_query_s
+            self._incompatible_query_at = now + self.timing.incompatible_query_s
+            self.attach.stop()
             self._ping_at = None
             self.log.error(
                 "%s: the device on %s speaks protocol version %d; this bridge speaks version %d. "
@@ -627,42 +608,26 @@ class LinkManager:
             self.log.info("%s: the device now speaks protocol version %d", self.name, protocol.VERSION)
         if old is None:  # a first HELLO, or another boot: nothing learnt before holds
             self.clock.reset(ticks_period)
+            self.attach.new_boot()
             self._set_endpoints({})
             self._seq.clear()
-            self._round = None
-            self._missing.clear()
         self.info = DeviceInfo(device_id, boot_id, firmware, protocol.VERSION, ticks_period, n_endpoints)
         # Boards are told apart by id, never by port: from now on this bridge attaches only this board
         # (a pty path or a USB port reused by another board is refused, and scanning skips it).
         self._locked_id = device_id
         if self._ping_at is None:
             self._send_ping(now)
+        # Within one boot what the device described stays true: DESCRIBEs received before (before the link
+        # dropped, or before this HELLO when that was lost) count. A HELLO of the same boot changes nothing.
+        early = self.attach.hello(n_endpoints, now)
         if self.state == ATTACHED:
-            # Same board, same boot: it announced itself again (its side of the link reconnected, or it
-            # answers a QUERY). Nothing to re-learn; DESCRIBEs that follow replace their topic ids one by one.
-            self._query_at = now + self.timing.describe_s if self._missing else None
             return
-        if now - self._hello_at > 3 * self.timing.describe_s + 1.0:
-            self._describe_rounds = 0
-        self._hello_at = now
-        if self._round is None:
-            # Within one boot what the device described stays true, so DESCRIBEs received before (in an
-            # earlier round, or before the link dropped) count: under line noise no round may arrive whole.
-            self._round = {t: e for t, e in self.endpoints.items() if t < n_endpoints}
         self.state = DESCRIBING
-        self._query_at = now + self._round_wait()
-        early, self._early = self._early, {}
-        for t, msg in early.values():
-            if now - t <= self.timing.describe_s:  # of this HELLO's burst, not of some earlier boot
-                self._on_describe(msg, now)
-                if self.state != DESCRIBING:
-                    return
+        for d in early:
+            self._describe(d, now, early=True)
+            if self.state != DESCRIBING:
+                return
         self._maybe_complete(now)
-
-    def _round_wait(self) -> float:
-        """How long the DESCRIBEs after a HELLO may take before the missing ones are asked for again: a
-        quarter second, doubling per round up to ``describe_s`` (they follow the HELLO at once)."""
-        return min(self.timing.describe_s, 0.25 * (1 << self._describe_rounds))
 
     def _multi_port(self) -> bool:
         return getattr(self.link, "pattern", "") == "auto" or any(
@@ -671,66 +636,43 @@ class LinkManager:
 
     def _on_describe(self, msg: list[Any], now: float) -> None:
         if self.info is None or self.state in (CONNECTED, INCOMPATIBLE):
-            # Its HELLO was lost (or not sent yet): keep it for the HELLO that a QUERY brings at once, so a
-            # noisy link need not carry HELLO and every DESCRIBE of one round intact.
+            # Its HELLO was lost (or not sent yet): keep it for the HELLO that a QUERY brings, so a noisy
+            # link need not carry HELLO and every DESCRIBE of one answer intact.
             if len(msg) > 1 and type(msg[1]) is int and msg[1] < protocol.MAX_ENDPOINTS:
-                self._early[msg[1]] = (now, msg)
-            self._query_soon(now)
+                self.attach.early(msg[1], msg, now)
             return
-        n = self.info.n_endpoints
-        tid = msg[1]
+        self._describe(msg, now)
+
+    def _describe(self, msg: list[Any], now: float, early: bool = False) -> None:
         try:
-            ep = endpoint_from_describe(msg, self.renames, n)
-            # the endpoints this one must not collide with: those described in this round, else the attached
-            others = self._round if self._round is not None else self.endpoints
-            for other_id, other in others.items():
-                if (
-                    other is not None
-                    and other_id != tid
-                    and (other.topic == ep.topic or other.name == ep.name)
-                ):
-                    raise DescribeError(
-                        f"topic id {tid} {ep.name!r} has the same name as topic id {other_id}; "
-                        f"give one of the methods its own topic= on the device, or rename one in "
-                        f"devices.{self.name}.topics"
-                    )
+            ep = self.attach.describe(msg, now, early=early)
         except DescribeError as exc:
-            self._refuse_describe(tid, str(exc), now)
+            self._refuse_describe(msg[1], str(exc), now)
             return
-        if self._round is None:  # attached, no HELLO before it: one endpoint changed (fields now known)
+        if self.state == ATTACHED:  # one endpoint described again (fields now known), or one missing came
             self._redescribe(ep)
-            return
-        self._round[tid] = ep
-        self._maybe_complete(now)
+        else:
+            self._maybe_complete(now)
 
     def _refuse_describe(self, tid: int, why: str, now: float) -> None:
         self.counters.describe_errors += 1
         self.problems.report(f"describe {tid}", f"DESCRIBE of topic id {tid} refused: {why}", logging.ERROR)
-        if self._round is not None and self.info is not None and tid < self.info.n_endpoints:
-            self._round[tid] = None
-            self._maybe_complete(now)
-        elif tid in self._missing:  # it arrived at last, and is invalid: nothing more to ask for
-            self._missing.discard(tid)
-            if not self._missing:
-                self._query_at = None
+        if self.state in (CONNECTED, INCOMPATIBLE) or self.info is None:
+            return
+        self.attach.refused(tid, now)
+        self._maybe_complete(now)
 
     def _maybe_complete(self, now: float) -> None:
-        assert self.info is not None and self._round is not None
-        n = self.info.n_endpoints
-        if len(self._round) >= n and all(t in self._round for t in range(n)):
+        if self.state == DESCRIBING and self.attach.complete:
             self._describe_complete(now)
 
-    def _describe_complete(self, now: float, missing: list[int] | None = None) -> None:
-        """Attach with the round's endpoints; ``missing`` topic ids (never arrived whole) are asked for
-        again every second and added as they come."""
+    def _describe_complete(self, now: float) -> None:
+        """Attach with the endpoints described so far; the topic ids still missing (their DESCRIBEs have
+        not arrived whole) are asked for on (:class:`Attach`) and added as they come."""
         assert self.info is not None
-        described = self._round or {}
-        self._round = None
-        self._describe_rounds = 0
-        self._missing = set(missing or ())
-        self._query_at = now + self.timing.describe_s if self._missing else None
-        refused = sorted(t for t, e in described.items() if e is None and t not in self._missing)
-        new = {t: e for t, e in described.items() if e is not None}
+        missing = self.attach.missing()
+        refused = sorted(t for t, e in self.attach.described.items() if e is None)
+        new = self.attach.endpoints()
         self._set_endpoints(new)
         self.state = ATTACHED
         self.attached_at = now
@@ -745,7 +687,8 @@ class LinkManager:
                 ", ".join(sorted(e.name for e in new.values())) or "no topics",
             )
         info = self.info
-        self.log.info(
+        self.log.log(
+            logging.WARNING if missing else logging.INFO,
             "%s attached on %s: device id %r, firmware %r, boot id %d, protocol %d; %s%s",
             self.name,
             self.link.where,
@@ -755,7 +698,11 @@ class LinkManager:
             info.protocol,
             "; ".join(e.signature() for e in sorted(new.values(), key=lambda e: e.topic_id)) or "no topics",
             (f"; refused topic ids {refused}" if refused else "")
-            + (f"; topic ids {sorted(self._missing)} not described yet" if self._missing else ""),
+            + (
+                f"; the DESCRIBEs of topic ids {missing} have not arrived whole yet (asking for them on)"
+                if missing
+                else ""
+            ),
         )
         self.sink.attached(self)
 
@@ -765,15 +712,12 @@ class LinkManager:
         self._pubs = {t: e for t, e in eps.items() if e.publishes and e.fields is not None}
 
     def _redescribe(self, ep: Endpoint) -> None:
-        if ep.topic_id in self._missing:
-            self._missing.discard(ep.topic_id)
-            if not self._missing:
-                self._query_at = None
-                self.log.info("%s: every topic is described now", self.name)
         old = self.endpoints.get(ep.topic_id)
         eps = dict(self.endpoints)
         eps[ep.topic_id] = ep
         self._set_endpoints(eps)
+        if old is None and not self.attach.missing():
+            self.log.info("%s: every topic is described now", self.name)
         if old is None or old.topic != ep.topic or old.publishes != ep.publishes:
             self.log.info("%s: topic id %d is now %s", self.name, ep.topic_id, ep.signature())
             self.sink.attached(self)
@@ -785,6 +729,8 @@ class LinkManager:
         ref = msg[1]
         tid, seq, t16 = ref & 0x1F, (ref >> 5) & 0x1FF, (ref >> 14) & 0xFFFF
         ep = self._pubs.get(tid)
+        if self.attach.asked is not None:
+            self.attach.other_frame(now)  # an answer to a QUERY it follows is over
         if ep is None or self.state != ATTACHED:
             self._reject_pub(tid, now)
             return
@@ -864,11 +810,11 @@ class LinkManager:
             why = f"PUB on topic id {tid} ({ep.topic}), which the device described as a subscriber"
         else:
             why = f"PUB on {ep.topic} before the device described its fields"
-        self.problems.report(f"reject {tid}", f"{why}: dropped; asking it to describe itself (QUERY)")
-        if self.state != INCOMPATIBLE and (
-            self._round is None or now - self._hello_at > self.timing.describe_s
-        ):
-            self._query_soon(now)
+        if self.state == ATTACHED:
+            self.problems.report(f"reject {tid}", f"{why}: dropped; asking for its DESCRIBE (QUERY)")
+            self.attach.ask_again(tid, now)
+        else:  # the HELLO and DESCRIBEs are being asked for already
+            self.problems.report(f"reject {tid}", f"{why}: dropped")
 
     # ---------------------------------------------------------------- the rest
     def _on_ack(self, msg: list[Any], now: float) -> None:

@@ -20,6 +20,7 @@ class DirectionStats:
     frames_in: int = 0
     frames_intact: int = 0
     frames_damaged: int = 0  # frames a receiver's CRC check must reject (UDP: pieces of corrupted datagrams)
+    frames_damaged_crc_ok: int = 0  # byte streams: damaged frames that pass the CRC (see ledger.py)
     frames_lost: int = 0  # input frames that never arrived intact
     frames_duplicated: int = 0  # UDP only: extra intact copies
     frames_empty: int = 0

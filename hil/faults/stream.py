@@ -78,7 +78,8 @@ class _Direction:
             direction=self.name, bytes_in=c.seen, bytes_out=self.bytes_out, corrupted=c.corrupted,
             dropped=c.dropped, duplicated=c.duplicated, delayed=c.delayed, cut_dropped=self.cut_dropped,
             discarded=self.discarded, frames_in=f.frames_in, frames_intact=f.frames_intact,
-            frames_damaged=f.frames_damaged, frames_lost=f.frames_lost, frames_empty=f.frames_empty,
+            frames_damaged=f.frames_damaged, frames_damaged_crc_ok=f.frames_damaged_crc_ok,
+            frames_lost=f.frames_lost, frames_empty=f.frames_empty,
             frames_in_flight=self.ledger.in_flight, lost=list(f.lost),
         )
 

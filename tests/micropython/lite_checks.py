@@ -467,6 +467,27 @@ def check_node_hello_and_describe():
         h.close()
 
 
+def check_node_answers_a_query_for_some_topic_ids():
+    # PROTOCOL.md, QUERY: [9, id, ...] is answered with the DESCRIBEs of those ids, in that order, back to
+    # back and without a HELLO; a topic id the device does not have gets ERROR 3 after them
+    h = Host(Thermometer())
+    try:
+        h.recv()
+        h.send(protocol.query([3, 0]))
+        msgs = [m for m in h.recv() if m[0] != protocol.PUB]
+        assert [m[:3] for m in msgs] == [[protocol.DESCRIBE, 3, "Thermometer.set_led"],
+                                         [protocol.DESCRIBE, 0, "Thermometer.blink"]], msgs
+        h.send(protocol.query([1, 9]))
+        msgs = [m for m in h.recv() if m[0] != protocol.PUB]
+        assert _kinds(msgs) == [protocol.DESCRIBE, protocol.ERROR], msgs
+        assert msgs[0][1] == 1 and msgs[1][1] == protocol.ERR_UNKNOWN_TOPIC and msgs[1][3:] == [9], msgs
+        h.send([protocol.QUERY, 1, 32])  # out of range: malformed, nothing described
+        msgs = [m for m in h.recv() if m[0] != protocol.PUB]
+        assert _kinds(msgs) == [protocol.ERROR] and msgs[0][1] == protocol.ERR_MALFORMED, msgs
+    finally:
+        h.close()
+
+
 def check_subscriber_defaults_on_either_interpreter():
     # PROTOCOL.md, DESCRIBE fields: CPython describes a parameter's default (the host fills it into the
     # DELIVER); MicroPython describes no fields (the host sends a map of what the caller gave, and the
