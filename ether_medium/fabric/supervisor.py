@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ether_medium import topics
-from ether_medium.config import EtherConfig, RestartPolicy
+from ether_medium.config import EtherConfig, PlacementConfig, RestartPolicy
 from ether_medium.errors import EnvelopeError
 from ether_medium.fabric import shm
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
-from ether_medium.logs import get_logger, print_remote
+from ether_medium.logs import get_logger, print_remote, print_stdout
 from ether_medium.problems import ProblemLog, kind_of
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ class Child:
     restart_at: float | None = None
     started_at: float = 0.0
     history: list[int] = field(default_factory=list)
+    placement: PlacementConfig | None = None  # on a cluster; None: on the tap process's machine
+    where: str = ""  # the node it runs on, as the engine names it ("" for this machine)
 
 
 class Supervision:
@@ -70,7 +72,7 @@ class Supervision:
     # what the supervisor thread receives (see _on_message)
     SUPERVISED: tuple[str, ...] = (
         topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS,
-        topics.HEALTH, topics.DEVICE,
+        topics.HEALTH, topics.DEVICE, topics.STDOUT,
         topics.STATUS,
     )
     recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
@@ -216,6 +218,9 @@ class Supervision:
         if topic == topics.HEALTH:
             self.health_log.on_report(data)
             return
+        if topic == topics.STDOUT:
+            print_stdout(data)
+            return
         if topic == topics.DEVICE:
             self.health_log.on_device(data)
             return
@@ -261,6 +266,7 @@ class Supervision:
                     "restarting" if c.restart_at is not None else f"exited ({c.exit_code})",
                     "restarts": c.restarts,
                     "up_s": now - c.started_at if c.exit_code is None else None,
+                    **({"node": c.where} if c.where else {}),  # where a cluster engine placed it
                 }
                 for c in self.children.values()
             ]
