@@ -186,20 +186,32 @@ class Supervision:
         self._sup_live.set()
         try:
             while not self._sup_stop.is_set():
-                try:
-                    env = client.recv(0.02)
-                except EnvelopeError as exc:
-                    self.sup_problems.report(kind_of(str(exc)), f"dropped a malformed fabric message: {exc}",
-                                             logging.ERROR)
-                    continue
-                if env is not None and env.topic == topics.STATUS:
-                    self._answer_status(client, env.reply_to, env.request_id)
-                elif env is not None:
-                    self._dispatch(env)
+                self._receive(client, 0.02)
                 self._watch(client)
         finally:
             client.close(bye=False)
             self._sup = None
+
+    def _receive(self, client: FabricClient, timeout: float) -> None:
+        """Take one message (waiting up to ``timeout``) and act on it."""
+        try:
+            env = client.recv(timeout)
+        except EnvelopeError as exc:
+            self.sup_problems.report(kind_of(str(exc)), f"dropped a malformed fabric message: {exc}",
+                                     logging.ERROR)
+            return
+        if env is not None and env.topic == topics.STATUS:
+            self._answer_status(client, env.reply_to, env.request_id)
+        elif env is not None:
+            self._dispatch(env)
+
+    def _settle(self, client: FabricClient, child: Child, limit_s: float = 0.5) -> None:
+        """Before a clean exit (code 0) is judged: take in what is already on its way, the child's own
+        ``Ether.bye`` or the session's ``Ether.shutdown`` (a process can exit before the supervisor has read
+        the message that told it to), for at most ``limit_s``."""
+        deadline = time.monotonic() + limit_s
+        while not self.stopping and child.name not in self._byes and time.monotonic() < deadline:
+            self._receive(client, 0.01)
 
     def _dispatch(self, env: Envelope) -> None:
         """:meth:`_on_message`, for any envelope: one whose values cannot be used (a log level of Infinity,
@@ -312,6 +324,8 @@ class Supervision:
                 code = proc.poll()
                 if code is None:
                     continue
+                if code == 0:
+                    self._settle(client, child)
                 self._exited(child, code)
                 if self.stopping and code == 0:
                     continue
