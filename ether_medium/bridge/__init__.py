@@ -9,7 +9,7 @@ format is ether_lite's (PROTOCOL.md; :mod:`ether_lite.framing`, :mod:`ether_lite
 =============================== ===========================================================================
 module                          what it holds
 =============================== ===========================================================================
-``links``                       host-side byte links, chosen by URL scheme
+``links``                       host-side byte links, one module per URL scheme (an entry-point group)
 ``manager``                     the per-device state machine: states and timers, coordinating the next five
 ``connection``                  opening a link with backoff, the lease, PINGs
 ``inbound``                     bytes to checked messages, dispatched; bad input counted and reported
@@ -43,6 +43,7 @@ __all__ = [
     "LinkCounters",
     "LinkLost",
     "LinkManager",
+    "LinkURLError",
     "LinkUnavailable",
     "device",
     "open_link",
@@ -52,6 +53,7 @@ _WHERE = {
     "AttachError": "errors",
     "BridgeError": "errors",
     "LinkLost": "errors",
+    "LinkURLError": "errors",
     "LinkUnavailable": "errors",
     "ClockSync": "clock",
     "LinkCounters": "counters",

@@ -170,8 +170,7 @@ class LinkManager:
                     if self.state == CLOSED:
                         return
             else:
-                # One read per readiness: a serial port opened with VMIN=0 reads 0 bytes when it has none,
-                # which only after poll() said "readable" means the port is gone.
+                # One read per readiness: a stream link reads what is there (all of it, up to 64 KB)
                 data = self.link.read()
                 if data:
                     self._feed(data, now)
