@@ -18,15 +18,27 @@ from ether_medium.bridge.links.serial import SerialLink
 from ether_medium.bridge.links.udp import UdpLink
 
 
-def _collect(read: object, n: int, timeout_s: float) -> bytes:
-    got = b""
-    deadline = time.monotonic() + timeout_s
-    while len(got) < n and time.monotonic() < deadline:
-        got += read(deadline - time.monotonic())  # type: ignore[operator]
-    return got
+class _Peer:
+    """recv() and hang_up() of a peer whose ``_read(left_s)`` returns what came within ``left_s``."""
+
+    def _read(self, left: float) -> bytes:
+        raise NotImplementedError
+
+    def recv(self, n: int, timeout_s: float) -> bytes:
+        got = b""
+        deadline = time.monotonic() + timeout_s
+        while len(got) < n and time.monotonic() < deadline:
+            got += self._read(deadline - time.monotonic())
+        return got
+
+    def hang_up(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
-class PtyPeer:
+class PtyPeer(_Peer):
     """A pseudo-terminal: the host opens its slave path as a serial port; the device is the master."""
 
     def __init__(self) -> None:
@@ -44,12 +56,6 @@ class PtyPeer:
                 return os.read(self.master, 65536)
         return b""
 
-    def recv(self, n: int, timeout_s: float) -> bytes:
-        return _collect(self._read, n, timeout_s)
-
-    def hang_up(self) -> None:
-        self.close()
-
     def close(self) -> None:
         for fd in (self.master, self.slave):
             with contextlib.suppress(OSError):
@@ -62,7 +68,7 @@ def serial_pair() -> tuple[SerialLink, PtyPeer]:
     return SerialLink(f"serial://{peer.path}"), peer
 
 
-class UdpPeer:
+class UdpPeer(_Peer):
     """A board on UDP: it sends to the address the link listens on; the link replies to it."""
 
     def __init__(self, link: UdpLink) -> None:
@@ -77,12 +83,6 @@ class UdpPeer:
         if select.select([self.sock], [], [], max(0.0, left))[0]:
             return self.sock.recv(65536)
         return b""
-
-    def recv(self, n: int, timeout_s: float) -> bytes:
-        return _collect(self._read, n, timeout_s)
-
-    def hang_up(self) -> None:
-        self.close()
 
     def close(self) -> None:
         self.sock.close()
@@ -113,7 +113,7 @@ while True:
 """
 
 
-class RelayPeer:
+class RelayPeer(_Peer):
     """A child that relays its stdin/stdout to a Unix socket this peer listens on: the device is the socket.
     Each time the link opens (starts the child again) the newest connection is the device."""
 
@@ -153,9 +153,6 @@ class RelayPeer:
         if select.select([conn], [], [], max(0.0, left))[0]:
             return conn.recv(65536)
         return b""
-
-    def recv(self, n: int, timeout_s: float) -> bytes:
-        return _collect(self._read, n, timeout_s)
 
     def hang_up(self) -> None:
         if self.conn is not None:
