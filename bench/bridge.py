@@ -261,9 +261,9 @@ def breakdown(n: int = 20_000) -> None:
     from ether_lite import cbor, framing, protocol
     from ether_medium.bridge.links import Link
     from ether_medium.bridge.service import FabricBridge
-    from ether_medium.broker import Broker
-    from ether_medium.client import FabricClient
     from ether_medium.config import DeviceConfig
+    from ether_medium.fabric.broker import Broker
+    from ether_medium.fabric.client import FabricClient
 
     class _Quiet(Link):  # the frames are fed by hand below
         def open(self) -> None: ...

@@ -5,7 +5,8 @@
    ``sqlite3`` batched ``executemany`` inserts of the same rows into the same schema with the same pragmas.
    Target >= 0.5.
 2. The fabric's throughput with recording on as a ratio to recording off. Target >= 0.8. Needs the fabric
-   (``ether_medium.launcher`` and ``bench/fabric_nodes.py``); skipped with a message when they are not there.
+   (``ether_medium.fabric.launcher`` and ``bench/fabric_nodes.py``); skipped with a message when they are
+   not there.
 
 Each part runs ``BENCH_ROUNDS`` interleaved rounds (default 3); printed: every round with the machine's load
 average, the ratio of the best figures and the median of the per-round ratios (a shared machine: the load of
@@ -31,9 +32,9 @@ from typing import Any
 import cbor2
 import zmq
 
-from ether_medium.broker import Broker, BrokerAddresses
 from ether_medium.config import load_config
-from ether_medium.envelope import Envelope, encode
+from ether_medium.fabric.broker import Broker, BrokerAddresses
+from ether_medium.fabric.envelope import Envelope, encode
 from ether_medium.recorder import Store, run_recorder
 
 N = int(os.environ.get("BENCH_N", "200000"))
@@ -161,12 +162,13 @@ def _summary(label: str, ons: list[float], offs: list[float], target: float) -> 
 
 
 def fabric_ratio() -> None:
-    """The fabric's throughput with recording on / off (needs the fabric: ether_medium.launcher and
+    """The fabric's throughput with recording on / off (needs the fabric: ether_medium.fabric.launcher and
     bench/fabric_nodes.py)."""
     sys.path[:0] = [str(Path(__file__).resolve().parent)]
     try:
-        import ether_medium.launcher  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
         import fabric_nodes  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+
+        import ether_medium.fabric.launcher  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
     except ImportError as exc:
         print(f"fabric throughput, recording on / off: skipped ({exc})")
         return

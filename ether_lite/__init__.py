@@ -6,15 +6,16 @@ PROTOCOL.md (repo root) is the wire protocol; this package imports nothing a boa
 
 What a board keeps loaded (bench/lite.py measures it): this module, ``node``, ``endpoints``, ``clock``,
 ``cbor_core``, ``framing_core``, ``links`` and the one link module chosen. What it loads for the occasion
-and drops again (RAM: see ``ether_lite.node``): ``startup``, ``receive``, ``cbor_decoder``, ``report``.
+and drops again (RAM: see ``ether_lite.node``): ``startup``, ``fields``, ``receive``, ``cbor_decoder``,
+``report``.
 The host side, which a board never imports: ``cbor`` (the full codec), ``framing`` (one-shot framing
 helpers, ``FrameError``), ``protocol``.
 """
 
 __version__ = "0.1.0"
 
-from ether_lite.endpoints import ether_pub, ether_sub  # noqa: E402
-from ether_lite.node import Node, _drop, log  # noqa: E402
+from ether_lite.endpoints import ether_pub, ether_sub
+from ether_lite.node import Node, _drop, log
 
 
 def run(*objs, link="usb_cdc", device_id=None, until=None):
@@ -22,15 +23,17 @@ def run(*objs, link="usb_cdc", device_id=None, until=None):
     ``"udp://host:port"``, ``"stdio"``, a pyserial URL, or a link object) until ``until()`` is true."""
     from ether_lite.links import open_link
 
-    link = open_link(link)
+    opened = open_link(link)
     # a board keeps the chosen link module, not the code that chose it (RAM: ether_lite.node._drop)
     del open_link
     _drop("links")
-    node = Node(objs, link, device_id=device_id)
+    node = Node(objs, opened, device_id=device_id)
     try:
         node.run(until)
     finally:
         node.close()
+        if opened is not link:  # run() opened it from a spec: it closes it (stdio: Ctrl-C and print() back)
+            opened.close()
     return node
 
 

@@ -1,7 +1,7 @@
 """Frames on a byte link: COBS(body + CRC-16) followed by one 0x00 byte (PROTOCOL.md, "Frames").
 
-What hosts and tests import: ``ether_lite.framing_core`` (what a board loads: ``crc16``, ``encode_into``,
-the streaming ``FrameDecoder``) plus the conveniences that allocate: ``encode_frame``, ``decode_frame``
+What hosts and tests import: ``ether_lite.framing_core`` (what a board loads: ``crc16``,
+``encode_in_place``, the streaming ``FrameDecoder``) plus the conveniences that allocate: ``encode_frame``, ``decode_frame``
 and ``FrameDecoder.frames()`` / ``counters()``. The one-shot ``decode_frame`` raises ``FrameError`` (a
 ``ValueError``) naming what was wrong; the streaming decoder never raises on any input bytes.
 
@@ -34,12 +34,15 @@ class FrameError(ValueError):
 
 def encode_into(out, body, n=-1):
     """Write the frame of ``body[:n]`` into ``out`` (at least ``MAX_FRAME`` bytes); return its length.
-    Raises ``FrameError`` when the body is over ``MAX_BODY`` bytes. No allocation."""
+    Raises ``FrameError`` when the body is over ``MAX_BODY`` bytes. No allocation (a board frames in place:
+    ``framing_core.encode_in_place``)."""
     if n < 0:
         n = len(body)
     if n > MAX_BODY:
         raise FrameError("frame body is %d bytes; the protocol allows at most %d" % (n, MAX_BODY))
-    return _core.encode_into(out, body, n)
+    for i in range(n):
+        out[i + 1] = body[i]
+    return _core.encode_in_place(out, n)
 
 
 class FrameDecoder(_StreamDecoder):

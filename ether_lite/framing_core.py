@@ -1,7 +1,7 @@
 """Frames on a byte link, the part a board loads: COBS(body + CRC-16) followed by one 0x00 byte.
 
 See PROTOCOL.md, section "Frames". The same bytes travel in a UDP datagram, so one decoder serves
-every link. Nothing here allocates per frame: ``encode_into`` writes into the caller's buffer, and the
+every link. Nothing here allocates per frame: ``encode_in_place`` frames a body where it lies, and the
 streaming decoder collects the body into a buffer preallocated for the largest legal frame.
 
 The streaming decoder never raises on any input bytes: corruption is counted (``crc_errors``,
@@ -37,44 +37,36 @@ def crc16(data, start=0, end=-1, crc=0xFFFF):
     return crc
 
 
-def encode_into(out, body, n=-1):
-    """Write the frame of ``body[:n]`` into ``out`` (at least ``MAX_FRAME`` bytes); return its length.
+def encode_in_place(buf, n):
+    """Make ``buf`` the frame of the body ``buf[1:n + 1]``; return the frame's length.
 
-    The frame is COBS(body + CRC16 big-endian) + 0x00. No allocation. ``n`` must be at most ``MAX_BODY``:
-    a Node encodes into a ``MAX_BODY`` buffer, so here it is not checked (``ether_lite.framing.encode_into``,
-    what hosts use, checks it and raises ``FrameError``).
+    The frame is COBS(body + CRC16 big-endian) + 0x00, written over the body where it lies: a body starts
+    one byte in, where the first code byte goes, so a Node encodes a message straight into its frame buffer
+    (``MAX_FRAME`` bytes: a body of up to ``MAX_BODY``, not checked here). No allocation. A block of 254
+    bytes without a zero (only in bodies over 252 bytes) shifts the rest of the frame by one.
     """
-    if n < 0:
-        n = len(body)
-    crc = crc16(body, 0, n)
-    total = n + 2
+    crc = crc16(buf, 1, n + 1)
+    buf[n + 1] = crc >> 8
+    buf[n + 2] = crc & 0xFF
+    end = n + 3  # one past the last byte of body + CRC
     code_at = 0
-    o = 1
-    code = 1
-    for i in range(total):
-        if i < n:
-            b = body[i]
-        elif i == n:
-            b = crc >> 8
-        else:
-            b = crc & 0xFF
-        if b == 0:
-            out[code_at] = code
-            code_at = o
-            o += 1
-            code = 1
-        else:
-            out[o] = b
-            o += 1
-            code += 1
-            if code == 0xFF and i + 1 < total:
-                out[code_at] = code
-                code_at = o
-                o += 1
-                code = 1
-    out[code_at] = code
-    out[o] = 0
-    return o + 1
+    i = 1
+    while i < end:
+        if i - code_at == 255:  # 254 bytes without a zero: the block's code is 0xFF; the next code goes here
+            j = end
+            while j > i:
+                buf[j] = buf[j - 1]
+                j -= 1
+            end += 1
+            buf[code_at] = 0xFF
+            code_at = i
+        elif buf[i] == 0:
+            buf[code_at] = i - code_at
+            code_at = i
+        i += 1
+    buf[code_at] = end - code_at
+    buf[end] = 0
+    return end + 1
 
 
 class FrameDecoder:

@@ -8,9 +8,10 @@ RAM on a board (a SAMD21 has about 17 KB free): a board keeps this, ``endpoints`
 ``cbor_core`` (the encoder), ``framing_core`` and the chosen link: what publishing and answering PING and
 QUERY need. The rest lives in modules imported for the occasion and dropped again (``_drop``), so their
 code is freed by the next collection: what runs once (``ether_lite.startup``: the Node's construction, the
-endpoint table, the device's identity, fields learnt from a first reading), what a DELIVER needs
-(``ether_lite.receive``, with ``ether_lite.cbor_decoder``) and what runs only when something went wrong
-(``ether_lite.report``). The price is a load from flash on each such occasion (a few ms on a board).
+endpoint table, the device's identity; ``ether_lite.fields``: fields learnt from a first reading), what a
+DELIVER needs (``ether_lite.cbor_decoder``, then ``ether_lite.receive``, one after the other) and what runs
+only when something went wrong (``ether_lite.report``). The price is a load from flash on each such
+occasion (a few ms on a board). bench/lite_circuitpython.py measures the heap this needs under CircuitPython.
 
 Wire constants are private ``const``s (no RAM on MicroPython) and messages are built inline, so a board
 does not load ``ether_lite.protocol``; tests/test_lite_constants.py checks every constant against it.
@@ -21,7 +22,7 @@ import sys
 from ether_lite import __version__, clock
 from ether_lite import endpoints as _eps
 from ether_lite.cbor_core import CBOREncodeError
-from ether_lite.framing_core import encode_into
+from ether_lite.framing_core import encode_in_place
 
 try:
     from micropython import const
@@ -55,6 +56,7 @@ _DUE = const(11)
 _REPORT_MS = const(1000)  # at most one link-error report per second
 _LOG_MAX = const(240)  # bytes of UTF-8 text in one LOG frame (keeps the body <= 256 B)
 _IDLE_MS = const(50)  # longest wait of run() when nothing is due
+_READ_MAX = const(512)  # bytes one poll() reads at most, so that a flood cannot hold up publishing
 
 _LOGGERS = []  # running Nodes, for log()
 # CPython keeps what it imported: RAM is plenty on a desktop, and there a thread's import could race
@@ -63,7 +65,7 @@ _KEEP_MODULES = sys.implementation.name == "cpython"
 
 
 def _drop(name):
-    """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``receive``,
+    """Forget the module ``ether_lite.<name>`` after a one-off use (``startup``, ``fields``, ``receive``,
     ``cbor_decoder``, ``report``): out of ``sys.modules`` and off the package, nothing refers to its code
     any more and the next collection frees it (bench/lite.py measures it under MicroPython: of 5 KB, about
     0.3 KB stays, the names it interned). The next use imports it again from flash. Not on CPython."""
@@ -118,7 +120,7 @@ class Node:
         if msg is not None:
             enc.n = 0
             enc.encode(msg)
-        self.link.write(self._frame, encode_into(self._frame, self._body, enc.n))
+        self.link.write(self._frame, encode_in_place(self._frame, enc.n))
         self.sent += 1
 
     def hello(self):
@@ -155,10 +157,10 @@ class Node:
     def _pub(self, ep, result):
         """Encode and send one PUB of ``result`` on ``ep``, allocating nothing (PROTOCOL.md, PUB)."""
         if ep[_FIELDS] is None:  # the first reading defines the fields: DESCRIBE the topic again
-            from ether_lite import startup
+            from ether_lite import fields
 
-            ep[_FIELDS] = startup.fields_of(result)
-            _drop("startup")
+            ep[_FIELDS] = fields.of_value(result)
+            _drop("fields")
             if self._connected:
                 self.send(ep[:6])
         fields = ep[_FIELDS]
@@ -202,16 +204,22 @@ class Node:
         else:
             self._connected = False
         busy = False
-        n = link.readinto(self._in)
+        buf = self._in
         dec = self._dec
-        if n:
+        n = link.readinto(buf)
+        got = n
+        while n:  # what the link has, up to _READ_MAX bytes: a full buffer may have more behind it
             busy = True
             pos = 0
             while pos < n:
-                pos = dec.feed(self._in, pos, n)
+                pos = dec.feed(buf, pos, n)
                 if dec.length >= 0:
                     self.received += 1
                     self._handle(dec.body, dec.length)
+            if n < len(buf) or got >= _READ_MAX:
+                break
+            n = link.readinto(buf)
+            got += n
         now = clock.ticks_ms()
         for ep in self._timed:
             if clock.ticks_diff(now, ep[_DUE]) >= 0:
@@ -259,9 +267,9 @@ class Node:
 
         The messages a host sends all the time, PING ``[5, ping_id]`` and QUERY ``[9]``, are read here from
         their bytes. Anything else (a DELIVER: someone acted; a QUERY for some topic ids, which a host sends
-        only when their DESCRIBEs were lost; bad input; a PING in an unusual encoding) is
-        ``ether_lite.receive``'s, with the CBOR decoder: imported for it and dropped again, so that neither
-        stays in a board's RAM."""
+        only when their DESCRIBEs were lost; bad input; a PING in an unusual encoding) is decoded by
+        ``ether_lite.cbor_decoder``, then answered by ``ether_lite.receive``: each imported for it and dropped
+        again, one after the other, so that neither stays in a board's RAM, nor both at once."""
         b0 = body[0]
         if n == 2 and b0 == 0x81 and body[1] == _QUERY:  # [9]
             return self.hello()
@@ -269,15 +277,23 @@ class Node:
             ai = body[2] & 0x1F
             k = 0 if ai < 24 else 1 << (ai - 24) if ai < 28 else -1  # bytes of the uint after its head
             # ids below 2**30 (the host's) fit a small int on every board (some have no long ints)
-            if n == 3 + k and (k < 4 or k == 4 and body[3] < 0x40):
+            if n == 3 + k and (k < 4 or (k == 4 and body[3] < 0x40)):
                 v = ai if k == 0 else 0
                 for i in range(3, n):
                     v = v << 8 | body[i]
                 return self.send([_PONG, v, clock.ticks_ms()])
         try:
+            from ether_lite import cbor_decoder
+
+            try:
+                msg = cbor_decoder.loads(body, 0, n)
+            except cbor_decoder.CBORDecodeError as e:
+                msg = e
+            del cbor_decoder  # nothing refers to the decoder's code now: the next collection frees it
+            _drop("cbor_decoder")
             from ether_lite import receive
 
-            receive.handle(self, body, n)
+            receive.handle(self, msg)
         except MemoryError:  # the user's code holds the RAM this needs: the message is dropped, and said so
             self.send([_ERROR, _ERR_INTERNAL, "no memory to read a message: dropped"])
         finally:

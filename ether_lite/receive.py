@@ -1,10 +1,11 @@
-"""What a Node receives beyond PING and QUERY: the message decoded (``ether_lite.cbor_decoder``), a DELIVER
-served once per msg_id and ACKed, a QUERY for some topic ids answered with their DESCRIBEs, anything else
-answered by ``ether_lite.report`` (PROTOCOL.md section 5).
+"""What a Node receives beyond PING and QUERY, once ``ether_lite.cbor_decoder`` decoded it: a DELIVER served
+once per msg_id and ACKed, a QUERY for some topic ids answered with their DESCRIBEs, anything else answered
+by ``ether_lite.report`` (PROTOCOL.md section 5).
 
 A board does not keep this module: ``Node._handle`` reads the PINGs and QUERYs a host sends all the time
-straight from their bytes, and imports this module (and it the decoder) only for the rest, dropping both again
-(``ether_lite.node._drop``). A DELIVER, someone acting on the device, is rare next to the PINGs.
+straight from their bytes, and for the rest imports the decoder, decodes, drops it, then imports this module
+and drops it again (``ether_lite.node._drop``): one of the two in RAM at a time. A DELIVER, someone acting on
+the device, is rare next to the PINGs.
 """
 
 from ether_lite import clock
@@ -34,15 +35,8 @@ _OBJ = const(6)
 _ATTR = const(7)
 
 
-def handle(node, body, n):
-    """Answer the body ``body[:n]`` that ``node`` received."""
-    from ether_lite import cbor_decoder
-
-    try:
-        msg = cbor_decoder.loads(body, 0, n)
-    except cbor_decoder.CBORDecodeError as e:
-        msg = e
-    _drop("cbor_decoder")
+def handle(node, msg):
+    """Answer a message ``node`` received: what its body decoded to, or the CBORDecodeError it raised."""
     if isinstance(msg, list) and msg and _uint(msg[0]):
         h = msg[0]
         n = len(msg)

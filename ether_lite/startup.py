@@ -1,5 +1,6 @@
-"""What a Node works out once: its construction (``init``), the endpoint table of the decorated methods,
-the fields a publisher's first reading defines, and the device's identity (device id, boot id, firmware).
+"""What a Node works out once: its construction (``init``), the endpoint table of the decorated methods
+(with their declared fields, or a subscriber's signature: ``ether_lite.fields``), and the device's
+identity (device id, boot id, firmware).
 
 A board does not keep this module. ``ether_lite.node`` imports it for one call and drops it again
 (``node._drop``), so its code is freed by the next garbage collection: on a SAMD21 the RAM it would
@@ -31,13 +32,14 @@ _DESCRIBE = const(1)
 _MAX_ENDPOINTS = const(32)
 _DEVICE_PUBLISHES = const(0)
 _DEDUP = const(8)  # msg_ids a Node remembers to re-ACK retransmitted DELIVERs
+_RX = const(64)  # bytes a Node reads from a byte-stream link at once (the frame decoder keeps the rest)
 # positions in an endpoint list (below)
 _DIR = const(3)
 _OBJ = const(6)
 _ATTR = const(7)
 _PERIOD = const(9)
 _DUE = const(11)
-_TYPES = "fibsya"  # float int bool str bytes any (protocol.FIELD_TYPES)
+_TYPE_CODES = "fibsya"  # float int bool str bytes any (protocol.FIELD_TYPES)
 
 
 def init(node, objs, link, device_id, boot_id, version):
@@ -46,13 +48,14 @@ def init(node, objs, link, device_id, boot_id, version):
         objs = (objs,)
     node.objs = objs
     node.link = link
-    node.endpoints = eps = find_endpoints(objs)
+    # the frame being sent: the encoder writes its body from byte 1 on, framed in place (framing_core)
+    node._frame = bytearray(MAX_FRAME)
+    node._enc = Encoder(memoryview(node._frame)[1 : MAX_BODY + 1])
+    node.endpoints = eps = find_endpoints(objs, node._enc)
     ident = identity(objs, version)
     node.device_id = device_id or ident[0]
     node.boot_id = ident[1] if boot_id is None else boot_id
     node.firmware = ident[2]
-    node._body = bytearray(MAX_BODY)  # the message being sent, encoded by node._enc
-    node._enc = Encoder(node._body)
     node._pubs = {}  # publishing function -> its endpoints
     node._timed = []  # endpoints published at a rate
     now = clock.ticks_ms()
@@ -62,8 +65,8 @@ def init(node, objs, link, device_id, boot_id, version):
             node._pubs.setdefault(getattr(type(ep[_OBJ]), ep[_ATTR]), []).append(ep)
             if ep[_PERIOD]:
                 node._timed.append(ep)
-    node._frame = bytearray(MAX_FRAME)  # the frame being sent
-    node._in = bytearray(MAX_FRAME)  # what the link has: a whole datagram (UDP truncates a short buffer)
+    # what the link has: a few bytes at a time on a byte stream, a whole datagram on UDP (``rx_size``)
+    node._in = bytearray(getattr(link, "rx_size", _RX))
     node._dec = FrameDecoder()
     node._seen = [0] * (2 * _DEDUP)  # ring of (msg_id, status) pairs of the last DELIVERs
     node._seen_next = 0
@@ -74,9 +77,10 @@ def init(node, objs, link, device_id, boot_id, version):
     node.received = 0
 
 
-def find_endpoints(objs):
+def find_endpoints(objs, enc):
     """Endpoints of the decorated methods of ``objs``, topic ids assigned in name order. Raises
-    ValueError for a bad ``fields=`` declaration, too many endpoints, or a DESCRIBE over one frame."""
+    ValueError for a bad ``fields=`` declaration, too many endpoints, or a DESCRIBE over one frame (tried
+    with ``enc``, the Node's encoder)."""
     eps = []
     for obj in objs:
         cls = type(obj)
@@ -91,14 +95,13 @@ def find_endpoints(objs):
                         topic, every, fields = entry[1 + d]
                         fn = entry[0]
                         name = topic or cls.__name__ + "." + attr
-                        fields = _declared(name, fields) if fields is not None else fields_of(None, fn) if d else None
+                        fields = _declared(name, fields) if fields is not None else _signature(fn) if d else None
                         eps.append([_DESCRIBE, 0, name, d, fields,
                                     None if every is None else float(every), obj, attr, fn,
                                     0 if every is None else max(1, int(every * 1000)), 0, 0])
     eps.sort(key=lambda e: (e[2], e[3]))
     if len(eps) > _MAX_ENDPOINTS:
         raise ValueError("%d endpoints; a device has at most %d" % (len(eps), _MAX_ENDPOINTS))
-    enc = Encoder(bytearray(MAX_BODY))
     for i in range(len(eps)):
         eps[i][1] = i
         try:  # fail now, not on the wire
@@ -115,94 +118,63 @@ def _declared(name, fields):
     out = []
     for f in fields:
         f = [f, "a"] if isinstance(f, str) else list(f)
-        if not 2 <= len(f) <= 3 or f[1] not in _TYPES:
+        if not 2 <= len(f) <= 3 or f[1] not in _TYPE_CODES:
             raise ValueError("%s: field %r: give a name, (name, type) or (name, type, default) with type "
                              "one of f i b s y a" % (name, f))
         out.append(f)
     return out
 
 
-def _describable(v):
-    """Whether a parameter's default goes into DESCRIBE: small plain values only (a DESCRIBE is one frame);
-    a field whose default is anything else stays required."""
-    if v is None or isinstance(v, (bool, float)):
-        return True
-    if isinstance(v, int):
-        return -(1 << 31) <= v < 1 << 31
-    return isinstance(v, (str, bytes)) and len(v) <= 32
+def _signature(fn):
+    """A subscriber's fields from its signature where the interpreter keeps one (``ether_lite.fields``),
+    else None: the host then sends one map of keyword arguments and the function's defaults apply."""
+    if not hasattr(fn, "__annotations__"):  # MicroPython, CircuitPython: not worth loading the module
+        return None
+    from ether_lite import fields
 
-
-def fields_of(value, fn=None):
-    """Fields defined by a published ``value`` (a dict, a tuple or one value) when none were declared;
-    with ``fn``, the fields of a subscriber's signature, a parameter's default as a third element (None where
-    the interpreter cannot tell: MicroPython, whose host then sends a map and the function's defaults apply)."""
-    out = []  # (loops, not comprehensions: on MicroPython each comprehension is one more function)
-    if fn is not None:
-        try:
-            code = fn.__code__
-            notes = fn.__annotations__
-        except AttributeError:
-            return None
-        defaults = getattr(fn, "__defaults__", None) or ()
-        kwdefaults = getattr(fn, "__kwdefaults__", None) or {}
-        npos = code.co_argcount
-        first = npos - len(defaults)  # the positional parameters from here on have defaults
-        for i in range(1, npos + code.co_kwonlyargcount):
-            n = code.co_varnames[i]
-            f = [n, _type_code(notes.get(n), True)]  # annotations may be strings
-            if i < npos:
-                if i >= first and _describable(defaults[i - first]):
-                    f.append(defaults[i - first])
-            elif n in kwdefaults and _describable(kwdefaults[n]):
-                f.append(kwdefaults[n])
-            out.append(f)
-    elif isinstance(value, dict):
-        for k in value:
-            out.append([k, _type_code(value[k])])
-    elif isinstance(value, tuple):
-        for i in range(len(value)):
-            out.append(["v%d" % i, _type_code(value[i])])
-    else:
-        out.append(["value", _type_code(value)])
-    return out
-
-
-def _type_code(v, is_type=False):
-    """The DESCRIBE type of a value (or, ``is_type``, of an annotation)."""
-    for t, c in ((bool, "b"), (int, "i"), (float, "f"), (str, "s"), (bytes, "y"), (bytearray, "y")):
-        if (v is t or v == t.__name__) if is_type else isinstance(v, t):
-            return c
-    return "a"
+    return fields.of_signature(fn)
 
 
 def identity(objs, version):
-    """``(device_id, boot_id, firmware)`` of this device. The device id is stable: the chip's unique id
-    on boards, a name derived from the classes elsewhere. The boot id is random per boot, < 2**30."""
-    try:
-        import microcontroller
-
-        uid = microcontroller.cpu.uid
-    except (ImportError, AttributeError):
-        try:
-            import machine
-
-            uid = machine.unique_id()
-        except (ImportError, AttributeError):
-            uid = None
-    device_id = "" if uid else "sim"
-    if uid:
-        for b in uid:
-            device_id += "%02x" % b
-    else:
-        for o in objs:
-            device_id += "-" + type(o).__name__.lower()
+    """``(device_id, boot_id, firmware)`` of this device. The device id is stable: ``ETHER_DEVICE_ID`` from
+    the board's ``settings.toml`` (CircuitPython's ``os.getenv``; the environment elsewhere), else the chip's
+    unique id on boards, a name derived from the classes elsewhere. The boot id is random per boot, < 2**30."""
     try:
         import os
 
+        device_id = os.getenv("ETHER_DEVICE_ID") or ""
+    except (ImportError, AttributeError):  # a port without os or getenv
+        os = None
+        device_id = ""
+    if not device_id:
+        try:
+            import microcontroller
+
+            uid = microcontroller.cpu.uid
+        except (ImportError, AttributeError):
+            try:
+                import machine
+
+                uid = machine.unique_id()
+            except (ImportError, AttributeError):
+                uid = None
+        device_id = "" if uid else "sim"
+        if uid:
+            for b in uid:
+                device_id += "%02x" % b
+        else:
+            for o in objs:
+                device_id += "-" + type(o).__name__.lower()
+    try:
         b = os.urandom(4)
         boot_id = (b[0] & 0x3F) << 24 | b[1] << 16 | b[2] << 8 | b[3]
-    except (ImportError, AttributeError, NotImplementedError):
-        boot_id = clock.ticks_ms() & 0x3FFFFFFF
+    except (ImportError, AttributeError, NotImplementedError):  # no entropy source (MicroPython's QEMU port)
+        try:  # the microsecond the program started: the same boot twice is unlikely to hit it again
+            import time
+
+            boot_id = time.ticks_us() & 0x3FFFFFFF
+        except AttributeError:
+            boot_id = clock.ticks_ms() & 0x3FFFFFFF
     impl = sys.implementation
     firmware = "ether_lite %s; %s %d.%d.%d; %s" % (
         version, impl.name, impl.version[0], impl.version[1], impl.version[2],

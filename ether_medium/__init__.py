@@ -3,8 +3,10 @@
 ``from ether_medium import ether, ether_pub, ether_sub, ether_start`` is all the seed examples need.
 """
 
-from ether_medium.api import Ether, EtherError, ether
-from ether_medium.decorators import (
+from ether_medium import errors
+from ether_medium.api import Ether, ether
+from ether_medium.errors import *  # noqa: F403  (every public error, pinned by tests/test_public_api.py)
+from ether_medium.fabric.decorators import (
     ether_cleanup,
     ether_get,
     ether_init,
@@ -14,12 +16,10 @@ from ether_medium.decorators import (
     ether_start,
     ether_sub,
 )
-
-__version__ = "0.1.0"
+from ether_medium.version import __version__ as __version__
 
 __all__ = [
     "Ether",
-    "EtherError",
     "ether",
     "ether_cleanup",
     "ether_get",
@@ -29,4 +29,5 @@ __all__ = [
     "ether_shutdown",
     "ether_start",
     "ether_sub",
+    *errors.__all__,
 ]

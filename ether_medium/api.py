@@ -1,7 +1,8 @@
 """The ``ether`` object: ``ether.tap(config=...)``, ``start()``, ``shutdown()``, ``get(...)``.
 
 One :class:`Ether` per process (``ether_medium.ether``). In the tap process it drives a
-:class:`ether_medium.launcher.Launcher`; in a child process it knows its session and the broker from the
+:class:`ether_medium.fabric.launcher.Launcher`; in a child process it knows its session and the broker from
+the
 environment, so ``ether.get`` and ``ether.session_id`` work there too.
 
 Misuse never hangs: ``tap`` twice raises :class:`EtherError`; ``start`` before ``tap`` raises; ``start`` twice
@@ -11,24 +12,29 @@ and ``shutdown`` before ``tap`` or twice are no-ops.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ether_medium.broker import BrokerAddresses
-from ether_medium.config import EtherConfig, load_config
-from ether_medium.decorators import EtherMethod, set_publish_hook
-from ether_medium.launcher import TAP_NAME, EtherError, Launcher
-from ether_medium.logs import console_handler, get_logger, level_from_env
-from ether_medium.requests import close_all, requester_for
-from ether_medium.service import ServiceSpec
+from ether_medium.config import EtherConfig
+from ether_medium.errors import LaunchError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import process_client
+from ether_medium.fabric.decorators import EtherMethod, set_publish_hook
+from ether_medium.fabric.launcher import TAP_NAME, Launcher
+from ether_medium.fabric.requests import close_all, requester_for
+from ether_medium.fabric.service import ServiceSpec
+from ether_medium.logs import console_handler, get_logger
+from ether_medium.settings import resolve
 
 if TYPE_CHECKING:
     from ether_medium.bridge.proxy import DeviceProxy
+    from ether_medium.fabric.health import RunReport
 
-__all__ = ["Ether", "EtherError", "ether"]
+__all__ = ["Ether", "ether"]
 
 log = get_logger()
 
@@ -61,7 +67,7 @@ class Ether:
             return self._launcher.addresses, TAP_NAME
         if "ETHER_PUBLISH" in os.environ:
             return BrokerAddresses.from_env(), os.environ.get("ETHER_NAME", f"pid{os.getpid()}")
-        raise EtherError("no fabric is running in this process: call ether.tap(config=...) first")
+        raise LaunchError("no fabric is running in this process: call ether.tap(config=...) first")
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def tap(
@@ -70,25 +76,32 @@ class Ether:
         *,
         services: list[ServiceSpec] | None = None,
         ready_timeout: float = 30.0,
+        preflight: bool = True,
     ) -> None:
         """Start the broker and every process of ``config`` (a YAML path, a dict or an :class:`EtherConfig`);
-        returns once each of them is connected and subscribed."""
+        returns once each of them is connected and subscribed. ``ETHER_*`` variables override the config's
+        settings (docs/config.md).
+
+        First (unless ``preflight=False``) every class is imported, every device link and ``sim:`` module
+        and the recording path are checked (:mod:`ether_medium.fabric.preflight`): a problem raises
+        :class:`~ether_medium.errors.PreflightError` listing all of them, and nothing is started."""
         with self._lock:
             if self._launcher is not None:
-                raise EtherError(
+                raise LaunchError(
                     f"ether.tap() was already called (session {self._launcher.session_id}); "
                     "call ether.shutdown() before tapping again"
                 )
             if "ETHER_CHILD" in os.environ:
-                raise EtherError("ether.tap() cannot be called inside an instance process")
-            cfg = (
-                config
-                if isinstance(config, EtherConfig)
-                else load_config(config if config is not None else {})
-            )
-            console_handler(level_from_env(cfg.logging.level or "INFO"))
+                raise LaunchError("ether.tap() cannot be called inside an instance process")
+            # the environment's ETHER_* settings apply over the YAML (ether_medium.settings)
+            cfg = resolve(config if config is not None else {})
+            console_handler(logging.getLevelName(cfg.logging.level or "INFO"))
+            if preflight:
+                from ether_medium.fabric.preflight import check
+
+                check(cfg)  # raises PreflightError before any process starts
             if cfg.fabric.join is not None:  # run here, in a session on another machine
-                from ether_medium.joiner import JoiningLauncher
+                from ether_medium.fabric.joiner import JoiningLauncher
 
                 launcher: Launcher = JoiningLauncher(cfg, services)
             else:
@@ -105,7 +118,7 @@ class Ether:
         """Run every instance's ``ether_start`` handlers (once; a second call does nothing)."""
         with self._lock:
             if self._launcher is None:
-                raise EtherError(
+                raise LaunchError(
                     "ether.start() called before ether.tap(config=...): tap into the fabric first"
                 )
             if self._started:
@@ -114,19 +127,21 @@ class Ether:
             self._started = True
             self._launcher.start()
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Save, clean up and stop every process; returns when all are gone. Does nothing when not tapped."""
+    def shutdown(self, timeout: float = 10.0) -> RunReport | None:
+        """Save, clean up and stop every process; returns when all are gone, with the run's report (what went
+        wrong, what was recorded: :class:`~ether_medium.fabric.health.RunReport`). Does nothing when not
+        tapped."""
         with self._lock:
             launcher = self._launcher
             if launcher is None:
-                return
+                return None
             set_publish_hook(None)
             try:
                 close_all()
                 proxies = sys.modules.get("ether_medium.bridge.proxy")  # not imported: no device proxy open
                 if proxies is not None:
                     proxies.close_all()
-                launcher.shutdown(timeout=timeout)
+                return launcher.shutdown(timeout=timeout)
             finally:
                 self._launcher = None
                 self._started = False
@@ -141,7 +156,7 @@ class Ether:
         """Ask the instance serving ``topic`` (an ``@ether_get`` method) and return its answer.
 
         Raises ``TimeoutError`` naming the service when nobody answers within ``timeout`` seconds, and
-        :class:`ether_medium.requests.RemoteError` when the service rejects the request or fails."""
+        :class:`ether_medium.fabric.requests.RemoteError` when the service rejects the request or fails."""
         addresses, name = self._addresses()
         context = self._launcher.context if self._launcher is not None else None
         return requester_for(addresses, name, context).get(topic, timeout, params)
@@ -155,27 +170,40 @@ class Ether:
 
         launcher = self._launcher
         if launcher is None and "ETHER_PUBLISH" not in os.environ:
-            raise EtherError(
+            raise LaunchError(
                 f"ether.device({name!r}) needs a running fabric: call ether.tap(config=...) with a "
                 "devices: section first (after ether.shutdown(), tap again)"
             )
         if launcher is not None and name not in launcher.config.devices:
             configured = ", ".join(sorted(launcher.config.devices)) or "none"
-            raise EtherError(
+            raise LaunchError(
                 f"ether.device({name!r}): no device {name!r} in the devices: section of "
                 f"{launcher.config.source}; configured devices: {configured}"
             )
-        return proxy.device(name, timeout)
+        addresses, caller = self._addresses()
+        return proxy.device(name, addresses, caller, timeout)
 
-    def publish(self, topic: str, data: dict[str, Any]) -> None:
-        """Publish ``data`` on ``topic`` from the tap process (e.g. commands from a script or notebook)."""
+    def publish(self, topic: str, data: dict[str, Any] | None = None, /, **fields: Any) -> None:
+        """Publish a message on ``topic``: ``ether.publish("set_point", celsius=21.5)`` (or a dict:
+        ``ether.publish("set_point", {"celsius": 21.5})``), from the tap process (a script or notebook,
+        any thread) or from inside an instance process (any of its methods or threads)."""
+        if data is not None and not isinstance(data, dict):
+            raise TypeError(
+                f"ether.publish({topic!r}, ...): the message is a dict or keyword arguments, "
+                f"got {type(data).__name__}"
+            )
+        message = {**data, **fields} if data is not None else fields
         launcher = self._launcher
-        if launcher is None or launcher.main_client is None:
-            raise EtherError("ether.publish() needs a running fabric: call ether.tap(config=...) first")
-        launcher.main_client.publish(topic, data)
+        client = launcher.main_client if launcher is not None else process_client()
+        if client is None or client.closed:
+            raise LaunchError(
+                f"ether.publish({topic!r}) needs a running fabric: call ether.tap(config=...) first (after "
+                "ether.shutdown(), tap again)"
+            )
+        client.publish(topic, message)
 
     def _publish_from_tap(self, obj: Any, meta: EtherMethod, result: Any) -> None:
-        from ether_medium.instance import publish_return
+        from ether_medium.fabric.instance import publish_return
 
         launcher = self._launcher
         if launcher is not None and launcher.main_client is not None:

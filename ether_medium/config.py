@@ -1,8 +1,9 @@
 """The YAML configuration, parsed into pydantic models with ``extra="forbid"``.
 
 Sections: ``instances`` and ``registry`` (the fabric), ``devices`` (the bridge), ``recording`` (the
-recorder), ``logging`` and ``fabric`` (transport: local only, TCP for other machines, or joining a fabric
-that runs on another machine). Every error names the file, the key path and what was expected.
+recorder), ``logging``, ``fabric`` (transport: local only, TCP for other machines, or joining a fabric
+that runs on another machine) and ``errors`` (retries and the error handler of every subscriber). Every
+error names the file, the key path and what was expected.
 """
 
 from __future__ import annotations
@@ -13,17 +14,22 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ether_medium.errors import ConfigError, DuplicateKeyError
+
 __all__ = [
     "ConfigError",
     "CurveConfig",
     "DeviceConfig",
+    "ErrorsConfig",
     "EtherConfig",
     "FabricConfig",
     "InstanceConfig",
     "LoggingConfig",
+    "MetricsConfig",
     "RecordingConfig",
     "RegistryEntry",
     "load_config",
+    "read_config",
 ]
 
 
@@ -34,16 +40,33 @@ class _Strict(BaseModel):
 class RestartPolicy(_Strict):
     """What the launcher does when an instance process exits unexpectedly."""
 
-    policy: Literal["never", "on-failure", "always"] = "never"
-    max_restarts: int = Field(3, ge=0)
-    backoff_s: float = Field(0.5, ge=0)
+    policy: Literal["never", "on-failure", "always"] = Field(
+        "never", description="never; on-failure (an exit code other than 0); always"
+    )
+    max_restarts: int = Field(3, ge=0, description="restarts at most this many times in a run")
+    backoff_s: float = Field(
+        0.5, ge=0, description="wait before the first restart; doubled before each further one"
+    )
 
 
 class InstanceConfig(_Strict):
+    """One instance: an object of a decorated class, in a process of its own."""
+
     class_path: str = Field(description="module.ClassName of the class to run")
-    args: list[Any] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    restart: Literal["never", "on-failure", "always"] | RestartPolicy = "never"
+    args: list[Any] = Field(default_factory=list, description="positional arguments of the constructor")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the constructor")
+    restart: Literal["never", "on-failure", "always"] | RestartPolicy = Field(
+        "never", description="what to do when the process exits unexpectedly: a policy name, or a mapping "
+        "(policy, max_restarts, backoff_s)",
+    )
+    save_timeout_s: float = Field(
+        10.0, gt=0, description="at shutdown, how long this instance's ether_save handlers may take; past it "
+        "the instance is stopped alone (the others' cleanup still runs)",
+    )
+    cleanup_timeout_s: float = Field(
+        10.0, gt=0, description="at shutdown, how long this instance's ether_cleanup handlers may take; past "
+        "it the instance is stopped alone",
+    )
 
 
 class TopicOptions(_Strict):
@@ -52,23 +75,81 @@ class TopicOptions(_Strict):
     topic: str | None = Field(None, description="the topic; default ClassName.method")
 
 
+class PubOptions(TopicOptions):
+    """Options of ``ether_pub`` in the registry."""
+
+    every: float | None = Field(
+        None, gt=0, description="seconds between the calls the instance makes itself (a periodic publisher)"
+    )
+
+
+def _handler_form(value: str | None, method_allowed: bool) -> str | None:
+    if value is None:
+        return None
+    module, colon, func = value.strip().partition(":")
+    ok_module = all(part.isidentifier() for part in module.split("."))
+    if colon and ok_module and func.isidentifier():
+        return value.strip()
+    if not colon and method_allowed and module.isidentifier():
+        return value.strip()
+    expected = "a method name ('alert') or 'module:function'" if method_allowed else "'module:function'"
+    raise ValueError(f"on_error: expected {expected} (for example 'mypackage.alerts:notify'), got {value!r}")
+
+
+class SubOptions(TopicOptions):
+    """Options of ``ether_sub`` in the registry: what happens when the method raises."""
+
+    retries: int | None = Field(None, ge=0, description="run the method again this often after it raised")
+    retry_delay: float | None = Field(None, ge=0, description="seconds between tries")
+    on_error: str | None = Field(
+        None, description="called with (message, exception) after the last try: a method or module:function"
+    )
+
+    @field_validator("on_error")
+    @classmethod
+    def _on_error_form(cls, value: str | None) -> str | None:
+        return _handler_form(value, method_allowed=True)
+
+
+class ErrorsConfig(_Strict):
+    """What happens when a subscriber (``ether_sub``) of any instance raises, unless its decorator or its
+    class (an ``ether_on_error`` method) says otherwise."""
+
+    retries: int = Field(default=0, ge=0, description="run a handler that raised again this many times")
+    retry_delay: float = Field(default=0.0, ge=0, description="seconds between tries")
+    on_error: str | None = Field(
+        default=None, description="module:function called with (message, exception) after the last try"
+    )
+
+    @field_validator("on_error")
+    @classmethod
+    def _on_error_form(cls, value: str | None) -> str | None:
+        return _handler_form(value, method_allowed=False)
+
+
 class NoOptions(_Strict):
     """Lifecycle decorators take no options: write ``{}``."""
 
 
 class MethodDecorations(_Strict):
-    ether_pub: TopicOptions | None = None
-    ether_sub: TopicOptions | None = None
-    ether_get: TopicOptions | None = None
-    ether_init: NoOptions | None = None
-    ether_start: NoOptions | None = None
-    ether_save: NoOptions | None = None
-    ether_cleanup: NoOptions | None = None
-    ether_shutdown: NoOptions | None = None
+    """The decorators to apply to one method of a class you cannot edit (each ``{}`` or its options)."""
+
+    ether_pub: PubOptions | None = Field(default=None, description="publish what the method returns")
+    ether_sub: SubOptions | None = Field(default=None, description="call the method with each message")
+    ether_get: TopicOptions | None = Field(default=None, description="answer ether.get requests")
+    ether_init: NoOptions | None = Field(default=None, description="call it at Ether.init")
+    ether_start: NoOptions | None = Field(default=None, description="call it at Ether.start")
+    ether_save: NoOptions | None = Field(
+        default=None, description="call it at Ether.save; a dict it returns is recorded"
+    )
+    ether_cleanup: NoOptions | None = Field(default=None, description="call it at Ether.cleanup")
+    ether_shutdown: NoOptions | None = Field(default=None, description="call it at Ether.shutdown")
 
 
 class RegistryEntry(_Strict):
-    methods: dict[str, MethodDecorations]
+    """A class decorated from the config (key: its module.ClassName), for classes you cannot edit."""
+
+    methods: dict[str, MethodDecorations] = Field(description="method name -> its decorators")
 
 
 class DeviceConfig(_Strict):
@@ -87,13 +168,13 @@ class DeviceConfig(_Strict):
     @field_validator("link")
     @classmethod
     def _link_form(cls, value: str) -> str:
-        from ether_medium.bridge.errors import LinkUnavailable
         from ether_medium.bridge.links import open_link
+        from ether_medium.errors import LinkURLError
 
         try:
-            open_link(value)  # parses the URL; opens nothing
-        except LinkUnavailable as exc:
-            raise ValueError(exc.reason) from exc
+            open_link(value)  # checks the URL (each scheme its own); opens nothing
+        except LinkURLError as exc:
+            raise ValueError(exc.expected) from exc
         return value
 
 
@@ -102,9 +183,13 @@ class RecordingConfig(_Strict):
 
     topics: list[str] = Field(default_factory=lambda: ["*"], description="topic names or globs")
     path: str = Field("ether_data/ether.sqlite", description="SQLite database file")
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="false: keep the section, record nothing")
     batch_rows: int = Field(2000, ge=1, description="commit after this many new rows")
     flush_interval_ms: float = Field(200.0, gt=0, description="commit at least this often while rows come")
+    buffer_rows: int = Field(
+        500_000, ge=1, description="while the database fails (disk full, unwritable), how many rows the "
+        "recorder holds in memory for the retry; beyond that the oldest are dropped and counted",
+    )
     bye_timeout_s: float = Field(
         2.0, ge=0, description="after Ether.shutdown, how long to wait (with nothing arriving) for a missing "
         "Ether.bye",
@@ -119,8 +204,24 @@ class RecordingConfig(_Strict):
     )
 
 
+class MetricsConfig(_Strict):
+    """A Prometheus exporter for the whole rig (:mod:`ether_medium.observe.metrics`; ``pip install
+    'ether-medium[metrics]'``): ``http://HOST:PORT/metrics``."""
+
+    port: int = Field(9464, ge=1, le=65535, description="the HTTP port /metrics is served on")
+    host: str = Field(
+        "127.0.0.1", description="the address it binds (loopback; 0.0.0.0 lets other machines scrape it)"
+    )
+    interval_s: float = Field(1.0, gt=0, description="how often processes, devices and recorder are asked")
+    enabled: bool = Field(True, description="false: keep the section but serve nothing")
+
+
 class LoggingConfig(_Strict):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
+    """The console log of every process and device."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = Field(
+        default=None, description="the lowest level shown; default INFO, or $ETHER_LOG_LEVEL"
+    )
 
 
 class CurveConfig(_Strict):
@@ -140,19 +241,23 @@ class FabricConfig(_Strict):
     on ``host``:``port`` (publishers) and ``port+1`` (subscribers) for other machines. ``join``: run this
     config's instances and devices here, in the session whose broker is at ``tcp://HOST:PORT``."""
 
-    transport: Literal["ipc", "tcp"] = "ipc"
+    transport: Literal["ipc", "tcp"] = Field(
+        default="ipc", description="ipc: this machine only; tcp: other machines may join"
+    )
     host: str = Field(
         default="127.0.0.1", description="the address the broker binds for tcp (0.0.0.0: every interface)"
     )
     port: int = Field(default=5555, ge=1, le=65534, description="publishers' port; subscribers use port+1")
     join: str | None = Field(default=None, description="tcp://HOST:PORT of a running session's broker")
-    curve: CurveConfig | None = None
+    curve: CurveConfig | None = Field(
+        default=None, description="CURVE keys: needed for tcp beyond loopback and to join over the network"
+    )
 
     @model_validator(mode="after")
     def _safe(self) -> FabricConfig:
         if self.transport == "ipc" and self.join is None:
             return self
-        from ether_medium.curve import NO_CURVE_HINT, is_loopback
+        from ether_medium.fabric.curve import NO_CURVE_HINT, is_loopback
 
         if self.join is not None:
             if self.transport == "tcp":
@@ -196,14 +301,48 @@ def parse_join(url: str) -> tuple[str, int]:
 
 
 class EtherConfig(_Strict):
-    instances: dict[str, InstanceConfig] = Field(default_factory=dict)
-    registry: dict[str, RegistryEntry] = Field(default_factory=dict)
-    devices: dict[str, DeviceConfig] = Field(default_factory=dict)
-    recording: RecordingConfig | None = None
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)
-    fabric: FabricConfig = Field(default_factory=FabricConfig)
+    """A whole config file."""
+
+    instances: dict[str, InstanceConfig] = Field(
+        default_factory=dict, description="instance name -> the object to run in its own process"
+    )
+    registry: dict[str, RegistryEntry] = Field(
+        default_factory=dict, description="module.ClassName -> decorators for a class you cannot edit"
+    )
+    devices: dict[str, DeviceConfig] = Field(
+        default_factory=dict, description="device name -> a board attached through the bridge"
+    )
+    recording: RecordingConfig | None = Field(
+        None, description="record messages (absent: nothing is recorded)"
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="the console log")
+    metrics: MetricsConfig | None = Field(
+        None, description="serve Prometheus metrics over HTTP (absent: no metrics)"
+    )
+    fabric: FabricConfig = Field(
+        default_factory=FabricConfig, description="how processes reach the broker (default: this machine)"
+    )
+    errors: ErrorsConfig = Field(
+        default_factory=ErrorsConfig, description="what happens when a subscriber raises (retries, on_error)"
+    )
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
+    origins: dict[str, str] | None = Field(
+        None, exclude=True, description="ether_medium.settings.resolve: where each setting came from"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_internal_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            internal = sorted(k for k in ("source", "raw", "origins") if k in data)
+            if internal:
+                keys = [n for n, f in cls.model_fields.items() if not f.exclude]
+                raise ValueError(
+                    f"unknown top-level key(s) {', '.join(internal)} (check their spelling and indentation); "
+                    f"expected one of: {', '.join(keys)}"
+                )
+        return data
 
     @field_validator("instances")
     @classmethod
@@ -217,6 +356,16 @@ class EtherConfig(_Strict):
         return instances
 
     @model_validator(mode="after")
+    def _names_are_unique(self) -> EtherConfig:
+        both = sorted(set(self.instances) & set(self.devices))
+        if both:
+            raise ValueError(
+                f"{', '.join(repr(n) for n in both)}: both an instance and a device; names must be unique "
+                "across instances and devices (each is a source on the fabric and a process): rename one"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _joining_does_not_record(self) -> EtherConfig:
         if self.fabric.join is not None and self.recording is not None:
             raise ValueError(
@@ -226,7 +375,7 @@ class EtherConfig(_Strict):
         return self
 
 
-RESERVED_NAMES = frozenset({"ether", "recorder", "monitor"})
+RESERVED_NAMES = frozenset({"ether", "recorder", "monitor", "metrics"})
 
 # section models by key path pattern ("*" = any name), to list the keys a section accepts
 _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
@@ -235,28 +384,19 @@ _SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (("instances", "*", "restart"), RestartPolicy),
     (("registry", "*"), RegistryEntry),
     (("registry", "*", "methods", "*"), MethodDecorations),
-    (("registry", "*", "methods", "*", "ether_pub"), TopicOptions),
-    (("registry", "*", "methods", "*", "ether_sub"), TopicOptions),
+    (("registry", "*", "methods", "*", "ether_pub"), PubOptions),
+    (("registry", "*", "methods", "*", "ether_sub"), SubOptions),
     (("registry", "*", "methods", "*", "ether_get"), TopicOptions),
     (("registry", "*", "methods", "*", "*"), NoOptions),
     (("devices", "*"), DeviceConfig),
     (("recording",), RecordingConfig),
     (("logging",), LoggingConfig),
+    (("metrics",), MetricsConfig),
     (("fabric",), FabricConfig),
+    (("errors",), ErrorsConfig),
     (("fabric", "curve"), CurveConfig),
 ]
 _MODEL_NAMES = frozenset(model.__name__ for _, model in _SECTIONS)
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message names file, key path and what was expected."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(
-            f"invalid Ether config {source}:\n  " + "\n  ".join(f"{source}: {p}" for p in problems)
-        )
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -339,22 +479,48 @@ def _relevant(raw: dict[str, Any], errors: list[Any]) -> list[Any]:
     return out or errors
 
 
-def load_config(config: str | Path | dict[str, Any]) -> EtherConfig:
-    """Parse a YAML file path or an already-loaded dict."""
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (:class:`DuplicateKeyError`).
+    Keys merged in with ``<<:`` may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(key, line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_config(config: str | Path | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Where a config comes from (its path, or ``<dict>``) and its raw mapping, not yet validated."""
     if isinstance(config, dict):
-        source, raw = "<dict>", config
-    else:
-        source = str(config)
-        try:
-            text = Path(config).read_text()
-        except OSError as exc:
-            raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(source, [f"expected a mapping at the top level, got {type(raw).__name__}"])
+        return "<dict>", config
+    source = str(config)
+    try:
+        text = Path(config).read_text()
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        raw = yaml.load(text, Loader=UniqueKeyLoader) or {}  # a SafeLoader
+    except DuplicateKeyError as exc:
+        raise ConfigError(source, [str(exc)]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [f"expected a mapping at the top level, got {type(raw).__name__}"])
+    return source, raw
+
+
+def load_config(config: str | Path | dict[str, Any], source: str | None = None) -> EtherConfig:
+    """Parse a YAML file path or an already-loaded dict (named ``source`` in errors). The environment does
+    not apply here: :func:`ether_medium.settings.resolve` adds it (and the command line)."""
+    where, raw = read_config(config)
+    source = where if source is None else source
     try:
         cfg = EtherConfig.model_validate(raw)
     except ValidationError as exc:

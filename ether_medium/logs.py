@@ -17,12 +17,13 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ether_medium import topics
+
 if TYPE_CHECKING:
-    from ether_medium.client import FabricClient
+    from ether_medium.fabric.client import FabricClient
 
 __all__ = [
     "FORMAT",
-    "TOPIC_LOG",
     "FabricLogHandler",
     "console_handler",
     "get_logger",
@@ -30,7 +31,6 @@ __all__ = [
     "print_remote",
 ]
 
-TOPIC_LOG = "Ether.log"
 FORMAT = "%(asctime)s.%(msecs)03d - Ether:%(process)d - %(levelname)s - %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
 LOGGER = "ether"
@@ -80,7 +80,7 @@ def print_remote(data: dict[str, Any]) -> None:
     logger = get_logger()
     try:
         levelno = int(data.get("level", logging.INFO))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # anything may arrive on Ether.log
         levelno = logging.INFO
     if not logger.isEnabledFor(levelno):
         return
@@ -95,7 +95,7 @@ def print_remote(data: dict[str, Any]) -> None:
             "ether_remote": True,
         }
     )
-    if isinstance(created, (int, float)):
+    if isinstance(created, int | float) and 0 <= created < 1e11:  # a time the log formatter can show
         record.created = float(created)
         record.msecs = (record.created - int(record.created)) * 1000
     logger.handle(record)
@@ -114,7 +114,7 @@ class FabricLogHandler(logging.Handler):
     def flush(self) -> None:
         early, self._early = self._early, []
         for data in early:
-            self.client.publish(TOPIC_LOG, data)
+            self.client.publish(topics.LOG, data)
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "ether_remote", False):  # a child's record: on the fabric already
@@ -138,7 +138,7 @@ class FabricLogHandler(logging.Handler):
                 if len(self._early) < 1000:
                     self._early.append(data)
                 return
-            self.client.publish(TOPIC_LOG, data)
+            self.client.publish(topics.LOG, data)
         except Exception:
             self.handleError(record)
         finally:

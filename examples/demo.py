@@ -20,7 +20,8 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from ether_medium import ether
-from ether_medium.config import ConfigError, EtherConfig, load_config
+from ether_medium.config import EtherConfig, load_config
+from ether_medium.errors import ConfigError
 
 CONFIG = Path(__file__).parent / "config" / "demo_rig.yaml"
 LINK_ERRORS = ("crc_errors", "cobs_errors", "oversize", "decode_errors", "version_errors", "sequence_gaps",

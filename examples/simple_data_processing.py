@@ -47,4 +47,7 @@ class DataCollector:
         mean = sum(self.results) / len(self.results)
         max_val = max(self.results)
         min_val = min(self.results)
-        print(f"DataCollector[PID {os.getpid()}]: Summarizing results - mean: {mean}, max: {max_val}, min: {min_val}")
+        print(
+            f"DataCollector[PID {os.getpid()}]: Summarizing results - "
+            f"mean: {mean}, max: {max_val}, min: {min_val}"
+        )

@@ -25,4 +25,4 @@ while not wifi.radio.connected:  # CircuitPython joins by itself when settings.t
         time.sleep(5)
 print("Wi-Fi: joined", ssid, "as", wifi.radio.ipv4_address, "- sending to", host, port)
 
-run(Thermometer(), link="udp://%s:%d" % (host, int(port)))  # noqa: UP031 (% works on every board build)
+run(Thermometer(), link="udp://%s:%d" % (host, int(port)))

@@ -1,7 +1,8 @@
 """The pytest plugin of the HIL suite (entry point ``pytest11: ether_hil``).
 
 ``--hil-link=LINK`` runs the suite against a real board (``serial:///dev/ttyACM0``); without it the same
-tests run against the simulated devices (CPython and MicroPython). Fixtures start or attach the device
+tests run against the simulated devices (CPython, MicroPython, CircuitPython, and MicroPython firmware on an
+emulated Cortex-M3: ``qemu``). Fixtures start or attach the device
 (``hil_target``, once per device per session), a probe (``hil_probe``) or a bridge link manager
 (``hil_bridge``), and stop them by PID in ``finally``. At the end a table per device lists each check,
 its result and its figure.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,7 +24,7 @@ if TYPE_CHECKING:  # imported when used: the bridge pulls in pyzmq and pydantic,
     from hil.probe import DeviceProbe
     from hil.targets import Target
 
-SIMULATED = ("cpython", "micropython")
+SIMULATED = ("cpython", "micropython", "circuitpython", "qemu")
 _REPORT = pytest.StashKey[ConformanceReport]()
 
 
@@ -31,11 +33,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--hil-link", default=None, metavar="LINK",
         help="run the HIL suite against a real board on LINK (e.g. serial:///dev/ttyACM0); "
-        "default: the simulated CPython and MicroPython devices",
+        "default: the simulated CPython, MicroPython and CircuitPython devices and the emulated board (qemu)",
     )
     group.addoption(
         "--hil-device", action="append", choices=SIMULATED, default=None,
-        help="only this simulated device (repeatable); default: both",
+        help="only this simulated device (repeatable); default: all",
     )
 
 
@@ -46,6 +48,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "hil_simulated: needs a simulated device (fault injection)")
     config.stash[_REPORT] = ConformanceReport()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The HIL suite is the device tier of the project's tests (tests/conftest.py has the others)."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.path)).parent == here:
+            item.add_marker("device")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -63,6 +73,14 @@ def hil_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     name = request.param
     if name == "micropython" and (why := micropython_missing()):
         pytest.skip(why)
+    if name == "circuitpython":
+        from hil import circuitpython
+
+        circuitpython.require()
+    if name == "qemu":
+        from hil.qemu_firmware import firmware_or_skip
+
+        firmware_or_skip()
     target = start_target(name, device_id=f"hil-{name}", real_link=request.config.getoption("hil_link"))
     try:
         yield target

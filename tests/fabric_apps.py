@@ -201,3 +201,26 @@ class LifecycleWatcher:
     def on_shutdown(self) -> None:
         with open(self.path, "a") as fh:
             fh.write("shutdown handler\n")
+
+
+class Heater:
+    """Hardware that must be made safe at shutdown: its cleanup takes a while, then notes "off"."""
+
+    def __init__(self, path: str, off_s: float = 0.3):
+        self.path = path
+        self.off_s = off_s
+
+    @ether_cleanup()
+    def off(self) -> None:
+        time.sleep(self.off_s)
+        with open(self.path, "a") as fh:
+            fh.write("off\n")
+
+
+class HungSaver:
+    """An instance whose save handler never returns (a stuck driver)."""
+
+    @ether_save()
+    def save(self) -> dict:
+        time.sleep(3600)
+        return {}

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ether_medium import ether
-from ether_medium.client import FabricClient
+from ether_medium.fabric.client import FabricClient
 
 
 class LogCollector(logging.Handler):

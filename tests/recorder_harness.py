@@ -20,8 +20,8 @@ from typing import Any
 
 import zmq
 
-from ether_medium.broker import Broker, BrokerAddresses
-from ether_medium.envelope import Envelope, encode
+from ether_medium.fabric.broker import Broker, BrokerAddresses
+from ether_medium.fabric.envelope import Envelope, encode
 
 SPAWN = multiprocessing.get_context("spawn")
 

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_bridge_support import LoopThread, RecordingSink, device
+from bridge_support import LoopThread, RecordingSink, device
 
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager
 

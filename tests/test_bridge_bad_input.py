@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_bridge_support import LoopThread, RecordingSink, device, scripted_device
+from bridge_support import LoopThread, RecordingSink, device, scripted_device
 
 from ether_lite import framing, protocol
 from ether_medium.bridge.manager import ATTACHED, INCOMPATIBLE, LinkManager

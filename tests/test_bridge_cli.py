@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_bridge_support import ROOT, device
+from bridge_support import ROOT, device
 
 from ether_medium.cli import main as ether
 
@@ -69,13 +69,36 @@ def test_bridge_command_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) 
                 proc.kill()
                 proc.wait()
     text = "\n".join(lines)
-    assert proc.returncode in (0, 130), err
+    # one --send was refused by the device: the command says so and exits 1
+    assert proc.returncode == 1, err
+    assert b"ether bridge: delivery failed: Thermometer.set_led: " in err
     assert "thermo1 attached: id board-a" in text
     assert 'delivered Thermometer.set_led {"on": true}' in text
     assert 'NOT delivered Thermometer.set_led {"on": 3}' in text
     assert "[thermo1] INFO led on" in text
     assert 'Thermometer.led #0 {"on": true}' in text
     assert "thermo1 link counters: frames_in=" in text
+
+
+def test_bridge_send_exits_0_when_every_delivery_was_acknowledged(tmp_path: Path) -> None:
+    with device(tmp_path, "tty-a", device_id="board-a", every_s=0.05) as dev:
+        out = subprocess.run(
+            [sys.executable, "-m", "ether_medium.cli", "bridge", dev.url, "--quiet", "--duration", "2",
+             "--send", 'Thermometer.set_led={"on": true}'],
+            capture_output=True, text=True, cwd=ROOT, timeout=20,
+        )
+    assert out.returncode == 0, out.stderr
+    assert 'delivered Thermometer.set_led {"on": true}' in out.stdout
+
+
+def test_bridge_send_exits_1_when_the_device_never_attached(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ether_medium.cli", "bridge", f"serial://{tmp_path}/no-port", "--duration",
+         "0.5", "--send", 'Thermometer.set_led={"on": true}'],
+        capture_output=True, text=True, cwd=ROOT, timeout=20,
+    )
+    assert out.returncode == 1, out
+    assert "ether bridge: --send Thermometer.set_led was not delivered" in out.stderr
 
 
 def test_bridge_command_bad_link(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,8 @@ import logging
 import time
 
 import pytest
-from test_bridge_support import LoopThread, RecordingSink, scripted_device
+from bridge_support import LoopThread, RecordingSink, scripted_device
+from conftest import wait_until
 
 from ether_lite import protocol
 from ether_medium.bridge.delivery import GIVE_UP_S
@@ -22,10 +23,7 @@ ANY = protocol.describe(2, "Relay.configure", protocol.DEVICE_SUBSCRIBES, None, 
 def _deliver(lt: LoopThread, mgr: LinkManager, data: dict[str, object]) -> Delivery:
     done: list[Delivery] = []
     lt.call(lambda: mgr.deliver("Relay.set", data, done.append, origin="controller"))
-    deadline = time.monotonic() + 5
-    while not done:
-        assert time.monotonic() < deadline, "no outcome"
-        time.sleep(0.005)
+    wait_until(lambda: done, 5.0, "the delivery's outcome", interval_s=0.005)
     return done[0]
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_bridge_support import device
+from bridge_support import device
+from conftest import wait_until
 
 from ether_medium import ether, ether_sub
-from ether_medium.bridge.proxy import DeliveryError
-from ether_medium.launcher import EtherError
+from ether_medium.errors import DeliveryError, EtherError
 
 
 class ReadingLogger:
@@ -41,11 +40,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 
 def _wait(pred: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    wait_until(pred, timeout_s, what, interval_s=0.02)
 
 
 def test_host_subscriber_and_actuator_through_the_fabric(
@@ -75,8 +70,8 @@ def test_host_subscriber_and_actuator_through_the_fabric(
         ether.tap(config=config)
         try:
             ether.start()
-            unknown = r"no device 'thermo' .*configured devices: outside, thermo1"
-            with pytest.raises(EtherError, match=unknown):
+            wanted = r"no device 'thermo' .*configured devices: outside, thermo1"
+            with pytest.raises(EtherError, match=wanted):
                 ether.device("thermo")
 
             def both() -> bool:

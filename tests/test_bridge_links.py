@@ -11,15 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from bridge_support import LoopThread, RecordingSink
 from link_peers import cmd_pair, serial_pair, udp_pair
-from test_bridge_support import LoopThread, RecordingSink
 
-from ether_medium.bridge.errors import LinkURLError
 from ether_medium.bridge.links import Link
 from ether_medium.bridge.links.cmd import CommandLink
 from ether_medium.bridge.links.sim import sim_command
 from ether_medium.bridge.links.testing import Peer, check_link
 from ether_medium.bridge.manager import ATTACHED, LinkManager
+from ether_medium.errors import LinkURLError
 
 TESTS = Path(__file__).resolve().parent
 
@@ -97,7 +97,7 @@ def tests_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("tests_on_path")
 def test_sim_link_attaches_and_restarts_a_dead_child() -> None:
     sink = RecordingSink()
-    mgr = LinkManager("sim1", "sim:test_bridge_support:SimThermo", sink)
+    mgr = LinkManager("sim1", "sim:bridge_support:SimThermo", sink)
     assert isinstance(mgr.link, CommandLink)
     pids = []
     with LoopThread(mgr) as lt:
@@ -120,7 +120,7 @@ def test_sim_link_attaches_and_restarts_a_dead_child() -> None:
 @pytest.mark.usefixtures("tests_on_path")
 def test_cmd_link() -> None:
     sink = RecordingSink()
-    argv = sim_command("test_bridge_support:SimThermo", "board-cmd")
+    argv = sim_command("bridge_support:SimThermo", "board-cmd")
     mgr = LinkManager("cmd1", "cmd:" + shlex.join(argv), sink, device_id="board-cmd")
     with LoopThread(mgr) as lt:
         sink.wait(

@@ -6,7 +6,7 @@ import logging
 import time
 
 import pytest
-from test_bridge_support import DeviceProcess, LoopThread, RecordingSink
+from bridge_support import DeviceProcess, LoopThread, RecordingSink
 
 from ether_medium.bridge.links.udp import UdpLink
 from ether_medium.bridge.manager import ATTACHED, LinkManager

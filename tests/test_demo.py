@@ -148,7 +148,8 @@ def test_ctrl_c_stops_the_rig_with_a_summary(tmp_path: Path) -> None:
 
 def test_sim_link_options_reach_ether_sim_and_bad_ones_are_named() -> None:
     from ether_medium.bridge.links import open_link
-    from ether_medium.config import ConfigError, load_config
+    from ether_medium.config import load_config
+    from ether_medium.errors import ConfigError
 
     link = open_link("sim:heater:Heater?link=pty&world=w.bin&heater_watts=20", device="heater")
     assert link.pty and link.argv[-6:] == ["--world", "w.bin", "--heater-watts", "20", "--id", "sim-heater"]

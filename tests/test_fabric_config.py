@@ -3,12 +3,16 @@ anything."""
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 
 import pytest
 
-from ether_medium import EtherError, ether
-from ether_medium.config import ConfigError, load_config
+from ether_medium import ether
+from ether_medium.config import load_config
+from ether_medium.errors import ConfigError, EtherError, KeyFileError
 
 
 def _load(tmp_path: Path, text: str) -> ConfigError:
@@ -83,3 +87,56 @@ def test_section_whose_service_is_missing_is_named(tmp_path: Path, monkeypatch: 
     with pytest.raises(EtherError, match=r"'recording' section needs module 'ether_medium.recorder.service'"):
         ether.tap(config={"recording": {}})
     assert ether.launcher is None
+
+
+def test_duplicate_yaml_keys_name_file_line_and_key(tmp_path: Path) -> None:
+    err = _load(tmp_path, "instances:\n  adder:\n    class_path: a.B\n  adder:\n    class_path: c.D\n")
+    assert "line 4: key 'adder' appears twice in the same mapping (first on line 2)" in str(err)
+    err = _load(tmp_path, "recording:\n  path: a.sqlite\n  topics: ['*']\n  path: b.sqlite\n")
+    assert "line 4: key 'path' appears twice" in str(err)
+
+
+def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "rig.yaml"
+    path.write_text("instances:\n  one: &one\n    class_path: a.B\n    kwargs: {x: 1}\n"
+                    "  two:\n    <<: *one\n    kwargs: {x: 2}\n")
+    cfg = load_config(path)
+    assert cfg.instances["two"].kwargs == {"x": 2} and cfg.instances["two"].class_path == "a.B"
+
+
+def test_names_are_unique_across_instances_and_devices(tmp_path: Path) -> None:
+    err = _load(tmp_path, "instances:\n  thermo:\n    class_path: a.B\n"
+                          "devices:\n  thermo:\n    link: udp://127.0.0.1:5005\n")
+    assert "'thermo': both an instance and a device; names must be unique" in str(err)
+
+
+def test_udp_link_port_out_of_range(tmp_path: Path) -> None:
+    err = _load(tmp_path, "devices:\n  board:\n    link: udp://127.0.0.1:70000\n")
+    assert "devices.board.link: UDP port 70000 of 'udp://127.0.0.1:70000' is out of range" in str(err)
+    load_config({"devices": {"board": {"link": "udp://127.0.0.1:65535"}}})
+
+
+def test_secret_key_is_private_from_the_first_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Created 0600 by os.open, not chmod-ed afterwards: with a umask of 0 and chmod doing nothing, the
+    secret key file is still the owner's only."""
+    from ether_medium.fabric.curve import create_keys
+
+    monkeypatch.setattr(os, "chmod", lambda *args, **kwargs: None)
+    old = os.umask(0)
+    try:
+        public, secret = create_keys(tmp_path, "lab")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(public.stat().st_mode) == 0o644
+
+
+def test_world_readable_secret_key_is_refused_with_the_chmod_to_run(tmp_path: Path) -> None:
+    from ether_medium.fabric.curve import create_keys, load_key_pair
+
+    _, secret = create_keys(tmp_path, "lab")
+    load_key_pair(str(secret))
+    secret.chmod(0o644)
+    with pytest.raises(KeyFileError, match=rf"can be read or written by other users \(mode 0644\).*"
+                                           rf"run `chmod 600 {re.escape(str(secret))}`"):
+        load_key_pair(str(secret))

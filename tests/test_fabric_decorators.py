@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import ether_medium
 from ether_medium import ether_get, ether_pub, ether_start, ether_sub
-from ether_medium.decorators import EtherMethod, apply_registry, ether_methods
+from ether_medium.fabric.decorators import EtherMethod, apply_registry, ether_methods
 
 
 class Both:
@@ -64,19 +63,3 @@ def test_registry_decorates_a_class_without_touching_its_source() -> None:
     assert meta.sub_topics == ["Plain.method"] and meta.pub_topics == ["plus"]
     assert Third().method(1) == 2
     assert not hasattr(Plain.method, "__ether__")
-
-
-def test_public_api_is_pinned() -> None:
-    assert sorted(ether_medium.__all__) == [
-        "Ether",
-        "EtherError",
-        "ether",
-        "ether_cleanup",
-        "ether_get",
-        "ether_init",
-        "ether_pub",
-        "ether_save",
-        "ether_shutdown",
-        "ether_start",
-        "ether_sub",
-    ]

@@ -12,8 +12,9 @@ import pytest
 from fabric_apps import Adder, BrokenConstructor, LifecycleRecorder
 from fabric_harness import expect, fabric_client, tapped
 
-from ether_medium import EtherError, ether
-from ether_medium.decorators import set_publish_hook
+from ether_medium import ether
+from ether_medium.errors import EtherError
+from ether_medium.fabric.decorators import set_publish_hook
 
 
 def _lifecycle_config(tmp_path: Path, n: int = 2, **kwargs: object) -> dict[str, object]:
@@ -125,9 +126,32 @@ def test_straggler_is_stopped_by_pid(tmp_path: Path) -> None:
         ether.shutdown(timeout=0.5)
         assert time.monotonic() - started < 5.0
         logs.wait_for("cleanup handlers not finished in time by: rec0")
-        logs.wait_for(f"rec0 (PID {pid}) did not exit in time; stopping it")
+        logs.wait_for(f"rec0 (PID {pid}): cleanup handlers still running after 0.5 s", "stopping it alone")
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_hung_instance_is_stopped_alone_and_the_others_cleanup_runs(tmp_path: Path) -> None:
+    """One instance hangs in its save handler: it is stopped at its own save deadline, and the heater's
+    cleanup (which takes 0.3 s) still runs to the end before its process is asked to exit."""
+    config = {"instances": {
+        "stuck": {"class_path": "fabric_apps.HungSaver", "save_timeout_s": 1.0},
+        "heater": {"class_path": "fabric_apps.Heater", "kwargs": {"path": str(tmp_path / "heater.txt")}},
+    }}
+    with tapped(config) as logs:
+        launcher = ether.launcher
+        assert launcher is not None
+        pid = launcher.children["stuck"].proc.pid  # type: ignore[union-attr]
+        started = time.monotonic()
+        ether.shutdown(timeout=3.0)
+        took = time.monotonic() - started
+    assert (tmp_path / "heater.txt").read_text() == "off\n"
+    assert 1.0 <= took < 3.0  # the hung save costs its own deadline (1 s), not the whole budget
+    logs.wait_for(f"stuck (PID {pid}): save handlers still running after 1.0 s",
+                  "(instances.stuck.save_timeout_s)")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert [name for name, _ in launcher.failures] == ["stuck"]
 
 
 def test_crashed_instance_is_logged_and_restarted() -> None:
@@ -165,7 +189,9 @@ def test_instance_that_cannot_be_constructed_is_reported_and_others_run() -> Non
             "adder": {"class_path": "fabric_apps.Adder"},
         }
     }
-    with tapped(config) as logs, fabric_client("sum") as client:
+    # pre-flight would refuse the missing class before starting anything (tests/test_preflight.py); without
+    # it, the instance process reports it and the others run
+    with tapped(config, preflight=False) as logs, fabric_client("sum") as client:
         line = logs.wait_for("[broken]", "BrokenConstructor")
         assert "required" in line
         logs.wait_for("[missing]", "instances.missing.class_path", "has no class 'NoSuchClass'")

@@ -19,11 +19,12 @@ import yaml
 import zmq
 from fabric_harness import expect, fabric_client, tapped
 
-from ether_medium import EtherError, cli, ether
-from ether_medium.broker import BrokerAddresses
-from ether_medium.config import ConfigError, load_config
-from ether_medium.curve import create_keys, load_key_pair, load_public_key
-from ether_medium.joiner import check_broker
+from ether_medium import cli, ether
+from ether_medium.config import load_config
+from ether_medium.errors import ConfigError, EtherError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.curve import create_keys, load_key_pair, load_public_key
+from ether_medium.fabric.joiner import check_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 ETHER = [sys.executable, "-m", "ether_medium.cli"]

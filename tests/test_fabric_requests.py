@@ -9,7 +9,7 @@ import pytest
 from fabric_harness import tapped
 
 from ether_medium import ether
-from ether_medium.requests import RemoteError
+from ether_medium.errors import RemoteError
 
 CONFIG = {
     "instances": {

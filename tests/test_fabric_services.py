@@ -10,7 +10,7 @@ import pytest
 from fabric_harness import expect, fabric_client, tapped
 
 from ether_medium import ether
-from ether_medium.service import ServiceSpec
+from ether_medium.fabric.service import ServiceSpec
 
 
 def test_service_gets_its_context_and_stops_on_shutdown() -> None:
@@ -33,7 +33,7 @@ def test_recorder_starts_first_sees_everything_and_every_bye(
 ) -> None:
     out = tmp_path / "recorder.json"
     monkeypatch.setenv("FAKE_RECORDER_OUT", str(out))
-    monkeypatch.setattr("ether_medium.launcher.RECORDER_TARGET", "fabric_apps:fake_recorder")
+    monkeypatch.setattr("ether_medium.fabric.launcher.RECORDER_TARGET", "fabric_apps:fake_recorder")
     config = {
         "recording": {},
         "instances": {
@@ -76,7 +76,7 @@ def test_recorder_is_told_about_a_process_that_never_said_bye(
 ) -> None:
     out = tmp_path / "recorder.json"
     monkeypatch.setenv("FAKE_RECORDER_OUT", str(out))
-    monkeypatch.setattr("ether_medium.launcher.RECORDER_TARGET", "fabric_apps:fake_recorder")
+    monkeypatch.setattr("ether_medium.fabric.launcher.RECORDER_TARGET", "fabric_apps:fake_recorder")
     config = {
         "recording": {},
         "instances": {

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from ether_medium.validation import MessageRejected, subscriber_model
+from ether_medium.errors import MessageRejected
+from ether_medium.fabric.validation import subscriber_model
 
 
 class Target:

@@ -33,7 +33,7 @@ def test_device_constants_match_protocol() -> None:
                 assert theirs == value, f"ether_lite/{module}: {name}={value}, protocol: {public}={theirs}"
                 checked += 1
     assert checked >= 27
-    assert "".join(protocol.FIELD_TYPES) == startup._TYPES
+    assert "".join(protocol.FIELD_TYPES) == startup._TYPE_CODES
 
 
 def test_device_ref_is_protocol_ref() -> None:

@@ -18,7 +18,8 @@ VECTORS = json.loads((Path(__file__).resolve().parent / "vectors" / "protocol.js
 
 def _core_frame(body: bytes) -> bytes:
     out = bytearray(len(body) + (len(body) + 2) // 254 + 5)  # bodies over MAX_BODY too (oversize frames)
-    n = framing_core.encode_into(out, body)
+    out[1 : len(body) + 1] = body
+    n = framing_core.encode_in_place(out, len(body))
     return bytes(out[:n])
 
 

@@ -5,6 +5,7 @@ class, run with ``run(obj, link=...)``, over stdin/stdout pipes, a pty opened th
 import os
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 
 import cbor2
 import pytest
+from conftest import stop_process
 
 from ether_lite import framing
 from ether_lite import protocol as p
@@ -77,9 +79,7 @@ def _spawn(link: str, **kw: Any) -> subprocess.Popen[bytes]:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=10)
+    stop_process(proc, sig=signal.SIGKILL)
 
 
 def _fd_recv(fd: int) -> Any:

@@ -15,7 +15,8 @@ import pytest
 from recorder_harness import Publisher, recorder_process, running_broker, wait_exit
 
 from ether_medium.cli import main as ether
-from ether_medium.recorder.store import SessionNotFound, Store
+from ether_medium.errors import SessionNotFound
+from ether_medium.recorder.store import Store
 
 PAYLOADS = [
     {"value": 0.1, "label": "plain", "pos": {"x": 1, "y": -2.5}, "seq": 99},
@@ -56,7 +57,7 @@ def test_sessions_lists_and_export_csv_round_trips(tmp_path: Path,
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["id", "started", "duration", "status", "messages", "topics"]
     row = lines[1].split()
-    assert row[0] == sid and row[4] == "normal" and row[5:] == ["5", "2"]
+    assert row[0] == sid and row[3] == "normal" and row[4:] == ["5", "2"]
 
     out = tmp_path / "out"
     assert ether(["export", sid[:6], "--format", "csv", "--out", str(out), "--db", str(db)]) == 0
@@ -67,8 +68,8 @@ def test_sessions_lists_and_export_csv_round_trips(tmp_path: Path,
         reader = csv.DictReader(f)
         rows = list(reader)
         columns = reader.fieldnames
-    assert columns == ["source", "seq", "host_time", "device_time", "device_uncertainty", "device_seq",
-                       "value", "label", "pos.x", "pos.y", "data.seq", "samples", "raw", "flag"]
+    assert columns == ["source", "seq", "host_time", "host_time_iso", "device_time", "device_uncertainty",
+                       "device_seq", "value", "label", "pos.x", "pos.y", "data.seq", "samples", "raw", "flag"]
     assert [r["seq"] for r in rows] == ["0", "1", "2"]
     assert [r["source"] for r in rows] == ["gen"] * 3
     assert [float(r["value"]) for r in rows] == [0.1, 1e-300, -7]
@@ -90,7 +91,7 @@ def test_sessions_lists_and_export_csv_round_trips(tmp_path: Path,
     assert session["id"] == sid and session["status"] == "normal"
     assert session["config"]["config"]["recording"]["topics"] == ["exp/*", "board.*"]
 
-    assert ether(["sessions", "latest", "--db", str(db)]) == 0
+    assert ether(["sessions", "latest", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == sid
 
 
@@ -133,7 +134,7 @@ def test_session_references_and_interrupted_sessions(tmp_path: Path,
     assert ether(["sessions", "--db", str(db)]) == 0
     captured = capsys.readouterr()
     assert "aaaa2222 was left running by a recorder that died" in captured.err
-    statuses = {line.split()[0]: line.split()[4] for line in captured.out.splitlines()[1:]}
+    statuses = {line.split()[0]: line.split()[3] for line in captured.out.splitlines()[1:]}
     assert statuses == {"aaaa1111": "normal", "aaaa2222": "interrupted"}
 
     store = Store(db)

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import cbor2
+from conftest import wait_until
 from recorder_harness import Publisher, query, recorder_process, running_broker, wait_exit
 
 from ether_medium.recorder.store import Store
@@ -261,29 +262,114 @@ def test_service_main_is_the_launcher_entry_point(tmp_path: Path) -> None:
     assert query(db, "SELECT device_time, device_uncertainty, device_seq FROM messages") == [(3.0, None, 1)]
 
 
-def test_database_failure_ends_the_session_as_error_keeping_earlier_rows(tmp_path: Path) -> None:
-    db = tmp_path / "ether.sqlite"
+def _disk(db: Path, full: bool) -> None:
+    """A disk that fills up and frees again, as SQLite sees it: a trigger refuses every insert while the
+    ``disk`` table says full (a real SQLite failure inside the recorder's own transaction)."""
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE disk SET full = ?", (int(full),))
+    conn.commit()
+    conn.close()
+
+
+def _failing_disk(db: Path) -> None:
     Store(db).close()
     conn = sqlite3.connect(db)
-    conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON messages WHEN NEW.seq >= 100"
-                 " BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    conn.execute("CREATE TABLE disk (full INTEGER)")
+    conn.execute("INSERT INTO disk VALUES (0)")
+    conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON messages WHEN (SELECT full FROM disk)"
+                 " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    conn.commit()
     conn.close()
+
+
+def _wait_rows(db: Path, n: int) -> None:
+    wait_until(lambda: query(db, "SELECT count(*) FROM messages")[0][0] >= n, 20, f"{n} rows committed")
+
+
+def test_database_failing_until_the_end_counts_the_unwritten_rows(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "ether.sqlite"
+    _failing_disk(db)
     with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"]) as proc:
         gen = Publisher(broker.addresses, "gen")
         try:
             gen.wait_for_subscriber("data")
             for i in range(100):
                 gen.publish("data", {"value": i})
-            deadline = time.monotonic() + 20
-            while query(db, "SELECT count(*) FROM messages")[0][0] < 100:
-                assert time.monotonic() < deadline, "the recorder did not commit within 20 s"
-                time.sleep(0.02)  # polling the database with a deadline
+            _wait_rows(db, 100)
+            _disk(db, full=True)
             for i in range(100, 200):
                 gen.publish("data", {"value": i})
-            assert wait_exit(proc) == 1  # it stops by itself: it cannot record any more
+            gen.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 1  # it could not write everything: an error, said in the session row
         finally:
             gen.close()
-    status, note = query(db, "SELECT status, note FROM sessions")[0]
-    assert status == "error"
-    assert note.startswith("writing failed: disk says no;") and "rows not written" in note
+    status, note, unwritten = query(db, "SELECT status, note, unwritten FROM sessions")[0]
+    assert status == "error" and unwritten == 100
+    assert note.startswith("writing failed: IntegrityError: database or disk is full") and "100 rows" in note
     assert query(db, "SELECT count(*) FROM messages") == [(100,)]
+    err = capfd.readouterr().err
+    assert f"recording to {db} failed: IntegrityError: database or disk is full" in err
+
+
+def test_database_failure_is_retried_and_nothing_is_lost(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "ether.sqlite"
+    _failing_disk(db)
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"]) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            gen.publish("data", {"value": 0})
+            _wait_rows(db, 1)
+            _disk(db, full=True)
+            for i in range(1, 300):
+                gen.publish("data", {"value": i})
+            text = _wait_log(capfd, f"recording to {db} failed: IntegrityError: database or disk is full")
+            _disk(db, full=False)  # space freed: the next retry writes what was held
+            _wait_rows(db, 300)
+            gen.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    assert query(db, "SELECT status, unwritten FROM sessions") == [("normal", 0)]
+    assert [v for (v,) in query(db, "SELECT seq FROM messages ORDER BY seq")] == list(range(300))
+    assert "works again after" in text + capfd.readouterr().err
+
+
+def _wait_log(capfd, *needles: str) -> str:  # type: ignore[no-untyped-def]
+    """The recorder process's stderr until a line holds every needle (an event, with a deadline)."""
+    seen: list[str] = []
+
+    def found() -> bool:
+        seen.append(capfd.readouterr().err)
+        return any(all(n in line for n in needles) for line in "".join(seen).splitlines())
+
+    wait_until(found, 10, f"a log line with {needles}", interval_s=0.05)
+    return "".join(seen)
+
+
+def test_rows_beyond_the_buffer_are_counted_while_the_database_fails(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "ether.sqlite"
+    _failing_disk(db)
+    with running_broker() as broker, recorder_process(broker.addresses, _config(db, buffer_rows=50),
+                                                      ["gen"]) as proc:
+        gen = Publisher(broker.addresses, "gen")
+        try:
+            gen.wait_for_subscriber("data")
+            _disk(db, full=True)
+            for i in range(200):
+                gen.publish("data", {"value": i})
+            _wait_log(capfd, "still fails after", "rows held")  # it retried once: every row arrived meanwhile
+            _disk(db, full=False)
+            _wait_rows(db, 50)
+            gen.shutdown()
+            gen.bye()
+            assert wait_exit(proc) == 0
+        finally:
+            gen.close()
+    status, unwritten, note = query(db, "SELECT status, unwritten, note FROM sessions")[0]
+    assert status == "normal" and unwritten == 150 and "150 rows not written" in note
+    assert query(db, "SELECT count(*) FROM messages") == [(50,)]
+
+

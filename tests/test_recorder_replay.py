@@ -17,8 +17,9 @@ import pytest
 import zmq
 from recorder_harness import running_broker
 
-from ether_medium.envelope import decode
-from ether_medium.recorder.replay import FabricNotFound, fabric_publish_address, replayed_topics
+from ether_medium.errors import FabricNotFound
+from ether_medium.fabric.envelope import decode
+from ether_medium.recorder.replay import fabric_publish_address, replayed_topics
 from ether_medium.recorder.store import Store
 
 GAP_S = 0.2
@@ -103,6 +104,8 @@ def test_fabric_address_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     dead.wait()
     (state / "fabric.json").write_text(json.dumps({**fabric, "pid": dead.pid}))
     monkeypatch.setenv("ETHER_STATE_DIR", str(state))
+    assert fabric_publish_address(None, tmp_path) == "ipc:///x/pub"  # the stale file is skipped
+    (tmp_path / ".ether" / "fabric.json").unlink()
     with pytest.raises(FabricNotFound, match=f"no longer running \\(PID {dead.pid} is gone\\)"):
         fabric_publish_address(None, tmp_path)
 

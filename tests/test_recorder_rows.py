@@ -4,13 +4,15 @@ the body (the fabric's own encoders, or another key order, longer integer header
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 from typing import Any
 
 import cbor2
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ether_medium.envelope import Envelope, encode, encode_device, encode_plain, source_prefix
+from ether_medium.fabric.envelope import Envelope, encode, encode_device, encode_plain, source_prefix
 from ether_medium.recorder.recorder import row_parser
 
 scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
@@ -22,7 +24,7 @@ values = st.recursive(
 )
 payloads = st.dictionaries(st.text(max_size=12), values, max_size=6)
 seqs = st.integers(0, 2**64 - 1)
-times = st.floats(allow_nan=False)
+times = st.floats(allow_nan=False, allow_infinity=False)  # a host time is finite (else malformed)
 sources = st.text(min_size=1, max_size=40)
 
 
@@ -65,3 +67,19 @@ def test_other_encodings_of_the_same_message(data: dict[str, Any], source: str, 
     else:
         body = b"\xa4" + d + s + q + tt
     assert row_parser()("topic", body) == ("topic", source, seq, t, None, None, None, cbor2.dumps(data))
+
+
+def test_a_database_of_a_newer_layout_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ether_medium.errors import DatabaseError
+    from ether_medium.recorder.store import SCHEMA_VERSION, Store
+
+    path = tmp_path / "ether.sqlite"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(DatabaseError, match=r"newer Ether.*upgrade ether-medium"):
+        Store(path)

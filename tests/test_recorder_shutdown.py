@@ -14,8 +14,7 @@ import pytest
 from recorder_harness import query
 
 from ether_medium import ether
-from ether_medium.launcher import TOPIC_RECORDER_PROGRESS, Launcher
-from ether_medium.recorder.recorder import PROGRESS
+from ether_medium.fabric.launcher import Launcher
 from ether_medium.recorder.store import Store
 
 BURST = 14_000
@@ -36,7 +35,7 @@ def slow_recording(request: pytest.FixtureRequest, tmp_path: Path,
                    monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, _Lines]]:
     """A tapped fabric whose recorder writes (or receives) slowly; shut down by the test (or at the end if it
     failed)."""
-    monkeypatch.setattr("ether_medium.launcher.RECORDER_TARGET", "recorder_harness:slow_recorder")
+    monkeypatch.setattr("ether_medium.fabric.launcher.RECORDER_TARGET", "recorder_harness:slow_recorder")
     monkeypatch.setenv("ETHER_TEST_SLOW", request.param)
     monkeypatch.setenv("ETHER_TEST_S_PER_ROW", str(S_PER_ROW))
     db = tmp_path / "ether.sqlite"
@@ -94,6 +93,3 @@ def test_the_hard_cap_stops_the_recorder_and_says_what_is_lost(
     status = query(db, "SELECT status FROM sessions WHERE id = ?", session)[0][0]
     assert status == "interrupted"
 
-
-def test_the_launcher_listens_to_the_topic_the_recorder_reports_on() -> None:
-    assert TOPIC_RECORDER_PROGRESS == PROGRESS

@@ -7,15 +7,18 @@ The contract every link meets (the in-memory pair in ``links.memory`` is the ref
 - ``connected``: false while nobody listens (USB CDC without DTR); the Node sends HELLO when it turns true.
 - ``wait(timeout_ms)`` (optional): return when bytes may be readable or the timeout passed.
 - ``eof`` (optional): true once the other end closed for good (a pipe); ``Node.run`` then returns.
+- ``rx_size`` (optional): the read buffer the link needs (UDP: a whole datagram); else a Node reads 64 bytes
+  at a time.
 - ``close()``.
 
-``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"`` (CPython: print() then
-goes to stderr; MicroPython under Node: links.node_stdio),
-``"pipe:RFD,WFD"``, any other pyserial URL or device path (``"/dev/ttyACM0"``, ``"socket://h:p"``, ``"loop://"``),
+``open_link(spec)``: ``"usb_cdc"``, ``"uart"`` / ``"uart:BAUD"``, ``"udp://HOST:PORT"``, ``"stdio"`` (CPython:
+links.pipe, print() then goes to stderr; MicroPython and CircuitPython: links.stdio, the REPL's own line,
+print() then becomes LOG frames), ``"pipe:RFD,WFD"``, any other pyserial URL or device path (``"/dev/ttyACM0"``, ``"socket://h:p"``, ``"loop://"``),
 or an object that already has ``readinto`` and ``write``. Only the module for the chosen kind is imported:
-the part of the spec before its first ``:`` names it (``stdio`` is ``pipe``'s, any other a pyserial URL),
-and that module's ``from_spec(spec)`` opens the link.
+the part of the spec before its first ``:`` names it (any unknown one is a pyserial URL), and that module's ``from_spec(spec)`` opens the link.
 """
+
+import sys
 
 
 def open_link(spec):
@@ -31,6 +34,8 @@ def open_link(spec):
         from ether_lite.links import uart as link
     elif kind == "udp":
         from ether_lite.links import udp as link
+    elif kind == "stdio" and sys.implementation.name != "cpython":
+        from ether_lite.links import stdio as link
     elif kind in ("stdio", "pipe"):
         from ether_lite.links import pipe as link
     else:

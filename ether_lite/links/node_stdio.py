@@ -10,7 +10,7 @@ import binascii
 
 class NodeStdioLink:
     def __init__(self):
-        import ether_host_io  # ImportError outside the runner: open_link then uses links.pipe
+        import ether_host_io  # ImportError outside the runner: links.stdio then serves
 
         self._io = ether_host_io
         self.connected = True

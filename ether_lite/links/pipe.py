@@ -10,15 +10,10 @@ import select
 
 
 def from_spec(spec):
-    """``"pipe:RFD,WFD"``, or ``"stdio"``: this process's stdin/stdout (under Node.js, MicroPython's
-    ``links.node_stdio``, tests/micropython/run.mjs --stdio-link)."""
+    """``"pipe:RFD,WFD"``, or ``"stdio"``: this process's stdin/stdout (CPython; MicroPython and
+    CircuitPython: ``links.stdio``)."""
     if spec == "stdio":
-        try:
-            from ether_lite.links import node_stdio
-
-            return node_stdio.NodeStdioLink()
-        except ImportError:
-            return stdio()
+        return stdio()
     r, w = spec[5:].split(",")
     return PipeLink(int(r), int(w))
 

@@ -40,6 +40,8 @@ def _socket_module():
 
 
 class UdpLink:
+    rx_size = _MAX_DATAGRAM  # a datagram is read whole: the Node's read buffer must hold the largest
+
     def __init__(self, host, port, bind_port=0):
         mod = _socket_module()
         self._mod = mod
@@ -48,7 +50,6 @@ class UdpLink:
         if bind_port:
             self.sock.bind(("0.0.0.0", bind_port))
         self.sock.setblocking(False)
-        self._rx = bytearray(_MAX_DATAGRAM)
         self.connected = True
 
     def readinto(self, buf):

@@ -25,6 +25,8 @@ from ether_lite.sim.thermal import PowerBus
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEVICES = os.path.join(REPO, "examples", "devices")
+if not os.path.isdir(DEVICES):  # an installed wheel: the example devices ship inside ether_medium (a folder)
+    DEVICES = os.path.join(REPO, "ether_medium", "_devices")
 
 
 class SimError(Exception):
@@ -153,17 +155,38 @@ def serve(device, link="pty", baud=None, device_id=None, world=None, seed=0, dur
         signal.signal(sig, stop.request)
     announce(f"ether sim: {device} as device {device_id} on {link_obj.describe()}")
     try:
-        if kind == "class":
-            cls = load_class(target, name)
-            ether_lite.run(cls(), link=link_obj, device_id=device_id, until=stop)
-        else:
-            _run_code(target, link_obj, device_id, stop)
+        resets = 0
+        while not _serve_once(kind, target, name, link_obj, device_id, stop):
+            resets += 1  # microcontroller.reset(): the board reboots and runs its code again, same link
+            if bench.heater.on:
+                bench.heater.set_power(0.0)
+            announce(f"ether sim: microcontroller.reset(): restarting {device} (reset {resets})")
     finally:
         link_obj.close()
         if bench.heater.on:  # a stopped board de-energises its relay
             bench.heater.set_power(0.0)
         bench.power_bus.close()
     return 0
+
+
+def _serve_once(kind, target, name, link_obj, device_id, stop):
+    """Run the device code until it ends (True) or calls ``microcontroller.reset()`` (False: run it again,
+    freshly imported, as a board does after a reset)."""
+    import microcontroller  # the simulated one (install() put it first on the path)
+
+    try:
+        if kind == "class":
+            ether_lite.run(load_class(target, name)(), link=link_obj, device_id=device_id, until=stop)
+        else:
+            _run_code(target, link_obj, device_id, stop)
+    except microcontroller.SimulatedReset:
+        if stop.stopped:
+            return True
+        microcontroller.cpu.reset_reason = microcontroller.ResetReason.SOFTWARE
+        if kind == "class" and not target.endswith(".py"):
+            sys.modules.pop(target, None)  # imported afresh, module state and all
+        return False
+    return True
 
 
 def _run_code(path, link_obj, device_id, stop):

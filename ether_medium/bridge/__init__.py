@@ -20,13 +20,14 @@ module                          what it holds
 ``sequence``                    per-topic sequence numbers: gaps, duplicates, late arrivals
 ``delivery``                    DELIVER until ACK: msg_ids, retransmission, outcome reported once
 ``clock``                       device ticks -> host time (min-RTT window, drift, uncertainty)
-``counters`` / ``problems``     per-link counters; rate-limited log lines for bad input
+``counters``                    per-link counters (rate-limited log lines: ``ether_medium.problems``)
 ``loop``                        one poll loop over links and fabric sockets
 ``service``                     the bridge process (launcher's service target)
 ``proxy``                       ``ether.device(name)``: a board as an object in host code
 =============================== ===========================================================================
 
-Names are imported lazily, so importing this package (the config does, to check ``link:`` URLs) stays cheap.
+Its errors are in :mod:`ether_medium.errors` (``BridgeError`` and below). Names are imported lazily, so
+importing this package (the config does, to check ``link:`` URLs) stays cheap.
 """
 
 from __future__ import annotations
@@ -35,31 +36,19 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "AttachError",
-    "BridgeError",
     "ClockSync",
-    "DeliveryError",
     "DeviceProxy",
     "LinkCounters",
-    "LinkLost",
     "LinkManager",
-    "LinkURLError",
-    "LinkUnavailable",
     "device",
     "open_link",
 ]
 
 _WHERE = {
-    "AttachError": "errors",
-    "BridgeError": "errors",
-    "LinkLost": "errors",
-    "LinkURLError": "errors",
-    "LinkUnavailable": "errors",
     "ClockSync": "clock",
     "LinkCounters": "counters",
     "LinkManager": "manager",
     "open_link": "links",
-    "DeliveryError": "proxy",
     "DeviceProxy": "proxy",
     "device": "proxy",
 }

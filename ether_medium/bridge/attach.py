@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ether_lite import protocol
 from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.endpoints import DescribeError, Endpoint, endpoint_from_describe
-from ether_medium.bridge.problems import ProblemLog
+from ether_medium.problems import ProblemLog
 
 if TYPE_CHECKING:
     from ether_medium.bridge.identity import DeviceInfo

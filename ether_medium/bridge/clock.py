@@ -78,6 +78,11 @@ class ClockSync:
         return len(self._recent)
 
     @property
+    def recent_rtts(self) -> list[float]:
+        """The round-trip times of the current window, oldest first, seconds."""
+        return [s.rtt for s in self._recent]
+
+    @property
     def synced(self) -> bool:
         return self.best is not None
 

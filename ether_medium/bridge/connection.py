@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from ether_medium.bridge.clock import ClockSync
 from ether_medium.bridge.counters import LinkCounters
-from ether_medium.bridge.errors import LinkUnavailable
 from ether_medium.bridge.links import Link
+from ether_medium.errors import LinkUnavailable
 
 __all__ = ["Connection", "Timing"]
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from ether_lite import framing, protocol
 from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.endpoints import Endpoint, format_validation
-from ether_medium.bridge.problems import ProblemLog
+from ether_medium.problems import ProblemLog
 
 __all__ = ["GIVE_UP_S", "Deliveries", "Delivery"]
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from ether_lite import protocol
+from ether_medium.errors import DescribeError
 
 __all__ = ["DescribeError", "Endpoint", "build_model", "endpoint_from_describe", "format_validation"]
 
@@ -29,10 +30,6 @@ _FITS = {
     "y": lambda v: isinstance(v, bytes),
 }
 MAX_NAME = 96
-
-
-class DescribeError(ValueError):
-    """A DESCRIBE that cannot become a fabric topic; the message says what and how to fix it on the board."""
 
 
 class _Strict(BaseModel):

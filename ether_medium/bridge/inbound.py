@@ -7,7 +7,7 @@ are checked by ``ether_lite.protocol.check`` (a PUB, the hot path, by its shape 
 :class:`~ether_medium.bridge.ingest.Ingest`, ACK to the deliveries, HELLO, DESCRIBE and PONG to the link
 manager; LOG and ERROR frames become log lines here. A frame or body that does not pass is counted in
 :class:`~ether_medium.bridge.counters.LinkCounters`, reported through the link's
-:class:`~ether_medium.bridge.problems.ProblemLog` (rate-limited) and, for a body that is not a valid message,
+:class:`~ether_medium.problems.ProblemLog` (rate-limited) and, for a body that is not a valid message,
 answered with ``ERROR 2`` at most once a second (PROTOCOL.md, section 5).
 """
 

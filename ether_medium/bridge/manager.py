@@ -22,7 +22,7 @@ The manager coordinates; each concept has its own module and object, and the man
 - :mod:`~ether_medium.bridge.clock` (:class:`ClockSync`): device time to host time.
 
 Every frame the manager drops is counted in :attr:`LinkManager.counters` and reported through a
-:class:`~ether_medium.bridge.problems.ProblemLog`.
+:class:`~ether_medium.problems.ProblemLog`.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ from ether_medium.bridge.connection import Connection, Timing
 from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.delivery import Deliveries, Delivery
 from ether_medium.bridge.endpoints import Endpoint
-from ether_medium.bridge.errors import LinkLost
 from ether_medium.bridge.identity import DeviceInfo, Identity
 from ether_medium.bridge.inbound import Inbound
 from ether_medium.bridge.ingest import Ingest, Reading
 from ether_medium.bridge.links import Link, open_link
-from ether_medium.bridge.problems import ProblemLog
+from ether_medium.errors import LinkLost
+from ether_medium.problems import ProblemLog
 
 __all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
 

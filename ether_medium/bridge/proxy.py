@@ -21,36 +21,14 @@ from typing import Any
 
 import zmq
 
-from ether_medium.bridge.service import TOPIC_DEVICE, bridge_topic
-from ether_medium.broker import BrokerAddresses
-from ether_medium.client import FabricClient
-from ether_medium.envelope import EnvelopeError
-from ether_medium.requests import RemoteError, requester_for
+from ether_medium import topics
+from ether_medium.bridge.service import bridge_topic
+from ether_medium.errors import DeliveryError, EnvelopeError, RemoteError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.requests import requester_for
 
 __all__ = ["DeliveryError", "DeviceProxy", "device"]
-
-
-class DeliveryError(RuntimeError):
-    """The device did not take a message; ``reason`` says why (from the bridge)."""
-
-    def __init__(self, device: str, topic: str, reason: str) -> None:
-        super().__init__(reason)
-        self.device = device
-        self.topic = topic
-        self.reason = reason
-
-
-def _addresses() -> tuple[BrokerAddresses, str]:
-    from ether_medium.api import ether
-
-    launcher = ether.launcher
-    if launcher is not None:
-        return launcher.addresses, "ether"
-    import os
-
-    if "ETHER_PUBLISH" not in os.environ:
-        raise RuntimeError("ether.device() needs a running fabric: call ether.tap(config=...) first")
-    return BrokerAddresses.from_env(), os.environ.get("ETHER_NAME", f"pid{os.getpid()}")
 
 
 class DeviceProxy:
@@ -106,7 +84,7 @@ class DeviceProxy:
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         client = FabricClient(self._addresses, f"{self._caller}.device.{self.name}.attach", context=ctx)
         try:
-            client.subscribe(TOPIC_DEVICE)
+            client.subscribe(topics.DEVICE)
             try:
                 client.handshake(max(0.1, deadline - time.monotonic()))
             except TimeoutError:
@@ -121,7 +99,7 @@ class DeviceProxy:
                     env = client.recv(timeout=left)
                 except EnvelopeError:
                     continue
-                if env is not None and env.topic == TOPIC_DEVICE and env.source == self.name:
+                if env is not None and env.topic == topics.DEVICE and env.source == self.name:
                     info = self._ask("describe", max(0.1, deadline - time.monotonic()))
             return info
         finally:
@@ -220,8 +198,8 @@ class DeviceProxy:
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         client = FabricClient(self._addresses, f"{self._caller}.device.{self.name}", context=ctx)
         try:
-            topics = {ep["topic"] for ep in self.info.get("endpoints") or [] if ep["direction"] == "pub"}
-            for topic in topics:
+            pub_topics = {ep["topic"] for ep in self.info.get("endpoints") or [] if ep["direction"] == "pub"}
+            for topic in pub_topics:
                 client.subscribe(topic)
             client.handshake()
             self._listener_ready.set()
@@ -253,9 +231,9 @@ _proxies: dict[tuple[str, str], DeviceProxy] = {}
 _lock = threading.Lock()
 
 
-def device(name: str, timeout: float = 10.0) -> DeviceProxy:
-    """The proxy of device ``name`` (one per fabric and process; waits up to ``timeout`` for it to attach)."""
-    addresses, caller = _addresses()
+def device(name: str, addresses: BrokerAddresses, caller: str, timeout: float = 10.0) -> DeviceProxy:
+    """The proxy of device ``name`` on the fabric at ``addresses``, asked for by ``caller`` (one per fabric
+    and process; waits up to ``timeout`` for it to attach). ``ether.device(name)`` is the way to call it."""
     key = (addresses.publish, name)
     with _lock:
         proxy = _proxies.get(key)

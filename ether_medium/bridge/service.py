@@ -1,11 +1,11 @@
 """The bridge process: one per entry of the config's ``devices:`` section (started by the launcher).
 
-``main(ctx)`` (the service contract in :mod:`ether_medium.service`) attaches the device named by
+``main(ctx)`` (the service contract in :mod:`ether_medium.fabric.service`) attaches the device named by
 ``ctx.kwargs["device"]`` and maps it into the fabric:
 
 * each PUB becomes a fabric message on the endpoint's topic (``Thermometer.read`` or its rename), from
   ``source`` = the device's name, with ``host_time``, ``device_time`` mapped to the host clock,
-  ``device_uncertainty`` and ``device_seq`` (:mod:`ether_medium.envelope`);
+  ``device_uncertainty`` and ``device_seq`` (:mod:`ether_medium.fabric.envelope`);
 * a fabric message on a device subscriber's topic becomes a DELIVER (ACK, retransmission); when it carries
   ``reply_to`` (``ether.get`` or a :class:`~ether_medium.bridge.proxy.DeviceProxy`), the outcome is
   answered there: ``{"value": {"ok": true, "rtt_s": ...}}`` or ``error``;
@@ -13,7 +13,9 @@
   device identities with the data);
 * device LOG frames go to ``Ether.log`` under the device's name;
 * requests on ``Ether.bridge.<name>`` (``{"what": "describe"}`` or ``{"what": "counters"}``) answer the
-  device description or the link counters (which are also logged); SIGUSR1 logs the counters too.
+  device description or the link counters (which are also logged); SIGUSR1 logs the counters too;
+  ``{"what": "stats"}`` answers state, counters and round-trip times without logging (``ether status``,
+  the metrics exporter).
 
 It runs until ``Ether.shutdown``, SIGTERM, or the tap process's death, then logs the link counters and
 returns.
@@ -29,21 +31,20 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 
+from ether_medium import topics
 from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager, Reading
-from ether_medium.envelope import Envelope, EnvelopeError, encode, encode_device, source_prefix
+from ether_medium.errors import EnvelopeError
+from ether_medium.fabric.envelope import Envelope, encode, encode_device, source_prefix
 
 if TYPE_CHECKING:
-    from ether_medium.client import FabricClient
     from ether_medium.config import DeviceConfig
-    from ether_medium.service import ServiceContext
+    from ether_medium.fabric.client import FabricClient
+    from ether_medium.fabric.service import ServiceContext
 
-__all__ = ["TOPIC_DEVICE", "FabricBridge", "bridge_topic", "main"]
+__all__ = ["FabricBridge", "bridge_topic", "main"]
 
-TOPIC_DEVICE = "Ether.device"
-TOPIC_LOG = "Ether.log"
-TOPIC_SHUTDOWN = "Ether.shutdown"
 
 log = logging.getLogger("ether.bridge")
 
@@ -75,9 +76,12 @@ class FabricBridge:
         self._topic_bytes: dict[str, bytes] = {}
         self._seq: dict[str, int] = {}
         self._pid = os.getpid()
+        self._detaches = 0
+        self.stopping = False
+        self._detach_reason: str | None = None
         loop.add(self.mgr)
         loop.add_socket(client.socket, self.on_fabric)
-        client.subscribe(TOPIC_SHUTDOWN)
+        client.subscribe(topics.SHUTDOWN)
         client.subscribe(bridge_topic(name))
 
     # -- Sink: device -> fabric -------------------------------------------------------------------------
@@ -91,7 +95,7 @@ class FabricBridge:
             self.client.subscribe(topic)
         self._subscribed = wanted
         self.client.publish(
-            TOPIC_DEVICE,
+            topics.DEVICE,
             {
                 "name": self.name,
                 "device_id": info.device_id,
@@ -103,7 +107,26 @@ class FabricBridge:
         )
 
     def detached(self, mgr: LinkManager, reason: str) -> None:
-        pass  # logged by the manager; subscriptions stay so that deliveries fail with a reason
+        # logged by the manager; subscriptions stay so that deliveries fail with a reason
+        if self.stopping:
+            return  # the bridge's own stop is no problem of the run
+        self._detaches += 1
+        self._detach_reason = reason
+        self.report_health()
+
+    def report_health(self) -> None:
+        """``Ether.health`` for the run's summary: detaches and failed deliveries since the bridge started."""
+        data = {
+            "name": self.name,
+            "pid": self._pid,
+            "deliveries_failed": self.mgr.counters.delivery_failures,
+            "detached": self._detaches,
+            "detach_reason": self._detach_reason,
+        }
+        try:
+            self.client.publish(topics.HEALTH, data, source=self.name)
+        except Exception as exc:  # closed, or the fabric is gone: the run's summary misses it, say so here
+            log.warning("%s: could not report its health (%s): %r", self.name, exc, data)
 
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None:
         # This bridge is the only publisher of its device's topics under the device's name, so it numbers
@@ -144,7 +167,7 @@ class FabricBridge:
             "time": time.time(),
             "logger": f"device.{self.name}",
         }
-        self.client.publish(TOPIC_LOG, data, source=self.name)
+        self.client.publish(topics.LOG, data, source=self.name)
 
     # -- fabric -> device -------------------------------------------------------------------------------
     def on_fabric(self) -> None:
@@ -161,7 +184,7 @@ class FabricBridge:
             self.handle(got)
 
     def handle(self, env: Envelope) -> None:
-        if env.topic == TOPIC_SHUTDOWN:
+        if env.topic == topics.SHUTDOWN:
             self.loop.stop()
         elif env.topic == bridge_topic(self.name):
             self.answer(env)
@@ -205,6 +228,17 @@ class FabricBridge:
             "last_detach_reason": None if mgr.state == ATTACHED else mgr.last_detach_reason,
         }
 
+    def stats(self) -> dict[str, Any]:
+        mgr = self.mgr
+        return {
+            "name": self.name,
+            "state": mgr.state,
+            "attached": mgr.state == ATTACHED,
+            "link": mgr.link.where,
+            "counters": mgr.counters.as_dict(),
+            "rtt_s": mgr.clock.recent_rtts,
+        }
+
     def answer(self, env: Envelope) -> None:
         what = env.data.get("what", "describe")
         value: dict[str, Any] | None
@@ -213,6 +247,8 @@ class FabricBridge:
         elif what == "counters":
             self.mgr.report_counters()
             value = self.mgr.counters.as_dict()
+        elif what == "stats":
+            value = self.stats()
         else:
             value = None
         if env.reply_to is None:
@@ -223,7 +259,7 @@ class FabricBridge:
                 {},
                 source=self.name,
                 request_id=env.request_id,
-                error=f"unknown request {what!r}; ask for 'describe' or 'counters'",
+                error=f"unknown request {what!r}; ask for 'describe', 'counters' or 'stats'",
             )
         else:
             self.client.publish(env.reply_to, {"value": value}, source=self.name, request_id=env.request_id)
@@ -249,5 +285,7 @@ def main(ctx: ServiceContext) -> int:
     try:
         loop.run(until=lambda: not ctx.tap_alive())  # an orphaned bridge leaves (and stops its sim child)
     finally:
+        bridge.stopping = True
         loop.close()  # closes the link (stops a sim child) and logs the counters
+        bridge.report_health()
     return 0

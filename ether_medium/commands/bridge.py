@@ -20,9 +20,9 @@ import time
 from typing import Any
 
 from ether_medium.bridge.endpoints import Endpoint
-from ether_medium.bridge.errors import LinkUnavailable
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import Delivery, LinkManager, Reading
+from ether_medium.errors import LinkUnavailable
 
 HELP = "attach one device by its link and print what it publishes"
 
@@ -70,6 +70,8 @@ class PrintSink:
         self.sends = sends
         self.quiet = quiet
         self.lines = 0
+        self.delivered: set[str] = set()  # topics of --send that the device acknowledged
+        self.failed: list[str] = []  # why deliveries failed
 
     def _print(self, text: str) -> None:
         print(text, flush=True)
@@ -89,11 +91,13 @@ class PrintSink:
 
     def _delivered(self, d: Delivery) -> None:
         if d.error is None:
+            self.delivered.add(d.topic)
             self._print(
                 f"{_stamp(time.time())} delivered {d.topic} {json.dumps(d.data)} "
                 f"(ACK after {(d.rtt or 0) * 1000:.2f} ms, {d.tries} tr{'y' if d.tries == 1 else 'ies'})"
             )
         else:
+            self.failed.append(f"{d.topic}: {d.error}")
             self._print(f"{_stamp(time.time())} NOT delivered {d.topic} {json.dumps(d.data)}: {d.error}")
 
     def detached(self, mgr: LinkManager, reason: str) -> None:
@@ -161,9 +165,21 @@ def main(args: argparse.Namespace) -> int:
             )
         loop.run(until=None if deadline is None else (lambda: time.monotonic() >= deadline), start=False)
     except KeyboardInterrupt:
-        code = 0
+        code = 0  # Ctrl-C is how a user ends it
     finally:
         mgr.close("stopped")
         loop.close()
     print(f"{mgr.name} link counters: {mgr.counters.summary()}", flush=True)
-    return code
+    return code or _send_outcome(sink)
+
+
+def _send_outcome(sink: PrintSink) -> int:
+    """1 (with the reasons on stderr) when a ``--send`` failed or never reached the device, else 0."""
+    never = [topic for topic, _ in sink.sends if topic not in sink.delivered]
+    if not sink.failed and not never:
+        return 0
+    for why in sink.failed:
+        print(f"ether bridge: delivery failed: {why}", file=sys.stderr)
+    for topic in dict.fromkeys(never):
+        print(f"ether bridge: --send {topic} was not delivered", file=sys.stderr)
+    return 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ether_medium.deploy import DEFAULT_CODE, ENV_DRIVE, DeployError, deploy
+from ether_medium.deploy.drive import DEFAULT_CODE, ENV_DRIVE, deploy
+from ether_medium.errors import DeployError
 
 HELP = "copy ether_lite and firmware onto a CIRCUITPY drive"
 

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ether_medium.curve import create_keys, load_public_key
+    from ether_medium.fabric.curve import create_keys, load_public_key
 
     name = args.name or socket.gethostname().split(".")[0] or "ether"
     try:

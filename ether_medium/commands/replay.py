@@ -1,12 +1,14 @@
-"""``ether replay SESSION [--speed 2.0] [--topics GLOB...] [--publish ADDR] [--db PATH]``."""
+"""``ether replay SESSION [--speed 2.0] [--topics GLOB...] [--publish ADDR] [--db PATH | --config
+CONFIG]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ether_medium.recorder.replay import FABRIC_FILE, FabricNotFound, fabric_publish_address, replay
-from ether_medium.recorder.store import DEFAULT_PATH, SessionNotFound, Store
+from ether_medium.commands import database
+from ether_medium.errors import ConfigError, DatabaseError, FabricNotFound, SessionNotFound
+from ether_medium.recorder.replay import fabric_publish_address, replay
 
 HELP = "republish a recorded session into a running fabric"
 
@@ -17,10 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="playback speed: 2.0 halves every gap, 'inf' sends as fast as possible (1.0)")
     parser.add_argument("--topics", nargs="+", metavar="GLOB", help="only these topics (names or globs)")
     parser.add_argument("--publish", metavar="ADDR",
-                        help=f"the fabric broker's publish address (default: $ETHER_PUBLISH, {FABRIC_FILE})")
+                        help="the fabric broker's publish address (default: $ETHER_PUBLISH, else that of the "
+                             "running fabric)")
+    parser.add_argument("--fabric", metavar="SESSION|FILE", default=None,
+                        help="which running fabric to replay into when several run: its session id (or a "
+                             "unique prefix) or its fabric file")
     parser.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
                         help="how long to wait for a subscriber of the replayed topics (5)")
-    parser.add_argument("--db", default=DEFAULT_PATH, help=f"recording database (default {DEFAULT_PATH})")
+    database.add_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -28,11 +34,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"ether replay: --speed must be greater than 0, not {args.speed}", file=sys.stderr)
         return 2
     try:
-        publish = fabric_publish_address(args.publish)
-        store = Store.open_existing(args.db)
-    except (FabricNotFound, SessionNotFound) as exc:
+        publish = fabric_publish_address(args.publish, fabric=args.fabric)
+        store = database.open_database(args)
+    except (FabricNotFound, SessionNotFound, DatabaseError, ConfigError) as exc:
         print(f"ether replay: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, ConfigError) else 1
     try:
         session = store.resolve(args.session)
         summary = replay(store, session, publish, speed=args.speed, topics=args.topics, wait_s=args.wait)

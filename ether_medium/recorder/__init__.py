@@ -6,8 +6,9 @@ export, :mod:`~.replay` the republishing of a session, and :mod:`~.service` the 
 starts.
 """
 
+from ether_medium.errors import SessionNotFound
 from ether_medium.recorder.recorder import Recorder, RecordingSummary, TopicSelection, run_recorder
-from ether_medium.recorder.store import SessionInfo, SessionNotFound, Store
+from ether_medium.recorder.store import SessionInfo, Store
 
 __all__ = [
     "Recorder",

@@ -1,10 +1,15 @@
 """Export a recorded session to files scientists open: one table per topic, CSV or Parquet.
 
 Each table has the provenance columns first (``source``, ``seq``, ``host_time``, ``device_time``,
-``device_uncertainty``, ``device_seq``), then one column per payload field. Nested maps are flattened with
-dots (``{"pos": {"x": 1}}`` becomes column ``pos.x``); lists and other values CSV cannot hold become JSON
-text; bytes become hex. A payload field named like a provenance column is exported as ``data.<name>``.
+``device_uncertainty``, ``device_seq``), then one column per payload field; a CSV file also has
+``host_time_iso`` beside ``host_time`` (the same instant in ISO 8601, local time zone with its offset).
+Nested maps are flattened with dots (``{"pos": {"x": 1}}`` becomes column ``pos.x``); lists and other
+values CSV cannot hold become JSON text; bytes become hex. A payload field named like a provenance column
+is exported as ``data.<name>``.
 Columns appear in the order fields were first seen; a message without a field leaves that cell empty.
+Every recorded value is written: one a format cannot hold as it is (a cyclic value, an integer beyond
+Python's digit limit, an integer beyond 64 bits in Parquet, a payload that is not CBOR) becomes text, and
+:class:`Exported` counts how many did (``ether export`` prints the count).
 Next to the tables, ``session.json`` holds the session row (config, versions, host, git commit, ...).
 
 Parquet needs the optional ``pyarrow`` extra (``pip install 'ether-medium[parquet]'``).
@@ -16,39 +21,94 @@ import csv
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import cbor2
 
+from ether_medium.errors import MissingExtra
 from ether_medium.recorder.store import MessageRow, SessionInfo, Store
 
-__all__ = ["PROVENANCE", "MissingExtra", "export_csv", "export_parquet", "file_stem", "flatten"]
+__all__ = ["PROVENANCE", "Exported", "MissingExtra", "export_csv", "export_parquet", "file_stem", "flatten"]
 
 PROVENANCE = ("source", "seq", "host_time", "device_time", "device_uncertainty", "device_seq")
+ISO_COLUMN = "host_time_iso"  # CSV only, right after host_time
 PARQUET_HINT = "Parquet export needs pyarrow: pip install 'ether-medium[parquet]'"
+_DIGITS = 4000  # integers longer than this (Python's str() limit is 4300 digits) are written in hex
 
 
-class MissingExtra(RuntimeError):
-    """An optional dependency that this export format needs is not installed."""
+@dataclass
+class Exported:
+    """What an export wrote: the files, and how many values had to become text because the format cannot
+    hold them as they are (a cyclic value, an integer beyond 64 bits in Parquet, a payload not CBOR)."""
+
+    paths: list[Path]
+    converted: int = 0
+    examples: list[str] = field(default_factory=list)  # the first few conversions, for the user
+
+    def convert(self, what: str, n: int = 1) -> None:
+        self.converted += n
+        if len(self.examples) < 5:
+            self.examples.append(what)
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A payload map as flat columns (see the module docstring)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if not prefix and name in PROVENANCE:
-            name = f"data.{name}"
+def as_text(value: Any, _seen: frozenset[int] = frozenset()) -> str:
+    """Any decoded CBOR value as text, never raising: JSON-like (lists, maps, numbers, quoted text), with
+    ``<cycle>`` where a value contains itself, hex for integers beyond Python's digit limit and for bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if value.bit_length() < _DIGITS * 3 else hex(value)
+    if isinstance(value, list | tuple | dict):
+        if id(value) in _seen:
+            return "<cycle>"
+        seen = _seen | {id(value)}
         if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
+            items = (f"{json.dumps(k if isinstance(k, str) else as_text(k, seen))}: {_json_item(v, seen)}"
+                     for k, v in value.items())
+            return "{" + ", ".join(items) + "}"
+        return "[" + ", ".join(_json_item(v, seen) for v in value) + "]"
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex()
+    if value is None or isinstance(value, str | float | bool):
+        return json.dumps(value)
+    try:
+        return str(value)
+    except Exception:  # a value whose text cannot be made (a tag holding an enormous integer, ...)
+        return f"<{type(value).__name__}>"
+
+
+def _json_item(value: Any, seen: frozenset[int]) -> str:
+    return json.dumps(value) if isinstance(value, str) else as_text(value, seen)
+
+
+def flatten(data: dict[Any, Any], prefix: str = "", report: Exported | None = None,
+            _seen: frozenset[int] = frozenset()) -> dict[str, Any]:
+    """A payload map as flat columns (see the module docstring). Values the columns cannot hold as they
+    are (a cyclic map, an integer beyond the digit limit) become text, counted in ``report``."""
+    out: dict[str, Any] = {}
+    seen = _seen | {id(data)}
+    for key, value in data.items():
+        name = f"{prefix}{key if isinstance(key, str) else as_text(key)}"
+        if not prefix and (name in PROVENANCE or name == ISO_COLUMN):
+            name = f"data.{name}"
+        if isinstance(value, dict) and id(value) not in seen:
+            out.update(flatten(value, f"{name}.", report, seen))
         elif isinstance(value, bytes | bytearray):
             out[name] = bytes(value).hex()
+        elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() >= _DIGITS * 3:
+            out[name] = hex(value)
+            if report is not None:
+                report.convert(f"{name}: an integer of {value.bit_length()} bits, written in hex")
         elif value is None or isinstance(value, str | int | float | bool):
             out[name] = value
         else:
-            out[name] = json.dumps(value, default=str)
+            try:
+                out[name] = json.dumps(value, default=str)
+            except (ValueError, TypeError, RecursionError):  # cyclic, non-text keys, enormous integers
+                out[name] = as_text(value)
+                if report is not None:
+                    report.convert(f"{name}: {type(value).__name__} that JSON cannot hold, written as text")
     return out
 
 
@@ -70,11 +130,30 @@ def _stems(topics: list[str]) -> dict[str, str]:
     return out
 
 
-def _records(store: Store, session_id: str, topic: str) -> Iterator[dict[str, Any]]:
+def _arrays_as_lists(data: dict[str, Any], store: Store, session_id: str) -> dict[str, Any]:
+    try:
+        from ether_medium.recorder.arrays import array_path, as_lists
+    except ImportError:  # without numpy no array was stored apart: the values stay as recorded
+        return data
+    return as_lists(data, array_path(store.path, session_id))
+
+
+def _records(store: Store, session_id: str, topic: str,
+             report: Exported | None = None) -> Iterator[dict[str, Any]]:
     row: MessageRow
     for row in store.messages(session_id, [topic]):
         record = dict(zip(PROVENANCE, row[2:8], strict=True))
-        record.update(flatten(cbor2.loads(row[8])))
+        try:
+            payload = cbor2.loads(row[8])
+        except Exception:  # a database written by something else: keep the bytes, as text
+            payload = {"payload": bytes(row[8]).hex() if isinstance(row[8], bytes) else as_text(row[8])}
+            if report is not None:
+                report.convert(f"{topic}: a payload that is not CBOR, written as hex in column 'payload'")
+        if not isinstance(payload, dict):
+            payload = {"payload": payload}
+        elif any(type(v) is cbor2.CBORTag for v in payload.values()):  # arrays: as nested lists (JSON text)
+            payload = _arrays_as_lists(payload, store, session_id)
+        record.update(flatten(payload, "", report))
         yield record
 
 
@@ -85,56 +164,70 @@ def _columns(store: Store, session_id: str, topic: str) -> list[str]:
     return list(seen)
 
 
+def _iso(t: Any) -> str:
+    try:
+        return datetime.fromtimestamp(float(t)).astimezone().isoformat(timespec="microseconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
 def _write_session(session: SessionInfo, out: Path) -> Path:
     path = out / "session.json"
     path.write_text(json.dumps(asdict(session), indent=2, default=str) + "\n")
     return path
 
 
-def export_csv(store: Store, session: SessionInfo, out: Path, topics: list[str] | None = None) -> list[Path]:
+def export_csv(store: Store, session: SessionInfo, out: Path, topics: list[str] | None = None) -> Exported:
     """Write ``<topic>.csv`` per topic (only those matching ``topics`` globs when given) and
-    ``session.json`` into ``out``; return the paths written."""
+    ``session.json`` into ``out``; return the paths written and how many values became text."""
     out.mkdir(parents=True, exist_ok=True)
     selected = store.topics(session.id, topics)
-    written = [_write_session(session, out)]
+    report = Exported([_write_session(session, out)])
     for topic, stem in _stems(selected).items():
         columns = _columns(store, session.id, topic)
+        columns.insert(columns.index("host_time") + 1, ISO_COLUMN)
         path = out / f"{stem}.csv"
-        with path.open("w", newline="") as f:
+        with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=columns, restval="")
             writer.writeheader()
-            for record in _records(store, session.id, topic):
+            for record in _records(store, session.id, topic, report):
+                record[ISO_COLUMN] = _iso(record["host_time"])
                 writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
-        written.append(path)
-    return written
+        report.paths.append(path)
+    return report
 
 
 def export_parquet(store: Store, session: SessionInfo, out: Path,
-                   topics: list[str] | None = None) -> list[Path]:
+                   topics: list[str] | None = None) -> Exported:
     """Like :func:`export_csv`, one ``<topic>.parquet`` per topic; the session row is also kept in each
-    file's schema metadata (key ``ether.session``). Raises :class:`MissingExtra` without pyarrow."""
+    file's schema metadata (key ``ether.session``). A column whose values Parquet cannot hold in one type
+    (mixed types, an integer beyond 64 bits) is written as text. Raises :class:`MissingExtra` without
+    pyarrow."""
     try:
         import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
         import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError as exc:
         raise MissingExtra(PARQUET_HINT) from exc
     out.mkdir(parents=True, exist_ok=True)
-    written = [_write_session(session, out)]
+    report = Exported([_write_session(session, out)])
     meta = {b"ether.session": json.dumps(asdict(session), default=str).encode()}
     for topic, stem in _stems(store.topics(session.id, topics)).items():
         columns = _columns(store, session.id, topic)
         values: dict[str, list[Any]] = {c: [] for c in columns}
-        for record in _records(store, session.id, topic):
+        for record in _records(store, session.id, topic, report):
             for c in columns:
                 values[c].append(record.get(c))
         arrays = []
         for c in columns:
             try:
                 arrays.append(pa.array(values[c]))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in one field: keep them as text
-                arrays.append(pa.array([None if v is None else str(v) for v in values[c]]))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # mixed types, beyond 64 bits
+                texts = [None if v is None else v if isinstance(v, str) else as_text(v) for v in values[c]]
+                n = sum(1 for v in values[c] if v is not None and not isinstance(v, str))
+                report.convert(f"{topic}: column {c!r} written as text (mixed types or beyond 64 bits)", n)
+                arrays.append(pa.array(texts, type=pa.string()))
         table = pa.Table.from_arrays(arrays, names=columns).replace_schema_metadata(meta)
         path = out / f"{stem}.parquet"
         pq.write_table(table, path)
-        written.append(path)
-    return written
+        report.paths.append(path)
+    return report

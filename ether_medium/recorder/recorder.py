@@ -40,7 +40,6 @@ import fnmatch
 import logging
 import os
 import signal
-import struct
 import threading
 import time
 import uuid
@@ -52,10 +51,19 @@ from typing import Any, Protocol
 import cbor2
 import zmq
 
-from ether_medium.broker import BrokerAddresses
+from ether_medium import topics
 from ether_medium.config import EtherConfig, RecordingConfig
-from ether_medium.envelope import Envelope, EnvelopeError, decode, encode, source_prefix
-from ether_medium.envelope import _uint as cbor_uint  # the fabric encoders' own integer encoding
+from ether_medium.errors import ArrayDropped, ArrayError, EnvelopeError
+from ether_medium.fabric.broker import BrokerAddresses
+from ether_medium.fabric.envelope import (
+    Envelope,
+    decode,
+    device_payload,
+    encode,
+    plain_payload,
+    source_prefix,
+)
+from ether_medium.problems import ProblemLog, kind_of
 from ether_medium.recorder.store import ROW_WIDTH, Store
 from ether_medium.recorder.writer import BatchWriter
 
@@ -63,23 +71,13 @@ __all__ = ["Recorder", "RecordingSummary", "TopicSelection", "run_recorder"]
 
 log = logging.getLogger("ether.recorder")
 
-SHUTDOWN = "Ether.shutdown"
-BYE = "Ether.bye"
-DEVICE = "Ether.device"
-EXITED = "Ether.exited"  # {name, code}: the launcher saw a process die without saying bye
-READY = "Ether.ready"  # {name}: a process (re)started, so its bye is awaited again
-PROGRESS = "Ether.recorder.progress"  # {name, received, committed, pending}: see the module docstring
-ALWAYS_RECORDED = ("Ether.saved", "Ether.log", DEVICE, EXITED)
-OWN_PREFIX = "Ether.recorder."  # the recorder's own messages (probes, progress): never recorded
-PROBE_PREFIX = OWN_PREFIX + "probe."
+PROBE_PREFIX = topics.RECORDER_PREFIX + "probe."
 
 _IGNORE, _RECORD, _SHUTDOWN, _BYE, _DEVICE, _INVALID, _EXITED, _READY = range(8)
 _RECV_BATCH = 2000  # messages taken off the socket before handing a batch to the writer
 _POLL_MS = 50
 _PROGRESS_S = 0.25  # how often a draining recorder reports its progress
-_U64 = 1 << 64
-_double = struct.Struct(">Bd").pack
-_LOGGED_MALFORMED = 20  # log each of the first ones, then every 1000th (the writer does the same)
+_INF = float("inf")
 
 
 class _Flag(Protocol):
@@ -95,6 +93,8 @@ class RecordingSummary:
     status: str = "running"
     rows: int = 0
     malformed: int = 0
+    unwritten: int = 0  # received, never written: the database failed (see writer.py)
+    restarts: int = 0  # recorder processes that died before this one, in this session
     missing_byes: list[str] = field(default_factory=list)
     first_message: float | None = None  # host clock when the first recorded message was received
     last_commit: float | None = None  # host clock of the last commit
@@ -110,9 +110,9 @@ class TopicSelection:
 
     def records(self, topic: str) -> bool:
         if topic.startswith("Ether."):
-            if topic in ALWAYS_RECORDED:
+            if topic in topics.ALWAYS_RECORDED:
                 return True
-            if topic.startswith(OWN_PREFIX):
+            if topic.startswith(topics.RECORDER_PREFIX):
                 return False
             return any(fnmatch.fnmatchcase(topic, g) for g in self._lifecycle_globs)
         return any(fnmatch.fnmatchcase(topic, g) for g in self.globs)
@@ -128,30 +128,15 @@ class TopicSelection:
         return sorted(out)
 
 
-def _seq_and_time(seq: int, host_time: float) -> bytes:
-    """``q``'s value, then ``"t"`` and its value, byte for byte as the fabric's encoders write them (the
-    integer in its shortest form, :func:`ether_medium.envelope._uint`; the time as float64), in one pack."""
-    if seq < 24:
-        return _QT[0](seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x100:
-        return _QT[1](0x18, seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x10000:
-        return _QT[2](0x19, seq, b"\x61t", 0xFB, host_time)
-    if seq < 0x100000000:
-        return _QT[3](0x1A, seq, b"\x61t", 0xFB, host_time)
-    return _QT[4](0x1B, seq, b"\x61t", 0xFB, host_time)
-
-
-_QT = tuple(struct.Struct(f">{fmt}2sBd").pack for fmt in ("B", "BB", "BH", "BI", "BQ"))
-
-
 def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
     """A function giving the values of a data message's row (:data:`~ether_medium.recorder.store.ROW_WIDTH`
     of them) from its topic and body; it raises when the body is not a valid envelope with a map payload.
 
     The body is decoded once (C code) for the header fields. The payload is stored as the bytes the publisher
-    encoded, cut out of the body, when the body has the layout of :func:`~ether_medium.envelope.encode_plain`
-    (``{d, s, q, t}``) or :func:`~ether_medium.envelope.encode_device` (``{d, s, q, t, dt, du, dq}``): a
+    encoded, cut out of the body, when the body has the layout of
+    :func:`~ether_medium.fabric.envelope.encode_plain`
+    (``{d, s, q, t}``) or :func:`~ether_medium.fabric.envelope.encode_device` (``{d, s, q, t, dt, du, dq}``):
+    a
     definite map of exactly those keys, ``d`` first, and the body ends with exactly the bytes those encoders
     write for the decoded ``s``, ``q``, ``t`` (...) values. Then the payload is everything between the ``d``
     key and that tail: any other encoding of those fields (another key order, a float32 time, a longer
@@ -178,24 +163,21 @@ def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
             seq = int(seq)
         if type(host_time) is not float:
             host_time = float(host_time)
+        if not -_INF < host_time < _INF:
+            raise ValueError(f"host time {host_time} is not a finite number")
         if len(msg) == 4:
-            if body[:3] == b"\xa4\x61d" and 0 <= seq < _U64:  # the layout of encode_plain?
-                tail = (prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
-                if body.endswith(tail):
-                    return topic, source, seq, host_time, None, None, None, body[3:len(body) - len(tail)]
-            return topic, source, seq, host_time, None, None, None, dumps(data)
+            payload = plain_payload(body, prefixes.get(source) or prefix_of(source), seq, host_time)
+            return topic, source, seq, host_time, None, None, None, payload or dumps(data)
         dt, du, dq = msg.get("dt"), msg.get("du"), msg.get("dq")
         if dt is not None:  # a device row: its fields must be numbers
             dt = float(dt)
             du = None if du is None else float(du)
             dq = None if dq is None else int(dq)
-            if (len(msg) == 7 and body[:3] == b"\xa7\x61d" and du is not None and dq is not None
-                    and 0 <= seq < _U64 and 0 <= dq < _U64):  # the layout of encode_device?
-                tail = ((prefixes.get(source) or prefix_of(source)) + _seq_and_time(seq, host_time)
-                        + b"\x62dt" + _double(0xFB, dt) + b"\x62du" + _double(0xFB, du) + b"\x62dq"
-                        + cbor_uint(dq))
-                if body.endswith(tail):
-                    return topic, source, seq, host_time, dt, du, dq, body[3:len(body) - len(tail)]
+            if len(msg) == 7 and du is not None and dq is not None:
+                prefix = prefixes.get(source) or prefix_of(source)
+                payload = device_payload(body, prefix, seq, host_time, dt, du, dq)
+                if payload is not None:
+                    return topic, source, seq, host_time, dt, du, dq, payload
         return topic, source, seq, host_time, dt, du, dq, dumps(data)
 
     return row
@@ -218,6 +200,8 @@ class Recorder:
         self._received = 0  # rows handed to the writer
         self._progress_seq = 0
         self.summary = RecordingSummary(session_id, str(self.rec.path))
+        self.problems = ProblemLog(log, "recorder", interval_s=10.0)
+        self._arrays: Any = None  # the session's array file (recorder/arrays.py), once one arrives
 
     def interrupt(self) -> None:
         """Stop now (signal handlers may call this): commit what was received, close as interrupted."""
@@ -239,9 +223,16 @@ class Recorder:
     def run(self, ready: Callable[[], None] | None = None,
             stop_event: _Flag | None = None) -> RecordingSummary:
         store = Store(self.rec.path, synchronous=self.rec.synchronous)
+        restarts = store.resume_session(self.session_id)  # a recorder restarted after its predecessor died
         for sid in store.mark_interrupted():
             log.warning("session %s was left running by a recorder that died; marked interrupted", sid)
-        store.begin_session(self.session_id, self._config_as_given())
+        if restarts is None:
+            store.begin_session(self.session_id, self._config_as_given())
+        else:
+            self.summary.restarts = restarts
+            log.warning("recorder restarted (restart %d of this session): continuing session %s in %s; what "
+                        "was published while no recorder ran is not recorded", restarts, self.session_id,
+                        store.path)
         log.info("recording session %s to %s (topics %s)", self.session_id, store.path,
                  ", ".join(self.rec.topics))
         writer = BatchWriter(store, self.session_id, self.rec)
@@ -268,6 +259,8 @@ class Recorder:
             log.exception("recorder failed")
         finally:
             sub.close(0)
+            if self._arrays is not None:
+                self._arrays.close()
             if writer.is_alive():
                 writer.queue.put(None)
                 while writer.is_alive():  # the backlog is being committed: say so while it lasts
@@ -277,14 +270,19 @@ class Recorder:
             pub.close()
             if writer.error is not None:
                 status = "error"
-                note = (f"writing failed: {writer.error}; {writer.lost} rows not written"
+                note = (f"writing failed: {writer.error}; {writer.unwritten} rows not written"
                         + (f"; {note}" if note else ""))
+            elif writer.unwritten:
+                note = (f"{writer.unwritten} rows not written while the database failed (more than "
+                        f"recording.buffer_rows held)" + (f"; {note}" if note else ""))
             self.summary.rows = writer.committed
             self.summary.last_commit = writer.last_commit
             self.summary.malformed += writer.rejected
+            self.summary.unwritten = writer.unwritten
             self.summary.status, self.summary.note = status, note
             try:
-                store.end_session(self.session_id, status, malformed=self.summary.malformed, note=note)
+                store.end_session(self.session_id, status, malformed=self.summary.malformed, note=note,
+                                  unwritten=writer.unwritten)
                 store.close()
             except Exception as exc:  # the database itself is failing: the next start marks it interrupted
                 log.error("could not close session %s in %s: %s", self.session_id, store.path, exc)
@@ -294,13 +292,13 @@ class Recorder:
 
     def _report_progress(self, pub: zmq.Socket[bytes], writer: BatchWriter) -> None:
         """Publish ``Ether.recorder.progress`` (the launcher waits while the numbers move)."""
-        done = writer.committed + writer.rejected + writer.lost
+        done = writer.committed + writer.rejected + writer.unwritten
         data = {"name": "recorder", "received": self._received, "committed": writer.committed,
                 "pending": max(0, self._received - done)}
         self._progress_seq += 1
         with contextlib.suppress(zmq.ZMQError):
-            pub.send_multipart(encode(Envelope(PROGRESS, data, "recorder", self._progress_seq, time.time())),
-                               zmq.NOBLOCK)
+            env = Envelope(topics.RECORDER_PROGRESS, data, "recorder", self._progress_seq, time.time())
+            pub.send_multipart(encode(env), zmq.NOBLOCK)
 
     def _confirm_subscribed(self, sub: zmq.Socket[bytes], pub: zmq.Socket[bytes]) -> list[list[bytes]]:
         """Publish a probe through the broker until it comes back: then the broker holds our subscription,
@@ -334,6 +332,13 @@ class Recorder:
         recv = sub.recv
         noblock = int(zmq.NOBLOCK)
         row = row_parser()
+        try:  # numpy arrays in payloads go to the session's array file (ether-medium[arrays])
+            from ether_medium.recorder.arrays import ArrayFile, storing_rows
+        except ImportError:  # without numpy nobody publishes ndarrays: nothing to store
+            pass
+        else:
+            self._arrays = ArrayFile(self.rec.path, session_id)
+            row = storing_rows(row, self._arrays)
         dumps = cbor2.dumps
         while True:
             values: list[Any] = []  # the batch's rows, flat (see Store.insert_flat)
@@ -375,26 +380,25 @@ class Recorder:
                         continue
                     try:
                         env = decode(frames)
-                    except (EnvelopeError, ValueError, TypeError) as exc:
+                        if kind in (_RECORD, _DEVICE, _EXITED):
+                            extend((env.topic, env.source, env.seq, env.host_time, env.device_time,
+                                    env.device_uncertainty, env.device_seq, dumps(env.data)))
+                            if kind == _DEVICE:
+                                self._received += len(values) // ROW_WIDTH
+                                put(values)
+                                values = []
+                                extend = values.extend
+                                put({**env.data, "seen": env.host_time})
+                        if kind in (_BYE, _EXITED):
+                            byes.add(str(env.data.get("name", env.source)))
+                        elif kind == _READY:
+                            byes.discard(str(env.data.get("name", env.source)))
+                        elif kind == _SHUTDOWN and drain_until is None:
+                            drain_until = time.monotonic() + self.rec.bye_timeout_s
+                            log.info("Ether.shutdown: draining until Ether.bye from %s",
+                                     ", ".join(sorted(self.wait_for)) or "nobody")
+                    except Exception as exc:  # EnvelopeError, or values no row can hold (a cyclic payload)
                         self._malformed(frames, self._reason(frames, exc))
-                        continue
-                    if kind in (_RECORD, _DEVICE, _EXITED):
-                        extend((env.topic, env.source, env.seq, env.host_time, env.device_time,
-                                env.device_uncertainty, env.device_seq, dumps(env.data)))
-                        if kind == _DEVICE:
-                            self._received += len(values) // ROW_WIDTH
-                            put(values)
-                            values = []
-                            extend = values.extend
-                            put({**env.data, "seen": env.host_time})
-                    if kind in (_BYE, _EXITED):
-                        byes.add(str(env.data.get("name", env.source)))
-                    elif kind == _READY:
-                        byes.discard(str(env.data.get("name", env.source)))
-                    elif kind == _SHUTDOWN and drain_until is None:
-                        drain_until = time.monotonic() + self.rec.bye_timeout_s
-                        log.info("Ether.shutdown: draining until Ether.bye from %s",
-                                 ", ".join(sorted(self.wait_for)) or "nobody")
                 if values:
                     if summary.first_message is None:
                         summary.first_message = time.time()
@@ -434,39 +438,41 @@ class Recorder:
     @staticmethod
     def _reason(frames: list[bytes], exc: Exception) -> str:
         """What is wrong with a message: the envelope format's own words when it has them."""
+        if isinstance(exc, ArrayError | ArrayDropped):  # an array the recorder could not store
+            return f"message on {frames[0].decode(errors='replace')!r}: {exc}"
         try:
             decode(frames)
         except EnvelopeError as err:
             return str(err)
-        except (ValueError, TypeError) as err:
-            exc = err
         topic = frames[0].decode(errors="replace")
-        return f"a field of the message on {topic!r} has the wrong type ({exc})"
+        try:
+            why = f"{type(exc).__name__}: {exc}"
+        except Exception:  # an exception whose text cannot be made
+            why = type(exc).__name__
+        return f"a value of the message on {topic!r} cannot be recorded ({why})"
 
     def _kind(self, topic_bytes: bytes) -> tuple[int, str]:
         try:
             topic = topic_bytes.decode()
         except UnicodeDecodeError:
             return _INVALID, ""  # it reached us through one of our subscriptions: decode() reports it
-        if topic == SHUTDOWN:
+        if topic == topics.SHUTDOWN:
             return _SHUTDOWN, topic
-        if topic == BYE:
+        if topic == topics.BYE:
             return _BYE, topic
-        if topic == DEVICE:
+        if topic == topics.DEVICE:
             return _DEVICE, topic
-        if topic == EXITED:
+        if topic == topics.EXITED:
             return _EXITED, topic
-        if topic == READY:
+        if topic == topics.READY:
             return _READY, topic
         return (_RECORD if self.selection.records(topic) else _IGNORE), topic
 
     def _malformed(self, frames: list[bytes], reason: str) -> None:
         self.summary.malformed += 1
-        n = self.summary.malformed
-        if n <= _LOGGED_MALFORMED or n % 1000 == 0:
-            head = b"|".join(f[:24] for f in frames[:3]).hex(" ")
-            log.warning("malformed message #%d not recorded: %s (first bytes: %s); fix its publisher",
-                        n, reason, head)
+        head = b"|".join(f[:24] for f in frames[:3]).hex(" ")
+        self.problems.report(kind_of(reason), f"malformed message #{self.summary.malformed} not recorded: "
+                             f"{reason} (first bytes: {head}); fix its publisher")
 
 
 def run_recorder(addresses: BrokerAddresses, session_id: str, config: EtherConfig,

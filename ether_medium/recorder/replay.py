@@ -11,87 +11,48 @@ subscriber for one of the replayed topics exists (or ``wait_s`` passed) instead 
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import zmq
 
-from ether_medium.envelope import Envelope, encode
+from ether_medium.errors import FabricNotFound
+from ether_medium.fabric.envelope import Envelope, encode
+from ether_medium.fabric.statefile import find_fabric
 from ether_medium.recorder.store import SessionInfo, Store
 
 __all__ = [
-    "FABRIC_FILE",
     "FabricNotFound",
     "ReplaySummary",
-    "fabric_files",
     "fabric_publish_address",
     "replay",
     "replayed_topics",
 ]
 
-FABRIC_FILE = Path(".ether") / "fabric.json"
-"""Where a running fabric writes its broker addresses when neither ``$ETHER_STATE_DIR`` nor
-``$XDG_RUNTIME_DIR`` is set, relative to the project directory."""
-
-
-class FabricNotFound(RuntimeError):
-    """No running fabric to replay into."""
-
-
-def fabric_files(project_dir: Path | None = None) -> list[Path]:
-    """Where a running tap process may have written ``fabric.json`` (``{"pid", "session", "ETHER_PUBLISH",
-    "ETHER_SUBSCRIBE"}``), first match wins: ``$ETHER_STATE_DIR/fabric.json``,
-    ``$XDG_RUNTIME_DIR/ether/fabric.json``, ``<project dir>/.ether/fabric.json``."""
-    out = []
-    if os.environ.get("ETHER_STATE_DIR"):
-        out.append(Path(os.environ["ETHER_STATE_DIR"]) / "fabric.json")
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        out.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "ether" / "fabric.json")
-    out.append((Path.cwd() if project_dir is None else project_dir) / FABRIC_FILE)
-    return out
-
-
-def fabric_publish_address(explicit: str | None = None, project_dir: Path | None = None) -> str:
+def fabric_publish_address(explicit: str | None = None, project_dir: Path | None = None,
+                           fabric: str | None = None) -> str:
     """The broker address publishers connect to: ``explicit`` (``--publish``), else ``$ETHER_PUBLISH``, else
-    the first of :func:`fabric_files` that exists and names a live tap process."""
+    that of the running fabric ``fabric`` names (a session id or prefix, or a fabric file), or of the only
+    one running (:func:`ether_medium.fabric.statefile.find_fabric`; on a terminal the user picks one of
+    several)."""
     if explicit:
         return explicit
-    if os.environ.get("ETHER_PUBLISH"):
+    if os.environ.get("ETHER_PUBLISH") and fabric is None:
         return os.environ["ETHER_PUBLISH"]
-    candidates = fabric_files(project_dir)
-    for path in candidates:
-        try:
-            info = json.loads(path.read_text())
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as exc:
-            raise FabricNotFound(f"cannot read {path}: {exc}; pass --publish ADDRESS") from exc
-        address = info.get("ETHER_PUBLISH") or info.get("publish") if isinstance(info, dict) else None
-        if not address:
-            raise FabricNotFound(f"{path} does not name the broker's publish address; pass --publish ADDRESS")
-        pid = info.get("pid")
-        if isinstance(pid, int) and not _alive(pid):
-            raise FabricNotFound(f"{path} is left over from a fabric that is no longer running (PID {pid} is "
-                                 "gone). Start one (`ether run CONFIG`), or pass --publish ADDRESS")
-        return str(address)
-    raise FabricNotFound(
-        f"no running fabric found (looked for {', '.join(map(str, candidates))}). Start one "
-        "(`ether run CONFIG`) from this directory, or pass --publish ADDRESS (the broker's publish address)")
-
-
-def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        found = find_fabric(fabric, project_dir)
+    except FabricNotFound as exc:
+        raise FabricNotFound(f"{exc}; or pass --publish ADDRESS (the broker's publish address)") from exc
+    if not found.publish:
+        raise FabricNotFound(
+            f"{found.path} does not name the broker's publish address; pass --publish ADDRESS"
+        )
+    return found.publish
 
 
 def replayed_topics(recorded: Sequence[str], globs: Sequence[str] | None) -> list[str]:
@@ -128,6 +89,17 @@ def _wait_for_subscriber(sock: zmq.Socket[bytes], topics: Sequence[str], wait_s:
             return True
 
 
+def _array_inliner(store: Store, session: SessionInfo) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """What turns a payload's recorded arrays back into arrays to publish; ``None`` when the session has
+    none (or numpy is not installed: then its arrays were never stored apart)."""
+    try:
+        from ether_medium.recorder.arrays import array_path, to_inline
+    except ImportError:
+        return None
+    path = array_path(store.path, session.id)
+    return (lambda data: to_inline(data, path)) if path.exists() else None
+
+
 def replay(store: Store, session: SessionInfo, publish: str, *, speed: float = 1.0,
            topics: Sequence[str] | None = None, wait_s: float = 5.0) -> ReplaySummary:
     """Republish the session's messages (of topics matching ``topics`` globs, all when None) to the broker
@@ -142,6 +114,7 @@ def replay(store: Store, session: SessionInfo, publish: str, *, speed: float = 1
     sock.connect(publish)
     count = 0
     start = time.monotonic()
+    arrays = _array_inliner(store, session)
     try:
         subscribed = bool(selected) and _wait_for_subscriber(sock, selected, wait_s)
         start = time.monotonic()
@@ -152,7 +125,10 @@ def replay(store: Store, session: SessionInfo, publish: str, *, speed: float = 1
             delay = start + (host_time - first) / speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            sock.send_multipart(encode(Envelope(topic, cbor2.loads(payload), source, seq, host_time,
+            data = cbor2.loads(payload)
+            if arrays is not None:  # recorded arrays (recorder/arrays.py) are republished inline
+                data = arrays(data)
+            sock.send_multipart(encode(Envelope(topic, data, source, seq, host_time,
                                                 device_time=dt, device_uncertainty=du, device_seq=dq)))
             count += 1
     finally:

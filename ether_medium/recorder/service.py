@@ -1,7 +1,7 @@
 """The recorder as a service process: the launcher calls :func:`main` in the process it starts for it.
 
 ``ctx`` is whatever the launcher hands its service processes; this reads ``addresses``
-(:class:`~ether_medium.broker.BrokerAddresses`), ``session_id``, ``config``
+(:class:`~ether_medium.fabric.broker.BrokerAddresses`), ``session_id``, ``config``
 (:class:`~ether_medium.config.EtherConfig`), ``wait_for`` (names of the processes whose ``Ether.bye`` ends the
 drain) and, when present, ``ready()`` (called once the recorder's subscription is live) and ``stop`` or
 ``stop_event`` (an event that begins the drain, e.g. set on SIGTERM). The process lowers its CPU priority by

@@ -11,7 +11,7 @@ column          type    meaning
 ``id``          TEXT    the session id (a UUID, the one the launcher logs as "Starting Ether session")
 ``started``     REAL    host clock (``time.time()``) when the recorder started
 ``ended``       REAL    host clock when the recorder closed the session; NULL while running
-``status``      TEXT    ``running``, then ``normal``, ``error`` or ``interrupted`` (see below)
+``status``      TEXT    ``running``, then ``normal``, ``problems``, ``error`` or ``interrupted`` (see below)
 ``config``      TEXT    JSON: ``{"source": <file or "<dict>">, "config": <the config as given>}``
 ``versions``    TEXT    JSON: ``ether-medium``, ``python``, ``platform``, ``git_dirty``, and ``devices``:
                         the identity of every device that attached (``Ether.device``: name, device_id,
@@ -24,19 +24,31 @@ column          type    meaning
 ``malformed``   INTEGER messages on recorded topics that were not valid envelopes, or that SQLite refused
                         (an integer beyond 64 bits, ...): logged and counted, not stored
 ``note``        TEXT    why a session ended the way it did (error text, processes that never said bye)
+``unwritten``   INTEGER rows received but never written: the database failed (disk full, unwritable) longer
+                        than the recorder could hold them in memory (``recording.buffer_rows``), or until
+                        the session ended
+``restarts``    INTEGER how many times a recorder process died and a new one continued this session
+``health``      TEXT    JSON: what went wrong in the run, written by the launcher once the recorder closed
+                        the session (:class:`ether_medium.fabric.health.RunHealth`: processes that crashed
+                        or restarted with their exit codes, devices that never attached or detached,
+                        messages rejected per topic, subscriber and reason, deliveries failed, rows not
+                        recorded, a failed recording); NULL when the launcher did not write it
 =============== ======= ===============================================================================
+
+Databases made before ``unwritten`` and ``restarts`` existed get them when a recorder opens them.
 
 How a session ends: ``normal`` after ``Ether.shutdown`` (or the launcher's stop) once every process said
 ``Ether.bye`` or the bye deadline passed (those missing are named in ``note``); ``error`` when the recorder
-itself failed (the error is in ``note``); ``interrupted`` when the recorder was stopped by a signal, or when
-it died without closing the session (``kill -9``, power cut): the next recorder that opens the database, and
+itself failed (the error is in ``note``); ``problems`` when the session closed ``normal`` but its
+``health`` names problems; ``interrupted`` when the recorder was stopped by a signal, or when it died
+without closing the session (``kill -9``, power cut): the next recorder that opens the database, and
 ``ether sessions``, mark every ``running`` session of this host whose process no longer exists as
 ``interrupted``. Rows committed before such a death are kept (WAL, ``synchronous=NORMAL`` or ``FULL``): with
 ``NORMAL`` (the default, ``recording.synchronous``) a commit is in the WAL file (OS cache) when it returns,
 so a killed process loses nothing committed; an OS crash or power cut may lose the commits since the last
 checkpoint (the database stays consistent). ``FULL`` syncs the WAL at every commit (slower on a real disk).
 
-``messages``: one row per recorded envelope (see :mod:`ether_medium.envelope` for the fields).
+``messages``: one row per recorded envelope (see :mod:`ether_medium.fabric.envelope` for the fields).
 
 ======================= ======= =========================================================================
 column                  type    meaning
@@ -73,7 +85,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ether_medium import __version__
+from ether_medium.errors import DatabaseError, SessionNotFound
+from ether_medium.version import __version__
 
 __all__ = [
     "DEFAULT_PATH",
@@ -86,6 +99,14 @@ __all__ = [
 ]
 
 DEFAULT_PATH = "ether_data/ether.sqlite"
+# The layout of the tables below, as PRAGMA user_version: raised with every change a reader must know of.
+# A database of a newer layout is refused (an older Ether must not write rows a newer one misreads).
+SCHEMA_VERSION = 3  # 1: the first; 2: sessions.unwritten and sessions.restarts; 3: sessions.health
+_ADDED_COLUMNS = (
+    ("unwritten", "INTEGER NOT NULL DEFAULT 0"),
+    ("restarts", "INTEGER NOT NULL DEFAULT 0"),
+    ("health", "TEXT"),
+)
 
 MessageRow = tuple[str, str, str, int, float, float | None, float | None, int | None, bytes]
 """(session_id, topic, source, seq, host_time, device_time, device_uncertainty, device_seq, payload)"""
@@ -104,7 +125,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     cwd TEXT,
     pid INTEGER,
     malformed INTEGER NOT NULL DEFAULT 0,
-    note TEXT
+    note TEXT,
+    unwritten INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    health TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
     session_id TEXT NOT NULL,
@@ -135,11 +159,7 @@ def _insert_sql(session_id: str, rows: int) -> str:
     return "INSERT INTO messages VALUES " + ", ".join([f"({literal}, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
 
 
-STATUSES = ("running", "normal", "error", "interrupted")
-
-
-class SessionNotFound(LookupError):
-    """A session reference (id, unique prefix or ``latest``) that names no single session."""
+STATUSES = ("running", "normal", "error", "interrupted", "problems")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +179,9 @@ class SessionInfo:
     note: str | None
     messages: int = 0
     topics: int = 0
+    unwritten: int = 0
+    restarts: int = 0
+    health: dict[str, Any] | None = None
 
 
 def _git(cwd: str, *args: str) -> str | None:
@@ -216,17 +239,49 @@ class Store:
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        found = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            self._db.close()
+            raise DatabaseError(
+                str(self.path),
+                f"recorded by a newer Ether (database layout {found}; this version reads up to "
+                f"{SCHEMA_VERSION}): upgrade ether-medium, or record to another recording.path",
+            )
         self._db.executescript(_SCHEMA)
+        if found < SCHEMA_VERSION:  # an older layout gets the columns added since
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in columns:
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                        self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} {kind}")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._in_tx = False
         self._statements: dict[str, tuple[tuple[int, str], ...]] = {}
 
     @classmethod
     def open_existing(cls, path: str | Path) -> Store:
-        """Open a database that must already exist (the CLI never creates an empty one by mistake)."""
+        """Open a database that must already exist (the CLI never creates an empty one by mistake) and be an
+        Ether recording (:class:`DatabaseError` otherwise: nothing is written into another file)."""
         if not Path(path).is_file():
             raise SessionNotFound(
-                f"no recording database at {path}: run from the project directory, pass --db PATH, or "
-                "record a session first (a `recording:` section in the config)")
+                f"no recording database at {path}: run from the project directory, pass --db PATH or "
+                "--config CONFIG, or record a session first (a `recording:` section in the config)")
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+            if head != b"SQLite format 3\x00":
+                raise DatabaseError(str(path), "not an Ether recording database (not a SQLite file)")
+            probe = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+            try:
+                found = probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                tables = {name for (name,) in found}
+            finally:
+                probe.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseError(str(path), f"cannot be read as an Ether recording database: {exc}") from exc
+        if not {"sessions", "messages"} <= tables:
+            raise DatabaseError(str(path), "a SQLite database but not an Ether recording (it has no sessions "
+                                "and messages tables)")
         return cls(path)
 
     def close(self) -> None:
@@ -284,6 +339,12 @@ class Store:
             self._db.execute("COMMIT")
             self._in_tx = False
 
+    def rollback(self) -> None:
+        """Undo the open transaction (after the database failed in it)."""
+        if self._in_tx:
+            self._in_tx = False
+            self._db.execute("ROLLBACK")
+
     def mark_interrupted(self) -> list[str]:
         """Close every ``running`` session of this host whose recorder process is gone; return their ids."""
         host = socket.gethostname()
@@ -315,6 +376,20 @@ class Store:
              os.getpid() if pid is None else pid),
         )
 
+    def resume_session(self, session_id: str, *, pid: int | None = None) -> int | None:
+        """Continue a session whose recorder died (a restarted recorder): mark it ``running`` again for the
+        process ``pid`` (this one) and count the restart. Returns the number of restarts so far, or ``None``
+        when there is no such session (then :meth:`begin_session`)."""
+        row = self._db.execute("SELECT restarts FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            return None
+        self._db.execute(
+            "UPDATE sessions SET status = 'running', ended = NULL, restarts = restarts + 1, pid = ?"
+            " WHERE id = ?",
+            (os.getpid() if pid is None else pid, session_id),
+        )
+        return int(row[0]) + 1
+
     def add_device(self, session_id: str, identity: dict[str, Any]) -> bool:
         """Add a device identity to the session's ``versions.devices`` unless already there (same
         name, device_id and boot_id); True when added."""
@@ -332,14 +407,31 @@ class Store:
         return True
 
     def end_session(self, session_id: str, status: str, *, malformed: int = 0, note: str | None = None,
-                    ended: float | None = None) -> None:
+                    ended: float | None = None, unwritten: int = 0) -> None:
+        """Close the session row. ``malformed`` and ``unwritten`` are this recorder process's counts: they
+        are added to those of the processes that recorded the session before it (after a restart)."""
         if status not in STATUSES[1:]:
             raise ValueError(f"session status must be one of {STATUSES[1:]}, not {status!r}")
         self.commit()
         self._db.execute(
-            "UPDATE sessions SET status = ?, ended = ?, malformed = ?, note = ? WHERE id = ?",
-            (status, time.time() if ended is None else ended, malformed, note, session_id),
+            "UPDATE sessions SET status = ?, ended = ?, malformed = malformed + ?, unwritten = unwritten + ?,"
+            " note = ? WHERE id = ?",
+            (status, time.time() if ended is None else ended, malformed, unwritten, note, session_id),
         )
+
+    def set_health(self, session_id: str, health: dict[str, Any], problems: bool) -> str:
+        """Write a closed session's health; a ``normal`` session with ``problems`` becomes ``problems``.
+        Returns the session's status."""
+        self.commit()
+        self._db.execute(
+            "UPDATE sessions SET health = ?, status = CASE WHEN status = 'normal' AND ? THEN 'problems'"
+            " ELSE status END WHERE id = ?",
+            (json.dumps(health, default=str), int(problems), session_id),
+        )
+        row = self._db.execute("SELECT status FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFound(f"no session {session_id!r} in {self.path}")
+        return str(row[0])
 
     # -- reading ---------------------------------------------------------------------------------------
     def sessions(self) -> list[SessionInfo]:
@@ -353,13 +445,14 @@ class Store:
         out = []
         for row in self._db.execute(
             "SELECT id, started, ended, status, config, versions, host, user, git_commit, cwd, pid,"
-            " malformed, note FROM sessions ORDER BY started, rowid"
+            " malformed, note, unwritten, restarts, health FROM sessions ORDER BY started, rowid"
         ):
             n, t = counts.get(row[0], (0, 0))
             out.append(SessionInfo(
                 id=row[0], started=row[1], ended=row[2], status=row[3], config=json.loads(row[4]),
                 versions=json.loads(row[5]), host=row[6], user=row[7], git_commit=row[8], cwd=row[9],
-                pid=row[10], malformed=row[11], note=row[12], messages=n, topics=t,
+                pid=row[10], malformed=row[11], note=row[12], messages=n, topics=t, unwritten=row[13],
+                restarts=row[14], health=json.loads(row[15]) if row[15] else None,
             ))
         return out
 

@@ -9,7 +9,7 @@ controller knows the heater really switched.
 import logging
 
 from ether_medium import ether, ether_get, ether_start, ether_sub
-from ether_medium.requests import RemoteError
+from ether_medium.errors import RemoteError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,9 @@ Endpoints (topic names are the ones the suite looks for):
   ``{"bits": int, "calls": int}``: which deliveries were acted on, and how often a handler ran;
 - ``Thermometer.echo(text)`` publishes the text back as ``Thermometer.echoed`` (frames near the largest);
 - ``Thermometer.clear_marks()`` empties that record (and publishes it);
-- ``Thermometer.reset()`` resets the device (a board reboots; a simulated device restarts in place).
+- ``Thermometer.reset()`` resets the device once the delivery is acknowledged (a board reboots at its next
+  reading, so that the host never retransmits the reset to the rebooted board; a simulated device restarts
+  in place).
 """
 
 from ether_lite import ether_pub, ether_sub
@@ -47,6 +49,8 @@ class Thermometer:
 
     @ether_pub(every=READ_EVERY_S, fields=[("celsius", "f")])
     def read(self):
+        if self.reset_requested:  # the ACK of reset() is out: reboot a board (simulated ones never get here)
+            _reset_board()
         c = _cpu_celsius()
         if c is None:
             self._t = 21.0 + ((self._t * 7.31) % 1.0) * 0.1  # a little deterministic wobble
@@ -99,15 +103,18 @@ class Thermometer:
 
     @ether_sub(fields=[])
     def reset(self):
-        if microcontroller is not None:
-            microcontroller.reset()
-        try:
-            import machine
+        self.reset_requested = True  # a simulated device's runner restarts it in place; a board: read()
 
-            machine.reset()
-        except (ImportError, AttributeError):
-            pass
-        self.reset_requested = True  # simulated devices: the runner restarts the device in place
+
+def _reset_board():
+    if microcontroller is not None:
+        microcontroller.reset()
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

@@ -54,13 +54,16 @@ def main(args):
         elif args[i] == "--link" and i + 1 < len(args):
             spec = args[i + 1]
         else:
-            print("serve: unknown argument %r; use --id DEVICE_ID and --link LINK" % args[i])  # noqa: UP031
+            print("serve: unknown argument %r; use --id DEVICE_ID and --link LINK" % args[i])
             return 2
         i += 2
-    try:  # noqa: SIM105 (no contextlib on boards)
-        serve(_open(spec), device_id)
+    link = _open(spec)
+    try:
+        serve(link, device_id)
     except KeyboardInterrupt:
         pass
+    finally:
+        link.close()  # links.stdio: Ctrl-C and print() back
     return 0
 
 

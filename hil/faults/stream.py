@@ -111,7 +111,7 @@ class StreamFaultProxy:
         if isinstance(device, str):
             fd = os.open(device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
             with contextlib.suppress(OSError):
-                tty.setraw(fd)
+                tty.setraw(fd, termios.TCSANOW)  # not TCSAFLUSH: that discards what the device sent
             self._dev_r = self._dev_w = fd
         else:
             self._dev_r, self._dev_w = device
@@ -129,6 +129,7 @@ class StreamFaultProxy:
         self._cut_mode = ""
         self._hang_up = False
         self._held = False
+        self._new_device: int | None = None  # replace_device: the fd the forwarding thread switches to
         self.cuts = 0
         self.device_closed = threading.Event()
         self.error: BaseException | None = None
@@ -159,6 +160,19 @@ class StreamFaultProxy:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.bridge_path)
                 self._hang_up = True  # the forwarding thread closes the pty (it may be selecting on it)
+        self._wake()
+
+    def replace_device(self, path: str) -> None:
+        """Forward to the device's new tty from now on: a board that came back from a reset on another
+        port (the emulated board's new pty). Bytes still queued for the old one are dropped, as a reset
+        loses them; the old tty is closed if the proxy opened it."""
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        with contextlib.suppress(OSError):
+            tty.setraw(fd, termios.TCSANOW)  # keeps what the device already sent (its HELLO)
+        with self._lock:
+            if self._new_device is not None:
+                os.close(self._new_device)
+            self._new_device = fd
         self._wake()
 
     def hold(self, held: bool = True) -> None:
@@ -222,6 +236,8 @@ class StreamFaultProxy:
             fds = [self._wake_r, self._wake_w]
             if self._own_device:
                 fds.append(self._dev_r)
+            if self._new_device is not None:
+                fds.append(self._new_device)
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -276,6 +292,9 @@ class StreamFaultProxy:
             if self._hang_up:
                 self._close_bridge_side()
                 self._hang_up = False
+            if self._new_device is not None:
+                self._switch_device(self._new_device)
+                self._new_device = None
             if self._cut_mode and now >= self._cut_until:
                 if self._cut_mode == "close":
                     self._open_bridge_side()
@@ -328,6 +347,16 @@ class StreamFaultProxy:
                             continue
                         raise
                     d.wrote(n)
+
+    def _switch_device(self, fd: int) -> None:
+        """(forwarding thread, locked) Use ``fd`` as the device from now on; see replace_device."""
+        if self._own_device:
+            with contextlib.suppress(OSError):
+                os.close(self._dev_r)
+        self._dev_r = self._dev_w = fd
+        self._own_device = True
+        self._dirs[TO_DEVICE].cut()
+        self.device_closed.clear()
 
     def _accept(self, name: str, data: bytes, now: float) -> None:
         d = self._dirs[name]

@@ -67,7 +67,8 @@ watchdog = None
 
 
 class SimulatedReset(SystemExit):
-    """Raised by :func:`reset`: the simulated board stops the way a real one does on reset."""
+    """Raised by :func:`reset`: the simulated board stops its code the way a real one does on reset;
+    ``ether sim`` then runs the code again (``cpu.reset_reason`` becomes ``SOFTWARE``)."""
 
 
 def reset():

@@ -17,13 +17,13 @@ in-process with :func:`register_scheme`. :func:`open_link` looks the scheme up b
 
 **The contract**, per method (every link passes :func:`ether_medium.bridge.links.testing.check_link`):
 
-* the factory raises :class:`~ether_medium.bridge.errors.LinkURLError` (a ``ValueError``) for a URL that is
+* the factory raises :class:`~ether_medium.errors.LinkURLError` (a ``ValueError``) for a URL that is
   not well-formed: a configuration error, which retrying cannot fix;
-* :meth:`Link.open` raises :class:`~ether_medium.bridge.errors.LinkUnavailable` (retry later); opening an
+* :meth:`Link.open` raises :class:`~ether_medium.errors.LinkUnavailable` (retry later); opening an
   open link first closes it;
 * :meth:`Link.fileno` is a descriptor the bridge polls for reading (``zmq.Poller`` takes it) while open;
 * :meth:`Link.read` never blocks: the bytes available now (``b""`` when none; for a datagram link, one
-  datagram) and raises :class:`~ether_medium.bridge.errors.LinkLost` when the link broke (or is not open);
+  datagram) and raises :class:`~ether_medium.errors.LinkLost` when the link broke (or is not open);
 * :meth:`Link.write` writes all of ``data`` or raises :class:`LinkLost`;
 * :meth:`Link.close` never raises and may be called twice.
 """
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from urllib.parse import parse_qs, urlsplit
 
-from ether_medium.bridge.errors import LinkURLError
+from ether_medium.errors import LinkURLError
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -17,9 +17,9 @@ import subprocess
 import sys
 import tty
 
-from ether_medium.bridge.errors import LinkLost, LinkUnavailable, LinkURLError
 from ether_medium.bridge.links import Link, LinkContext
 from ether_medium.bridge.links.fd import read_available, write_all
+from ether_medium.errors import LinkLost, LinkUnavailable, LinkURLError
 
 __all__ = ["CommandLink", "create"]
 

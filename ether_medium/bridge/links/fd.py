@@ -1,6 +1,6 @@
 """A non-blocking file descriptor as a link's byte stream (a serial port or pty, a child's stdin/stdout):
 read what is there now, write everything within a deadline. Each link turns the errors into its own
-:class:`~ether_medium.bridge.errors.LinkLost` wording."""
+:class:`~ether_medium.errors.LinkLost` wording."""
 
 from __future__ import annotations
 

@@ -21,9 +21,9 @@ import time
 import serial
 import serial.tools.list_ports
 
-from ether_medium.bridge.errors import LinkLost, LinkUnavailable, LinkURLError
 from ether_medium.bridge.links import Link, LinkContext, parse_link
 from ether_medium.bridge.links.fd import read_available, write_all
+from ether_medium.errors import LinkLost, LinkUnavailable, LinkURLError
 
 __all__ = ["SerialLink", "create"]
 

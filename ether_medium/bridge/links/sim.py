@@ -14,9 +14,9 @@ import importlib.util
 import sys
 from urllib.parse import parse_qs, urlencode
 
-from ether_medium.bridge.errors import LinkURLError
 from ether_medium.bridge.links import LinkContext
 from ether_medium.bridge.links.cmd import CommandLink
+from ether_medium.errors import LinkURLError
 
 __all__ = ["BOARD_OPTIONS", "SimLink", "add_board_options", "create", "sim_command"]
 

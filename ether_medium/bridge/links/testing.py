@@ -5,7 +5,7 @@ A link scheme (built in, or a third party's through the ``ether_medium.links`` e
 as a :class:`Peer`. The check exercises the contract of :mod:`ether_medium.bridge.links` as the bridge uses
 it: open, poll the descriptor, read without blocking, frames both ways intact and in order (a datagram
 link: one datagram per read), write after write, close twice, open again, and a device that goes away
-raising :class:`~ether_medium.bridge.errors.LinkLost`. It raises ``AssertionError`` saying what is wrong.
+raising :class:`~ether_medium.errors.LinkLost`. It raises ``AssertionError`` saying what is wrong.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ether_lite import framing
-from ether_medium.bridge.errors import LinkLost
 from ether_medium.bridge.links import Link
+from ether_medium.errors import LinkLost
 
 __all__ = ["Peer", "check_link"]
 

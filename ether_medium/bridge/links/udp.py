@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import socket
 
-from ether_medium.bridge.errors import LinkLost, LinkUnavailable, LinkURLError
 from ether_medium.bridge.links import Link, LinkContext, parse_link
+from ether_medium.errors import LinkLost, LinkUnavailable, LinkURLError
 
 __all__ = ["UdpLink", "create"]
 
@@ -32,8 +32,12 @@ class UdpLink(Link):
         if opts:
             raise LinkURLError(url, f"unknown option(s) {sorted(opts)}; udp:// takes none")
         host, sep, port = hostport.rpartition(":")
-        if not sep or not port.isdigit() or int(port) > 65535:
+        if not sep or not port.isdigit():
             raise LinkURLError(url, "expected udp://ADDRESS:PORT, e.g. udp://0.0.0.0:5005")
+        if int(port) > 65535:
+            raise LinkURLError(
+                url, f"UDP port {port} of {url!r} is out of range: a port is 0-65535 (0: any free port)"
+            )
         self.address = (host.strip("[]") or "0.0.0.0", int(port))
         self._sock: socket.socket | None = None
         self.peer: tuple[str, int] | None = None
