@@ -223,9 +223,9 @@ def ingest(rounds: int = 3, count: int = 20_000) -> None:
                 )
                 try:
                     ether.start()
-                    from ether_medium.bridge.proxy import close_all, device
+                    from ether_medium.bridge.proxy import close_all
 
-                    device("bench", timeout=15)  # attached
+                    ether.device("bench", timeout=15)  # attached
                     line = f"round {r + 1}: fabric benchmark {base_rate:,.0f} msg/s"
                     for i, replay in enumerate((False, True)):
                         ether.publish("Bench.burst", {"n": count, "replay": replay})
