@@ -223,9 +223,9 @@ def ingest(rounds: int = 3, count: int = 20_000) -> None:
                 )
                 try:
                     ether.start()
-                    from ether_medium.bridge.proxy import close_all, device
+                    from ether_medium.bridge.proxy import close_all
 
-                    device("bench", timeout=15)  # attached
+                    ether.device("bench", timeout=15)  # attached
                     line = f"round {r + 1}: fabric benchmark {base_rate:,.0f} msg/s"
                     for i, replay in enumerate((False, True)):
                         ether.publish("Bench.burst", {"n": count, "replay": replay})
@@ -284,14 +284,13 @@ def breakdown(n: int = 20_000) -> None:
     client = FabricClient(broker.addresses, "bench.breakdown")
     try:
         fb = FabricBridge("bench", DeviceConfig(link="cmd:true"), client, BridgeLoop())
-        mgr = fb.mgr
-        mgr.link = _Quiet("bench:")
+        mgr = fb.mgr = LinkManager("bench", _Quiet("bench:"), fb)  # the fabric bridge as its sink
         mgr.on_link_opened(time.monotonic())
         for msg in (
             protocol.hello("bench", 1, "bench", 1, 1 << 30),
             protocol.describe(0, "Bench.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"]], None),
         ):
-            mgr._on_body(cbor2.dumps(msg), time.monotonic())
+            mgr.inbound.dispatch(cbor2.dumps(msg), time.monotonic())
         mgr.clock.add_pong(time.monotonic() - 0.001, time.monotonic(), 5000)
         data = b"".join(framing.encode_frame(cbor.dumps(protocol.pub(0, i, i, [21.5]))) for i in range(n))
         chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
@@ -301,7 +300,7 @@ def breakdown(n: int = 20_000) -> None:
         t_frame = (time.perf_counter() - t) / n
         t = time.perf_counter()
         for body in bodies:
-            mgr._on_body(body, time.monotonic())
+            mgr.inbound.dispatch(body, time.monotonic())
         t_rest = (time.perf_counter() - t) / n
         t = time.perf_counter()
         for _ in range(n):

@@ -57,6 +57,7 @@ ERROR_LEVEL = const(40)
 CRITICAL = const(50)
 
 # PUB ref = topic_id | (seq & 0x1FF) << 5 | (ticks_ms & 0xFFFF) << 14, one CBOR uint < 2**30
+REF_LIMIT = const(0x40000000)  # 2**30: every ref is below
 MAX_ENDPOINTS = const(32)
 TOPIC_MASK = const(0x1F)
 SEQ_BITS = const(9)
@@ -251,7 +252,7 @@ def check(msg):
             raise ProtocolError(ERR_MALFORMED, "%s element %d has the wrong type: %r" % (KIND_NAMES[k], i + 1, msg[i + 1]))
     if k == DESCRIBE:
         _check_describe(msg)
-    elif k == PUB and msg[1] >= 1 << 30:
+    elif k == PUB and msg[1] >= REF_LIMIT:
         raise ProtocolError(ERR_MALFORMED, "PUB ref %d does not fit 30 bits" % msg[1])
     elif k == DELIVER and (msg[1] >= MAX_ENDPOINTS or msg[2] > MAX_MSG_ID):
         raise ProtocolError(ERR_MALFORMED, "DELIVER topic %d or msg_id %d out of range" % (msg[1], msg[2]))

@@ -218,17 +218,12 @@ class DeviceConfig(_Strict):
     @classmethod
     def _link_form(cls, value: str) -> str:
         from ether_medium.bridge.links import open_link
-        from ether_medium.errors import LinkUnavailable
+        from ether_medium.errors import LinkURLError
 
         try:
-            open_link(value)  # parses the URL; opens nothing
-        except LinkUnavailable as exc:
-            raise ValueError(exc.reason) from exc
-        if value.startswith("udp://"):
-            port = value.removeprefix("udp://").partition("?")[0].rpartition(":")[2]
-            if port.isdigit() and int(port) > 65535:
-                raise ValueError(f"UDP port {port} of {value!r} is out of range: a port is 0-65535 "
-                                 "(0: any free port)")
+            open_link(value)  # checks the URL (each scheme its own); opens nothing
+        except LinkURLError as exc:
+            raise ValueError(exc.expected) from exc
         return value
 
 

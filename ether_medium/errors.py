@@ -7,7 +7,8 @@ The message of each says what was wrong, where, and what to do; the offending va
     EtherError
     ├── ConfigError (ValueError)            a config file, a key, a link URL that cannot be used
     │   ├── KeyFileError                    a CURVE key file that cannot be used
-    │   └── PreflightError                  a config whose classes, devices or recording path cannot work
+    │   ├── PreflightError                  a config whose classes, devices or recording path cannot work
+    │   └── LinkURLError (BridgeError too)  a link URL that is not well-formed (retrying cannot help)
     ├── DuplicateKeyError (ValueError)      a key given twice in one YAML mapping (becomes a ConfigError)
     ├── LaunchError (RuntimeError)          the fabric used the wrong way, or it could not start
     │   └── JoinError                       this machine cannot join a session
@@ -57,6 +58,7 @@ __all__ = [
     "KeyFileError",
     "LaunchError",
     "LinkLost",
+    "LinkURLError",
     "LinkUnavailable",
     "MessageRejected",
     "MissingExtra",
@@ -181,6 +183,18 @@ class RemoteError(EtherError, RuntimeError):
 
 class BridgeError(EtherError):
     """Base of the bridge's errors."""
+
+
+class LinkURLError(ConfigError, BridgeError):
+    """A link URL that is not well-formed (unknown scheme, no port, a bad option): a configuration error,
+    which retrying cannot fix. ``url`` is the URL as given, ``expected`` what was expected instead."""
+
+    def __init__(self, url: str, expected: str) -> None:
+        EtherError.__init__(self, f"link {url!r}: {expected}")
+        self.source = url
+        self.problems = [expected]
+        self.url = url
+        self.expected = expected
 
 
 class LinkUnavailable(BridgeError):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,22 @@ def test_host_subscriber_and_actuator_through_the_fabric(
     assert "thermo1 attached on" in err
     assert "[thermo1] led on" in err  # the device's LOG line, under its name
     assert "thermo1 link counters" in err
+
+
+def test_a_proxy_waits_for_its_board_to_attach(tmp_path: Path) -> None:
+    """``ether.device()`` of a board not attached yet returns when the bridge announces it (Ether.device)."""
+    with device(tmp_path, "late-link", device_id="board-l", every_s=0.05) as dev:
+        dev.unplug()  # not there when the bridge starts
+        ether.tap(config={"devices": {"late": {"link": dev.url, "device_id": "board-l"}}})
+        try:
+            ether.start()
+            plug = threading.Timer(0.5, dev.replug)  # plugged in while ether.device() waits
+            plug.start()
+            try:
+                late = ether.device("late", timeout=15)
+            finally:
+                plug.join()
+            assert late.attached and late.info["device_id"] == "board-l"
+            assert late.wait("read", timeout=5)["celsius"] > 0
+        finally:
+            ether.shutdown()

@@ -10,7 +10,7 @@ from ether_medium.bridge.clock import ClockSync
 from ether_medium.bridge.endpoints import endpoint_from_describe
 from ether_medium.bridge.links import open_link
 from ether_medium.config import load_config
-from ether_medium.errors import ConfigError, DescribeError, LinkUnavailable
+from ether_medium.errors import ConfigError, DescribeError, LinkUnavailable, LinkURLError
 
 
 def test_public_names() -> None:
@@ -67,16 +67,19 @@ def test_unsynced_before_the_first_pong() -> None:
     ("url", "reason"),
     [
         ("/dev/ttyACM0", "write serial:///dev/ttyACM0"),
-        ("tcp://x:1", "unknown link scheme 'tcp'"),
+        ("tcp://x:1", "unknown link scheme 'tcp'; known: cmd, serial, sim, udp"),
         ("udp://0.0.0.0", "expected udp://ADDRESS:PORT"),
         ("serial:///dev/ttyACM0?baud=fast", "baud must be an integer"),
         ("sim:thermo", "expected sim:package.module:ClassName"),
         ("cmd:   ", "empty command"),
     ],
 )
-def test_bad_link_urls(url: str, reason: str) -> None:
-    with pytest.raises(LinkUnavailable, match=reason.replace("?", r"\?").replace("(", r"\(")):
+def test_bad_link_urls_are_configuration_errors(url: str, reason: str) -> None:
+    """A malformed URL is a ValueError naming the URL and what was expected, not "unavailable, retry"."""
+    with pytest.raises(LinkURLError, match=reason.replace("?", r"\?").replace("(", r"\(")) as info:
         open_link(url)
+    assert isinstance(info.value, ValueError) and not isinstance(info.value, LinkUnavailable)
+    assert info.value.url == url and repr(url) in str(info.value)
 
 
 def test_devices_config() -> None:

@@ -13,8 +13,8 @@ PUBLIC = {
     "ArrayDropped", "ArrayError", "AttachError", "BridgeError", "ClassPathError", "ConfigError",
     "DatabaseError", "DecoratorError", "DeliveryError", "DeployError", "DescribeError", "DuplicateKeyError",
     "EnvelopeError", "EtherError", "FabricClosedError", "FabricNotFound", "JoinError", "KeyFileError",
-    "LaunchError", "LinkLost", "LinkUnavailable", "MessageRejected", "MissingExtra", "PreflightError",
-    "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",
+    "LaunchError", "LinkLost", "LinkURLError", "LinkUnavailable", "MessageRejected", "MissingExtra",
+    "PreflightError", "RemoteError", "SessionNotFound", "SetupError", "UnpublishableResult",
 }  # fmt: skip
 
 
@@ -34,6 +34,8 @@ def test_every_error_ether_raises_on_purpose_is_an_ether_error() -> None:
     assert issubclass(ether_medium.SessionNotFound, LookupError)
     assert issubclass(ether_medium.ClassPathError, ImportError)
     assert issubclass(ether_medium.DeliveryError, RuntimeError)
+    assert issubclass(ether_medium.LinkURLError, ether_medium.ConfigError)  # a malformed link URL: config
+    assert issubclass(ether_medium.LinkURLError, ether_medium.BridgeError)
 
 
 def test_no_error_class_is_defined_outside_the_errors_module() -> None:

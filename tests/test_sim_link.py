@@ -29,19 +29,27 @@ from ether_lite.sim.links import PacedLink, PtyLink
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def stdout_line(proc: subprocess.Popen[bytes], timeout_s: float = 30) -> str:
+    """The next line of the child's stdout ("" if none came in time). Its stdout is unbuffered (bufsize=0)
+    and readline() then reads up to the newline and no further, so select() still sees a line that came
+    together with the one before (a buffered reader would have taken it, and select() would wait for more)."""
+    assert proc.stdout is not None
+    if not select.select([proc.stdout], [], [], timeout_s)[0]:
+        return ""
+    return proc.stdout.readline().decode()
+
+
 @contextmanager
-def sim_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def sim_process(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Start `ether sim ARGS`; yield the process and its announcement line."""
     proc = subprocess.Popen([sys.executable, "-m", "ether_medium.cli", "sim", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline() if ready else ""
+        line = stdout_line(proc)
         if not line.startswith("ether sim:"):
             proc.kill()
             _, err = proc.communicate(timeout=20)
-            pytest.fail(f"ether sim did not start: {line!r}\n{err}")
+            pytest.fail(f"ether sim did not start: {line!r}\n{err.decode(errors='replace')}")
         yield proc, line.strip()
     finally:
         if proc.poll() is None:
@@ -351,7 +359,6 @@ def test_a_code_py_that_never_calls_run_still_stops_on_sigterm(tmp_path: Path) -
                     "print('looping', flush=True)\n"
                     "while True:\n    led.value = not led.value\n    time.sleep(0.01)\n")
     with sim_process(str(code)) as (proc, _line):
-        assert proc.stdout is not None
-        assert select.select([proc.stdout], [], [], 30)[0] and proc.stdout.readline().strip() == "looping"
+        assert stdout_line(proc).strip() == "looping"
         proc.terminate()
         assert proc.wait(timeout=20) == 0

@@ -9,8 +9,13 @@ format is ether_lite's (PROTOCOL.md; :mod:`ether_lite.framing`, :mod:`ether_lite
 =============================== ===========================================================================
 module                          what it holds
 =============================== ===========================================================================
-``links``                       host-side byte links, chosen by URL scheme
-``manager``                     the per-device state machine: HELLO/DESCRIBE, PUB, DELIVER/ACK, PING
+``links``                       host-side byte links, one module per URL scheme (an entry-point group)
+``manager``                     the per-device state machine: states and timers, coordinating the next five
+``connection``                  opening a link with backoff, the lease, PINGs
+``inbound``                     bytes to checked messages, dispatched; bad input counted and reported
+``identity``                    which board (device id) and which boot of it a HELLO announces
+``attach``                      HELLO/DESCRIBE: QUERYs for exactly what is missing, until all arrived
+``ingest``                      PUB to reading: values checked, device time, sequence gaps
 ``endpoints``                   DESCRIBEs checked and turned into fabric topics with pydantic models
 ``sequence``                    per-topic sequence numbers: gaps, duplicates, late arrivals
 ``delivery``                    DELIVER until ACK: msg_ids, retransmission, outcome reported once

@@ -1,29 +1,40 @@
 """Attaching: the HELLO and DESCRIBEs that tell the bridge what a device has, asked for until all arrived.
 
 :class:`Attach` holds what one boot of a device has described and decides which QUERY to send and when
-(PROTOCOL.md, QUERY). It does no I/O and reads no clock: the link manager gives it every HELLO, DESCRIBE and
-other frame with the time, asks :meth:`Attach.query_due` at :meth:`Attach.next_at`, and sends what it says.
+(PROTOCOL.md, QUERY). It reads no clock and sends nothing (it logs): the link manager gives it every HELLO,
+DESCRIBE and other frame with the time, asks :meth:`Attach.query_due` at :meth:`Attach.next_at`, and sends
+what it says.
 
 On a noisy line a long frame seldom arrives whole (at 1 % corrupted + 1 % lost bytes, a 90-byte HELLO
 about one time in six), so nothing here waits for a whole answer:
 
-* until a HELLO arrives the bridge asks with a bare QUERY ``[h]`` (HELLO and every DESCRIBE); the
-  DESCRIBEs that arrive meanwhile are kept and count for the HELLO that comes (within ``early_s``);
-* once the HELLO is known it asks for exactly the topic ids still missing, ``[h, id, ...]``;
+* until a HELLO arrives the bridge asks with a bare QUERY ``[h]`` (HELLO and every DESCRIBE), two at once
+  after an answer that came without its HELLO; the DESCRIBEs that arrive meanwhile are kept and count for
+  the HELLO that comes (within ``early_s``);
+* once the HELLO is known it asks for exactly the topic ids still missing, each twice, ``[h, 3, 3, 7, 7]``;
 * an answer that is over (its last asked DESCRIBE, or any other frame after a frame of it, arrived) and
   left something missing is followed by the next QUERY at once: the device's own pace, never faster;
-* an answer of which nothing arrived is asked for again after ``retry_s``, doubling up to
-  ``retry_max_s`` while nothing comes (a dead or unplugged device is not flooded);
+* an answer of which nothing arrived is asked for again after ``retry_s`` while the device is heard from
+  (PUBs, PONGs), the wait doubling up to ``retry_max_s`` while it is silent (a dead or unplugged device is
+  not flooded); every fourth such QUERY in a row is a bare one (a device that does not know topic ids in
+  a QUERY answers those with ERROR 2);
 * what arrived always counts (within one boot a DESCRIBE stays true); nothing is restarted because a frame
   was lost, and a HELLO of the same boot changes nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ether_lite import protocol
+from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.endpoints import DescribeError, Endpoint, endpoint_from_describe
+from ether_medium.problems import ProblemLog
+
+if TYPE_CHECKING:
+    from ether_medium.bridge.identity import DeviceInfo
 
 __all__ = ["Attach", "AttachTiming"]
 
@@ -39,9 +50,21 @@ class AttachTiming:
 class Attach:
     """What one boot of a device described, and the QUERYs for what is still missing."""
 
-    def __init__(self, name: str, renames: dict[str, str], timing: AttachTiming | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        renames: dict[str, str],
+        *,
+        log: logging.Logger | None = None,
+        problems: ProblemLog | None = None,
+        counters: LinkCounters | None = None,
+        timing: AttachTiming | None = None,
+    ) -> None:
         self.name = name  # the device's name in the config (for messages)
         self.renames = renames
+        self.log = log or logging.getLogger("ether.bridge")
+        self.problems = problems or ProblemLog(self.log, name)
+        self.counters = counters or LinkCounters()
         self.timing = timing or AttachTiming()
         self.n: int | None = None  # endpoints the HELLO announced (None: no HELLO of this boot yet)
         self.described: dict[int, Endpoint | None] = {}  # topic id -> endpoint; None: DESCRIBE refused
@@ -56,6 +79,7 @@ class Attach:
         self._next_at: float | None = None  # when to send the next QUERY
         self._retry_s = self.timing.retry_s
         self._asked_again_at = -1e9
+        self.copies = 1  # how many times to send the QUERY that query_due returned
         self.queries = 0  # QUERYs asked for (for figures and tests)
 
     # ------------------------------------------------------------------ what is known
@@ -76,6 +100,58 @@ class Attach:
     def endpoints(self) -> dict[int, Endpoint]:
         return {t: e for t, e in self.described.items() if e is not None}
 
+    def summary(self) -> str:
+        """The endpoints described, refused and missing, for the line that says the device attached."""
+        eps = sorted(self.endpoints().values(), key=lambda e: e.topic_id)
+        refused = sorted(t for t, e in self.described.items() if e is None)
+        missing = self.missing()
+        return (
+            ("; ".join(e.signature() for e in eps) or "no topics")
+            + (f"; refused topic ids {refused}" if refused else "")
+            + (
+                f"; the DESCRIBEs of topic ids {missing} have not arrived whole yet (asking for them on)"
+                if missing
+                else ""
+            )
+        )
+
+    def log_attached(self, where: str, info: DeviceInfo | None) -> None:
+        """Say that the device attached, with what it described (and which renames of the config it lacks)."""
+        assert info is not None
+        eps = self.endpoints()
+        unknown = sorted(set(self.renames) - {e.name for e in eps.values()})
+        if unknown:
+            has = ", ".join(sorted(e.name for e in eps.values())) or "no topics"
+            self.log.warning(
+                "%s: devices.%s.topics renames %s, which the device does not have (it has %s)",
+                self.name,
+                self.name,
+                ", ".join(unknown),
+                has,
+            )
+        self.log.log(
+            logging.WARNING if self.missing() else logging.INFO,
+            "%s attached on %s: device id %r, firmware %r, boot id %d, protocol %d; %s",
+            self.name,
+            where,
+            info.device_id,
+            info.firmware,
+            info.boot_id,
+            info.protocol,
+            self.summary(),
+        )
+
+    def log_redescribed(self, old: Endpoint | None, ep: Endpoint) -> bool:
+        """Say what a DESCRIBE after attaching changed; True when it is a new topic (or changed one)."""
+        if old is None and not self.missing():
+            self.log.info("%s: every topic is described now", self.name)
+        if old is None or old.topic != ep.topic or old.publishes != ep.publishes:
+            self.log.info("%s: topic id %d is now %s", self.name, ep.topic_id, ep.signature())
+            return True
+        if old.fields != ep.fields or old.defaults != ep.defaults:
+            self.log.info("%s: fields of %s now known: %s", self.name, ep.topic, ep.signature())
+        return False
+
     # ------------------------------------------------------------------ what the device says
     def new_boot(self) -> None:
         """Another boot (or another device): nothing described before holds."""
@@ -88,6 +164,7 @@ class Attach:
         """Ask for the HELLO (bare QUERY) from ``now``: the link (re)opened, or the device may have reset."""
         self._hello_wanted = True
         self.asked = None
+        self._heard = False
         self._retry_s = self.timing.retry_s
         self._next_at = now
 
@@ -111,10 +188,9 @@ class Attach:
         self._early[tid] = (now, msg)
         self._answer_frame()
 
-    def describe(self, msg: list[Any], now: float, *, early: bool = False) -> Endpoint:
+    def describe(self, msg: list[Any], now: float, *, early: bool = False) -> Endpoint | None:
         """A DESCRIBE after the HELLO (``early``: one that came before it, handed back by :meth:`hello`):
-        the endpoint it makes (recorded), or DescribeError (recorded as refused: asking again would bring
-        the same)."""
+        the endpoint it makes (recorded), or None when it is refused (see :meth:`refuse`)."""
         assert self.n is not None
         tid = msg[1]
         if not early:
@@ -130,17 +206,22 @@ class Attach:
                         f"give one of the methods its own topic= on the device, or rename one in "
                         f"devices.{self.name}.topics"
                     )
-        except DescribeError:
-            self.refused(tid, now, early=early)
-            raise
+        except DescribeError as exc:
+            self.refuse(tid, str(exc), now, early=early)
+            return None
         self.described[tid] = ep
         if not early:
             self._answered_if_last(tid, now)
         return ep
 
-    def refused(self, tid: int, now: float, *, early: bool = False) -> None:
-        """The DESCRIBE of ``tid`` is not valid (here, or by ``protocol.check``): recorded as refused, so it
-        is not asked for again (the device would send the same)."""
+    def refuse(self, tid: int, why: str, now: float, *, early: bool = False, known: bool = True) -> None:
+        """The DESCRIBE of ``tid`` is not valid (here, or by ``protocol.check``): counted, reported, and, when
+        it is ``known`` to be of this boot, recorded as refused so that it is not asked for again (the
+        device would send the same)."""
+        self.counters.describe_errors += 1
+        self.problems.report(f"describe {tid}", f"DESCRIBE of topic id {tid} refused: {why}", logging.ERROR)
+        if not known:
+            return
         self._refresh.discard(tid)
         if self.n is not None and tid < self.n:
             self.described[tid] = None
@@ -167,14 +248,16 @@ class Attach:
             self.want_hello(now)
             return
         self._refresh.add(tid)
-        if self.asked is None:
-            self._next_at = now
+        self._next_at = now
 
     # ------------------------------------------------------------------ what to send
     def next_at(self) -> float | None:
-        """When :meth:`query_due` has a QUERY to send (None: nothing to ask)."""
-        if self._hello_wanted or self.missing():
-            return self._next_at
+        """When :meth:`query_due` has a QUERY to send (None: nothing to ask). Called at every step of the
+        bridge's loop: once nothing is missing it answers from one attribute."""
+        at = self._next_at
+        if at is None or self._hello_wanted or self.missing():
+            return at
+        self._next_at = None  # all described: nothing to ask until something is wanted again
         return None
 
     def query_due(self, now: float) -> list[int] | None:
@@ -187,6 +270,16 @@ class Attach:
             return None
         self._fruitless = 0 if self._heard or self.asked is None else self._fruitless + 1
         ids = [] if self._hello_wanted or self._fruitless % 4 == 3 else self.missing()
+        # Each DESCRIBE asked for comes twice (topic ids may repeat), two chances for each; and after an
+        # answer that came without its HELLO (its first and longest frame), two bare QUERYs go at once.
+        ids = [t for t in ids for _ in range(2)] if len(ids) <= protocol.MAX_ENDPOINTS // 2 else ids
+        self.copies = 2 if self._hello_wanted and self._heard else 1
+        if ids:
+            self.problems.report(
+                "describe",
+                f"DESCRIBEs of topic ids {ids} (of {self.n}) have not arrived whole; asking for them",
+                logging.INFO,
+            )
         self.asked = tuple(ids)
         self._heard = False
         self._sent_at = now

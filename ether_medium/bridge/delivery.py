@@ -19,8 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ether_lite import protocol
+import cbor2
+from pydantic import ValidationError
+
+from ether_lite import framing, protocol
 from ether_medium.bridge.counters import LinkCounters
+from ether_medium.bridge.endpoints import Endpoint, format_validation
 from ether_medium.problems import ProblemLog
 
 __all__ = ["GIVE_UP_S", "Deliveries", "Delivery"]
@@ -71,6 +75,35 @@ class Deliveries:
             if self._msg_id not in self.pending:
                 return self._msg_id
         raise RuntimeError("65535 deliveries in flight")  # pragma: no cover
+
+    def send(self, device: str, by_topic: dict[str, Endpoint], d: Delivery, rtt: float) -> Delivery:
+        """Check ``d.data`` against the subscriber of ``d.topic`` among ``by_topic`` (the endpoints of the
+        ``device``: its pydantic model; a missing field with a default gets it), encode the DELIVER and send
+        it the first time. ``rtt``: the measured round trip."""
+        ep = by_topic.get(d.topic)
+        if ep is None or ep.publishes:
+            subs = sorted(e.topic for e in by_topic.values() if not e.publishes)
+            return self.fail(
+                d, f"{d.topic!r} is not a subscriber of {device} (it has: {', '.join(subs) or 'none'})"
+            )
+        values: list[Any]
+        if ep.fields is None:
+            values = [dict(d.data)]
+        else:
+            try:
+                checked = ep.model.model_validate(d.data)
+            except ValidationError as exc:
+                return self.fail(d, f"data do not fit {ep.signature()}: {format_validation(exc)}")
+            values = [getattr(checked, n) for n in ep.field_names]
+        d.msg_id = self.new_msg_id()
+        try:
+            frame = framing.encode_frame(
+                cbor2.dumps(protocol.deliver(ep.topic_id, d.msg_id, values), canonical=True)
+            )
+        except (ValueError, TypeError, cbor2.CBOREncodeError) as exc:
+            return self.fail(d, f"cannot encode for the wire: {exc}")
+        self.start(d, frame, rtt, time.monotonic())  # the first send is now (the round trip starts here)
+        return d
 
     def start(self, d: Delivery, frame: bytes, rtt: float, now: float) -> None:
         """First send of ``d`` (``msg_id`` from :meth:`new_msg_id`, ``frame`` its encoded DELIVER)."""

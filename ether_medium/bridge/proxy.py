@@ -21,6 +21,7 @@ from typing import Any
 
 import zmq
 
+from ether_medium import topics
 from ether_medium.bridge.service import bridge_topic
 from ether_medium.errors import DeliveryError, EnvelopeError, RemoteError
 from ether_medium.fabric.broker import BrokerAddresses
@@ -64,19 +65,46 @@ class DeviceProxy:
         return value
 
     def refresh(self, timeout: float = 10.0) -> dict[str, Any]:
-        """Ask the bridge for the device's description; waits up to ``timeout`` for it to be attached."""
+        """Ask the bridge for the device's description; waits up to ``timeout`` for it to be attached (the
+        bridge announces each attach on ``Ether.device``: that wakes the wait, nothing is polled)."""
         deadline = time.monotonic() + timeout
-        while True:
-            info = self._ask("describe", max(0.1, deadline - time.monotonic()))
-            if info.get("attached") or time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)  # polling the bridge: it only answers requests, it does not announce
+        info = self._ask("describe", timeout)
+        if not info.get("attached"):
+            info = self._wait_attached(info, deadline)
         self.info = info
         with self._cond:
             for ep in info.get("endpoints") or []:
                 if ep["direction"] == "pub":
                     self.last.setdefault(ep["topic"], None)
         return info
+
+    def _wait_attached(self, info: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """Listen for the bridge's next ``Ether.device`` announcement of this device until ``deadline``; the
+        description then (or ``info`` when none came)."""
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        client = FabricClient(self._addresses, f"{self._caller}.device.{self.name}.attach", context=ctx)
+        try:
+            client.subscribe(topics.DEVICE)
+            try:
+                client.handshake(max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                return info
+            # it may have attached while this subscribed: ask once more, then only when it announces itself
+            info = self._ask("describe", max(0.1, deadline - time.monotonic()))
+            while not info.get("attached"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    env = client.recv(timeout=left)
+                except EnvelopeError:
+                    continue
+                if env is not None and env.topic == topics.DEVICE and env.source == self.name:
+                    info = self._ask("describe", max(0.1, deadline - time.monotonic()))
+            return info
+        finally:
+            client.close(bye=False)
+            ctx.term()
 
     @property
     def attached(self) -> bool:
@@ -170,8 +198,8 @@ class DeviceProxy:
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         client = FabricClient(self._addresses, f"{self._caller}.device.{self.name}", context=ctx)
         try:
-            topics = {ep["topic"] for ep in self.info.get("endpoints") or [] if ep["direction"] == "pub"}
-            for topic in topics:
+            pub_topics = {ep["topic"] for ep in self.info.get("endpoints") or [] if ep["direction"] == "pub"}
+            for topic in pub_topics:
                 client.subscribe(topic)
             client.handshake()
             self._listener_ready.set()

@@ -20,7 +20,8 @@ from ether_lite import protocol
 
 __all__ = ["Arrival", "TopicSequence"]
 
-WRAP = 512  # 9-bit sequence numbers
+WRAP = protocol.SEQ_MASK + 1  # 9-bit sequence numbers
+_TICKS16 = protocol.TIME_MASK + 1  # the 16-bit device time of a PUB wraps here
 PENDING = WRAP // 2  # missing numbers remembered per topic: as far back as a late PUB is recognised
 
 
@@ -59,7 +60,7 @@ class TopicSequence:
             if n in self.expired:  # later than its grace: counted lost already, published all the same
                 self.expired.discard(n)
                 return Arrival(n, 0, True)
-            if ((ticks16 - self.ticks16) & 0xFFFF) >= 0x8000 or ticks16 == self.ticks16:
+            if ticks16 == self.ticks16 or protocol.ticks_diff(ticks16, self.ticks16, _TICKS16) < 0:
                 return Arrival(None, 0, True)
         n = self.unwrapped + adv
         lost = 0

@@ -7,6 +7,8 @@ import argparse
 import importlib
 import sys
 
+from ether_medium.bridge.links.sim import add_board_options
+
 HELP = "run device code on the desktop over a real pty or UDP link"
 
 
@@ -18,23 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pty (default: a pseudo-terminal whose path is printed; open it like a serial "
                              "port), udp://HOST:PORT (send datagrams to the host there), or stdio (for a "
                              "parent process)")
-    parser.add_argument("--baud", type=int, default=None,
-                        help="pace writes like a UART of this speed (10 bits per byte); default: unpaced")
     parser.add_argument("--id", dest="device_id", default=None,
                         help="the device id to report in HELLO (default: sim-<class name>); also sets the "
                              "simulated microcontroller.cpu.uid")
-    parser.add_argument("--world", default=None, metavar="FILE",
-                        help="a file shared by simulated boards: a heater in one warms the thermometer in "
-                             "another")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sensor noise (default 0)")
-    parser.add_argument("--ambient", type=float, default=22.0, metavar="CELSIUS",
-                        help="room temperature of the simulated thermal mass (default 22.0)")
-    parser.add_argument("--tau", type=float, default=30.0, metavar="SECONDS",
-                        help="thermal time constant: how fast the thermometer follows the heater "
-                             "(default 30.0; smaller is faster)")
-    parser.add_argument("--heater-watts", type=float, default=20.0, metavar="WATTS",
-                        help="full power of the simulated heater on D5; 0.5 degC per watt at steady state "
-                             "(default 20.0)")
+    add_board_options(parser)  # --baud, --world, --seed, ... (also the options of a sim: link URL)
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this long (default: run until Ctrl-C or SIGTERM)")
 

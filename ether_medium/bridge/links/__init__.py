@@ -9,24 +9,48 @@
 ``sim:examples.devices.thermo:Thermometer`` a simulated board: device code run by CPython as a child.
 =========================================== ===============================================================
 
-Every link is non-blocking and has a ``fileno()``, so the bridge waits on all of its links and fabric
-sockets in one ``zmq.Poller``. The contract, per method:
+**Schemes.** A scheme is a name and a factory ``create(url, context) -> Link`` that checks the URL and
+returns the link, not opened yet. The schemes above are the modules ``serial``, ``udp``, ``cmd`` and ``sim``
+of this package. Another package adds one without touching this one, through the entry-point group
+``ether_medium.links`` (``[project.entry-points."ether_medium.links"] can = "mypkg.canlink:create"``), or
+in-process with :func:`register_scheme`. :func:`open_link` looks the scheme up by name.
 
-* :meth:`Link.open` raises :class:`~ether_medium.errors.LinkUnavailable` (retry later);
-* :meth:`Link.read` returns the bytes available now (``b""`` when none; for a datagram link, one
-  datagram) and raises :class:`~ether_medium.errors.LinkLost` when the link broke;
+**The contract**, per method (every link passes :func:`ether_medium.bridge.links.testing.check_link`):
+
+* the factory raises :class:`~ether_medium.errors.LinkURLError` (a ``ValueError``) for a URL that is
+  not well-formed: a configuration error, which retrying cannot fix;
+* :meth:`Link.open` raises :class:`~ether_medium.errors.LinkUnavailable` (retry later); opening an
+  open link first closes it;
+* :meth:`Link.fileno` is a descriptor the bridge polls for reading (``zmq.Poller`` takes it) while open;
+* :meth:`Link.read` never blocks: the bytes available now (``b""`` when none; for a datagram link, one
+  datagram) and raises :class:`~ether_medium.errors.LinkLost` when the link broke (or is not open);
 * :meth:`Link.write` writes all of ``data`` or raises :class:`LinkLost`;
 * :meth:`Link.close` never raises and may be called twice.
 """
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from urllib.parse import parse_qs, urlsplit
 
-from ether_medium.errors import LinkUnavailable
+from ether_medium.errors import LinkURLError
 
-__all__ = ["Link", "open_link", "parse_link"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Link",
+    "LinkContext",
+    "open_link",
+    "parse_link",
+    "register_scheme",
+    "schemes",
+]
+
+ENTRY_POINT_GROUP = "ether_medium.links"
+_BUILTIN = {name: f"ether_medium.bridge.links.{name}:create" for name in ("serial", "udp", "cmd", "sim")}
 
 
 class Link(ABC):
@@ -72,13 +96,67 @@ class Link(ABC):
         return f"<{type(self).__name__} {self.url}>"
 
 
+@dataclass(frozen=True, slots=True)
+class LinkContext:
+    """What a factory may use besides the URL: the config's name for the device and its device id (a
+    ``sim:`` link gives the simulated board that identity)."""
+
+    device: str | None = None
+    device_id: str | None = None
+
+
+LinkFactory = Callable[[str, LinkContext], Link]
+_registered: dict[str, LinkFactory] = {}
+
+
+def register_scheme(name: str, factory: LinkFactory) -> None:
+    """Make ``name:`` URLs open with ``factory`` in this process (an installed package uses the entry-point
+    group instead). A built-in scheme cannot be replaced."""
+    name = name.lower()
+    if name in _BUILTIN:
+        raise ValueError(f"link scheme {name!r} is built in; choose another name")
+    _registered[name] = factory
+
+
+def schemes() -> list[str]:
+    """Every scheme known here: built in, registered, and installed through the entry-point group."""
+    return sorted(
+        set(_BUILTIN) | set(_registered) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    )
+
+
+def _factory(scheme: str, url: str) -> LinkFactory:
+    spec = _BUILTIN.get(scheme)
+    if spec is None:
+        found = _registered.get(scheme)
+        if found is not None:
+            return found
+        eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == scheme]
+        if not eps:
+            raise LinkURLError(url, f"unknown link scheme {scheme!r}; known: {', '.join(schemes())}")
+        try:
+            loaded = eps[0].load()
+        except Exception as exc:  # a broken third-party package: say which, and why
+            raise LinkURLError(
+                url, f"the link scheme {scheme!r} ({eps[0].value}) cannot be loaded: {exc}"
+            ) from exc
+        if not callable(loaded):
+            raise LinkURLError(url, f"the link scheme {scheme!r} ({eps[0].value}) is not a factory")
+        factory: LinkFactory = loaded
+        return factory
+    module, _, name = spec.partition(":")
+    builtin: LinkFactory = getattr(importlib.import_module(module), name)
+    return builtin
+
+
 def parse_link(url: str) -> tuple[str, str, dict[str, str]]:
-    """``(scheme, rest, options)``; options from a ``?key=value`` query on serial/udp URLs."""
+    """``(scheme, rest, options)``; options from a ``?key=value`` query on serial/udp URLs. Raises
+    :class:`LinkURLError` for a URL without a scheme."""
     scheme, sep, rest = url.partition(":")
     if url.startswith("/") or (url[:3].upper() == "COM" and url[3:].isdigit()):
-        raise LinkUnavailable(url, f"a port needs the serial: scheme: write serial://{url}?baud=115200")
-    if not sep or not scheme:
-        raise LinkUnavailable(
+        raise LinkURLError(url, f"a port needs the serial: scheme: write serial://{url}?baud=115200")
+    if not sep or not scheme or not scheme.replace("-", "").replace("+", "").replace(".", "").isalnum():
+        raise LinkURLError(
             url,
             "no scheme; write serial:///dev/ttyACM0?baud=115200, udp://0.0.0.0:5005, "
             "cmd:COMMAND or sim:module:Class",
@@ -92,26 +170,10 @@ def parse_link(url: str) -> tuple[str, str, dict[str, str]]:
 
 
 def open_link(url: str, device: str | None = None, device_id: str | None = None) -> Link:
-    """The link object for ``url`` (not opened yet). Raises :class:`LinkUnavailable` for a bad URL.
+    """The link object for ``url`` (not opened yet); :class:`LinkURLError` for a malformed URL.
 
     ``device`` (the config's name for it) and ``device_id`` let a ``sim:`` link give the simulated board
     its identity: ``device_id``, else ``sim-<device>``.
     """
     scheme, _, _ = parse_link(url)
-    if scheme == "serial":
-        from ether_medium.bridge.links.serial import SerialLink
-
-        return SerialLink(url)
-    if scheme == "udp":
-        from ether_medium.bridge.links.udp import UdpLink
-
-        return UdpLink(url)
-    if scheme == "cmd":
-        from ether_medium.bridge.links.command import CommandLink
-
-        return CommandLink(url)
-    if scheme == "sim":
-        from ether_medium.bridge.links.command import SimLink
-
-        return SimLink(url, device_id or (f"sim-{device}" if device else None))
-    raise LinkUnavailable(url, f"unknown link scheme {scheme!r}; use serial:, udp:, cmd: or sim:")
+    return _factory(scheme, url)(url, LinkContext(device, device_id))

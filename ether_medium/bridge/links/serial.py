@@ -15,19 +15,25 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import select
 import time
 
 import serial
 import serial.tools.list_ports
 
-from ether_medium.bridge.links import Link, parse_link
+from ether_medium.bridge.links import Link, LinkContext, parse_link
 from ether_medium.bridge.links.fd import read_available, write_all
-from ether_medium.errors import LinkLost, LinkUnavailable
+from ether_medium.errors import LinkLost, LinkUnavailable, LinkURLError
 
-__all__ = ["SerialLink"]
+__all__ = ["SerialLink", "create"]
 
 _REJECT_S = 10.0  # a port with the wrong device is tried again only after this long
 _WRITE_TIMEOUT_S = 1.0
+
+
+def create(url: str, context: LinkContext) -> SerialLink:
+    """The ``serial:`` scheme."""
+    return SerialLink(url)
 
 
 class SerialLink(Link):
@@ -38,9 +44,11 @@ class SerialLink(Link):
         try:
             self.baud = int(opts.pop("baud", "115200"))
         except ValueError as exc:
-            raise LinkUnavailable(url, "baud must be an integer, e.g. ?baud=115200") from exc
+            raise LinkURLError(url, "baud must be an integer, e.g. ?baud=115200") from exc
+        if self.baud <= 0:
+            raise LinkURLError(url, "baud must be a positive integer, e.g. ?baud=115200")
         if opts:
-            raise LinkUnavailable(url, f"unknown option(s) {sorted(opts)}; the only option is baud")
+            raise LinkURLError(url, f"unknown option(s) {sorted(opts)}; the only option is baud")
         self._port: serial.Serial | None = None
         self._fd = -1
         self._path = ""
@@ -102,6 +110,12 @@ class SerialLink(Link):
         try:
             return read_available(self._fd)
         except EOFError:
+            # The port is read with VMIN=0: 0 bytes both when none are there and when it is gone; only
+            # a descriptor that polls readable (or hung up) and reads 0 bytes is gone.
+            p = select.poll()
+            p.register(self._fd, select.POLLIN)
+            if not p.poll(0):
+                return b""
             raise LinkLost(self.url, f"{self._path}: end of file (unplugged or closed)") from None
         except OSError as exc:
             raise LinkLost(

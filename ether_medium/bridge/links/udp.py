@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import socket
 
-from ether_medium.bridge.links import Link, parse_link
-from ether_medium.errors import LinkLost, LinkUnavailable
+from ether_medium.bridge.links import Link, LinkContext, parse_link
+from ether_medium.errors import LinkLost, LinkUnavailable, LinkURLError
 
-__all__ = ["UdpLink"]
+__all__ = ["UdpLink", "create"]
+
+
+def create(url: str, context: LinkContext) -> UdpLink:
+    """The ``udp:`` scheme."""
+    return UdpLink(url)
 
 
 class UdpLink(Link):
@@ -25,10 +30,14 @@ class UdpLink(Link):
         super().__init__(url)
         _, hostport, opts = parse_link(url)
         if opts:
-            raise LinkUnavailable(url, f"unknown option(s) {sorted(opts)}; udp:// takes none")
+            raise LinkURLError(url, f"unknown option(s) {sorted(opts)}; udp:// takes none")
         host, sep, port = hostport.rpartition(":")
         if not sep or not port.isdigit():
-            raise LinkUnavailable(url, "expected udp://ADDRESS:PORT, e.g. udp://0.0.0.0:5005")
+            raise LinkURLError(url, "expected udp://ADDRESS:PORT, e.g. udp://0.0.0.0:5005")
+        if int(port) > 65535:
+            raise LinkURLError(
+                url, f"UDP port {port} of {url!r} is out of range: a port is 0-65535 (0: any free port)"
+            )
         self.address = (host.strip("[]") or "0.0.0.0", int(port))
         self._sock: socket.socket | None = None
         self.peer: tuple[str, int] | None = None

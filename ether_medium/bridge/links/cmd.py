@@ -1,28 +1,27 @@
-"""A child process whose stdin/stdout is the link: ``cmd:COMMAND`` and ``sim:module:Class``.
+"""A child process whose stdin/stdout is the link: ``cmd:COMMAND``.
 
-``cmd:`` runs any command (split like a shell would, no shell involved). ``sim:`` runs device code under
-CPython against simulated hardware: the same class that goes onto a board, started by
-:func:`sim_command`. The child is the device: when it exits the link is lost (and the bridge restarts it
-with backoff, like a board being plugged in again); closing the link stops the child by its PID.
+``cmd:`` runs any command, split like a shell would (no shell involved), its stdin and stdout two pipes.
+:class:`CommandLink` can give the child a pseudo-terminal instead (the ``sim:`` scheme,
+:mod:`ether_medium.bridge.links.sim`, offers that). The child is the device: when it exits the link is lost
+(and the bridge restarts it with backoff, like a board being plugged in again); closing the link stops the
+child by its PID.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shlex
 import signal
 import subprocess
 import sys
 import tty
-from urllib.parse import parse_qs, urlencode
 
-from ether_medium.bridge.links import Link
+from ether_medium.bridge.links import Link, LinkContext
 from ether_medium.bridge.links.fd import read_available, write_all
-from ether_medium.errors import LinkLost, LinkUnavailable
+from ether_medium.errors import LinkLost, LinkUnavailable, LinkURLError
 
-__all__ = ["CommandLink", "SimLink", "sim_command"]
+__all__ = ["CommandLink", "create"]
 
 _STOP_S = 2.0
 _WRITE_TIMEOUT_S = 1.0
@@ -38,50 +37,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-def _sim_options(query: str) -> list[str]:
-    """``world=w.bin&tau=8`` -> ``["--world", "w.bin", "--tau", "8"]``, each checked against ``ether sim``."""
-    import argparse
-
-    from ether_medium.commands import sim
-
-    parser = argparse.ArgumentParser(prog="ether sim", add_help=False)
-    sim.add_arguments(parser)
-    known = {o for o in parser._option_string_actions if o not in ("--link", "--id", "--duration")}
-    argv: list[str] = []
-    for key, values in parse_qs(query, keep_blank_values=True).items():
-        option = "--" + key.replace("_", "-")
-        if option not in known:
-            raise ValueError(
-                f"sim link option {key!r} is not an option of ether sim; use "
-                + ", ".join(sorted(o[2:] for o in known if o.startswith("--")))
-            )
-        argv += [option, values[-1]]
-    return argv
-
-
-def sim_command(spec: str, device_id: str | None = None) -> list[str]:
-    """The command that runs ``module:Class`` as a simulated device on stdin/stdout.
-
-    That is ``ether sim SPEC --link stdio`` (simulated board modules, ``examples/devices`` on the path);
-    in an installation without the simulator, plain ``ether_lite.run`` of the class under CPython.
-    Options of ``ether sim`` go after a ``?``: ``thermo:Thermometer?world=ether_data/world.bin&tau=8``.
-    """
-    spec, _, query = spec.partition("?")
-    module, sep, cls = spec.rpartition(":")
-    if not sep or not module or not cls.isidentifier():
-        raise ValueError(f"sim link {spec!r}: expected sim:package.module:ClassName")
-    if importlib.util.find_spec("ether_medium.commands.sim") is not None:
-        argv = [sys.executable, "-m", "ether_medium.cli", "sim", spec, "--link", "stdio"]
-        return argv + _sim_options(query) + (["--id", device_id] if device_id else [])
-    if query:
-        raise ValueError(f"sim link options ?{query} need the simulator (ether_medium.commands.sim)")
-    kwargs = f"device_id={device_id!r}" if device_id else f"device_id={cls.lower()!r}"
-    code = (
-        "import importlib, ether_lite\n"
-        f"cls = getattr(importlib.import_module({module!r}), {cls!r})\n"
-        f"ether_lite.run(cls(), link='stdio', {kwargs})\n"
-    )
-    return [sys.executable, "-c", code]
+def create(url: str, context: LinkContext) -> CommandLink:
+    """The ``cmd:`` scheme."""
+    return CommandLink(url)
 
 
 class CommandLink(Link):
@@ -95,9 +53,9 @@ class CommandLink(Link):
             try:
                 argv = shlex.split(text)
             except ValueError as exc:
-                raise LinkUnavailable(url, f"cannot split the command: {exc}") from exc
+                raise LinkURLError(url, f"cannot split the command: {exc}") from exc
         if not argv:
-            raise LinkUnavailable(url, "empty command; write cmd:COMMAND ARGS")
+            raise LinkURLError(url, "empty command; write cmd:COMMAND ARGS")
         self.argv = argv
         self.pty = pty
         self.pty_name: str | None = None
@@ -198,22 +156,3 @@ class CommandLink(Link):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-class SimLink(CommandLink):
-    """``sim:module:Class``: the class's device code under CPython with simulated hardware.
-    ``sim:module:Class?link=pty`` attaches it over a pseudo-terminal instead of pipes."""
-
-    def __init__(self, url: str, device_id: str | None = None) -> None:
-        spec, _, query = url.partition(":")[2].strip().partition("?")
-        options = parse_qs(query, keep_blank_values=True)
-        link = options.pop("link", ["stdio"])[-1]
-        if link not in ("stdio", "pty"):
-            raise LinkUnavailable(
-                url, f"link={link}: a sim link is link=stdio (pipes, the default) or link=pty"
-            )
-        try:
-            argv = sim_command(spec + ("?" + urlencode(options, doseq=True) if options else ""), device_id)
-        except ValueError as exc:
-            raise LinkUnavailable(url, str(exc)) from exc
-        super().__init__(url, argv, pty=link == "pty")
