@@ -59,7 +59,7 @@ qemu: $(STAMP)
 	@$(PY) -m hil.qemu_firmware >/dev/null || echo "note: the emulated board's tests will say why they cannot run"
 
 lint: $(STAMP)
-	$(PY) -m ruff check ether_medium ether_lite tests bench examples firmware
+	$(PY) -m ruff check ether_medium ether_lite hil tests bench examples firmware
 	$(PY) -m mypy
 
 test: deps lint

@@ -10,12 +10,16 @@ from __future__ import annotations
 import random
 import shlex
 import time
+from collections.abc import Callable
 
 import pytest
 
 from ether_lite import framing, protocol
 from hil.bridge_harness import HilBridge
 from hil.probe import DeviceProbe
+from hil.targets import Target
+
+Figure = Callable[[str], None]  # the hil_figure fixture: a row's figure in the table
 
 RATE_TOLERANCE = 0.15  # a publisher's measured rate must be within 15 % of its declared rate
 RATE_WINDOW_S = 2.0
@@ -27,7 +31,7 @@ LONG_TEXT = "".join(chr(0x30 + i % 75) for i in range(200))  # DELIVER body of a
 
 
 @pytest.mark.hil_check("HELLO/DESCRIBE well-formed")
-def test_hello_and_describe_are_well_formed(hil_probe: DeviceProbe, hil_figure) -> None:
+def test_hello_and_describe_are_well_formed(hil_probe: DeviceProbe, hil_figure: Figure) -> None:
     hello, described = hil_probe.query()
     assert protocol.version_of(hello[0]) == protocol.VERSION
     _, device_id, boot_id, firmware, n, period = hello
@@ -46,7 +50,9 @@ def test_hello_and_describe_are_well_formed(hil_probe: DeviceProbe, hil_figure) 
 
 
 @pytest.mark.hil_check("QUERY for topic ids answered")
-def test_a_query_for_topic_ids_brings_just_their_describes(hil_probe: DeviceProbe, hil_figure) -> None:
+def test_a_query_for_topic_ids_brings_just_their_describes(
+    hil_probe: DeviceProbe, hil_figure: Figure
+) -> None:
     """``[9, n-1, 0, n]``: the DESCRIBEs of n-1 and 0 in that order, no HELLO, then ERROR 3 for topic id n
     (which the device does not have). What the bridge asks when DESCRIBEs were lost on a noisy link."""
     hello, described = hil_probe.query()
@@ -66,7 +72,7 @@ def test_a_query_for_topic_ids_brings_just_their_describes(hil_probe: DeviceProb
 
 
 @pytest.mark.hil_check("protocol version checked")
-def test_a_frame_of_another_version_gets_error_1(hil_probe: DeviceProbe, hil_figure) -> None:
+def test_a_frame_of_another_version_gets_error_1(hil_probe: DeviceProbe, hil_figure: Figure) -> None:
     since = hil_probe.mark()
     hil_probe.send([protocol.header(protocol.PING, version=2), 77])
     err = hil_probe.wait_for(lambda h: h.kind == protocol.ERROR, 2.0, "ERROR for a version-2 frame", since)
@@ -77,7 +83,7 @@ def test_a_frame_of_another_version_gets_error_1(hil_probe: DeviceProbe, hil_fig
 
 
 @pytest.mark.hil_check("garbage does not stop it")
-def test_garbage_does_not_stop_the_device(hil_probe: DeviceProbe, hil_figure) -> None:
+def test_garbage_does_not_stop_the_device(hil_probe: DeviceProbe, hil_figure: Figure) -> None:
     rng = random.Random(6)
     junk = [
         bytes(rng.randrange(256) for _ in range(2048)),  # noise with zeros in it
@@ -99,7 +105,7 @@ def test_garbage_does_not_stop_the_device(hil_probe: DeviceProbe, hil_figure) ->
 
 
 @pytest.mark.hil_check("publishers keep their rate")
-def test_every_publisher_keeps_its_declared_rate(hil_bridge: HilBridge, hil_figure) -> None:
+def test_every_publisher_keeps_its_declared_rate(hil_bridge: HilBridge, hil_figure: Figure) -> None:
     timed = [e for e in hil_bridge.mgr.endpoints.values() if e.publishes and e.every_s]
     assert timed, "the device declares no publisher with a rate"
     # Readings carry device time (mapped to time.time()) only after the first PONG; before that the sink's
@@ -117,6 +123,7 @@ def test_every_publisher_keeps_its_declared_rate(hil_bridge: HilBridge, hil_figu
         assert all(r.reading.device_time is not None for r in got), f"{ep.topic}: lost its time sync"
         times = [t for r in got if (t := r.reading.device_time) is not None]
         rate = (len(got) - 1) / (times[-1] - times[0])
+        assert ep.every_s is not None
         declared = 1.0 / ep.every_s
         hil_figure(f"{ep.topic} {rate:.2f} Hz (declared {declared:g} Hz +-{RATE_TOLERANCE:.0%})")
         assert abs(rate - declared) <= RATE_TOLERANCE * declared, f"{ep.topic}: {rate:.2f} Hz"
@@ -124,22 +131,23 @@ def test_every_publisher_keeps_its_declared_rate(hil_bridge: HilBridge, hil_figu
 
 
 @pytest.mark.hil_check("DELIVER acked and acted on")
-def test_a_delivery_is_acknowledged_and_acted_on(hil_bridge: HilBridge, hil_figure) -> None:
+def test_a_delivery_is_acknowledged_and_acted_on(hil_bridge: HilBridge, hil_figure: Figure) -> None:
     for on in (True, False):
         since = len(hil_bridge.sink.received)
         t0 = time.monotonic()
         d = hil_bridge.deliver(f"{T}.set_led", {"on": on})
         assert d.error is None, d.error
-        hil_bridge.run_until(lambda on=on, since=since: any(
-            r.data["on"] is on for r in hil_bridge.sink.on(f"{T}.led", since)
-        ), 3.0, "the device reports the LED it was told to set")
+        def told(on: bool = on, since: int = since) -> bool:
+            return any(r.data["on"] is on for r in hil_bridge.sink.on(f"{T}.led", since))
+
+        hil_bridge.run_until(told, 3.0, "the device reports the LED it was told to set")
         acted = time.monotonic() - t0
     assert d.rtt is not None
     hil_figure(f"ACK after {1000 * d.rtt:.1f} ms, acted on after {1000 * acted:.1f} ms")
 
 
 @pytest.mark.hil_check("largest DELIVER acted on")
-def test_a_delivery_near_the_largest_frame_is_acted_on(hil_bridge: HilBridge, hil_figure) -> None:
+def test_a_delivery_near_the_largest_frame_is_acted_on(hil_bridge: HilBridge, hil_figure: Figure) -> None:
     text = LONG_TEXT
     since = len(hil_bridge.sink.received)
     d = hil_bridge.deliver(f"{T}.echo", {"text": text})
@@ -150,7 +158,7 @@ def test_a_delivery_near_the_largest_frame_is_acted_on(hil_bridge: HilBridge, hi
 
 
 @pytest.mark.hil_check("time sync uncertainty")
-def test_time_sync_reaches_the_stated_uncertainty(hil_bridge: HilBridge, hil_figure) -> None:
+def test_time_sync_reaches_the_stated_uncertainty(hil_bridge: HilBridge, hil_figure: Figure) -> None:
     since = len(hil_bridge.sink.received)
 
     def good() -> bool:
@@ -169,7 +177,7 @@ def test_time_sync_reaches_the_stated_uncertainty(hil_bridge: HilBridge, hil_fig
 
 
 @pytest.mark.hil_check("maximum publish rate")
-def test_maximum_publish_rate(hil_bridge: HilBridge, hil_figure) -> None:
+def test_maximum_publish_rate(hil_bridge: HilBridge, hil_figure: Figure) -> None:
     since = len(hil_bridge.sink.received)
     d = hil_bridge.mgr.deliver(f"{T}.burst", {"n": BURST})
     topic = f"{T}.sample"
@@ -190,7 +198,9 @@ def test_maximum_publish_rate(hil_bridge: HilBridge, hil_figure) -> None:
 
 
 @pytest.mark.hil_check("re-describe after reset")
-def test_after_a_reset_the_device_re_describes_and_is_re_attached(hil_bridge: HilBridge, hil_figure) -> None:
+def test_after_a_reset_the_device_re_describes_and_is_re_attached(
+    hil_bridge: HilBridge, hil_figure: Figure
+) -> None:
     mgr = hil_bridge.mgr
     assert mgr.info is not None
     old_boot, resets = mgr.info.boot_id, mgr.counters.resets
@@ -208,7 +218,9 @@ def test_after_a_reset_the_device_re_describes_and_is_re_attached(hil_bridge: Hi
 
 
 @pytest.mark.hil_check("attach over cmd: (stdin/stdout)")
-def test_the_bridge_starts_and_attaches_the_device_as_a_command(hil_target, hil_figure) -> None:
+def test_the_bridge_starts_and_attaches_the_device_as_a_command(
+    hil_target: Target, hil_figure: Figure
+) -> None:
     from hil.targets import device_command
 
     if not hil_target.simulated:
@@ -230,7 +242,7 @@ def test_the_bridge_starts_and_attaches_the_device_as_a_command(hil_target, hil_
 
 
 @pytest.mark.hil_check("new host session's delivery acted on")
-def test_a_new_host_session_is_not_taken_for_a_retransmission(hil_target, hil_figure) -> None:
+def test_a_new_host_session_is_not_taken_for_a_retransmission(hil_target: Target, hil_figure: Figure) -> None:
     first = HilBridge(hil_target.link, name="session1")
     try:
         first.wait_attached(15.0)

@@ -32,8 +32,8 @@ BUDGET = settings(
     derandomize=not SLOW,
 )
 # memory one example may use at its peak, whatever it claims to contain. A fuzzed DESCRIBE makes the bridge
-# build a pydantic model for the endpoint (about 0.3 MB, once per new field set), so the bound is 1 MiB: still far
-# below what trusting a claimed length (up to 2**64) would allocate.
+# build a pydantic model for the endpoint (about 0.3 MB, once per new field set), so the bound is 1 MiB:
+# still far below what trusting a claimed length (up to 2**64) would allocate.
 PEAK_BYTES = 1024 * 1024
 
 
@@ -117,7 +117,7 @@ cbor_inputs = st.one_of(
 def test_lite_cbor_decoder_raises_only_its_error(data: bytes) -> None:
     with bounded_memory("ether_lite.cbor.loads"):
         try:
-            value = lite_cbor.loads(data)
+            value = lite_cbor.loads(data)  # type: ignore[no-untyped-call]
         except lite_cbor.CBORDecodeError:
             return
     try:  # whatever it accepts, cbor2 reads the same way

@@ -22,7 +22,7 @@ import io
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import cbor2
 import pytest
@@ -32,6 +32,8 @@ from ether_medium.bridge.manager import ATTACHED
 from hil.bridge_harness import HilBridge
 from hil.faults import NO_FAULTS, DatagramFaultProxy, DirectionStats, FaultRates, StreamFaultProxy
 from hil.targets import ROOT, Target
+
+Figure = Callable[[str], None]  # the hil_figure fixture: a row's figure in the table
 
 T = "Thermometer"
 MARKS = 60  # deliveries under faults (bits 1..60 of the device's 63-bit mark set)
@@ -70,7 +72,7 @@ def settled(proxy: StreamFaultProxy, bridge: HilBridge) -> tuple[DirectionStats,
 
 @pytest.mark.hil_check("1 % corrupt + 1 % loss: no acked delivery lost")
 def test_no_acknowledged_delivery_is_lost_and_counters_match(
-    hil_simulated: Target, hil_bridge: HilBridge, hil_figure
+    hil_simulated: Target, hil_bridge: HilBridge, hil_figure: Figure
 ) -> None:
     proxy = hil_simulated.proxy
     assert proxy is not None
@@ -83,7 +85,8 @@ def test_no_acknowledged_delivery_is_lost_and_counters_match(
         assert b.deliver(topic, data).error is None
     b.run_until(lambda: bool(b.sink.on(f"{T}.read", since)), 3.0, "a reading before the faults")
     before_inj, before = settled(proxy, b)
-    acked, failed = [], []
+    acked: list[int] = []
+    failed: list[int] = []
     proxy.set_rates(BAD_LINK)
     try:
         for i in range(1, MARKS + 1):
@@ -128,7 +131,7 @@ def test_no_acknowledged_delivery_is_lost_and_counters_match(
 @pytest.mark.hil_check("cut link re-attached")
 @pytest.mark.parametrize("mode", ["close", "silence"])
 def test_a_cut_link_is_re_attached(
-    hil_simulated: Target, hil_bridge: HilBridge, hil_figure, mode: str
+    hil_simulated: Target, hil_bridge: HilBridge, hil_figure: Figure, mode: str
 ) -> None:
     proxy = hil_simulated.proxy
     assert proxy is not None
@@ -143,11 +146,19 @@ def test_a_cut_link_is_re_attached(
     hil_figure(f"{mode}: detached ({b.sink.detaches[-1][1]}), re-attached {1000 * took:.0f} ms later")
 
 
+def _udp_bound(bridge: HilBridge) -> tuple[str, int]:
+    from ether_medium.bridge.links.udp import UdpLink
+
+    link = bridge.mgr.link
+    assert isinstance(link, UdpLink)
+    return link.bound
+
+
 @pytest.fixture
 def udp_device() -> Iterator[tuple[HilBridge, DatagramFaultProxy]]:
     """The bridge listening on UDP, the injector in front of it, a CPython device sending to the injector."""
     bridge = HilBridge("udp://127.0.0.1:0", name="udp")
-    proxy = DatagramFaultProxy(bridge.mgr.link.bound, target_role="bridge", seed="udp")
+    proxy = DatagramFaultProxy(_udp_bound(bridge), target_role="bridge", seed="udp")
     proc = None
     try:
         host, port = proxy.address
@@ -202,7 +213,7 @@ def rejected(bridge_delta: dict[str, int]) -> int:
 
 @pytest.mark.hil_check("UDP, datagram faults: no acked delivery lost", device="cpython-udp")
 def test_udp_acknowledged_deliveries_survive_datagram_faults(
-    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure
+    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure: Figure
 ) -> None:
     """Datagrams corrupted (10 %), dropped, duplicated and delayed (so reordered; 5 % each): every
     acknowledged delivery was acted on, and exactly once (a duplicated DELIVER is re-ACKed, not run again);
@@ -225,7 +236,7 @@ def test_udp_acknowledged_deliveries_survive_datagram_faults(
 
 @pytest.mark.hil_check("UDP: largest DELIVER acted on", device="cpython-udp")
 def test_udp_a_long_delivery_reaches_the_device(
-    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure
+    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure: Figure
 ) -> None:
     from hil.test_conformance import LONG_TEXT
 
@@ -239,13 +250,13 @@ def test_udp_a_long_delivery_reaches_the_device(
 
 @pytest.mark.hil_check("UDP: a datagram without its 0x00 is counted", device="cpython-udp")
 def test_udp_a_datagram_without_delimiter_is_counted(
-    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure
+    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure: Figure
 ) -> None:
     b, _ = udp_device
     frame = framing.encode_frame(cbor2.dumps(protocol.pong(1, 2), canonical=True))
     before = rejected(b.mgr.counters.as_dict())
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.sendto(frame[:-1], b.mgr.link.bound)  # the frame, its delimiter missing
+        s.sendto(frame[:-1], _udp_bound(b))  # the frame, its delimiter missing
     b.run_until(lambda: rejected(b.mgr.counters.as_dict()) == before + 1, 2.0, "the bridge counts it")
     b.run_for(0.2)
     assert rejected(b.mgr.counters.as_dict()) == before + 1
@@ -254,7 +265,7 @@ def test_udp_a_datagram_without_delimiter_is_counted(
 
 @pytest.mark.hil_check("UDP: reordered PUBs are not gaps", device="cpython-udp")
 def test_udp_reordered_pubs_are_not_counted_as_lost(
-    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure
+    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure: Figure
 ) -> None:
     b, proxy = udp_device
     r = run_marks(b, proxy, FaultRates(delay=0.1, delay_s=0.3))  # nothing lost, only late
@@ -265,7 +276,9 @@ def test_udp_reordered_pubs_are_not_counted_as_lost(
 
 
 @pytest.mark.hil_check("UDP: cut link re-attached", device="cpython-udp")
-def test_udp_cut_link_is_re_attached(udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure) -> None:
+def test_udp_cut_link_is_re_attached(
+    udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure: Figure
+) -> None:
     b, proxy = udp_device
     detaches = len(b.sink.detaches)
     proxy.cut(2.5)
@@ -276,7 +289,7 @@ def test_udp_cut_link_is_re_attached(udp_device: tuple[HilBridge, DatagramFaultP
 
 
 @pytest.mark.hil_check("attach through 1 % corrupt + 1 % loss")
-def test_the_bridge_attaches_through_a_bad_link(hil_simulated: Target, hil_figure) -> None:
+def test_the_bridge_attaches_through_a_bad_link(hil_simulated: Target, hil_figure: Figure) -> None:
     """Attach while the link is bad: every endpoint is known within 5 s, still through the bad link (the
     bridge asks for exactly the DESCRIBEs that did not arrive whole, at once; hil/README.md has figures)."""
     proxy = hil_simulated.proxy
