@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ether_medium import config
-from ether_medium.config_reference import SECTIONS, render
+from ether_medium.config.reference import SECTIONS, render
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "config-reference.md"
 
 
 def test_docs_config_md_is_up_to_date() -> None:
-    regenerate = ".venv/bin/python -m ether_medium.config_reference > docs/config-reference.md"
+    regenerate = ".venv/bin/python -m ether_medium.config.reference > docs/config-reference.md"
     assert DOC.read_text() == render(), f"docs/config-reference.md is out of date: run `{regenerate}`"
 
 
 def test_every_section_model_is_in_the_reference() -> None:
     documented = {model for _, model in SECTIONS}
-    models = {model for _, model in config._SECTIONS}
+    from ether_medium.config.model import _SECTIONS
+
+    models = {model for _, model in _SECTIONS}
     assert models <= documented, models - documented
 
 

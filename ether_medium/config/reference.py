@@ -1,6 +1,6 @@
 """The reference of every YAML section and key, rendered from the pydantic models of
 :mod:`ether_medium.config` (their docstrings, field types, defaults, bounds and descriptions), so the document
-cannot drift from what the loader accepts. ``python -m ether_medium.config_reference >
+cannot drift from what the loader accepts. ``python -m ether_medium.config.reference >
 docs/config-reference.md``
 writes it; ``tests/test_config_reference.py`` fails when docs/config-reference.md is not what this renders.
 """
@@ -69,7 +69,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
 
 HEADER = """# Configuration reference
 
-<!-- Generated from ether_medium/config.py by `python -m ether_medium.config_reference >
+<!-- Generated from ether_medium/config/ by `python -m ether_medium.config.reference >
 docs/config-reference.md`;
      tests/test_config_reference.py fails when this file is out of date. Do not edit it by hand. -->
 

@@ -1,40 +1,36 @@
-"""The YAML configuration, parsed into pydantic models with ``extra="forbid"``.
-
-Sections: ``instances`` and ``registry`` (the fabric), ``devices`` (the bridge), ``recording`` (the
-recorder), ``logging``, ``fabric`` (transport: local only, TCP for other machines, or joining a fabric
-that runs on another machine) and ``errors`` (retries and the error handler of every subscriber). Every
-error names the file, the key path and what was expected.
+"""The sections of a config file as pydantic models (``extra="forbid"``): instances and their placement and
+restart policy, the registry, devices, recording, metrics, logging, the fabric, the cluster, and errors.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from ether_medium.errors import ConfigError, DuplicateKeyError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "ClusterConfig",
-    "ConfigError",
     "CurveConfig",
     "DeviceConfig",
     "ErrorsConfig",
-    "EtherConfig",
     "FabricConfig",
     "InstanceConfig",
     "LoggingConfig",
+    "MethodDecorations",
     "MetricsConfig",
+    "NoOptions",
     "PlacementConfig",
+    "PubOptions",
     "RecordingConfig",
     "RegistryEntry",
     "Resources",
-    "load_config",
-    "read_config",
+    "RestartPolicy",
+    "SubOptions",
+    "TopicOptions",
+    "parse_join",
 ]
+
 
 
 class _Strict(BaseModel):
@@ -370,242 +366,3 @@ class ClusterConfig(_Strict):
         if value in ("local", "auto") or value.startswith("ray://") or ":" in value:
             return value
         raise ValueError(f"expected local, auto, ray://HOST:PORT or HOST:PORT, got {value!r}")
-
-
-class EtherConfig(_Strict):
-    """A whole config file."""
-
-    instances: dict[str, InstanceConfig] = Field(
-        default_factory=dict, description="instance name -> the object to run in its own process"
-    )
-    registry: dict[str, RegistryEntry] = Field(
-        default_factory=dict, description="module.ClassName -> decorators for a class you cannot edit"
-    )
-    devices: dict[str, DeviceConfig] = Field(
-        default_factory=dict, description="device name -> a board attached through the bridge"
-    )
-    recording: RecordingConfig | None = Field(
-        None, description="record messages (absent: nothing is recorded)"
-    )
-    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="the console log")
-    metrics: MetricsConfig | None = Field(
-        None, description="serve Prometheus metrics over HTTP (absent: no metrics)"
-    )
-    fabric: FabricConfig = Field(
-        default_factory=FabricConfig, description="how processes reach the broker (default: this machine)"
-    )
-    errors: ErrorsConfig = Field(
-        default_factory=ErrorsConfig, description="what happens when a subscriber raises (retries, on_error)"
-    )
-    cluster: ClusterConfig | None = Field(
-        None, description="run the processes on a cluster (absent: local processes, Ray never imported)"
-    )
-    source: str = Field("<dict>", exclude=True, description="where this config came from")
-    raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")
-    origins: dict[str, str] | None = Field(
-        None, exclude=True, description="ether_medium.settings.resolve: where each setting came from"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_internal_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            internal = sorted(k for k in ("source", "raw", "origins") if k in data)
-            if internal:
-                keys = [n for n, f in cls.model_fields.items() if not f.exclude]
-                raise ValueError(
-                    f"unknown top-level key(s) {', '.join(internal)} (check their spelling and indentation); "
-                    f"expected one of: {', '.join(keys)}"
-                )
-        return data
-
-    @field_validator("instances")
-    @classmethod
-    def _names_are_free(cls, instances: dict[str, InstanceConfig]) -> dict[str, InstanceConfig]:
-        for name in instances:
-            if name in RESERVED_NAMES or name.startswith(("bridge.", "Ether.", "ether.")) or not name:
-                raise ValueError(
-                    f"instance name {name!r} is reserved for Ether's own processes "
-                    f"({', '.join(sorted(RESERVED_NAMES))}, bridge.*); choose another name"
-                )
-        return instances
-
-    @model_validator(mode="after")
-    def _names_are_unique(self) -> EtherConfig:
-        both = sorted(set(self.instances) & set(self.devices))
-        if both:
-            raise ValueError(
-                f"{', '.join(repr(n) for n in both)}: both an instance and a device; names must be unique "
-                "across instances and devices (each is a source on the fabric and a process): rename one"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _joining_does_not_record(self) -> EtherConfig:
-        if self.fabric.join is not None and self.recording is not None:
-            raise ValueError(
-                "recording: a machine that joins a session does not record (the main session's "
-                "recorder records its messages too); remove recording: from this config"
-            )
-        return self
-
-
-RESERVED_NAMES = frozenset({"ether", "recorder", "monitor", "metrics"})
-
-# section models by key path pattern ("*" = any name), to list the keys a section accepts
-_SECTIONS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
-    ((), EtherConfig),
-    (("instances", "*"), InstanceConfig),
-    (("instances", "*", "restart"), RestartPolicy),
-    (("registry", "*"), RegistryEntry),
-    (("registry", "*", "methods", "*"), MethodDecorations),
-    (("registry", "*", "methods", "*", "ether_pub"), PubOptions),
-    (("registry", "*", "methods", "*", "ether_sub"), SubOptions),
-    (("registry", "*", "methods", "*", "ether_get"), TopicOptions),
-    (("registry", "*", "methods", "*", "*"), NoOptions),
-    (("devices", "*"), DeviceConfig),
-    (("recording",), RecordingConfig),
-    (("logging",), LoggingConfig),
-    (("metrics",), MetricsConfig),
-    (("fabric",), FabricConfig),
-    (("errors",), ErrorsConfig),
-    (("fabric", "curve"), CurveConfig),
-]
-_MODEL_NAMES = frozenset(model.__name__ for _, model in _SECTIONS)
-
-
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<top level>"
-
-
-def _real_loc(raw: Any, loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], Any, bool]:
-    """``loc`` without pydantic's union-member parts (which are not keys of the YAML), the value found
-    there, and whether the value exists."""
-    real: list[int | str] = []
-    node: Any = raw
-    found = True
-    for part in loc:
-        if _is_member(part):
-            continue
-        if isinstance(node, dict) and part in node:  # noqa: SIM114 - separate branches narrow the index type for mypy
-            node = node[part]
-            real.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            real.append(part)
-        elif isinstance(node, (dict, list)):
-            real.append(part)  # a key that is missing (or extra) in the YAML
-            found = False
-            break
-        # otherwise: a union member name like "literal['never', ...]" or "RestartPolicy": skip it
-    return tuple(real), node, found
-
-
-def _is_member(part: int | str) -> bool:
-    """Whether a pydantic loc part names a union member rather than a YAML key."""
-    return isinstance(part, str) and (part.startswith("literal[") or part in _MODEL_NAMES)
-
-
-def _allowed_keys(parent: tuple[int | str, ...]) -> list[str] | None:
-    for pattern, model in _SECTIONS:
-        if len(pattern) == len(parent) and all(
-            p == "*" or p == q for p, q in zip(pattern, parent, strict=True)
-        ):
-            return [name for name, f in model.model_fields.items() if not f.exclude]
-    return None
-
-
-def _describe(raw: dict[str, Any], err: Any) -> tuple[str, str]:
-    loc, value, found = _real_loc(raw, tuple(err["loc"]))
-    path = _key_path(loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        hint = (
-            f"; expected one of: {', '.join(allowed)}" if allowed else "; expected no options here: write {}"
-        )
-        return path, f"unknown key (check its spelling and indentation){hint}"
-    if kind == "missing":
-        return path, "required key is missing"
-    if kind == "value_error":
-        return path, str(err["msg"]).removeprefix("Value error, ")
-    got = f", got {value!r:.80}" if found else ""
-    msg = str(err["msg"])
-    msg = "expected " + msg.removeprefix("Input should be ") if msg.startswith("Input should be") else msg
-    return path, f"{msg}{got}"
-
-
-def _relevant(raw: dict[str, Any], errors: list[Any]) -> list[Any]:
-    """Drop the errors of union members that do not apply to the given value's kind (a mapping given where
-    a word or a mapping is allowed is checked as a mapping only, and the other way round)."""
-    out = []
-    for err in errors:
-        loc = tuple(err["loc"])
-        member = next((i for i, p in enumerate(loc) if _is_member(p)), None)
-        if member is not None:
-            _, value, found = _real_loc(raw, loc[:member])
-            literal = str(loc[member]).startswith("literal[")
-            if found and isinstance(value, dict) == literal:
-                continue
-        out.append(err)
-    return out or errors
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (:class:`DuplicateKeyError`).
-    Keys merged in with ``<<:`` may be overridden, as YAML intends."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise DuplicateKeyError(key, line, seen[key])
-            seen[key] = line
-        return super().construct_mapping(node, deep)
-
-
-def read_config(config: str | Path | dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Where a config comes from (its path, or ``<dict>``) and its raw mapping, not yet validated."""
-    if isinstance(config, dict):
-        return "<dict>", config
-    source = str(config)
-    try:
-        text = Path(config).read_text()
-    except OSError as exc:
-        raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
-    try:
-        raw = yaml.load(text, Loader=UniqueKeyLoader) or {}  # a SafeLoader
-    except DuplicateKeyError as exc:
-        raise ConfigError(source, [str(exc)]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(source, [f"expected a mapping at the top level, got {type(raw).__name__}"])
-    return source, raw
-
-
-def load_config(config: str | Path | dict[str, Any], source: str | None = None) -> EtherConfig:
-    """Parse a YAML file path or an already-loaded dict (named ``source`` in errors). The environment does
-    not apply here: :func:`ether_medium.settings.resolve` adds it (and the command line)."""
-    where, raw = read_config(config)
-    source = where if source is None else source
-    try:
-        cfg = EtherConfig.model_validate(raw)
-    except ValidationError as exc:
-        by_path: dict[str, list[str]] = {}
-        for err in _relevant(raw, exc.errors()):
-            path, msg = _describe(raw, err)
-            if msg not in by_path.setdefault(path, []):
-                by_path[path].append(msg)
-        problems = [f"{path}: {'; '.join(msgs)}" for path, msgs in by_path.items()]
-        raise ConfigError(source, problems) from exc
-    cfg.source = source
-    cfg.raw = raw
-    return cfg
