@@ -356,7 +356,7 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
 
 def mpy_sizes() -> None:
     """Sizes of the .mpy files CircuitPython's mpy-cross (what `ether deploy` uses) makes of ether_lite."""
-    from ether_medium.deploy.drive import MPY_CROSS_FLAGS
+    from ether_medium.deploy.compiler import MPY_CROSS_FLAGS
     from hil.circuitpython import missing
 
     if why := missing():

@@ -170,7 +170,8 @@ def frozen_interpreter() -> tuple[Path | None, str]:
     import hashlib
     import os
 
-    from ether_medium.deploy.drive import BUILT_MPY_CROSS, _core_files
+    from ether_medium.deploy.compiler import BUILT_MPY_CROSS
+    from ether_medium.deploy.drive import _core_files
 
     out = BUILT_MPY_CROSS.parent.parent
     exe = out / "bin" / "circuitpython-frozen"

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ether_medium.deploy.drive import BUILT_MPY_CROSS, ENV_MPY_CROSS, deploy
+from ether_medium.deploy.compiler import BUILT_MPY_CROSS, ENV_MPY_CROSS
+from ether_medium.deploy.drive import deploy
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERPRETER = BUILT_MPY_CROSS.parent / "circuitpython"
@@ -73,7 +74,8 @@ def compile_lite(dest: Path, flags: tuple[str, ...] | None = None) -> dict[str, 
     deploy names them. Returns the size of each ``.mpy`` by its path relative to the package (``x.py``)."""
     import subprocess
 
-    from ether_medium.deploy.drive import ETHER_LITE, MPY_CROSS_FLAGS
+    from ether_medium.deploy.compiler import MPY_CROSS_FLAGS
+    from ether_medium.deploy.drive import ETHER_LITE
 
     sizes = {}
     for src in sorted(ETHER_LITE.rglob("*.py")):

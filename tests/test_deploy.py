@@ -10,16 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from ether_medium.deploy.compiler import BUILT_MPY_CROSS, ENV_MPY_CROSS, find_mpy_cross
 from ether_medium.deploy.drive import (
-    BUILT_MPY_CROSS,
     ENV_DRIVE,
     ENV_FREE,
-    ENV_MPY_CROSS,
     FIRMWARE,
     DeployError,
     deploy,
     find_drive,
-    find_mpy_cross,
     parse_boot_out,
 )
 

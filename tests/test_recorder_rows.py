@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ether_medium.fabric.envelope import Envelope, encode, encode_device, encode_plain, source_prefix
-from ether_medium.recorder.recorder import row_parser
+from ether_medium.recorder.rows import row_parser
 
 scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
            | st.text(max_size=30) | st.binary(max_size=30))

