@@ -68,30 +68,11 @@ def throughput(count: int, cluster: dict[str, Any] | None, spawn: bool = False) 
 
 
 def seed_runs(runs: int, config: Any) -> tuple[list[float], list[float]]:
-    from ether_medium import ether
+    from fabric import (
+        startup,  # bench/fabric.py: the same measurement, a longer pause (Ray's nodes report late)
+    )
 
-    taps, downs = [], []
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(devnull, 1)  # the example's prints
-    try:
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            ether.tap(config=config)
-            ether.start()
-            t1 = time.perf_counter()
-            time.sleep(0.5)
-            t2 = time.perf_counter()
-            ether.shutdown()
-            t3 = time.perf_counter()
-            taps.append(t1 - t0)
-            downs.append(t3 - t2)
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(devnull)
-        os.close(saved)
-    return taps, downs
+    return startup(runs, config, pause_s=0.5)
 
 
 def _seed_with(cluster: dict[str, Any]) -> dict[str, Any]:

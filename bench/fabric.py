@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import zmq
@@ -124,11 +125,14 @@ def fabric(count: int, rate_hz: float = 0.0) -> dict[str, object]:
             ether.shutdown()
 
 
-def startup(runs: int) -> tuple[list[float], list[float]]:
+def startup(runs: int, config: Any = None, pause_s: float = 0.2) -> tuple[list[float], list[float]]:
+    """tap + start, then shutdown, of the seed example (or ``config``), ``runs`` times: seconds of each."""
     from ether_medium import ether
 
-    config = str(ROOT / "examples" / "config" / "dual_processors.yaml")
-    taps, downs = [], []
+    if config is None:
+        config = str(ROOT / "examples" / "config" / "dual_processors.yaml")
+    taps: list[float] = []
+    downs: list[float] = []
     devnull = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(1)
     os.dup2(devnull, 1)  # the example's prints
@@ -138,7 +142,7 @@ def startup(runs: int) -> tuple[list[float], list[float]]:
             ether.tap(config=config)
             ether.start()
             t1 = time.perf_counter()
-            time.sleep(0.2)
+            time.sleep(pause_s)
             t2 = time.perf_counter()
             ether.shutdown()
             t3 = time.perf_counter()

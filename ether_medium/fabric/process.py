@@ -27,7 +27,7 @@ from typing import Protocol
 
 import zmq
 
-__all__ = ["ChildProcess", "ForkedProcess", "can_fork", "fork_child", "spawn_child"]
+__all__ = ["ChildProcess", "ForkedProcess", "can_fork", "fork_child", "pid_alive", "spawn_child"]
 
 
 class ChildProcess(Protocol):
@@ -127,3 +127,19 @@ def fork_child(run: Callable[[], int]) -> ForkedProcess:
 
 def spawn_child(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "ether_medium.fabric.child"], env=env)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a live process has this pid on this host (one of another user counts; a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from cbor2 import CBORTag
 
 from ether_medium.errors import ArrayDropped, ArrayError
+from ether_medium.fabric.process import pid_alive
 
 if TYPE_CHECKING:  # numpy is an optional extra: the launcher cleans up (remove_stale) without it
     import numpy as np
@@ -316,16 +317,6 @@ def read(desc: Any, where: str = "array") -> np.ndarray[Any, Any]:
 
 
 # -- cleaning up -----------------------------------------------------------------------------------------
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale(pid: int | None = None) -> list[str]:
     """Unlink the segments of ``pid`` (a child known to be dead), or of every process that no longer exists;
     the names removed."""
@@ -337,7 +328,7 @@ def remove_stale(pid: int | None = None) -> list[str]:
         if match is None:
             continue
         owner = int(match.group(1))
-        if (pid is not None and owner != pid) or (pid is None and _alive(owner)):
+        if (pid is not None and owner != pid) or (pid is None and pid_alive(owner)):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(SHM_DIR, entry))

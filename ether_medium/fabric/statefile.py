@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ether_medium.errors import FabricNotFound
+from ether_medium.fabric.process import pid_alive
 from ether_medium.logs import get_logger
 
 __all__ = [
@@ -89,7 +90,7 @@ def _sweep(base: Path) -> None:
     for stale in base.glob("fabric-*.json"):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             pid = json.loads(stale.read_text()).get("pid")
-            if isinstance(pid, int) and not _alive(pid):
+            if isinstance(pid, int) and not pid_alive(pid):
                 stale.unlink()
 
 
@@ -100,16 +101,6 @@ def remove_state(path: str) -> None:
             mine = json.load(fh).get("pid") == os.getpid()
         if mine:
             os.unlink(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -153,7 +144,7 @@ def running_fabrics(project_dir: Path | None = None) -> tuple[list[RunningFabric
                 skipped.append(f"{path}: not a fabric file")
                 continue
             pid = info.get("pid")
-            if isinstance(pid, int) and not _alive(pid):
+            if isinstance(pid, int) and not pid_alive(pid):
                 skipped.append(f"{path} is left over from a fabric that is no longer running (PID {pid} is "
                                "gone)")
                 continue

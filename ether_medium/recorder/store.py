@@ -86,6 +86,7 @@ from pathlib import Path
 from typing import Any
 
 from ether_medium.errors import DatabaseError, SessionNotFound
+from ether_medium.fabric.process import pid_alive
 from ether_medium.version import __version__
 
 __all__ = [
@@ -214,22 +215,6 @@ def host_provenance(cwd: str | None = None) -> dict[str, Any]:
             "cwd": cwd}
 
 
-def _process_gone(pid: int) -> bool:
-    """True when no live process has this pid on this host (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in ("Z", "X")
-
-
 class Store:
     """The recording database. One connection; use it from one thread at a time."""
 
@@ -351,7 +336,7 @@ class Store:
         found = self._db.execute(
             "SELECT id, pid FROM sessions WHERE status = 'running' AND host = ?", (host,)
         ).fetchall()
-        gone = [sid for sid, pid in found if pid is None or _process_gone(int(pid))]
+        gone = [sid for sid, pid in found if pid is None or not pid_alive(int(pid))]
         for sid in gone:
             last = self._db.execute(
                 "SELECT max(host_time) FROM messages WHERE session_id = ?", (sid,)
