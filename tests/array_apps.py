@@ -65,5 +65,8 @@ class SlowStats(Stats):
     @ether_pub(topic="stats")
     def on_frame(self, frame: Array[np.float32, (None,)], n: int, gain: float = 0.0) -> dict:
         if n == 0:
+            from ether_medium import ether
+
+            ether.publish("slow.holding", n=0)  # the test goes on once the slot of frame 0 is held
             time.sleep(1.0)
         return super().on_frame.__wrapped__(self, frame, n, gain)  # the checksum is taken after the wait

@@ -137,8 +137,11 @@ def test_a_slow_subscriber_drops_overwritten_arrays_and_never_reads_torn(monkeyp
     config = {"instances": {"source": {"class_path": "array_apps.Source"},
                             "slow": {"class_path": "array_apps.SlowStats"}}}
     size = 1024 * 1024
-    with tapped(config) as logs, fabric_client("stats") as client:
-        for n in range(6):  # frame 0 holds one slot for a second; 1..5 share the other
+    with tapped(config) as logs, fabric_client("stats", "slow.holding") as client:
+        # frame 0 holds one slot for a second (the subscriber says when it holds it); 1..5 share the other
+        client.publish("Source.make", {"n": 0, "size": size})
+        expect(client, "slow.holding", timeout=30.0)
+        for n in range(1, 6):
             client.publish("Source.make", {"n": n, "size": size})
         _check(expect(client, "stats"), 0, size)  # unchanged although the ring went round meanwhile
         line = logs.wait_for("rejected message", "'frames'", "slot overwritten before it was read")
