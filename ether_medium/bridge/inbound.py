@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import cbor2
 
 from ether_lite import framing, protocol
+from ether_medium.problems import shown
 
 if TYPE_CHECKING:
     from ether_medium.bridge.manager import LinkManager
@@ -120,7 +121,7 @@ class Inbound:
         except protocol.ProtocolError as exc:
             if exc.code == protocol.ERR_VERSION:
                 o._version_mismatch(int(exc.detail[0]), msg, now)
-            elif msg[0] == protocol.DESCRIBE and len(msg) > 1 and type(msg[1]) is int:
+            elif type(msg) is list and len(msg) > 1 and msg[0] == protocol.DESCRIBE and type(msg[1]) is int:
                 o._refuse_describe(msg[1], exc.text, now)
             else:
                 self.bad_body(body, exc.text, now)
@@ -144,6 +145,17 @@ class Inbound:
             self.device_error(msg)
         else:
             self.bad_body(body, f"{protocol.kind_name(kind)} is sent by the host, not by a device", now)
+
+    def escaped(self, body: bytes, exc: Exception, now: float) -> None:
+        """A body whose handling raised (a bug the checks above missed): counted, reported with the
+        exception and the body, dropped; the bridge keeps running (the link manager's backstop)."""
+        self.counters.internal_errors += 1
+        self.problems.report(
+            "internal",
+            f"dropped a frame whose handling failed ({type(exc).__name__}: {shown(exc, 120)}); "
+            f"this is a bug in the bridge, please report it (body {body[:32].hex(' ')})",
+            logging.ERROR,
+        )
 
     def decode(self, body: bytes) -> Any:
         """The CBOR item of ``body``; raises (several exception types) when it is not exactly one item."""

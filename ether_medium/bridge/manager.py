@@ -302,7 +302,12 @@ class LinkManager:
         if bodies:
             self.conn.last_rx = now
             for body in bodies:
-                self.inbound.dispatch(body, now)
+                try:
+                    self.inbound.dispatch(body, now)
+                except LinkLost:
+                    raise
+                except Exception as exc:  # the backstop: no body stops the bridge (issue 11)
+                    self.inbound.escaped(body, exc, now)
                 if self.state == CLOSED:
                     return
 
