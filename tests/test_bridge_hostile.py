@@ -16,27 +16,70 @@ from ether_lite import framing, protocol
 from ether_medium.bridge.manager import ATTACHED
 
 # the bodies that killed the bridge process (TypeError in _on_body), and their like
-BAD_BODIES = [b"", cbor2.dumps(5), cbor2.dumps([]), cbor2.dumps({}), cbor2.dumps(None), cbor2.dumps("x"),
-              cbor2.dumps([None]), cbor2.dumps([1.5]), cbor2.dumps([[protocol.DESCRIBE]]), cbor2.dumps({0: 1}),
-              cbor2.dumps([protocol.LOG, "x", "y"]), cbor2.dumps([protocol.ERROR, "x", 5]),
-              cbor2.dumps([protocol.PONG, "a", "b"]), cbor2.dumps([protocol.ACK, "a", "b"]),
-              cbor2.dumps([protocol.HELLO, 1, 2, 3, 4, 5]),
-              cbor2.dumps([protocol.DESCRIBE, 10**30]), cbor2.dumps([protocol.PUB, 0, 2**70])]
+BAD_BODIES = [
+    b"",
+    cbor2.dumps(5),
+    cbor2.dumps([]),
+    cbor2.dumps({}),
+    cbor2.dumps(None),
+    cbor2.dumps("x"),
+    cbor2.dumps([None]),
+    cbor2.dumps([1.5]),
+    cbor2.dumps([[protocol.DESCRIBE]]),
+    cbor2.dumps({0: 1}),
+    cbor2.dumps([protocol.LOG, "x", "y"]),
+    cbor2.dumps([protocol.ERROR, "x", 5]),
+    cbor2.dumps([protocol.PONG, "a", "b"]),
+    cbor2.dumps([protocol.ACK, "a", "b"]),
+    cbor2.dumps([protocol.HELLO, 1, 2, 3, 4, 5]),
+    cbor2.dumps([protocol.DESCRIBE, 10**30]),
+    cbor2.dumps([protocol.PUB, 0, 2**70]),
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.text(max_size=8),
-    st.binary(max_size=8), st.sampled_from([protocol.HELLO, protocol.DESCRIBE, protocol.PUB, protocol.ACK,
-                                            protocol.PONG, protocol.LOG, protocol.ERROR, 0x7F, 0xFF]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+    st.sampled_from(
+        [
+            protocol.HELLO,
+            protocol.DESCRIBE,
+            protocol.PUB,
+            protocol.ACK,
+            protocol.PONG,
+            protocol.LOG,
+            protocol.ERROR,
+            0x7F,
+            0xFF,
+        ]
+    ),
 )
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=7) | st.dictionaries(scalars, c, max_size=3),
-                      max_leaves=16)
+values = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=7) | st.dictionaries(scalars, c, max_size=3), max_leaves=16
+)
 # messages whose first element is a real header: they get past the kind checks into the handlers
-messages = st.builds(lambda k, rest: [k, *rest],
-                     st.sampled_from([protocol.HELLO, protocol.DESCRIBE, protocol.PUB, protocol.ACK,
-                                      protocol.PONG, protocol.LOG, protocol.ERROR, protocol.QUERY]),
-                     st.lists(values, max_size=8))
+messages = st.builds(
+    lambda k, rest: [k, *rest],
+    st.sampled_from(
+        [
+            protocol.HELLO,
+            protocol.DESCRIBE,
+            protocol.PUB,
+            protocol.ACK,
+            protocol.PONG,
+            protocol.LOG,
+            protocol.ERROR,
+            protocol.QUERY,
+        ]
+    ),
+    st.lists(values, max_size=8),
+)
 bodies = st.one_of(values.map(cbor2.dumps), messages.map(cbor2.dumps), st.binary(max_size=64)).map(
-    lambda b: b[: framing.MAX_BODY])
+    lambda b: b[: framing.MAX_BODY]
+)
 
 
 def attached_bench() -> Bench:
@@ -88,6 +131,7 @@ def test_no_body_and_no_bytes_escape_the_link_manager(some: list[bytes], noise: 
 def test_the_backstop_counts_what_a_handler_raises(caplog: pytest.LogCaptureFixture) -> None:
     b = attached_bench()
     try:
+
         def broken(msg: list[Any], now: float) -> None:
             raise RuntimeError("a bug")
 
