@@ -32,6 +32,7 @@ BAD_BODIES = [
     cbor2.dumps([protocol.PONG, "a", "b"]),
     cbor2.dumps([protocol.ACK, "a", "b"]),
     cbor2.dumps([protocol.HELLO, 1, 2, 3, 4, 5]),
+    cbor2.dumps([2**600, 1]),  # a header of another "version" whose ERROR 1 answer would not fit a frame
     cbor2.dumps([protocol.DESCRIBE, 10**30]),
     cbor2.dumps([protocol.PUB, 0, 2**70]),
 ]

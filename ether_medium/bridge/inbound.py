@@ -39,6 +39,7 @@ _ERROR_NAMES = {
 }
 
 
+_MAX_HEADER = 0xFFFF  # a header beyond this is no protocol version (version 4096): not a message at all
 _ANSWERS = (protocol.HELLO, protocol.DESCRIBE)  # the frames of an answer to QUERY
 
 
@@ -119,7 +120,7 @@ class Inbound:
         try:
             kind = protocol.check(msg)
         except protocol.ProtocolError as exc:
-            if exc.code == protocol.ERR_VERSION:
+            if exc.code == protocol.ERR_VERSION and msg[0] <= _MAX_HEADER:
                 o._version_mismatch(int(exc.detail[0]), msg, now)
             elif type(msg) is list and len(msg) > 1 and msg[0] == protocol.DESCRIBE and type(msg[1]) is int:
                 o._refuse_describe(msg[1], exc.text, now)
