@@ -153,7 +153,7 @@ class Inbound:
         self.counters.internal_errors += 1
         self.problems.report(
             "internal",
-            f"dropped a frame whose handling failed ({type(exc).__name__}: {shown(exc, 120)}); "
+            f"dropped a frame whose handling failed ({shown(exc, 160)}); "
             f"this is a bug in the bridge, please report it (body {body[:32].hex(' ')})",
             logging.ERROR,
         )
