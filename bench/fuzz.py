@@ -365,7 +365,8 @@ def fuzz_bridge(n: int) -> None:
     tally.report(f"  probes {probes:,} (attached), not delivered {lost}; dropped and counted: "
                  f"cobs {c.cobs_errors:,}, crc {c.crc_errors:,}, decode {c.decode_errors:,}, "
                  f"version {c.version_errors:,}, rejected {c.rejected:,}, describe {c.describe_errors:,}, "
-                 f"device errors {c.device_errors:,}, logs {c.logs:,}; problem kinds {len(b.mgr.problems.counts)}")
+                 f"device errors {c.device_errors:,}, logs {c.logs:,}; "
+                 f"problem kinds {len(b.mgr.problems.counts)}")
     b.close()
 
 
