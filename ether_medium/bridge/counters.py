@@ -22,6 +22,8 @@ class LinkCounters:
     oversize: int = 0  # frames dropped for more than 256 bytes of body
     decode_errors: int = 0  # bodies that are not CBOR or not a valid message
     internal_errors: int = 0  # bodies whose handling raised (a bridge bug): dropped, the bridge runs on
+    strangers: int = 0  # datagrams dropped: from another address than the board's after its HELLO
+    wrong_hellos: int = 0  # HELLOs dropped on a datagram link: another device id than the board's
     version_errors: int = 0  # messages of another protocol version
     published: int = 0  # device PUBs forwarded into the fabric
     sequence_gaps: int = 0  # PUBs lost per the sequence numbers (datagram links: not come within 1 s)

@@ -44,9 +44,9 @@ from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.identity import DeviceInfo, Identity
 from ether_medium.bridge.inbound import Inbound
 from ether_medium.bridge.ingest import Ingest, Reading
-from ether_medium.bridge.links import Link, open_link
-from ether_medium.errors import LinkLost
-from ether_medium.problems import ProblemLog
+from ether_medium.bridge.links import Link, exposure_problem, open_link
+from ether_medium.errors import LinkLost, LinkURLError
+from ether_medium.problems import ProblemLog, shown
 
 __all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
 
@@ -85,6 +85,9 @@ class LinkManager:
     ) -> None:
         self.name = name
         self.link = open_link(link, device=name, device_id=device_id) if isinstance(link, str) else link
+        exposed = exposure_problem(self.link, device_id)
+        if exposed is not None:
+            raise LinkURLError(self.link.url, exposed)
         self.sink = sink
         self.want_id = device_id
         self.renames = dict(renames or {})
@@ -260,6 +263,7 @@ class LinkManager:
             return
         self.log.warning("%s: device on %s %s; detached, still listening", self.name, self.link.where, reason)
         self._detach(reason, now)
+        self.link.free_peer()  # the next board to say HELLO (another address: rebooted, moved) is heard
         self.conn.hinted = True  # said above; no "no answer" hint on top
         self.attach.want_hello(now + 1.0)  # the last address may answer again (same board, same network)
 
@@ -296,6 +300,9 @@ class LinkManager:
 
     # ================================================================ device -> host
     def _feed(self, data: bytes, now: float) -> None:
+        if self.link.stranger:  # a datagram from another address than the board's, after its HELLO
+            self._stranger(data)
+            return
         if self.link.datagram and self.link.where != self.conn.last_peer:
             self._peer_changed(now)
         bodies = self.inbound.bodies(data)
@@ -311,7 +318,18 @@ class LinkManager:
                 if self.state == CLOSED:
                     return
 
+    def _stranger(self, data: bytes) -> None:
+        self.counters.bytes_in += len(data)
+        self.counters.strangers += 1
+        self.problems.report(
+            "stranger",
+            f"dropped a datagram from {getattr(self.link, 'source_text', '?')}: the board attached from "
+            f"{self.link.where} said HELLO, only it is heard until it goes silent "
+            f"(bytes {data[:16].hex(' ')})",
+        )
+
     def _peer_changed(self, now: float) -> None:
+        self.attach.forget_early()  # DESCRIBEs from another sender count for no HELLO from this one
         old, self.conn.last_peer = self.conn.last_peer, self.link.where
         if self.state not in (CONNECTED, INCOMPATIBLE) or self.conn.last_peer == old:
             self.log.info("%s: datagrams now come from %s (was %s)", self.name, self.conn.last_peer, old)
@@ -346,6 +364,16 @@ class LinkManager:
         if why is not None:
             self.inbound.bad_body(b"", why, now)
             return
+        if self.link.datagram and self.identity.wrong_id(msg[1]):
+            # anyone may send a datagram: a HELLO of another board is dropped (counted, logged 1/s); the
+            # link stays open, and the board attached (if any) stays attached
+            self.counters.wrong_hellos += 1
+            self.problems.report(
+                "wrong device",
+                f"dropped a HELLO from {self.link.where} with device id {shown(msg[1])}, not "
+                f"{self.identity.want_id or self.info and self.info.device_id!r}",
+            )
+            return
         if self.identity.wrong(msg[1], self.link.where, self.conn.multi_port()):
             self._detach(f"wrong device {msg[1]!r}", now)
             self.link.reject_current()
@@ -360,6 +388,7 @@ class LinkManager:
             self.attach.new_boot()
             self.ingest.new_boot()
             self._set_endpoints({})
+        self.link.keep_peer()  # a datagram link: from now on only this address is heard
         if self.conn.ping_at is None:
             self._send(protocol.ping(self.conn.next_ping(now)))
         # Within one boot what the device described stays true: DESCRIBEs received before (before the link
