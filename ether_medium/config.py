@@ -157,7 +157,8 @@ class DeviceConfig(_Strict):
 
     link: str = Field(
         description="serial:///dev/ttyACM0?baud=115200 (a path, a glob such as serial:///dev/serial/by-id/* "
-        "or serial://auto: the port whose board has device_id), udp://:5005 (listen for a board on loopback; udp://0.0.0.0:5005 on every interface, with device_id), "
+        "or serial://auto: the port whose board has device_id), udp://:5005 (listen for a board on loopback; "
+        "udp://0.0.0.0:5005: on every interface, with device_id), "
         "sim:module:Class (simulated board), cmd:COMMAND (a child whose stdin/stdout is the link)"
     )
     device_id: str | None = Field(None, description="the stable id the device must report in HELLO")

@@ -122,7 +122,13 @@ class Inbound:
         except protocol.ProtocolError as exc:
             if exc.code == protocol.ERR_VERSION and msg[0] <= _MAX_HEADER:
                 o._version_mismatch(int(exc.detail[0]), msg, now)
-            elif type(msg) is list and len(msg) > 1 and msg[0] == protocol.DESCRIBE and type(msg[1]) is int:
+            elif (
+                type(msg) is list
+                and len(msg) > 1
+                and msg[0] == protocol.DESCRIBE
+                and type(msg[1]) is int
+                and 0 <= msg[1] < protocol.MAX_ENDPOINTS
+            ):
                 o._refuse_describe(msg[1], exc.text, now)
             else:
                 self.bad_body(body, exc.text, now)
@@ -172,7 +178,7 @@ class Inbound:
         self.counters.decode_errors += 1
         self.problems.report(
             "decode",
-            f"dropped a frame that is not a valid message: {why} "
+            f"dropped a frame that is not a valid message: {why if len(why) <= 200 else why[:197] + '...'} "
             f"(body {body[:32].hex(' ')}{' …' if len(body) > 32 else ''})",
         )
         if now - self._error_reply_at >= 1.0:

@@ -371,7 +371,7 @@ class LinkManager:
             self.problems.report(
                 "wrong device",
                 f"dropped a HELLO from {self.link.where} with device id {shown(msg[1])}, not "
-                f"{self.identity.want_id or self.info and self.info.device_id!r}",
+                f"{self.identity.want_id or (self.info and self.info.device_id)!r}",
             )
             return
         if self.identity.wrong(msg[1], self.link.where, self.conn.multi_port()):
