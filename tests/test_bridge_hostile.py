@@ -143,3 +143,46 @@ def test_the_backstop_counts_what_a_handler_raises(caplog: pytest.LogCaptureFixt
         assert "RuntimeError('a bug')" in caplog.text
     finally:
         b.close()
+
+
+def test_error_codes_and_log_lines_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    """70k ERROR frames of distinct codes (each once added a dict entry never freed: ~8 MB) and a LOG
+    flood: the tables stay capped, and LOG lines beyond LOG_RATE a second are dropped with a folded count."""
+    import tracemalloc
+
+    from ether_medium.bridge.inbound import LOG_RATE
+    from ether_medium.problems import MAX_KINDS
+
+    b = attached_bench()
+    passed: list[str] = []
+    b.sink.device_log = lambda mgr, level, text: passed.append(text)  # type: ignore[method-assign]
+    try:
+
+        def flood(first: int, n: int) -> None:
+            for code in range(first, first + n):
+                b.host.to_host.put(framing.encode_frame(cbor2.dumps([protocol.ERROR, code, "x" * 40])))
+                if code % 100 == 0:
+                    b.step(0.0001)
+            while b.host.to_host.buf:
+                b.step(0.0001)
+
+        flood(1000, 10_000)  # warm-up: the tables fill to their caps
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        flood(20_000, 60_000)
+        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+        tracemalloc.stop()
+        assert b.mgr.counters.device_errors == 70_000
+        assert len(b.mgr.problems.counts) <= MAX_KINDS + 1
+        assert grown < 200_000, f"{grown} bytes held after 60k more ERROR codes"
+        for i in range(5000):  # five thousand LOG lines within half a second, then a quiet second
+            b.host.to_host.put(framing.encode_frame(cbor2.dumps([protocol.LOG, 20, f"line {i}"])))
+            if i % 50 == 0:
+                b.step(0.005)
+        b.run_for(1.5, dt=0.05)
+        c = b.mgr.counters
+        assert c.logs == 5000 and len(passed) <= 2 * LOG_RATE and c.logs_dropped == 5000 - len(passed)
+        assert "device log line(s) in the last" in caplog.text
+        assert b.mgr.state == ATTACHED
+    finally:
+        b.close()

@@ -200,6 +200,7 @@ class LinkManager:
         if conn.ping_at is not None and now >= conn.ping_at:
             self._send(protocol.ping(conn.next_ping(now)))
         self.deliveries.on_timer(now)
+        self.inbound.flush_logs(now)
         if now >= self.ingest.gap_check_at:
             self.ingest.expire_gaps(now)
 
@@ -460,5 +461,6 @@ class LinkManager:
             self._detach(reason, now)
         self.state = CLOSED
         self.link.close()
+        self.inbound.flush_logs(now, closing=True)
         self.problems.flush()
         self.report_counters()
