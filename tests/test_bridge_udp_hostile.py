@@ -151,3 +151,65 @@ def dev_address(pid: int, port: int) -> tuple[str, int]:
             ip, lport = f[1].split(":")
             return socket.inet_ntoa(struct.pack("<I", int(ip, 16))), int(lport, 16)
     raise AssertionError("the board's UDP socket was not found")
+
+
+def test_a_hello_storm_does_not_starve_the_board() -> None:
+    """HELLOs of other boards, frames of another protocol version and garbage from two other addresses, a
+    few thousand a second, before and after the board starts: it attaches within a second of its boot, and
+    stays attached (the storm's datagrams are strangers once it said HELLO)."""
+    import threading
+    import time
+
+    from bridge_support import LoopThread, RecordingSink
+
+    from ether_medium.bridge.links.udp import UdpLink
+    from ether_medium.bridge.manager import ATTACHED, LinkManager
+
+    sink = RecordingSink()
+    link = UdpLink("udp://127.0.0.1:0")
+    mgr = LinkManager("wifi1", link, sink, device_id="board-u")
+    stop = threading.Event()
+    stormers = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+    sent = [0]
+    dev: DeviceProcess | None = None
+    with LoopThread(mgr) as lt:
+        port = lt.call(lambda: link.bound[1])
+        frames = [
+            framing.encode_frame(cbor2.dumps(protocol.hello(f"intruder-{i}", i, "storm", 0, 1 << 30)))
+            for i in range(50)
+        ]
+        frames.append(
+            framing.encode_frame(cbor2.dumps([protocol.header(protocol.HELLO, 3), "x", 1, "v3", 0, 8]))
+        )
+        frames.append(b"\x05\x01\x02\x03\x04\x00")
+
+        def storm() -> None:
+            i = 0
+            while not stop.is_set():
+                stormers[i % 2].sendto(frames[i % len(frames)], ("127.0.0.1", port))
+                i += 1
+                if i % 20 == 0:
+                    time.sleep(0.005)  # ~4000 datagrams a second
+            sent[0] = i
+
+        thread = threading.Thread(target=storm)
+        thread.start()
+        try:
+            time.sleep(0.5)  # the storm is on before the board boots
+            dev = DeviceProcess(f"udp://127.0.0.1:{port}", device_id="board-u")
+            booted = time.monotonic()
+            sink.wait(lambda: mgr.state == ATTACHED, timeout_s=5, what="the board attached in the storm")
+            took = time.monotonic() - booted
+            n = len(sink.pubs_of("wifi1"))
+            sink.wait(lambda: len(sink.pubs_of("wifi1")) >= n + 10, what="readings during the storm")
+            assert mgr.state == ATTACHED and sink.count("detached") == 0
+            assert took < 1.0, f"attached {took:.2f} s after the board booted, in the storm"
+        finally:
+            stop.set()
+            thread.join()
+            if dev is not None:
+                dev.stop()
+            for s in stormers:
+                s.close()
+    c = mgr.counters
+    assert c.strangers > 100 and c.wrong_hellos >= 1, c.summary()
