@@ -39,6 +39,7 @@ class LinkCounters:
     logs_dropped: int = 0  # LOG frames beyond inbound.LOG_RATE a second: not passed on (a count said)
     pings: int = 0
     pongs: int = 0
+    clock_jumps: int = 0  # device clock jumps detected (PONG far from the prediction); mapping restarted
     reconnects: int = 0  # times the link was opened again after a loss
     resets: int = 0  # device resets seen (new boot id)
 
