@@ -186,3 +186,18 @@ def test_error_codes_and_log_lines_are_bounded(caplog: pytest.LogCaptureFixture)
         assert b.mgr.state == ATTACHED
     finally:
         b.close()
+
+
+def test_frames_of_another_version_are_answered_at_most_once_a_second() -> None:
+    """No amplifier: a flood of frames that each drew an ERROR 1 (or ERROR 2) gets one answer a second."""
+    b = attached_bench()
+    try:
+        b.sent.clear()
+        for i in range(200):
+            body = [protocol.header(protocol.HELLO, 2), "x", i, "v2", 0, 8] if i % 2 else [None]
+            b.host.to_host.put(framing.encode_frame(cbor2.dumps(body)))
+            b.step(0.001)
+        errors = [m for m in b.sent if m[0] == protocol.ERROR]
+        assert 1 <= len(errors) <= 1, errors
+    finally:
+        b.close()

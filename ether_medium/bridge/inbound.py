@@ -192,9 +192,9 @@ class Inbound:
             self._error_reply_at = now
             self.send(protocol.error(protocol.ERR_MALFORMED, why[:200]))
 
-    def other_version(self, theirs: int, msg: Any, *, first: bool) -> None:
+    def other_version(self, theirs: int, msg: Any, now: float, *, first: bool) -> None:
         """A frame of another protocol version: counted, said (the ``first`` time) with both versions, and
-        answered with ERROR 1 unless it is an ERROR."""
+        answered with ERROR 1 unless it is an ERROR (at most once a second)."""
         self.counters.version_errors += 1
         if first:
             self.log.error(
@@ -206,7 +206,8 @@ class Inbound:
                 theirs,
                 protocol.VERSION,
             )
-        if protocol.kind_of(msg[0]) != protocol.ERROR:
+        if protocol.kind_of(msg[0]) != protocol.ERROR and now - self._error_reply_at >= 1.0:
+            self._error_reply_at = now  # answered at most once a second, as bad bodies: no amplifier
             text = f"protocol version {theirs} received; this side speaks version {protocol.VERSION}"
             self.send(protocol.error(protocol.ERR_VERSION, text, (theirs, protocol.VERSION)))
 

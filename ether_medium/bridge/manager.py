@@ -345,9 +345,9 @@ class LinkManager:
             self._incompatible_query_at = now + self.timing.incompatible_query_s
             self.attach.stop()
             self.conn.stop_pings()
-            self.inbound.other_version(theirs, msg, first=True)
+            self.inbound.other_version(theirs, msg, now, first=True)
         else:
-            self.inbound.other_version(theirs, msg, first=False)
+            self.inbound.other_version(theirs, msg, now, first=False)
 
     def _on_pong(self, msg: list[Any], now: float) -> None:
         if self.info is not None:

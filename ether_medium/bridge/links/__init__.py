@@ -4,7 +4,7 @@
 ``serial:///dev/ttyACM0?baud=115200``       a serial port or pty (pyserial). A glob
                                             (``serial:///dev/serial/by-id/*``) or ``serial://auto`` scans
                                             ports and attaches the one whose device id matches.
-``udp://0.0.0.0:5005``                      listen for a board on UDP; replies go to the last sender.
+``udp://0.0.0.0:5005``                      listen for a board on UDP (``udp://:5005``: loopback only).
 ``cmd:python -m mydevice``                  a child command whose stdin/stdout is the link.
 ``sim:examples.devices.thermo:Thermometer`` a simulated board: device code run by CPython as a child.
 =========================================== ===============================================================
