@@ -324,7 +324,7 @@ class LinkManager:
         self.counters.strangers += 1
         self.problems.report(
             "stranger",
-            f"dropped a datagram from {getattr(self.link, 'source_text', '?')}: the board attached from "
+            f"dropped a datagram from {self.link.source}: the board attached from "
             f"{self.link.where} said HELLO, only it is heard until it goes silent "
             f"(bytes {data[:16].hex(' ')})",
         )

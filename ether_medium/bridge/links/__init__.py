@@ -102,6 +102,11 @@ class Link(ABC):
         (a datagram link, where anyone may send; a stream link has one peer)."""
         return False
 
+    @property
+    def source(self) -> str:
+        """Where the last read came from, for log lines (a datagram link: the sender's address)."""
+        return self.where
+
     def keep_peer(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """The last sender said HELLO and was taken: until :meth:`free_peer`, only it is heard and replied
         to (a datagram link)."""

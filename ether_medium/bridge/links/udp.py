@@ -53,7 +53,7 @@ class UdpLink(Link):
         self.address = (host.strip("[]") or "127.0.0.1", int(port))
         self._sock: socket.socket | None = None
         self.peer: tuple[str, int] | None = None  # where replies go
-        self.source: tuple[str, int] | None = None  # the sender of the last datagram read
+        self.sender: tuple[str, int] | None = None  # the sender of the last datagram read
         self.kept: tuple[str, int] | None = None  # the board's address, after its HELLO was taken
 
     @property
@@ -130,21 +130,21 @@ class UdpLink(Link):
             return b""  # ICMP port unreachable from an earlier reply: the board is away; keep listening
         except OSError as exc:
             raise LinkLost(self.url, f"receive failed: {exc.strerror}") from exc
-        self.source = (str(addr[0]), int(addr[1]))
+        self.sender = (str(addr[0]), int(addr[1]))
         if self.kept is None:
-            self.peer = self.source
+            self.peer = self.sender
         return data
 
     @property
     def stranger(self) -> bool:
-        return self.kept is not None and self.source != self.kept
+        return self.kept is not None and self.sender != self.kept
 
     @property
-    def source_text(self) -> str:
-        return "nobody" if self.source is None else f"{self.source[0]}:{self.source[1]}"
+    def source(self) -> str:
+        return "nobody yet" if self.sender is None else f"{self.sender[0]}:{self.sender[1]}"
 
     def keep_peer(self) -> None:
-        self.kept = self.peer = self.source
+        self.kept = self.peer = self.sender
 
     def free_peer(self) -> None:
         self.kept = None
