@@ -213,3 +213,44 @@ def test_a_hello_storm_does_not_starve_the_board() -> None:
                 s.close()
     c = mgr.counters
     assert c.strangers > 100 and c.wrong_hellos >= 1, c.summary()
+
+
+def test_a_describe_from_another_address_counts_for_no_hello() -> None:
+    """A DESCRIBE sent before the board's HELLO, from another address, is not taken for the board's."""
+    from bridge_support import LoopThread, RecordingSink
+
+    from ether_medium.bridge.links.udp import UdpLink
+    from ether_medium.bridge.manager import ATTACHED, LinkManager
+
+    sink = RecordingSink()
+    link = UdpLink("udp://127.0.0.1:0")
+    mgr = LinkManager("wifi1", link, sink, device_id="board-u")
+    board, spoofer = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+    board.bind(("127.0.0.1", 0))
+    try:
+        with LoopThread(mgr) as lt:
+            to = ("127.0.0.1", lt.call(lambda: link.bound[1]))
+
+            def send(s: socket.socket, msg: list[object]) -> None:
+                s.sendto(framing.encode_frame(cbor2.dumps(msg, canonical=True)), to)
+
+            send(
+                spoofer,
+                protocol.describe(0, "Spoof.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"]], 0.1),
+            )
+            sink.wait(lambda: mgr.counters.frames_in == 1, what="the spoofed DESCRIBE read")
+            send(board, protocol.hello("board-u", 3, "test", 1, 1 << 30))
+            board.settimeout(5)
+            while True:  # the host asks the board for topic 0: the spoofed DESCRIBE did not count
+                msg = cbor2.loads(framing.FrameDecoder().frames(board.recv(2048))[0])
+                if msg[0] == protocol.QUERY and 0 in msg[1:]:
+                    break
+            send(
+                board,
+                protocol.describe(0, "Thermometer.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"]], 0.1),
+            )
+            sink.wait(lambda: mgr.state == ATTACHED, what="attach with the board's DESCRIBE")
+            assert [e.topic for e in lt.call(lambda: list(mgr.endpoints.values()))] == ["Thermometer.read"]
+    finally:
+        board.close()
+        spoofer.close()
