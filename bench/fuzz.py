@@ -10,6 +10,11 @@ Boundaries, each fed ``FUZZ_N`` inputs (default 1,000,000):
 * ``supervisor``: the launcher's supervisor (``Supervision._dispatch``) on the supervised topics.
 * ``recorder``: a real recorder (its receive thread and writer, a real SQLite file) fed through a real
   broker by a raw ZeroMQ socket; it must end ``normal`` with every message either recorded or counted.
+* ``bridge``: a bridge's link manager (``LinkManager``, its whole state machine) attached to a real ether_lite
+  Node over the in-memory link on a fake clock (tests/bridge_memory.py), fed frames of hostile bodies (the
+  pool's, plus protocol-shaped messages with odd elements) and raw bytes; any exception escapes (and so does
+  one caught by the manager's backstop, counted in ``internal_errors``). Every 1000 inputs the board
+  publishes a reading, which must arrive unless a hostile HELLO or version has detached it.
 * ``export``: CSV and Parquet export of a session of ``FUZZ_N`` hostile rows; every row must be written.
 
 Inputs: a pool of hostile bodies (odd CBOR values in the envelope's header and payload, cyclic values, raw
@@ -17,7 +22,7 @@ items, arbitrary bytes) mutated at random (byte flips, truncation, splices), see
 Printed per boundary: inputs, escaped exceptions (with the first few), RSS growth after a warm-up of the
 first 10 %, and the rate.
 
-Run: ``.venv/bin/python bench/fuzz.py [decode instance supervisor recorder export]`` (all by default).
+Run: ``.venv/bin/python bench/fuzz.py [decode instance supervisor recorder bridge export]`` (all by default).
 """
 
 from __future__ import annotations
@@ -303,6 +308,69 @@ def fuzz_recorder(n: int) -> None:
             broker.stop()
 
 
+def _bridge_input(rng: random.Random, pool: list[bytes]) -> bytes:
+    from ether_lite import framing, protocol
+
+    r = rng.random()
+    if r < 0.05:
+        return rng.randbytes(rng.randrange(40))  # line noise, with or without a 0x00
+    if r < 0.5:
+        kind = rng.choice((protocol.HELLO, protocol.DESCRIBE, protocol.PUB, protocol.ACK, protocol.PONG,
+                           protocol.LOG, protocol.ERROR, protocol.QUERY, rng.randrange(256)))
+        body = cbor2.dumps([kind, *(_value(rng) for _ in range(rng.randrange(8)))])
+    else:
+        body = _mutate(rng, rng.choice(pool))
+    return framing.encode_frame(body[: framing.MAX_BODY])
+
+
+def fuzz_bridge(n: int) -> None:
+    from bridge_memory import Bench
+
+    from ether_medium.bridge.manager import ATTACHED
+
+    rng = random.Random(SEED)
+    pool = [_body(rng) for _ in range(POOL)]
+    b = Bench()
+    b.run_until(lambda: b.mgr.state == ATTACHED, 1.0)
+    node = b.node
+    assert node is not None
+    tally = Tally("bridge", n)
+    probes = lost = 0
+    for _ in range(n):
+        frame = _bridge_input(rng, pool)
+        before = b.mgr.counters.internal_errors
+        try:
+            b.host.to_host.put(frame)
+            b.mgr.on_readable(b.t)
+            if b.mgr.next_timer() <= b.t:
+                b.mgr.on_timer(b.t)
+        except Exception as exc:
+            tally.escape(exc, [frame])
+        if b.mgr.counters.internal_errors != before:
+            tally.escape(RuntimeError("caught by the backstop (internal_errors)"), [frame])
+        b.t += 0.0005
+        tally.tick()
+        if tally.done % 1000 == 0:
+            b.sent.clear()  # the harness's record of what the bridge sent (not the bridge's memory)
+            # the board answers what the host asked (QUERY, PING) and attaches again if detached
+            with contextlib.suppress(AssertionError):
+                b.run_until(lambda: b.mgr.state == ATTACHED, 10.0, dt=0.05)
+            if b.mgr.state == ATTACHED:
+                probes += 1
+                seen = len(b.sink.readings)
+                node.publish(b.rig.read)
+                b.step()
+                lost += len(b.sink.readings) == seen
+                b.sink.readings.clear()
+    c = b.mgr.counters
+    tally.report(f"  probes {probes:,} (attached), not delivered {lost}; dropped and counted: "
+                 f"cobs {c.cobs_errors:,}, crc {c.crc_errors:,}, decode {c.decode_errors:,}, "
+                 f"version {c.version_errors:,}, rejected {c.rejected:,}, describe {c.describe_errors:,}, "
+                 f"device errors {c.device_errors:,}, logs {c.logs:,}; "
+                 f"problem kinds {len(b.mgr.problems.counts)}")
+    b.close()
+
+
 def fuzz_export(n: int) -> None:
     rng = random.Random(SEED)
     with tempfile.TemporaryDirectory() as tmp:
@@ -343,7 +411,7 @@ def fuzz_export(n: int) -> None:
 
 BOUNDARIES: dict[str, Callable[[int], None]] = {
     "decode": fuzz_decode, "instance": fuzz_instance, "supervisor": fuzz_supervisor,
-    "recorder": fuzz_recorder, "export": fuzz_export,
+    "recorder": fuzz_recorder, "bridge": fuzz_bridge, "export": fuzz_export,
 }
 
 
@@ -353,6 +421,7 @@ def main() -> None:
     # every log line is formatted (as on a console) and thrown away: the counts are the figures
     sink = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - open for the process's life
     sink.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - ether_lite prints what the host reports to it
     for name in ("ether", "ether.recorder"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [sink]

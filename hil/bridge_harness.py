@@ -56,12 +56,13 @@ class RecordingSink:
 
 class HilBridge:
     def __init__(
-        self, link: str, name: str = "dut", *, ping_interval_s: float = 0.2, lease_s: float = 2.0
+        self, link: str, name: str = "dut", *, ping_interval_s: float = 0.2, lease_s: float = 2.0,
+        device_id: str | None = None,
     ) -> None:
         self.sink = RecordingSink()
         self.log = logging.getLogger(f"ether.hil.{name}")
-        self.mgr = LinkManager(name, link, self.sink, logger=self.log, ping_interval_s=ping_interval_s,
-                               lease_s=lease_s)
+        self.mgr = LinkManager(name, link, self.sink, device_id=device_id, logger=self.log,
+                               ping_interval_s=ping_interval_s, lease_s=lease_s)
         self.loop = BridgeLoop()
         self.loop.add(self.mgr)
         self.mgr.start()

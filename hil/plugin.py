@@ -36,6 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "default: the simulated CPython, MicroPython and CircuitPython devices and the emulated board (qemu)",
     )
     group.addoption(
+        "--hil-id", default=None, metavar="DEVICE_ID",
+        help="the real board's device id: needed with a UDP link beyond loopback (udp://0.0.0.0:5005)",
+    )
+    group.addoption(
         "--hil-device", action="append", choices=SIMULATED, default=None,
         help="only this simulated device (repeatable); default: all",
     )
@@ -81,7 +85,8 @@ def hil_target(request: pytest.FixtureRequest) -> Iterator[Target]:
         from hil.qemu_firmware import firmware_or_skip
 
         firmware_or_skip()
-    target = start_target(name, device_id=f"hil-{name}", real_link=request.config.getoption("hil_link"))
+    target = start_target(name, device_id=f"hil-{name}", real_link=request.config.getoption("hil_link"),
+                          real_id=request.config.getoption("hil_id"))
     try:
         yield target
     finally:
@@ -100,7 +105,7 @@ def hil_simulated(hil_target: Target) -> Target:
 def hil_bridge(hil_target: Target) -> Iterator[HilBridge]:
     from hil.bridge_harness import HilBridge
 
-    bridge = HilBridge(hil_target.link)
+    bridge = HilBridge(hil_target.link, device_id=hil_target.device_id)
     try:
         bridge.wait_attached(15.0)
         yield bridge

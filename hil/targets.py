@@ -86,6 +86,7 @@ class Target:
     simulated: bool = True
     drive: Path | None = None  # circuitpython: the drive it runs (a temporary directory, removed by stop)
     board: QemuBoard | None = None  # the emulated board (qemu)
+    device_id: str | None = None  # a real board's id (--hil-id): a UDP link beyond loopback needs it
     _fds: list[int] = field(default_factory=list)
 
     @property
@@ -118,10 +119,12 @@ class Target:
             self.drive = None
 
 
-def start_target(name: str, device_id: str, real_link: str | None = None) -> Target:
+def start_target(
+    name: str, device_id: str, real_link: str | None = None, real_id: str | None = None
+) -> Target:
     if name == "board":
         assert real_link is not None
-        return Target("board", real_link, simulated=False)
+        return Target("board", real_link, simulated=False, device_id=real_id)
     if name == "cpython":
         master, slave = os.openpty()
         tty.setraw(slave)

@@ -243,13 +243,13 @@ def test_the_bridge_starts_and_attaches_the_device_as_a_command(
 
 @pytest.mark.hil_check("new host session's delivery acted on")
 def test_a_new_host_session_is_not_taken_for_a_retransmission(hil_target: Target, hil_figure: Figure) -> None:
-    first = HilBridge(hil_target.link, name="session1")
+    first = HilBridge(hil_target.link, name="session1", device_id=hil_target.device_id)
     try:
         first.wait_attached(15.0)
         assert first.deliver(f"{T}.mark", {"i": 61}).error is None
     finally:
         first.close()
-    second = HilBridge(hil_target.link, name="session2")
+    second = HilBridge(hil_target.link, name="session2", device_id=hil_target.device_id)
     try:
         second.wait_attached(15.0)
         since = len(second.sink.received)

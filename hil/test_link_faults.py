@@ -252,15 +252,18 @@ def test_udp_a_long_delivery_reaches_the_device(
 def test_udp_a_datagram_without_delimiter_is_counted(
     udp_device: tuple[HilBridge, DatagramFaultProxy], hil_figure: Figure
 ) -> None:
-    b, _ = udp_device
+    b, proxy = udp_device
     frame = framing.encode_frame(cbor2.dumps(protocol.pong(1, 2), canonical=True))
     before = rejected(b.mgr.counters.as_dict())
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.sendto(frame[:-1], _udp_bound(b))  # the frame, its delimiter missing
+    proxy.inject(frame[:-1])  # the frame, its delimiter missing, from the board's address
     b.run_until(lambda: rejected(b.mgr.counters.as_dict()) == before + 1, 2.0, "the bridge counts it")
     b.run_for(0.2)
     assert rejected(b.mgr.counters.as_dict()) == before + 1
-    hil_figure("1 unterminated datagram, 1 frame counted as rejected")
+    strangers = b.mgr.counters.strangers
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(frame, _udp_bound(b))  # another address: the board said HELLO from the proxy's
+    b.run_until(lambda: b.mgr.counters.strangers == strangers + 1, 2.0, "the bridge drops a stranger")
+    hil_figure("1 unterminated datagram, 1 frame counted as rejected; 1 from another address dropped")
 
 
 @pytest.mark.hil_check("UDP: reordered PUBs are not gaps", device="cpython-udp")

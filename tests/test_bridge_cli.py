@@ -83,9 +83,22 @@ def test_bridge_command_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) 
 def test_bridge_send_exits_0_when_every_delivery_was_acknowledged(tmp_path: Path) -> None:
     with device(tmp_path, "tty-a", device_id="board-a", every_s=0.05) as dev:
         out = subprocess.run(
-            [sys.executable, "-m", "ether_medium.cli", "bridge", dev.url, "--quiet", "--duration", "2",
-             "--send", 'Thermometer.set_led={"on": true}'],
-            capture_output=True, text=True, cwd=ROOT, timeout=20,
+            [
+                sys.executable,
+                "-m",
+                "ether_medium.cli",
+                "bridge",
+                dev.url,
+                "--quiet",
+                "--duration",
+                "2",
+                "--send",
+                'Thermometer.set_led={"on": true}',
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=20,
         )
     assert out.returncode == 0, out.stderr
     assert 'delivered Thermometer.set_led {"on": true}' in out.stdout
@@ -93,9 +106,21 @@ def test_bridge_send_exits_0_when_every_delivery_was_acknowledged(tmp_path: Path
 
 def test_bridge_send_exits_1_when_the_device_never_attached(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "ether_medium.cli", "bridge", f"serial://{tmp_path}/no-port", "--duration",
-         "0.5", "--send", 'Thermometer.set_led={"on": true}'],
-        capture_output=True, text=True, cwd=ROOT, timeout=20,
+        [
+            sys.executable,
+            "-m",
+            "ether_medium.cli",
+            "bridge",
+            f"serial://{tmp_path}/no-port",
+            "--duration",
+            "0.5",
+            "--send",
+            'Thermometer.set_led={"on": true}',
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=20,
     )
     assert out.returncode == 1, out
     assert "ether bridge: --send Thermometer.set_led was not delivered" in out.stderr
@@ -104,3 +129,48 @@ def test_bridge_send_exits_1_when_the_device_never_attached(tmp_path: Path) -> N
 def test_bridge_command_bad_link(capsys: pytest.CaptureFixture[str]) -> None:
     assert ether(["bridge", "tcp://localhost:1"]) == 2
     assert "unknown link scheme 'tcp'" in capsys.readouterr().err
+
+
+def test_bridge_command_survives_every_bad_body() -> None:
+    """``ether bridge LINK`` on a pty: the bodies that killed it (``5``, ``[]``, ``{}``, ``null``, empty, ...)
+    are counted and dropped, and the readings after them are printed (issue 11)."""
+    import select
+
+    from bridge_support import scripted_device
+    from test_bridge_hostile import BAD_BODIES
+
+    from ether_lite import framing, protocol
+
+    hello = protocol.hello("scripted-1", 1234, "ether_lite test", 1, 1 << 30)
+    read = protocol.describe(0, "Thermometer.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"]], 0.1)
+    with scripted_device() as dev:
+        dev.on_query(hello, read)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ether_medium.cli", "bridge", dev.url, "--name", "thermo1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
+        try:
+            assert proc.stdout is not None
+            out = b""
+
+            def wait_for(text: bytes) -> None:
+                nonlocal out
+                deadline = time.monotonic() + 10
+                while text not in out:
+                    left = deadline - time.monotonic()
+                    assert left > 0 and proc.poll() is None, (text, out[-500:], proc.poll())
+                    if select.select([proc.stdout], [], [], left)[0]:
+                        out += os.read(proc.stdout.fileno(), 65536)
+
+            wait_for(b"thermo1 attached")
+            for seq, body in enumerate(BAD_BODIES):
+                dev.write(framing.encode_frame(body))
+                dev.send(protocol.pub(0, seq, 100 + seq, [20.0 + seq]))
+                wait_for(f"Thermometer.read #{seq} ".encode())
+            assert proc.poll() is None
+        finally:
+            proc.terminate()
+            proc.wait(10)

@@ -183,6 +183,10 @@ class Attach:
         early, self._early = self._early, {}
         return [msg for t, (at, msg) in sorted(early.items()) if now - at <= self.timing.early_s and t < n]
 
+    def forget_early(self) -> None:
+        """Another sender (a datagram link): the DESCRIBEs kept for a HELLO were not its."""
+        self._early.clear()
+
     def early(self, tid: int, msg: list[Any], now: float) -> None:
         """A DESCRIBE before its HELLO: kept for it."""
         self._early[tid] = (now, msg)

@@ -13,6 +13,16 @@ rate from the best sample of each window over a longer history and extrapolates 
 uncertainty is half the chosen sample's RTT, plus one tick (the device reads whole milliseconds), plus the
 drift since that sample at a bound of 100 ppm until the rate has been measured.
 
+A device clock that jumps (a board whose tick counter was reset or set, or that stalled: ticks moving far
+more, or less, than host time between two samples) is detected two ways. A PONG further than
+:data:`JUMP_S` (plus both round trips and the drift bound) from the prediction: the jump is counted
+(:attr:`ClockSync.jumps`, the link manager logs it) and the mapping restarts from that PONG alone. A reading
+whose mapped time is in the future, more than :data:`STALE_S` before it arrived, or before the reading
+mapped last (a device stamps in the order it sends; a datagram link may reorder) cannot be right: it is
+mapped to its receive time with an uncertainty as wide as the disagreement (at least :data:`WIDE_S`), never
+the tight one of a wrong mapping, and :attr:`ClockSync.suspect` asks for a PING at once, whose PONG then
+re-synchronises.
+
 Host times here are ``time.monotonic()`` seconds; :meth:`ClockSync.to_wall` converts to ``time.time()``.
 """
 
@@ -25,7 +35,12 @@ from typing import NamedTuple
 
 from ether_lite import protocol
 
-__all__ = ["ClockSync", "Mapped", "PingSample"]
+__all__ = ["JUMP_S", "STALE_S", "WIDE_S", "ClockSync", "Mapped", "PingSample"]
+
+JUMP_S = 0.1  # a PONG this far from the prediction (beyond round trips and drift): the device clock jumped
+STALE_S = 5.0  # a reading mapped this long before it arrived: the mapping is wrong (or the link held it)
+WIDE_S = 1.0  # the least uncertainty of a reading mapped to its receive time for want of a good mapping
+_FUTURE_S = 0.005  # a reading mapped this far past its receive time (beyond the uncertainty): wrong
 
 _TICK_S = 0.001  # ticks_ms resolution
 _DRIFT_BOUND = 100e-6  # assumed worst-case rate error before it has been measured
@@ -55,8 +70,22 @@ class ClockSync:
         self.reset(ticks_period)
 
     def reset(self, ticks_period: int) -> None:
+        """Forget every sample (a new device, another boot)."""
+        self.jumps = 0  # device clock jumps detected from PONGs
+        self.last_jump_s = 0.0  # the last one: how far the device clock was from the prediction
+        self.wide = 0  # readings mapped to their receive time with a wide uncertainty
+        self._restart(ticks_period)
+
+    @property
+    def suspect(self) -> bool:
+        """A reading disagreed with the mapping since the last PONG: PING now to re-synchronise."""
+        return self._suspect
+
+    def _restart(self, ticks_period: int) -> None:
         if ticks_period <= 0 or ticks_period & (ticks_period - 1):
             raise ValueError(f"ticks_period {ticks_period} is not a power of two")
+        self._suspect = False
+        self._last_host = -1e300  # the host time of the last reading mapped (device stamps never go back)
         self.period = ticks_period
         self._recent: deque[PingSample] = deque(maxlen=self.window)
         self._history: deque[PingSample] = deque(maxlen=_HISTORY)  # best of each full window
@@ -88,13 +117,18 @@ class ClockSync:
 
     def add_pong(self, t_send: float, t_recv: float, ticks: int) -> PingSample:
         """Record one round trip (monotonic seconds at PING send and PONG receipt, PONG's ticks)."""
+        rtt = max(t_recv - t_send, 0.0)
         if self._recent or self._history:
             unwrapped = self._last_unwrapped + protocol.ticks_diff(ticks, self._last_raw, self.period)
+            if self._jumped(unwrapped, (t_send + t_recv) / 2.0, rtt):
+                self._restart(self.period)  # from this PONG alone: the old samples are of another clock
+                unwrapped = ticks
         else:
             unwrapped = ticks
+        self._suspect = False
         self._last_raw = ticks % self.period
         self._last_unwrapped = unwrapped
-        sample = PingSample((t_send + t_recv) / 2.0, max(t_recv - t_send, 0.0), unwrapped)
+        sample = PingSample((t_send + t_recv) / 2.0, rtt, unwrapped)
         self._recent.append(sample)
         self.best = min(self._recent, key=lambda s: s.rtt)
         self._since_history += 1
@@ -104,6 +138,18 @@ class ClockSync:
                 self._history.append(self.best)
             self._fit_rate()
         return sample
+
+    def _jumped(self, unwrapped: int, host_mid: float, rtt: float) -> bool:
+        best = self.best
+        if best is None:
+            return False
+        off = (unwrapped - self._predicted_unwrapped(host_mid)) * _TICK_S
+        drift = 0.0 if self._rate_known else _DRIFT_BOUND * abs(host_mid - best.host_mid)
+        if abs(off) <= JUMP_S + (rtt + best.rtt) / 2.0 + 2 * _TICK_S + drift:
+            return False
+        self.jumps += 1
+        self.last_jump_s = off
+        return True
 
     def _fit_rate(self) -> None:
         pts = list(self._history)
@@ -153,7 +199,19 @@ class ClockSync:
         if unwrapped >= _UNWRAPPED >> 1:  # a stamp from just before the first PONG's ticks passed 0
             unwrapped -= _UNWRAPPED
         host = best.host_mid + (unwrapped - best.ticks) * _TICK_S / self._rate
-        return Mapped(host, self._at_uncertainty, True)
+        unc = self._at_uncertainty
+        if (
+            host > now + unc + _FUTURE_S
+            or host < now - STALE_S
+            or host < self._last_host - 2 * unc - _FUTURE_S
+        ):
+            # taken after it arrived, long before, or before the reading sent ahead of it: the device clock
+            # jumped since the last PONG (or, on a datagram link, a reordered reading: no harm but a PING)
+            self._suspect = True
+            self.wide += 1
+            return Mapped(now, max(abs(now - host), WIDE_S), True)
+        self._last_host = host
+        return Mapped(host, unc, True)
 
     def map_ticks(self, ticks: int, now: float) -> Mapped:
         """Host time of a full device tick value (mod ``ticks_period``) seen at about ``now``."""

@@ -140,13 +140,30 @@ class Connection:
         self.ping_at = now + self.timing.ping_interval_s
         return self._ping_id
 
+    def ping_soon(self, now: float) -> None:
+        """The clock mapping is in doubt: PING now, unless one went out in the last 50 ms."""
+        last = max(self.pings.values(), default=-1e9)
+        if self.ping_at is not None and now - last >= 0.05:
+            self.ping_at = min(self.ping_at, now)
+
     def pong(self, ping_id: int, ticks: int, now: float, clock: ClockSync) -> None:
         """A PONG: one sample for the clock (none for a PING not sent, or forgotten)."""
         sent = self.pings.pop(ping_id, None)
         if sent is None:
             return
         self.counters.pongs += 1
+        jumps = clock.jumps
         clock.add_pong(sent, now, ticks)
+        if clock.jumps != jumps:
+            self.counters.clock_jumps += 1
+            self.log.warning(
+                "%s: the device clock jumped by %+.3f s against the host's (its ticks were reset, set, or "
+                "stalled); time mapping re-synchronised from this PING",
+                self.name,
+                clock.last_jump_s,
+            )
+            if self.ping_at is not None:
+                self.ping_at = now + 0.005  # refill the window quickly
         if clock.samples < clock.window // 2 and self.ping_at is not None:
             self.ping_at = now + 0.005  # fill the window quickly after attaching
 

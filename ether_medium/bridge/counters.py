@@ -21,6 +21,9 @@ class LinkCounters:
     cobs_errors: int = 0  # frames dropped for bad COBS (truncated block, too short, datagram without 0x00)
     oversize: int = 0  # frames dropped for more than 256 bytes of body
     decode_errors: int = 0  # bodies that are not CBOR or not a valid message
+    internal_errors: int = 0  # bodies whose handling raised (a bridge bug): dropped, the bridge runs on
+    strangers: int = 0  # datagrams dropped: from another address than the board's after its HELLO
+    wrong_hellos: int = 0  # HELLOs dropped on a datagram link: another device id than the board's
     version_errors: int = 0  # messages of another protocol version
     published: int = 0  # device PUBs forwarded into the fabric
     sequence_gaps: int = 0  # PUBs lost per the sequence numbers (datagram links: not come within 1 s)
@@ -33,8 +36,10 @@ class LinkCounters:
     retransmissions: int = 0  # DELIVERs sent again for want of an ACK
     device_errors: int = 0  # ERROR frames received from the device
     logs: int = 0  # LOG frames received
+    logs_dropped: int = 0  # LOG frames beyond inbound.LOG_RATE a second: not passed on (a count said)
     pings: int = 0
     pongs: int = 0
+    clock_jumps: int = 0  # device clock jumps detected (PONG far from the prediction); mapping restarted
     reconnects: int = 0  # times the link was opened again after a loss
     resets: int = 0  # device resets seen (new boot id)
 

@@ -52,6 +52,11 @@ class Identity:
             )
         return None
 
+    def wrong_id(self, device_id: str) -> bool:
+        """True when ``device_id`` is not the board this link attaches (nothing said)."""
+        want = self.want_id or self._locked_id
+        return want is not None and device_id != want
+
     def wrong(self, device_id: str, where: str, scanning: bool) -> bool:
         """True (and said why) when ``device_id`` is not the board this link attaches."""
         want = self.want_id or self._locked_id

@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 import cbor2
 
 from ether_lite import framing, protocol
+from ether_medium.problems import shown
 
 if TYPE_CHECKING:
     from ether_medium.bridge.manager import LinkManager
 
-__all__ = ["Inbound"]
+__all__ = ["LOG_RATE", "Inbound"]
+
+LOG_RATE = 20  # device LOG lines passed on per second; beyond: dropped, counted, said once a second
 
 _LEVELS = {10: logging.DEBUG, 20: logging.INFO, 30: logging.WARNING, 40: logging.ERROR, 50: logging.CRITICAL}
 _ERROR_NAMES = {
@@ -38,6 +41,7 @@ _ERROR_NAMES = {
 }
 
 
+_MAX_HEADER = 0xFFFF  # a header beyond this is no protocol version (version 4096): not a message at all
 _ANSWERS = (protocol.HELLO, protocol.DESCRIBE)  # the frames of an answer to QUERY
 
 
@@ -56,6 +60,9 @@ class Inbound:
         self._cbor = cbor2.CBORDecoder(io.BytesIO())
         self._undelimited = 0  # datagrams without their 0x00 (counted with cobs_errors)
         self._error_reply_at = -1e9
+        self._log_window = -1e9  # the second device LOG lines are counted in
+        self._logs_in_window = 0
+        self._logs_folded = 0  # LOG lines dropped in this second, said when it ends
 
     def reset(self) -> None:
         """The link (re)opened: a partial frame from before is no frame."""
@@ -118,9 +125,15 @@ class Inbound:
         try:
             kind = protocol.check(msg)
         except protocol.ProtocolError as exc:
-            if exc.code == protocol.ERR_VERSION:
+            if exc.code == protocol.ERR_VERSION and msg[0] <= _MAX_HEADER:
                 o._version_mismatch(int(exc.detail[0]), msg, now)
-            elif msg[0] == protocol.DESCRIBE and len(msg) > 1 and type(msg[1]) is int:
+            elif (
+                type(msg) is list
+                and len(msg) > 1
+                and msg[0] == protocol.DESCRIBE
+                and type(msg[1]) is int
+                and 0 <= msg[1] < protocol.MAX_ENDPOINTS
+            ):
                 o._refuse_describe(msg[1], exc.text, now)
             else:
                 self.bad_body(body, exc.text, now)
@@ -139,11 +152,24 @@ class Inbound:
         elif kind == protocol.PONG:
             o._on_pong(msg, now)
         elif kind == protocol.LOG:
-            o.sink.device_log(o, self.device_log(msg), msg[2])
+            level = self.device_log(msg, now)
+            if level is not None:
+                o.sink.device_log(o, level, msg[2])
         elif kind == protocol.ERROR:
             self.device_error(msg)
         else:
             self.bad_body(body, f"{protocol.kind_name(kind)} is sent by the host, not by a device", now)
+
+    def escaped(self, body: bytes, exc: Exception, now: float) -> None:
+        """A body whose handling raised (a bug the checks above missed): counted, reported with the
+        exception and the body, dropped; the bridge keeps running (the link manager's backstop)."""
+        self.counters.internal_errors += 1
+        self.problems.report(
+            "internal",
+            f"dropped a frame whose handling failed ({shown(exc, 160)}); "
+            f"this is a bug in the bridge, please report it (body {body[:32].hex(' ')})",
+            logging.ERROR,
+        )
 
     def decode(self, body: bytes) -> Any:
         """The CBOR item of ``body``; raises (several exception types) when it is not exactly one item."""
@@ -159,16 +185,16 @@ class Inbound:
         self.counters.decode_errors += 1
         self.problems.report(
             "decode",
-            f"dropped a frame that is not a valid message: {why} "
+            f"dropped a frame that is not a valid message: {why if len(why) <= 200 else why[:197] + '...'} "
             f"(body {body[:32].hex(' ')}{' …' if len(body) > 32 else ''})",
         )
         if now - self._error_reply_at >= 1.0:
             self._error_reply_at = now
             self.send(protocol.error(protocol.ERR_MALFORMED, why[:200]))
 
-    def other_version(self, theirs: int, msg: Any, *, first: bool) -> None:
+    def other_version(self, theirs: int, msg: Any, now: float, *, first: bool) -> None:
         """A frame of another protocol version: counted, said (the ``first`` time) with both versions, and
-        answered with ERROR 1 unless it is an ERROR."""
+        answered with ERROR 1 unless it is an ERROR (at most once a second)."""
         self.counters.version_errors += 1
         if first:
             self.log.error(
@@ -180,15 +206,39 @@ class Inbound:
                 theirs,
                 protocol.VERSION,
             )
-        if protocol.kind_of(msg[0]) != protocol.ERROR:
+        if protocol.kind_of(msg[0]) != protocol.ERROR and now - self._error_reply_at >= 1.0:
+            self._error_reply_at = now  # answered at most once a second, as bad bodies: no amplifier
             text = f"protocol version {theirs} received; this side speaks version {protocol.VERSION}"
             self.send(protocol.error(protocol.ERR_VERSION, text, (theirs, protocol.VERSION)))
 
-    def device_log(self, msg: list[Any]) -> int:
-        """The logging level of a LOG ``[h, level, text]`` (counted)."""
+    def device_log(self, msg: list[Any], now: float) -> int | None:
+        """The logging level of a LOG ``[h, level, text]`` (counted), or None when the device has sent more
+        than :data:`LOG_RATE` in the current second: dropped, counted, and said (folded) when the next
+        second begins."""
         self.counters.logs += 1
+        if now - self._log_window >= 1.0:
+            self.flush_logs(now)
+            self._log_window, self._logs_in_window = now, 0
+        self._logs_in_window += 1
+        if self._logs_in_window > LOG_RATE:
+            self.counters.logs_dropped += 1
+            self._logs_folded += 1
+            return None
         level: int = msg[1]
         return _LEVELS.get(level, logging.INFO if level < 30 else logging.ERROR)
+
+    def flush_logs(self, now: float, *, closing: bool = False) -> None:
+        """Say how many device LOG lines were dropped (the link manager's timers call this too, so the count
+        is said when the device goes quiet, and so does closing)."""
+        if self._logs_folded and (closing or now - self._log_window >= 1.0):
+            self.log.warning(
+                "%s: dropped %d device log line(s) in the last %.1f s (more than %d a second)",
+                self.name,
+                self._logs_folded,
+                max(now - self._log_window, 0.0),
+                LOG_RATE,
+            )
+            self._logs_folded = 0
 
     def device_error(self, msg: list[Any]) -> None:
         """An ERROR the device sent: counted and logged (never answered)."""
@@ -196,14 +246,14 @@ class Inbound:
         code, text, detail = msg[1], msg[2], msg[3:]
         name = _ERROR_NAMES.get(code, f"code {code}")
         if code == protocol.ERR_VERSION and len(detail) >= 2:
-            self.log.error(
-                "%s: the device says it speaks protocol version %s and received version %s: %s",
-                self.name,
-                detail[1],
-                detail[0],
-                text,
+            self.problems.report(
+                "device version",
+                f"the device says it speaks protocol version {shown(detail[1])} and received version "
+                f"{shown(detail[0])}: {text}",
+                logging.ERROR,
             )
             return
         self.problems.report(
-            f"error {code}", f"device reports {name}: {text}{' ' + repr(detail) if detail else ''}"
+            f"error {code}" if code in _ERROR_NAMES else "error (other codes)",  # a bounded set of kinds
+            f"device reports {name}: {text}{' ' + repr(detail) if detail else ''}",
         )

@@ -111,6 +111,8 @@ class Ingest:
             self.problems.report(f"pub-type {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
             return
         m = self.clock.map_ticks16(t16, now)
+        if self.clock.suspect:
+            self.owner.conn.ping_soon(now)  # its PONG re-synchronises (clock.py: jumps)
         if now != self._wall_at:  # every frame of one read from the link was received at once
             self._wall_at, self._wall = now, time.time()
         wall = self._wall

@@ -44,9 +44,9 @@ from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.identity import DeviceInfo, Identity
 from ether_medium.bridge.inbound import Inbound
 from ether_medium.bridge.ingest import Ingest, Reading
-from ether_medium.bridge.links import Link, open_link
-from ether_medium.errors import LinkLost
-from ether_medium.problems import ProblemLog
+from ether_medium.bridge.links import Link, exposure_problem, open_link
+from ether_medium.errors import LinkLost, LinkURLError
+from ether_medium.problems import ProblemLog, shown
 
 __all__ = ["Delivery", "DeviceInfo", "LinkManager", "Reading", "Sink"]
 
@@ -85,6 +85,9 @@ class LinkManager:
     ) -> None:
         self.name = name
         self.link = open_link(link, device=name, device_id=device_id) if isinstance(link, str) else link
+        exposed = exposure_problem(self.link, device_id)
+        if exposed is not None:
+            raise LinkURLError(self.link.url, exposed)
         self.sink = sink
         self.want_id = device_id
         self.renames = dict(renames or {})
@@ -197,6 +200,7 @@ class LinkManager:
         if conn.ping_at is not None and now >= conn.ping_at:
             self._send(protocol.ping(conn.next_ping(now)))
         self.deliveries.on_timer(now)
+        self.inbound.flush_logs(now)
         if now >= self.ingest.gap_check_at:
             self.ingest.expire_gaps(now)
 
@@ -260,6 +264,7 @@ class LinkManager:
             return
         self.log.warning("%s: device on %s %s; detached, still listening", self.name, self.link.where, reason)
         self._detach(reason, now)
+        self.link.free_peer()  # the next board to say HELLO (another address: rebooted, moved) is heard
         self.conn.hinted = True  # said above; no "no answer" hint on top
         self.attach.want_hello(now + 1.0)  # the last address may answer again (same board, same network)
 
@@ -296,17 +301,36 @@ class LinkManager:
 
     # ================================================================ device -> host
     def _feed(self, data: bytes, now: float) -> None:
+        if self.link.stranger:  # a datagram from another address than the board's, after its HELLO
+            self._stranger(data)
+            return
         if self.link.datagram and self.link.where != self.conn.last_peer:
             self._peer_changed(now)
         bodies = self.inbound.bodies(data)
         if bodies:
             self.conn.last_rx = now
             for body in bodies:
-                self.inbound.dispatch(body, now)
+                try:
+                    self.inbound.dispatch(body, now)
+                except LinkLost:
+                    raise
+                except Exception as exc:  # the backstop: no body stops the bridge (issue 11)
+                    self.inbound.escaped(body, exc, now)
                 if self.state == CLOSED:
                     return
 
+    def _stranger(self, data: bytes) -> None:
+        self.counters.bytes_in += len(data)
+        self.counters.strangers += 1
+        self.problems.report(
+            "stranger",
+            f"dropped a datagram from {self.link.source}: the board attached from "
+            f"{self.link.where} said HELLO, only it is heard until it goes silent "
+            f"(bytes {data[:16].hex(' ')})",
+        )
+
     def _peer_changed(self, now: float) -> None:
+        self.attach.forget_early()  # DESCRIBEs from another sender count for no HELLO from this one
         old, self.conn.last_peer = self.conn.last_peer, self.link.where
         if self.state not in (CONNECTED, INCOMPATIBLE) or self.conn.last_peer == old:
             self.log.info("%s: datagrams now come from %s (was %s)", self.name, self.conn.last_peer, old)
@@ -321,9 +345,9 @@ class LinkManager:
             self._incompatible_query_at = now + self.timing.incompatible_query_s
             self.attach.stop()
             self.conn.stop_pings()
-            self.inbound.other_version(theirs, msg, first=True)
+            self.inbound.other_version(theirs, msg, now, first=True)
         else:
-            self.inbound.other_version(theirs, msg, first=False)
+            self.inbound.other_version(theirs, msg, now, first=False)
 
     def _on_pong(self, msg: list[Any], now: float) -> None:
         if self.info is not None:
@@ -341,6 +365,16 @@ class LinkManager:
         if why is not None:
             self.inbound.bad_body(b"", why, now)
             return
+        if self.link.datagram and self.identity.wrong_id(msg[1]):
+            # anyone may send a datagram: a HELLO of another board is dropped (counted, logged 1/s); the
+            # link stays open, and the board attached (if any) stays attached
+            self.counters.wrong_hellos += 1
+            self.problems.report(
+                "wrong device",
+                f"dropped a HELLO from {self.link.where} with device id {shown(msg[1])}, not "
+                f"{self.identity.want_id or (self.info and self.info.device_id)!r}",
+            )
+            return
         if self.identity.wrong(msg[1], self.link.where, self.conn.multi_port()):
             self._detach(f"wrong device {msg[1]!r}", now)
             self.link.reject_current()
@@ -355,6 +389,7 @@ class LinkManager:
             self.attach.new_boot()
             self.ingest.new_boot()
             self._set_endpoints({})
+        self.link.keep_peer()  # a datagram link: from now on only this address is heard
         if self.conn.ping_at is None:
             self._send(protocol.ping(self.conn.next_ping(now)))
         # Within one boot what the device described stays true: DESCRIBEs received before (before the link
@@ -426,5 +461,6 @@ class LinkManager:
             self._detach(reason, now)
         self.state = CLOSED
         self.link.close()
+        self.inbound.flush_logs(now, closing=True)
         self.problems.flush()
         self.report_counters()

@@ -198,7 +198,8 @@ class DeviceConfig(_Strict):
 
     link: str = Field(
         description="serial:///dev/ttyACM0?baud=115200 (a path, a glob such as serial:///dev/serial/by-id/* "
-        "or serial://auto: the port whose board has device_id), udp://0.0.0.0:5005 (listen for a board), "
+        "or serial://auto: the port whose board has device_id), udp://:5005 (listen for a board on loopback; "
+        "udp://0.0.0.0:5005: on every interface, with device_id), "
         "sim:module:Class (simulated board), cmd:COMMAND (a child whose stdin/stdout is the link)"
     )
     device_id: str | None = Field(None, description="the stable id the device must report in HELLO")
@@ -221,6 +222,15 @@ class DeviceConfig(_Strict):
         except LinkURLError as exc:
             raise ValueError(exc.expected) from exc
         return value
+
+    @model_validator(mode="after")
+    def _exposed_link_names_its_board(self) -> DeviceConfig:
+        from ether_medium.bridge.links import exposure_problem, open_link
+
+        problem = exposure_problem(open_link(self.link), self.device_id)
+        if problem is not None:
+            raise ValueError(f"link: {problem}")
+        return self
 
 
 class RecordingConfig(_Strict):

@@ -421,5 +421,6 @@ def _next_steps(root: Path, dep: Deployment) -> str:
                             "firmware/settings.toml.example): CIRCUITPY_WIFI_SSID, CIRCUITPY_WIFI_PASSWORD, "
                             "ETHER_HOST, ETHER_PORT.")
         lines[-1] = ("  2. Listen for it on the host: the board sends to ETHER_HOST:ETHER_PORT over UDP "
-                     "(for example a devices: entry with link: udp://0.0.0.0:5005).")
+                     "(for example a devices: entry with link: udp://0.0.0.0:5005 and the board's "
+                     "device_id).")
     return "\n".join(lines)

@@ -109,6 +109,11 @@ class DatagramFaultProxy:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
 
+    def inject(self, data: bytes) -> None:
+        """Send ``data`` to the target from the proxy's own address, as if the peer had sent it (a bridge
+        hears only its board's address once the board said HELLO)."""
+        self._inner.sendto(data, self.target)
+
     @property
     def is_cut(self) -> bool:
         """True while datagrams are dropped (each datagram is checked against the clock when it arrives)."""

@@ -4,7 +4,7 @@
 ``serial:///dev/ttyACM0?baud=115200``       a serial port or pty (pyserial). A glob
                                             (``serial:///dev/serial/by-id/*``) or ``serial://auto`` scans
                                             ports and attaches the one whose device id matches.
-``udp://0.0.0.0:5005``                      listen for a board on UDP; replies go to the last sender.
+``udp://0.0.0.0:5005``                      listen for a board on UDP (``udp://:5005``: loopback only).
 ``cmd:python -m mydevice``                  a child command whose stdin/stdout is the link.
 ``sim:examples.devices.thermo:Thermometer`` a simulated board: device code run by CPython as a child.
 =========================================== ===============================================================
@@ -43,6 +43,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Link",
     "LinkContext",
+    "exposure_problem",
     "open_link",
     "parse_link",
     "register_scheme",
@@ -88,6 +89,30 @@ class Link(ABC):
     def where(self) -> str:
         """Where the link is connected now (port, peer address, child pid), for log lines."""
         return self.url
+
+    @property
+    def exposed(self) -> bool:
+        """True when anyone on a network may send to this link (a UDP link bound beyond loopback): the
+        device's ``device_id`` must then be configured (:func:`exposure_problem`)."""
+        return False
+
+    @property
+    def stranger(self) -> bool:
+        """True when the last read came from another address than the peer kept by :meth:`keep_peer`
+        (a datagram link, where anyone may send; a stream link has one peer)."""
+        return False
+
+    @property
+    def source(self) -> str:
+        """Where the last read came from, for log lines (a datagram link: the sender's address)."""
+        return self.where
+
+    def keep_peer(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """The last sender said HELLO and was taken: until :meth:`free_peer`, only it is heard and replied
+        to (a datagram link)."""
+
+    def free_peer(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """The kept peer went silent (or the link reopened): the next sender may say HELLO."""
 
     def reject_current(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """The device on the current port is not the one wanted: close it and try others first."""
@@ -167,6 +192,16 @@ def parse_link(url: str) -> tuple[str, str, dict[str, str]]:
         opts = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         return scheme, (parts.netloc + parts.path), opts
     return scheme, rest, {}
+
+
+def exposure_problem(link: Link, device_id: str | None) -> str | None:
+    """Why ``link`` cannot be used without a configured device id (it is :attr:`Link.exposed`), or None."""
+    if not link.exposed or device_id is not None:
+        return None
+    return (
+        f"{link.url} listens where anyone on the network may send (beyond loopback): set the board's "
+        f"device_id in the device's config (ether bridge: --id), or listen on loopback only"
+    )
 
 
 def open_link(url: str, device: str | None = None, device_id: str | None = None) -> Link:
