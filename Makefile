@@ -74,7 +74,7 @@ demo: deps
 
 # Speed and size, printed as ratios against baselines measured in the same run (never asserted in tests).
 bench: deps
-	for b in lite fabric bridge recorder observe arrays; do $(PY) bench/$$b.py || exit 1; done
+	for b in lite fabric bridge recorder observe arrays cluster; do $(PY) bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache

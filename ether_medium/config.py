@@ -8,6 +8,7 @@ error names the file, the key path and what was expected.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ether_medium.errors import ConfigError, DuplicateKeyError
 
 __all__ = [
+    "ClusterConfig",
     "ConfigError",
     "CurveConfig",
     "DeviceConfig",
@@ -26,8 +28,10 @@ __all__ = [
     "InstanceConfig",
     "LoggingConfig",
     "MetricsConfig",
+    "PlacementConfig",
     "RecordingConfig",
     "RegistryEntry",
+    "Resources",
     "load_config",
     "read_config",
 ]
@@ -49,6 +53,44 @@ class RestartPolicy(_Strict):
     )
 
 
+class Resources(_Strict):
+    """What a process needs from the node it runs on (Ray's vocabulary: a node offers resources, an actor
+    reserves them while it runs)."""
+
+    num_cpus: float | None = Field(
+        default=None, ge=0, description="CPUs reserved (default 0: nothing reserved)"
+    )
+    num_gpus: float | None = Field(default=None, ge=0, description="GPUs reserved")
+    memory: int | None = Field(default=None, ge=0, description="bytes of memory reserved")
+    custom: dict[str, float] = Field(
+        default_factory=dict, description="custom resources, e.g. {\"camera\": 1} (a node started with "
+        "ray start --resources '{\"camera\": 1}')",
+    )
+
+
+class PlacementConfig(_Strict):
+    """Where a process runs on a cluster (``cluster: {engine: ray}``); ignored by the local engine."""
+
+    resources: Resources = Field(default_factory=Resources, description="what it needs from its node")
+    node_id: str | None = Field(default=None, description="run on this Ray node (its hex node id)")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="run on a node with these labels (ray start --labels)"
+    )
+    soft: bool = Field(
+        default=False, description="true: prefer that node (or those labels), run elsewhere when it is gone "
+        "or full; false: only there (reported when it cannot run)",
+    )
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id_form(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{56}", value):
+            raise ValueError(
+                f"expected a Ray node id (56 hex digits, as `ray list nodes` shows them), got {value!r}"
+            )
+        return value
+
+
 class InstanceConfig(_Strict):
     """One instance: an object of a decorated class, in a process of its own."""
 
@@ -66,6 +108,9 @@ class InstanceConfig(_Strict):
     cleanup_timeout_s: float = Field(
         10.0, gt=0, description="at shutdown, how long this instance's ether_cleanup handlers may take; past "
         "it the instance is stopped alone",
+    )
+    placement: PlacementConfig | None = Field(
+        None, description="where it runs on a cluster (cluster: section): resources, node, labels"
     )
 
 
@@ -164,6 +209,10 @@ class DeviceConfig(_Strict):
     topics: dict[str, str] = Field(default_factory=dict, description="described topic -> fabric topic")
     ping_interval_s: float = Field(1.0, gt=0, description="time-sync PING period")
     lease_s: float = Field(3.5, gt=0, description="silence after which the device counts as gone")
+    placement: PlacementConfig | None = Field(
+        None, description="where its bridge runs on a cluster; default: the node offering the custom "
+        "resource device:NAME",
+    )
 
     @field_validator("link")
     @classmethod
@@ -300,6 +349,29 @@ def parse_join(url: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class ClusterConfig(_Strict):
+    """Where the session's processes run: local processes (default) or a Ray cluster (docs/cluster.md)."""
+
+    engine: Literal["local", "ray"] = Field(
+        default="local", description="local: processes of this machine; ray: Ray actors on a Ray cluster"
+    )
+    address: str = Field(
+        default="local", description="ray: local (start a Ray on this machine), auto (the running one) or "
+        "ray://HOST:PORT (a cluster's client server)",
+    )
+    local_ipc: bool = Field(
+        default=True, description="processes Ray places on this machine reach the broker over ipc (false: "
+        "over TCP with CURVE, as other machines do)",
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address_form(cls, value: str) -> str:
+        if value in ("local", "auto") or value.startswith("ray://") or ":" in value:
+            return value
+        raise ValueError(f"expected local, auto, ray://HOST:PORT or HOST:PORT, got {value!r}")
+
+
 class EtherConfig(_Strict):
     """A whole config file."""
 
@@ -324,6 +396,9 @@ class EtherConfig(_Strict):
     )
     errors: ErrorsConfig = Field(
         default_factory=ErrorsConfig, description="what happens when a subscriber raises (retries, on_error)"
+    )
+    cluster: ClusterConfig | None = Field(
+        None, description="run the processes on a cluster (absent: local processes, Ray never imported)"
     )
     source: str = Field("<dict>", exclude=True, description="where this config came from")
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True, description="the config as given")

@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from ether_medium.config import (
+    ClusterConfig,
     CurveConfig,
     DeviceConfig,
     ErrorsConfig,
@@ -30,9 +31,11 @@ from ether_medium.config import (
     MethodDecorations,
     MetricsConfig,
     NoOptions,
+    PlacementConfig,
     PubOptions,
     RecordingConfig,
     RegistryEntry,
+    Resources,
     RestartPolicy,
     SubOptions,
     TopicOptions,
@@ -46,6 +49,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("(top level)", EtherConfig),
     ("instances.NAME", InstanceConfig),
     ("instances.NAME.restart", RestartPolicy),
+    ("instances.NAME.placement (and devices.NAME.placement)", PlacementConfig),
+    ("instances.NAME.placement.resources", Resources),
     ("registry.CLASS", RegistryEntry),
     ("registry.CLASS.methods.METHOD", MethodDecorations),
     ("registry.CLASS.methods.METHOD.ether_pub", PubOptions),
@@ -59,6 +64,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("metrics", MetricsConfig),
     ("fabric.curve", CurveConfig),
     ("errors", ErrorsConfig),
+    ("cluster", ClusterConfig),
 ]
 
 HEADER = """# Configuration reference

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -25,10 +26,12 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT",
     "FabricLogHandler",
+    "FabricStdout",
     "console_handler",
     "get_logger",
     "level_from_env",
     "print_remote",
+    "print_stdout",
 ]
 
 FORMAT = "%(asctime)s.%(msecs)03d - Ether:%(process)d - %(levelname)s - %(message)s"
@@ -101,6 +104,57 @@ def print_remote(data: dict[str, Any]) -> None:
     logger.handle(record)
 
 
+class FabricStdout(io.TextIOBase):
+    """``sys.stdout`` of a child on a cluster node: each printed line goes on ``Ether.stdout``
+    ``{name, text}`` (the tap process prints it), so output reaches the console from any machine, and before
+    the process's ``Ether.bye``. Lines printed before the client's handshake are held back (up to 1000)."""
+
+    def __init__(self, client: FabricClient) -> None:
+        self.client = client
+        self._partial = ""
+        self._early: list[str] = []
+        self._lock = threading.Lock()
+        client.on_live.append(self._release)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            lines = (self._partial + text).split("\n")
+            self._partial = lines.pop()
+            if lines:
+                self._send("".join(f"{line}\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._partial:
+                text, self._partial = self._partial, ""
+                self._send(text)
+
+    def _send(self, text: str) -> None:
+        if not self.client.live:
+            if len(self._early) < 1000:
+                self._early.append(text)
+            return
+        if not self.client.closed:
+            self.client.publish(topics.STDOUT, {"name": self.client.name, "text": text})
+
+    def _release(self) -> None:
+        early, self._early = self._early, []
+        for text in early:
+            self.client.publish(topics.STDOUT, {"name": self.client.name, "text": text})
+
+
+def print_stdout(data: dict[str, Any]) -> None:
+    """Write what a child printed (received on ``Ether.stdout``) to this process's stdout."""
+    text = data.get("text")
+    if isinstance(text, str):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
 class FabricLogHandler(logging.Handler):
     """Publish log records on ``Ether.log`` through a :class:`FabricClient` (thread-safe)."""
 
@@ -113,6 +167,8 @@ class FabricLogHandler(logging.Handler):
 
     def flush(self) -> None:
         early, self._early = self._early, []
+        if self.client.closed:  # logging.shutdown at the exit of a spawned child: nothing can be sent
+            return
         for data in early:
             self.client.publish(topics.LOG, data)
 

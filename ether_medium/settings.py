@@ -6,10 +6,12 @@ option. :func:`resolve` reads a config, applies the environment and the command 
 result (an error names the variable or option that set a bad value) and records where each setting came from
 (``EtherConfig.origins``); ``ether run --print-config`` prints that (:func:`describe`).
 
-Rows whose section this version does not have yet (``cluster.engine``) stay inactive: their
-variable, when set, is reported as ignored, never silently dropped. Settings without a YAML key (the state
-directory, the start method) are read from the environment where they are used; their option sets the
-variable for this process and its children.
+Every row's section exists in this version; a row whose section a version does not have yet stays inactive:
+its variable, when set, is reported as ignored, never silently dropped. ``ETHER_ENGINE`` (``cluster.engine``)
+selects where the processes run: ``local`` or ``ray`` (``cluster.address`` from the YAML, default ``local``).
+
+Settings without a YAML key (the state directory, the start method) are read from the environment where they
+are used; their option sets the variable for this process and its children.
 
 The resolved config's ``raw`` is the effective mapping: the launcher hands it to the recorder and the
 bridges, which validate it again without applying the environment a second time.
@@ -70,7 +72,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fabric.join", "ETHER_FABRIC_JOIN", "--join",
             "tcp://HOST:PORT: run this config's instances in the session whose broker is there", "(none)"),
     Setting("cluster.engine", "ETHER_ENGINE", "--engine", "where instances run: local processes or ray",
-            "local"),
+            "local", normalise=_lower),
     Setting("metrics.port", "ETHER_METRICS_PORT", "--metrics-port",
             "the port of the Prometheus /metrics page", "(off)"),
     Setting("state_dir", "ETHER_STATE_DIR", "--state-dir",

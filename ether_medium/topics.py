@@ -42,6 +42,7 @@ REJECTED = "Ether.rejected"  # {name, topic, source, subscriber, reason}: a subs
 HEALTH = "Ether.health"
 
 LOG = "Ether.log"  # one log record of any process or device (ether_medium.logs)
+STDOUT = "Ether.stdout"  # {name, text}: lines a process printed, for the tap process's stdout (Ray engine)
 DEVICE = "Ether.device"  # {name, state, ...}: a device attached or detached (the bridge)
 BRIDGE_PREFIX = "Ether.bridge."  # Ether.bridge.NAME: requests to the bridge of device NAME
 

@@ -25,4 +25,4 @@ def test_the_hil_suite_passes_against_ether_sim_on_a_pty() -> None:
     assert re.search(r"re-describe after reset\s+PASS", suite.stdout), suite.stdout
     assert proc.stdout is not None
     assert "ether sim: microcontroller.reset(): restarting hil/devices/conformance.py:Thermometer (reset 1)" \
-        in proc.stdout.read()
+        in proc.stdout.read().decode(errors="replace")

@@ -49,9 +49,14 @@ def snapshot(status: FabricStatus, sampler: Sampler, lag: RecorderLag, now: floa
 
 def render(snap: dict[str, Any]) -> str:
     parts = [f"session {snap['session']} (launcher PID {snap['launcher_pid']})", ""]
-    parts.append(table(["PROCESS", "KIND", "PID", "STATE", "RESTARTS", "UP_S"], [
-        [c["name"], c["kind"], c["pid"], c["state"], c["restarts"],
-         f"{c['up_s']:.0f}" if c.get("up_s") is not None else "-"] for c in snap["children"]]))
+    placed = any(c.get("node") for c in snap["children"])  # a cluster engine's session: each one's node
+    head = ["PROCESS", "KIND", "PID", "STATE", "RESTARTS", "UP_S", *(["NODE"] if placed else [])]
+    rows = []
+    for c in snap["children"]:
+        up = f"{c['up_s']:.0f}" if c.get("up_s") is not None else "-"
+        rows.append([c["name"], c["kind"], c["pid"], c["state"], c["restarts"], up,
+                     *([c.get("node") or "-"] if placed else [])])
+    parts.append(table(head, rows))
     if snap["devices"]:
         parts.append("")
         rows = []

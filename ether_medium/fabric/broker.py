@@ -34,12 +34,17 @@ class BrokerAddresses:
     subscribe: str  # SUB sockets connect here (the broker's XPUB)
     key_file: str | None = None  # CURVE: this machine's NAME.key_secret (a machine joining over TCP)
     server_key_file: str | None = None  # CURVE: the broker machine's NAME.key
+    # CURVE keys in memory, Z85 "public secret server" (a Ray-placed process: the launcher hands them over,
+    # nothing is written to disk); wins over the key files
+    keys: str | None = None
 
     def as_env(self) -> dict[str, str]:
         env = {"ETHER_PUBLISH": self.publish, "ETHER_SUBSCRIBE": self.subscribe}
         if self.key_file is not None and self.server_key_file is not None:
             env["ETHER_KEY"] = self.key_file
             env["ETHER_SERVER_KEY"] = self.server_key_file
+        if self.keys is not None:
+            env["ETHER_CURVE_KEYS"] = self.keys
         return env
 
     @classmethod
@@ -51,6 +56,7 @@ class BrokerAddresses:
                 env["ETHER_SUBSCRIBE"],
                 env.get("ETHER_KEY"),
                 env.get("ETHER_SERVER_KEY"),
+                env.get("ETHER_CURVE_KEYS"),
             )
         except KeyError as exc:
             raise RuntimeError(
@@ -58,8 +64,13 @@ class BrokerAddresses:
             ) from exc
 
     def secure(self, sock: zmq.Socket[Any]) -> None:
-        """Put this machine's CURVE keys on ``sock`` (call before ``connect``); nothing without key files."""
-        if self.key_file is not None and self.server_key_file is not None:
+        """Put this machine's CURVE keys on ``sock`` (call before ``connect``); nothing without keys."""
+        if self.keys is not None:
+            from ether_medium.fabric.curve import ClientKeys
+
+            public, secret, server = (part.encode("ascii") for part in self.keys.split())
+            ClientKeys(public, secret, server).apply(sock)
+        elif self.key_file is not None and self.server_key_file is not None:
             from ether_medium.fabric.curve import client_keys
 
             client_keys(self.key_file, self.server_key_file).apply(sock)

@@ -27,7 +27,7 @@ import zmq
 from ether_medium.errors import ClassPathError, SetupError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient, set_process_client
-from ether_medium.logs import FabricLogHandler, level_from_env
+from ether_medium.logs import FabricLogHandler, FabricStdout, level_from_env
 from ether_medium.topics import LIFECYCLE
 
 if TYPE_CHECKING:
@@ -118,6 +118,8 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
     root.addHandler(handler)
     root.setLevel(level_from_env())
     log.setLevel(level_from_env())
+    if os.environ.get("ETHER_STDOUT") == "fabric":  # on a cluster node: print over the fabric
+        sys.stdout = FabricStdout(client)
     code = 1
     try:
         code = _run_instance(client, spec) if spec["kind"] == "instance" else _run_service(client, spec)
@@ -134,6 +136,8 @@ def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> int:
         code = 1
     finally:
         root.removeHandler(handler)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
         set_process_client(None)
         client.close(bye=not client.orphaned)
         # close what the service may have left open; returns once Ether.bye has left (or after 2 s)

@@ -256,7 +256,9 @@ class FabricClient:
             raise TimeoutError(f"{self.name}: no roll call from the launcher within {timeout} s")
         self.unsubscribe(topics.ROLLCALL)
         self.go_live()
-        self.publish(topics.READY, {"name": self.name, "pid": os.getpid(), **info})
+        node = os.environ.get("ETHER_NODE")  # set by a cluster engine: where this process runs
+        where = {"node": node} if node else {}
+        self.publish(topics.READY, {"name": self.name, "pid": os.getpid(), **where, **info})
 
     # -- closing ---------------------------------------------------------------------------------------
     def close(self, bye: bool = True) -> None:

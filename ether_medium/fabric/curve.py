@@ -171,11 +171,12 @@ class KeyAuthenticator(ThreadAuthenticator):
 
     RELOG_S = 10.0
 
-    def __init__(self, context: zmq.Context[Any], directory: str) -> None:
+    def __init__(self, context: zmq.Context[Any], directory: str | None) -> None:
         super().__init__(context, log=logging.getLogger("ether.auth"))
         self.directory = directory
         self.refused = 0
         self._keys: set[bytes] = set()
+        self._admitted: set[bytes] = set()  # admitted in memory (admit), whatever the directory holds
         self._version: tuple[int, int] | None = None  # the directory's (mtime, entries) when it was read
         self._logged: dict[bytes, float] = {}
         self._peer = ""
@@ -187,7 +188,14 @@ class KeyAuthenticator(ThreadAuthenticator):
         with self._lock:
             return len(self._keys)
 
+    def admit(self, public: bytes) -> None:
+        """Admit ``public`` (Z85) too: a key made in memory for this session (the Ray engine's)."""
+        with self._lock:
+            self._admitted.add(public)
+
     def _current_version(self) -> tuple[int, int] | None:
+        if self.directory is None:
+            return None
         try:
             return os.stat(self.directory).st_mtime_ns, len(os.listdir(self.directory))
         except OSError:
@@ -196,7 +204,9 @@ class KeyAuthenticator(ThreadAuthenticator):
     def reload(self) -> int:
         """Read the directory of authorized public keys again; returns how many there are."""
         version = self._current_version()
-        keys = set(zmq.auth.load_certificates(self.directory)) if version is not None else set()
+        keys = set()
+        if version is not None and self.directory is not None:
+            keys = set(zmq.auth.load_certificates(self.directory))
         with self._lock:
             self._keys = keys
             self._version = version
@@ -214,7 +224,7 @@ class KeyAuthenticator(ThreadAuthenticator):
     def callback(self, domain: str, key: bytes) -> bool:
         """The credentials provider's check (called in the authenticator's thread)."""
         with self._lock:
-            if key in self._keys:
+            if key in self._keys or key in self._admitted:
                 return True
             known = self._version
         if self._current_version() != known:  # a key file was added (or removed) since the last read

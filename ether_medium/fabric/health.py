@@ -38,6 +38,7 @@ class RunHealth:
     deliveries_failed: dict[str, int] = field(default_factory=dict)  # device -> count
     rows_not_recorded: int = 0
     recording_failed: str | None = None
+    processes_lost: list[dict[str, Any]] = field(default_factory=list)  # {name, node, reason}: a cluster's
 
     @property
     def failed(self) -> bool:
@@ -71,6 +72,8 @@ class RunHealth:
             out.append(f"{self.rows_not_recorded} message{'s' * (self.rows_not_recorded != 1)} not recorded "
                        "(malformed or refused by the database)")
         out += [f"{e['name']} exited with code {e['code']} during shutdown" for e in self.shutdown_exits]
+        out += [f"{p['name']} was lost with its cluster node {p['node']} ({p['reason']})"
+                for p in self.processes_lost]
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,6 +89,8 @@ class HealthLog:
         self._lock = threading.Lock()
         self._reports: dict[tuple[str, int], dict[str, Any]] = {}
         self._attached: set[str] = set()
+        self._lost: list[dict[str, Any]] = []
+        self._lost_nodes: set[str] = set()
 
     def on_report(self, data: dict[str, Any]) -> None:
         """An ``Ether.health`` report (cumulative for its process: the last one of each pid counts)."""
@@ -96,6 +101,19 @@ class HealthLog:
         with self._lock:
             if key in self._reports or len(self._reports) < _MAX_REPORTS:
                 self._reports[key] = data
+
+    def on_lost(self, name: str, node: str, reason: str, node_id: str | None = None) -> None:
+        """A process of a cluster engine vanished with its node (or its actor was killed)."""
+        with self._lock:
+            if len(self._lost) < _MAX_REPORTS:
+                self._lost.append({"name": name, "node": node, "reason": reason})
+            if node_id:
+                self._lost_nodes.add(node_id)
+
+    def lost_nodes(self) -> set[str]:
+        """The ids of the nodes :meth:`on_lost` named."""
+        with self._lock:
+            return set(self._lost_nodes)
 
     def on_device(self, data: dict[str, Any]) -> None:
         with self._lock:
@@ -117,6 +135,7 @@ class HealthLog:
             # a machine that joined a session hears the whole session's reports: its own processes count
             reports = [r for r in self._reports.values() if self.everyone or str(r["name"]) in names]
             health.devices_never_attached = [d for d in self.devices if d not in self._attached]
+            health.processes_lost = list(self._lost)
         rejected: dict[tuple[str, str, str], int] = {}
         detached: dict[str, dict[str, Any]] = {}
         for report in reports:

@@ -22,8 +22,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
-import sys
 import tempfile
 import threading
 import time
@@ -34,13 +32,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import zmq
 
 from ether_medium import topics
-from ether_medium.config import EtherConfig, RestartPolicy
+from ether_medium.config import EtherConfig, PlacementConfig, Resources, RestartPolicy
 from ether_medium.errors import LaunchError
 from ether_medium.fabric import shm
 from ether_medium.fabric.broker import Broker, BrokerAddresses
 from ether_medium.fabric.client import FabricClient
+from ether_medium.fabric.engines import engine_for
 from ether_medium.fabric.health import HealthLog, RunReport, record_health
-from ether_medium.fabric.process import can_fork, fork_child, spawn_child
 from ether_medium.fabric.remote import (
     Reception,
     describe_listener,
@@ -99,6 +97,7 @@ class Launcher(Supervision):
         self.report: RunReport | None = None  # set by shutdown: the run's summary
         self._tapped_at = time.monotonic()
         self.sup_problems = ProblemLog(log, "supervisor", interval_s=10.0)
+        self.engine = engine_for(config, self.health_log)  # where children run (fabric/engines/)
 
     @property
     def context(self) -> zmq.Context[zmq.Socket[bytes]] | None:
@@ -150,9 +149,8 @@ class Launcher(Supervision):
             spec["config_source"] = self.config.source
         return spec
 
-    def _env(self, child: Child, full: bool) -> dict[str, str]:
-        env = dict(os.environ) if full else {}
-        env.update(self.addresses.as_env())
+    def _env(self, child: Child) -> dict[str, str]:
+        env = self.addresses.as_env()
         spec = dict(
             child.spec,
             catch_up=[p for p in ("init", "start") if p in self.phases],
@@ -162,11 +160,6 @@ class Launcher(Supervision):
         env["ETHER_SESSION"] = self.session_id
         env["ETHER_NAME"] = child.name
         env["ETHER_LOG_LEVEL"] = logging.getLevelName(log.getEffectiveLevel())
-        if full:
-            paths = [p for p in sys.path if p and os.path.isdir(p)]
-            if os.getcwd() not in paths:
-                paths.insert(0, os.getcwd())
-            env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
     def _spawn(self, child: Child) -> None:
@@ -174,14 +167,7 @@ class Launcher(Supervision):
         child.exit_code = None
         child.restart_at = None
         child.started_at = time.monotonic()
-        if can_fork():
-            env = self._env(child, full=False)
-            spec = json.loads(env["ETHER_CHILD"])
-            from ether_medium.fabric.child import run_child
-
-            child.proc = fork_child(lambda: run_child(spec, env))
-        else:
-            child.proc = spawn_child(self._env(child, full=True))
+        child.proc = self.engine.start(child, self._env(child))
 
     def _wait_ready(self, names: list[str], timeout: float) -> None:
         """Call the roll (``Ether.rollcall``, every 20 ms) until every child in ``names`` answered."""
@@ -223,6 +209,7 @@ class Launcher(Supervision):
                 "service",
                 self._child_spec(spec.name, "service", body),
                 restart_policy(spec.restart),
+                placement=self._bridge_placement(spec),
             )
         registry = dict(self.config.raw.get("registry") or {})
         for name, inst in self.config.instances.items():
@@ -234,22 +221,33 @@ class Launcher(Supervision):
                 "errors": self.config.errors.model_dump(),
             }
             self.children[name] = Child(
-                name, "instance", self._child_spec(name, "instance", body), restart_policy(inst.restart)
+                name, "instance", self._child_spec(name, "instance", body), restart_policy(inst.restart),
+                placement=inst.placement or PlacementConfig(),
             )
+
+    def _bridge_placement(self, spec: ServiceSpec) -> PlacementConfig | None:
+        """A bridge runs on the node that has its board: the device's ``placement``, else the node offering
+        the custom resource ``device:NAME``. Other services (``None``) run on this machine."""
+        if spec.target != BRIDGE_TARGET:
+            return None
+        device = str(spec.kwargs["device"])
+        own = self.config.devices[device].placement
+        return own or PlacementConfig(resources=Resources(custom={f"device:{device}": 1}))
 
     def tap(self, ready_timeout: float = 30.0) -> None:
         recorder, services = self._service_specs()
         try:
-            listener = tcp_listener(self.config.fabric)  # key files are read before anything starts
+            configured = tcp_listener(self.config.fabric)  # key files are read before anything starts
         except ValueError as exc:
             raise LaunchError(f"config {self.config.source}: {exc}") from exc
         log.info("Starting Ether session: %s...", self.session_id)
         shm.remove_stale()  # array segments of processes killed in an earlier session
-        if listener is not None:  # machines joining over TCP cannot read this one's shared memory
-            self._inline_arrays = shm.inline_only()
         self._dir = tempfile.TemporaryDirectory(prefix="ether-")
         self._addresses = BrokerAddresses(f"ipc://{self._dir.name}/pub", f"ipc://{self._dir.name}/sub")
         try:
+            listener = self.engine.open(self.session_id, configured)  # a cluster engine connects here
+            if listener is not None:  # machines joining over TCP cannot read this one's shared memory
+                self._inline_arrays = shm.inline_only()
             self._plan(recorder, services)
             # Fork every child before this process holds a ZeroMQ context or a thread (see process.py). The
             # recorder comes first; it is ready before Ether.init, so it sees everything from then on.
@@ -258,14 +256,15 @@ class Launcher(Supervision):
             # The fabric's own context (not zmq.Context.instance(), which belongs to the user), created after
             # the children were forked and destroyed at shutdown.
             self._ctx = zmq.Context()
-            self._auth = start_authenticator(self.config.fabric, self._ctx)
+            configured_auth = start_authenticator(self.config.fabric, self._ctx)
+            self._auth = self.engine.authenticate(self._ctx, configured_auth)
             self.broker = Broker(self._addresses, self._ctx, listener)
             try:
                 self.broker.start()
             except RuntimeError as exc:
                 hint = " (is another session using fabric.port?)" if listener is not None else ""
                 raise LaunchError(f"config {self.config.source}: {exc}{hint}") from exc
-            if listener is not None:
+            if configured is not None:
                 log.info("%s", describe_listener(self.config.fabric, self._auth))
             self._thread = threading.Thread(target=self._supervise, name="ether-supervisor", daemon=True)
             self._thread.start()
@@ -425,3 +424,4 @@ class Launcher(Supervision):
         if self._fabric_file is not None:
             remove_state(self._fabric_file)
             self._fabric_file = None
+        self.engine.close()

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ether_medium import topics
-from ether_medium.config import EtherConfig, RestartPolicy
+from ether_medium.config import EtherConfig, PlacementConfig, RestartPolicy
 from ether_medium.errors import EnvelopeError
 from ether_medium.fabric import shm
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.process import ChildProcess
-from ether_medium.logs import get_logger, print_remote
+from ether_medium.logs import get_logger, print_remote, print_stdout
 from ether_medium.problems import ProblemLog, kind_of
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ class Child:
     restart_at: float | None = None
     started_at: float = 0.0
     history: list[int] = field(default_factory=list)
+    placement: PlacementConfig | None = None  # on a cluster; None: on the tap process's machine
+    where: str = ""  # the node it runs on, as the engine names it ("" for this machine)
 
 
 class Supervision:
@@ -70,7 +72,7 @@ class Supervision:
     # what the supervisor thread receives (see _on_message)
     SUPERVISED: tuple[str, ...] = (
         topics.LOG, topics.READY, topics.DONE, topics.BYE, topics.JOIN, topics.RECORDER_PROGRESS,
-        topics.HEALTH, topics.DEVICE,
+        topics.HEALTH, topics.DEVICE, topics.STDOUT,
         topics.STATUS,
     )
     recorder_stall_s = 5.0  # at shutdown, stop the recorder after this long without progress...
@@ -184,20 +186,32 @@ class Supervision:
         self._sup_live.set()
         try:
             while not self._sup_stop.is_set():
-                try:
-                    env = client.recv(0.02)
-                except EnvelopeError as exc:
-                    self.sup_problems.report(kind_of(str(exc)), f"dropped a malformed fabric message: {exc}",
-                                             logging.ERROR)
-                    continue
-                if env is not None and env.topic == topics.STATUS:
-                    self._answer_status(client, env.reply_to, env.request_id)
-                elif env is not None:
-                    self._dispatch(env)
+                self._receive(client, 0.02)
                 self._watch(client)
         finally:
             client.close(bye=False)
             self._sup = None
+
+    def _receive(self, client: FabricClient, timeout: float) -> None:
+        """Take one message (waiting up to ``timeout``) and act on it."""
+        try:
+            env = client.recv(timeout)
+        except EnvelopeError as exc:
+            self.sup_problems.report(kind_of(str(exc)), f"dropped a malformed fabric message: {exc}",
+                                     logging.ERROR)
+            return
+        if env is not None and env.topic == topics.STATUS:
+            self._answer_status(client, env.reply_to, env.request_id)
+        elif env is not None:
+            self._dispatch(env)
+
+    def _settle(self, client: FabricClient, child: Child, limit_s: float = 0.5) -> None:
+        """Before a clean exit (code 0) is judged: take in what is already on its way, the child's own
+        ``Ether.bye`` or the session's ``Ether.shutdown`` (a process can exit before the supervisor has read
+        the message that told it to), for at most ``limit_s``."""
+        deadline = time.monotonic() + limit_s
+        while not self.stopping and child.name not in self._byes and time.monotonic() < deadline:
+            self._receive(client, 0.01)
 
     def _dispatch(self, env: Envelope) -> None:
         """:meth:`_on_message`, for any envelope: one whose values cannot be used (a log level of Infinity,
@@ -215,6 +229,9 @@ class Supervision:
             return
         if topic == topics.HEALTH:
             self.health_log.on_report(data)
+            return
+        if topic == topics.STDOUT:
+            print_stdout(data)
             return
         if topic == topics.DEVICE:
             self.health_log.on_device(data)
@@ -261,6 +278,7 @@ class Supervision:
                     "restarting" if c.restart_at is not None else f"exited ({c.exit_code})",
                     "restarts": c.restarts,
                     "up_s": now - c.started_at if c.exit_code is None else None,
+                    **({"node": c.where} if c.where else {}),  # where a cluster engine placed it
                 }
                 for c in self.children.values()
             ]
@@ -306,6 +324,8 @@ class Supervision:
                 code = proc.poll()
                 if code is None:
                     continue
+                if code == 0:
+                    self._settle(client, child)
                 self._exited(child, code)
                 if self.stopping and code == 0:
                     continue

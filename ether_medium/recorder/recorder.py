@@ -245,6 +245,8 @@ class Recorder:
                 sock.setsockopt(zmq.LINGER, 0)
             sub.setsockopt(zmq.RCVHWM, 0)
             pub.setsockopt(zmq.LINGER, 1000)  # the last progress report leaves before the process exits
+            for sock in (sub, pub):
+                self.addresses.secure(sock)  # CURVE keys, when it reaches the broker over TCP (cluster)
             sub.connect(self.addresses.subscribe)
             pub.connect(self.addresses.publish)
             for prefix in self.selection.prefixes():
