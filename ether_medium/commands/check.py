@@ -39,8 +39,8 @@ def main(args: argparse.Namespace) -> int:
     from ether_medium.wiring import check_wiring
 
     wiring = check_wiring(cfg)
-    for problem in wiring:
-        print(f"{cfg.source}: {problem}", file=sys.stderr)
+    for found in wiring:
+        print(f"{cfg.source}: {found}", file=sys.stderr)
     errors = sum(1 for p in wiring if p.severity == "error")
     if errors:
         many = "s" * (errors != 1)
