@@ -101,6 +101,28 @@ def check_protocol_vectors():
         assert framing.encode_frame(body) == frame, name
 
 
+def check_keyed_vectors():
+    """ether_lite.keyed (HMAC-SHA256 on this interpreter's sha256) gives the proof and frames of keyed.json."""
+    from ether_lite import keyed
+
+    data = _load("keyed.json")
+    key = keyed.Key(data["key"])
+    nonce = _unhex(data["nonce_hex"])
+    h = data["hello"]
+    assert _hex(key.proof(nonce, h["device_id"], h["boot_id"])) == h["proof_hex"]
+    for v in data["frames"]:
+        body = _unhex(v["body_hex"])
+        buf = bytearray(len(body) + keyed.TRAILER)
+        buf[: len(body)] = body
+        d = v["direction"].encode()
+        n = key.seal(buf, 0, len(body), d, v["ctr"], nonce)
+        assert framing.encode_frame(bytes(buf[:n])) == _unhex(v["hex"]), v
+        assert key.open(buf, n, d, nonce, v["ctr"] - 1) == v["ctr"]
+        assert key.open(buf, n, d, nonce, v["ctr"]) == -1
+        buf[0] ^= 1
+        assert key.open(buf, n, d, nonce, -1) == -1
+
+
 def check_protocol_bad_frames():
     data = _load("protocol.json")
     for v in data["bad_frames"]:

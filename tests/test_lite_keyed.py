@@ -1,0 +1,114 @@
+"""tests/vectors/keyed.json: the keyed-link vectors of PROTOCOL.md ("Keyed links"), and ether_lite.keyed.
+
+The vectors are defined here and written with ``.venv/bin/python tests/test_lite_keyed.py``; a test checks
+the file is up to date. ether_lite.keyed's HMAC is checked against the standard library's ``hmac`` here,
+and against the vectors under MicroPython (tests/micropython/lite_checks.py, check_keyed_vectors).
+"""
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import cbor2
+import pytest
+
+from ether_lite import framing
+from ether_lite import protocol as p
+from ether_lite.keyed import DEVICE, HOST, PROOF, TRAILER, Key
+
+PATH = Path(__file__).resolve().parent / "vectors" / "keyed.json"
+KEY = "correct horse battery staple"
+NONCE = bytes(range(0xA0, 0xA8))
+
+
+def _sealed(msg: object, direction: bytes, ctr: int) -> dict[str, object]:
+    body = bytes(cbor2.dumps(msg, canonical=True))
+    buf = bytearray(len(body) + TRAILER)
+    buf[: len(body)] = body
+    n = Key(KEY).seal(buf, 0, len(body), direction, ctr, NONCE)
+    return {
+        "direction": direction.decode(),
+        "ctr": ctr,
+        "message": msg,
+        "body_hex": body.hex(),
+        "hex": framing.encode_frame(bytes(buf[:n])).hex(),
+    }
+
+
+def build() -> dict[str, object]:
+    return {
+        "about": (
+            "Keyed links of PROTOCOL.md. key: UTF-8 text; nonce: the host's QUERY nonce; proof: the HELLO's "
+            "last element; frames: hex is the whole frame COBS(body + ctr + mac + CRC16) + 00"
+        ),
+        "key": KEY,
+        "nonce_hex": NONCE.hex(),
+        "query_hex": framing.encode_frame(bytes(cbor2.dumps([p.QUERY, NONCE]))).hex(),
+        "hello": {
+            "device_id": "e6614103e7452d2f",
+            "boot_id": 123456789,
+            "proof_hex": Key(KEY).proof(NONCE, "e6614103e7452d2f", 123456789).hex(),
+        },
+        "frames": [
+            _sealed([p.PUB, 0x1234 << 14 | 3 << 5 | 1, 21.5], DEVICE, 1),
+            _sealed([p.ACK, 7, 0], DEVICE, 2),
+            _sealed([p.PING, 42], HOST, 1),
+        ],
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), indent=1) + "\n"
+
+
+def test_vectors_file_is_up_to_date() -> None:
+    assert PATH.read_text(encoding="utf-8") == render(), (
+        "regenerate: .venv/bin/python tests/test_lite_keyed.py"
+    )
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"x" * 64, b"y" * 65, "text key"])
+def test_hmac_matches_the_standard_library(key: bytes | str) -> None:
+    raw = key.encode() if isinstance(key, str) else key
+    want = hmac.new(raw, b"abcdef", hashlib.sha256).digest()
+    assert Key(key).hmac(b"abc", b"", b"def") == want
+
+
+def test_proof_is_the_documented_hmac() -> None:
+    want = hmac.new(KEY.encode(), b"ether-hello" + NONCE + b"dev" + (7).to_bytes(4, "big"), hashlib.sha256)
+    assert Key(KEY).proof(NONCE, "dev", 7) == want.digest()[:PROOF]
+    assert Key("other").proof(NONCE, "dev", 7) != Key(KEY).proof(NONCE, "dev", 7)
+    assert Key(KEY).proof(bytes(8), "dev", 7) != Key(KEY).proof(NONCE, "dev", 7)
+
+
+def test_sealed_frames_open_once_in_their_direction_only() -> None:
+    data = json.loads(PATH.read_text(encoding="utf-8"))
+    key = Key(KEY)
+    for v in data["frames"]:
+        raw = framing.decode_frame(bytes.fromhex(v["hex"]))
+        n = len(raw)
+        d = v["direction"].encode()
+        assert raw[: n - TRAILER].hex() == v["body_hex"]
+        assert key.open(raw, n, d, NONCE, v["ctr"] - 1) == v["ctr"]
+        assert key.open(raw, n, d, NONCE, v["ctr"]) == -1  # a replay
+        assert key.open(raw, n, DEVICE if d == HOST else HOST, NONCE, -1) == -1  # reflected
+        assert key.open(raw, n, d, bytes(8), -1) == -1  # another session
+        assert Key("wrong key").open(raw, n, d, NONCE, -1) == -1
+        for i in range(n):  # any flipped bit
+            bad = bytearray(raw)
+            bad[i] ^= 0x01
+            assert key.open(bad, n, d, NONCE, -1) == -1
+        assert key.open(raw, TRAILER, d, NONCE, -1) == -1  # too short to hold a body
+
+
+def test_an_unkeyed_frame_is_refused() -> None:
+    body = bytes(cbor2.dumps([p.PUB, 1, 21.5], canonical=True))
+    padded = body + bytes(TRAILER)
+    assert Key(KEY).open(padded, len(padded), DEVICE, NONCE, -1) == -1
+    assert Key(KEY).open(body, len(body), DEVICE, NONCE, -1) == -1
+
+
+if __name__ == "__main__":
+    PATH.write_text(render(), encoding="utf-8")
+    print("wrote", PATH)
