@@ -74,3 +74,30 @@ class Key:
         if diff or ctr <= last_ctr:
             return -1
         return ctr
+
+
+def start(node, key):
+    """Make ``node`` keyed (``Node(..., key=...)``): its key, nonce and counters (ether_lite.node)."""
+    node._key = Key(key)
+    node._nonce = b""  # until the host's first QUERY [9, nonce]
+    node._tx = 0  # counter of the next frame sent
+    node._rx = -1  # counter of the last frame taken
+    node.refused = 0  # frames dropped because their trailer did not verify
+
+
+def received(node, body, n):
+    """Check a received keyed frame: the length of its body proper, or -1 when it was dropped (counted
+    in ``node.refused``) or was the QUERY ``[9, nonce]`` that starts a session (answered here)."""
+    new = n == 11 + TRAILER and body[0] == 0x82 and body[1] == 9 and body[2] == 0x48  # [9, 8 bytes]
+    nonce = bytes(body[3:11]) if new else node._nonce
+    ctr = node._key.open(body, n, HOST, nonce, -1 if new else node._rx)
+    if ctr < 0:
+        node.refused += 1
+        return -1
+    node._rx = ctr
+    if new:
+        node._nonce = nonce
+        node._tx = 0
+        node.hello()
+        return -1
+    return n - TRAILER

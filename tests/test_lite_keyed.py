@@ -109,6 +109,102 @@ def test_an_unkeyed_frame_is_refused() -> None:
     assert Key(KEY).open(body, len(body), DEVICE, NONCE, -1) == -1
 
 
+class _KeyedHost:
+    """The host end of a memory link to a keyed Node, sealing and opening frames with ``key``."""
+
+    def __init__(self, key: str, node_key: str | None = KEY) -> None:
+        from ether_lite import Node, ether_pub
+        from ether_lite.links.memory import memory_pair
+
+        class Thermo:
+            @ether_pub()
+            def read(self) -> float:
+                return 21.5
+
+        self.thermo = Thermo()
+        self.dev, self.end = memory_pair()
+        self.node = Node([self.thermo], self.dev, device_id="dev", boot_id=7, key=node_key)
+        self.key = Key(key)
+        self.nonce = b""
+        self.tx = 0
+        self.rx = -1
+        self.dec = framing.FrameDecoder()
+
+    def send(self, msg: object, *, seal: bool = True) -> None:
+        body = bytes(cbor2.dumps(msg, canonical=True))
+        buf = bytearray(len(body) + TRAILER)
+        buf[: len(body)] = body
+        n = self.key.seal(buf, 0, len(body), HOST, self.tx, self.nonce) if seal else len(body)
+        self.tx += 1
+        f = framing.encode_frame(bytes(buf[:n]))
+        self.end.write(f, len(f))
+
+    def query(self, nonce: bytes) -> None:
+        self.nonce, self.tx, self.rx = nonce, 0, -1
+        self.send([p.QUERY, nonce])
+
+    def recv(self) -> list[list[object]]:
+        self.node.poll()
+        buf = bytearray(4096)
+        n = self.end.readinto(buf)
+        out = []
+        for raw in self.dec.frames(bytes(buf[:n])):
+            ctr = self.key.open(raw, len(raw), DEVICE, self.nonce, self.rx)
+            out.append(["refused"] if ctr < 0 else cbor2.loads(raw[: len(raw) - TRAILER]))
+            self.rx = max(self.rx, ctr)
+        return out
+
+
+def test_a_keyed_node_proves_its_hello_and_seals_every_frame() -> None:
+    h = _KeyedHost(KEY)
+    first = h.recv()  # HELLO on connect: no nonce yet, so the proof is over the empty nonce
+    assert first[0][0] == p.HELLO and first[0][-1] == Key(KEY).proof(b"", "dev", 7)
+    h.query(NONCE)
+    hello, describe = h.recv()
+    assert hello[:3] == [p.HELLO, "dev", 7] and hello[-1] == Key(KEY).proof(NONCE, "dev", 7)
+    assert describe[0] == p.DESCRIBE
+    h.send([p.PING, 42])
+    (pong,) = h.recv()
+    assert pong[:2] == [p.PONG, 42]
+    h.node.publish(h.thermo.read)
+    *describe_again, pub = h.recv()  # the first reading defines the fields: DESCRIBE again, then PUB
+    assert [m[0] for m in describe_again] == [p.DESCRIBE]
+    assert pub[0] == p.PUB and pub[2] == 21.5
+    assert h.node.refused == 0
+
+
+def test_a_keyed_node_refuses_and_counts_frames_without_the_key() -> None:
+    h = _KeyedHost(KEY)
+    h.recv()
+    h.query(NONCE)
+    h.recv()
+    h.send([p.PING, 1], seal=False)  # no trailer
+    assert h.recv() == [] and h.node.refused == 1
+    h.tx -= 1
+    h.send([p.PING, 2])  # a replayed counter
+    h.tx -= 1
+    h.send([p.PING, 3])
+    assert h.recv() == [[p.PONG, 2, pytest.approx(0, abs=1 << 30)]] and h.node.refused == 2
+    spoof = _KeyedHost("wrong key", node_key=KEY)
+    spoof.query(NONCE)  # a QUERY without the key neither starts a session nor is answered
+    assert len(spoof.recv()) == 2  # only the HELLO and DESCRIBE sent on connect
+    assert spoof.node.refused == 1 and spoof.node._nonce == b""
+    h.key = Key("wrong key")
+    h.query(bytes(8))
+    assert h.recv() == [] and h.node.refused == 3
+    h.key = Key(KEY)
+    h.nonce = NONCE  # the device kept its session
+    h.tx = 10
+    h.send([p.PING, 4])
+    assert [m[:2] for m in h.recv()] == [[p.PONG, 4]]
+
+
+def test_a_host_without_the_key_gets_nothing_it_can_verify() -> None:
+    h = _KeyedHost("wrong key")
+    h.query(NONCE)
+    assert all(m == ["refused"] for m in h.recv())
+
+
 if __name__ == "__main__":
     PATH.write_text(render(), encoding="utf-8")
     print("wrote", PATH)

@@ -102,7 +102,7 @@ def check_protocol_vectors():
 
 
 def check_keyed_vectors():
-    """ether_lite.keyed (HMAC-SHA256 on this interpreter's sha256) gives the proof and frames of keyed.json."""
+    """ether_lite.keyed (HMAC-SHA256 on this interpreter's sha256) makes the proof and frames in keyed.json"""
     from ether_lite import keyed
 
     data = _load("keyed.json")
@@ -121,6 +121,37 @@ def check_keyed_vectors():
         assert key.open(buf, n, d, nonce, v["ctr"]) == -1
         buf[0] ^= 1
         assert key.open(buf, n, d, nonce, -1) == -1
+
+
+def check_keyed_node_answers_only_its_key():
+    """A Node with a key (on this interpreter's sha256) answers a sealed QUERY [9, nonce] with a HELLO
+    whose proof verifies, and refuses an unsealed PING."""
+    from ether_lite import keyed
+
+    key = keyed.Key("k")
+    dev, end = memory_pair()
+    node = Node([Thermometer()], dev, device_id="kd", boot_id=5, key="k")
+    dec = framing.FrameDecoder()
+    buf = bytearray(2048)
+    node.poll()
+    end.readinto(buf)  # the HELLO sent on connect
+    nonce = b"\x01\x02\x03\x04\x05\x06\x07\x08"
+    for msg, sealed in (([protocol.PING, 1], False), ([protocol.QUERY, nonce], True)):
+        body = cbor.dumps(msg)
+        out = bytearray(len(body) + keyed.TRAILER)
+        out[: len(body)] = body
+        n = key.seal(out, 0, len(body), keyed.HOST, 0, nonce) if sealed else len(body)
+        f = framing.encode_frame(bytes(out[:n]))
+        end.write(f, len(f))
+    node.poll()
+    n = end.readinto(buf)
+    frames = list(dec.frames(buf[:n]))
+    assert node.refused == 1, node.refused
+    hello = frames[0]
+    assert key.open(hello, len(hello), keyed.DEVICE, nonce, -1) == 0
+    msg = cbor.loads(hello[: len(hello) - keyed.TRAILER])
+    assert msg[0] == protocol.HELLO and msg[-1] == key.proof(nonce, "kd", 5), msg
+    node.close()
 
 
 def check_protocol_bad_frames():
