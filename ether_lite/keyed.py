@@ -88,16 +88,18 @@ def start(node, key):
 def received(node, body, n):
     """Check a received keyed frame: the length of its body proper, or -1 when it was dropped (counted
     in ``node.refused``) or was the QUERY ``[9, nonce]`` that starts a session (answered here)."""
-    new = n == 11 + TRAILER and body[0] == 0x82 and body[1] == 9 and body[2] == 0x48  # [9, 8 bytes]
-    nonce = bytes(body[3:11]) if new else node._nonce
+    q = n == 11 + TRAILER and body[0] == 0x82 and body[1] == 9 and body[2] == 0x48  # [9, 8 bytes]
+    nonce = bytes(body[3:11]) if q else node._nonce
+    new = q and nonce != node._nonce  # a copy of the QUERY that started this session continues it
     ctr = node._key.open(body, n, HOST, nonce, -1 if new else node._rx)
     if ctr < 0:
         node.refused += 1
         return -1
     node._rx = ctr
-    if new:
-        node._nonce = nonce
-        node._tx = 0
+    if q:
+        if new:
+            node._nonce = nonce
+            node._tx = 0
         node.hello()
         return -1
     return n - TRAILER

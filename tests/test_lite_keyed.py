@@ -173,6 +173,15 @@ def test_a_keyed_node_proves_its_hello_and_seals_every_frame() -> None:
     assert h.node.refused == 0
 
 
+def test_a_second_copy_of_the_query_continues_the_session() -> None:
+    h = _KeyedHost(KEY)
+    h.recv()
+    h.query(NONCE)
+    h.send([p.QUERY, NONCE])  # hosts send a QUERY twice when frames get lost
+    msgs = h.recv()
+    assert [m[0] for m in msgs] == [p.HELLO, p.DESCRIBE] * 2 and h.node.refused == 0
+
+
 def test_a_keyed_node_refuses_and_counts_frames_without_the_key() -> None:
     h = _KeyedHost(KEY)
     h.recv()
