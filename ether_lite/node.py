@@ -146,11 +146,12 @@ class Node:
     def log(self, text, level=_INFO):
         """One LOG frame; text beyond 240 bytes of UTF-8 is cut (on a character boundary) and ends in '…'."""
         text = str(text)
+        limit = _LOG_MAX if self._key is None else _LOG_MAX - 12  # a keyed frame's trailer takes 12
         # a character takes at most 4 bytes: only a longer text may need cutting (done in report)
-        if len(text) > _LOG_MAX // 4 and len(text.encode("utf-8")) > _LOG_MAX:
+        if len(text) > limit // 4 and len(text.encode("utf-8")) > limit:
             from ether_lite import report
 
-            text = report.fit(text, _LOG_MAX)
+            text = report.fit(text, limit)
             _drop("report")
         self.send([_LOG, level, text])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from pathlib import Path
 
 import cbor2
 import pytest
@@ -61,7 +62,26 @@ def test_a_keyed_board_attaches_and_spoofed_hello_and_pubs_are_refused() -> None
             dev.stop()
 
 
-def test_an_unkeyed_pub_from_the_boards_address_is_refused() -> None:
+def test_a_keyed_board_that_resets_is_attached_again_at_once(tmp_path: Path) -> None:
+    """On a serial link (a pty): the board's start frames (sealed before it has a session) bring the host's
+    new QUERY [9, nonce] at once, not after the lease."""
+    sink = RecordingSink()
+    dev = DeviceProcess(tmp_path / "tty", device_id="board-k", key=KEY)
+    try:
+        mgr = LinkManager("thermo1", dev.url, sink, device_id="board-k", key=KEY)
+        with LoopThread(mgr):
+            sink.wait(lambda: mgr.state == ATTACHED, timeout_s=5, what="the keyed board attached")
+            dev.reset()
+            sink.wait(lambda: sink.count("attached") == 2, timeout_s=3, what="attached again after reset")
+            assert [e for e in sink.events if e[0] == "detached"] == [
+                ("detached", ("thermo1", "device reset"))
+            ]
+            assert mgr.counters.unkeyed == 0
+    finally:
+        dev.stop()
+
+
+def test_an_unkeyed_pub_or_ack_from_the_boards_address_is_refused() -> None:
     """A frame without the key from the address the board attached from (a forged source address, or
     another program on the board's host): refused and counted; the board stays attached."""
     sink, link, mgr = _rig(KEY)
@@ -102,7 +122,8 @@ def test_an_unkeyed_pub_from_the_boards_address_is_refused() -> None:
             send([protocol.PUB, protocol.pack_ref(0, 1, 0), -999.0], sealed=False)
             tx -= 2
             send([protocol.PUB, protocol.pack_ref(0, 1, 0), -999.0])  # the last PUB's counter: a replay
-            sink.wait(lambda: mgr.counters.unkeyed == 2, what="the unkeyed and replayed PUBs refused")
+            send([protocol.ACK, 1, protocol.ACK_OK], sealed=False)  # a spoofed ACK
+            sink.wait(lambda: mgr.counters.unkeyed == 3, what="the unkeyed and replayed PUBs refused")
             assert len(sink.pubs_of("wifi1")) == 1 and mgr.state == ATTACHED
     finally:
         board.close()

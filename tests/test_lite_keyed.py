@@ -173,6 +173,16 @@ def test_a_keyed_node_proves_its_hello_and_seals_every_frame() -> None:
     assert h.node.refused == 0
 
 
+def test_a_keyed_node_cuts_long_log_lines_to_fit_the_trailer() -> None:
+    h = _KeyedHost(KEY)
+    h.recv()
+    h.query(NONCE)
+    h.recv()
+    h.node.log("x" * 300)
+    (line,) = h.recv()
+    assert line[0] == p.LOG and line[2].endswith("…") and len(line[2].encode()) <= 228
+
+
 def test_a_second_copy_of_the_query_continues_the_session() -> None:
     h = _KeyedHost(KEY)
     h.recv()

@@ -27,9 +27,12 @@ class HostKey:
         self.nonce = b""  # no session until the first QUERY [9, nonce]
         self.tx = 0  # counter of the next frame sent
         self.rx = -1  # counter of the last frame taken
+        self.old_nonce = b""  # the session before this one: its late frames are dropped quietly
+        self.board_started = False  # set when a frame came that the board sealed before it had a session
 
     def new_session(self) -> list[Any]:
         """The QUERY ``[9, nonce]`` that opens a session with a fresh nonce (counters start again)."""
+        self.old_nonce = self.nonce
         self.nonce = os.urandom(8)
         self.tx = 0
         self.rx = -1
@@ -44,13 +47,22 @@ class HostKey:
 
     def open(self, body: bytes) -> tuple[bytes | None, str]:
         """The body proper of a received keyed frame, or None and why it is refused (``""``: dropped
-        quietly, a frame the board sealed before it had a session). A HELLO comes back without its proof,
-        once the proof verified."""
+        quietly, a frame the board sealed before it had a session, or in the session before this one). A
+        HELLO comes back without its proof, once the proof verified."""
         if not self.nonce:
             return None, "no session yet (the host's QUERY with a nonce is on its way)"
         ctr = self.key.open(body, len(body), keyed.DEVICE, self.nonce, self.rx)
         if ctr < 0 and self.key.open(body, len(body), keyed.DEVICE, b"", -1) >= 0:
-            return None, ""  # what the board sent on start, before it had the session's nonce: not a fault
+            # what the board sent on start, before it had a session: not a fault; its HELLO (one a boot)
+            # asks for a new session
+            self.board_started = self.board_started or (len(body) > 1 and body[1] == protocol.HELLO)
+            return None, ""
+        if (
+            ctr < 0
+            and self.old_nonce
+            and self.key.open(body, len(body), keyed.DEVICE, self.old_nonce, -1) >= 0
+        ):
+            return None, ""  # the board's answer to the session before: it gets this one's QUERY next
         if ctr < 0:
             return None, (
                 "its MAC does not verify: a sender without this device's key, a replay, or a board with "

@@ -316,7 +316,7 @@ class LinkManager:
             self._peer_changed(now)
         bodies = self.inbound.bodies(data)
         if bodies and self.keying is not None:
-            bodies = self._unsealed(bodies)
+            bodies = self._unsealed(bodies, now)
         if bodies:
             self.conn.last_rx = now
             for body in bodies:
@@ -329,16 +329,21 @@ class LinkManager:
                 if self.state == CLOSED:
                     return
 
-    def _unsealed(self, bodies: list[bytes]) -> list[bytes]:
+    def _unsealed(self, bodies: list[bytes], now: float) -> list[bytes]:
         """The bodies proper of keyed frames whose MAC (and HELLO proof) verify; the rest dropped, counted
-        (``unkeyed``) and logged (rate-limited)."""
+        (``unkeyed``) and logged (rate-limited). A frame the board sealed before it had a session (it has
+        just started) is dropped quietly and brings a new session at once."""
         assert self.keying is not None
         out = []
         for body in bodies:
             inner, why = self.keying.open(body)
             if inner is not None:
                 out.append(inner)
-            elif why:
+            elif not why:
+                if self.keying.board_started:  # the board (re)started: a new session at once
+                    self.keying.board_started = False
+                    self.attach.want_hello(now)
+            else:
                 self.counters.unkeyed += 1
                 self.problems.report("unkeyed", f"refused a frame from {self.link.where} (device key): {why}")
         return out
