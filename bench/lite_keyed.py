@@ -59,7 +59,7 @@ def main() -> None:
             timeout=120,
         )
     sys.stdout.write(proc.stdout + proc.stderr)
-    print("bytes per keyed frame: +12 (4 counter + 8 MAC); HELLO +17 (proof); host QUERY +9 (nonce)")
+    print("bytes per keyed frame: +12 (4 counter + 8 MAC); HELLO +18 (proof, sessions); QUERY +9 (nonce)")
 
 
 if __name__ == "__main__":

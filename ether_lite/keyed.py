@@ -5,10 +5,12 @@ frames without a key are byte for byte what they were. HMAC-SHA256 is built here
 (MicroPython and CircuitPython have no ``hmac`` module, and their hash objects have no ``copy()``).
 
 - HELLO proof: ``HMAC(key, "ether-hello" ‖ nonce ‖ device_id ‖ boot_id)[:16]``, the host's nonce from its
-  QUERY ``[9, nonce]``.
+  QUERY ``[9, nonce]``, then the device's count of sessions this boot.
 - Every other frame of a keyed link carries a trailer after its CBOR body, inside the CRC:
-  ``ctr`` (4 bytes, big-endian, per direction, from 0 after each nonce) ‖ ``HMAC(key, nonce ‖ dir ‖ ctr ‖
-  body)[:8]``, ``dir`` being ``b"D"`` for device → host and ``b"H"`` for host → device. A receiver takes a
+  ``ctr`` (4 bytes, big-endian, per direction, from 0 after each nonce) ‖ ``HMAC(key, n ‖ dir ‖ ctr ‖
+  body)[:8]``, ``dir`` being ``b"D"`` for device → host and ``b"H"`` for host → device, ``n`` the nonce
+  (host → device, but for the QUERY itself: nonce ‖ boot_id ‖ session count, so no recorded session
+  replays). A receiver takes a
   frame only if its MAC verifies and its ``ctr`` is above the last one it took in that direction.
 """
 
@@ -82,6 +84,8 @@ def start(node, key):
     node._nonce = b""  # until the host's first QUERY [9, nonce]
     node._tx = 0  # counter of the next frame sent
     node._rx = -1  # counter of the last frame taken
+    node._sess = 0  # sessions taken this boot (said in HELLO; host -> device MACs cover it)
+    node._hnonce = b""  # what host -> device MACs cover besides the nonce: nonce, boot_id, session
     node.refused = 0  # frames dropped because their trailer did not verify
 
 
@@ -89,7 +93,7 @@ def received(node, body, n):
     """Check a received keyed frame: the length of its body proper, or -1 when it was dropped (counted
     in ``node.refused``) or was the QUERY ``[9, nonce]`` that starts a session (answered here)."""
     q = n == 11 + TRAILER and body[0] == 0x82 and body[1] == 9 and body[2] == 0x48  # [9, 8 bytes]
-    nonce = bytes(body[3:11]) if q else node._nonce
+    nonce = bytes(body[3:11]) if q else node._hnonce
     new = q and nonce != node._nonce  # a copy of the QUERY that started this session continues it
     ctr = node._key.open(body, n, HOST, nonce, -1 if new else node._rx)
     if ctr < 0:
@@ -100,6 +104,8 @@ def received(node, body, n):
         if new:
             node._nonce = nonce
             node._tx = 0
+            node._sess += 1
+            node._hnonce = nonce + struct.pack(">II", node.boot_id, node._sess)
         node.hello()
         return -1
     return n - TRAILER

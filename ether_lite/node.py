@@ -139,6 +139,7 @@ class Node:
         hello = [_HELLO, self.device_id, self.boot_id, self.firmware, len(self.endpoints), clock.TICKS_PERIOD]
         if self._key is not None:
             hello.append(self._key.proof(self._nonce, self.device_id, self.boot_id))
+            hello.append(self._sess)
         self.send(hello)
         for ep in self.endpoints:
             self.send(ep[:6])

@@ -114,7 +114,7 @@ def test_an_unkeyed_pub_or_ack_from_the_boards_address_is_refused() -> None:
                 board.sendto(framing.encode_frame(bytes(buf[:n])), to)
 
             hello = protocol.hello("board-k", 3, "test", 1, 1 << 30)
-            send([*hello, key.proof(nonce, "board-k", 3)])
+            send([*hello, key.proof(nonce, "board-k", 3), 1])
             send(protocol.describe(0, "Thermometer.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"]], 0.1))
             sink.wait(lambda: mgr.state == ATTACHED, what="attach with a proven HELLO")
             send([protocol.PUB, protocol.pack_ref(0, 0, 0), 21.5])

@@ -8,6 +8,7 @@ and against the vectors under MicroPython (tests/micropython/lite_checks.py, che
 import hashlib
 import hmac
 import json
+import struct
 from pathlib import Path
 
 import cbor2
@@ -40,7 +41,8 @@ def build() -> dict[str, object]:
     return {
         "about": (
             "Keyed links of PROTOCOL.md. key: UTF-8 text; nonce: the host's QUERY nonce; proof: the HELLO's "
-            "last element; frames: hex is the whole frame COBS(body + ctr + mac + CRC16) + 00"
+            "7th element; frames: hex is the whole frame COBS(body + ctr + mac + CRC16) + 00, the MAC over "
+            "the nonce alone"
         ),
         "key": KEY,
         "nonce_hex": NONCE.hex(),
@@ -126,6 +128,7 @@ class _KeyedHost:
         self.node = Node([self.thermo], self.dev, device_id="dev", boot_id=7, key=node_key)
         self.key = Key(key)
         self.nonce = b""
+        self.hnonce = b""  # host -> device frames: nonce, boot_id and the session count of the HELLO
         self.tx = 0
         self.rx = -1
         self.dec = framing.FrameDecoder()
@@ -134,7 +137,9 @@ class _KeyedHost:
         body = bytes(cbor2.dumps(msg, canonical=True))
         buf = bytearray(len(body) + TRAILER)
         buf[: len(body)] = body
-        n = self.key.seal(buf, 0, len(body), HOST, self.tx, self.nonce) if seal else len(body)
+        opener = body[:3] == b"\x82\x09\x48"
+        nonce = self.nonce if opener else self.hnonce
+        n = self.key.seal(buf, 0, len(body), HOST, self.tx, nonce) if seal else len(body)
         self.tx += 1
         f = framing.encode_frame(bytes(buf[:n]))
         self.end.write(f, len(f))
@@ -150,7 +155,10 @@ class _KeyedHost:
         out = []
         for raw in self.dec.frames(bytes(buf[:n])):
             ctr = self.key.open(raw, len(raw), DEVICE, self.nonce, self.rx)
-            out.append(["refused"] if ctr < 0 else cbor2.loads(raw[: len(raw) - TRAILER]))
+            msg = ["refused"] if ctr < 0 else cbor2.loads(raw[: len(raw) - TRAILER])
+            if msg[0] == p.HELLO and len(msg) == 8:
+                self.hnonce = self.nonce + struct.pack(">II", msg[2], msg[7])
+            out.append(msg)
             self.rx = max(self.rx, ctr)
         return out
 
@@ -158,10 +166,10 @@ class _KeyedHost:
 def test_a_keyed_node_proves_its_hello_and_seals_every_frame() -> None:
     h = _KeyedHost(KEY)
     first = h.recv()  # HELLO on connect: no nonce yet, so the proof is over the empty nonce
-    assert first[0][0] == p.HELLO and first[0][-1] == Key(KEY).proof(b"", "dev", 7)
+    assert first[0][0] == p.HELLO and first[0][6:] == [Key(KEY).proof(b"", "dev", 7), 0]
     h.query(NONCE)
     hello, describe = h.recv()
-    assert hello[:3] == [p.HELLO, "dev", 7] and hello[-1] == Key(KEY).proof(NONCE, "dev", 7)
+    assert hello[:3] == [p.HELLO, "dev", 7] and hello[6:] == [Key(KEY).proof(NONCE, "dev", 7), 1]
     assert describe[0] == p.DESCRIBE
     h.send([p.PING, 42])
     (pong,) = h.recv()
@@ -213,9 +221,39 @@ def test_a_keyed_node_refuses_and_counts_frames_without_the_key() -> None:
     assert h.recv() == [] and h.node.refused == 3
     h.key = Key(KEY)
     h.nonce = NONCE  # the device kept its session
+    h.hnonce = NONCE + struct.pack(">II", 7, 1)
     h.tx = 10
     h.send([p.PING, 4])
     assert [m[:2] for m in h.recv()] == [[p.PONG, 4]]
+
+
+def test_a_recorded_session_replayed_to_the_device_is_refused() -> None:
+    """The host -> device MACs cover the board's boot_id and its count of sessions: replaying a recorded
+    QUERY and PING (or DELIVER) starts another session on the board, in which the recorded PING fails."""
+    h = _KeyedHost(KEY)
+    h.recv()
+    recorded = []
+    write = h.end.write
+
+    def tap(buf: bytes, n: int = -1) -> None:
+        recorded.append(bytes(buf[: len(buf) if n < 0 else n]))
+        write(buf, n)
+
+    h.end.write = tap  # type: ignore[method-assign]
+    h.query(NONCE)
+    h.recv()
+    h.send([p.PING, 9])
+    assert [m[:2] for m in h.recv()] == [[p.PONG, 9]]
+    h.end.write = write  # type: ignore[method-assign]
+    h.query(bytes(8))  # a later session
+    h.recv()
+    for frame in recorded:  # the attacker replays the whole recorded session
+        h.end.write(frame, len(frame))
+    h.node.poll()
+    buf = bytearray(4096)
+    n = h.end.readinto(buf)
+    kinds = [cbor2.loads(r[: len(r) - TRAILER])[0] for r in h.dec.frames(bytes(buf[:n]))]
+    assert p.PONG not in kinds and h.node.refused == 1, kinds
 
 
 def test_a_host_without_the_key_gets_nothing_it_can_verify() -> None:

@@ -10,6 +10,7 @@ boards run, checked against the standard library's in tests/test_lite_keyed.py.
 from __future__ import annotations
 
 import os
+import struct
 from typing import Any
 
 import cbor2
@@ -27,6 +28,7 @@ class HostKey:
         self.nonce = b""  # no session until the first QUERY [9, nonce]
         self.tx = 0  # counter of the next frame sent
         self.rx = -1  # counter of the last frame taken
+        self.hnonce = b""  # what host -> device MACs cover: nonce, the board's boot_id and session count
         self.old_nonce = b""  # the session before this one: its late frames are dropped quietly
         self.board_started = False  # set when a frame came that the board sealed before it had a session
 
@@ -34,6 +36,7 @@ class HostKey:
         """The QUERY ``[9, nonce]`` that opens a session with a fresh nonce (counters start again)."""
         self.old_nonce = self.nonce
         self.nonce = os.urandom(8)
+        self.hnonce = self.nonce  # until the HELLO says the board's session count
         self.tx = 0
         self.rx = -1
         return [protocol.QUERY, self.nonce]
@@ -41,7 +44,8 @@ class HostKey:
     def seal(self, body: bytes) -> bytes:
         buf = bytearray(len(body) + keyed.TRAILER)
         buf[: len(body)] = body
-        n = self.key.seal(buf, 0, len(body), keyed.HOST, self.tx, self.nonce)
+        opener = body[:3] == b"\x82\x09\x48"  # the QUERY [9, nonce]: sealed with the nonce alone
+        n = self.key.seal(buf, 0, len(body), keyed.HOST, self.tx, self.nonce if opener else self.hnonce)
         self.tx += 1
         return bytes(buf[:n])
 
@@ -79,11 +83,14 @@ class HostKey:
             msg = cbor2.loads(inner)
         except Exception:  # cbor2 raises several types; the dispatcher reports the body
             return inner, ""
-        if not (type(msg) is list and len(msg) == 7 and msg[0] == protocol.HELLO):
+        if not (type(msg) is list and len(msg) == 8 and msg[0] == protocol.HELLO):
             return None, "a HELLO without its proof (a board whose ether_lite has no key?)"
-        did, boot, proof = msg[1], msg[2], msg[6]
+        did, boot, proof, sess = msg[1], msg[2], msg[6], msg[7]
+        if not (type(sess) is int and 0 <= sess < 2**32):
+            return None, "a HELLO without its session count"
         if not (isinstance(did, str) and type(boot) is int and 0 <= boot < 2**32 and type(proof) is bytes):
             return inner, ""  # malformed: the dispatcher says what is wrong with it
         if proof != self.key.proof(self.nonce, did, boot):
             return None, f"the proof of its HELLO (device id {did!r}) does not verify for this session"
+        self.hnonce = self.nonce + struct.pack(">II", boot, sess)
         return bytes(cbor2.dumps(msg[:6], canonical=True)), ""
