@@ -79,3 +79,20 @@ def test_graph_check_exits_1_on_errors(tmp_path: Path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert f"{cfg}: error: Nobody.sends" in out and "wiring: 3 error(s)" in out
     assert sys.modules.get("observe_apps") is not None
+
+
+def test_check_runs_the_wiring_checks_after_the_pre_flight(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ether check``: a config that can run but is wired wrong exits 1 with each wiring error; warnings
+    alone leave it at 0 (counted in the ok line)."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    assert ether(["check", "examples/config/demo_rig.yaml"]) == 0
+    assert "1 wiring warning" in capsys.readouterr().out
+    import yaml
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(CONFIG))
+    assert ether(["check", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert f"{cfg}: error: Nobody.sends" in err and "3 wiring errors" in err
