@@ -18,16 +18,18 @@ from ether_lite.endpoints import ether_pub, ether_sub
 from ether_lite.node import Node, _drop, log
 
 
-def run(*objs, link="usb_cdc", device_id=None, until=None):
+def run(*objs, link="usb_cdc", device_id=None, until=None, key=None):
     """Serve the decorated methods of ``objs`` over ``link`` (a spec such as ``"usb_cdc"``, ``"uart"``,
-    ``"udp://host:port"``, ``"stdio"``, a pyserial URL, or a link object) until ``until()`` is true."""
+    ``"udp://host:port"``, ``"stdio"``, a pyserial URL, or a link object) until ``until()`` is true.
+    ``key`` (bytes or text, shared with the host's config) makes every frame carry a MAC (PROTOCOL.md 6.1;
+    the board needs ``hashlib`` or ``adafruit_hashlib``)."""
     from ether_lite.links import open_link
 
     opened = open_link(link)
     # a board keeps the chosen link module, not the code that chose it (RAM: ether_lite.node._drop)
     del open_link
     _drop("links")
-    node = Node(objs, opened, device_id=device_id)
+    node = Node(objs, opened, device_id=device_id, key=key)
     try:
         node.run(until)
     finally:

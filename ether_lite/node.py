@@ -83,16 +83,21 @@ class Node:
     ``readinto(buf) -> int`` (non-blocking), ``write(buf, n)`` and optionally ``connected``, ``wait(ms)``
     and ``eof`` (see ``ether_lite.links``)."""
 
-    def __init__(self, objs, link, device_id=None, boot_id=None):
+    def __init__(self, objs, link, device_id=None, boot_id=None, key=None):
         # The constructor's work is done once, so its code lives in ether_lite.startup (dropped again:
         # the RAM it takes goes back to the user's code). startup.init sets every attribute the methods
         # below use: endpoints, device_id, boot_id, firmware, the buffers, the encoder, the frame decoder.
         from ether_lite import startup
 
         try:
-            startup.init(self, objs, link, device_id, boot_id, __version__)
+            startup.init(self, objs, link, device_id, boot_id, __version__, key)
         finally:
             _drop("startup")
+        self._key = None
+        if key is not None:  # PROTOCOL.md 6.1: only a keyed node loads ether_lite.keyed (it needs hashlib)
+            from ether_lite import keyed
+
+            keyed.start(self, key)
         for obj in self.objs:
             _eps._NODES[id(obj)] = self
         _LOGGERS.append(self)
@@ -120,25 +125,34 @@ class Node:
         if msg is not None:
             enc.n = 0
             enc.encode(msg)
-        self.link.write(self._frame, encode_in_place(self._frame, enc.n))
+        n = enc.n
+        if self._key is not None:  # the trailer of a keyed frame (PROTOCOL.md 6.1)
+            n = self._key.seal(self._frame, 1, n, b"D", self._tx, self._nonce)
+            self._tx += 1
+        self.link.write(self._frame, encode_in_place(self._frame, n))
         self.sent += 1
 
     def hello(self):
         """HELLO and every DESCRIBE (on start, on connect, on QUERY), after a 0x00 that flushes any
         partial frame left on the line. No other frame goes between them (PROTOCOL.md, DESCRIBE)."""
         self.link.write(b"\x00", 1)
-        self.send([_HELLO, self.device_id, self.boot_id, self.firmware, len(self.endpoints), clock.TICKS_PERIOD])
+        hello = [_HELLO, self.device_id, self.boot_id, self.firmware, len(self.endpoints), clock.TICKS_PERIOD]
+        if self._key is not None:
+            hello.append(self._key.proof(self._nonce, self.device_id, self.boot_id))
+            hello.append(self._sess)
+        self.send(hello)
         for ep in self.endpoints:
             self.send(ep[:6])
 
     def log(self, text, level=_INFO):
         """One LOG frame; text beyond 240 bytes of UTF-8 is cut (on a character boundary) and ends in '…'."""
         text = str(text)
+        limit = _LOG_MAX if self._key is None else _LOG_MAX - 12  # a keyed frame's trailer takes 12
         # a character takes at most 4 bytes: only a longer text may need cutting (done in report)
-        if len(text) > _LOG_MAX // 4 and len(text.encode("utf-8")) > _LOG_MAX:
+        if len(text) > limit // 4 and len(text.encode("utf-8")) > limit:
             from ether_lite import report
 
-            text = report.fit(text, _LOG_MAX)
+            text = report.fit(text, limit)
             _drop("report")
         self.send([_LOG, level, text])
 
@@ -270,6 +284,12 @@ class Node:
         only when their DESCRIBEs were lost; bad input; a PING in an unusual encoding) is decoded by
         ``ether_lite.cbor_decoder``, then answered by ``ether_lite.receive``: each imported for it and dropped
         again, one after the other, so that neither stays in a board's RAM, nor both at once."""
+        if self._key is not None:
+            from ether_lite import keyed
+
+            n = keyed.received(self, body, n)
+            if n < 0:
+                return
         b0 = body[0]
         if n == 2 and b0 == 0x81 and body[1] == _QUERY:  # [9]
             return self.hello()

@@ -42,7 +42,7 @@ _DUE = const(11)
 _TYPE_CODES = "fibsya"  # float int bool str bytes any (protocol.FIELD_TYPES)
 
 
-def init(node, objs, link, device_id, boot_id, version):
+def init(node, objs, link, device_id, boot_id, version, key=None):
     """Make ``node`` (``ether_lite.node.Node.__init__``): every attribute its methods use."""
     if not isinstance(objs, (list, tuple)):
         objs = (objs,)
@@ -50,7 +50,8 @@ def init(node, objs, link, device_id, boot_id, version):
     node.link = link
     # the frame being sent: the encoder writes its body from byte 1 on, framed in place (framing_core)
     node._frame = bytearray(MAX_FRAME)
-    node._enc = Encoder(memoryview(node._frame)[1 : MAX_BODY + 1])
+    # a keyed frame keeps 12 bytes of its 256 for the trailer (PROTOCOL.md 6.1)
+    node._enc = Encoder(memoryview(node._frame)[1 : MAX_BODY + 1 - (0 if key is None else 12)])
     node.endpoints = eps = find_endpoints(objs, node._enc)
     ident = identity(objs, version)
     node.device_id = device_id or ident[0]

@@ -32,6 +32,7 @@ from ether_lite import Node, ether_pub, ether_sub, log
 from ether_lite.links.pipe import PipeLink
 
 device_id, link_path, every, version = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+key = os.environ.get("ETHER_TEST_DEVICE_KEY")  # PROTOCOL.md 6.1: a keyed board
 
 class Thermometer:
     def __init__(self):
@@ -78,7 +79,7 @@ boot = None
 if link_path.startswith("udp://"):   # a board on the network: no pty; "unplug" = off the network
     from ether_lite.links import open_link
     while True:
-        node = Node(thermo, open_link(link_path), device_id=device_id, boot_id=boot)
+        node = Node(thermo, open_link(link_path), device_id=device_id, boot_id=boot, key=key)
         boot = node.boot_id
         print("BOOT %d" % boot, flush=True)
         node.run(until=lambda: flags["plug"] or flags["reset"])
@@ -111,7 +112,7 @@ while True:
                 if msg[0] & 15 == protocol.QUERY:
                     os.write(m, framing.encode_frame(body))
         sys.exit(0)
-    node = Node(thermo, PipeLink(m, m), device_id=device_id, boot_id=boot)
+    node = Node(thermo, PipeLink(m, m), device_id=device_id, boot_id=boot, key=key)
     boot = node.boot_id
     print("BOOT %d" % boot, flush=True)
     node.run(until=lambda: flags["plug"] or flags["reset"])
@@ -141,11 +142,19 @@ class DeviceProcess:
     """An ether_lite Thermometer in its own process on a pty, reachable through ``link_path``."""
 
     def __init__(
-        self, link_path: Path | str, device_id: str, every_s: float = 0.05, version: int = 1
+        self,
+        link_path: Path | str,
+        device_id: str,
+        every_s: float = 0.05,
+        version: int = 1,
+        key: str | None = None,
     ) -> None:
         self.link_path = link_path
         self.device_id = device_id
         env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env.pop("ETHER_TEST_DEVICE_KEY", None)
+        if key is not None:
+            env["ETHER_TEST_DEVICE_KEY"] = key
         self.proc = subprocess.Popen(
             [sys.executable, "-c", DEVICE_SCRIPT, device_id, str(link_path), str(every_s), str(version)],
             stdout=subprocess.PIPE,

@@ -49,6 +49,8 @@ ALLOWED_IN = {
     "links/serial.py": {"serial"},
     "links/node_stdio.py": {"binascii", "ether_host_io"},
     "framing.py": {"binascii"},  # host side: crc_hqx where it exists, the core's crc16 otherwise
+    # imported only when a device has a key (PROTOCOL.md 6.1): boards with hashlib or adafruit_hashlib
+    "keyed.py": {"hashlib", "adafruit_hashlib"},
 }
 # Allowed only inside try/except ImportError (annotations on CPython)
 ONLY_GUARDED = {"typing"}

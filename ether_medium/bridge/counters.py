@@ -24,6 +24,7 @@ class LinkCounters:
     internal_errors: int = 0  # bodies whose handling raised (a bridge bug): dropped, the bridge runs on
     strangers: int = 0  # datagrams dropped: from another address than the board's after its HELLO
     wrong_hellos: int = 0  # HELLOs dropped on a datagram link: another device id than the board's
+    unkeyed: int = 0  # frames refused on a keyed link: MAC, counter or HELLO proof does not verify
     version_errors: int = 0  # messages of another protocol version
     published: int = 0  # device PUBs forwarded into the fabric
     sequence_gaps: int = 0  # PUBs lost per the sequence numbers (datagram links: not come within 1 s)

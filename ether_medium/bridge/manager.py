@@ -44,6 +44,7 @@ from ether_medium.bridge.endpoints import Endpoint
 from ether_medium.bridge.identity import DeviceInfo, Identity
 from ether_medium.bridge.inbound import Inbound
 from ether_medium.bridge.ingest import Ingest, Reading
+from ether_medium.bridge.keying import HostKey
 from ether_medium.bridge.links import Link, exposure_problem, open_link
 from ether_medium.errors import LinkLost, LinkURLError
 from ether_medium.problems import ProblemLog, shown
@@ -82,8 +83,10 @@ class LinkManager:
         logger: logging.Logger | None = None,
         ping_interval_s: float = 1.0,
         lease_s: float = 3.5,
+        key: str | bytes | None = None,
     ) -> None:
         self.name = name
+        self.keying = HostKey(key) if key else None  # PROTOCOL.md 6.1: every frame sealed and checked
         self.link = open_link(link, device=name, device_id=device_id) if isinstance(link, str) else link
         exposed = exposure_problem(self.link, device_id)
         if exposed is not None:
@@ -289,15 +292,20 @@ class LinkManager:
         self.counters.bytes_out += len(frame)
 
     def _send(self, msg: list[Any]) -> None:
-        self._write(framing.encode_frame(cbor2.dumps(msg, canonical=True)))
+        body = cbor2.dumps(msg, canonical=True)
+        if self.keying is not None:
+            body = self.keying.seal(body)
+        self._write(framing.encode_frame(body))
 
     def _send_query(self, now: float) -> None:
         """The QUERY :class:`Attach` asks for now, if any: bare until the HELLO came, then for the topic ids
         still missing."""
         ids = self.attach.query_due(now)
         if ids is not None:
+            # keyed: a bare QUERY opens a new session (every copy of it the same nonce)
+            query = self.keying.new_session() if self.keying is not None and not ids else protocol.query(ids)
             for _ in range(self.attach.copies):
-                self._send(protocol.query(ids))
+                self._send(query)
 
     # ================================================================ device -> host
     def _feed(self, data: bytes, now: float) -> None:
@@ -307,6 +315,8 @@ class LinkManager:
         if self.link.datagram and self.link.where != self.conn.last_peer:
             self._peer_changed(now)
         bodies = self.inbound.bodies(data)
+        if bodies and self.keying is not None:
+            bodies = self._unsealed(bodies, now)
         if bodies:
             self.conn.last_rx = now
             for body in bodies:
@@ -318,6 +328,25 @@ class LinkManager:
                     self.inbound.escaped(body, exc, now)
                 if self.state == CLOSED:
                     return
+
+    def _unsealed(self, bodies: list[bytes], now: float) -> list[bytes]:
+        """The bodies proper of keyed frames whose MAC (and HELLO proof) verify; the rest dropped, counted
+        (``unkeyed``) and logged (rate-limited). A frame the board sealed before it had a session (it has
+        just started) is dropped quietly and brings a new session at once."""
+        assert self.keying is not None
+        out = []
+        for body in bodies:
+            inner, why = self.keying.open(body)
+            if inner is not None:
+                out.append(inner)
+            elif not why:
+                if self.keying.board_started:  # the board (re)started: a new session at once
+                    self.keying.board_started = False
+                    self.attach.want_hello(now)
+            else:
+                self.counters.unkeyed += 1
+                self.problems.report("unkeyed", f"refused a frame from {self.link.where} (device key): {why}")
+        return out
 
     def _stranger(self, data: bytes) -> None:
         self.counters.bytes_in += len(data)

@@ -203,6 +203,14 @@ class DeviceConfig(_Strict):
         "sim:module:Class (simulated board), cmd:COMMAND (a child whose stdin/stdout is the link)"
     )
     device_id: str | None = Field(None, description="the stable id the device must report in HELLO")
+    key: str | None = Field(
+        None,
+        min_length=1,
+        repr=False,
+        description="shared secret of a keyed link (PROTOCOL.md 6.1): the board runs run(..., key=) with the "
+        "same text; its HELLO must prove it and every frame carries a MAC, so a spoofed HELLO, PUB or ACK is "
+        "refused (the board needs hashlib or adafruit_hashlib)",
+    )
     topics: dict[str, str] = Field(default_factory=dict, description="described topic -> fabric topic")
     ping_interval_s: float = Field(1.0, gt=0, description="time-sync PING period")
     lease_s: float = Field(3.5, gt=0, description="silence after which the device counts as gone")

@@ -101,6 +101,59 @@ def check_protocol_vectors():
         assert framing.encode_frame(body) == frame, name
 
 
+def check_keyed_vectors():
+    """ether_lite.keyed (HMAC-SHA256 on this interpreter's sha256) makes the proof and frames in keyed.json"""
+    from ether_lite import keyed
+
+    data = _load("keyed.json")
+    key = keyed.Key(data["key"])
+    nonce = _unhex(data["nonce_hex"])
+    h = data["hello"]
+    assert _hex(key.proof(nonce, h["device_id"], h["boot_id"])) == h["proof_hex"]
+    for v in data["frames"]:
+        body = _unhex(v["body_hex"])
+        buf = bytearray(len(body) + keyed.TRAILER)
+        buf[: len(body)] = body
+        d = v["direction"].encode()
+        n = key.seal(buf, 0, len(body), d, v["ctr"], nonce)
+        assert framing.encode_frame(bytes(buf[:n])) == _unhex(v["hex"]), v
+        assert key.open(buf, n, d, nonce, v["ctr"] - 1) == v["ctr"]
+        assert key.open(buf, n, d, nonce, v["ctr"]) == -1
+        buf[0] ^= 1
+        assert key.open(buf, n, d, nonce, -1) == -1
+
+
+def check_keyed_node_answers_only_its_key():
+    """A Node with a key (on this interpreter's sha256) answers a sealed QUERY [9, nonce] with a HELLO
+    whose proof verifies, and refuses an unsealed PING."""
+    from ether_lite import keyed
+
+    key = keyed.Key("k")
+    dev, end = memory_pair()
+    node = Node([Thermometer()], dev, device_id="kd", boot_id=5, key="k")
+    dec = framing.FrameDecoder()
+    buf = bytearray(2048)
+    node.poll()
+    end.readinto(buf)  # the HELLO sent on connect
+    nonce = b"\x01\x02\x03\x04\x05\x06\x07\x08"
+    for msg, sealed in (([protocol.PING, 1], False), ([protocol.QUERY, nonce], True)):
+        body = cbor.dumps(msg)
+        out = bytearray(len(body) + keyed.TRAILER)
+        out[: len(body)] = body
+        n = key.seal(out, 0, len(body), keyed.HOST, 0, nonce) if sealed else len(body)
+        f = framing.encode_frame(bytes(out[:n]))
+        end.write(f, len(f))
+    node.poll()
+    n = end.readinto(buf)
+    frames = list(dec.frames(buf[:n]))
+    assert node.refused == 1, node.refused
+    hello = frames[0]
+    assert key.open(hello, len(hello), keyed.DEVICE, nonce, -1) == 0
+    msg = cbor.loads(hello[: len(hello) - keyed.TRAILER])
+    assert msg[0] == protocol.HELLO and msg[6:] == [key.proof(nonce, "kd", 5), 1], msg
+    node.close()
+
+
 def check_protocol_bad_frames():
     data = _load("protocol.json")
     for v in data["bad_frames"]:
