@@ -1,5 +1,5 @@
-"""A user's board program type-checks against ether_lite as pip installs it: the wheel carries ``py.typed`` and
-the stubs, so ``mypy --strict`` sees typed decorators and ``run()`` (PEP 561), not an untyped package."""
+"""A user's board program type-checks against ether_lite as pip installs it: the wheel carries ``py.typed``
+and the stubs, so ``mypy --strict`` sees typed decorators and ``run()`` (PEP 561), not an untyped package."""
 
 import subprocess
 import sys
