@@ -10,6 +10,7 @@ import pytest
 
 import ether_lite
 from ether_lite import clock, endpoints, framing, links, node, protocol
+from ether_lite.links import pipe, udp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +49,8 @@ STUBBED = [
     (endpoints, "endpoints.pyi"),
     (framing, "framing.pyi"),
     (links, "links/__init__.pyi"),
+    (pipe, "links/pipe.pyi"),
+    (udp, "links/udp.pyi"),
     (node, "node.pyi"),
     (protocol, "protocol.pyi"),
 ]
