@@ -167,7 +167,7 @@ def slow_recorder(ctx: Any) -> int:
     from collections.abc import Callable
 
     from ether_medium.recorder import recorder, service
-    from ether_medium.recorder.store import ROW_WIDTH
+    from ether_medium.recorder.schema import ROW_WIDTH
     from ether_medium.recorder.writer import BatchWriter
 
     per_row = float(os.environ["ETHER_TEST_S_PER_ROW"])

@@ -60,7 +60,8 @@ from ether_medium.fabric.envelope import (
     encode,
 )
 from ether_medium.problems import ProblemLog, kind_of
-from ether_medium.recorder.store import ROW_WIDTH, Store
+from ether_medium.recorder.schema import ROW_WIDTH
+from ether_medium.recorder.store import Store
 from ether_medium.recorder.writer import BatchWriter
 
 __all__ = ["Recorder", "RecordingSummary", "TopicSelection", "run_recorder"]
