@@ -166,7 +166,7 @@ def slow_recorder(ctx: Any) -> int:
     backlog, ``Ether.shutdown`` included, waits in the socket)."""
     from collections.abc import Callable
 
-    from ether_medium.recorder import recorder, service
+    from ether_medium.recorder import receiver, service
     from ether_medium.recorder.schema import ROW_WIDTH
     from ether_medium.recorder.writer import BatchWriter
 
@@ -180,7 +180,7 @@ def slow_recorder(ctx: Any) -> int:
 
         BatchWriter._insert = slow_insert  # type: ignore[method-assign]
     else:
-        parser = recorder.row_parser
+        parser = receiver.row_parser
 
         def slow_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
             row, count = parser(), [0]
@@ -193,5 +193,5 @@ def slow_recorder(ctx: Any) -> int:
 
             return slow_row
 
-        recorder.row_parser = slow_parser  # type: ignore[assignment]
+        receiver.row_parser = slow_parser  # type: ignore[assignment]
     return service.main(ctx)
