@@ -45,10 +45,10 @@ BOARD_LINK = "links/usb_cdc.py"
 def deployed_modules(all_modules: list[str]) -> tuple[list[str], str]:
     """What `ether deploy` copies to a board, by ether_medium's deploy rule (every module imported from
     ether_lite/__init__.py, imports inside functions included, less DESKTOP_ONLY)."""
-    from ether_medium.deploy.drive import _core_files
+    from ether_medium.deploy.board_files import board_files
 
     lite = ROOT / "ether_lite"
-    return [p.relative_to(lite).as_posix() for p in _core_files(lite)], "ether deploy's rule"
+    return [p.relative_to(lite).as_posix() for p in board_files(lite)], "ether deploy's rule"
 
 
 def line(label: str, value: str, target: str = "") -> None:

@@ -156,9 +156,10 @@ def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
 
 def frozen_manifest() -> str:
     """A FROZEN_MANIFEST freezing what `ether deploy` copies to lib/ether_lite into the firmware."""
-    from ether_medium.deploy.drive import ETHER_LITE, _core_files
+    from ether_medium.deploy.board_files import board_files
+    from ether_medium.deploy.deployment import ETHER_LITE
 
-    files = [p.relative_to(ETHER_LITE).as_posix() for p in _core_files()]
+    files = [p.relative_to(ETHER_LITE).as_posix() for p in board_files(ETHER_LITE)]
     return f"package('ether_lite', files={files!r}, base_path={str(ETHER_LITE.parent)!r}, opt=3)\n"
 
 
@@ -170,13 +171,15 @@ def frozen_interpreter() -> tuple[Path | None, str]:
     import hashlib
     import os
 
+    from ether_medium.deploy.board_files import board_files
     from ether_medium.deploy.compiler import BUILT_MPY_CROSS
-    from ether_medium.deploy.drive import _core_files
+    from ether_medium.deploy.deployment import ETHER_LITE
 
     out = BUILT_MPY_CROSS.parent.parent
     exe = out / "bin" / "circuitpython-frozen"
     manifest = frozen_manifest()
-    digest = hashlib.sha256(manifest.encode() + b"".join(p.read_bytes() for p in _core_files())).hexdigest()
+    sources = b"".join(p.read_bytes() for p in board_files(ETHER_LITE))
+    digest = hashlib.sha256(manifest.encode() + sources).hexdigest()
     stamp = out / "frozen.stamp"
     if exe.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return exe, ""
