@@ -30,6 +30,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from fabric_nodes import pair_instances  # noqa: E402
+from result_files import wait_for_result  # noqa: E402
+
 SEED = str(ROOT / "examples" / "config" / "dual_processors.yaml")
 
 
@@ -41,26 +44,13 @@ def throughput(count: int, cluster: dict[str, Any] | None, spawn: bool = False) 
 
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "result.json")
-        config: dict[str, Any] = {
-            "instances": {
-                "subscriber": {
-                    "class_path": "fabric_nodes.BenchSubscriber", "kwargs": {"count": count, "out": out}
-                },
-                "publisher": {"class_path": "fabric_nodes.BenchPublisher", "kwargs": {"count": count}},
-            }
-        }
+        config: dict[str, Any] = {"instances": pair_instances(count, out)}
         if cluster is not None:
             config["cluster"] = cluster
         ether.tap(config=config)
         try:
             ether.start()
-            deadline = time.monotonic() + 300
-            while not os.path.exists(out):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the throughput run did not finish")
-                time.sleep(0.01)
-            with open(out) as fh:
-                result = json.load(fh)
+            result = wait_for_result(out, "throughput run")
         finally:
             ether.shutdown()
             os.environ.pop("ETHER_START_METHOD", None)

@@ -1,0 +1,36 @@
+"""How a benchmark's instances hand their figures back: a subscriber instance writes them as one JSON file
+when it has seen everything (atomically, by rename: ``fabric_nodes.BenchSubscriber``, ``array_nodes``), and
+the benchmark process waits here until every file it expects is there."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["wait_for_result", "wait_for_results"]
+
+
+def wait_for_results(
+    paths: Sequence[str | Path], what: str, timeout_s: float = 300.0
+) -> list[dict[str, Any]]:
+    """The JSON of every file in ``paths``, once all exist; :class:`TimeoutError` naming ``what`` (the
+    benchmark) after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not all(os.path.exists(p) for p in paths):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the {what} did not finish within {timeout_s:g} s")
+        time.sleep(0.01)
+    results = []
+    for p in paths:
+        with open(p) as fh:
+            results.append(json.load(fh))
+    return results
+
+
+def wait_for_result(path: str | Path, what: str, timeout_s: float = 300.0) -> dict[str, Any]:
+    """The JSON of ``path`` once it exists (see :func:`wait_for_results`)."""
+    return wait_for_results([path], what, timeout_s)[0]
