@@ -142,6 +142,19 @@ class Publisher:
         self.sock.close()
 
 
+@contextlib.contextmanager
+def publisher(addresses: BrokerAddresses, name: str, *topics: str) -> Iterator[Publisher]:
+    """A :class:`Publisher` named ``name``, once subscriptions covering each of ``topics`` reached it; closed
+    at exit."""
+    pub = Publisher(addresses, name)
+    try:
+        for topic in topics:
+            pub.wait_for_subscriber(topic)
+        yield pub
+    finally:
+        pub.close()
+
+
 def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """Read the recording database with a fresh connection, as another program would."""
     conn = sqlite3.connect(db, timeout=30)
