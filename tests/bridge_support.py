@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from conftest import stop_process
+
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import LinkManager, Reading
 
@@ -208,13 +210,7 @@ class DeviceProcess:
         return self.boot_id
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 3.0)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
@@ -451,13 +447,7 @@ class ScriptedDevice:
                 raise AssertionError(f"host sent no frame of kind {kind}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 3.0)
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
                 f.close()
