@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from fabric_nodes import pair_instances  # noqa: E402
-from result_files import wait_for_results  # noqa: E402
+from result_files import run_for_results  # noqa: E402
 
 MB4 = 4 * 1024 * 1024
 
@@ -113,8 +113,6 @@ def raw(count: int, subs: int, window: int) -> float:
 # -- the fabric -----------------------------------------------------------------------------------------
 def fabric(count: int, subs: int, kind: str = "copy", rate_hz: float = 0.0,
            extra: dict[str, Any] | None = None, window: int = 4) -> list[dict[str, Any]]:
-    from ether_medium import ether
-
     with tempfile.TemporaryDirectory() as d:
         outs = [os.path.join(d, f"sub{k}.json") for k in range(subs)]
         instances: dict[str, Any] = {
@@ -124,17 +122,11 @@ def fabric(count: int, subs: int, kind: str = "copy", rate_hz: float = 0.0,
         instances["publisher"] = {"class_path": "array_nodes.ArrayPublisher",
                                   "kwargs": {"count": count, "kind": kind, "rate_hz": rate_hz,
                                              "subs": subs, "window": window}}
-        ether.tap(config={"instances": instances, **(extra or {})})
-        try:
-            ether.start()
-            return wait_for_results(outs, "array benchmark")
-        finally:
-            ether.shutdown()
+        return run_for_results({"instances": instances, **(extra or {})}, outs, "array benchmark")
 
 
 def recording(small_count: int, record: bool, db_dir: str) -> float:
     """Small messages per second while 100 MB/s of arrays flow (and are recorded when ``record``)."""
-    from ether_medium import ether
 
     with tempfile.TemporaryDirectory() as d:
         small_out, array_out = os.path.join(d, "small.json"), os.path.join(d, "arrays.json")
@@ -146,13 +138,8 @@ def recording(small_count: int, record: bool, db_dir: str) -> float:
         }}
         if record:
             config["recording"] = {"path": os.path.join(db_dir, "ether.sqlite"), "topics": ["arrays"]}
-        ether.tap(config=config)
-        try:
-            ether.start()
-            result = wait_for_results([small_out, array_out], "recording benchmark")[0]
-            return float(result["count"] / result["seconds"])
-        finally:
-            ether.shutdown()
+        result = run_for_results(config, [small_out, array_out], "recording benchmark")[0]
+        return float(result["count"] / result["seconds"])
 
 
 def rate(results: list[dict[str, Any]]) -> float:

@@ -31,14 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from fabric_nodes import pair_instances  # noqa: E402
-from result_files import wait_for_result  # noqa: E402
+from result_files import run_for_result  # noqa: E402
 
 SEED = str(ROOT / "examples" / "config" / "dual_processors.yaml")
 
 
 def throughput(count: int, cluster: dict[str, Any] | None, spawn: bool = False) -> float:
-    from ether_medium import ether
-
     if spawn:
         os.environ["ETHER_START_METHOD"] = "spawn"  # fresh interpreters, as the Ray engine's children are
 
@@ -47,12 +45,9 @@ def throughput(count: int, cluster: dict[str, Any] | None, spawn: bool = False) 
         config: dict[str, Any] = {"instances": pair_instances(count, out)}
         if cluster is not None:
             config["cluster"] = cluster
-        ether.tap(config=config)
         try:
-            ether.start()
-            result = wait_for_result(out, "throughput run")
+            result = run_for_result(config, out, "throughput run")
         finally:
-            ether.shutdown()
             os.environ.pop("ETHER_START_METHOD", None)
     return float(result["count"]) / float(result["seconds"])
 

@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 
 from fabric_nodes import _pace, pair_instances  # noqa: E402
-from result_files import wait_for_result  # noqa: E402
+from result_files import run_for_result  # noqa: E402
 
 
 # -- raw pyzmq ------------------------------------------------------------------------------------------
@@ -95,16 +95,9 @@ def raw(count: int, rate_hz: float = 0.0) -> dict[str, object]:
 
 # -- the fabric -----------------------------------------------------------------------------------------
 def fabric(count: int, rate_hz: float = 0.0) -> dict[str, object]:
-    from ether_medium import ether
-
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "result.json")
-        ether.tap(config={"instances": pair_instances(count, out, rate_hz)})
-        try:
-            ether.start()
-            return wait_for_result(out, "fabric benchmark")
-        finally:
-            ether.shutdown()
+        return run_for_result({"instances": pair_instances(count, out, rate_hz)}, out, "fabric benchmark")
 
 
 def startup(runs: int, config: Any = None, pause_s: float = 0.2) -> tuple[list[float], list[float]]:

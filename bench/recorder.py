@@ -120,22 +120,15 @@ def recorded_rate(db: Path) -> tuple[float, float, float]:
 
 def _fabric_rate(count: int, tmp: Path, record: bool) -> float:
     """Messages/s at a subscriber instance, publisher instance -> subscriber instance, recording on or off."""
-    from ether_medium import ether  # type: ignore[attr-defined]
+    from fabric_nodes import pair_instances
+    from result_files import run_for_result
 
     tag = uuid.uuid4().hex[:8]
     out, db = tmp / f"result-{tag}.json", tmp / f"fabric-{tag}.sqlite"
-    from fabric_nodes import pair_instances
-    from result_files import wait_for_result
-
     config: dict[str, Any] = {"instances": pair_instances(count, out)}
     if record:
         config["recording"] = {"path": str(db), "topics": ["bench"]}
-    ether.tap(config=config)
-    try:
-        ether.start()
-        result = wait_for_result(out, "fabric benchmark")
-    finally:
-        ether.shutdown()
+    result = run_for_result(config, out, "fabric benchmark")
     if record:
         conn = sqlite3.connect(db)
         recorded = conn.execute("SELECT count(*) FROM messages WHERE topic = 'bench'").fetchone()[0]

@@ -1,6 +1,7 @@
 """How a benchmark's instances hand their figures back: a subscriber instance writes them as one JSON file
 when it has seen everything (atomically, by rename: ``fabric_nodes.BenchSubscriber``, ``array_nodes``), and
-the benchmark process waits here until every file it expects is there."""
+the benchmark process waits here until every file it expects is there (:func:`wait_for_results`), or runs a
+whole rig until then (:func:`run_for_results`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["wait_for_result", "wait_for_results"]
+__all__ = ["run_for_result", "run_for_results", "wait_for_result", "wait_for_results"]
 
 
 def wait_for_results(
@@ -34,3 +35,21 @@ def wait_for_results(
 def wait_for_result(path: str | Path, what: str, timeout_s: float = 300.0) -> dict[str, Any]:
     """The JSON of ``path`` once it exists (see :func:`wait_for_results`)."""
     return wait_for_results([path], what, timeout_s)[0]
+
+
+def run_for_results(config: dict[str, Any], paths: Sequence[str | Path], what: str) -> list[dict[str, Any]]:
+    """Tap ``config`` and start it; the JSON of every file in ``paths`` once all are written. The rig is shut
+    down in any case."""
+    from ether_medium import ether
+
+    ether.tap(config=config)
+    try:
+        ether.start()
+        return wait_for_results(paths, what)
+    finally:
+        ether.shutdown()
+
+
+def run_for_result(config: dict[str, Any], path: str | Path, what: str) -> dict[str, Any]:
+    """:func:`run_for_results` with one result file."""
+    return run_for_results(config, [path], what)[0]
