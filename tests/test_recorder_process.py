@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cbor2
 from conftest import wait_until
-from recorder_harness import publisher, query, recorder_process, running_broker, wait_exit
+from recorder_harness import Publisher, publisher, query, recorder_process, running_broker, wait_exit
 
 from ether_medium.recorder.store import Store
 
@@ -21,6 +24,21 @@ def _config(db: Path, topics: list[str] | None = None, **extra: object) -> dict[
     if topics is not None:
         rec["topics"] = topics
     return {"instances": {}, "recording": rec}
+
+
+@contextlib.contextmanager
+def _recording_gen(
+    config: dict[str, object], wait_for: Sequence[str] = ("gen",), topics: Sequence[str] = ("data",),
+    **recorder: Any,
+) -> Iterator[tuple[Any, Publisher]]:
+    """A broker, a recorder process for ``config`` that waits for the byes of ``wait_for``, and the publisher
+    ``gen`` once the recorder's subscriptions to ``topics`` reached it."""
+    with (
+        running_broker() as broker,
+        recorder_process(broker.addresses, config, list(wait_for), **recorder) as proc,
+        publisher(broker.addresses, "gen", *topics) as gen,
+    ):
+        yield proc, gen
 
 
 def _wait_rows(db: Path, n: int) -> None:
@@ -83,11 +101,7 @@ def test_missing_bye_ends_the_drain_at_the_deadline_and_is_noted(tmp_path: Path)
     db = tmp_path / "ether.sqlite"
     sid = str(uuid.uuid4())
     config = _config(db, bye_timeout_s=0.3)
-    with (
-        running_broker() as broker,
-        recorder_process(broker.addresses, config, ["gen", "ghost"], session_id=sid) as proc,
-        publisher(broker.addresses, "gen", "data") as gen,
-    ):
+    with _recording_gen(config, ["gen", "ghost"], session_id=sid) as (proc, gen):
         gen.publish("data", {"value": 1})
         gen.shutdown()
         gen.bye()
@@ -122,11 +136,7 @@ def test_exited_stands_for_a_bye_until_the_process_is_ready_again(tmp_path: Path
 def test_glob_selection(tmp_path: Path) -> None:
     db = tmp_path / "ether.sqlite"
     config = _config(db, topics=["sensor.*", "exact", "Ether.start"])
-    with (
-        running_broker() as broker,
-        recorder_process(broker.addresses, config, ["gen"]) as proc,
-        publisher(broker.addresses, "gen", "sensor.a", "exact") as gen,
-    ):
+    with _recording_gen(config, topics=("sensor.a", "exact")) as (proc, gen):
         for topic in ("sensor.a", "sensor.b", "exact", "exactly", "other.x", "sensor", "Ether.start",
                       "Ether.init", "Ether.log", "Ether.saved"):
             gen.publish(topic, {"v": 1})
@@ -139,11 +149,7 @@ def test_glob_selection(tmp_path: Path) -> None:
 
 def test_malformed_messages_are_counted_and_logged_not_fatal(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "ether.sqlite"
-    with (
-        running_broker() as broker,
-        recorder_process(broker.addresses, _config(db), ["gen"]) as proc,
-        publisher(broker.addresses, "gen", "data") as gen,
-    ):
+    with _recording_gen(_config(db)) as (proc, gen):
         gen.publish("data", {"value": 0})
         gen.send_raw([b"data", b"\xff\x00 not cbor"])
         gen.send_raw([b"data", cbor2.dumps([1, 2, 3])])
@@ -207,11 +213,7 @@ def test_sigint_drains_until_bye(tmp_path: Path) -> None:
     """Ctrl-C reaches every process of the group: the recorder drains instead of dropping the tail."""
     db = tmp_path / "ether.sqlite"
     config = _config(db, bye_timeout_s=20.0)
-    with (
-        running_broker() as broker,
-        recorder_process(broker.addresses, config, ["gen"]) as proc,
-        publisher(broker.addresses, "gen", "data") as gen,
-    ):
+    with _recording_gen(config) as (proc, gen):
         gen.publish("data", {"value": 0})
         assert proc.pid is not None
         os.kill(proc.pid, signal.SIGINT)
@@ -226,11 +228,7 @@ def test_sigint_drains_until_bye(tmp_path: Path) -> None:
 
 def test_service_main_is_the_launcher_entry_point(tmp_path: Path) -> None:
     db = tmp_path / "ether.sqlite"
-    with (
-        running_broker() as broker,
-        recorder_process(broker.addresses, _config(db), ["gen"], via_service=True) as proc,
-        publisher(broker.addresses, "gen", "data") as gen,
-    ):
+    with _recording_gen(_config(db), via_service=True) as (proc, gen):
         gen.publish("data", {"value": 0}, device_time=3.0, device_seq=1)  # no uncertainty given
         gen.shutdown()
         gen.bye()
@@ -262,11 +260,7 @@ def _failing_disk(db: Path) -> None:
 def test_database_failing_until_the_end_counts_the_unwritten_rows(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "ether.sqlite"
     _failing_disk(db)
-    with (
-        running_broker() as broker,
-        recorder_process(broker.addresses, _config(db), ["gen"]) as proc,
-        publisher(broker.addresses, "gen", "data") as gen,
-    ):
+    with _recording_gen(_config(db)) as (proc, gen):
         for i in range(100):
             gen.publish("data", {"value": i})
         _wait_rows(db, 100)
@@ -287,11 +281,7 @@ def test_database_failing_until_the_end_counts_the_unwritten_rows(tmp_path: Path
 def test_database_failure_is_retried_and_nothing_is_lost(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "ether.sqlite"
     _failing_disk(db)
-    with (
-        running_broker() as broker,
-        recorder_process(broker.addresses, _config(db), ["gen"]) as proc,
-        publisher(broker.addresses, "gen", "data") as gen,
-    ):
+    with _recording_gen(_config(db)) as (proc, gen):
         gen.publish("data", {"value": 0})
         _wait_rows(db, 1)
         _disk(db, full=True)
@@ -323,11 +313,7 @@ def _wait_log(capfd, *needles: str) -> str:  # type: ignore[no-untyped-def]
 def test_rows_beyond_the_buffer_are_counted_while_the_database_fails(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "ether.sqlite"
     _failing_disk(db)
-    with (
-        running_broker() as broker,
-        recorder_process(broker.addresses, _config(db, buffer_rows=50), ["gen"]) as proc,
-        publisher(broker.addresses, "gen", "data") as gen,
-    ):
+    with _recording_gen(_config(db, buffer_rows=50)) as (proc, gen):
         _disk(db, full=True)
         for i in range(200):
             gen.publish("data", {"value": i})
