@@ -78,25 +78,36 @@ def open_pty():
 
 thermo = Thermometer()
 boot = None
+
+def serve(link):   # a Node on the link until a signal: True after a reset (a new boot), False if unplugged
+    global boot
+    node = Node(thermo, link, device_id=device_id, boot_id=boot, key=key)
+    boot = node.boot_id
+    print("BOOT %d" % boot, flush=True)
+    node.run(until=lambda: flags["plug"] or flags["reset"])
+    node.close()
+    if flags["reset"]:
+        flags["reset"] = False
+        boot = None
+        return True
+    flags["plug"] = False
+    return False
+
+def wait_for_plug():
+    while not flags["plug"]:
+        signal.pause()
+    flags["plug"] = False
+
 if link_path.startswith("udp://"):   # a board on the network: no pty; "unplug" = off the network
     from ether_lite.links import open_link
     while True:
-        node = Node(thermo, open_link(link_path), device_id=device_id, boot_id=boot, key=key)
-        boot = node.boot_id
-        print("BOOT %d" % boot, flush=True)
-        node.run(until=lambda: flags["plug"] or flags["reset"])
-        node.link.close()
-        node.close()
-        if flags["reset"]:
-            flags["reset"] = False
-            boot = None
-            continue
-        flags["plug"] = False
-        print("UNPLUGGED", flush=True)
-        while not flags["plug"]:
-            signal.pause()
-        flags["plug"] = False
-        print("PTY none", flush=True)
+        link = open_link(link_path)
+        reset = serve(link)
+        link.close()
+        if not reset:
+            print("UNPLUGGED", flush=True)
+            wait_for_plug()
+            print("PTY none", flush=True)
 m, s = open_pty()
 while True:
     if version != 1:   # a device from another release: HELLO of protocol version `version`, then silence
@@ -114,23 +125,13 @@ while True:
                 if msg[0] & 15 == protocol.QUERY:
                     os.write(m, framing.encode_frame(body))
         sys.exit(0)
-    node = Node(thermo, PipeLink(m, m), device_id=device_id, boot_id=boot, key=key)
-    boot = node.boot_id
-    print("BOOT %d" % boot, flush=True)
-    node.run(until=lambda: flags["plug"] or flags["reset"])
-    node.close()
-    if flags["reset"]:
-        flags["reset"] = False
-        boot = None
+    if serve(PipeLink(m, m)):
         continue
-    flags["plug"] = False
     os.unlink(link_path)
     os.close(m)
     os.close(s)
     print("UNPLUGGED", flush=True)
-    while not flags["plug"]:
-        signal.pause()
-    flags["plug"] = False
+    wait_for_plug()
     if os.path.exists(link_path + ".next"):  # comes back under another name (another USB port)
         with open(link_path + ".next") as f:
             new_path = f.read().strip()
