@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -33,6 +32,9 @@ import zmq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from fabric_nodes import pair_instances  # noqa: E402
+from result_files import run_for_results  # noqa: E402
 
 MB4 = 4 * 1024 * 1024
 
@@ -111,8 +113,6 @@ def raw(count: int, subs: int, window: int) -> float:
 # -- the fabric -----------------------------------------------------------------------------------------
 def fabric(count: int, subs: int, kind: str = "copy", rate_hz: float = 0.0,
            extra: dict[str, Any] | None = None, window: int = 4) -> list[dict[str, Any]]:
-    from ether_medium import ether
-
     with tempfile.TemporaryDirectory() as d:
         outs = [os.path.join(d, f"sub{k}.json") for k in range(subs)]
         instances: dict[str, Any] = {
@@ -122,26 +122,11 @@ def fabric(count: int, subs: int, kind: str = "copy", rate_hz: float = 0.0,
         instances["publisher"] = {"class_path": "array_nodes.ArrayPublisher",
                                   "kwargs": {"count": count, "kind": kind, "rate_hz": rate_hz,
                                              "subs": subs, "window": window}}
-        ether.tap(config={"instances": instances, **(extra or {})})
-        try:
-            ether.start()
-            deadline = time.monotonic() + 300
-            while not all(os.path.exists(o) for o in outs):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the array benchmark did not finish")
-                time.sleep(0.01)
-            results = []
-            for o in outs:
-                with open(o) as fh:
-                    results.append(json.load(fh))
-            return results
-        finally:
-            ether.shutdown()
+        return run_for_results({"instances": instances, **(extra or {})}, outs, "array benchmark")
 
 
 def recording(small_count: int, record: bool, db_dir: str) -> float:
     """Small messages per second while 100 MB/s of arrays flow (and are recorded when ``record``)."""
-    from ether_medium import ether
 
     with tempfile.TemporaryDirectory() as d:
         small_out, array_out = os.path.join(d, "small.json"), os.path.join(d, "arrays.json")
@@ -149,25 +134,12 @@ def recording(small_count: int, record: bool, db_dir: str) -> float:
             "arraysub": {"class_path": "array_nodes.ArraySubscriber", "kwargs": {"out": array_out}},
             "arraypub": {"class_path": "array_nodes.ArrayPublisher",
                          "kwargs": {"count": 250, "kind": "copy", "rate_hz": 25.0}},
-            "subscriber": {"class_path": "fabric_nodes.BenchSubscriber",
-                           "kwargs": {"count": small_count, "out": small_out}},
-            "publisher": {"class_path": "fabric_nodes.BenchPublisher", "kwargs": {"count": small_count}},
+            **pair_instances(small_count, small_out),
         }}
         if record:
             config["recording"] = {"path": os.path.join(db_dir, "ether.sqlite"), "topics": ["arrays"]}
-        ether.tap(config=config)
-        try:
-            ether.start()
-            deadline = time.monotonic() + 300
-            while not (os.path.exists(small_out) and os.path.exists(array_out)):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the recording benchmark did not finish")
-                time.sleep(0.01)
-            with open(small_out) as fh:
-                result = json.load(fh)
-            return float(result["count"] / result["seconds"])
-        finally:
-            ether.shutdown()
+        result = run_for_results(config, [small_out, array_out], "recording benchmark")[0]
+        return float(result["count"] / result["seconds"])
 
 
 def rate(results: list[dict[str, Any]]) -> float:

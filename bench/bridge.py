@@ -28,6 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from ether_medium.bridge.loop import BridgeLoop  # noqa: E402
 from ether_medium.bridge.manager import ATTACHED, Delivery, LinkManager  # noqa: E402
+from ether_medium.fabric.process import stop_process  # noqa: E402
 
 DEVICE = textwrap.dedent(r"""
     import os, sys, tty
@@ -107,16 +108,6 @@ def _readline(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> str:
     return proc.stdout.readline().decode().strip()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 class _Null:
     def attached(self, mgr: object) -> None: ...
     def detached(self, mgr: object, reason: str) -> None: ...
@@ -178,7 +169,7 @@ def round_trip(n: int = 3000) -> None:
                 f"p99 {_pct(samples, 99) * 1e3:.3f} ms"
             )
     finally:
-        _stop(dev)
+        stop_process(dev)
 
 
 def _results(path: str, n: int, timeout_s: float) -> list[dict[str, float]]:
@@ -249,7 +240,7 @@ def ingest(rounds: int = 3, count: int = 20_000) -> None:
                 f"(rounds {', '.join(f'{x:.2f}' for x in rs)})   (target >= 0.5)"
             )
     finally:
-        _stop(dev)
+        stop_process(dev)
 
 
 def breakdown(n: int = 20_000) -> None:

@@ -19,53 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ether_lite import cbor, framing, protocol  # noqa: E402
+from thermometer_device import device_py  # noqa: E402
 
 SAMD21_FREE = 17 * 1024  # free heap of a SAMD21 board at the CircuitPython prompt
 GOAL_HEAP_KB = 16  # issue 13: the Thermometer runs in a 16 KB heap, leaving room for a sensor driver
 
-# The issue's minimal device as its code.py: a 1 Hz publisher and a subscriber, served by run(). HostLink
-# stands in for usb_cdc.data (native on a board): each readinto hands over the host's next frames (a PING,
-# a DELIVER to set_led), what the device writes is counted and dropped.
-CODE_PY = r"""
-from ether_lite import ether_pub, ether_sub, run
-
-
-class HostLink:
-    connected = True
-
-    def __init__(self, chunks):
-        self.chunks = chunks
-        self.polls = 0
-
-    def readinto(self, buf):
-        self.polls += 1
-        if not self.chunks:
-            return 0
-        c = self.chunks.pop(0)
-        buf[: len(c)] = c
-        return len(c)
-
-    def write(self, buf, n=-1):
-        pass
-
-
-class Thermometer:
-    @ether_pub(every=1.0)
-    def read(self):
-        return {"celsius": 21.5}
-
-    @ether_sub()
-    def set_led(self, on: bool):
-        self.on = on
-
-
-link = HostLink(CHUNKS)
-thermo = Thermometer()
-node = run(thermo, link=link, until=lambda: link.polls > ROUNDS)
-# HELLO, 2 DESCRIBEs, the read DESCRIBE again (fields learnt), a PUB; per round a PONG and an ACK
-assert node.sent == 5 + 2 * ROUNDS and thermo.on, node.sent
-"""
 ROUNDS = 3  # PING + DELIVER rounds: the receive path is loaded, dropped and loaded again
 
 # Figures in one run, each gc.mem_alloc() after gc.collect(): importing the core, then the device above.
@@ -86,15 +44,9 @@ print("FREE", gc.mem_free())
 """
 
 
-def host_chunks(rounds: int = ROUNDS) -> list[bytes]:
-    """What the host sends, one chunk per poll: a PING and a DELIVER {"on": True} to set_led (topic 1)."""
-    return [framing.encode_frame(cbor.dumps(protocol.ping(i + 1)))
-            + framing.encode_frame(cbor.dumps(protocol.deliver(1, 7 + i, [{"on": True}])))
-            for i in range(rounds)]
-
-
 def code_py() -> str:
-    return CODE_PY.replace("CHUNKS", repr(host_chunks())).replace("ROUNDS", str(ROUNDS))
+    """The issue's minimal device as its code.py (bench/thermometer_device.py)."""
+    return "from ether_lite import ether_pub, ether_sub, run\n\n" + device_py(ROUNDS)
 
 
 def deployed_lib(drive: Path) -> Path:
@@ -156,9 +108,10 @@ def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
 
 def frozen_manifest() -> str:
     """A FROZEN_MANIFEST freezing what `ether deploy` copies to lib/ether_lite into the firmware."""
-    from ether_medium.deploy.drive import ETHER_LITE, _core_files
+    from ether_medium.deploy.board_files import board_files
+    from ether_medium.deploy.deployment import ETHER_LITE
 
-    files = [p.relative_to(ETHER_LITE).as_posix() for p in _core_files()]
+    files = [p.relative_to(ETHER_LITE).as_posix() for p in board_files(ETHER_LITE)]
     return f"package('ether_lite', files={files!r}, base_path={str(ETHER_LITE.parent)!r}, opt=3)\n"
 
 
@@ -170,13 +123,15 @@ def frozen_interpreter() -> tuple[Path | None, str]:
     import hashlib
     import os
 
+    from ether_medium.deploy.board_files import board_files
     from ether_medium.deploy.compiler import BUILT_MPY_CROSS
-    from ether_medium.deploy.drive import _core_files
+    from ether_medium.deploy.deployment import ETHER_LITE
 
     out = BUILT_MPY_CROSS.parent.parent
     exe = out / "bin" / "circuitpython-frozen"
     manifest = frozen_manifest()
-    digest = hashlib.sha256(manifest.encode() + b"".join(p.read_bytes() for p in _core_files())).hexdigest()
+    sources = b"".join(p.read_bytes() for p in board_files(ETHER_LITE))
+    digest = hashlib.sha256(manifest.encode() + sources).hexdigest()
     stamp = out / "frozen.stamp"
     if exe.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return exe, ""

@@ -29,7 +29,8 @@ from typing import Any
 import cbor2
 
 from ether_medium.errors import MissingExtra
-from ether_medium.recorder.store import MessageRow, SessionInfo, Store
+from ether_medium.recorder.schema import MessageRow
+from ether_medium.recorder.store import SessionInfo, Store
 
 __all__ = ["PROVENANCE", "Exported", "MissingExtra", "export_csv", "export_parquet", "file_stem", "flatten"]
 
