@@ -48,17 +48,35 @@ def encode_into(out, body, n=-1):
 class FrameDecoder(_StreamDecoder):
     """The streaming decoder of ``framing_core``, plus ``frames(chunk) -> list of bytes``."""
 
+    def __init__(self):
+        _StreamDecoder.__init__(self)
+        self._tail = b""  # the start of a frame that a later chunk ends (no 0x00 in it), kept by frames()
+
+    def reset(self):
+        self._tail = b""
+        _StreamDecoder.reset(self)
+
+    def feed(self, data, start=0, end=-1):
+        if self._tail:  # what frames() kept goes first, the streaming way (it holds no frame end)
+            tail, self._tail = self._tail, b""
+            _StreamDecoder.feed(self, tail)
+        return _StreamDecoder.feed(self, data, start, end)
+
     def frames(self, data):
         """All complete frame bodies in ``data`` (plus what earlier feeds left), as new ``bytes``.
 
-        Same bodies and counters as calling :meth:`feed` byte by byte; whole frames inside ``data`` are
-        decoded by slices, only a frame begun by an earlier chunk or left unfinished goes through ``feed``.
+        Same bodies and counters as calling :meth:`feed` byte by byte; whole frames are decoded by slices,
+        and so is a frame begun by an earlier chunk (its start is kept as bytes, up to the longest frame);
+        only a longer run without 0x00 goes through ``feed``.
         """
         if type(data) is not bytes:
             data = bytes(data)
         out = []
         pos = 0
-        if self._raw:  # a frame begun by an earlier chunk: finish it the streaming way
+        if self._tail:
+            data = self._tail + data
+            self._tail = b""
+        elif self._raw:  # a frame begun by an earlier chunk, too long to keep: finish it the streaming way
             pos = data.find(b"\0") + 1
             if pos == 0:
                 self.feed(data)
@@ -74,17 +92,29 @@ class FrameDecoder(_StreamDecoder):
                 if body is not None:
                     out.append(body)
         self.length = -1
-        if tail:
+        if len(tail) < MAX_FRAME:
+            self._tail = tail
+        else:
             self.feed(tail)
         return out
 
     def _decode_segment(self, seg):
         """Body of the frame ``seg`` (its bytes before the 0x00, none of them 0), or None (counted)."""
         end = len(seg)
+        code = seg[0]
+        if code == end:  # one block, no zero in body + CRC (what the loop below does for it, in one step)
+            if end < 4:
+                self.cobs_errors += 1
+                return None
+            raw = seg[1:]
+            if _crc_hqx(raw, 0xFFFF):
+                self.crc_errors += 1
+                return None
+            self.frames_ok += 1
+            return raw[:-2]
         pieces = []
         n = 0  # decoded bytes (body + CRC), implied zeros included
         i = 0
-        code = seg[0]
         while True:
             j = i + code
             if j > end:  # truncated block

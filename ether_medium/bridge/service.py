@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cbor2
@@ -47,6 +48,12 @@ __all__ = ["FabricBridge", "bridge_topic", "main"]
 
 
 log = logging.getLogger("ether.bridge")
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    topic: bytes
+    seq: int = 0
 
 
 def bridge_topic(device: str) -> str:
@@ -74,8 +81,7 @@ class FabricBridge:
         )
         self._subscribed: set[str] = set()
         self._prefix = source_prefix(name)
-        self._topic_bytes: dict[str, bytes] = {}
-        self._seq: dict[str, int] = {}
+        self._out: dict[str, _Outgoing] = {}  # per fabric topic: its bytes and the envelope's next seq
         self._pid = os.getpid()
         self._detaches = 0
         self.stopping = False
@@ -132,32 +138,32 @@ class FabricBridge:
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None:
         # This bridge is the only publisher of its device's topics under the device's name, so it numbers
         # them itself (the envelope's seq) and sends encoded frames.
-        seq = self._seq.get(ep.topic, 0)
+        out = self._out.get(ep.topic)
+        if out is None:
+            out = self._out[ep.topic] = _Outgoing(ep.topic.encode())
+        device_time, uncertainty = reading.device_time, reading.uncertainty
         try:
-            if reading.device_time is None or reading.uncertainty is None:  # not time-synced yet
+            if device_time is None or uncertainty is None:  # not time-synced yet
                 env = Envelope(
-                    ep.topic, data, self.name, seq, reading.host_time, device_seq=reading.device_seq
+                    ep.topic, data, self.name, out.seq, reading.host_time, device_seq=reading.device_seq
                 )
                 body = encode(env)[1]
             else:
                 body = encode_device(
                     data,
                     self._prefix,
-                    seq,
+                    out.seq,
                     reading.host_time,
-                    reading.device_time,
-                    reading.uncertainty,
+                    device_time,
+                    uncertainty,
                     reading.device_seq,
                 )
         except (TypeError, ValueError, cbor2.CBOREncodeError) as exc:  # a value the fabric cannot carry
             mgr.counters.rejected += 1
             mgr.problems.report(f"encode {ep.topic}", f"PUB on {ep.topic} not published: {exc} ({data!r})")
             return
-        self._seq[ep.topic] = seq + 1
-        topic = self._topic_bytes.get(ep.topic)
-        if topic is None:
-            topic = self._topic_bytes[ep.topic] = ep.topic.encode()
-        self.client.send_encoded(topic, body)
+        out.seq += 1
+        self.client.send_encoded(out.topic, body)
 
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
         data = {
