@@ -82,14 +82,21 @@ class FabricBridge:
         self._subscribed: set[str] = set()
         self._prefix = source_prefix(name)
         self._out: dict[str, _Outgoing] = {}  # per fabric topic: its bytes and the envelope's next seq
+        self._readings: list[bytes] = []  # topic, body, topic, body, ...: published by flush()
         self._pid = os.getpid()
         self._detaches = 0
         self.stopping = False
         self._detach_reason: str | None = None
         loop.add(self.mgr)
         loop.add_socket(client.socket, self.on_fabric)
+        loop.add_flush(self.flush)
         client.subscribe(topics.SHUTDOWN)
         client.subscribe(bridge_topic(name))
+
+    def _publish(self, topic: str, data: dict[str, Any], **fields: Any) -> None:
+        """Publish a message of this bridge's own (after the readings gathered before it)."""
+        self.flush()
+        self.client.publish(topic, data, **fields)
 
     # -- Sink: device -> fabric -------------------------------------------------------------------------
     def attached(self, mgr: LinkManager) -> None:
@@ -101,7 +108,7 @@ class FabricBridge:
         for topic in sorted(wanted - self._subscribed):
             self.client.subscribe(topic)
         self._subscribed = wanted
-        self.client.publish(
+        self._publish(
             topics.DEVICE,
             {
                 "name": self.name,
@@ -131,7 +138,7 @@ class FabricBridge:
             "detach_reason": self._detach_reason,
         }
         try:
-            self.client.publish(topics.HEALTH, data, source=self.name)
+            self._publish(topics.HEALTH, data, source=self.name)
         except Exception as exc:  # closed, or the fabric is gone: the run's summary misses it, say so here
             log.warning("%s: could not report its health (%s): %r", self.name, exc, data)
 
@@ -163,7 +170,14 @@ class FabricBridge:
             mgr.problems.report(f"encode {ep.topic}", f"PUB on {ep.topic} not published: {exc} ({data!r})")
             return
         out.seq += 1
-        self.client.send_encoded(out.topic, body)
+        self._readings += (out.topic, body)  # sent at the end of the loop's step (flush)
+
+    def flush(self) -> None:
+        """Send the readings gathered (the loop calls this at the end of every step; every other publish of
+        this bridge calls it first, so that nothing overtakes a reading)."""
+        if self._readings:
+            frames, self._readings = self._readings, []
+            self.client.send_encoded_all(frames)
 
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
         data = {
@@ -174,7 +188,7 @@ class FabricBridge:
             "time": time.time(),
             "logger": f"device.{self.name}",
         }
-        self.client.publish(topics.LOG, data, source=self.name)
+        self._publish(topics.LOG, data, source=self.name)
 
     # -- fabric -> device -------------------------------------------------------------------------------
     def on_fabric(self) -> None:
@@ -205,11 +219,11 @@ class FabricBridge:
 
         def done(d: Delivery) -> None:
             if d.error is None:
-                self.client.publish(
+                self._publish(
                     reply_to, {"value": {"ok": True, "rtt_s": d.rtt}}, source=self.name, request_id=request_id
                 )
             else:
-                self.client.publish(
+                self._publish(
                     reply_to,
                     {},
                     source=self.name,
@@ -261,7 +275,7 @@ class FabricBridge:
         if env.reply_to is None:
             return
         if value is None:
-            self.client.publish(
+            self._publish(
                 env.reply_to,
                 {},
                 source=self.name,
@@ -269,7 +283,7 @@ class FabricBridge:
                 error=f"unknown request {what!r}; ask for 'describe', 'counters' or 'stats'",
             )
         else:
-            self.client.publish(env.reply_to, {"value": value}, source=self.name, request_id=env.request_id)
+            self._publish(env.reply_to, {"value": value}, source=self.name, request_id=env.request_id)
 
 
 def main(ctx: ServiceContext) -> int:

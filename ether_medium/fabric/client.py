@@ -127,6 +127,15 @@ class FabricClient:
             _backend_send(self._pub, topic, _SNDMORE)
             _backend_send(self._pub, body)
 
+    def send_encoded_all(self, frames: list[bytes]) -> None:
+        """Send already-encoded messages, ``[topic, body, topic, body, ...]``, back to back (the bridge
+        sends the readings of one read from its link so: ZeroMQ's I/O thread is woken once for them)."""
+        pub = self._pub
+        with self._lock:
+            for i in range(0, len(frames), 2):
+                _backend_send(pub, frames[i], _SNDMORE)
+                _backend_send(pub, frames[i + 1])
+
     # -- receiving -------------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:
         """Receive messages on ``topic`` (exact match; ``""`` receives everything, ``"Ether."`` all
