@@ -25,7 +25,10 @@ from ether_lite.framing_core import FrameDecoder as _StreamDecoder
 
 _RAW = MAX_BODY + 2  # body + CRC: the most a frame decodes to
 
-__all__ = ["MAX_BODY", "MAX_FRAME", "FrameDecoder", "FrameError", "crc16", "decode_frame", "encode_frame", "encode_into"]
+__all__ = [
+    "MAX_BODY", "MAX_FRAME", "FrameDecoder", "FrameError", "crc16", "decode_frame", "encode_frame", "encode_in_place",
+    "encode_into",
+]
 
 
 class FrameError(ValueError):
@@ -163,7 +166,20 @@ def encode_frame(body):
     n = len(body)
     if n > MAX_BODY:
         raise FrameError("frame body is %d bytes; the protocol allows at most %d" % (n, MAX_BODY))
-    body = bytes(body)
+    return _frame(bytes(body))
+
+
+def encode_in_place(buf, n):
+    """What ``framing_core.encode_in_place`` does (the frame of the body ``buf[1:n + 1]`` written over it,
+    its length returned: the same bytes), by slices with the C CRC. A Node on CPython frames with this
+    (``ether_lite.startup``); a board with the core's."""
+    frame = _frame(bytes(buf[1 : n + 1]))
+    k = len(frame)
+    buf[:k] = frame
+    return k
+
+
+def _frame(body):
     parts = (body + _crc_hqx(body, 0xFFFF).to_bytes(2, "big")).split(b"\0")
     last = parts.pop()
     out = bytearray()
