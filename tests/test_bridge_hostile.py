@@ -129,7 +129,7 @@ def test_error_codes_and_log_lines_are_bounded(caplog: pytest.LogCaptureFixture)
     flood: the tables stay capped, and LOG lines beyond LOG_RATE a second are dropped with a folded count."""
     import tracemalloc
 
-    from ether_medium.bridge.inbound import LOG_RATE
+    from ether_medium.bridge.device_reports import LOG_RATE
     from ether_medium.problems import MAX_KINDS
 
     b = attached_bench()

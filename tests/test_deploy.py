@@ -256,7 +256,8 @@ outside = [f for f in loaded if not f.startswith({str(drive)!r})]
 assert not outside, outside
 print("complete", len(loaded))
 """
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+    # -S: without site-packages (and an editable install's finder there), only the drive has ether_lite
+    proc = subprocess.run([sys.executable, "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("complete")
