@@ -21,6 +21,7 @@ from ether_lite import clock
 from ether_lite.cbor_core import CBOREncodeError, Encoder
 from ether_lite.endpoints import _DECLARED
 from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameDecoder
+from ether_lite.node import _drop
 
 try:
     from micropython import const
@@ -115,13 +116,23 @@ def find_endpoints(objs, enc):
 
 def _declared(name, fields):
     """Declared fields (``fields=``: names, ``(name, type)`` or ``(name, type, default)``) as
-    ``[[name, type], ...]`` (a default kept as the third element)."""
+    ``[[name, type], ...]`` (a default kept as the third element). An array type (``"[h"``, ``"[i2"``) is
+    checked and spelled as DESCRIBE spells it by ``ether_lite.fields`` (loaded for it, dropped again)."""
     out = []
     for f in fields:
         f = [f, "a"] if isinstance(f, str) else list(f)
-        if not 2 <= len(f) <= 3 or f[1] not in _TYPE_CODES:
+        t = f[1] if 2 <= len(f) <= 3 and isinstance(f[1], str) else ""
+        if t[:1] == "[":
+            from ether_lite import fields as _fields
+
+            t = _fields.declared_type(t)
+            _drop("fields")
+        elif len(t) != 1 or t not in _TYPE_CODES:
+            t = None
+        if not t:
             raise ValueError("%s: field %r: give a name, (name, type) or (name, type, default) with type "
-                             "one of f i b s y a" % (name, f))
+                             'one of f i b s y a, or "[" and an array typecode ("[h")' % (name, f))
+        f[1] = t
         out.append(f)
     return out
 
