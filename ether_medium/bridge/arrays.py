@@ -98,10 +98,10 @@ def _typed(value: CBORTag) -> tuple[str, bytes]:
     """``(array type, little-endian bytes)`` of an array item (the fabric's inline form, or a typed array)."""
     if value.tag == MULTI_TAG:
         body = value.value
-        if not (isinstance(body, list) and len(body) == 2 and type(body[1]) is CBORTag):
+        if not (isinstance(body, list | tuple) and len(body) == 2 and type(body[1]) is CBORTag):
             raise ValueError(f"not an array the fabric makes: {_shown(value)}")
         shape, value = body
-        if not (isinstance(shape, list) and len(shape) == 1):
+        if not (isinstance(shape, list | tuple) and len(shape) == 1):
             raise ValueError(f"a device takes one-dimensional arrays, got shape {tuple(shape)}: "
                              "flatten it (arr.ravel())")
     known = _TYPE_OF_TAG.get(value.tag)
