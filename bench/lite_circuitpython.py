@@ -68,6 +68,25 @@ assert node.sent == 5 + 2 * ROUNDS and thermo.on, node.sent
 """
 ROUNDS = 3  # PING + DELIVER rounds: the receive path is loaded, dropped and loaded again
 
+# The same device with arrays (PROTOCOL.md, "Arrays"): a 1 Hz publisher of 100 int16 samples and a subscriber
+# of a uint8 array; the host's DELIVERs carry 8 levels as a typed array. What a board pays for arrays.
+ARRAY_CLASS = r"""
+import array
+
+
+class Thermometer:
+    def __init__(self):
+        self.samples = array.array("h", range(100))
+
+    @ether_pub(every=1.0, fields=[("samples", "[h")])
+    def read(self):
+        return {"samples": self.samples}
+
+    @ether_sub(fields=[("levels", "[B")])
+    def set_led(self, levels):
+        self.on = levels
+"""
+
 # Figures in one run, each gc.mem_alloc() after gc.collect(): importing the core, then the device above.
 MEASURE_PY = r"""
 import gc
@@ -86,23 +105,33 @@ print("FREE", gc.mem_free())
 """
 
 
-def host_chunks(rounds: int = ROUNDS) -> list[bytes]:
-    """What the host sends, one chunk per poll: a PING and a DELIVER {"on": True} to set_led (topic 1)."""
+def host_chunks(rounds: int = ROUNDS, arrays: bool = False) -> list[bytes]:
+    """What the host sends, one chunk per poll: a PING and a DELIVER {"on": True} to set_led (topic 1);
+    ``arrays``: the DELIVER carries eight uint8 levels as a typed array instead."""
+    value = cbor.CBORTag(protocol.ARRAY_TAGS["[u1"], bytes(range(8))) if arrays else {"on": True}
     return [framing.encode_frame(cbor.dumps(protocol.ping(i + 1)))
-            + framing.encode_frame(cbor.dumps(protocol.deliver(1, 7 + i, [{"on": True}])))
+            + framing.encode_frame(cbor.dumps(protocol.deliver(1, 7 + i, [value])))
             for i in range(rounds)]
 
 
-def code_py() -> str:
-    return CODE_PY.replace("CHUNKS", repr(host_chunks())).replace("ROUNDS", str(ROUNDS))
+def code_py(arrays: bool = False) -> str:
+    """The Thermometer's code.py; ``arrays``: its array variant (ARRAY_CLASS)."""
+    code = CODE_PY.replace("CHUNKS", repr(host_chunks(arrays=arrays))).replace("ROUNDS", str(ROUNDS))
+    if arrays:
+        start, end = code.index("class Thermometer:"), code.index("link = HostLink(")
+        code = code[:start] + ARRAY_CLASS.lstrip() + "\n\n" + code[end:]
+        code = code.replace("node.sent == 5 +", "node.sent == 4 +")  # its fields are declared: no re-DESCRIBE
+    return code
 
 
 def deployed_lib(drive: Path) -> Path:
-    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), the Thermometer added."""
+    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), the Thermometer added (and its
+    array variant, ``code_arrays``)."""
     from hil.circuitpython import make_drive
 
     make_drive(drive, ROOT / "firmware" / "code_cpu_temperature.py")
     (drive / "lib" / "code_thermo.py").write_text(code_py())
+    (drive / "lib" / "code_arrays.py").write_text(code_py(arrays=True))
     return drive / "lib"
 
 
@@ -131,6 +160,22 @@ def smallest_heap_kb(script: Path, lib: Path, interpreter: Path | None = None, s
 
 
 LAYOUTS = 6  # heap layouts the smallest heap is found for: code.py first allocates 0, 40, ... bytes more
+
+
+def array_figures(lib: Path) -> dict[str, str]:
+    """The array variant's RAM end to end (ARRAYS, bytes, in a 64 KB heap) and smallest heap (HEAP_KB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        measure = Path(tmp) / "measure.py"
+        measure.write_text(MEASURE_PY.replace("import code_thermo", "import code_arrays")
+                           .replace('"THERMO"', '"ARRAYS"'))
+        proc = run_cp(measure, lib, 64)
+        if proc.returncode:
+            raise RuntimeError(proc.stdout + proc.stderr)
+        fig = dict(ln.split(" ", 1) for ln in proc.stdout.splitlines() if " " in ln)
+        code = Path(tmp) / "code.py"
+        code.write_text(code_py(arrays=True))
+        fig["HEAP_KB"] = str(smallest_heap_kb(code, lib))
+    return fig
 
 
 def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
@@ -205,7 +250,9 @@ def report() -> None:
     bits = subprocess.run([str(INTERPRETER), "-c", "import sys; print(sys.maxsize.bit_length() + 1)"],
                           capture_output=True, text=True, check=False).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        fig = figures(deployed_lib(Path(tmp) / "CIRCUITPY"))
+        lib = deployed_lib(Path(tmp) / "CIRCUITPY")
+        fig = figures(lib)
+        arrays = array_figures(lib)
     cp = f"CircuitPython 10.2.1 ({bits}-bit)"
     loaded = fig["LOADED"].split(",")
     line(f"{cp}: RAM to import the core ({len(loaded)} modules, .mpy)", f"{int(fig['IMPORT'])} B")
@@ -219,6 +266,12 @@ def report() -> None:
           " set_led, ether_lite as `ether deploy`\n   writes it; it runs in that heap and every larger one up"
           f" to 40 KB. A SAMD21 ({SAMD21_FREE // 1024} KB free at the prompt) keeps"
           f" {(SAMD21_FREE - heap * 1024) / 1024:.1f} KB for a sensor driver)")
+    more = int(arrays["ARRAYS"]) - thermo
+    line(f"{cp}: the same with arrays: RAM end to end / smallest heap",
+         f"{int(arrays['ARRAYS'])} B (+{more} B) / {float(arrays['HEAP_KB']):g} KB")
+    print("  (its publisher sends 100 int16 samples (an array.array, 200 B of it the samples themselves),"
+          " its subscriber takes 8 uint8\n   levels: ether_lite.typed loaded for the first array PUB,"
+          " the decoder reading the typed arrays of the DELIVERs)")
     exe, why = frozen_interpreter()
     if exe is None:
         line(f"{cp}, ether_lite frozen into the firmware", "skipped: " + why)

@@ -1,8 +1,9 @@
 """The CBOR decoder of a device (RFC 8949; PROTOCOL.md, "CBOR rules"): ``loads(data, start, end)``.
 
 ``Decoder`` reads what a host sends a device: integers, floats of any width, text, bytes, arrays, maps,
-false/true/null, and little-endian typed arrays (RFC 8746) as ``array.array``. Any other item (indefinite
-length, another tag, simple value, undefined) goes to ``other()``, which here rejects it; ``ether_lite.cbor`` (the full codec the host and the tests use) extends
+false/true/null, and little-endian typed arrays (RFC 8746) as ``array.array`` (``ether_lite.typed``, loaded
+for the first one). Any other item (indefinite length, another tag, simple value, undefined) goes to
+``other()``, which here rejects it; ``ether_lite.cbor`` (the full codec the host and the tests use) extends
 ``Decoder`` with those items. Anything malformed raises ``CBORDecodeError`` (a ``ValueError``), and no
 length is used to allocate before the bytes it claims are present.
 
@@ -11,7 +12,6 @@ QUERY) from their bytes, and imports this one for the others (a DELIVER: someone
 """
 
 import struct
-import sys
 
 from ether_lite.cbor_core import CBORDecodeError
 
@@ -22,9 +22,6 @@ except ImportError:  # CPython: every const here is an int
 
 
 MAX_DEPTH = const(24)  # nesting of arrays/maps/tags the decoder follows
-# RFC 8746 typed arrays a device reads (hosts send little-endian), by tag: their ``array`` typecode
-_TYPED = {64: "B", 72: "b", 69: "H", 77: "h", 70: "I", 78: "i", 71: "Q", 79: "q", 85: "f", 86: "d"}
-_BIG = sys.byteorder == "big"
 
 
 class Decoder:
@@ -104,25 +101,13 @@ class Decoder:
         return out
 
     def other(self, ib, depth, at, brk):
-        """A typed array (RFC 8746) as an ``array.array``; any other item here (indefinite length, another
-        tag, simple value, reserved) is not decoded on a device (``ether_lite.cbor.Decoder`` decodes them)."""
+        """A typed array (RFC 8746) as an ``array.array`` (``ether_lite.typed``, loaded for it); any other
+        item here (indefinite length, another tag, simple value, reserved) is not decoded on a device
+        (``ether_lite.cbor.Decoder`` decodes them)."""
         if ib >> 5 == 6 and ib & 0x1F < 28:
-            t = self.arg(ib & 0x1F)
-            tc = _TYPED.get(t)
-            if tc is None:
-                self.fail("tag %d is not a typed array a device reads (little-endian, RFC 8746)" % t, at)
-            b = self.item(depth + 1)
-            if not isinstance(b, bytes) or len(b) % struct.calcsize(tc):
-                self.fail("typed array (tag %d) over %s is not a byte string of whole elements" % (t, type(b).__name__), at)
-            try:
-                import array
+            from ether_lite import typed
 
-                a = array.array(tc, b)
-            except (ImportError, ValueError):  # no array module, or no 64-bit elements on this port
-                self.fail("typed array (tag %d) cannot be held on this device" % t, at)
-            if _BIG:
-                a.byteswap()
-            return a
+            return typed.decode(self, self.arg(ib & 0x1F), depth, at)
         self.fail("item 0x%02x (indefinite length, tag, simple value or reserved) is not decoded on a device" % ib, at)
 
     def string(self, b, major, at):

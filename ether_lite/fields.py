@@ -55,40 +55,15 @@ def of_signature(fn):
 
 def _type_code(v, is_type=False):
     """The DESCRIBE type of a value (or, ``is_type``, of an annotation: a type or its name); an
-    ``array.array`` value is ``"["`` and its element type (``array_type``)."""
+    ``array.array`` value is its array type (``"[i2"``: ``ether_lite.typed``)."""
     for t, c in _TYPES:
         if (v is t or v == t.__name__) if is_type else isinstance(v, t):
             return c
     if not is_type and type(v).__name__ == "array":
-        from ether_lite.typed import typecode
+        from ether_lite import typed
 
-        return array_type(typecode(v))
+        return typed.field_type(typed.typecode(v))
     return "a"
-
-
-def array_type(tc):
-    """The DESCRIBE type of arrays of ``array`` typecode ``tc`` (``"h"``: ``"[i2"``), or None when it has
-    no typed array (PROTOCOL.md, "Arrays"): the element's kind (``i`` signed, ``u`` unsigned, ``f`` float)
-    and its size in bytes, which for ``l``, ``L`` (and on some ports ``i``) differs between machines."""
-    if len(tc) != 1 or tc not in "bBhHiIlLqQfd":
-        return None
-    import struct
-
-    return "[%s%d" % ("f" if tc in "fd" else "i" if tc in "bhilq" else "u", struct.calcsize(tc))
-
-
-def declared_type(t):
-    """A declared field type as DESCRIBE spells it: a scalar code (``"f"``), an array type (``"[i2"``), or
-    ``"["`` and an ``array`` typecode (``"[h"``, made ``"[i2"``); None for anything else."""
-    if t in _ARRAY_TYPES or (len(t) == 1 and t in "fibsya"):
-        return t
-    if len(t) == 2 and t[0] == "[":
-        return array_type(t[1])
-    return None
-
-
-# the DESCRIBE types of arrays (protocol.ARRAY_TYPES)
-_ARRAY_TYPES = ("[i1", "[u1", "[i2", "[u2", "[i4", "[u4", "[i8", "[u8", "[f4", "[f8")
 
 
 def _describable(v):

@@ -21,7 +21,6 @@ from ether_lite import clock
 from ether_lite.cbor_core import CBOREncodeError, Encoder
 from ether_lite.endpoints import _DECLARED
 from ether_lite.framing_core import MAX_BODY, MAX_FRAME, FrameDecoder
-from ether_lite.node import _drop
 
 try:
     from micropython import const
@@ -117,22 +116,18 @@ def find_endpoints(objs, enc):
 def _declared(name, fields):
     """Declared fields (``fields=``: names, ``(name, type)`` or ``(name, type, default)``) as
     ``[[name, type], ...]`` (a default kept as the third element). An array type (``"[h"``, ``"[i2"``) is
-    checked and spelled as DESCRIBE spells it by ``ether_lite.fields`` (loaded for it, dropped again)."""
+    checked and spelled as DESCRIBE spells it by ``ether_lite.typed`` (which its PUBs need anyway)."""
     out = []
     for f in fields:
         f = [f, "a"] if isinstance(f, str) else list(f)
-        t = f[1] if 2 <= len(f) <= 3 and isinstance(f[1], str) else ""
+        t = f[1] if 2 <= len(f) <= 3 else ""
         if t[:1] == "[":
-            from ether_lite import fields as _fields
+            from ether_lite import typed
 
-            t = _fields.declared_type(t)
-            _drop("fields")
-        elif len(t) != 1 or t not in _TYPE_CODES:
-            t = None
-        if not t:
+            t = f[1] = typed.declared(t)
+        if not t or (t not in _TYPE_CODES and t[0] != "["):
             raise ValueError("%s: field %r: give a name, (name, type) or (name, type, default) with type "
-                             'one of f i b s y a, or "[" and an array typecode ("[h")' % (name, f))
-        f[1] = t
+                             'one of f i b s y a, or "[h" for an array' % (name, f))
         out.append(f)
     return out
 

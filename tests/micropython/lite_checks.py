@@ -789,9 +789,9 @@ def check_arrays_encode_as_typed_arrays():
     from ether_lite import cbor_core, fields, typed
 
     for tc in _typecodes():
-        ftype = fields.array_type(tc)
-        assert ftype in protocol.ARRAY_TYPES and fields.declared_type("[" + tc) == ftype, (tc, ftype)
-        assert fields.declared_type(ftype) == ftype
+        ftype = typed.field_type(tc)
+        assert ftype in protocol.ARRAY_TYPES and typed.declared("[" + tc) == ftype, (tc, ftype)
+        assert typed.declared(ftype) == ftype
         assert typed.tag(tc) == protocol.ARRAY_TAGS[ftype], (tc, typed.tag(tc))
         values = [1, 2, 100] if tc in "BHILQ" else [1, -2, 100] if tc not in "fd" else [1.5, -0.25, 100.0]
         enc = cbor_core.Encoder(bytearray(64))
@@ -800,8 +800,8 @@ def check_arrays_encode_as_typed_arrays():
         want = cbor.dumps(cbor.CBORTag(protocol.ARRAY_TAGS[ftype], data))
         assert bytes(enc.buf[: enc.n]) == want, (tc, _hex(enc.buf[: enc.n]), _hex(want))
         assert fields.of_value({"w": array.array(tc)}) == [["w", ftype]]
-    for bad in ("[e", "[x", "[", "[i3", "[f2", "[hh", "ff"):
-        assert fields.declared_type(bad) is None, bad
+    for bad in ("[e", "[x", "[", "[i3", "[f2", "[hh", "ff", "[i22"):
+        assert typed.declared(bad) is None, bad
     enc = cbor_core.Encoder(bytearray(8))
     try:
         enc.encode(array.array("h", range(10)))  # 20 bytes do not fit 8
@@ -854,9 +854,9 @@ def check_arrays_decode_and_hostile_ones_are_refused():
 
 
 def _array_type(tc):
-    from ether_lite import fields
+    from ether_lite import typed
 
-    return fields.array_type(tc)
+    return typed.field_type(tc)
 
 
 class Scope:
@@ -926,7 +926,7 @@ def check_node_publishes_and_receives_arrays():
             raise AssertionError("fields=[('x', '[e')] was accepted")
         if sys.implementation.name != "cpython":  # what describing and reading needed is not kept
             kept = [m for m in ("fields", "cbor_decoder", "startup") if "ether_lite." + m in sys.modules]
-            assert kept == [], kept
+            assert kept == [] and "ether_lite.typed" in sys.modules, kept
     finally:
         h.close()
 
