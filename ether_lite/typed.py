@@ -19,8 +19,6 @@ from ether_lite.cbor_core import CBOREncodeError
 
 _LITTLE = sys.byteorder == "little"
 _CODES = "bBhHiIlLqQfd"  # array typecodes with a typed array
-# typed arrays a device reads (hosts send little-endian), by tag: their ``array`` typecode
-_READS = {64: "B", 72: "b", 69: "H", 77: "h", 70: "I", 78: "i", 71: "Q", 79: "q", 85: "f", 86: "d"}
 
 
 def typecode(arr):
@@ -30,13 +28,14 @@ def typecode(arr):
     return tc if tc else repr(arr[:0])[7]
 
 
-def tag(tc):
-    """The RFC 8746 tag of typed arrays of ``array`` typecode ``tc`` in this machine's byte order:
-    64 + 16 float + 8 signed + 4 little-endian (not for one byte) + log2 of the size (floats: less one)."""
+def tag(tc, little=_LITTLE):
+    """The RFC 8746 tag of typed arrays of ``array`` typecode ``tc``, in this machine's byte order unless
+    ``little`` says which: 64 + 16 float + 8 signed + 4 little-endian (not for one byte) + log2 of the
+    size (floats: less one)."""
     n = struct.calcsize(tc)
     if tc in "fd":
-        return (84 if _LITTLE else 80) + (n >> 2)
-    return 64 + (8 if tc in "bhilq" else 0) + (4 if _LITTLE and n > 1 else 0) + (n >> 1) - (n >> 3)
+        return (84 if little else 80) + (n >> 2)
+    return 64 + (8 if tc in "bhilq" else 0) + (4 if little and n > 1 else 0) + (n >> 1) - (n >> 3)
 
 
 def field_type(tc):
@@ -74,20 +73,22 @@ def encode(enc, arr):
 
 def decode(dec, t, depth, at):
     """The typed array of tag ``t`` whose content follows in ``dec`` (an ``ether_lite.cbor_decoder.Decoder``)
-    as an ``array.array``; ``dec.fail()`` for any other tag, content that is not whole elements, or
-    elements this port cannot hold."""
-    tc = _READS.get(t)
-    if tc is None:
-        dec.fail("tag %d is not a typed array a device reads (little-endian, RFC 8746)" % t, at)
+    as an ``array.array``; ``dec.fail()`` for a tag of no little-endian typed array (what hosts send),
+    content that is not whole elements, or elements this port cannot hold."""
+    for tc in _CODES:
+        if tag(tc, True) == t:
+            break
+    else:
+        dec.fail("tag %d: not a typed array here" % t, at)
     b = dec.item(depth + 1)
     if not isinstance(b, bytes) or len(b) % struct.calcsize(tc):
-        dec.fail("typed array (tag %d) over %s is not a byte string of whole elements" % (t, type(b).__name__), at)
+        dec.fail("typed array %d: not whole elements" % t, at)
     try:
         import array
 
         a = array.array(tc, b)
     except ValueError:  # no 64-bit elements on this port
-        dec.fail("typed array (tag %d) cannot be held on this device" % t, at)
+        dec.fail("typed array %d: not on this port" % t, at)
     if not _LITTLE:
         a.byteswap()
     return a
