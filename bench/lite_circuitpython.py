@@ -270,7 +270,7 @@ def report() -> None:
     line(f"{cp}: the same with arrays: RAM end to end / smallest heap",
          f"{int(arrays['ARRAYS'])} B (+{more} B) / {float(arrays['HEAP_KB']):g} KB")
     print("  (its publisher sends 100 int16 samples (an array.array, 200 B of it the samples themselves),"
-          " its subscriber takes 8 uint8\n   levels: ether_lite.typed loaded for the first array PUB,"
+          " its subscriber takes 8 uint8\n   levels: ether_lite.typed loaded for its array fields,"
           " the decoder reading the typed arrays of the DELIVERs)")
     exe, why = frozen_interpreter()
     if exe is None:
