@@ -241,6 +241,44 @@ print("PUB_CORE", measure(pub_core))
 print("PUB_FULL", measure(pub_full))
 print("FRAME_ENC", measure(frame_encode))
 print("FRAME_DEC", measure(frame_decode))
+print("TYPED_BEFORE", int("ether_lite.typed" in sys.modules))
+
+# Arrays (PROTOCOL.md, "Arrays"): the RAM of ether_lite.typed, which a board with an array field loads (one
+# without never does), and what one array reading allocates.
+gc.collect()
+#--- top level
+a = gc.mem_alloc()
+#--- top level
+from ether_lite import typed
+gc.collect()
+#--- top level
+TYPED = gc.mem_alloc() - a
+#--- top level
+print("TYPED", TYPED)
+import array
+
+class Scope:
+    def __init__(self):
+        self.samples = array.array("h", range(100))
+    @ether_pub(fields=[("samples", "[h")])
+    def trace(self):
+        return {"samples": self.samples}
+
+sc = Scope()
+dev2, host2 = memory_pair()
+nd2 = Node(sc, dev2, device_id="scope", boot_id=2)
+nd2.poll()
+while host2.readinto(buf):
+    pass
+sc.trace()
+host2.readinto(buf)
+ep2 = nd2.endpoint("Scope.trace")
+res2 = sc.trace()
+host2.readinto(buf)
+def pub_array():
+    nd2._pub(ep2, res2)
+    host2.readinto(buf)
+print("PUB_ARRAY", measure(pub_array))
 """
 
 
@@ -325,6 +363,11 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
                     f"{float(fig['FRAME_ENC']):.1f} B / {float(fig['FRAME_DEC']):.1f} B",
                     "0",
                 )
+                assert fig["TYPED_BEFORE"] == "0", "a board without arrays loaded ether_lite.typed"
+                line("MicroPython RAM of ether_lite.typed (arrays), kept by a board with an array field",
+                     f"{int(fig['TYPED'])} B (a board without: 0)")
+                line("MicroPython bytes allocated per array reading (100 int16)",
+                     f"{float(fig['PUB_ARRAY']):.1f} B (a copy of its 200 bytes, and its typecode)")
 
 
 def mpy_sizes() -> None:

@@ -44,17 +44,20 @@ print("FREE", gc.mem_free())
 """
 
 
-def code_py() -> str:
-    """The issue's minimal device as its code.py (bench/thermometer_device.py)."""
-    return "from ether_lite import ether_pub, ether_sub, run\n\n" + device_py(ROUNDS)
+def code_py(arrays: bool = False) -> str:
+    """The issue's minimal device as its code.py (bench/thermometer_device.py); ``arrays``: its array
+    variant."""
+    return "from ether_lite import ether_pub, ether_sub, run\n\n" + device_py(ROUNDS, arrays=arrays)
 
 
 def deployed_lib(drive: Path) -> Path:
-    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), the Thermometer added."""
+    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), the Thermometer added (and its
+    array variant, ``code_arrays``)."""
     from hil.circuitpython import make_drive
 
     make_drive(drive, ROOT / "firmware" / "code_cpu_temperature.py")
     (drive / "lib" / "code_thermo.py").write_text(code_py())
+    (drive / "lib" / "code_arrays.py").write_text(code_py(arrays=True))
     return drive / "lib"
 
 
@@ -83,6 +86,22 @@ def smallest_heap_kb(script: Path, lib: Path, interpreter: Path | None = None, s
 
 
 LAYOUTS = 6  # heap layouts the smallest heap is found for: code.py first allocates 0, 40, ... bytes more
+
+
+def array_figures(lib: Path) -> dict[str, str]:
+    """The array variant's RAM end to end (ARRAYS, bytes, in a 64 KB heap) and smallest heap (HEAP_KB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        measure = Path(tmp) / "measure.py"
+        measure.write_text(MEASURE_PY.replace("import code_thermo", "import code_arrays")
+                           .replace('"THERMO"', '"ARRAYS"'))
+        proc = run_cp(measure, lib, 64)
+        if proc.returncode:
+            raise RuntimeError(proc.stdout + proc.stderr)
+        fig = dict(ln.split(" ", 1) for ln in proc.stdout.splitlines() if " " in ln)
+        code = Path(tmp) / "code.py"
+        code.write_text(code_py(arrays=True))
+        fig["HEAP_KB"] = str(smallest_heap_kb(code, lib))
+    return fig
 
 
 def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
@@ -160,7 +179,9 @@ def report() -> None:
     bits = subprocess.run([str(INTERPRETER), "-c", "import sys; print(sys.maxsize.bit_length() + 1)"],
                           capture_output=True, text=True, check=False).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        fig = figures(deployed_lib(Path(tmp) / "CIRCUITPY"))
+        lib = deployed_lib(Path(tmp) / "CIRCUITPY")
+        fig = figures(lib)
+        arrays = array_figures(lib)
     cp = f"CircuitPython 10.2.1 ({bits}-bit)"
     loaded = fig["LOADED"].split(",")
     line(f"{cp}: RAM to import the core ({len(loaded)} modules, .mpy)", f"{int(fig['IMPORT'])} B")
@@ -174,6 +195,12 @@ def report() -> None:
           " set_led, ether_lite as `ether deploy`\n   writes it; it runs in that heap and every larger one up"
           f" to 40 KB. A SAMD21 ({SAMD21_FREE // 1024} KB free at the prompt) keeps"
           f" {(SAMD21_FREE - heap * 1024) / 1024:.1f} KB for a sensor driver)")
+    more = int(arrays["ARRAYS"]) - thermo
+    line(f"{cp}: the same with arrays: RAM end to end / smallest heap",
+         f"{int(arrays['ARRAYS'])} B (+{more} B) / {float(arrays['HEAP_KB']):g} KB")
+    print("  (its publisher sends 100 int16 samples (an array.array, 200 B of it the samples themselves),"
+          " its subscriber takes 8 uint8\n   levels: ether_lite.typed loaded for its array fields,"
+          " the decoder reading the typed arrays of the DELIVERs)")
     exe, why = frozen_interpreter()
     if exe is None:
         line(f"{cp}, ether_lite frozen into the firmware", "skipped: " + why)

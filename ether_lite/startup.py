@@ -125,13 +125,19 @@ def find_endpoints(objs, enc):
 
 def _declared(name, fields):
     """Declared fields (``fields=``: names, ``(name, type)`` or ``(name, type, default)``) as
-    ``[[name, type], ...]`` (a default kept as the third element)."""
+    ``[[name, type], ...]`` (a default kept as the third element). An array type (``"[h"``, ``"[i2"``) is
+    checked and spelled as DESCRIBE spells it by ``ether_lite.typed`` (which its PUBs need anyway)."""
     out = []
     for f in fields:
         f = [f, "a"] if isinstance(f, str) else list(f)
-        if not 2 <= len(f) <= 3 or f[1] not in _TYPE_CODES:
+        t = f[1] if 2 <= len(f) <= 3 else ""
+        if t[:1] == "[":
+            from ether_lite import typed
+
+            t = f[1] = typed.declared(t)
+        if not t or (t not in _TYPE_CODES and t[0] != "["):
             raise ValueError("%s: field %r: give a name, (name, type) or (name, type, default) with type "
-                             "one of f i b s y a" % (name, f))
+                             'one of f i b s y a, or "[h" for an array' % (name, f))
         out.append(f)
     return out
 

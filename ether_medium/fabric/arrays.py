@@ -11,8 +11,10 @@ whose value is an ndarray travels with its dtype and shape:
   for arrays of at least :func:`shm_threshold` bytes: the message carries a small descriptor (tag
   :data:`~ether_medium.fabric.shm.SHM_TAG`), the bytes go into a slot of the publisher's ring.
 
-NumPy scalars (``np.float32(1.5)``) in fields are published as plain numbers. Arrays nested inside lists or
-maps are not supported: put them in top-level fields.
+NumPy scalars (``np.float32(1.5)``) in fields, also inside maps and lists, are published as plain numbers.
+Arrays travel as top-level fields only: one inside a map or list raises :class:`ArrayError` naming where it
+is (its dtype and shape, shared memory, recording and export are per field); publish it as a field of its
+own.
 
 Receiving: a subscriber parameter annotated ``numpy.ndarray`` (or not annotated) receives an ndarray; one
 annotated :data:`Array` ``[dtype, shape]`` (or ``Annotated[np.ndarray, ArraySpec(dtype, shape)]``) also has
@@ -186,12 +188,42 @@ def outgoing(data: dict[str, Any], topic: str, shared: bool) -> dict[str, Any] |
                     sys.modules["ether_medium.fabric.shm"].forget_loan(value)  # a loaned slot sent inline
         elif isinstance(value, np.generic):
             item = value.item()
+        elif isinstance(value, dict | list | tuple):
+            item = _nested(value, key, f"field {key!r}")
+            if item is value:
+                continue
         else:
             continue
         if out is None:
             out = dict(data)
         out[key] = item
     return out
+
+
+def _nested(value: Any, field: str, where: str, depth: int = 0) -> Any:
+    """A map or list inside a field with its numpy scalars made plain numbers (``value`` itself when it has
+    none). An ndarray in it raises :class:`ArrayError`: arrays travel as top-level fields only (their dtype
+    and shape, shared memory, recording and export are per field)."""
+    if depth > 32:
+        return value  # (cbor2 says what is wrong with a structure this deep)
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    out: Any = None
+    for k, v in items:
+        at = f"{where}[{k!r}]"
+        if isinstance(v, np.ndarray):
+            raise ArrayError(
+                f"{at} is an array inside a map or list: arrays travel as top-level fields only; publish it "
+                f"as a field of its own (e.g. {field}_{k}: ...), see docs/arrays.md"
+            )
+        new = v.item() if isinstance(v, np.generic) else (
+            _nested(v, field, at, depth + 1) if isinstance(v, dict | list | tuple) else v)
+        if new is not v:
+            if out is None:
+                out = dict(value) if isinstance(value, dict) else list(value)
+            out[k] = new
+    if out is None:
+        return value
+    return tuple(out) if isinstance(value, tuple) else out
 
 
 def incoming(data: dict[str, Any]) -> dict[str, Any]:
