@@ -104,11 +104,12 @@ class Encoder:
     def other(self, obj):
         """An ``array.array`` (``ether_lite.typed``, loaded for the first one), or a value the device codec
         has no form for (``ether_lite.cbor`` adds bignums, tags, ...)."""
-        if type(obj).__name__ != "array":
-            raise CBOREncodeError("cannot encode %s as CBOR: %r" % (type(obj).__name__, obj))
-        from ether_lite import typed
+        if type(obj).__name__ == "array":
+            from ether_lite import typed
 
-        typed.encode(self, obj)
+            if typed.encode(self, obj):
+                return
+        raise CBOREncodeError("cannot encode %s as CBOR: %r" % (type(obj).__name__, obj))
 
     def _map(self, d):
         """Keys in canonical order (shorter encoded key first, then bytewise), as cbor2 canonical=True,

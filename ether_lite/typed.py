@@ -15,8 +15,6 @@ A PUB of an array allocates one copy of its bytes (``bytes(arr)``: MicroPython's
 import struct
 import sys
 
-from ether_lite.cbor_core import CBOREncodeError
-
 _LITTLE = sys.byteorder == "little"
 _CODES = "bBhHiIlLqQfd"  # array typecodes with a typed array
 
@@ -61,14 +59,16 @@ def declared(t):
 
 
 def encode(enc, arr):
-    """Write ``arr`` (an ``array.array``) with ``enc``: its tag, then its bytes as one byte string."""
+    """Write ``arr`` (an ``array.array``) with ``enc``: its tag, then its bytes as one byte string. False,
+    writing nothing, when no typed array has its typecode (the encoder then raises ``CBOREncodeError``)."""
     tc = typecode(arr)
     if tc not in _CODES:
-        raise CBOREncodeError("cannot encode array('%s') as CBOR: no typed array of that type" % tc)
+        return False
     data = bytes(arr)
     enc.head(6, tag(tc))
     enc.head(2, len(data))
     enc.raw(data)
+    return True
 
 
 def decode(dec, t, depth, at):
