@@ -1,6 +1,7 @@
 """A user's board program type-checks against ether_lite as pip installs it: the wheel carries ``py.typed``
 and the stubs, so ``mypy --strict`` sees typed decorators and ``run()`` (PEP 561), not an untyped package."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -33,8 +34,15 @@ uninstall()
 
 
 def test_a_users_board_program_type_checks_against_the_wheel(tmp_path: Path) -> None:
+    # built from a copy: setuptools writes build/ beside the sources, and this test leaves the checkout alone
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("ether_medium", "ether_lite", "hil", "firmware", "examples/devices"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert built.returncode == 0, built.stdout + built.stderr

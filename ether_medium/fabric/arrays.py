@@ -41,6 +41,7 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from ether_medium.errors import ArrayDropped, ArrayError
+from ether_medium.fabric.dtypes import check_dtype, parse_dtype, parse_shape
 
 if TYPE_CHECKING:
     from ether_medium.fabric.client import FabricClient
@@ -72,7 +73,6 @@ _TYPED: dict[str, int] = {
     ">f2": 80, ">f4": 81, ">f8": 82, "<f2": 84, "<f4": 85, "<f8": 86,
 }
 _DTYPE_OF_TAG: dict[int, np.dtype[Any]] = {tag: np.dtype(s) for s, tag in _TYPED.items()}
-_KINDS = "biufc"  # bool, signed, unsigned, float, complex: plain bytes with no pointers inside
 _DEFAULT_THRESHOLD = 64 * 1024  # bytes; measured with bench/arrays.py (see docs/arrays.md)
 
 
@@ -86,15 +86,6 @@ def shm_threshold() -> int:
         return max(0, int(raw))
     except ValueError:
         return _DEFAULT_THRESHOLD
-
-
-def check_dtype(dtype: np.dtype[Any], where: str) -> None:
-    """Raise :class:`ArrayError` for an element type that cannot travel as plain bytes."""
-    if dtype.kind not in _KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise ArrayError(
-            f"{where}: arrays of dtype {dtype} cannot be published; use a numeric or bool dtype "
-            "(convert strings and objects to a list)"
-        )
 
 
 def to_wire(arr: np.ndarray[Any, Any], where: str = "array") -> CBORTag:
@@ -111,32 +102,6 @@ def is_array_tag(value: Any) -> bool:
     from ether_medium.fabric.shm import SHM_TAG
 
     return type(value) is CBORTag and value.tag in (MULTI_TAG, SHM_TAG)
-
-
-def parse_shape(raw: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(raw, list | tuple) or len(raw) > 32 or any(
-        type(n) is not int or n < 0 for n in raw
-    ):
-        raise ArrayError(f"{where}: shape {raw!r:.60} is not a list of at most 32 sizes >= 0")
-    return tuple(raw)
-
-
-_dtypes: dict[str, np.dtype[Any]] = {}  # dtype strings seen (only valid ones: a small set)
-
-
-def parse_dtype(raw: Any, where: str) -> np.dtype[Any]:
-    known = _dtypes.get(raw) if type(raw) is str else None
-    if known is not None:
-        return known
-    if type(raw) is not str or len(raw) > 8:
-        raise ArrayError(f"{where}: dtype {raw!r:.40} is not a numpy dtype string")
-    try:
-        dtype = np.dtype(raw)
-    except TypeError as exc:
-        raise ArrayError(f"{where}: dtype {raw!r} is not a numpy dtype string") from exc
-    check_dtype(dtype, where)
-    _dtypes[raw] = dtype
-    return dtype
 
 
 def from_wire(value: CBORTag, where: str = "array") -> np.ndarray[Any, Any]:
