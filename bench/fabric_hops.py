@@ -137,14 +137,18 @@ def paired(count: int, rate_hz: float) -> dict[str, list[int]]:
             ready_proxy, ready_fabric, go = spawn.Event(), spawn.Event(), spawn.Event()
             raw_addr = f"ipc://{d}/raw"
             procs.append(spawn.Process(target=_publisher, args=(raw_addr, env, count, rate_hz, go)))
-            procs.append(spawn.Process(target=_raw_subscriber, args=(raw_addr, b"bench", count, outs["raw"], None)))
+            procs.append(
+                spawn.Process(target=_raw_subscriber, args=(raw_addr, b"bench", count, outs["raw"], None))
+            )
             procs.append(
                 spawn.Process(
                     target=_raw_subscriber,
                     args=(broker.addresses.subscribe, b"proxy", count, outs["proxy"], ready_proxy),
                 )
             )
-            procs.append(spawn.Process(target=_fabric_subscriber, args=(env, count, outs["fabric"], ready_fabric)))
+            procs.append(
+                spawn.Process(target=_fabric_subscriber, args=(env, count, outs["fabric"], ready_fabric))
+            )
             for p in procs:
                 p.start()
             ready_proxy.wait(60)
@@ -190,8 +194,8 @@ def main() -> None:
             if len(lat[name]) < args.count:
                 print(f"  ({name}: {args.count - len(lat[name])} of {args.count} messages did not arrive)")
     print(
-        f"one-way latency p50 at {args.rate:g} Hz per stream, {args.count} messages per stream, three streams "
-        f"interleaved, {args.rounds} rounds (us):"
+        f"one-way latency p50 at {args.rate:g} Hz per stream, {args.count} messages per stream, "
+        f"three streams interleaved, {args.rounds} rounds (us):"
     )
     for name in STREAMS:
         values = p50s[name]
