@@ -53,7 +53,7 @@ def _publisher(
     from ether_medium.fabric.instance import InstanceRuntime
     from ether_medium.fabric.publishing import ReturnPublisher
 
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     raw = ctx.socket(zmq.XPUB)
     raw.setsockopt(zmq.SNDHWM, 0)
     raw.setsockopt(zmq.RCVTIMEO, 20_000)
@@ -93,7 +93,7 @@ def _publisher(
 
 
 def _raw_subscriber(addr: str, topic: bytes, count: int, out: str, ready: Any) -> None:
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.RCVHWM, 0)
     sub.setsockopt(zmq.RCVTIMEO, 5000)  # a lost message: report what came
