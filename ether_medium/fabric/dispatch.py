@@ -177,7 +177,8 @@ class Dispatcher:
         receive = self.receive
         schedule = self.schedule
         monotonic = time.monotonic
-        noblock = int(zmq.NOBLOCK)
+        recv, more = sock.recv, sock.get  # recv_multipart without its keyword arguments: 0.25 us less
+        noblock, rcvmore = int(zmq.NOBLOCK), int(zmq.RCVMORE)
         checked = monotonic()
         while True:
             # Periodic publishers (none, or not started: one attribute test per message) run between
@@ -190,7 +191,7 @@ class Dispatcher:
             else:
                 flags = 0
             try:
-                frames = sock.recv_multipart(flags)
+                frames = [recv(flags)]
             except zmq.Again:
                 if flags:  # nothing waiting: sleep until a message comes or the next beat is due
                     wait = schedule.next_due - monotonic()
@@ -204,5 +205,7 @@ class Dispatcher:
                     self.client.orphaned = True  # nobody to say bye to
                     return
                 continue
+            while more(rcvmore):  # the rest of a multipart message is there with its first frame
+                frames.append(recv())
             if not receive(frames):
                 return
