@@ -30,39 +30,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from fabric_nodes import pair_instances  # noqa: E402
+from result_files import run_for_result  # noqa: E402
+
 SEED = str(ROOT / "examples" / "config" / "dual_processors.yaml")
 
 
 def throughput(count: int, cluster: dict[str, Any] | None, spawn: bool = False) -> float:
-    from ether_medium import ether
-
     if spawn:
         os.environ["ETHER_START_METHOD"] = "spawn"  # fresh interpreters, as the Ray engine's children are
 
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "result.json")
-        config: dict[str, Any] = {
-            "instances": {
-                "subscriber": {
-                    "class_path": "fabric_nodes.BenchSubscriber", "kwargs": {"count": count, "out": out}
-                },
-                "publisher": {"class_path": "fabric_nodes.BenchPublisher", "kwargs": {"count": count}},
-            }
-        }
+        config: dict[str, Any] = {"instances": pair_instances(count, out)}
         if cluster is not None:
             config["cluster"] = cluster
-        ether.tap(config=config)
         try:
-            ether.start()
-            deadline = time.monotonic() + 300
-            while not os.path.exists(out):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the throughput run did not finish")
-                time.sleep(0.01)
-            with open(out) as fh:
-                result = json.load(fh)
+            result = run_for_result(config, out, "throughput run")
         finally:
-            ether.shutdown()
             os.environ.pop("ETHER_START_METHOD", None)
     return float(result["count"]) / float(result["seconds"])
 

@@ -11,7 +11,6 @@ shutdown <= 0.3 s.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -28,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 
-from fabric_nodes import _pace  # noqa: E402
+from fabric_nodes import _pace, pair_instances  # noqa: E402
+from result_files import run_for_result  # noqa: E402
 
 
 # -- raw pyzmq ------------------------------------------------------------------------------------------
@@ -95,34 +95,9 @@ def raw(count: int, rate_hz: float = 0.0) -> dict[str, object]:
 
 # -- the fabric -----------------------------------------------------------------------------------------
 def fabric(count: int, rate_hz: float = 0.0) -> dict[str, object]:
-    from ether_medium import ether
-
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "result.json")
-        config = {
-            "instances": {
-                "subscriber": {
-                    "class_path": "fabric_nodes.BenchSubscriber",
-                    "kwargs": {"count": count, "out": out},
-                },
-                "publisher": {
-                    "class_path": "fabric_nodes.BenchPublisher",
-                    "kwargs": {"count": count, "rate_hz": rate_hz},
-                },
-            }
-        }
-        ether.tap(config=config)
-        try:
-            ether.start()
-            deadline = time.monotonic() + 300
-            while not os.path.exists(out):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the fabric benchmark did not finish")
-                time.sleep(0.01)
-            with open(out) as fh:
-                return json.load(fh)  # type: ignore[no-any-return]
-        finally:
-            ether.shutdown()
+        return run_for_result({"instances": pair_instances(count, out, rate_hz)}, out, "fabric benchmark")
 
 
 def startup(runs: int, config: Any = None, pause_s: float = 0.2) -> tuple[list[float], list[float]]:

@@ -1,10 +1,13 @@
-"""Decorated classes that bench/fabric.py runs as fabric instances."""
+"""Decorated classes that bench/fabric.py runs as fabric instances (also bench/cluster.py, observe.py,
+recorder.py and arrays.py), and :func:`pair_instances`, the ``instances:`` that run them."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 from ether_medium import ether_pub, ether_start, ether_sub
 
@@ -73,3 +76,15 @@ class BenchSubscriber:
             with open(tmp, "w") as fh:
                 json.dump(result, fh)
             os.replace(tmp, self.out)
+
+
+def pair_instances(count: int, out: str | Path, rate_hz: float = 0.0) -> dict[str, Any]:
+    """The ``instances:`` of one run: a :class:`BenchPublisher` sending ``count`` messages (as fast as it can,
+    or at ``rate_hz`` with send times for latency) to a :class:`BenchSubscriber` that writes its figures to
+    ``out`` (read them with ``result_files.wait_for_result``)."""
+    subscriber = {"count": count, "out": str(out)}
+    publisher = {"count": count, "rate_hz": rate_hz}
+    return {
+        "subscriber": {"class_path": "fabric_nodes.BenchSubscriber", "kwargs": subscriber},
+        "publisher": {"class_path": "fabric_nodes.BenchPublisher", "kwargs": publisher},
+    }

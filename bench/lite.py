@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cbor2  # noqa: E402
+from thermometer_device import device_py  # noqa: E402
 
 from ether_lite import Node, cbor, ether_pub, framing, protocol  # noqa: E402
 from ether_lite.links.memory import memory_pair  # noqa: E402
@@ -45,10 +46,10 @@ BOARD_LINK = "links/usb_cdc.py"
 def deployed_modules(all_modules: list[str]) -> tuple[list[str], str]:
     """What `ether deploy` copies to a board, by ether_medium's deploy rule (every module imported from
     ether_lite/__init__.py, imports inside functions included, less DESKTOP_ONLY)."""
-    from ether_medium.deploy.drive import _core_files
+    from ether_medium.deploy.board_files import board_files
 
     lite = ROOT / "ether_lite"
-    return [p.relative_to(lite).as_posix() for p in _core_files(lite)], "ether deploy's rule"
+    return [p.relative_to(lite).as_posix() for p in board_files(lite)], "ether deploy's rule"
 
 
 def line(label: str, value: str, target: str = "") -> None:
@@ -147,34 +148,8 @@ print("LOADED", ",".join(sorted(m for m in sys.modules if m.startswith("ether_li
 # The issue's minimal device (one publisher at 1 Hz, one subscriber) served by run(), as on a board, counted
 # from the fresh interpreter above: imports, the class, the Node, the host's first frames answered (a PING,
 # a DELIVER to set_led, both ACKed/answered: the receive path is loaded too) and the first reading sent. The
-# link costs nothing (its frames are the host's; what the device writes goes nowhere).
-class HostLink:
-    connected = True
-    def __init__(self, frames):
-        self.frames = frames
-        self.polls = 0
-    def readinto(self, buf):
-        self.polls += 1
-        n = len(self.frames)
-        buf[:n] = self.frames
-        self.frames = b""
-        return n
-    def write(self, buf, n=-1):
-        pass
-
-class Thermometer:
-    @ether_pub(every=1.0)
-    def read(self):
-        return {"celsius": 21.5}
-
-    @ether_sub()
-    def set_led(self, on: bool):
-        self.on = on
-
-link = HostLink(HOST_FRAMES)
-thermo = run(Thermometer(), link=link, until=lambda: link.polls >= 2)
-# sent: HELLO, 2 DESCRIBEs, PONG, ACK, the read DESCRIBE again (fields learnt), PUB
-assert thermo.sent == 7 and thermo.received == 2 and thermo.endpoints[1][6].on, thermo.sent
+# link costs nothing (bench/thermometer_device.py).
+THERMOMETER_DEVICE
 link = None
 gc.collect()
 #--- top level
@@ -266,14 +241,50 @@ print("PUB_CORE", measure(pub_core))
 print("PUB_FULL", measure(pub_full))
 print("FRAME_ENC", measure(frame_encode))
 print("FRAME_DEC", measure(frame_decode))
+print("TYPED_BEFORE", int("ether_lite.typed" in sys.modules))
+
+# Arrays (PROTOCOL.md, "Arrays"): the RAM of ether_lite.typed, which a board with an array field loads (one
+# without never does), and what one array reading allocates.
+gc.collect()
+#--- top level
+a = gc.mem_alloc()
+#--- top level
+from ether_lite import typed
+gc.collect()
+#--- top level
+TYPED = gc.mem_alloc() - a
+#--- top level
+print("TYPED", TYPED)
+import array
+
+class Scope:
+    def __init__(self):
+        self.samples = array.array("h", range(100))
+    @ether_pub(fields=[("samples", "[h")])
+    def trace(self):
+        return {"samples": self.samples}
+
+sc = Scope()
+dev2, host2 = memory_pair()
+nd2 = Node(sc, dev2, device_id="scope", boot_id=2)
+nd2.poll()
+while host2.readinto(buf):
+    pass
+sc.trace()
+host2.readinto(buf)
+ep2 = nd2.endpoint("Scope.trace")
+res2 = sc.trace()
+host2.readinto(buf)
+def pub_array():
+    nd2._pub(ep2, res2)
+    host2.readinto(buf)
+print("PUB_ARRAY", measure(pub_array))
 """
 
 
-def host_frames() -> bytes:
-    """What the host sends the Thermometer device first: a PING, then a DELIVER {"on": True} to set_led."""
-    return framing.encode_frame(cbor.dumps(protocol.ping(1))) + framing.encode_frame(
-        cbor.dumps(protocol.deliver(1, 7, [{"on": True}]))
-    )
+def mp_script() -> str:
+    """MP_SCRIPT with the Thermometer device answering one round of the host's frames."""
+    return MP_SCRIPT.replace("THERMOMETER_DEVICE", device_py(rounds=1))
 
 
 def micropython_ram(builds: list[tuple[str, Path]]) -> None:
@@ -285,7 +296,7 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "ram.py"
-        script.write_text(MP_SCRIPT.replace("HOST_FRAMES", repr(host_frames())))
+        script.write_text(mp_script())
         for i, (label, build) in enumerate(builds):
             lib = build / "ether_lite"
             proc = subprocess.run(
@@ -352,6 +363,11 @@ def micropython_ram(builds: list[tuple[str, Path]]) -> None:
                     f"{float(fig['FRAME_ENC']):.1f} B / {float(fig['FRAME_DEC']):.1f} B",
                     "0",
                 )
+                assert fig["TYPED_BEFORE"] == "0", "a board without arrays loaded ether_lite.typed"
+                line("MicroPython RAM of ether_lite.typed (arrays), kept by a board with an array field",
+                     f"{int(fig['TYPED'])} B (a board without: 0)")
+                line("MicroPython bytes allocated per array reading (100 int16)",
+                     f"{float(fig['PUB_ARRAY']):.1f} B (a copy of its 200 bytes, and its typecode)")
 
 
 def mpy_sizes() -> None:
@@ -457,7 +473,7 @@ def emulated_board() -> None:
     def figures(out: bytes, name: str) -> list[int]:
         return [int(x) for x in out.split(name.encode() + b" ")[1].split(b"\r")[0].split()]
 
-    parts = MP_SCRIPT.replace("HOST_FRAMES", repr(host_frames())).split("#--- top level\n")[:6]
+    parts = mp_script().split("#--- top level\n")[:6]
     core, thermo, heap = figures(output(f"PARTS = {parts!r}\n{QEMU_RAM}"), "FIGURES")
     print("Emulated Cortex-M3 (QEMU mps2-an385, MicroPython 1.28.0 firmware, ether_lite frozen in):")
     line("  heap of the board (gc.mem_alloc() + gc.mem_free())", f"{heap} B = {heap / 1024:.0f} KB")

@@ -19,53 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ether_lite import cbor, framing, protocol  # noqa: E402
+from thermometer_device import device_py  # noqa: E402
 
 SAMD21_FREE = 17 * 1024  # free heap of a SAMD21 board at the CircuitPython prompt
 GOAL_HEAP_KB = 16  # issue 13: the Thermometer runs in a 16 KB heap, leaving room for a sensor driver
 
-# The issue's minimal device as its code.py: a 1 Hz publisher and a subscriber, served by run(). HostLink
-# stands in for usb_cdc.data (native on a board): each readinto hands over the host's next frames (a PING,
-# a DELIVER to set_led), what the device writes is counted and dropped.
-CODE_PY = r"""
-from ether_lite import ether_pub, ether_sub, run
-
-
-class HostLink:
-    connected = True
-
-    def __init__(self, chunks):
-        self.chunks = chunks
-        self.polls = 0
-
-    def readinto(self, buf):
-        self.polls += 1
-        if not self.chunks:
-            return 0
-        c = self.chunks.pop(0)
-        buf[: len(c)] = c
-        return len(c)
-
-    def write(self, buf, n=-1):
-        pass
-
-
-class Thermometer:
-    @ether_pub(every=1.0)
-    def read(self):
-        return {"celsius": 21.5}
-
-    @ether_sub()
-    def set_led(self, on: bool):
-        self.on = on
-
-
-link = HostLink(CHUNKS)
-thermo = Thermometer()
-node = run(thermo, link=link, until=lambda: link.polls > ROUNDS)
-# HELLO, 2 DESCRIBEs, the read DESCRIBE again (fields learnt), a PUB; per round a PONG and an ACK
-assert node.sent == 5 + 2 * ROUNDS and thermo.on, node.sent
-"""
 ROUNDS = 3  # PING + DELIVER rounds: the receive path is loaded, dropped and loaded again
 
 # Figures in one run, each gc.mem_alloc() after gc.collect(): importing the core, then the device above.
@@ -86,23 +44,20 @@ print("FREE", gc.mem_free())
 """
 
 
-def host_chunks(rounds: int = ROUNDS) -> list[bytes]:
-    """What the host sends, one chunk per poll: a PING and a DELIVER {"on": True} to set_led (topic 1)."""
-    return [framing.encode_frame(cbor.dumps(protocol.ping(i + 1)))
-            + framing.encode_frame(cbor.dumps(protocol.deliver(1, 7 + i, [{"on": True}])))
-            for i in range(rounds)]
-
-
-def code_py() -> str:
-    return CODE_PY.replace("CHUNKS", repr(host_chunks())).replace("ROUNDS", str(ROUNDS))
+def code_py(arrays: bool = False) -> str:
+    """The issue's minimal device as its code.py (bench/thermometer_device.py); ``arrays``: its array
+    variant."""
+    return "from ether_lite import ether_pub, ether_sub, run\n\n" + device_py(ROUNDS, arrays=arrays)
 
 
 def deployed_lib(drive: Path) -> Path:
-    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), the Thermometer added."""
+    """``lib/`` of a drive `ether deploy` wrote (CircuitPython's mpy-cross), the Thermometer added (and its
+    array variant, ``code_arrays``)."""
     from hil.circuitpython import make_drive
 
     make_drive(drive, ROOT / "firmware" / "code_cpu_temperature.py")
     (drive / "lib" / "code_thermo.py").write_text(code_py())
+    (drive / "lib" / "code_arrays.py").write_text(code_py(arrays=True))
     return drive / "lib"
 
 
@@ -133,6 +88,22 @@ def smallest_heap_kb(script: Path, lib: Path, interpreter: Path | None = None, s
 LAYOUTS = 6  # heap layouts the smallest heap is found for: code.py first allocates 0, 40, ... bytes more
 
 
+def array_figures(lib: Path) -> dict[str, str]:
+    """The array variant's RAM end to end (ARRAYS, bytes, in a 64 KB heap) and smallest heap (HEAP_KB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        measure = Path(tmp) / "measure.py"
+        measure.write_text(MEASURE_PY.replace("import code_thermo", "import code_arrays")
+                           .replace('"THERMO"', '"ARRAYS"'))
+        proc = run_cp(measure, lib, 64)
+        if proc.returncode:
+            raise RuntimeError(proc.stdout + proc.stderr)
+        fig = dict(ln.split(" ", 1) for ln in proc.stdout.splitlines() if " " in ln)
+        code = Path(tmp) / "code.py"
+        code.write_text(code_py(arrays=True))
+        fig["HEAP_KB"] = str(smallest_heap_kb(code, lib))
+    return fig
+
+
 def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
     """IMPORT, LOADED, THERMO, FREE (bytes, from MEASURE_PY in a 64 KB heap) and, for ``lib``, HEAP_KB: the
     smallest heap of the Thermometer, then HEAP_KB_RANGE: the least and the most of it over ``LAYOUTS`` heap
@@ -156,9 +127,10 @@ def figures(lib: Path, interpreter: Path | None = None) -> dict[str, str]:
 
 def frozen_manifest() -> str:
     """A FROZEN_MANIFEST freezing what `ether deploy` copies to lib/ether_lite into the firmware."""
-    from ether_medium.deploy.drive import ETHER_LITE, _core_files
+    from ether_medium.deploy.board_files import board_files
+    from ether_medium.deploy.deployment import ETHER_LITE
 
-    files = [p.relative_to(ETHER_LITE).as_posix() for p in _core_files()]
+    files = [p.relative_to(ETHER_LITE).as_posix() for p in board_files(ETHER_LITE)]
     return f"package('ether_lite', files={files!r}, base_path={str(ETHER_LITE.parent)!r}, opt=3)\n"
 
 
@@ -170,13 +142,15 @@ def frozen_interpreter() -> tuple[Path | None, str]:
     import hashlib
     import os
 
+    from ether_medium.deploy.board_files import board_files
     from ether_medium.deploy.compiler import BUILT_MPY_CROSS
-    from ether_medium.deploy.drive import _core_files
+    from ether_medium.deploy.deployment import ETHER_LITE
 
     out = BUILT_MPY_CROSS.parent.parent
     exe = out / "bin" / "circuitpython-frozen"
     manifest = frozen_manifest()
-    digest = hashlib.sha256(manifest.encode() + b"".join(p.read_bytes() for p in _core_files())).hexdigest()
+    sources = b"".join(p.read_bytes() for p in board_files(ETHER_LITE))
+    digest = hashlib.sha256(manifest.encode() + sources).hexdigest()
     stamp = out / "frozen.stamp"
     if exe.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return exe, ""
@@ -205,7 +179,9 @@ def report() -> None:
     bits = subprocess.run([str(INTERPRETER), "-c", "import sys; print(sys.maxsize.bit_length() + 1)"],
                           capture_output=True, text=True, check=False).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        fig = figures(deployed_lib(Path(tmp) / "CIRCUITPY"))
+        lib = deployed_lib(Path(tmp) / "CIRCUITPY")
+        fig = figures(lib)
+        arrays = array_figures(lib)
     cp = f"CircuitPython 10.2.1 ({bits}-bit)"
     loaded = fig["LOADED"].split(",")
     line(f"{cp}: RAM to import the core ({len(loaded)} modules, .mpy)", f"{int(fig['IMPORT'])} B")
@@ -219,6 +195,12 @@ def report() -> None:
           " set_led, ether_lite as `ether deploy`\n   writes it; it runs in that heap and every larger one up"
           f" to 40 KB. A SAMD21 ({SAMD21_FREE // 1024} KB free at the prompt) keeps"
           f" {(SAMD21_FREE - heap * 1024) / 1024:.1f} KB for a sensor driver)")
+    more = int(arrays["ARRAYS"]) - thermo
+    line(f"{cp}: the same with arrays: RAM end to end / smallest heap",
+         f"{int(arrays['ARRAYS'])} B (+{more} B) / {float(arrays['HEAP_KB']):g} KB")
+    print("  (its publisher sends 100 int16 samples (an array.array, 200 B of it the samples themselves),"
+          " its subscriber takes 8 uint8\n   levels: ether_lite.typed loaded for its array fields,"
+          " the decoder reading the typed arrays of the DELIVERs)")
     exe, why = frozen_interpreter()
     if exe is None:
         line(f"{cp}, ether_lite frozen into the firmware", "skipped: " + why)

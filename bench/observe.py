@@ -11,20 +11,20 @@ Targets (issue 14): an observer costs at most 10 % (ratio >= 0.90), metrics at m
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from fabric_nodes import pair_instances  # noqa: E402
 from observe_nodes import observe  # noqa: E402
+from result_files import wait_for_result  # noqa: E402
 
 OBSERVERS = ("topics", "hz", "monitor", "plot")
 
@@ -35,11 +35,7 @@ def run(count: int, observer: str | None = None, metrics: bool = False) -> float
 
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "result.json")
-        config: dict[str, Any] = {"instances": {
-            "subscriber": {"class_path": "fabric_nodes.BenchSubscriber",
-                           "kwargs": {"count": count, "out": out}},
-            "publisher": {"class_path": "fabric_nodes.BenchPublisher", "kwargs": {"count": count}},
-        }}
+        config: dict[str, Any] = {"instances": pair_instances(count, out)}
         if metrics:
             config["metrics"] = {"port": _free_port()}
         ether.tap(config=config)
@@ -55,13 +51,7 @@ def run(count: int, observer: str | None = None, metrics: bool = False) -> float
                 if not ready.wait(60):
                     raise TimeoutError(f"the {observer} observer did not start")
             ether.start()
-            deadline = time.monotonic() + 300
-            while not os.path.exists(out):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the fabric benchmark did not finish")
-                time.sleep(0.01)
-            with open(out) as fh:
-                result = json.load(fh)
+            result = wait_for_result(out, "fabric benchmark")
         finally:
             stop.set()
             if proc is not None:

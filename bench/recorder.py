@@ -17,7 +17,6 @@ Run: ``.venv/bin/python bench/recorder.py`` (``BENCH_N`` sets the number of mess
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sqlite3
@@ -121,26 +120,15 @@ def recorded_rate(db: Path) -> tuple[float, float, float]:
 
 def _fabric_rate(count: int, tmp: Path, record: bool) -> float:
     """Messages/s at a subscriber instance, publisher instance -> subscriber instance, recording on or off."""
-    from ether_medium import ether  # type: ignore[attr-defined]
+    from fabric_nodes import pair_instances
+    from result_files import run_for_result
 
     tag = uuid.uuid4().hex[:8]
     out, db = tmp / f"result-{tag}.json", tmp / f"fabric-{tag}.sqlite"
-    subscriber = {"class_path": "fabric_nodes.BenchSubscriber", "kwargs": {"count": count, "out": str(out)}}
-    publisher = {"class_path": "fabric_nodes.BenchPublisher", "kwargs": {"count": count}}
-    config: dict[str, Any] = {"instances": {"subscriber": subscriber, "publisher": publisher}}
+    config: dict[str, Any] = {"instances": pair_instances(count, out)}
     if record:
         config["recording"] = {"path": str(db), "topics": ["bench"]}
-    ether.tap(config=config)
-    try:
-        ether.start()
-        deadline = time.monotonic() + 300
-        while not out.exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the fabric benchmark did not finish")
-            time.sleep(0.01)
-        result = json.loads(out.read_text())
-    finally:
-        ether.shutdown()
+    result = run_for_result(config, out, "fabric benchmark")
     if record:
         conn = sqlite3.connect(db)
         recorded = conn.execute("SELECT count(*) FROM messages WHERE topic = 'bench'").fetchone()[0]

@@ -3,7 +3,8 @@ board keeps loaded, nothing more.
 
 ``Encoder`` writes the preferred serialisation into a fixed, preallocated buffer (shortest integer heads,
 definite lengths, each float in the shortest of half/single/double precision that holds it exactly, map
-keys sorted length-first), so a reading is encoded without allocation. ``ether_lite.cbor`` (the full codec
+keys sorted length-first), so a reading is encoded without allocation; an ``array.array`` becomes an RFC 8746
+typed array (``ether_lite.typed``, loaded only by a board that publishes one). ``ether_lite.cbor`` (the full codec
 the host and the tests use) extends it with bignums, tags and simple values.
 
 Reading is ``ether_lite.cbor_decoder``'s. A board loads it only for the messages a Node does not read
@@ -101,7 +102,13 @@ class Encoder:
             self.other(obj)
 
     def other(self, obj):
-        """A value the device codec has no form for (``ether_lite.cbor`` adds bignums, tags, ...)."""
+        """An ``array.array`` (``ether_lite.typed``, loaded for the first one), or a value the device codec
+        has no form for (``ether_lite.cbor`` adds bignums, tags, ...)."""
+        if type(obj).__name__ == "array":
+            from ether_lite import typed
+
+            if typed.encode(self, obj):
+                return
         raise CBOREncodeError("cannot encode %s as CBOR: %r" % (type(obj).__name__, obj))
 
     def _map(self, d):

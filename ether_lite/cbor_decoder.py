@@ -1,8 +1,9 @@
 """The CBOR decoder of a device (RFC 8949; PROTOCOL.md, "CBOR rules"): ``loads(data, start, end)``.
 
 ``Decoder`` reads what a host sends a device: integers, floats of any width, text, bytes, arrays, maps,
-false/true/null. Any other item (indefinite length, tag, simple value, undefined) goes to ``other()``,
-which here rejects it; ``ether_lite.cbor`` (the full codec the host and the tests use) extends
+false/true/null, and little-endian typed arrays (RFC 8746) as ``array.array`` (``ether_lite.typed``, loaded
+for the first one). Any other item (indefinite length, another tag, simple value, undefined) goes to
+``other()``, which here rejects it; ``ether_lite.cbor`` (the full codec the host and the tests use) extends
 ``Decoder`` with those items. Anything malformed raises ``CBORDecodeError`` (a ``ValueError``), and no
 length is used to allocate before the bytes it claims are present.
 
@@ -100,7 +101,13 @@ class Decoder:
         return out
 
     def other(self, ib, depth, at, brk):
-        """An item a device does not decode (``ether_lite.cbor.Decoder`` decodes them)."""
+        """A typed array (RFC 8746) as an ``array.array`` (``ether_lite.typed``, loaded for it); any other
+        item here (indefinite length, another tag, simple value, reserved) is not decoded on a device
+        (``ether_lite.cbor.Decoder`` decodes them)."""
+        if ib >> 5 == 6 and ib & 0x1F < 28:
+            from ether_lite import typed
+
+            return typed.decode(self, self.arg(ib & 0x1F), depth, at)
         self.fail("item 0x%02x (indefinite length, tag, simple value or reserved) is not decoded on a device" % ib, at)
 
     def string(self, b, major, at):

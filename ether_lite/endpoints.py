@@ -17,8 +17,9 @@ def ether_pub(topic=None, every=None, fields=None):
     and whenever the method is called. Topic default ``"ClassName.method"``.
 
     Return a dict (field -> value), a tuple, or one value (field ``"value"``); ``None`` publishes nothing.
-    ``fields`` (names, or ``(name, type)`` with type in ``"fibsya"``, checked when a Node is made) declares
-    them up front; otherwise the first published value defines them.
+    ``fields`` (names, or ``(name, type)`` with type in ``"fibsya"`` or an array's ``"["`` and typecode,
+    ``"[h"``, checked when a Node is made) declares them up front; otherwise the first published value
+    defines them. An ``array.array`` value travels as a typed array (PROTOCOL.md, "Arrays").
     """
     spec = (topic, every, fields)
 

@@ -15,7 +15,7 @@ _TYPES = ((bool, "b"), (int, "i"), (float, "f"), (str, "s"), (bytes, "y"), (byte
 
 def of_value(value):
     """The fields a reading defines: a dict's keys, ``v0``, ``v1`` ... of a tuple, else ``value``; each
-    typed by its value (``a``: any other)."""
+    typed by its value (an ``array.array``: its array type, ``"[i2"``; ``a``: any other)."""
     out = []  # (loops, not comprehensions: on MicroPython each comprehension is one more function)
     if isinstance(value, dict):
         for k in value:
@@ -54,10 +54,15 @@ def of_signature(fn):
 
 
 def _type_code(v, is_type=False):
-    """The DESCRIBE type of a value (or, ``is_type``, of an annotation: a type or its name)."""
+    """The DESCRIBE type of a value (or, ``is_type``, of an annotation: a type or its name); an
+    ``array.array`` value is its array type (``"[i2"``: ``ether_lite.typed``)."""
     for t, c in _TYPES:
         if (v is t or v == t.__name__) if is_type else isinstance(v, t):
             return c
+    if not is_type and type(v).__name__ == "array":
+        from ether_lite import typed
+
+        return typed.field_type(typed.typecode(v))
     return "a"
 
 

@@ -25,7 +25,10 @@ from ether_lite.framing_core import FrameDecoder as _StreamDecoder
 
 _RAW = MAX_BODY + 2  # body + CRC: the most a frame decodes to
 
-__all__ = ["MAX_BODY", "MAX_FRAME", "FrameDecoder", "FrameError", "crc16", "decode_frame", "encode_frame", "encode_into"]
+__all__ = [
+    "MAX_BODY", "MAX_FRAME", "FrameDecoder", "FrameError", "crc16", "decode_frame", "encode_frame", "encode_in_place",
+    "encode_into",
+]
 
 
 class FrameError(ValueError):
@@ -48,17 +51,35 @@ def encode_into(out, body, n=-1):
 class FrameDecoder(_StreamDecoder):
     """The streaming decoder of ``framing_core``, plus ``frames(chunk) -> list of bytes``."""
 
+    def __init__(self):
+        _StreamDecoder.__init__(self)
+        self._tail = b""  # the start of a frame that a later chunk ends (no 0x00 in it), kept by frames()
+
+    def reset(self):
+        self._tail = b""
+        _StreamDecoder.reset(self)
+
+    def feed(self, data, start=0, end=-1):
+        if self._tail:  # what frames() kept goes first, the streaming way (it holds no frame end)
+            tail, self._tail = self._tail, b""
+            _StreamDecoder.feed(self, tail)
+        return _StreamDecoder.feed(self, data, start, end)
+
     def frames(self, data):
         """All complete frame bodies in ``data`` (plus what earlier feeds left), as new ``bytes``.
 
-        Same bodies and counters as calling :meth:`feed` byte by byte; whole frames inside ``data`` are
-        decoded by slices, only a frame begun by an earlier chunk or left unfinished goes through ``feed``.
+        Same bodies and counters as calling :meth:`feed` byte by byte; whole frames are decoded by slices,
+        and so is a frame begun by an earlier chunk (its start is kept as bytes, up to the longest frame);
+        only a longer run without 0x00 goes through ``feed``.
         """
         if type(data) is not bytes:
             data = bytes(data)
         out = []
         pos = 0
-        if self._raw:  # a frame begun by an earlier chunk: finish it the streaming way
+        if self._tail:
+            data = self._tail + data
+            self._tail = b""
+        elif self._raw:  # a frame begun by an earlier chunk, too long to keep: finish it the streaming way
             pos = data.find(b"\0") + 1
             if pos == 0:
                 self.feed(data)
@@ -74,17 +95,29 @@ class FrameDecoder(_StreamDecoder):
                 if body is not None:
                     out.append(body)
         self.length = -1
-        if tail:
+        if len(tail) < MAX_FRAME:
+            self._tail = tail
+        else:
             self.feed(tail)
         return out
 
     def _decode_segment(self, seg):
         """Body of the frame ``seg`` (its bytes before the 0x00, none of them 0), or None (counted)."""
         end = len(seg)
+        code = seg[0]
+        if code == end:  # one block, no zero in body + CRC (what the loop below does for it, in one step)
+            if end < 4:
+                self.cobs_errors += 1
+                return None
+            raw = seg[1:]
+            if _crc_hqx(raw, 0xFFFF):
+                self.crc_errors += 1
+                return None
+            self.frames_ok += 1
+            return raw[:-2]
         pieces = []
         n = 0  # decoded bytes (body + CRC), implied zeros included
         i = 0
-        code = seg[0]
         while True:
             j = i + code
             if j > end:  # truncated block
@@ -133,7 +166,20 @@ def encode_frame(body):
     n = len(body)
     if n > MAX_BODY:
         raise FrameError("frame body is %d bytes; the protocol allows at most %d" % (n, MAX_BODY))
-    body = bytes(body)
+    return _frame(bytes(body))
+
+
+def encode_in_place(buf, n):
+    """What ``framing_core.encode_in_place`` does (the frame of the body ``buf[1:n + 1]`` written over it,
+    its length returned: the same bytes), by slices with the C CRC. A Node on CPython frames with this
+    (``ether_lite.startup``); a board with the core's."""
+    frame = _frame(bytes(buf[1 : n + 1]))
+    k = len(frame)
+    buf[:k] = frame
+    return k
+
+
+def _frame(body):
     parts = (body + _crc_hqx(body, 0xFFFF).to_bytes(2, "big")).split(b"\0")
     last = parts.pop()
     out = bytearray()

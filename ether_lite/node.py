@@ -318,6 +318,7 @@ class Node:
             self.send([_ERROR, _ERR_INTERNAL, "no memory to read a message: dropped"])
         finally:
             _drop("receive")
+            _drop("report")  # if an answer needed it
             _drop("cbor_decoder")
 
 

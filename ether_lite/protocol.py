@@ -33,6 +33,20 @@ DEVICE_PUBLISHES = const(0)
 DEVICE_SUBSCRIBES = const(1)
 # DESCRIBE field types
 FIELD_TYPES = ("f", "i", "b", "s", "y", "a")
+# DESCRIBE field types of arrays (PROTOCOL.md, "Arrays"): "[", the element's kind (i signed, u unsigned,
+# f float) and size in bytes; the value is an RFC 8746 typed array: this tag (little-endian) over its bytes
+ARRAY_TAGS = {
+    "[u1": 64, "[i1": 72, "[u2": 69, "[i2": 77, "[u4": 70, "[i4": 78, "[u8": 71, "[i8": 79, "[f4": 85, "[f8": 86,
+}
+ARRAY_TYPES = tuple(ARRAY_TAGS)
+
+
+def array_tags(ftype):
+    """The tags a value of DESCRIBE array type ``ftype`` may carry: little-endian (what every board and
+    host sends), and big-endian (a device on a big-endian machine sends its own order; RFC 8746: the
+    little-endian tag less 4, one-byte elements have one tag)."""
+    t = ARRAY_TAGS[ftype]
+    return (t,) if t in (64, 72) else (t, t - 4)
 
 # ACK status
 ACK_OK = const(0)
@@ -148,7 +162,7 @@ def hello(device_id, boot_id, firmware, n_endpoints, ticks_period):
 
 
 def describe(topic_id, name, direction, fields, every_s=None):
-    """``fields``: list of ``[name, type]`` or ``[name, type, default]`` (type in FIELD_TYPES; a
+    """``fields``: list of ``[name, type]`` or ``[name, type, default]`` (type in FIELD_TYPES or ARRAY_TYPES; a
     subscriber's field with a default may be left out by the sender), or None when not known yet."""
     return [header(DESCRIBE), topic_id, name, direction, fields, every_s]
 
@@ -271,7 +285,9 @@ def _check_describe(msg):
     fields = msg[4]
     if fields is not None:
         for f in fields:
-            if not (isinstance(f, list) and 2 <= len(f) <= 3 and isinstance(f[0], str) and f[1] in FIELD_TYPES):
+            if not (isinstance(f, list) and 2 <= len(f) <= 3 and isinstance(f[0], str)
+                    and (f[1] in FIELD_TYPES or f[1] in ARRAY_TYPES)):
                 raise ProtocolError(
-                    ERR_MALFORMED, "DESCRIBE field %r is not [name, type in fdbsya] or [name, type, default]" % (f,)
+                    ERR_MALFORMED, "DESCRIBE field %r is not [name, type] or [name, type, default] with type "
+                    "one of f i b s y a or an array type ([i1 [u1 [i2 [u2 [i4 [u4 [i8 [u8 [f4 [f8)" % (f,)
                 )

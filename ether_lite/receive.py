@@ -4,12 +4,11 @@ by ``ether_lite.report`` (PROTOCOL.md section 5).
 
 A board does not keep this module: ``Node._handle`` reads the PINGs and QUERYs a host sends all the time
 straight from their bytes, and for the rest imports the decoder, decodes, drops it, then imports this module
-and drops it again (``ether_lite.node._drop``): one of the two in RAM at a time. A DELIVER, someone acting on
-the device, is rare next to the PINGs.
+and drops it again (``ether_lite.node._drop``, with ``ether_lite.report`` if an answer needed it): one of the
+two in RAM at a time. A DELIVER, someone acting on the device, is rare next to the PINGs.
 """
 
 from ether_lite import clock
-from ether_lite.node import _drop
 
 try:
     from micropython import const
@@ -53,10 +52,9 @@ def handle(node, msg):
         if (h == _DELIVER and n >= 3 and _uint(msg[1]) and _uint(msg[2]) and msg[1] < _MAX_ENDPOINTS
                 and msg[2] <= _MAX_MSG_ID):
             return deliver(node, msg[1], msg[2], msg[3:])
-    from ether_lite import report
+    from ether_lite import report  # Node._handle drops it again, with this module
 
     report.bad_message(node, msg)
-    _drop("report")
 
 
 def describe(node, query):
@@ -70,8 +68,7 @@ def describe(node, query):
         if t >= len(eps):
             from ether_lite import report
 
-            report.error(node, _ERR_UNKNOWN_TOPIC, "no endpoint with topic id %d" % t, (t,))
-            return _drop("report")
+            return report.error(node, _ERR_UNKNOWN_TOPIC, "no endpoint with topic id %d" % t, (t,))
 
 
 def deliver(node, topic_id, msg_id, values):
@@ -111,8 +108,7 @@ def deliver(node, topic_id, msg_id, values):
             return
     from ether_lite import report
 
-    report.delivery_failed(node, ep, topic_id, msg_id, values, failed)
-    _drop("report")
+    report.delivery_failed(node, ep, topic_id, msg_id, values, failed, ack)
 
 
 def ack(node, msg_id, status, text=None):

@@ -8,8 +8,6 @@ a short load from flash on each such event, which a healthy device never pays.
 
 import sys
 
-from ether_lite.receive import _uint, ack
-
 try:
     from micropython import const
 except ImportError:  # CPython: every const here is an int
@@ -86,9 +84,10 @@ def bad_message(node, msg):
         error(node, _ERR_MALFORMED, "not a message for a device: %r" % (msg,))
 
 
-def delivery_failed(node, ep, topic_id, msg_id, values, exc):
+def delivery_failed(node, ep, topic_id, msg_id, values, exc, ack):
     """A DELIVER that could not be served: no subscriber, values that do not fit it, or (``exc``) its
-    handler raised. ACKed with the reason, or reported as an ERROR when no ACK was asked for."""
+    handler raised. ACKed with the reason (``ack``: ``ether_lite.receive.ack``, which remembers it for a
+    retransmission), or reported as an ERROR when no ACK was asked for."""
     if exc is not None:
         status = _ACK_HANDLER_RAISED
         text = "%s: %s" % (type(exc).__name__, exc)
@@ -121,3 +120,7 @@ def link_errors(node, dec):
     """The ERROR that reports frames the link corrupted (the Node sends it at most once a second)."""
     c = (dec.crc_errors, dec.cobs_errors, dec.oversize)
     error(node, _ERR_MALFORMED, "frames dropped: crc %d, cobs %d, oversize %d" % c, c)
+
+
+def _uint(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0

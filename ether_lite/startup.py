@@ -50,6 +50,16 @@ def init(node, objs, link, device_id, boot_id, version, key=None):
     node.link = link
     # the frame being sent: the encoder writes its body from byte 1 on, framed in place (framing_core)
     node._frame = bytearray(MAX_FRAME)
+    if sys.modules["ether_lite.node"]._KEEP_MODULES:  # CPython (simulated boards, the host's tests): frame
+        # with the host's ether_lite.framing, the same bytes (tests/test_lite_framing.py), its CRC in C, COBS
+        # by slices. Imported by name, so that `ether deploy` (which follows import statements) leaves it
+        # off a board, whose node module stays as it is. The name is cut from one a board has interned
+        # already (a new one costs a board RAM: bench/lite_circuitpython.py).
+        try:
+            sys.modules["ether_lite.node"].encode_in_place = __import__(
+                "ether_lite.framing_core"[:-5], None, None, ("encode_in_place",)).encode_in_place
+        except ImportError:  # ether_lite as a board has it (only what `ether deploy` copies)
+            pass
     # a keyed frame keeps 12 bytes of its 256 for the trailer (PROTOCOL.md 6.1)
     node._enc = Encoder(memoryview(node._frame)[1 : MAX_BODY + 1 - (0 if key is None else 12)])
     node.endpoints = eps = find_endpoints(objs, node._enc)
@@ -115,13 +125,19 @@ def find_endpoints(objs, enc):
 
 def _declared(name, fields):
     """Declared fields (``fields=``: names, ``(name, type)`` or ``(name, type, default)``) as
-    ``[[name, type], ...]`` (a default kept as the third element)."""
+    ``[[name, type], ...]`` (a default kept as the third element). An array type (``"[h"``, ``"[i2"``) is
+    checked and spelled as DESCRIBE spells it by ``ether_lite.typed`` (which its PUBs need anyway)."""
     out = []
     for f in fields:
         f = [f, "a"] if isinstance(f, str) else list(f)
-        if not 2 <= len(f) <= 3 or f[1] not in _TYPE_CODES:
+        t = f[1] if 2 <= len(f) <= 3 else ""
+        if t[:1] == "[":
+            from ether_lite import typed
+
+            t = f[1] = typed.declared(t)
+        if not t or (t not in _TYPE_CODES and t[0] != "["):
             raise ValueError("%s: field %r: give a name, (name, type) or (name, type, default) with type "
-                             "one of f i b s y a" % (name, f))
+                             'one of f i b s y a, or "[h" for an array' % (name, f))
         out.append(f)
     return out
 

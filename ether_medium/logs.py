@@ -16,12 +16,10 @@ import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ether_medium import topics
-
-if TYPE_CHECKING:
-    from ether_medium.fabric.client import FabricClient
 
 __all__ = [
     "FORMAT",
@@ -37,6 +35,18 @@ __all__ = [
 FORMAT = "%(asctime)s.%(msecs)03d - Ether:%(process)d - %(levelname)s - %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
 LOGGER = "ether"
+
+
+class LogClient(Protocol):
+    """What logging needs of a fabric client (:class:`ether_medium.fabric.client.FabricClient` has it):
+    named here, so this ground-floor module does not import the fabric."""
+
+    name: str
+    closed: bool
+    live: bool  # True once the handshake returned: a published message reaches every subscriber
+    on_live: list[Callable[[], None]]
+
+    def publish(self, topic: str, data: dict[str, Any]) -> None: ...
 
 
 def level_from_env(default: str = "INFO") -> int:
@@ -109,7 +119,7 @@ class FabricStdout(io.TextIOBase):
     ``{name, text}`` (the tap process prints it), so output reaches the console from any machine, and before
     the process's ``Ether.bye``. Lines printed before the client's handshake are held back (up to 1000)."""
 
-    def __init__(self, client: FabricClient) -> None:
+    def __init__(self, client: LogClient) -> None:
         self.client = client
         self._partial = ""
         self._early: list[str] = []
@@ -156,9 +166,9 @@ def print_stdout(data: dict[str, Any]) -> None:
 
 
 class FabricLogHandler(logging.Handler):
-    """Publish log records on ``Ether.log`` through a :class:`FabricClient` (thread-safe)."""
+    """Publish log records on ``Ether.log`` through a fabric client (thread-safe)."""
 
-    def __init__(self, client: FabricClient, level: int = logging.NOTSET) -> None:
+    def __init__(self, client: LogClient, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self.client = client
         self._local = threading.local()

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from ether_medium.deploy.compiler import BUILT_MPY_CROSS, ENV_MPY_CROSS
-from ether_medium.deploy.drive import deploy
+from ether_medium.deploy.install import deploy
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERPRETER = BUILT_MPY_CROSS.parent / "circuitpython"
@@ -75,7 +75,7 @@ def compile_lite(dest: Path, flags: tuple[str, ...] | None = None) -> dict[str, 
     import subprocess
 
     from ether_medium.deploy.compiler import MPY_CROSS_FLAGS
-    from ether_medium.deploy.drive import ETHER_LITE
+    from ether_medium.deploy.deployment import ETHER_LITE
 
     sizes = {}
     for src in sorted(ETHER_LITE.rglob("*.py")):

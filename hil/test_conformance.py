@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import random
 import shlex
+import struct
 import time
 from collections.abc import Callable
 
 import pytest
+from cbor2 import CBORTag
 
 from ether_lite import framing, protocol
+from ether_medium.bridge.arrays import MULTI_TAG
 from hil.bridge_harness import HilBridge
 from hil.probe import DeviceProbe
 from hil.targets import Target
@@ -28,6 +31,7 @@ BURST = 500  # samples published back to back to measure the maximum publish rat
 
 T = "Thermometer"
 LONG_TEXT = "".join(chr(0x30 + i % 75) for i in range(200))  # DELIVER body of about 210 B (largest: 256)
+WAVE_SAMPLES = 100  # int16: a DELIVER and a PUB of about 210 B
 
 
 @pytest.mark.hil_check("HELLO/DESCRIBE well-formed")
@@ -155,6 +159,23 @@ def test_a_delivery_near_the_largest_frame_is_acted_on(hil_bridge: HilBridge, hi
     hil_bridge.run_until(lambda: bool(hil_bridge.sink.on(f"{T}.echoed", since)), 3.0, "the echo of the text")
     assert hil_bridge.sink.on(f"{T}.echoed", since)[-1].data["text"] == text
     hil_figure(f"{len(text)} characters there and back, ACK after {1000 * (d.rtt or 0):.1f} ms")
+
+
+@pytest.mark.hil_check("arrays there and back")
+def test_an_array_goes_to_the_device_and_comes_back(hil_bridge: HilBridge, hil_figure: Figure) -> None:
+    """An int16 array delivered to ``set_wave`` (an ``array.array('h')`` on the device) is published back
+    on ``Thermometer.wave`` as a typed array, which the bridge hands on as an int16 array (PROTOCOL.md,
+    "Arrays"), as the fabric's inline int16 array; 100 samples: frames of about 210 bytes both ways."""
+    samples = [(i * 331) % 65536 - 32768 for i in range(WAVE_SAMPLES)]
+    since = len(hil_bridge.sink.received)
+    d = hil_bridge.deliver(f"{T}.set_wave", {"samples": samples})
+    assert d.error is None, d.error
+    hil_bridge.run_until(lambda: bool(hil_bridge.sink.on(f"{T}.wave", since)), 3.0,
+                         "the array published back")
+    got = hil_bridge.sink.on(f"{T}.wave", since)[-1].data["samples"]
+    int16_le = protocol.ARRAY_TAGS["[i2"]
+    assert got == CBORTag(MULTI_TAG, [[WAVE_SAMPLES], CBORTag(int16_le, struct.pack("<100h", *samples))]), got
+    hil_figure(f"{WAVE_SAMPLES} int16 samples there and back, ACK after {1000 * (d.rtt or 0):.1f} ms")
 
 
 @pytest.mark.hil_check("time sync uncertainty")

@@ -45,8 +45,11 @@ def valid_bodies() -> st.SearchStrategy[bytes]:
         st.builds(lambda i: protocol.pong(i, 99), st.integers(0, 1 << 29)),
         st.builds(lambda m: protocol.ack(m), st.integers(1, 65535)),
         st.builds(lambda t: protocol.log(20, t), st.text(max_size=40)),
-        st.just(protocol.hello("fuzz", 1, "fw", 2, 1 << 30)),
+        st.just(protocol.hello("fuzz", 1, "fw", 3, 1 << 30)),
         st.just(protocol.describe(0, "Fuzz.read", 0, [["x", "f"]], 0.1)),
+        st.just(protocol.describe(2, "Fuzz.wave", 0, [["w", "[i2"]], None)),
+        st.builds(lambda s, b: protocol.pub(2, s, 99, [cbor2.CBORTag(77, b)]), st.integers(0, 511),
+                  st.binary(max_size=40)),
     )
     return msgs.map(lambda m: cbor2.dumps(m, canonical=True))
 
@@ -150,6 +153,60 @@ def same(lite: object, ref: object) -> bool:
             return False
     return type(lite) is type(ref) and lite == ref
 
+# -- ether_lite: the device's own decoder (what a board loads), typed arrays in a DELIVER -------------------
+def _typed_items() -> st.SearchStrategy[bytes]:
+    """Typed arrays (RFC 8746) and things that look like them: any tag number near the typed-array range in
+    every head width, over any item (bytes of any length, text, arrays, nested tags), inside a DELIVER."""
+    tag = st.integers(0, 100).flatmap(
+        lambda t: st.sampled_from(([bytes([0xC0 | t])] if t < 24 else [])
+                                  + [bytes([0xD8, t]), b"\xd9" + t.to_bytes(2, "big"),
+                                     b"\xda" + t.to_bytes(4, "big"), b"\xdb" + t.to_bytes(8, "big")]))
+    content = st.one_of(
+        st.binary(max_size=64).map(lambda b: cbor2.dumps(b)),
+        st.binary(max_size=24).map(lambda b: cbor2.dumps(b)[:-1] if b else b"\x41"),  # short by a byte
+        st.builds(lambda n, tail: bytes([0x5B]) + n.to_bytes(8, "big") + tail,  # claims up to 2**64 bytes
+                  st.integers(0, (1 << 64) - 1), st.binary(max_size=8)),
+        st.sampled_from([b"\x63abc", b"\x82\x01\x02", b"\xd8\x4d\x42\x01\x00", b"\xa0", b"\xf6"]),
+    )
+    items = st.builds(lambda t, c: t + c, tag, content)
+    return st.builds(lambda head, its: bytes([0x83 + len(its)]) + head + b"".join(its),
+                     st.sampled_from([b"\x03\x00\x01", b"\x03\x05\x19\x01\x00"]),
+                     st.lists(items, min_size=1, max_size=3))
+
+
+device_inputs = st.one_of(
+    _typed_items(),
+    st.builds(mutated, _typed_items(), edits),
+    st.builds(mutated, st.just(cbor2.dumps(protocol.deliver(4, 9, [cbor2.CBORTag(77, b"\x01\x00\xfe\xff")]),
+                                           canonical=True)), edits),
+)
+
+
+@BUDGET
+@given(data=device_inputs)
+def test_lite_device_decoder_reads_typed_arrays_and_refuses_the_rest(data: bytes) -> None:
+    """What a board runs on a DELIVER (``ether_lite.cbor_decoder``): only its error for anything malformed,
+    memory bounded by the input whatever a length claims, and every typed array it accepts is the
+    little-endian one cbor2 sees, as an ``array.array`` of that element type."""
+    import array
+
+    from ether_lite import cbor_decoder
+
+    with bounded_memory("ether_lite.cbor_decoder.loads"):
+        try:
+            value = cbor_decoder.loads(data)  # type: ignore[no-untyped-call]
+        except lite_cbor.CBORDecodeError:  # (the same class: ether_lite.cbor_core's)
+            return
+    expected = cbor2.loads(data)
+    assert isinstance(value, list) and len(value) == len(expected)
+    for got, ref in zip(value, expected, strict=True):
+        if isinstance(got, array.array):
+            assert isinstance(ref, cbor2.CBORTag) and ref.tag in protocol.ARRAY_TAGS.values(), (got, ref)
+            assert got.tobytes() == ref.value and got.itemsize * len(got) == len(ref.value)
+        else:
+            assert same(got, ref), (got, ref)
+
+
 # -- the host: the bridge's link manager over a real pty --------------------------------------------------
 class FakeBoard:
     """The device end of a pty, written by hand: HELLO and DESCRIBE, then whatever the fuzzer makes."""
@@ -183,9 +240,10 @@ def attached_bridge() -> Iterator[tuple[FakeBoard, HilBridge]]:
     try:
         bridge.loop.step(0.05)
         board.drain()
-        for msg in (protocol.hello("fuzz", 1, "fw", 2, 1 << 30),
+        for msg in (protocol.hello("fuzz", 1, "fw", 3, 1 << 30),
                     protocol.describe(0, "Fuzz.read", 0, [["x", "f"]], 0.1),
-                    protocol.describe(1, "Fuzz.set", 1, [["on", "b"]], None)):
+                    protocol.describe(1, "Fuzz.set", 1, [["on", "b"]], None),
+                    protocol.describe(2, "Fuzz.wave", 0, [["w", "[i2"]], None)):
             board.send(framing.encode_frame(cbor2.dumps(msg, canonical=True)))
         bridge.wait_attached(5.0)
         yield board, bridge
@@ -211,9 +269,10 @@ def test_host_link_manager_takes_any_bytes(attached_bridge: tuple[FakeBoard, Hil
     assert all(after[k] >= before[k] for k in before), "a counter went backwards"
     if bridge.mgr.info is None or bridge.mgr.info.device_id != "fuzz" or not bridge.attached:
         # a fuzzed HELLO may legitimately re-describe the device; put the original one back
-        for msg in (protocol.hello("fuzz", 1, "fw", 2, 1 << 30),
+        for msg in (protocol.hello("fuzz", 1, "fw", 3, 1 << 30),
                     protocol.describe(0, "Fuzz.read", 0, [["x", "f"]], 0.1),
-                    protocol.describe(1, "Fuzz.set", 1, [["on", "b"]], None)):
+                    protocol.describe(1, "Fuzz.set", 1, [["on", "b"]], None),
+                    protocol.describe(2, "Fuzz.wave", 0, [["w", "[i2"]], None)):
             board.send(framing.encode_frame(cbor2.dumps(msg, canonical=True)))
         bridge.run_until(lambda: bridge.attached, 5.0, "re-attach after a fuzzed HELLO")
 

@@ -29,6 +29,7 @@ import pytest
 
 from ether_lite import framing, protocol
 from ether_medium.bridge.manager import ATTACHED
+from ether_medium.fabric.process import stop_process
 from hil.bridge_harness import HilBridge
 from hil.faults import NO_FAULTS, DatagramFaultProxy, DirectionStats, FaultRates, StreamFaultProxy
 from hil.targets import ROOT, Target
@@ -168,12 +169,7 @@ def udp_device() -> Iterator[tuple[HilBridge, DatagramFaultProxy]]:
         yield bridge, proxy
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
         proxy.close()
         bridge.close()
 

@@ -28,6 +28,11 @@ class Source:
     def strings(self) -> dict:
         return {"frame": np.array(["a", "b"]), "n": -1}
 
+    @ether_sub(topic="Source.nested")
+    @ether_pub(topic="frames")
+    def nested(self) -> dict:
+        return {"frame": frame(0, 4), "n": -2, "channels": {"a": frame(1, 4)}}
+
 
 class Stats:
     @ether_sub(topic="frames")

@@ -159,13 +159,13 @@ class Bench:
         self.mgr = LinkManager("mem", self.host, self.sink, ping_interval_s=0.5, lease_s=3.5)
         self.sent: list[list[Any]] = []  # what the manager sent, decoded
         self.t = 100.0
-        send = self.mgr._send
+        send = self.mgr.send
 
         def recording_send(msg: list[Any]) -> None:
             self.sent.append(msg)
             send(msg)
 
-        self.mgr._send = recording_send  # type: ignore[method-assign]
+        self.mgr.send = recording_send  # type: ignore[method-assign]
         self.mgr.inbound.send = recording_send
         self.mgr.start(self.t)
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from conftest import stop_process
+
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import LinkManager, Reading
 
@@ -76,25 +78,36 @@ def open_pty():
 
 thermo = Thermometer()
 boot = None
+
+def serve(link):   # a Node on the link until a signal: True after a reset (a new boot), False if unplugged
+    global boot
+    node = Node(thermo, link, device_id=device_id, boot_id=boot, key=key)
+    boot = node.boot_id
+    print("BOOT %d" % boot, flush=True)
+    node.run(until=lambda: flags["plug"] or flags["reset"])
+    node.close()
+    if flags["reset"]:
+        flags["reset"] = False
+        boot = None
+        return True
+    flags["plug"] = False
+    return False
+
+def wait_for_plug():
+    while not flags["plug"]:
+        signal.pause()
+    flags["plug"] = False
+
 if link_path.startswith("udp://"):   # a board on the network: no pty; "unplug" = off the network
     from ether_lite.links import open_link
     while True:
-        node = Node(thermo, open_link(link_path), device_id=device_id, boot_id=boot, key=key)
-        boot = node.boot_id
-        print("BOOT %d" % boot, flush=True)
-        node.run(until=lambda: flags["plug"] or flags["reset"])
-        node.link.close()
-        node.close()
-        if flags["reset"]:
-            flags["reset"] = False
-            boot = None
-            continue
-        flags["plug"] = False
-        print("UNPLUGGED", flush=True)
-        while not flags["plug"]:
-            signal.pause()
-        flags["plug"] = False
-        print("PTY none", flush=True)
+        link = open_link(link_path)
+        reset = serve(link)
+        link.close()
+        if not reset:
+            print("UNPLUGGED", flush=True)
+            wait_for_plug()
+            print("PTY none", flush=True)
 m, s = open_pty()
 while True:
     if version != 1:   # a device from another release: HELLO of protocol version `version`, then silence
@@ -112,23 +125,13 @@ while True:
                 if msg[0] & 15 == protocol.QUERY:
                     os.write(m, framing.encode_frame(body))
         sys.exit(0)
-    node = Node(thermo, PipeLink(m, m), device_id=device_id, boot_id=boot, key=key)
-    boot = node.boot_id
-    print("BOOT %d" % boot, flush=True)
-    node.run(until=lambda: flags["plug"] or flags["reset"])
-    node.close()
-    if flags["reset"]:
-        flags["reset"] = False
-        boot = None
+    if serve(PipeLink(m, m)):
         continue
-    flags["plug"] = False
     os.unlink(link_path)
     os.close(m)
     os.close(s)
     print("UNPLUGGED", flush=True)
-    while not flags["plug"]:
-        signal.pause()
-    flags["plug"] = False
+    wait_for_plug()
     if os.path.exists(link_path + ".next"):  # comes back under another name (another USB port)
         with open(link_path + ".next") as f:
             new_path = f.read().strip()
@@ -138,7 +141,65 @@ while True:
 """
 
 
-class DeviceProcess:
+class ScriptProcess:
+    """A helper process, ``python -c SCRIPT ARGS`` run from the checkout, that reports on its stdout one line
+    per event; stopped by its own PID."""
+
+    name = "helper process"
+
+    def __init__(
+        self, script: str, *args: str, env: dict[str, str] | None = None, stdin: bool = False
+    ) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            stdin=subprocess.PIPE if stdin else None,
+            stdout=subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)) if env is None else env,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self._out = self.proc.stdout.fileno()
+        self._buf = b""
+
+    def on_line(self, text: str) -> None:
+        """Called with every line the process prints."""
+
+    def line(self, timeout_s: float) -> str | None:
+        """The next line the process prints, or None when none came within ``timeout_s`` or it ended."""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self._out], [], [], left)
+            if r:
+                data = os.read(self._out, 65536)
+                if not data:
+                    return None
+                self._buf += data
+        line, self._buf = self._buf.split(b"\n", 1)
+        text = line.decode()
+        self.on_line(text)
+        return text
+
+    def expect(self, prefix: str, timeout_s: float = 10.0) -> str:
+        """The rest of the next line that starts with ``prefix`` (lines before it are skipped)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.line(max(0.0, deadline - time.monotonic()))
+            if text is None:
+                raise AssertionError(f"{self.name} did not print {prefix!r} (exit {self.proc.poll()})")
+            if text.startswith(prefix):
+                return text[len(prefix) :]
+
+    def stop(self) -> None:
+        stop_process(self.proc, 3.0)
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
+
+
+class DeviceProcess(ScriptProcess):
     """An ether_lite Thermometer in its own process on a pty, reachable through ``link_path``."""
 
     def __init__(
@@ -151,42 +212,18 @@ class DeviceProcess:
     ) -> None:
         self.link_path = link_path
         self.device_id = device_id
+        self.name = f"device {device_id}"
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         env.pop("ETHER_TEST_DEVICE_KEY", None)
         if key is not None:
             env["ETHER_TEST_DEVICE_KEY"] = key
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", DEVICE_SCRIPT, device_id, str(link_path), str(every_s), str(version)],
-            stdout=subprocess.PIPE,
-            env=env,
-            cwd=ROOT,
-        )
-        assert self.proc.stdout is not None
-        self._out = self.proc.stdout.fileno()
-        self._buf = b""
+        super().__init__(DEVICE_SCRIPT, device_id, str(link_path), str(every_s), str(version), env=env)
         self.pty = "none" if str(link_path).startswith("udp://") else self.expect("PTY ")
         self.boot_id = int(self.expect("BOOT ")) if version == 1 else None
 
     @property
     def url(self) -> str:
         return f"serial://{self.link_path}"
-
-    def expect(self, prefix: str, timeout_s: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            while b"\n" in self._buf:
-                line, self._buf = self._buf.split(b"\n", 1)
-                text = line.decode()
-                if text.startswith(prefix):
-                    return text[len(prefix) :]
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                raise AssertionError(
-                    f"device {self.device_id} did not print {prefix!r} (exit {self.proc.poll()})"
-                )
-            r, _, _ = select.select([self._out], [], [], left)
-            if r:
-                self._buf += os.read(self._out, 4096)
 
     def unplug(self) -> None:
         os.kill(self.proc.pid, signal.SIGUSR1)
@@ -207,16 +244,6 @@ class DeviceProcess:
         self.boot_id = int(self.expect("BOOT "))
         return self.boot_id
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 @contextlib.contextmanager
@@ -357,64 +384,33 @@ while True:
 """
 
 
-class ScriptedDevice:
+class ScriptedDevice(ScriptProcess):
     """A device process that writes exactly the bytes a test gives it (built with ether_lite's own
     framing and codec), answers QUERY with a scripted HELLO/DESCRIBE set and PING with PONG, and reports
     every frame it receives from the host."""
 
+    name = "scripted device"
+
     def __init__(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SCRIPTED_SCRIPT],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            cwd=ROOT,
-        )
-        assert self.proc.stdout is not None
-        self._out = self.proc.stdout.fileno()
-        self._buf = b""
         self.received: list[list[Any]] = []
-        self.pty = self._expect("PTY ")
+        super().__init__(SCRIPTED_SCRIPT, stdin=True)
+        self.pty = self.expect("PTY ")
 
     @property
     def url(self) -> str:
         return f"serial://{self.pty}"
 
-    def _line(self, timeout_s: float) -> str | None:
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self._out], [], [], left)
-            if r:
-                data = os.read(self._out, 65536)
-                if not data:
-                    return None
-                self._buf += data
-        line, self._buf = self._buf.split(b"\n", 1)
-        text = line.decode()
+    def on_line(self, text: str) -> None:
         if text.startswith("R "):
             import cbor2
 
             self.received.append(cbor2.loads(bytes.fromhex(text[2:])))
-        return text
-
-    def _expect(self, prefix: str, timeout_s: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            line = self._line(max(0.0, deadline - time.monotonic()))
-            if line is None:
-                raise AssertionError(f"scripted device did not print {prefix!r}")
-            if line.startswith(prefix):
-                return line[len(prefix) :]
 
     def _cmd(self, cmd: str, data: bytes) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"{cmd} {data.hex()}\n".encode())
         self.proc.stdin.flush()
-        self._expect("OK")
+        self.expect("OK")
 
     def write(self, data: bytes) -> None:
         self._cmd("W", data)
@@ -435,7 +431,7 @@ class ScriptedDevice:
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"A {drop_first}\n".encode())
         self.proc.stdin.flush()
-        self._expect("OK")
+        self.expect("OK")
 
     def wait_received(self, kind: int, timeout_s: float = 5.0) -> list[Any]:
         """The next frame of ``kind`` the host sends (earlier ones are skipped)."""
@@ -447,21 +443,8 @@ class ScriptedDevice:
                     return msg
             self.received.clear()
             left = deadline - time.monotonic()
-            if left <= 0 or self._line(left) is None:
+            if left <= 0 or self.line(left) is None:
                 raise AssertionError(f"host sent no frame of kind {kind}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            if f is not None:
-                f.close()
-
 
 @contextlib.contextmanager
 def scripted_device() -> Iterator[ScriptedDevice]:

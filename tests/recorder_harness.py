@@ -142,6 +142,19 @@ class Publisher:
         self.sock.close()
 
 
+@contextlib.contextmanager
+def publisher(addresses: BrokerAddresses, name: str, *topics: str) -> Iterator[Publisher]:
+    """A :class:`Publisher` named ``name``, once subscriptions covering each of ``topics`` reached it; closed
+    at exit."""
+    pub = Publisher(addresses, name)
+    try:
+        for topic in topics:
+            pub.wait_for_subscriber(topic)
+        yield pub
+    finally:
+        pub.close()
+
+
 def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """Read the recording database with a fresh connection, as another program would."""
     conn = sqlite3.connect(db, timeout=30)
@@ -166,8 +179,8 @@ def slow_recorder(ctx: Any) -> int:
     backlog, ``Ether.shutdown`` included, waits in the socket)."""
     from collections.abc import Callable
 
-    from ether_medium.recorder import recorder, service
-    from ether_medium.recorder.store import ROW_WIDTH
+    from ether_medium.recorder import receiver, service
+    from ether_medium.recorder.schema import ROW_WIDTH
     from ether_medium.recorder.writer import BatchWriter
 
     per_row = float(os.environ["ETHER_TEST_S_PER_ROW"])
@@ -180,7 +193,7 @@ def slow_recorder(ctx: Any) -> int:
 
         BatchWriter._insert = slow_insert  # type: ignore[method-assign]
     else:
-        parser = recorder.row_parser
+        parser = receiver.row_parser
 
         def slow_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
             row, count = parser(), [0]
@@ -193,5 +206,5 @@ def slow_recorder(ctx: Any) -> int:
 
             return slow_row
 
-        recorder.row_parser = slow_parser  # type: ignore[assignment]
+        receiver.row_parser = slow_parser  # type: ignore[assignment]
     return service.main(ctx)

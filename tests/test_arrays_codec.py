@@ -54,6 +54,21 @@ def test_outgoing_leaves_plain_data_alone_and_converts_numpy_scalars() -> None:
     assert arrays.outgoing({"x": 1, "y": [1, 2]}, "t", shared=False) is None
     out = arrays.outgoing({"x": np.float32(1.5), "y": np.int64(3)}, "t", shared=False)
     assert out == {"x": 1.5, "y": 3} and type(out["y"]) is int
+    nested = {"pos": {"x": np.float32(0.5), "ids": [np.int16(1), 2]}, "t": (np.float64(1.0),)}
+    out = arrays.outgoing(nested, "t", shared=False)
+    assert out == {"pos": {"x": 0.5, "ids": [1, 2]}, "t": (1.0,)} and type(out["pos"]["ids"][0]) is int
+    assert type(nested["pos"]["x"]) is np.float32  # the caller's data is left as it was
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    ({"scope": {"ch1": np.zeros(3)}}, "field 'scope'['ch1']"),
+    ({"traces": [np.zeros(3)]}, "field 'traces'[0]"),
+    ({"a": {"b": [1, {"c": np.zeros(2)}]}}, "field 'a'['b'][1]['c']"),
+])
+def test_an_array_inside_a_map_or_list_is_refused_saying_where(data: dict[str, Any], where: str) -> None:
+    with pytest.raises(ArrayError, match="arrays travel as top-level fields only") as exc:
+        arrays.outgoing(data, "t", shared=False)
+    assert str(exc.value).startswith(f"{where} is an array inside a map or list")
 
 
 @pytest.mark.parametrize("item", [

@@ -53,6 +53,10 @@ def test_unpublishable_array_is_logged() -> None:
         client.publish("Source.strings", {})
         line = logs.wait_for("Source.strings", "cannot be published")
         assert "dtype <U1" in line
+        client.publish("Source.nested", {})  # an array inside a map: said where, and what to do
+        line = logs.wait_for("Source.nested", "cannot be published")
+        assert "field 'channels'['a'] is an array inside a map or list" in line
+        assert "as a field of its own (e.g. channels_a: ...)" in line
         client.publish("Source.make", {"n": 5, "size": 10})
         _check(expect(client, "stats"), 5, 10)
 

@@ -8,11 +8,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bridge_support import ROOT, device
+from conftest import stop_process
 
 from ether_medium.cli import main as ether
+
+ETHER = [sys.executable, "-m", "ether_medium.cli"]
+
+
+def ether_bridge(*args: str) -> subprocess.CompletedProcess[str]:
+    """``ether bridge ARGS`` in a process of its own, run to its end."""
+    return subprocess.run([*ETHER, "bridge", *args], capture_output=True, text=True, cwd=ROOT, timeout=20)
+
+
+def start_ether_bridge(*args: str, **popen: Any) -> subprocess.Popen[bytes]:
+    """``ether bridge ARGS`` started in a process of its own (stop it with ``stop_process``)."""
+    return subprocess.Popen([*ETHER, "bridge", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), **popen)
 
 
 def test_devices_lists_boards_answering_on_given_ports(
@@ -32,24 +47,9 @@ def test_devices_lists_boards_answering_on_given_ports(
 
 def test_bridge_command_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     with device(tmp_path, "tty-a", device_id="board-a", every_s=0.05) as dev:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ether_medium.cli",
-                "bridge",
-                dev.url,
-                "--name",
-                "thermo1",
-                "--send",
-                'Thermometer.set_led={"on": true}',
-                "--send",
-                'Thermometer.set_led={"on": 3}',
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=ROOT,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        proc = start_ether_bridge(
+            dev.url, "--name", "thermo1",
+            "--send", 'Thermometer.set_led={"on": true}', "--send", 'Thermometer.set_led={"on": 3}',
             # Ctrl-C as from a terminal: a test runner started in the background by a non-interactive
             # shell has SIGINT ignored, and the child would inherit that
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -65,9 +65,7 @@ def test_bridge_command_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) 
             rest, err = proc.communicate(timeout=10)
             lines += rest.decode().splitlines()
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, sig=signal.SIGKILL)
     text = "\n".join(lines)
     # one --send was refused by the device: the command says so and exits 1
     assert proc.returncode == 1, err
@@ -82,46 +80,15 @@ def test_bridge_command_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) 
 
 def test_bridge_send_exits_0_when_every_delivery_was_acknowledged(tmp_path: Path) -> None:
     with device(tmp_path, "tty-a", device_id="board-a", every_s=0.05) as dev:
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ether_medium.cli",
-                "bridge",
-                dev.url,
-                "--quiet",
-                "--duration",
-                "2",
-                "--send",
-                'Thermometer.set_led={"on": true}',
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=20,
-        )
+        out = ether_bridge(dev.url, "--quiet", "--duration", "2",
+                           "--send", 'Thermometer.set_led={"on": true}')
     assert out.returncode == 0, out.stderr
     assert 'delivered Thermometer.set_led {"on": true}' in out.stdout
 
 
 def test_bridge_send_exits_1_when_the_device_never_attached(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ether_medium.cli",
-            "bridge",
-            f"serial://{tmp_path}/no-port",
-            "--duration",
-            "0.5",
-            "--send",
-            'Thermometer.set_led={"on": true}',
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=20,
-    )
+    out = ether_bridge(f"serial://{tmp_path}/no-port", "--duration", "0.5", "--send",
+                       'Thermometer.set_led={"on": true}')
     assert out.returncode == 1, out
     assert "ether bridge: --send Thermometer.set_led was not delivered" in out.stderr
 
@@ -145,13 +112,7 @@ def test_bridge_command_survives_every_bad_body() -> None:
     read = protocol.describe(0, "Thermometer.read", protocol.DEVICE_PUBLISHES, [["celsius", "f"]], 0.1)
     with scripted_device() as dev:
         dev.on_query(hello, read)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ether_medium.cli", "bridge", dev.url, "--name", "thermo1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=ROOT,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        )
+        proc = start_ether_bridge(dev.url, "--name", "thermo1")
         try:
             assert proc.stdout is not None
             out = b""
@@ -172,5 +133,4 @@ def test_bridge_command_survives_every_bad_body() -> None:
                 wait_for(f"Thermometer.read #{seq} ".encode())
             assert proc.poll() is None
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop_process(proc, 10)

@@ -37,6 +37,10 @@ BAD_BODIES = [
     cbor2.dumps([protocol.PUB, 0, 2**70]),
 ]
 
+# the headers of the messages a device sends
+DEVICE_KINDS = [protocol.HELLO, protocol.DESCRIBE, protocol.PUB, protocol.ACK, protocol.PONG, protocol.LOG,
+                protocol.ERROR]
+
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -44,39 +48,14 @@ scalars = st.one_of(
     st.floats(),
     st.text(max_size=8),
     st.binary(max_size=8),
-    st.sampled_from(
-        [
-            protocol.HELLO,
-            protocol.DESCRIBE,
-            protocol.PUB,
-            protocol.ACK,
-            protocol.PONG,
-            protocol.LOG,
-            protocol.ERROR,
-            0x7F,
-            0xFF,
-        ]
-    ),
+    st.sampled_from([*DEVICE_KINDS, 0x7F, 0xFF]),
 )
 values = st.recursive(
     scalars, lambda c: st.lists(c, max_size=7) | st.dictionaries(scalars, c, max_size=3), max_leaves=16
 )
 # messages whose first element is a real header: they get past the kind checks into the handlers
 messages = st.builds(
-    lambda k, rest: [k, *rest],
-    st.sampled_from(
-        [
-            protocol.HELLO,
-            protocol.DESCRIBE,
-            protocol.PUB,
-            protocol.ACK,
-            protocol.PONG,
-            protocol.LOG,
-            protocol.ERROR,
-            protocol.QUERY,
-        ]
-    ),
-    st.lists(values, max_size=8),
+    lambda k, rest: [k, *rest], st.sampled_from([*DEVICE_KINDS, protocol.QUERY]), st.lists(values, max_size=8)
 )
 bodies = st.one_of(values.map(cbor2.dumps), messages.map(cbor2.dumps), st.binary(max_size=64)).map(
     lambda b: b[: framing.MAX_BODY]
@@ -150,7 +129,7 @@ def test_error_codes_and_log_lines_are_bounded(caplog: pytest.LogCaptureFixture)
     flood: the tables stay capped, and LOG lines beyond LOG_RATE a second are dropped with a folded count."""
     import tracemalloc
 
-    from ether_medium.bridge.inbound import LOG_RATE
+    from ether_medium.bridge.device_reports import LOG_RATE
     from ether_medium.problems import MAX_KINDS
 
     b = attached_bench()

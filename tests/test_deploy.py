@@ -11,15 +11,10 @@ from pathlib import Path
 import pytest
 
 from ether_medium.deploy.compiler import BUILT_MPY_CROSS, ENV_MPY_CROSS, find_mpy_cross
-from ether_medium.deploy.drive import (
-    ENV_DRIVE,
-    ENV_FREE,
-    FIRMWARE,
-    DeployError,
-    deploy,
-    find_drive,
-    parse_boot_out,
-)
+from ether_medium.deploy.deployment import FIRMWARE
+from ether_medium.deploy.drive import ENV_DRIVE, find_drive, parse_boot_out
+from ether_medium.deploy.install import ENV_FREE, deploy
+from ether_medium.errors import DeployError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_LINE = "Adafruit CircuitPython 9.2.1 on 2024-11-20; Raspberry Pi Pico with rp2040"
@@ -261,7 +256,8 @@ outside = [f for f in loaded if not f.startswith({str(drive)!r})]
 assert not outside, outside
 print("complete", len(loaded))
 """
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+    # -S: without site-packages (and an editable install's finder there), only the drive has ether_lite
+    proc = subprocess.run([sys.executable, "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("complete")

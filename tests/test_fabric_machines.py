@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 import zmq
+from conftest import stop_process
 from fabric_harness import expect, fabric_client, tapped
 
 from ether_medium import cli, ether
@@ -97,13 +98,7 @@ def remote(config: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[st
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 5.0)
         if proc.stdout is not None:
             proc.stdout.close()
 

@@ -33,7 +33,7 @@ def test_recorder_starts_first_sees_everything_and_every_bye(
 ) -> None:
     out = tmp_path / "recorder.json"
     monkeypatch.setenv("FAKE_RECORDER_OUT", str(out))
-    monkeypatch.setattr("ether_medium.fabric.launcher.RECORDER_TARGET", "fabric_apps:fake_recorder")
+    monkeypatch.setattr("ether_medium.fabric.plan.RECORDER_TARGET", "fabric_apps:fake_recorder")
     config = {
         "recording": {},
         "instances": {
@@ -76,7 +76,7 @@ def test_recorder_is_told_about_a_process_that_never_said_bye(
 ) -> None:
     out = tmp_path / "recorder.json"
     monkeypatch.setenv("FAKE_RECORDER_OUT", str(out))
-    monkeypatch.setattr("ether_medium.fabric.launcher.RECORDER_TARGET", "fabric_apps:fake_recorder")
+    monkeypatch.setattr("ether_medium.fabric.plan.RECORDER_TARGET", "fabric_apps:fake_recorder")
     config = {
         "recording": {},
         "instances": {

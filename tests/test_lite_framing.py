@@ -92,6 +92,11 @@ def test_every_vector_decodes_the_same() -> None:
 def test_encode_frame_matches_the_core(body: bytes) -> None:
     assert framing.encode_frame(body) == _core_frame(body)
     assert framing.encode_frame(bytearray(body)) == _core_frame(body)
+    # what a Node on CPython frames with (ether_lite.startup): the core's bytes, in its buffer
+    buf = bytearray(framing.MAX_FRAME)
+    buf[1 : len(body) + 1] = body
+    n = framing.encode_in_place(buf, len(body))
+    assert bytes(buf[:n]) == _core_frame(body) and len(buf) == framing.MAX_FRAME
 
 
 def test_encode_frame_refuses_an_oversize_body() -> None:
@@ -153,3 +158,21 @@ def test_a_frame_split_over_feeds_and_its_counters() -> None:
         chunks = [stream[:cut], stream[cut:]]
         assert _fast_frames(chunks) == _core_frames(chunks)
     assert _fast_frames([stream])[1] == {"frames_ok": 3, "crc_errors": 1, "cobs_errors": 1, "oversize": 0}
+
+
+def test_a_frame_begun_by_frames_and_ended_by_feed() -> None:
+    """frames() keeps the start of an unfinished frame as bytes; a feed() after it still sees it first."""
+    frame = _core_frame(b"\x10\x20\x00\x30")
+    for cut in range(1, len(frame)):
+        dec = framing.FrameDecoder()
+        assert dec.frames(frame[:cut]) == []
+        pos, bodies = 0, []
+        rest = frame[cut:]
+        while pos < len(rest):
+            pos = dec.feed(rest, pos, len(rest))
+            if dec.length >= 0:
+                bodies.append(bytes(dec.body[: dec.length]))
+        assert bodies == [b"\x10\x20\x00\x30"] and dec.frames_ok == 1
+        dec.frames(frame[:cut])
+        dec.reset()  # a reset forgets the kept start too
+        assert dec.frames(frame[cut:]) == [] and dec.frames_ok == 1

@@ -33,6 +33,7 @@ ALLOWED = {
     "errno",
     "json",
     "builtins",  # links/stdio.py replaces print while the REPL's line carries frames
+    "array",  # a core module of both (ether_lite.typed reads a DELIVER's typed arrays as array.array)
     # board and port modules (CircuitPython / MicroPython), never at module level without try/except
     "usb_cdc",
     "busio",

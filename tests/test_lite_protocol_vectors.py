@@ -71,6 +71,25 @@ VECTORS = [
         "PUB float specials",
         p.pub(3, 1, 0, [float("inf"), float("-inf"), -0.0, 65504.0, 5.960464477539063e-08]),
     ),
+    (
+        "DESCRIBE publisher array fields (int16 and float32, RFC 8746 typed arrays)",
+        p.describe(4, "Scope.trace", p.DEVICE_PUBLISHES, [["codes", "[i2"], ["volts", "[f4"]], 0.1),
+    ),
+    (
+        "DESCRIBE subscriber array field with a default",
+        p.describe(5, "Scope.set_levels", p.DEVICE_SUBSCRIBES, [["levels", "[u1"], ["gain", "[f8", None]]),
+    ),
+    (
+        "PUB arrays: int16 [1, -2, 300] and float32 [1.5] as little-endian typed arrays",
+        p.pub(4, 2, 1000, [cbor2.CBORTag(77, struct.pack("<3h", 1, -2, 300)),
+                           cbor2.CBORTag(85, struct.pack("<f", 1.5))]),
+    ),
+    ("PUB empty uint8 array", p.pub(4, 3, 1001, [cbor2.CBORTag(64, b""), cbor2.CBORTag(85, b"")])),
+    (
+        "DELIVER arrays: uint8 [0, 128, 255], float64 [-0.5]",
+        p.deliver(5, 9, [cbor2.CBORTag(64, bytes([0, 128, 255])),
+                         cbor2.CBORTag(86, struct.pack("<d", -0.5))]),
+    ),
     ("DELIVER bool with ACK", p.deliver(1, 1, [True])),
     ("DELIVER fire and forget", p.deliver(1, 0, [False])),
     ("DELIVER keyword map (fields unknown)", p.deliver(2, 65535, [{"n": 3, "period_s": 0.5}])),
@@ -186,6 +205,12 @@ def _bad() -> list[dict[str, object]]:
             "code": p.ERR_MALFORMED,
         },
         {
+            "name": "DESCRIBE with an array type of no typed array (float16)",
+            "hex": _with_crc(_body_of(p.describe(0, "A.b", 0, [["x", "[f2"]]))),
+            "layer": "protocol",
+            "code": p.ERR_MALFORMED,
+        },
+        {
             "name": "DESCRIBE with a field of four elements",
             "hex": _with_crc(_body_of(p.describe(0, "A.b", 1, [["x", "i", 1, 2]]))),
             "layer": "protocol",
@@ -195,9 +220,12 @@ def _bad() -> list[dict[str, object]]:
 
 
 def _json_value(v: object) -> object:
-    """JSON cannot hold bytes or non-finite floats: bytes -> {"bytes": hex}, inf/nan -> {"float": "inf"}."""
+    """JSON cannot hold bytes, tags or non-finite floats: bytes -> {"bytes": hex}, a tag -> {"tag": n,
+    "value": its value}, inf/nan -> {"float": "inf"}."""
     if isinstance(v, bytes):
         return {"bytes": v.hex()}
+    if isinstance(v, cbor2.CBORTag):
+        return {"tag": v.tag, "value": _json_value(v.value)}
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
         return {"float": repr(v)}
     if isinstance(v, float) and v == 0.0 and str(v).startswith("-"):
@@ -229,8 +257,9 @@ def build() -> dict[str, object]:
         "protocol_version": p.VERSION,
         "about": (
             "Frames of PROTOCOL.md. hex: the whole frame as sent on a byte stream (COBS(body+CRC16) + 00); "
-            'body_hex: the CBOR body; message: the decoded array, with bytes as {"bytes": hex} and '
-            'non-finite or negative-zero floats as {"float": repr}; ref (PUB only): the ref word unpacked. '
+            'body_hex: the CBOR body; message: the decoded array, with bytes as {"bytes": hex}, tags as '
+            '{"tag": n, "value": v} and non-finite or negative-zero floats as {"float": repr}; '
+            "ref (PUB only): the ref word unpacked. "
             "bad_frames: frames a receiver must drop; "
             "layer frame: the decoder counts `counter`; "
             "layer cbor/protocol: the receiver answers ERROR `code`."
@@ -268,11 +297,39 @@ def test_codecs_cross_encode_every_vector() -> None:
     """What one codec decodes, the other encodes back to the same bytes."""
     from ether_lite import cbor
 
+    def to_lite(v: object) -> object:  # cbor2's tags as ether_lite.cbor's
+        if isinstance(v, cbor2.CBORTag):
+            return cbor.CBORTag(v.tag, to_lite(v.value))
+        return [to_lite(x) for x in v] if isinstance(v, list) else v
+
+    def to_cbor2(v: object) -> object:
+        if isinstance(v, cbor.CBORTag):
+            return cbor2.CBORTag(v.tag, to_cbor2(v.value))
+        return [to_cbor2(x) for x in v] if isinstance(v, list) else v
+
     data = json.loads(PATH.read_text(encoding="utf-8"))
     for v in data["frames"]:
         body = bytes.fromhex(v["body_hex"])
-        assert cbor.dumps(cbor2.loads(body)) == body, v["name"]
-        assert bytes(cbor2.dumps(cbor.loads(body), canonical=True)) == body, v["name"]
+        assert cbor.dumps(to_lite(cbor2.loads(body))) == body, v["name"]
+        assert bytes(cbor2.dumps(to_cbor2(cbor.loads(body)), canonical=True)) == body, v["name"]
+
+
+def test_device_codec_writes_and_reads_the_array_vectors() -> None:
+    """A board publishes array.array values as the PUB vectors' typed arrays, and reads the DELIVER vector's
+    typed arrays as array.array (ether_lite.typed, ether_lite.cbor_decoder)."""
+    import array
+
+    from ether_lite import cbor_core, cbor_decoder
+
+    data = {v["name"]: v for v in json.loads(PATH.read_text(encoding="utf-8"))["frames"]}
+    pub = data["PUB arrays: int16 [1, -2, 300] and float32 [1.5] as little-endian typed arrays"]
+    enc = cbor_core.Encoder(bytearray(256))
+    enc.encode([p.PUB, pub["message"][1], array.array("h", [1, -2, 300]), array.array("f", [1.5])])
+    assert bytes(enc.buf[: enc.n]).hex() == pub["body_hex"]
+    deliver = data["DELIVER arrays: uint8 [0, 128, 255], float64 [-0.5]"]
+    msg = cbor_decoder.loads(bytes.fromhex(deliver["body_hex"]))
+    assert msg[3:] == [array.array("B", [0, 128, 255]), array.array("d", [-0.5])]
+    assert [a.typecode for a in msg[3:]] == ["B", "d"]
 
 
 def test_single_float_reading_is_16_bytes_on_the_wire() -> None:

@@ -27,10 +27,12 @@ from recorder_harness import Publisher, running_broker
 from ether_medium.cli import main as ether
 from ether_medium.config import load_config
 from ether_medium.fabric.broker import Broker
-from ether_medium.recorder.export import export_csv, export_parquet
+from ether_medium.recorder.export import export_csv
+from ether_medium.recorder.parquet import export_parquet
 from ether_medium.recorder.recorder import Recorder, RecordingSummary
 from ether_medium.recorder.rows import row_parser
-from ether_medium.recorder.store import ROW_WIDTH, Store
+from ether_medium.recorder.schema import ROW_WIDTH
+from ether_medium.recorder.store import Store
 from ether_medium.recorder.writer import _ROW_ERRORS, BatchWriter
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

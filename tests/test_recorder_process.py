@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
-import time
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cbor2
 from conftest import wait_until
-from recorder_harness import Publisher, query, recorder_process, running_broker, wait_exit
+from recorder_harness import Publisher, publisher, query, recorder_process, running_broker, wait_exit
 
 from ether_medium.recorder.store import Store
 
@@ -24,35 +26,50 @@ def _config(db: Path, topics: list[str] | None = None, **extra: object) -> dict[
     return {"instances": {}, "recording": rec}
 
 
+@contextlib.contextmanager
+def _recording_gen(
+    config: dict[str, object], wait_for: Sequence[str] = ("gen",), topics: Sequence[str] = ("data",),
+    **recorder: Any,
+) -> Iterator[tuple[Any, Publisher]]:
+    """A broker, a recorder process for ``config`` that waits for the byes of ``wait_for``, and the publisher
+    ``gen`` once the recorder's subscriptions to ``topics`` reached it."""
+    with (
+        running_broker() as broker,
+        recorder_process(broker.addresses, config, list(wait_for), **recorder) as proc,
+        publisher(broker.addresses, "gen", *topics) as gen,
+    ):
+        yield proc, gen
+
+
+def _wait_rows(db: Path, n: int) -> None:
+    wait_until(lambda: query(db, "SELECT count(*) FROM messages")[0][0] >= n, 20, f"{n} rows committed")
+
+
 def test_everything_published_before_shutdown_is_committed(tmp_path: Path) -> None:
     db = tmp_path / "ether.sqlite"
     sid = str(uuid.uuid4())
     n = 3000
-    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen", "dev"],
-                                                      session_id=sid) as proc:
-        tap = Publisher(broker.addresses, "tap")
-        gen = Publisher(broker.addresses, "gen")
-        dev = Publisher(broker.addresses, "dev")
-        try:
-            for p in (tap, gen, dev):
-                p.wait_for_subscriber("data")
-            dev.publish("Ether.device", {"name": "dev", "device_id": "e66038b7", "firmware": "1.2",
-                                         "protocol": 1, "boot_id": 7})
-            for i in range(n):
-                gen.publish("data", {"value": i, "label": f"x{i}"})
-            for i in range(5):
-                dev.publish("board.temp", {"celsius": 20.5 + i}, device_time=100.0 + i,
-                            device_uncertainty=0.0005, device_seq=40 + i)
-            gen.publish("Ether.saved", {"total": n})
-            tap.shutdown()
-            # the processes see the shutdown, then each says bye as its last message
-            gen.publish("data", {"value": n, "label": "after shutdown, before bye"})
-            gen.bye()
-            dev.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            for p in (tap, gen, dev):
-                p.close()
+    with (
+        running_broker() as broker,
+        recorder_process(broker.addresses, _config(db), ["gen", "dev"], session_id=sid) as proc,
+        publisher(broker.addresses, "tap", "data") as tap,
+        publisher(broker.addresses, "gen", "data") as gen,
+        publisher(broker.addresses, "dev", "data") as dev,
+    ):
+        dev.publish("Ether.device", {"name": "dev", "device_id": "e66038b7", "firmware": "1.2",
+                                     "protocol": 1, "boot_id": 7})
+        for i in range(n):
+            gen.publish("data", {"value": i, "label": f"x{i}"})
+        for i in range(5):
+            dev.publish("board.temp", {"celsius": 20.5 + i}, device_time=100.0 + i,
+                        device_uncertainty=0.0005, device_seq=40 + i)
+        gen.publish("Ether.saved", {"total": n})
+        tap.shutdown()
+        # the processes see the shutdown, then each says bye as its last message
+        gen.publish("data", {"value": n, "label": "after shutdown, before bye"})
+        gen.bye()
+        dev.bye()
+        assert wait_exit(proc) == 0
 
     rows = query(db, "SELECT seq, payload, device_time FROM messages WHERE session_id = ? AND topic = 'data'"
                  " ORDER BY seq", sid)
@@ -84,45 +101,33 @@ def test_missing_bye_ends_the_drain_at_the_deadline_and_is_noted(tmp_path: Path)
     db = tmp_path / "ether.sqlite"
     sid = str(uuid.uuid4())
     config = _config(db, bye_timeout_s=0.3)
-    with running_broker() as broker, recorder_process(broker.addresses, config, ["gen", "ghost"],
-                                                      session_id=sid) as proc:
-        gen = Publisher(broker.addresses, "gen")
-        try:
-            gen.wait_for_subscriber("data")
-            gen.publish("data", {"value": 1})
-            gen.shutdown()
-            gen.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            gen.close()
+    with _recording_gen(config, ["gen", "ghost"], session_id=sid) as (proc, gen):
+        gen.publish("data", {"value": 1})
+        gen.shutdown()
+        gen.bye()
+        assert wait_exit(proc) == 0
     assert query(db, "SELECT status, note FROM sessions") == [("normal", "no Ether.bye from: ghost")]
     assert query(db, "SELECT count(*) FROM messages") == [(1,)]
 
 
 def test_exited_stands_for_a_bye_until_the_process_is_ready_again(tmp_path: Path) -> None:
     db = tmp_path / "ether.sqlite"
-    with running_broker() as broker, recorder_process(broker.addresses, _config(db, bye_timeout_s=20.0),
-                                                      ["ether", "crashed", "flaky"]) as proc:
-        tap = Publisher(broker.addresses, "ether")
-        flaky = Publisher(broker.addresses, "flaky")
-        try:
-            tap.wait_for_subscriber("Ether.exited")
-            flaky.wait_for_subscriber("data")
-            tap.publish("Ether.exited", {"name": "crashed", "code": -9})  # died: no bye will come
-            tap.publish("Ether.exited", {"name": "flaky", "code": 1})
-            deadline = time.monotonic() + 20  # (order between two publishers is not guaranteed)
-            while query(db, "SELECT count(*) FROM messages")[0][0] < 2:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)  # polling the database with a deadline
-            flaky.publish("Ether.ready", {"name": "flaky"})  # ...restarted: its bye is awaited again
-            tap.shutdown()
-            tap.bye()
-            flaky.publish("data", {"value": 1})
-            flaky.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            tap.close()
-            flaky.close()
+    config = _config(db, bye_timeout_s=20.0)
+    with (
+        running_broker() as broker,
+        recorder_process(broker.addresses, config, ["ether", "crashed", "flaky"]) as proc,
+        publisher(broker.addresses, "ether", "Ether.exited") as tap,
+        publisher(broker.addresses, "flaky", "data") as flaky,
+    ):
+        tap.publish("Ether.exited", {"name": "crashed", "code": -9})  # died: no bye will come
+        tap.publish("Ether.exited", {"name": "flaky", "code": 1})
+        _wait_rows(db, 2)  # (order between two publishers is not guaranteed)
+        flaky.publish("Ether.ready", {"name": "flaky"})  # ...restarted: its bye is awaited again
+        tap.shutdown()
+        tap.bye()
+        flaky.publish("data", {"value": 1})
+        flaky.bye()
+        assert wait_exit(proc) == 0
     assert query(db, "SELECT status, note FROM sessions") == [("normal", None)]
     assert query(db, "SELECT topic FROM messages ORDER BY rowid") == [("Ether.exited",), ("Ether.exited",),
                                                                       ("data",)]
@@ -131,42 +136,31 @@ def test_exited_stands_for_a_bye_until_the_process_is_ready_again(tmp_path: Path
 def test_glob_selection(tmp_path: Path) -> None:
     db = tmp_path / "ether.sqlite"
     config = _config(db, topics=["sensor.*", "exact", "Ether.start"])
-    with running_broker() as broker, recorder_process(broker.addresses, config, ["gen"]) as proc:
-        gen = Publisher(broker.addresses, "gen")
-        try:
-            gen.wait_for_subscriber("sensor.a")
-            gen.wait_for_subscriber("exact")
-            for topic in ("sensor.a", "sensor.b", "exact", "exactly", "other.x", "sensor", "Ether.start",
-                          "Ether.init", "Ether.log", "Ether.saved"):
-                gen.publish(topic, {"v": 1})
-            gen.shutdown()
-            gen.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            gen.close()
+    with _recording_gen(config, topics=("sensor.a", "exact")) as (proc, gen):
+        for topic in ("sensor.a", "sensor.b", "exact", "exactly", "other.x", "sensor", "Ether.start",
+                      "Ether.init", "Ether.log", "Ether.saved"):
+            gen.publish(topic, {"v": 1})
+        gen.shutdown()
+        gen.bye()
+        assert wait_exit(proc) == 0
     topics = [t for (t,) in query(db, "SELECT topic FROM messages ORDER BY topic")]
     assert topics == ["Ether.log", "Ether.saved", "Ether.start", "exact", "sensor.a", "sensor.b"]
 
 
 def test_malformed_messages_are_counted_and_logged_not_fatal(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "ether.sqlite"
-    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"]) as proc:
-        gen = Publisher(broker.addresses, "gen")
-        try:
-            gen.wait_for_subscriber("data")
-            gen.publish("data", {"value": 0})
-            gen.send_raw([b"data", b"\xff\x00 not cbor"])
-            gen.send_raw([b"data", cbor2.dumps([1, 2, 3])])
-            gen.send_raw([b"data", cbor2.dumps({"d": {"value": 9}, "s": "gen"})])  # no seq, no time
-            gen.send_raw([b"data", b"x", b"third frame"])
-            gen.send_raw([b"da\xffta", cbor2.dumps({"d": {}, "s": "gen", "q": 0, "t": 0.0})])
-            gen.send_raw([b"data", cbor2.dumps({"d": {"value": 8}, "s": "gen", "q": 2**70, "t": 0.0})])
-            gen.publish("data", {"value": 1})
-            gen.shutdown()
-            gen.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            gen.close()
+    with _recording_gen(_config(db)) as (proc, gen):
+        gen.publish("data", {"value": 0})
+        gen.send_raw([b"data", b"\xff\x00 not cbor"])
+        gen.send_raw([b"data", cbor2.dumps([1, 2, 3])])
+        gen.send_raw([b"data", cbor2.dumps({"d": {"value": 9}, "s": "gen"})])  # no seq, no time
+        gen.send_raw([b"data", b"x", b"third frame"])
+        gen.send_raw([b"da\xffta", cbor2.dumps({"d": {}, "s": "gen", "q": 0, "t": 0.0})])
+        gen.send_raw([b"data", cbor2.dumps({"d": {"value": 8}, "s": "gen", "q": 2**70, "t": 0.0})])
+        gen.publish("data", {"value": 1})
+        gen.shutdown()
+        gen.bye()
+        assert wait_exit(proc) == 0
     assert query(db, "SELECT status, malformed FROM sessions") == [("normal", 6)]
     assert [cbor2.loads(p) for (p,) in query(db, "SELECT payload FROM messages ORDER BY rowid")] == [
         {"value": 0}, {"value": 1}]
@@ -183,25 +177,20 @@ def test_kill_9_keeps_committed_rows_and_next_start_marks_interrupted(tmp_path: 
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     config = _config(db, flush_interval_ms=20)
     with running_broker() as broker:
-        with recorder_process(broker.addresses, config, ["gen"], session_id=first) as proc:
-            gen = Publisher(broker.addresses, "gen")
-            try:
-                gen.wait_for_subscriber("data")
-                for i in range(500):
-                    gen.publish("data", {"value": i})
-                deadline = time.monotonic() + 20
-                while query(db, "SELECT count(*) FROM messages")[0][0] < 500:
-                    assert time.monotonic() < deadline, "the recorder did not commit within 20 s"
-                    time.sleep(0.02)  # polling the database with a deadline, not synchronisation
-                for i in range(500, 20000):
-                    gen.publish("data", {"value": i})
-                committed = query(db, "SELECT seq FROM messages ORDER BY seq")
-                assert proc.pid is not None
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.join(10)
-                assert proc.exitcode == -signal.SIGKILL
-            finally:
-                gen.close()
+        with (
+            recorder_process(broker.addresses, config, ["gen"], session_id=first) as proc,
+            publisher(broker.addresses, "gen", "data") as gen,
+        ):
+            for i in range(500):
+                gen.publish("data", {"value": i})
+            _wait_rows(db, 500)
+            for i in range(500, 20000):
+                gen.publish("data", {"value": i})
+            committed = query(db, "SELECT seq FROM messages ORDER BY seq")
+            assert proc.pid is not None
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join(10)
+            assert proc.exitcode == -signal.SIGKILL
         after = query(db, "SELECT seq FROM messages ORDER BY seq")
         assert after[: len(committed)] == committed  # every committed row is still there
         assert [s for (s,) in after] == list(range(len(after)))  # and nothing in between went missing
@@ -224,40 +213,26 @@ def test_sigint_drains_until_bye(tmp_path: Path) -> None:
     """Ctrl-C reaches every process of the group: the recorder drains instead of dropping the tail."""
     db = tmp_path / "ether.sqlite"
     config = _config(db, bye_timeout_s=20.0)
-    with running_broker() as broker, recorder_process(broker.addresses, config, ["gen"]) as proc:
-        gen = Publisher(broker.addresses, "gen")
-        try:
-            gen.wait_for_subscriber("data")
-            gen.publish("data", {"value": 0})
-            assert proc.pid is not None
-            os.kill(proc.pid, signal.SIGINT)
-            deadline = time.monotonic() + 10
-            while not query(db, "SELECT count(*) FROM messages")[0][0]:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)  # polling the database with a deadline
-            assert proc.is_alive()  # still draining: waiting for gen's bye
-            gen.publish("data", {"value": 1})
-            gen.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            gen.close()
+    with _recording_gen(config) as (proc, gen):
+        gen.publish("data", {"value": 0})
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGINT)
+        _wait_rows(db, 1)
+        assert proc.is_alive()  # still draining: waiting for gen's bye
+        gen.publish("data", {"value": 1})
+        gen.bye()
+        assert wait_exit(proc) == 0
     assert query(db, "SELECT status, note FROM sessions") == [("normal", None)]
     assert query(db, "SELECT count(*) FROM messages") == [(2,)]
 
 
 def test_service_main_is_the_launcher_entry_point(tmp_path: Path) -> None:
     db = tmp_path / "ether.sqlite"
-    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"],
-                                                      via_service=True) as proc:
-        gen = Publisher(broker.addresses, "gen")
-        try:
-            gen.wait_for_subscriber("data")
-            gen.publish("data", {"value": 0}, device_time=3.0, device_seq=1)  # no uncertainty given
-            gen.shutdown()
-            gen.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            gen.close()
+    with _recording_gen(_config(db), via_service=True) as (proc, gen):
+        gen.publish("data", {"value": 0}, device_time=3.0, device_seq=1)  # no uncertainty given
+        gen.shutdown()
+        gen.bye()
+        assert wait_exit(proc) == 0
     assert query(db, "SELECT status FROM sessions") == [("normal",)]
     assert query(db, "SELECT device_time, device_uncertainty, device_seq FROM messages") == [(3.0, None, 1)]
 
@@ -282,28 +257,19 @@ def _failing_disk(db: Path) -> None:
     conn.close()
 
 
-def _wait_rows(db: Path, n: int) -> None:
-    wait_until(lambda: query(db, "SELECT count(*) FROM messages")[0][0] >= n, 20, f"{n} rows committed")
-
-
 def test_database_failing_until_the_end_counts_the_unwritten_rows(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "ether.sqlite"
     _failing_disk(db)
-    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"]) as proc:
-        gen = Publisher(broker.addresses, "gen")
-        try:
-            gen.wait_for_subscriber("data")
-            for i in range(100):
-                gen.publish("data", {"value": i})
-            _wait_rows(db, 100)
-            _disk(db, full=True)
-            for i in range(100, 200):
-                gen.publish("data", {"value": i})
-            gen.shutdown()
-            gen.bye()
-            assert wait_exit(proc) == 1  # it could not write everything: an error, said in the session row
-        finally:
-            gen.close()
+    with _recording_gen(_config(db)) as (proc, gen):
+        for i in range(100):
+            gen.publish("data", {"value": i})
+        _wait_rows(db, 100)
+        _disk(db, full=True)
+        for i in range(100, 200):
+            gen.publish("data", {"value": i})
+        gen.shutdown()
+        gen.bye()
+        assert wait_exit(proc) == 1  # it could not write everything: an error, said in the session row
     status, note, unwritten = query(db, "SELECT status, note, unwritten FROM sessions")[0]
     assert status == "error" and unwritten == 100
     assert note.startswith("writing failed: IntegrityError: database or disk is full") and "100 rows" in note
@@ -315,23 +281,18 @@ def test_database_failing_until_the_end_counts_the_unwritten_rows(tmp_path: Path
 def test_database_failure_is_retried_and_nothing_is_lost(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "ether.sqlite"
     _failing_disk(db)
-    with running_broker() as broker, recorder_process(broker.addresses, _config(db), ["gen"]) as proc:
-        gen = Publisher(broker.addresses, "gen")
-        try:
-            gen.wait_for_subscriber("data")
-            gen.publish("data", {"value": 0})
-            _wait_rows(db, 1)
-            _disk(db, full=True)
-            for i in range(1, 300):
-                gen.publish("data", {"value": i})
-            text = _wait_log(capfd, f"recording to {db} failed: IntegrityError: database or disk is full")
-            _disk(db, full=False)  # space freed: the next retry writes what was held
-            _wait_rows(db, 300)
-            gen.shutdown()
-            gen.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            gen.close()
+    with _recording_gen(_config(db)) as (proc, gen):
+        gen.publish("data", {"value": 0})
+        _wait_rows(db, 1)
+        _disk(db, full=True)
+        for i in range(1, 300):
+            gen.publish("data", {"value": i})
+        text = _wait_log(capfd, f"recording to {db} failed: IntegrityError: database or disk is full")
+        _disk(db, full=False)  # space freed: the next retry writes what was held
+        _wait_rows(db, 300)
+        gen.shutdown()
+        gen.bye()
+        assert wait_exit(proc) == 0
     assert query(db, "SELECT status, unwritten FROM sessions") == [("normal", 0)]
     assert [v for (v,) in query(db, "SELECT seq FROM messages ORDER BY seq")] == list(range(300))
     assert "works again after" in text + capfd.readouterr().err
@@ -352,22 +313,16 @@ def _wait_log(capfd, *needles: str) -> str:  # type: ignore[no-untyped-def]
 def test_rows_beyond_the_buffer_are_counted_while_the_database_fails(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "ether.sqlite"
     _failing_disk(db)
-    with running_broker() as broker, recorder_process(broker.addresses, _config(db, buffer_rows=50),
-                                                      ["gen"]) as proc:
-        gen = Publisher(broker.addresses, "gen")
-        try:
-            gen.wait_for_subscriber("data")
-            _disk(db, full=True)
-            for i in range(200):
-                gen.publish("data", {"value": i})
-            _wait_log(capfd, "still fails after", "rows held")  # it retried once: every row arrived meanwhile
-            _disk(db, full=False)
-            _wait_rows(db, 50)
-            gen.shutdown()
-            gen.bye()
-            assert wait_exit(proc) == 0
-        finally:
-            gen.close()
+    with _recording_gen(_config(db, buffer_rows=50)) as (proc, gen):
+        _disk(db, full=True)
+        for i in range(200):
+            gen.publish("data", {"value": i})
+        _wait_log(capfd, "still fails after", "rows held")  # it retried once: every row arrived meanwhile
+        _disk(db, full=False)
+        _wait_rows(db, 50)
+        gen.shutdown()
+        gen.bye()
+        assert wait_exit(proc) == 0
     status, unwritten, note = query(db, "SELECT status, unwritten, note FROM sessions")[0]
     assert status == "normal" and unwritten == 150 and "150 rows not written" in note
     assert query(db, "SELECT count(*) FROM messages") == [(50,)]

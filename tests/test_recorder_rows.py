@@ -73,7 +73,8 @@ def test_a_database_of_a_newer_layout_is_refused_with_what_to_do(tmp_path: Path)
     import sqlite3
 
     from ether_medium.errors import DatabaseError
-    from ether_medium.recorder.store import SCHEMA_VERSION, Store
+    from ether_medium.recorder.schema import SCHEMA_VERSION
+    from ether_medium.recorder.store import Store
 
     path = tmp_path / "ether.sqlite"
     Store(path).close()

@@ -35,7 +35,7 @@ def slow_recording(request: pytest.FixtureRequest, tmp_path: Path,
                    monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, _Lines]]:
     """A tapped fabric whose recorder writes (or receives) slowly; shut down by the test (or at the end if it
     failed)."""
-    monkeypatch.setattr("ether_medium.fabric.launcher.RECORDER_TARGET", "recorder_harness:slow_recorder")
+    monkeypatch.setattr("ether_medium.fabric.plan.RECORDER_TARGET", "recorder_harness:slow_recorder")
     monkeypatch.setenv("ETHER_TEST_SLOW", request.param)
     monkeypatch.setenv("ETHER_TEST_S_PER_ROW", str(S_PER_ROW))
     db = tmp_path / "ether.sqlite"

@@ -8,9 +8,12 @@
 Only the simulator calls this; it changes ``sys.path`` and ``sys.modules`` of the current process.
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 
 from ether_lite.sim import bench as _bench_mod
 from ether_lite.sim.bench import Bench
@@ -21,7 +24,7 @@ BOARDMODS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boardmods"
 MODULES = ("board", "digitalio", "analogio", "microcontroller", "wifi")
 
 
-def uid_for(device_id):
+def uid_for(device_id: str) -> bytes:
     """The ``microcontroller.cpu.uid`` bytes for an id: an even-length hex id is taken as the bytes it
     spells (``"e6614103e7452d2f"``), any other text gives 8 bytes of its SHA-256: stable for one id."""
     text = str(device_id)
@@ -33,7 +36,7 @@ def uid_for(device_id):
     return hashlib.sha256(text.encode("utf-8")).digest()[:8]
 
 
-def default_wiring(bench):
+def default_wiring(bench: Bench) -> Bench:
     """The simulated board's standard parts, also set as attributes of the bench:
 
     ``bench.thermometer`` (read by ``microcontroller.cpu.temperature``), ``bench.heater`` on ``D5`` (a
@@ -51,7 +54,8 @@ def default_wiring(bench):
     return bench
 
 
-def install(bench=None, device_id="sim-0", wiring=default_wiring):
+def install(bench: Bench | None = None, device_id: str = "sim-0",
+            wiring: Callable[[Bench], object] | None = default_wiring) -> Bench:
     """Make ``import board, digitalio, analogio, microcontroller`` load the simulated modules, wired to
     ``bench`` (a new :class:`Bench` with :func:`default_wiring` when not given). Returns the bench."""
     if bench is None:
@@ -67,7 +71,7 @@ def install(bench=None, device_id="sim-0", wiring=default_wiring):
     return bench
 
 
-def uninstall():
+def uninstall() -> None:
     """Undo :func:`install`: the simulated modules leave ``sys.path`` and ``sys.modules``."""
     if BOARDMODS in sys.path:
         sys.path.remove(BOARDMODS)

@@ -11,16 +11,21 @@ Links: ``"pty"`` (a pseudo-terminal whose path is announced), ``"udp://HOST:PORT
 host), ``"stdio"`` (this process's stdin/stdout, for a parent process; announcements go to stderr).
 """
 
+from __future__ import annotations
+
 import os
 import runpy
 import signal
 import sys
 import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import ether_lite
 from ether_lite.sim.bench import Bench, WallClock
 from ether_lite.sim.install import default_wiring, install, uid_for
-from ether_lite.sim.links import PacedLink, PtyLink
+from ether_lite.sim.links import ByteLink, PacedLink, PtyLink
 from ether_lite.sim.thermal import PowerBus
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,7 +38,7 @@ class SimError(Exception):
     """The device or link given to the simulator cannot be used; the message says what to do."""
 
 
-def parse_device(spec):
+def parse_device(spec: str) -> tuple[str, str, str | None]:
     """``(kind, target, class_name)``: ``("code", path, None)`` or ``("class", module_or_path, name)``."""
     if spec.endswith(".py") and ":" not in os.path.basename(spec):
         if not os.path.isfile(spec):
@@ -47,13 +52,13 @@ def parse_device(spec):
     return "class", module, name
 
 
-def _import_path(extra):
+def _import_path(extra: list[str]) -> None:
     for d in [DEVICES, os.getcwd(), *extra]:
         if d and d not in sys.path:
             sys.path.insert(1, d)  # after the simulated board modules, which install() put first
 
 
-def load_class(module, name):
+def load_class(module: str, name: str) -> Any:
     if module.endswith(".py"):
         path = os.path.abspath(module)
         if not os.path.isfile(path):
@@ -76,17 +81,20 @@ def load_class(module, name):
     return cls
 
 
-def open_link(spec, baud=None):
-    """The simulator's end of the link: PtyLink, ether_lite's UdpLink, or a PipeLink on stdin/stdout."""
+def open_link(spec: str, baud: int | None = None) -> tuple[ByteLink, str]:
+    """The simulator's end of the link (PtyLink, ether_lite's UdpLink, or a PipeLink on stdin/stdout) and
+    what to call it in the announcement (``pty /dev/pts/7``, ``udp HOST:PORT, paced at 115200 baud``)."""
     datagram = False
+    link: ByteLink
     if spec == "pty":
-        link = PtyLink()
+        pty = PtyLink()
+        link, name = pty, pty.describe()
     elif spec.startswith("udp://"):
         from ether_lite.links import udp
 
         host, port = udp.parse_address(spec[6:])
         link = udp.UdpLink(host, port)
-        link.describe = lambda: f"udp {host}:{port}"
+        name = f"udp {host}:{port}"
         datagram = True
     elif spec == "stdio":
         from ether_lite.links.pipe import PipeLink
@@ -95,41 +103,44 @@ def open_link(spec, baud=None):
         os.dup2(2, 1)  # print() of the device code must not land in the byte stream
         sys.stdout = sys.stderr
         link = PipeLink(0, out_fd)
-        link.describe = lambda: "stdin/stdout"
+        name = "stdin/stdout"
     else:
         raise SimError(f"link {spec!r}: use pty, udp://HOST:PORT or stdio")
     if baud:
-        link = PacedLink(link, baud, datagram=datagram)
-    return link
+        paced = PacedLink(link, baud, datagram=datagram, name=name)
+        link, name = paced, paced.describe()
+    return link, name
 
 
 class Stop:
     """``until`` for ``Node.run``: true after ``duration_s`` or on SIGTERM / SIGINT. Device code that
     never reaches ``run()`` (a plain loop in a code.py) is stopped by ``SystemExit`` instead."""
 
-    def __init__(self, duration_s=None):
+    def __init__(self, duration_s: float | None = None) -> None:
         self.deadline = None if duration_s is None else time.monotonic() + duration_s
         self.stopped = False
         self.polled = False
 
-    def request(self, *_):
+    def request(self, signum: int = 0, frame: FrameType | None = None) -> None:
         self.stopped = True
         if not self.polled:
             raise SystemExit(0)
 
-    def __call__(self):
+    def __call__(self) -> bool:
         self.polled = True
         return self.stopped or (self.deadline is not None and time.monotonic() >= self.deadline)
 
 
-def default_id(spec):
-    kind, target, name = parse_device(spec)
-    stem = name if kind == "class" else os.path.splitext(os.path.basename(target))[0]
+def default_id(spec: str) -> str:
+    _, target, name = parse_device(spec)
+    stem = name or os.path.splitext(os.path.basename(target))[0]  # the class name, or a code.py's file stem
     return "sim-" + stem.lower()
 
 
-def serve(device, link="pty", baud=None, device_id=None, world=None, seed=0, duration_s=None,
-          announce=None, ambient_c=22.0, tau_s=30.0, heater_watts=20.0):
+def serve(device: str, link: str = "pty", baud: int | None = None, device_id: str | None = None,
+          world: str | None = None, seed: int = 0, duration_s: float | None = None,
+          announce: Callable[[str], object] | None = None, ambient_c: float = 22.0, tau_s: float = 30.0,
+          heater_watts: float = 20.0) -> int:
     """Run ``device`` against the simulated board over ``link`` until SIGTERM/SIGINT or ``duration_s``.
 
     ``world`` is a file shared with other simulated boards (heater power warms their thermometers).
@@ -140,7 +151,7 @@ def serve(device, link="pty", baud=None, device_id=None, world=None, seed=0, dur
     if announce is None:
         stream = sys.stderr if link == "stdio" else sys.stdout
 
-        def announce(text):
+        def announce(text: str) -> None:
             stream.write(text + "\n")
             stream.flush()
 
@@ -149,11 +160,11 @@ def serve(device, link="pty", baud=None, device_id=None, world=None, seed=0, dur
     default_wiring(bench)
     bench.heater.watts = float(heater_watts)
     install(bench)
-    link_obj = open_link(link, baud)
+    link_obj, link_name = open_link(link, baud)
     stop = Stop(duration_s)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop.request)
-    announce(f"ether sim: {device} as device {device_id} on {link_obj.describe()}")
+    announce(f"ether sim: {device} as device {device_id} on {link_name}")
     try:
         resets = 0
         while not _serve_once(kind, target, name, link_obj, device_id, stop):
@@ -169,13 +180,18 @@ def serve(device, link="pty", baud=None, device_id=None, world=None, seed=0, dur
     return 0
 
 
-def _serve_once(kind, target, name, link_obj, device_id, stop):
+def _serve_once(kind: str, target: str, name: str | None, link_obj: ByteLink, device_id: str,
+                stop: Stop) -> bool:
     """Run the device code until it ends (True) or calls ``microcontroller.reset()`` (False: run it again,
     freshly imported, as a board does after a reset)."""
-    import microcontroller  # the simulated one (install() put it first on the path)
+    if TYPE_CHECKING:
+        from ether_lite.sim.boardmods import microcontroller
+    else:
+        import microcontroller  # the simulated one (install() put it first on the path)
 
     try:
         if kind == "class":
+            assert name is not None  # parse_device names the class of a "class" device
             ether_lite.run(load_class(target, name)(), link=link_obj, device_id=device_id, until=stop)
         else:
             _run_code(target, link_obj, device_id, stop)
@@ -189,12 +205,13 @@ def _serve_once(kind, target, name, link_obj, device_id, stop):
     return True
 
 
-def _run_code(path, link_obj, device_id, stop):
+def _run_code(path: str, link_obj: ByteLink, device_id: str, stop: Stop) -> None:
     """Run a code.py as on a board, with its ``ether_lite.run(...)`` served over the simulator's link."""
     original = ether_lite.run
 
-    def run(*objs, link=None, device_id=None, until=None):
-        return original(*objs, link=link_obj, device_id=device_id or default, until=stop)
+    def run(*objs: object, link: object = None, device_id: str | None = None,
+            until: Callable[[], bool] | None = None, key: bytes | str | None = None) -> ether_lite.Node:
+        return original(*objs, link=link_obj, device_id=device_id or default, until=stop, key=key)
 
     default = device_id
     _import_path([os.path.dirname(path)])

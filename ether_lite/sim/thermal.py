@@ -8,10 +8,16 @@ through a small shared file so a heater simulated in one process warms a thermom
 another (``ether sim --world FILE``).
 """
 
+from __future__ import annotations
+
 import math
 import mmap
 import os
 import struct
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ether_lite.sim.bench import Bench
 
 SLOTS = 64  # one per heater; a simulated board picks its slot from its uid
 _SLOT = struct.Struct("<d")
@@ -20,9 +26,9 @@ _SLOT = struct.Struct("<d")
 class PowerBus:
     """Heater power in watts by slot. ``path=None`` keeps it in memory; a path shares it between processes."""
 
-    def __init__(self, path=None):
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = path
-        self._mem = None
+        self._mem: mmap.mmap | None = None
         self._local = [0.0] * SLOTS
         if path is not None:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -33,7 +39,7 @@ class PowerBus:
             finally:
                 os.close(fd)
 
-    def set(self, slot, watts):
+    def set(self, slot: int, watts: float) -> None:
         if not 0 <= slot < SLOTS:
             raise ValueError(f"power bus slot {slot!r} is out of range 0..{SLOTS - 1}")
         if self._mem is not None:
@@ -41,12 +47,13 @@ class PowerBus:
         else:
             self._local[slot] = float(watts)
 
-    def total(self):
+    def total(self) -> float:
         if self._mem is not None:
-            return sum(_SLOT.unpack_from(self._mem, i * _SLOT.size)[0] for i in range(SLOTS))
+            mem = self._mem
+            return sum(float(_SLOT.unpack_from(mem, i * _SLOT.size)[0]) for i in range(SLOTS))
         return sum(self._local)
 
-    def close(self):
+    def close(self) -> None:
         if self._mem is not None:
             self._mem.close()
             self._mem = None
@@ -55,7 +62,8 @@ class PowerBus:
 class ThermalMass:
     """The temperature of the thing the thermometer touches, brought up to ``bench.now()`` on each read."""
 
-    def __init__(self, bench, ambient_c=22.0, tau_s=30.0, rise_c_per_w=0.5):
+    def __init__(self, bench: Bench, ambient_c: float = 22.0, tau_s: float = 30.0,
+                 rise_c_per_w: float = 0.5) -> None:
         if tau_s <= 0:
             raise ValueError(f"tau_s must be > 0 (seconds), got {tau_s!r}")
         self.bench = bench
@@ -65,10 +73,10 @@ class ThermalMass:
         self._t_c = float(ambient_c)
         self._at_s = bench.now()
 
-    def steady_state_c(self, watts):
+    def steady_state_c(self, watts: float) -> float:
         return self.ambient_c + self.rise_c_per_w * watts
 
-    def update(self):
+    def update(self) -> float:
         """Integrate up to now with the power that has been applied since the last update."""
         now = self.bench.now()
         dt = now - self._at_s
@@ -79,5 +87,5 @@ class ThermalMass:
         return self._t_c
 
     @property
-    def celsius(self):
+    def celsius(self) -> float:
         return self.update()

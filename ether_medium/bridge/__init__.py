@@ -10,15 +10,18 @@ format is ether_lite's (PROTOCOL.md; :mod:`ether_lite.framing`, :mod:`ether_lite
 module                          what it holds
 =============================== ===========================================================================
 ``links``                       host-side byte links, one module per URL scheme (an entry-point group)
-``manager``                     the per-device state machine: states and timers, coordinating the next five
+``manager``                     the per-device coordinator: timers and transitions, over the next seven
+``states``                      the states of a device link and their transitions
 ``connection``                  opening a link with backoff, the lease, PINGs
 ``inbound``                     bytes to checked messages, dispatched; bad input counted and reported
+``handshake``                   what a HELLO and the DESCRIBEs do to the link: describing, attached
 ``identity``                    which board (device id) and which boot of it a HELLO announces
 ``attach``                      HELLO/DESCRIBE: QUERYs for exactly what is missing, until all arrived
 ``ingest``                      PUB to reading: values checked, device time, sequence gaps
 ``endpoints``                   DESCRIBEs checked and turned into fabric topics with pydantic models
 ``sequence``                    per-topic sequence numbers: gaps, duplicates, late arrivals
 ``delivery``                    DELIVER until ACK: msg_ids, retransmission, outcome reported once
+``device_reports``              the device's LOG lines (rate-limited) and ERROR frames
 ``clock``                       device ticks -> host time (min-RTT window, drift, uncertainty)
 ``counters``                    per-link counters (rate-limited log lines: ``ether_medium.problems``)
 ``loop``                        one poll loop over links and fabric sockets

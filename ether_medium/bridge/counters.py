@@ -37,7 +37,7 @@ class LinkCounters:
     retransmissions: int = 0  # DELIVERs sent again for want of an ACK
     device_errors: int = 0  # ERROR frames received from the device
     logs: int = 0  # LOG frames received
-    logs_dropped: int = 0  # LOG frames beyond inbound.LOG_RATE a second: not passed on (a count said)
+    logs_dropped: int = 0  # LOG frames beyond device_reports.LOG_RATE a second: not passed on (a count said)
     pings: int = 0
     pongs: int = 0
     clock_jumps: int = 0  # device clock jumps detected (PONG far from the prediction); mapping restarted

@@ -23,6 +23,7 @@ import cbor2
 from pydantic import ValidationError
 
 from ether_lite import framing, protocol
+from ether_medium.bridge.arrays import to_device_map
 from ether_medium.bridge.counters import LinkCounters
 from ether_medium.bridge.endpoints import Endpoint, format_validation
 from ether_medium.problems import ProblemLog
@@ -88,7 +89,10 @@ class Deliveries:
             )
         values: list[Any]
         if ep.fields is None:
-            values = [dict(d.data)]
+            try:
+                values = [to_device_map(d.data)]  # its arrays as typed arrays the board reads
+            except ValueError as exc:
+                return self.fail(d, f"data do not fit {ep.signature()}: {exc}")
         else:
             try:
                 checked = ep.model.model_validate(d.data)

@@ -2,7 +2,8 @@
 
 A DESCRIBE (PROTOCOL.md) names an endpoint (``"Thermometer.read"``), its direction and its fields as
 ``[name, type]`` pairs (``[name, type, default]`` for a subscriber parameter with a default: host code may
-leave it out, the DELIVER then carries the default). Here it becomes an :class:`Endpoint`: the fabric topic
+leave it out, the DELIVER then carries the default; a type such as ``"[i2"`` is an array:
+:mod:`ether_medium.bridge.arrays`). Here it becomes an :class:`Endpoint`: the fabric topic
 (the described name, or its rename from the config's ``topics:``), and a pydantic model with exactly those
 fields (``extra="forbid"``), so data from the device is checked the way a host publisher's would be, and
 what host code sends to a device subscriber is checked before it goes onto the link.
@@ -12,17 +13,24 @@ from __future__ import annotations
 
 import keyword
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, create_model
 
 from ether_lite import protocol
+from ether_medium.bridge.arrays import ARRAY_NAMES, from_device, from_device_any, to_device
 from ether_medium.errors import DescribeError
 
 __all__ = ["DescribeError", "Endpoint", "build_model", "endpoint_from_describe", "format_validation"]
 
-_TYPES: dict[str, Any] = {"f": float, "i": int, "b": bool, "s": str, "y": bytes, "a": Any}
-TYPE_NAMES = {"f": "float", "i": "int", "b": "bool", "s": "str", "y": "bytes", "a": "any"}
+_TYPES: dict[str, Any] = {
+    "f": float, "i": int, "b": bool, "s": str, "y": bytes,
+    # what host code sends a device: arrays as typed arrays the board reads (ether_medium.bridge.arrays)
+    "a": Annotated[Any, PlainValidator(lambda v: to_device(v, None))],
+    **{t: Annotated[Any, PlainValidator(partial(to_device, ftype=t))] for t in protocol.ARRAY_TYPES},
+}
+TYPE_NAMES = {"f": "float", "i": "int", "b": "bool", "s": "str", "y": "bytes", "a": "any", **ARRAY_NAMES}
 _FITS = {
     "i": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "b": lambda v: isinstance(v, bool),
@@ -87,7 +95,11 @@ class Endpoint:
                     v = float(v)
                 elif not isinstance(v, float):
                     raise ValueError(f"field {name!r} is described as float, got {v!r}")
-            elif ftype != "a" and not _FITS[ftype](v):
+            elif ftype == "a":
+                v = from_device_any(v)  # a typed array becomes the fabric's array
+            elif ftype[0] == "[":
+                v = from_device(name, ftype, v)
+            elif not _FITS[ftype](v):
                 raise ValueError(f"field {name!r} is described as {TYPE_NAMES[ftype]}, got {v!r}")
             out[name] = v
         return out
@@ -126,9 +138,15 @@ def build_model(
 
 
 def _default_of(name: str, fname: str, ftype: str, default: Any) -> Any:
-    """A described default, checked against its field's type (an int for a float field is widened)."""
+    """A described default, checked against its field's type (an int for a float field is widened; an
+    array field's default can only be None)."""
     if default is None or ftype == "a":
         return default
+    if ftype[0] == "[":
+        raise DescribeError(
+            f"{name}: the default {default!r} of array field {fname!r} can only be None: fix the parameter's "
+            "default on the board"
+        )
     if ftype == "f" and isinstance(default, int) and not isinstance(default, bool):
         return float(default)
     if (ftype == "f" and isinstance(default, float)) or (ftype != "f" and _FITS[ftype](default)):

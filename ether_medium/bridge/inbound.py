@@ -1,14 +1,21 @@
 """Inbound: the bytes a device sends, as messages handed to whoever handles them; everything dropped on the
 way is counted and reported.
 
-Frames are cut and checked by ``ether_lite.framing.FrameDecoder`` (COBS, CRC-16); bodies are decoded by
-``cbor2`` (one decoder, reused: a new one per frame costs more) and must be exactly one CBOR item; messages
-are checked by ``ether_lite.protocol.check`` (a PUB, the hot path, by its shape only) and dispatched: PUB to
-:class:`~ether_medium.bridge.ingest.Ingest`, ACK to the deliveries, HELLO, DESCRIBE and PONG to the link
-manager; LOG and ERROR frames become log lines here. A frame or body that does not pass is counted in
-:class:`~ether_medium.bridge.counters.LinkCounters`, reported through the link's
-:class:`~ether_medium.problems.ProblemLog` (rate-limited) and, for a body that is not a valid message,
-answered with ``ERROR 2`` at most once a second (PROTOCOL.md, section 5).
+:meth:`Inbound.feed` takes one read from the link. A datagram from another address than the board's (after
+its HELLO) is dropped whole. Frames are cut and checked by ``ether_lite.framing.FrameDecoder`` (COBS,
+CRC-16); on a keyed link each frame's MAC is checked (:class:`~ether_medium.bridge.keying.HostKey`). The
+bodies of one read are decoded by ``cbor2`` in one pass over their concatenation (one decoder, reused: a
+new one per frame costs more), each checked to end exactly where its frame ends; a body that does not is
+decoded again on its own, which says what is wrong with it. A body must be exactly one CBOR item; messages
+are checked by ``ether_lite.protocol.check`` (a PUB, the hot path, by its shape only) and dispatched: PUB
+to :class:`~ether_medium.bridge.ingest.Ingest`, ACK to the deliveries, HELLO and DESCRIBE to the
+:class:`~ether_medium.bridge.handshake.Handshake`, PONG to the link manager, LOG and ERROR to
+:class:`~ether_medium.bridge.device_reports.DeviceReports`.
+
+A frame or body that does not pass is counted in :class:`~ether_medium.bridge.counters.LinkCounters`,
+reported through the link's :class:`~ether_medium.problems.ProblemLog` (rate-limited) and, for a body that
+is not a valid message, answered with ``ERROR 2`` at most once a second (PROTOCOL.md, section 5). A body
+whose handling raises (a bug) is counted and reported, and the rest of the read is handled all the same.
 """
 
 from __future__ import annotations
@@ -20,29 +27,21 @@ from typing import TYPE_CHECKING, Any
 import cbor2
 
 from ether_lite import framing, protocol
+from ether_medium.bridge.states import CLOSED, CONNECTED, INCOMPATIBLE
+from ether_medium.errors import LinkLost
 from ether_medium.problems import shown
 
 if TYPE_CHECKING:
     from ether_medium.bridge.manager import LinkManager
 
-__all__ = ["LOG_RATE", "Inbound"]
-
-LOG_RATE = 20  # device LOG lines passed on per second; beyond: dropped, counted, said once a second
-
-_LEVELS = {10: logging.DEBUG, 20: logging.INFO, 30: logging.WARNING, 40: logging.ERROR, 50: logging.CRITICAL}
-_ERROR_NAMES = {
-    protocol.ERR_VERSION: "protocol version mismatch",
-    protocol.ERR_MALFORMED: "malformed frame",
-    protocol.ERR_UNKNOWN_TOPIC: "unknown topic",
-    protocol.ERR_BAD_ARGUMENTS: "bad arguments",
-    protocol.ERR_OVERSIZE: "oversize",
-    protocol.ERR_NOT_READY: "not ready",
-    protocol.ERR_INTERNAL: "internal error",
-}
+__all__ = ["Inbound"]
 
 
 _MAX_HEADER = 0xFFFF  # a header beyond this is no protocol version (version 4096): not a message at all
 _ANSWERS = (protocol.HELLO, protocol.DESCRIBE)  # the frames of an answer to QUERY
+_PUB = protocol.PUB
+_REF_LIMIT = protocol.REF_LIMIT
+_UNDECODABLE = object()  # what a body that is not one CBOR item decodes to (reported already)
 
 
 class Inbound:
@@ -55,18 +54,44 @@ class Inbound:
         self.counters = owner.counters
         self.problems = owner.problems
         self.log = owner.log
-        self.send = owner._send  # answers to bad input (may raise LinkLost)
+        self.send = owner.send  # answers to bad input (may raise LinkLost)
         self.decoder = framing.FrameDecoder()
         self._cbor = cbor2.CBORDecoder(io.BytesIO())
         self._undelimited = 0  # datagrams without their 0x00 (counted with cobs_errors)
         self._error_reply_at = -1e9
-        self._log_window = -1e9  # the second device LOG lines are counted in
-        self._logs_in_window = 0
-        self._logs_folded = 0  # LOG lines dropped in this second, said when it ends
+        self._at = 0  # index of the body being handled in the read (for the backstop)
 
     def reset(self) -> None:
         """The link (re)opened: a partial frame from before is no frame."""
         self.decoder.reset()
+
+    # ------------------------------------------------------------------ bytes to bodies
+    def feed(self, data: bytes, now: float) -> None:
+        """One read from the link: every message in it handled, in order, until the link closes."""
+        o = self.owner
+        link = self.link
+        if link.stranger:  # a datagram from another address than the board's, after its HELLO
+            self._stranger(data)
+            return
+        if link.datagram and link.where != o.conn.last_peer:
+            self._peer_changed(now)
+        bodies = self.bodies(data)
+        if bodies and o.keying is not None:
+            bodies = self._unsealed(bodies, now)
+        if not bodies:
+            return
+        o.conn.last_rx = now
+        i, n = 0, len(bodies)
+        while i < n:
+            try:
+                i = self._dispatch_from(bodies, i, now)
+            except LinkLost:
+                raise
+            except Exception as exc:  # the backstop: no body stops the bridge (issue 11)
+                self.escaped(bodies[self._at], exc, now)
+                i = self._at + 1
+            if o.state == CLOSED:
+                return
 
     def bodies(self, data: bytes) -> list[bytes]:
         """The frame bodies (CRC checked) in ``data``, one read from the link; bad frames counted first."""
@@ -103,22 +128,111 @@ class Inbound:
                 )
         c.crc_errors, c.cobs_errors, c.oversize = dec.crc_errors, cobs, dec.oversize
 
-    def dispatch(self, body: bytes, now: float) -> None:
-        """Decode and check one frame body and hand the message to whoever handles it."""
+    def _unsealed(self, bodies: list[bytes], now: float) -> list[bytes]:
+        """The bodies proper of keyed frames whose MAC (and HELLO proof) verify; the rest dropped, counted
+        (``unkeyed``) and logged (rate-limited). A frame the board sealed before it had a session (it has
+        just started) is dropped quietly and brings a new session at once."""
+        keying = self.owner.keying
+        assert keying is not None
+        out = []
+        for body in bodies:
+            inner, why = keying.open(body)
+            if inner is not None:
+                out.append(inner)
+            elif not why:
+                if keying.board_started:  # the board (re)started: a new session at once
+                    keying.board_started = False
+                    self.owner.attach.want_hello(now)
+            else:
+                self.counters.unkeyed += 1
+                self.problems.report("unkeyed", f"refused a frame from {self.link.where} (device key): {why}")
+        return out
+
+    def _stranger(self, data: bytes) -> None:
+        self.counters.bytes_in += len(data)
+        self.counters.strangers += 1
+        self.problems.report(
+            "stranger",
+            f"dropped a datagram from {self.link.source}: the board attached from "
+            f"{self.link.where} said HELLO, only it is heard until it goes silent "
+            f"(bytes {data[:16].hex(' ')})",
+        )
+
+    def _peer_changed(self, now: float) -> None:
         o = self.owner
+        o.attach.forget_early()  # DESCRIBEs from another sender count for no HELLO from this one
+        old, o.conn.last_peer = o.conn.last_peer, self.link.where
+        if o.state not in (CONNECTED, INCOMPATIBLE) or o.conn.last_peer == old:
+            self.log.info("%s: datagrams now come from %s (was %s)", self.name, o.conn.last_peer, old)
+        if o.state == CONNECTED:
+            o.attach.want_hello(now)
+
+    # ------------------------------------------------------------------ bodies to messages
+    def _dispatch_from(self, bodies: list[bytes], start: int, now: float) -> int:
+        """Decode and dispatch ``bodies[start:]`` (the hot path: PUBs go to ingest from here); returns the
+        index after the last one handled (fewer than all when the link closed)."""
+        o = self.owner
+        dec = self._cbor
+        fp = io.BytesIO(bodies[0] if len(bodies) == 1 else b"".join(bodies[start:]))
+        dec.fp = fp
+        decode, tell = dec.decode, fp.tell
+        pub, attach = o.ingest.pub, o.attach
+        end = 0
+        for i in range(start, len(bodies)):
+            self._at = i
+            body = bodies[i]
+            end += len(body)
+            try:
+                msg = decode()
+                whole = tell() == end
+            except Exception:  # cbor2 raises several types for malformed input
+                whole = False
+            if not whole:  # decoded on its own: what is wrong with it is said as for a single frame
+                msg = self._decode_alone(body, now)
+                fp.seek(end)
+                dec.fp = fp
+                if msg is _UNDECODABLE:
+                    continue
+            if (
+                type(msg) is list
+                and len(msg) >= 2
+                and msg[0] == _PUB
+                and type(msg[1]) is int
+                and 0 <= msg[1] < _REF_LIMIT
+            ):
+                if attach.asked is not None:
+                    attach.other_frame(now)  # an answer to a QUERY it follows is over
+                pub(msg, now)  # protocol.check would say the same
+            else:
+                self.dispatch_message(body, msg, now)
+                if o.state == CLOSED:
+                    return i + 1
+        return len(bodies)
+
+    def _decode_alone(self, body: bytes, now: float) -> Any:
         try:
-            msg = self.decode(body)
+            return self.decode(body)
         except Exception as exc:  # cbor2 raises several types for malformed input
             self.bad_body(body, f"not CBOR: {exc}", now)
-            return
+            return _UNDECODABLE
+
+    def dispatch(self, body: bytes, now: float) -> None:
+        """Decode and check one frame body and hand the message to whoever handles it."""
+        msg = self._decode_alone(body, now)
+        if msg is not _UNDECODABLE:
+            self.dispatch_message(body, msg, now)
+
+    def dispatch_message(self, body: bytes, msg: Any, now: float) -> None:
+        """Check the message ``msg`` (decoded from ``body``) and hand it to whoever handles it."""
+        o = self.owner
         if o.attach.asked is not None and not (type(msg) is list and msg and msg[0] in _ANSWERS):
             o.attach.other_frame(now)  # an answer to a QUERY it follows is over
         if (
             type(msg) is list
             and len(msg) >= 2
-            and msg[0] == protocol.PUB
+            and msg[0] == _PUB
             and type(msg[1]) is int
-            and 0 <= msg[1] < protocol.REF_LIMIT
+            and 0 <= msg[1] < _REF_LIMIT
         ):
             o.ingest.pub(msg, now)  # the hot path; protocol.check would say the same
             return
@@ -126,7 +240,7 @@ class Inbound:
             kind = protocol.check(msg)
         except protocol.ProtocolError as exc:
             if exc.code == protocol.ERR_VERSION and msg[0] <= _MAX_HEADER:
-                o._version_mismatch(int(exc.detail[0]), msg, now)
+                o.handshake.version_mismatch(int(exc.detail[0]), msg, now)
             elif (
                 type(msg) is list
                 and len(msg) > 1
@@ -134,14 +248,14 @@ class Inbound:
                 and type(msg[1]) is int
                 and 0 <= msg[1] < protocol.MAX_ENDPOINTS
             ):
-                o._refuse_describe(msg[1], exc.text, now)
+                o.handshake.refuse_describe(msg[1], exc.text, now)
             else:
                 self.bad_body(body, exc.text, now)
             return
         if kind == protocol.HELLO:
-            o._on_hello(msg, now)
+            o.handshake.hello(msg, now)
         elif kind == protocol.DESCRIBE:
-            o._on_describe(msg, now)
+            o.handshake.describe(msg, now)
         elif kind == protocol.PUB:
             o.ingest.pub(msg, now)
         elif kind == protocol.ACK:
@@ -152,17 +266,17 @@ class Inbound:
         elif kind == protocol.PONG:
             o._on_pong(msg, now)
         elif kind == protocol.LOG:
-            level = self.device_log(msg, now)
+            level = o.reports.device_log(msg, now)
             if level is not None:
                 o.sink.device_log(o, level, msg[2])
         elif kind == protocol.ERROR:
-            self.device_error(msg)
+            o.reports.device_error(msg)
         else:
             self.bad_body(body, f"{protocol.kind_name(kind)} is sent by the host, not by a device", now)
 
     def escaped(self, body: bytes, exc: Exception, now: float) -> None:
         """A body whose handling raised (a bug the checks above missed): counted, reported with the
-        exception and the body, dropped; the bridge keeps running (the link manager's backstop)."""
+        exception and the body, dropped; the bridge keeps running (the backstop of :meth:`feed`)."""
         self.counters.internal_errors += 1
         self.problems.report(
             "internal",
@@ -210,50 +324,3 @@ class Inbound:
             self._error_reply_at = now  # answered at most once a second, as bad bodies: no amplifier
             text = f"protocol version {theirs} received; this side speaks version {protocol.VERSION}"
             self.send(protocol.error(protocol.ERR_VERSION, text, (theirs, protocol.VERSION)))
-
-    def device_log(self, msg: list[Any], now: float) -> int | None:
-        """The logging level of a LOG ``[h, level, text]`` (counted), or None when the device has sent more
-        than :data:`LOG_RATE` in the current second: dropped, counted, and said (folded) when the next
-        second begins."""
-        self.counters.logs += 1
-        if now - self._log_window >= 1.0:
-            self.flush_logs(now)
-            self._log_window, self._logs_in_window = now, 0
-        self._logs_in_window += 1
-        if self._logs_in_window > LOG_RATE:
-            self.counters.logs_dropped += 1
-            self._logs_folded += 1
-            return None
-        level: int = msg[1]
-        return _LEVELS.get(level, logging.INFO if level < 30 else logging.ERROR)
-
-    def flush_logs(self, now: float, *, closing: bool = False) -> None:
-        """Say how many device LOG lines were dropped (the link manager's timers call this too, so the count
-        is said when the device goes quiet, and so does closing)."""
-        if self._logs_folded and (closing or now - self._log_window >= 1.0):
-            self.log.warning(
-                "%s: dropped %d device log line(s) in the last %.1f s (more than %d a second)",
-                self.name,
-                self._logs_folded,
-                max(now - self._log_window, 0.0),
-                LOG_RATE,
-            )
-            self._logs_folded = 0
-
-    def device_error(self, msg: list[Any]) -> None:
-        """An ERROR the device sent: counted and logged (never answered)."""
-        self.counters.device_errors += 1
-        code, text, detail = msg[1], msg[2], msg[3:]
-        name = _ERROR_NAMES.get(code, f"code {code}")
-        if code == protocol.ERR_VERSION and len(detail) >= 2:
-            self.problems.report(
-                "device version",
-                f"the device says it speaks protocol version {shown(detail[1])} and received version "
-                f"{shown(detail[0])}: {text}",
-                logging.ERROR,
-            )
-            return
-        self.problems.report(
-            f"error {code}" if code in _ERROR_NAMES else "error (other codes)",  # a bounded set of kinds
-            f"device reports {name}: {text}{' ' + repr(detail) if detail else ''}",
-        )

@@ -72,29 +72,11 @@ class Ingest:
             self._reject(tid, now)
             return
         st = self.seq.get(tid)
-        if st is None:
-            st = self.seq[tid] = TopicSequence.first(seq, t16)
-            device_seq = seq
-        else:
-            arrival = st.accept(seq, t16, now, self.grace_s)
-            if st.pending:
-                self.gap_check_at = min(self.gap_check_at, st.next_deadline())
-            if arrival.device_seq is None:
-                self.counters.duplicates += 1
-                self.problems.report(
-                    f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped", logging.INFO
-                )
+        device_seq = -1 if st is None else st.follows(seq, t16)  # the usual: the next one
+        if device_seq < 0:
+            device_seq = self._sequence(tid, ep, st, seq, t16, now)
+            if device_seq < 0:
                 return
-            device_seq = arrival.device_seq
-            if arrival.late:
-                self.counters.reordered += 1
-                self.problems.report(
-                    f"late {tid}",
-                    f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last}); published",
-                    logging.INFO,
-                )
-            if arrival.lost:
-                self._count_lost(ep, arrival.lost, f"before seq {seq}")
         values = msg[2:]
         if len(values) != len(ep.field_names):
             self.counters.rejected += 1
@@ -110,8 +92,9 @@ class Ingest:
             self.counters.rejected += 1
             self.problems.report(f"pub-type {tid}", f"PUB on {ep.topic} rejected: {exc} ({ep.signature()})")
             return
-        m = self.clock.map_ticks16(t16, now)
-        if self.clock.suspect:
+        clock = self.clock
+        m = clock.map_ticks16(t16, now)
+        if clock.suspect:
             self.owner.conn.ping_soon(now)  # its PONG re-synchronises (clock.py: jumps)
         if now != self._wall_at:  # every frame of one read from the link was received at once
             self._wall_at, self._wall = now, time.time()
@@ -122,6 +105,34 @@ class Ingest:
             reading = Reading(wall, None, None, device_seq)
         self.counters.published += 1
         self.sink.publish(self.owner, ep, data, reading)
+
+    def _sequence(
+        self, tid: int, ep: Endpoint, st: TopicSequence | None, seq: int, t16: int, now: float
+    ) -> int:
+        """The number across wraps of a PUB that is not simply the next one (the first of its topic, after
+        a gap, a duplicate, a late one): gaps counted, a duplicate dropped (-1)."""
+        if st is None:
+            self.seq[tid] = TopicSequence.first(seq, t16)
+            return seq
+        arrival = st.accept(seq, t16, now, self.grace_s)
+        if st.pending:
+            self.gap_check_at = min(self.gap_check_at, st.next_deadline())
+        if arrival.device_seq is None:
+            self.counters.duplicates += 1
+            self.problems.report(
+                f"dup {tid}", f"duplicate PUB on {ep.topic} (seq {seq}) dropped", logging.INFO
+            )
+            return -1
+        if arrival.late:
+            self.counters.reordered += 1
+            self.problems.report(
+                f"late {tid}",
+                f"PUB on {ep.topic} arrived after a later one (seq {seq} after {st.last}); published",
+                logging.INFO,
+            )
+        if arrival.lost:
+            self._count_lost(ep, arrival.lost, f"before seq {seq}")
+        return arrival.device_seq
 
     def _reject(self, tid: int, now: float) -> None:
         self.counters.rejected += 1

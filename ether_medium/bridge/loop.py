@@ -27,6 +27,7 @@ class BridgeLoop:
     def __init__(self) -> None:
         self.managers: list[LinkManager] = []
         self._sockets: dict[Any, Callable[[], None]] = {}
+        self._flushers: list[Callable[[], None]] = []
         self._stop = False
         self._calls: deque[Callable[[], None]] = deque()
         self._poller = zmq.Poller()
@@ -41,6 +42,10 @@ class BridgeLoop:
 
     def add_socket(self, sock: zmq.Socket[bytes], on_readable: Callable[[], None]) -> None:
         self._sockets[sock] = on_readable
+
+    def add_flush(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` at the end of every step and before closing (what a step gathered goes out at once)."""
+        self._flushers.append(fn)
 
     @property
     def wake_fd(self) -> int:
@@ -115,8 +120,12 @@ class BridgeLoop:
         for m in self.managers:
             if m.next_timer() <= now:
                 m.on_timer(now)
+        for fn in self._flushers:
+            fn()
 
     def close(self) -> None:
+        for fn in self._flushers:
+            fn()
         for m in self.managers:
             m.close()
         for fd in (self._wake_r, self._wake_w):

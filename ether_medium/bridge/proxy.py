@@ -5,7 +5,9 @@
   :class:`DeliveryError` with the bridge's reason (not attached, refused arguments, no ACK after every
   retry, the handler raised) or ``TimeoutError`` if no bridge answered;
 * ``thermo.last["Thermometer.read"]`` (or ``thermo.read``, the method's name) is the last value the device
-  published on that topic, ``None`` until one arrived; :meth:`DeviceProxy.wait` waits for the next one;
+  published on that topic, ``None`` until one arrived; :meth:`DeviceProxy.wait` waits for the next one.
+  A board's array arrives as a read-only ndarray, and an ndarray (or a list) may be sent to an array field
+  (docs/arrays.md, "From and to a board");
 * ``thermo.info`` is the description its bridge gave (device id, firmware, boot id, endpoints).
 
 The proxy talks to the bridge process over the fabric (requests on :func:`~ether_medium.bridge.service.
@@ -15,15 +17,17 @@ any instance process. Only data from this device (``source`` = its name) count a
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
 
 import zmq
+from cbor2 import CBORTag
 
 from ether_medium import topics
 from ether_medium.bridge.service import bridge_topic
-from ether_medium.errors import DeliveryError, EnvelopeError, RemoteError
+from ether_medium.errors import ArrayError, DeliveryError, EnvelopeError, RemoteError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.requests import requester_for
@@ -139,6 +143,10 @@ class DeviceProxy:
                 f"device {self.name!r} has no subscriber {subscriber!r}{state}; it has: "
                 f"{', '.join(subs) or 'none'}"
             )
+        if any(type(v).__module__ == "numpy" for v in data.values()):  # ndarrays go inline, as the fabric's
+            from ether_medium.fabric.arrays import outgoing
+
+            data = outgoing(data, ep["topic"], shared=False) or data
         req = requester_for(self._addresses, self._caller)
         try:
             value = req.get(ep["topic"], timeout, data)
@@ -210,8 +218,9 @@ class DeviceProxy:
                     continue
                 if env is None or env.source != self.name:
                     continue
+                data = _with_arrays(env.data)
                 with self._cond:
-                    self.last[env.topic] = env.data
+                    self.last[env.topic] = data
                     self._counts[env.topic] = self._counts.get(env.topic, 0) + 1
                     self._cond.notify_all()
         finally:
@@ -225,6 +234,21 @@ class DeviceProxy:
     def __repr__(self) -> str:
         state = "attached" if self.attached else "detached"
         return f"<device {self.name!r} {self.info.get('device_id')!r} {state}>"
+
+
+def _with_arrays(data: dict[str, Any]) -> dict[str, Any]:
+    """A device's data with its arrays (the fabric's inline form, which the bridge makes of a board's typed
+    arrays) as read-only ndarrays; an array that does not decode stays as it came."""
+    if not any(type(v) is CBORTag for v in data.values()):
+        return data
+    from ether_medium.fabric.arrays import MULTI_TAG, from_wire
+
+    out = dict(data)
+    for key, value in data.items():
+        if type(value) is CBORTag and value.tag == MULTI_TAG:
+            with contextlib.suppress(ArrayError):
+                out[key] = from_wire(value, f"field {key!r}")
+    return out
 
 
 _proxies: dict[tuple[str, str], DeviceProxy] = {}

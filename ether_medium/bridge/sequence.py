@@ -21,6 +21,7 @@ from ether_lite import protocol
 __all__ = ["Arrival", "TopicSequence"]
 
 WRAP = protocol.SEQ_MASK + 1  # 9-bit sequence numbers
+_SEQ_MASK = protocol.SEQ_MASK  # (seq - last) & _SEQ_MASK is protocol.seq_advance(last, seq)
 _TICKS16 = protocol.TIME_MASK + 1  # the 16-bit device time of a PUB wraps here
 PENDING = WRAP // 2  # missing numbers remembered per topic: as far back as a late PUB is recognised
 
@@ -43,6 +44,16 @@ class TopicSequence:
     def first(cls, seq: int, ticks16: int) -> TopicSequence:
         """The state after the first PUB of a topic in this boot (it starts the count: nothing is lost)."""
         return cls(seq, seq, ticks16)
+
+    def follows(self, seq: int, ticks16: int) -> int:
+        """The usual arrival in one step: when ``seq`` is the one after the newest and no number is missing,
+        its number across wraps, the state moved on (what :meth:`accept` does then); otherwise -1, and
+        nothing changed (call :meth:`accept`)."""
+        if self.pending or (seq - self.last) & _SEQ_MASK != 1:
+            return -1
+        self.last, self.ticks16 = seq, ticks16
+        self.unwrapped += 1
+        return self.unwrapped
 
     def accept(self, seq: int, ticks16: int, now: float = 0.0, grace_s: float = 0.0) -> Arrival:
         adv = protocol.seq_advance(self.last, seq)

@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cbor2
@@ -47,6 +48,12 @@ __all__ = ["FabricBridge", "bridge_topic", "main"]
 
 
 log = logging.getLogger("ether.bridge")
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    topic: bytes
+    seq: int = 0
 
 
 def bridge_topic(device: str) -> str:
@@ -74,16 +81,22 @@ class FabricBridge:
         )
         self._subscribed: set[str] = set()
         self._prefix = source_prefix(name)
-        self._topic_bytes: dict[str, bytes] = {}
-        self._seq: dict[str, int] = {}
+        self._out: dict[str, _Outgoing] = {}  # per fabric topic: its bytes and the envelope's next seq
+        self._readings: list[bytes] = []  # topic, body, topic, body, ...: published by flush()
         self._pid = os.getpid()
         self._detaches = 0
         self.stopping = False
         self._detach_reason: str | None = None
         loop.add(self.mgr)
         loop.add_socket(client.socket, self.on_fabric)
+        loop.add_flush(self.flush)
         client.subscribe(topics.SHUTDOWN)
         client.subscribe(bridge_topic(name))
+
+    def _publish(self, topic: str, data: dict[str, Any], **fields: Any) -> None:
+        """Publish a message of this bridge's own (after the readings gathered before it)."""
+        self.flush()
+        self.client.publish(topic, data, **fields)
 
     # -- Sink: device -> fabric -------------------------------------------------------------------------
     def attached(self, mgr: LinkManager) -> None:
@@ -95,7 +108,7 @@ class FabricBridge:
         for topic in sorted(wanted - self._subscribed):
             self.client.subscribe(topic)
         self._subscribed = wanted
-        self.client.publish(
+        self._publish(
             topics.DEVICE,
             {
                 "name": self.name,
@@ -125,39 +138,46 @@ class FabricBridge:
             "detach_reason": self._detach_reason,
         }
         try:
-            self.client.publish(topics.HEALTH, data, source=self.name)
+            self._publish(topics.HEALTH, data, source=self.name)
         except Exception as exc:  # closed, or the fabric is gone: the run's summary misses it, say so here
             log.warning("%s: could not report its health (%s): %r", self.name, exc, data)
 
     def publish(self, mgr: LinkManager, ep: Endpoint, data: dict[str, Any], reading: Reading) -> None:
         # This bridge is the only publisher of its device's topics under the device's name, so it numbers
         # them itself (the envelope's seq) and sends encoded frames.
-        seq = self._seq.get(ep.topic, 0)
+        out = self._out.get(ep.topic)
+        if out is None:
+            out = self._out[ep.topic] = _Outgoing(ep.topic.encode())
+        device_time, uncertainty = reading.device_time, reading.uncertainty
         try:
-            if reading.device_time is None or reading.uncertainty is None:  # not time-synced yet
+            if device_time is None or uncertainty is None:  # not time-synced yet
                 env = Envelope(
-                    ep.topic, data, self.name, seq, reading.host_time, device_seq=reading.device_seq
+                    ep.topic, data, self.name, out.seq, reading.host_time, device_seq=reading.device_seq
                 )
                 body = encode(env)[1]
             else:
                 body = encode_device(
                     data,
                     self._prefix,
-                    seq,
+                    out.seq,
                     reading.host_time,
-                    reading.device_time,
-                    reading.uncertainty,
+                    device_time,
+                    uncertainty,
                     reading.device_seq,
                 )
         except (TypeError, ValueError, cbor2.CBOREncodeError) as exc:  # a value the fabric cannot carry
             mgr.counters.rejected += 1
             mgr.problems.report(f"encode {ep.topic}", f"PUB on {ep.topic} not published: {exc} ({data!r})")
             return
-        self._seq[ep.topic] = seq + 1
-        topic = self._topic_bytes.get(ep.topic)
-        if topic is None:
-            topic = self._topic_bytes[ep.topic] = ep.topic.encode()
-        self.client.send_encoded(topic, body)
+        out.seq += 1
+        self._readings += (out.topic, body)  # sent at the end of the loop's step (flush)
+
+    def flush(self) -> None:
+        """Send the readings gathered (the loop calls this at the end of every step; every other publish of
+        this bridge calls it first, so that nothing overtakes a reading)."""
+        if self._readings:
+            frames, self._readings = self._readings, []
+            self.client.send_encoded_all(frames)
 
     def device_log(self, mgr: LinkManager, level: int, text: str) -> None:
         data = {
@@ -168,7 +188,7 @@ class FabricBridge:
             "time": time.time(),
             "logger": f"device.{self.name}",
         }
-        self.client.publish(topics.LOG, data, source=self.name)
+        self._publish(topics.LOG, data, source=self.name)
 
     # -- fabric -> device -------------------------------------------------------------------------------
     def on_fabric(self) -> None:
@@ -199,11 +219,11 @@ class FabricBridge:
 
         def done(d: Delivery) -> None:
             if d.error is None:
-                self.client.publish(
+                self._publish(
                     reply_to, {"value": {"ok": True, "rtt_s": d.rtt}}, source=self.name, request_id=request_id
                 )
             else:
-                self.client.publish(
+                self._publish(
                     reply_to,
                     {},
                     source=self.name,
@@ -255,7 +275,7 @@ class FabricBridge:
         if env.reply_to is None:
             return
         if value is None:
-            self.client.publish(
+            self._publish(
                 env.reply_to,
                 {},
                 source=self.name,
@@ -263,7 +283,7 @@ class FabricBridge:
                 error=f"unknown request {what!r}; ask for 'describe', 'counters' or 'stats'",
             )
         else:
-            self.client.publish(env.reply_to, {"value": value}, source=self.name, request_id=env.request_id)
+            self._publish(env.reply_to, {"value": value}, source=self.name, request_id=env.request_id)
 
 
 def main(ctx: ServiceContext) -> int:

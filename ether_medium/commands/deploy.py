@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ether_medium.deploy.drive import DEFAULT_CODE, ENV_DRIVE, deploy
+from ether_medium.deploy.deployment import DEFAULT_CODE
+from ether_medium.deploy.drive import ENV_DRIVE
+from ether_medium.deploy.install import deploy
 from ether_medium.errors import DeployError
 
 HELP = "copy ether_lite and firmware onto a CIRCUITPY drive"

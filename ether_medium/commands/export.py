@@ -13,8 +13,9 @@ from pathlib import Path
 
 from ether_medium.commands import database
 from ether_medium.errors import ConfigError, DatabaseError, MissingExtra, SessionNotFound
-from ether_medium.recorder.export import export_csv, export_parquet
+from ether_medium.recorder.export import export_csv
 from ether_medium.recorder.hdf5 import export_hdf5
+from ether_medium.recorder.parquet import export_parquet
 
 HELP = "export a recorded session to CSV, Parquet, MCAP or HDF5"
 

@@ -4,7 +4,6 @@ desktop against simulated hardware, over a real byte link the host cannot tell f
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from ether_medium.bridge.links.sim import add_board_options
@@ -37,12 +36,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"ether sim: --tau must be > 0 seconds and --heater-watts >= 0, got {args.tau} and "
               f"{args.heater_watts}", file=sys.stderr)
         return 2
-    # The device side is untyped MicroPython-style code: keep it behind a module boundary for mypy.
-    runner = importlib.import_module("ether_lite.sim.runner")
+    from ether_lite.sim import runner  # imported here: only `ether sim` needs the simulator
+
     try:
-        code: int = runner.serve(args.device, link=args.link, baud=args.baud, device_id=args.device_id,
-                                 world=args.world, seed=args.seed, duration_s=args.duration,
-                                 ambient_c=args.ambient, tau_s=args.tau, heater_watts=args.heater_watts)
+        code = runner.serve(args.device, link=args.link, baud=args.baud, device_id=args.device_id,
+                            world=args.world, seed=args.seed, duration_s=args.duration,
+                            ambient_c=args.ambient, tau_s=args.tau, heater_watts=args.heater_watts)
     except runner.SimError as exc:
         print(f"ether sim: {exc}", file=sys.stderr)
         return 2

@@ -11,8 +11,10 @@ whose value is an ndarray travels with its dtype and shape:
   for arrays of at least :func:`shm_threshold` bytes: the message carries a small descriptor (tag
   :data:`~ether_medium.fabric.shm.SHM_TAG`), the bytes go into a slot of the publisher's ring.
 
-NumPy scalars (``np.float32(1.5)``) in fields are published as plain numbers. Arrays nested inside lists or
-maps are not supported: put them in top-level fields.
+NumPy scalars (``np.float32(1.5)``) in fields, also inside maps and lists, are published as plain numbers.
+Arrays travel as top-level fields only: one inside a map or list raises :class:`ArrayError` naming where it
+is (its dtype and shape, shared memory, recording and export are per field); publish it as a field of its
+own.
 
 Receiving: a subscriber parameter annotated ``numpy.ndarray`` (or not annotated) receives an ndarray; one
 annotated :data:`Array` ``[dtype, shape]`` (or ``Annotated[np.ndarray, ArraySpec(dtype, shape)]``) also has
@@ -39,6 +41,7 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from ether_medium.errors import ArrayDropped, ArrayError
+from ether_medium.fabric.dtypes import check_dtype, parse_dtype, parse_shape
 
 if TYPE_CHECKING:
     from ether_medium.fabric.client import FabricClient
@@ -70,7 +73,6 @@ _TYPED: dict[str, int] = {
     ">f2": 80, ">f4": 81, ">f8": 82, "<f2": 84, "<f4": 85, "<f8": 86,
 }
 _DTYPE_OF_TAG: dict[int, np.dtype[Any]] = {tag: np.dtype(s) for s, tag in _TYPED.items()}
-_KINDS = "biufc"  # bool, signed, unsigned, float, complex: plain bytes with no pointers inside
 _DEFAULT_THRESHOLD = 64 * 1024  # bytes; measured with bench/arrays.py (see docs/arrays.md)
 
 
@@ -84,15 +86,6 @@ def shm_threshold() -> int:
         return max(0, int(raw))
     except ValueError:
         return _DEFAULT_THRESHOLD
-
-
-def check_dtype(dtype: np.dtype[Any], where: str) -> None:
-    """Raise :class:`ArrayError` for an element type that cannot travel as plain bytes."""
-    if dtype.kind not in _KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise ArrayError(
-            f"{where}: arrays of dtype {dtype} cannot be published; use a numeric or bool dtype "
-            "(convert strings and objects to a list)"
-        )
 
 
 def to_wire(arr: np.ndarray[Any, Any], where: str = "array") -> CBORTag:
@@ -109,32 +102,6 @@ def is_array_tag(value: Any) -> bool:
     from ether_medium.fabric.shm import SHM_TAG
 
     return type(value) is CBORTag and value.tag in (MULTI_TAG, SHM_TAG)
-
-
-def parse_shape(raw: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(raw, list | tuple) or len(raw) > 32 or any(
-        type(n) is not int or n < 0 for n in raw
-    ):
-        raise ArrayError(f"{where}: shape {raw!r:.60} is not a list of at most 32 sizes >= 0")
-    return tuple(raw)
-
-
-_dtypes: dict[str, np.dtype[Any]] = {}  # dtype strings seen (only valid ones: a small set)
-
-
-def parse_dtype(raw: Any, where: str) -> np.dtype[Any]:
-    known = _dtypes.get(raw) if type(raw) is str else None
-    if known is not None:
-        return known
-    if type(raw) is not str or len(raw) > 8:
-        raise ArrayError(f"{where}: dtype {raw!r:.40} is not a numpy dtype string")
-    try:
-        dtype = np.dtype(raw)
-    except TypeError as exc:
-        raise ArrayError(f"{where}: dtype {raw!r} is not a numpy dtype string") from exc
-    check_dtype(dtype, where)
-    _dtypes[raw] = dtype
-    return dtype
 
 
 def from_wire(value: CBORTag, where: str = "array") -> np.ndarray[Any, Any]:
@@ -186,12 +153,42 @@ def outgoing(data: dict[str, Any], topic: str, shared: bool) -> dict[str, Any] |
                     sys.modules["ether_medium.fabric.shm"].forget_loan(value)  # a loaned slot sent inline
         elif isinstance(value, np.generic):
             item = value.item()
+        elif isinstance(value, dict | list | tuple):
+            item = _nested(value, key, f"field {key!r}")
+            if item is value:
+                continue
         else:
             continue
         if out is None:
             out = dict(data)
         out[key] = item
     return out
+
+
+def _nested(value: Any, field: str, where: str, depth: int = 0) -> Any:
+    """A map or list inside a field with its numpy scalars made plain numbers (``value`` itself when it has
+    none). An ndarray in it raises :class:`ArrayError`: arrays travel as top-level fields only (their dtype
+    and shape, shared memory, recording and export are per field)."""
+    if depth > 32:
+        return value  # (cbor2 says what is wrong with a structure this deep)
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    out: Any = None
+    for k, v in items:
+        at = f"{where}[{k!r}]"
+        if isinstance(v, np.ndarray):
+            raise ArrayError(
+                f"{at} is an array inside a map or list: arrays travel as top-level fields only; publish it "
+                f"as a field of its own (e.g. {field}_{k}: ...), see docs/arrays.md"
+            )
+        new = v.item() if isinstance(v, np.generic) else (
+            _nested(v, field, at, depth + 1) if isinstance(v, dict | list | tuple) else v)
+        if new is not v:
+            if out is None:
+                out = dict(value) if isinstance(value, dict) else list(value)
+            out[k] = new
+    if out is None:
+        return value
+    return tuple(out) if isinstance(value, tuple) else out
 
 
 def incoming(data: dict[str, Any]) -> dict[str, Any]:

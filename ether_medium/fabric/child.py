@@ -1,12 +1,11 @@
 """Entry point of every process the launcher starts: ``python -m ether_medium.fabric.child``.
 
-The launcher passes what to run as JSON in ``ETHER_CHILD`` (see
-:func:`ether_medium.fabric.launcher.child_env`) and
-the broker's addresses in ``ETHER_PUBLISH`` / ``ETHER_SUBSCRIBE``. The child connects a
-:class:`FabricClient` named after the process, sends its log records to the fabric (``Ether.log``), runs an
-instance (:class:`ether_medium.fabric.instance.InstanceRuntime`) or a service target, and closes the client
-with
-``Ether.bye``. Exit status: 0 on a normal shutdown, 1 when setting up failed (the reason is logged).
+The launcher passes what to run as JSON in ``ETHER_CHILD`` (``Launcher._env`` in
+:mod:`ether_medium.fabric.launcher`) and the broker's addresses in ``ETHER_PUBLISH`` / ``ETHER_SUBSCRIBE``.
+The child connects a :class:`FabricClient` named after the process, sends its log records to the fabric
+(``Ether.log``), runs an instance (:class:`ether_medium.fabric.instance.InstanceRuntime`) or a service target,
+and closes the client with ``Ether.bye``. Exit status: 0 on a normal shutdown, 1 when setting up failed (the
+reason is logged).
 """
 
 from __future__ import annotations

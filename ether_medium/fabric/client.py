@@ -40,6 +40,8 @@ from ether_medium.fabric.envelope import Envelope, decode, encode, encode_plain,
 __all__ = ["FabricClient", "FabricClosedError", "process_client", "set_process_client"]
 
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: no enum operation per send
+# pyzmq's own send, under its Python wrapper (which only adds RADIO/SERVER options): the bridge's hot path
+_backend_send = zmq.backend.Socket.send
 
 
 class FabricClient:
@@ -123,8 +125,17 @@ class FabricClient:
         """Send one already-encoded message (the bridge's hot path): two ``send`` calls, as
         :meth:`publish_data` does, without ``send_multipart``'s per-call overhead."""
         with self._lock:
-            self._pub.send(topic, _SNDMORE)
-            self._pub.send(body)
+            _backend_send(self._pub, topic, _SNDMORE)
+            _backend_send(self._pub, body)
+
+    def send_encoded_all(self, frames: list[bytes]) -> None:
+        """Send already-encoded messages, ``[topic, body, topic, body, ...]``, back to back (the bridge
+        sends the readings of one read from its link so: ZeroMQ's I/O thread is woken once for them)."""
+        pub = self._pub
+        with self._lock:
+            for i in range(0, len(frames), 2):
+                _backend_send(pub, frames[i], _SNDMORE)
+                _backend_send(pub, frames[i + 1])
 
     # -- receiving -------------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:

@@ -39,6 +39,7 @@ from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.health import RunReport
 from ether_medium.fabric.launcher import TAP_NAME, Launcher
+from ether_medium.fabric.plan import plan_children, service_specs
 from ether_medium.fabric.remote import tcp_endpoint, welcome_topic
 from ether_medium.fabric.service import ServiceSpec
 from ether_medium.logs import FabricLogHandler, get_logger, print_remote
@@ -177,11 +178,11 @@ class JoiningLauncher(Launcher):
         return addresses
 
     def tap(self, ready_timeout: float = 30.0) -> None:
-        recorder, services = self._service_specs()
+        recorder, services = service_specs(self.config, self.extra_services)
         assert recorder is None  # the config refuses recording: when joining
         self._addresses = self._join_addresses()
         log.info("Joining the Ether session at %s as %s...", self.config.fabric.join, self.tap_name)
-        self._plan(None, services)
+        self.children.update(plan_children(self.config, self.session_id, None, services))
         for child in self.children.values():
             child.spec["leave_on_sigterm"] = True
         welcome = introduce(self._addresses, self.tap_name, list(self.children), min(ready_timeout, 10.0))

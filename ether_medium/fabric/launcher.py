@@ -1,14 +1,14 @@
 """The launcher: what ``ether.tap`` / ``start`` / ``shutdown`` do in the tap process.
 
-``tap`` starts the broker (a thread of this process), then the recorder (if ``recording:``) and waits until it
-is ready, then every instance and bridge process at once (``python -m ether_medium.fabric.child``, no fork of
-a
-process that holds a ZeroMQ context), and waits until each has handshaken with the broker and announced
-``Ether.ready`` (so none misses the first message after ``start``). A supervisor thread prints the children's
-``Ether.log`` records, collects lifecycle acknowledgements and watches the processes: one that exits
-unexpectedly is logged with its name and exit code, ``Ether.exited`` is published for it, and it is restarted
-when its ``restart:`` policy says so; the recorder always is (:data:`RECORDER_RESTART`), and the new one
-continues the same session.
+``tap`` starts the broker (a thread of this process), then the processes the config asks for
+(:mod:`~ether_medium.fabric.plan`): the recorder (if ``recording:``), and waits until it is ready, then every
+instance and bridge process at once (``python -m ether_medium.fabric.child``, no fork of a process that holds
+a ZeroMQ context), and waits until each has handshaken with the broker and announced ``Ether.ready`` (so none
+misses the first message after ``start``). A supervisor thread (:mod:`~ether_medium.fabric.supervisor`) prints
+the children's ``Ether.log`` records, collects lifecycle acknowledgements and watches the processes: one that
+exits unexpectedly is logged with its name and exit code, ``Ether.exited`` is published for it, and it is
+restarted when its ``restart:`` policy says so; the recorder always is
+(:data:`~ether_medium.fabric.plan.RECORDER_RESTART`), and the new one continues the same session.
 
 ``shutdown``: ``Ether.save`` (wait for every instance's ``Ether.done``), ``Ether.cleanup`` (same), then
 ``Ether.shutdown`` and this process's ``Ether.bye``; wait for instances and bridges to exit, then the
@@ -19,7 +19,6 @@ child and socket is gone.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import tempfile
@@ -27,27 +26,28 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from ether_medium import topics
-from ether_medium.config import EtherConfig, PlacementConfig, Resources, RestartPolicy
+from ether_medium.config import EtherConfig
 from ether_medium.errors import LaunchError
 from ether_medium.fabric import shm
 from ether_medium.fabric.broker import Broker, BrokerAddresses
 from ether_medium.fabric.client import FabricClient
 from ether_medium.fabric.engines import engine_for
 from ether_medium.fabric.health import HealthLog, RunReport, record_health
+from ether_medium.fabric.plan import plan_children, service_specs
 from ether_medium.fabric.remote import (
     Reception,
     describe_listener,
     start_authenticator,
     tcp_listener,
 )
-from ether_medium.fabric.service import BRIDGE_TARGET, METRICS_TARGET, RECORDER_TARGET, ServiceSpec
+from ether_medium.fabric.service import ServiceSpec
 from ether_medium.fabric.statefile import remove_state, write_state
-from ether_medium.fabric.supervisor import TAP_NAME, Child, Supervision, restart_policy
+from ether_medium.fabric.supervisor import TAP_NAME, Child, Supervision
 from ether_medium.logs import FabricLogHandler, get_logger
 from ether_medium.problems import ProblemLog
 
@@ -57,10 +57,6 @@ if TYPE_CHECKING:
 __all__ = ["TAP_NAME", "Launcher"]
 
 log = get_logger()
-
-# the recorder is always restarted when it dies: a session is never left running unrecorded
-RECORDER_RESTART = RestartPolicy(policy="always", max_restarts=20, backoff_s=0.2)
-
 
 class Launcher(Supervision):
 
@@ -116,39 +112,6 @@ class Launcher(Supervision):
         return self._addresses
 
     # -- children --------------------------------------------------------------------------------------
-    def _service_specs(self) -> tuple[ServiceSpec | None, list[ServiceSpec]]:
-        cfg = self.config
-        recorder = None
-        if cfg.recording is not None and cfg.recording.enabled:
-            recorder = ServiceSpec("recorder", RECORDER_TARGET)
-        bridges = [ServiceSpec(f"bridge.{name}", BRIDGE_TARGET, {"device": name}) for name in cfg.devices]
-        if cfg.metrics is not None and cfg.metrics.enabled:
-            bridges.append(ServiceSpec("metrics", METRICS_TARGET))
-        sections = [(b, "metrics" if b.target == METRICS_TARGET else "devices") for b in bridges]
-        for spec, section in [(recorder, "recording"), *sections]:
-            if spec is None:
-                continue
-            module = spec.target.partition(":")[0]
-            try:
-                found = importlib.util.find_spec(module) is not None
-            except ModuleNotFoundError:
-                found = False
-            if not found:
-                raise LaunchError(
-                    f"config {cfg.source}: the {section!r} section needs module {module!r} "
-                    f"(target {spec.target}), which is not available in this installation"
-                )
-        return recorder, [*bridges, *self.extra_services]
-
-    def _child_spec(
-        self, name: str, kind: Literal["instance", "service"], body: dict[str, Any]
-    ) -> dict[str, Any]:
-        spec: dict[str, Any] = {"name": name, "kind": kind, "session": self.session_id, kind: body}
-        if kind == "service":
-            spec["config"] = self.config.raw
-            spec["config_source"] = self.config.source
-        return spec
-
     def _env(self, child: Child) -> dict[str, str]:
         env = self.addresses.as_env()
         spec = dict(
@@ -190,52 +153,8 @@ class Launcher(Supervision):
                 self._cond.wait(min(left, 0.02))
 
     # -- tap / start / shutdown ------------------------------------------------------------------------
-    def _plan(self, recorder: ServiceSpec | None, services: list[ServiceSpec]) -> None:
-        """Fill :attr:`children` (the recorder first) from the config; nothing starts yet."""
-        instance_names = list(self.config.instances)
-        if recorder is not None:
-            wait_for = [TAP_NAME, *instance_names, *(s.name for s in services)]
-            body = {"target": recorder.target, "kwargs": recorder.kwargs, "wait_for": wait_for}
-            self.children[recorder.name] = Child(
-                recorder.name,
-                "service",
-                self._child_spec(recorder.name, "service", body),
-                RECORDER_RESTART,  # a restarted recorder continues the same session (recorder.recorder)
-            )
-        for spec in services:
-            body = {"target": spec.target, "kwargs": spec.kwargs, "wait_for": []}
-            self.children[spec.name] = Child(
-                spec.name,
-                "service",
-                self._child_spec(spec.name, "service", body),
-                restart_policy(spec.restart),
-                placement=self._bridge_placement(spec),
-            )
-        registry = dict(self.config.raw.get("registry") or {})
-        for name, inst in self.config.instances.items():
-            body = {
-                "class_path": inst.class_path,
-                "args": inst.args,
-                "kwargs": inst.kwargs,
-                "registry": registry,
-                "errors": self.config.errors.model_dump(),
-            }
-            self.children[name] = Child(
-                name, "instance", self._child_spec(name, "instance", body), restart_policy(inst.restart),
-                placement=inst.placement or PlacementConfig(),
-            )
-
-    def _bridge_placement(self, spec: ServiceSpec) -> PlacementConfig | None:
-        """A bridge runs on the node that has its board: the device's ``placement``, else the node offering
-        the custom resource ``device:NAME``. Other services (``None``) run on this machine."""
-        if spec.target != BRIDGE_TARGET:
-            return None
-        device = str(spec.kwargs["device"])
-        own = self.config.devices[device].placement
-        return own or PlacementConfig(resources=Resources(custom={f"device:{device}": 1}))
-
     def tap(self, ready_timeout: float = 30.0) -> None:
-        recorder, services = self._service_specs()
+        recorder, services = service_specs(self.config, self.extra_services)
         try:
             configured = tcp_listener(self.config.fabric)  # key files are read before anything starts
         except ValueError as exc:
@@ -248,7 +167,7 @@ class Launcher(Supervision):
             listener = self.engine.open(self.session_id, configured)  # a cluster engine connects here
             if listener is not None:  # machines joining over TCP cannot read this one's shared memory
                 self._inline_arrays = shm.inline_only()
-            self._plan(recorder, services)
+            self.children.update(plan_children(self.config, self.session_id, recorder, services))
             # Fork every child before this process holds a ZeroMQ context or a thread (see process.py). The
             # recorder comes first; it is ready before Ether.init, so it sees everything from then on.
             for child in self.children.values():

@@ -27,7 +27,15 @@ from typing import Protocol
 
 import zmq
 
-__all__ = ["ChildProcess", "ForkedProcess", "can_fork", "fork_child", "pid_alive", "spawn_child"]
+__all__ = [
+    "ChildProcess",
+    "ForkedProcess",
+    "can_fork",
+    "fork_child",
+    "pid_alive",
+    "spawn_child",
+    "stop_process",
+]
 
 
 class ChildProcess(Protocol):
@@ -127,6 +135,18 @@ def fork_child(run: Callable[[], int]) -> ForkedProcess:
 
 def spawn_child(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "ether_medium.fabric.child"], env=env)
+
+
+def stop_process(proc: ChildProcess, grace_s: float = 3.0) -> int:
+    """Stop ``proc`` by its own PID: SIGTERM, then SIGKILL after ``grace_s``; its exit code. A process that
+    has exited already is only reaped."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
 
 
 def pid_alive(pid: int) -> bool:

@@ -289,7 +289,7 @@ def read(desc: Any, where: str = "array") -> np.ndarray[Any, Any]:
     :class:`ArrayDropped` when the slot was overwritten, :class:`ArrayError` for a bad descriptor."""
     import numpy as np
 
-    from ether_medium.fabric.arrays import parse_dtype, parse_shape
+    from ether_medium.fabric.dtypes import parse_dtype, parse_shape
 
     if not isinstance(desc, list | tuple) or len(desc) != 5:
         raise ArrayError(f"{where}: malformed shared-memory descriptor")

@@ -25,7 +25,7 @@ from ether_medium.config import EtherConfig, PlacementConfig, RestartPolicy
 from ether_medium.errors import EnvelopeError
 from ether_medium.fabric import shm
 from ether_medium.fabric.client import FabricClient
-from ether_medium.fabric.process import ChildProcess
+from ether_medium.fabric.process import ChildProcess, stop_process
 from ether_medium.logs import get_logger, print_remote, print_stdout
 from ether_medium.problems import ProblemLog, kind_of
 
@@ -121,15 +121,8 @@ class Supervision:
     def _stop(self, child: Child) -> int:
         """Stop ``child``'s process by its PID (SIGTERM, SIGKILL after 0.5 s) unless it exited; record the
         exit and return its code."""
-        proc = child.proc
-        assert proc is not None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(0.5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        code = proc.wait()
+        assert child.proc is not None
+        code = stop_process(child.proc, 0.5)
         self._exited(child, code)
         return code
 

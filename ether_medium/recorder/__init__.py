@@ -1,9 +1,10 @@
 """Recording with provenance: every selected fabric message on disk with the context to interpret it.
 
-:mod:`~ether_medium.recorder.store` holds the SQLite schema and its meaning, :mod:`~.recorder` the
-process that subscribes, :mod:`~.writer` its thread that writes in batches, :mod:`~.export` the CSV/Parquet
-export, :mod:`~.replay` the republishing of a session, and :mod:`~.service` the entry point the launcher
-starts.
+:mod:`~ether_medium.recorder.schema` holds the SQLite tables and their meaning, :mod:`~.store` the connection
+that writes and reads them, :mod:`~.provenance` where a session comes from, :mod:`~.recorder` the process that
+subscribes, :mod:`~.receiver` its loop that takes messages off the socket, :mod:`~.writer` its thread that
+writes in batches, :mod:`~.export` the CSV/Parquet export, :mod:`~.replay` the republishing of a session, and
+:mod:`~.service` the entry point the launcher starts.
 """
 
 from ether_medium.errors import SessionNotFound

@@ -29,7 +29,8 @@ from cbor2 import CBORTag
 
 from ether_medium.errors import ArrayError
 from ether_medium.fabric import shm
-from ether_medium.fabric.arrays import MULTI_TAG, from_wire, parse_dtype, parse_shape, to_wire
+from ether_medium.fabric.arrays import MULTI_TAG, from_wire, to_wire
+from ether_medium.fabric.dtypes import parse_dtype, parse_shape
 
 __all__ = ["STORED_MIN", "STORED_TAG", "ArrayFile", "array_path", "as_lists", "resolve", "stored_arrays",
            "storing_rows", "to_inline"]

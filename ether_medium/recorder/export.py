@@ -12,7 +12,8 @@ Python's digit limit, an integer beyond 64 bits in Parquet, a payload that is no
 :class:`Exported` counts how many did (``ether export`` prints the count).
 Next to the tables, ``session.json`` holds the session row (config, versions, host, git commit, ...).
 
-Parquet needs the optional ``pyarrow`` extra (``pip install 'ether-medium[parquet]'``).
+Parquet (:mod:`ether_medium.recorder.parquet`, arrays as list columns there) needs the optional ``pyarrow``
+extra (``pip install 'ether-medium[parquet]'``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from typing import Any
 import cbor2
 
 from ether_medium.errors import MissingExtra
-from ether_medium.recorder.store import MessageRow, SessionInfo, Store
+from ether_medium.recorder.schema import MessageRow
+from ether_medium.recorder.store import SessionInfo, Store
 
-__all__ = ["PROVENANCE", "Exported", "MissingExtra", "export_csv", "export_parquet", "file_stem", "flatten"]
+__all__ = ["PROVENANCE", "Exported", "MissingExtra", "export_csv", "file_stem", "file_stems", "flatten",
+           "topic_columns", "topic_records", "write_session"]
 
 PROVENANCE = ("source", "seq", "host_time", "device_time", "device_uncertainty", "device_seq")
 ISO_COLUMN = "host_time_iso"  # CSV only, right after host_time
@@ -83,9 +86,10 @@ def _json_item(value: Any, seen: frozenset[int]) -> str:
 
 
 def flatten(data: dict[Any, Any], prefix: str = "", report: Exported | None = None,
-            _seen: frozenset[int] = frozenset()) -> dict[str, Any]:
+            keep: tuple[type, ...] = (), _seen: frozenset[int] = frozenset()) -> dict[str, Any]:
     """A payload map as flat columns (see the module docstring). Values the columns cannot hold as they
-    are (a cyclic map, an integer beyond the digit limit) become text, counted in ``report``."""
+    are (a cyclic map, an integer beyond the digit limit) become text, counted in ``report``; values of
+    the types in ``keep`` (Parquet: ndarrays) are kept as they are."""
     out: dict[str, Any] = {}
     seen = _seen | {id(data)}
     for key, value in data.items():
@@ -93,7 +97,9 @@ def flatten(data: dict[Any, Any], prefix: str = "", report: Exported | None = No
         if not prefix and (name in PROVENANCE or name == ISO_COLUMN):
             name = f"data.{name}"
         if isinstance(value, dict) and id(value) not in seen:
-            out.update(flatten(value, f"{name}.", report, seen))
+            out.update(flatten(value, f"{name}.", report, keep, seen))
+        elif keep and isinstance(value, keep):
+            out[name] = value
         elif isinstance(value, bytes | bytearray):
             out[name] = bytes(value).hex()
         elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() >= _DIGITS * 3:
@@ -117,7 +123,7 @@ def file_stem(topic: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", topic) or "_"
 
 
-def _stems(topics: list[str]) -> dict[str, str]:
+def file_stems(topics: list[str]) -> dict[str, str]:
     used: set[str] = set()
     out = {}
     for topic in topics:
@@ -130,16 +136,20 @@ def _stems(topics: list[str]) -> dict[str, str]:
     return out
 
 
-def _arrays_as_lists(data: dict[str, Any], store: Store, session_id: str) -> dict[str, Any]:
+def _with_arrays(data: dict[str, Any], store: Store, session_id: str, keep: bool) -> dict[str, Any]:
+    """``data`` with its arrays as ndarrays (``keep``) or as nested lists."""
     try:
-        from ether_medium.recorder.arrays import array_path, as_lists
+        from ether_medium.recorder.arrays import array_path, as_lists, resolve
     except ImportError:  # without numpy no array was stored apart: the values stay as recorded
         return data
-    return as_lists(data, array_path(store.path, session_id))
+    path = array_path(store.path, session_id)
+    return resolve(data, path) if keep else as_lists(data, path)
 
 
-def _records(store: Store, session_id: str, topic: str,
-             report: Exported | None = None) -> Iterator[dict[str, Any]]:
+def topic_records(store: Store, session_id: str, topic: str, report: Exported | None = None,
+             keep: tuple[type, ...] = ()) -> Iterator[dict[str, Any]]:
+    """The rows of ``topic`` as flat records; ``keep``: the array types a format holds as they are
+    (Parquet: ndarrays; CSV: none, arrays become nested lists, JSON text)."""
     row: MessageRow
     for row in store.messages(session_id, [topic]):
         record = dict(zip(PROVENANCE, row[2:8], strict=True))
@@ -151,15 +161,16 @@ def _records(store: Store, session_id: str, topic: str,
                 report.convert(f"{topic}: a payload that is not CBOR, written as hex in column 'payload'")
         if not isinstance(payload, dict):
             payload = {"payload": payload}
-        elif any(type(v) is cbor2.CBORTag for v in payload.values()):  # arrays: as nested lists (JSON text)
-            payload = _arrays_as_lists(payload, store, session_id)
-        record.update(flatten(payload, "", report))
+        elif any(type(v) is cbor2.CBORTag for v in payload.values()):  # arrays
+            payload = _with_arrays(payload, store, session_id, bool(keep))
+        record.update(flatten(payload, "", report, keep))
         yield record
 
 
-def _columns(store: Store, session_id: str, topic: str) -> list[str]:
+def topic_columns(store: Store, session_id: str, topic: str) -> list[str]:
+    """The columns of ``topic``'s table, in the order its fields were first seen."""
     seen: dict[str, None] = dict.fromkeys(PROVENANCE)
-    for record in _records(store, session_id, topic):
+    for record in topic_records(store, session_id, topic, keep=(object,)):  # names only: no value converted
         seen.update(dict.fromkeys(record))
     return list(seen)
 
@@ -171,7 +182,7 @@ def _iso(t: Any) -> str:
         return ""
 
 
-def _write_session(session: SessionInfo, out: Path) -> Path:
+def write_session(session: SessionInfo, out: Path) -> Path:
     path = out / "session.json"
     path.write_text(json.dumps(asdict(session), indent=2, default=str) + "\n")
     return path
@@ -182,52 +193,16 @@ def export_csv(store: Store, session: SessionInfo, out: Path, topics: list[str] 
     ``session.json`` into ``out``; return the paths written and how many values became text."""
     out.mkdir(parents=True, exist_ok=True)
     selected = store.topics(session.id, topics)
-    report = Exported([_write_session(session, out)])
-    for topic, stem in _stems(selected).items():
-        columns = _columns(store, session.id, topic)
+    report = Exported([write_session(session, out)])
+    for topic, stem in file_stems(selected).items():
+        columns = topic_columns(store, session.id, topic)
         columns.insert(columns.index("host_time") + 1, ISO_COLUMN)
         path = out / f"{stem}.csv"
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=columns, restval="")
             writer.writeheader()
-            for record in _records(store, session.id, topic, report):
+            for record in topic_records(store, session.id, topic, report):
                 record[ISO_COLUMN] = _iso(record["host_time"])
                 writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
-        report.paths.append(path)
-    return report
-
-
-def export_parquet(store: Store, session: SessionInfo, out: Path,
-                   topics: list[str] | None = None) -> Exported:
-    """Like :func:`export_csv`, one ``<topic>.parquet`` per topic; the session row is also kept in each
-    file's schema metadata (key ``ether.session``). A column whose values Parquet cannot hold in one type
-    (mixed types, an integer beyond 64 bits) is written as text. Raises :class:`MissingExtra` without
-    pyarrow."""
-    try:
-        import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
-        import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise MissingExtra(PARQUET_HINT) from exc
-    out.mkdir(parents=True, exist_ok=True)
-    report = Exported([_write_session(session, out)])
-    meta = {b"ether.session": json.dumps(asdict(session), default=str).encode()}
-    for topic, stem in _stems(store.topics(session.id, topics)).items():
-        columns = _columns(store, session.id, topic)
-        values: dict[str, list[Any]] = {c: [] for c in columns}
-        for record in _records(store, session.id, topic, report):
-            for c in columns:
-                values[c].append(record.get(c))
-        arrays = []
-        for c in columns:
-            try:
-                arrays.append(pa.array(values[c]))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # mixed types, beyond 64 bits
-                texts = [None if v is None else v if isinstance(v, str) else as_text(v) for v in values[c]]
-                n = sum(1 for v in values[c] if v is not None and not isinstance(v, str))
-                report.convert(f"{topic}: column {c!r} written as text (mixed types or beyond 64 bits)", n)
-                arrays.append(pa.array(texts, type=pa.string()))
-        table = pa.Table.from_arrays(arrays, names=columns).replace_schema_metadata(meta)
-        path = out / f"{stem}.parquet"
-        pq.write_table(table, path)
         report.paths.append(path)
     return report

@@ -49,7 +49,7 @@ class TopicSelection:
 
 
 def row_parser() -> Callable[[str, bytes], tuple[Any, ...]]:
-    """A function giving the values of a data message's row (:data:`~ether_medium.recorder.store.ROW_WIDTH`
+    """A function giving the values of a data message's row (:data:`~ether_medium.recorder.schema.ROW_WIDTH`
     of them) from its topic and body; it raises when the body is not a valid envelope with a map payload.
 
     The body is decoded once (C code) for the header fields. The payload is stored as the bytes the publisher

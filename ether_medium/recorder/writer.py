@@ -1,7 +1,7 @@
 """The recorder's writer thread: owns the database while recording, inserts batches, commits by size or age.
 
 The receiving thread puts items on :attr:`BatchWriter.queue`: a list of rows of the session, flat,
-:data:`~ether_medium.recorder.store.ROW_WIDTH` values per row (inserted as one all-or-none batch), a dict
+:data:`~ether_medium.recorder.schema.ROW_WIDTH` values per row (inserted as one all-or-none batch), a dict
 (a device identity for the session's ``versions.devices``), or ``None`` (commit and stop).
 It commits when ``batch_rows`` rows are pending or the oldest pending row is ``flush_interval_ms`` old.
 A row that SQLite refuses (an integer beyond 64 bits, ...) is counted in :attr:`rejected` and logged, the
@@ -28,7 +28,8 @@ from typing import Any
 
 from ether_medium.config import RecordingConfig
 from ether_medium.problems import ProblemLog, shown
-from ether_medium.recorder.store import ROW_WIDTH, Store
+from ether_medium.recorder.schema import ROW_WIDTH
+from ether_medium.recorder.store import Store
 
 __all__ = ["BatchWriter"]
 

@@ -14,10 +14,14 @@ Endpoints (topic names are the ones the suite looks for):
   ``{"bits": int, "calls": int}``: which deliveries were acted on, and how often a handler ran;
 - ``Thermometer.echo(text)`` publishes the text back as ``Thermometer.echoed`` (frames near the largest);
 - ``Thermometer.clear_marks()`` empties that record (and publishes it);
+- ``Thermometer.set_wave(samples)`` takes an int16 array (an ``array.array('h')`` on the device) and
+  publishes it back as ``Thermometer.wave`` ``{"samples": int16[]}`` (arrays both ways, PROTOCOL.md "Arrays");
 - ``Thermometer.reset()`` resets the device once the delivery is acknowledged (a board reboots at its next
   reading, so that the host never retransmits the reset to the rebooted board; a simulated device restarts
   in place).
 """
+
+import array
 
 from ether_lite import ether_pub, ether_sub
 
@@ -45,6 +49,7 @@ class Thermometer:
         self.bits = 0
         self.calls = 0
         self.text = ""
+        self.samples = array.array("h")
         self._t = 21.0
 
     @ether_pub(every=READ_EVERY_S, fields=[("celsius", "f")])
@@ -83,6 +88,15 @@ class Thermometer:
     def echo(self, text):
         self.text = text
         self.echoed()
+
+    @ether_pub(fields=[("samples", "[h")])
+    def wave(self):
+        return {"samples": self.samples}
+
+    @ether_sub(fields=[("samples", "[h")])
+    def set_wave(self, samples):
+        self.samples = samples
+        self.wave()
 
     @ether_sub(fields=[])
     def clear_marks(self):

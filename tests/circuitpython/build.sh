@@ -37,7 +37,7 @@ unpack() {  # tarball -> $out/src
 }
 
 src=""
-shared="$repo/../shared/circuitpython/circuitpython-$VERSION-src.tar.xz"
+shared=$(realpath -m "$repo/../shared/circuitpython/circuitpython-$VERSION-src.tar.xz")  # one spelling from any worktree
 given=${ETHER_CIRCUITPY_SRC:-}
 if [[ -d $given && ! -f $given/py/mpconfig.h && -f $given/circuitpython-$VERSION-src.tar.xz ]]; then
   given=$(cd "$given" && pwd)/circuitpython-$VERSION-src.tar.xz  # a folder like ../shared/circuitpython
@@ -77,10 +77,10 @@ fi
 export PYTHONPATH="$out/pylib" CP_VERSION=$VERSION
 jobs=$(nproc 2>/dev/null || echo 2)
 
-if [[ -z $manifest ]]; then
-  make -s -C "$src/mpy-cross" -j"$jobs" PYTHON="$py" >"$out/mpy-cross.log" 2>&1 || { tail -20 "$out/mpy-cross.log" >&2; exit 1; }
-  cp "$src/mpy-cross/build/mpy-cross" "$out/bin/mpy-cross"
-fi
+# mpy-cross first, also for a frozen build: the unix port's make would otherwise build it as a dependency with
+# the port's BUILD directory, and link a firmware without the frozen modules' qstr pool
+make -s -C "$src/mpy-cross" -j"$jobs" PYTHON="$py" >"$out/mpy-cross.log" 2>&1 || { tail -20 "$out/mpy-cross.log" >&2; exit 1; }
+[[ -n $manifest ]] || cp "$src/mpy-cross/build/mpy-cross" "$out/bin/mpy-cross"
 bits=""
 if echo 'int main(void){return 0;}' | gcc -m32 -x c - -o "$out/.m32" 2>/dev/null; then bits="MICROPY_FORCE_32BIT=1"; fi
 rm -f "$out/.m32"

@@ -73,6 +73,8 @@ def _from_json(v):
             return _unhex(v["bytes"])
         if len(v) == 1 and "float" in v:
             return float(v["float"])
+        if len(v) == 2 and "tag" in v and "value" in v:
+            return cbor.CBORTag(v["tag"], _from_json(v["value"]))
         out = {}
         for k in v:
             out[k] = _from_json(v[k])
@@ -755,6 +757,201 @@ def package_modules(directory=None, dotted="ether_lite"):
                 continue
             out.extend(package_modules(path, dotted + "." + name))
     return out
+
+
+# ------------------------------------------------------------------------------------ arrays
+
+_TYPECODES = "bBhHiIlLqQfd"
+# struct's standard format of each array type's element
+_STANDARD = {"[i1": "b", "[u1": "B", "[i2": "h", "[u2": "H", "[i4": "i", "[u4": "I", "[i8": "q", "[u8": "Q",
+             "[f4": "f", "[f8": "d"}
+
+
+def _typecodes():
+    """The array typecodes this interpreter has (a board without long ints may lack q and Q)."""
+    import array
+
+    out = []
+    for tc in _TYPECODES:
+        try:
+            array.array(tc, [1])
+        except (ValueError, OverflowError):
+            continue
+        out.append(tc)
+    return out
+
+
+def check_arrays_encode_as_typed_arrays():
+    # PROTOCOL.md, "Arrays": an array.array is its RFC 8746 tag (element type, little-endian) over its bytes
+    import array
+    import struct
+
+    from ether_lite import cbor_core, fields, typed
+
+    for tc in _typecodes():
+        ftype = typed.field_type(tc)
+        assert ftype in protocol.ARRAY_TYPES and typed.declared("[" + tc) == ftype, (tc, ftype)
+        assert typed.declared(ftype) == ftype
+        assert typed.tag(tc) == protocol.ARRAY_TAGS[ftype], (tc, typed.tag(tc))
+        values = [1, 2, 100] if tc in "BHILQ" else [1, -2, 100] if tc not in "fd" else [1.5, -0.25, 100.0]
+        enc = cbor_core.Encoder(bytearray(64))
+        enc.encode(array.array(tc, values))
+        data = struct.pack("<%d%s" % (len(values), _STANDARD[ftype]), *values)
+        want = cbor.dumps(cbor.CBORTag(protocol.ARRAY_TAGS[ftype], data))
+        assert bytes(enc.buf[: enc.n]) == want, (tc, _hex(enc.buf[: enc.n]), _hex(want))
+        assert fields.of_value({"w": array.array(tc)}) == [["w", ftype]]
+    for bad in ("[e", "[x", "[", "[i3", "[f2", "[hh", "ff", "[i22"):
+        assert typed.declared(bad) is None, bad
+    enc = cbor_core.Encoder(bytearray(8))
+    try:
+        enc.encode(array.array("h", range(10)))  # 20 bytes do not fit 8
+    except cbor_core.CBOREncodeError:
+        pass
+    else:
+        raise AssertionError("an array over the buffer was encoded")
+
+
+def check_arrays_decode_and_hostile_ones_are_refused():
+    # a device reads a little-endian typed array as an array.array; anything else tagged is malformed
+    import array
+    import struct
+
+    from ether_lite import cbor_decoder
+
+    for tc in _typecodes():
+        tag = protocol.ARRAY_TAGS[_array_type(tc)]
+        n = struct.calcsize(tc)
+        raw = bytes(range(1, 3 * n + 1))
+        got = cbor_decoder.loads(cbor.dumps(cbor.CBORTag(tag, raw)))
+        assert isinstance(got, array.array) and bytes(got) == raw and len(got) == 3, (tc, got)
+    bad = [
+        cbor.CBORTag(68, b"\x01"),  # uint8 clamped: not read
+        cbor.CBORTag(65, b"\x00\x01"),  # big-endian uint16
+        cbor.CBORTag(84, b"\x00\x3c"),  # float16: no array type
+        cbor.CBORTag(77, b"\x01"),  # half an int16
+        cbor.CBORTag(86, b"\x00" * 7),
+        cbor.CBORTag(77, "text"),
+        cbor.CBORTag(77, [1, 2]),
+        cbor.CBORTag(77, cbor.CBORTag(77, b"")),
+        cbor.CBORTag(40, [[1], cbor.CBORTag(77, b"\x01\x00")]),  # the fabric's form is not a device's
+        cbor.CBORTag(2, b"\x01"),  # a bignum
+    ]
+    for item in bad:
+        body = cbor.dumps([protocol.DELIVER, 0, 1, item])
+        try:
+            cbor_decoder.loads(body)
+        except cbor_decoder.CBORDecodeError:
+            continue
+        raise AssertionError("accepted " + _hex(body))
+    for raw in (b"\xd8\x4d\x5b\xff\xff\xff\xff\xff\xff\xff\xff",  # claims 2**64 bytes
+                b"\xdb\xff\xff\xff\xff\xff\xff\xff\xff\x40",  # a 64-bit tag number
+                b"\xd8\x4d", b"\xd8\x4d\x42\x01"):  # truncated
+        try:
+            cbor_decoder.loads(raw)
+        except cbor_decoder.CBORDecodeError:
+            continue
+        raise AssertionError("accepted " + _hex(raw))
+
+
+def _array_type(tc):
+    from ether_lite import typed
+
+    return typed.field_type(tc)
+
+
+class Scope:
+    def __init__(self):
+        import array
+
+        self.codes = array.array("h", [1, -2, 300])
+        self.levels = None
+
+    @ether_pub(fields=[("codes", "[h")])
+    def trace(self):
+        return {"codes": self.codes}
+
+    @ether_pub()
+    def volts(self):
+        import array
+
+        return {"v": array.array("f", [1.5, -0.25]), "n": 2}
+
+    @ether_sub(fields=[("levels", "[B")])
+    def set_levels(self, levels):
+        self.levels = levels
+        self.trace()
+
+
+def check_node_publishes_and_receives_arrays():
+    import array
+    import sys
+
+    sc = Scope()
+    h = Host(sc)
+    try:
+        described = {}
+        for m in h.recv():
+            if m[0] == protocol.DESCRIBE:
+                protocol.check(m)
+                described[m[2]] = m
+        assert described["Scope.trace"][4] == [["codes", "[i2"]], described
+        assert described["Scope.set_levels"][4] == [["levels", "[u1"]], described
+        sc.trace()
+        sc.volts()  # its first reading defines its fields: an array type for the array
+        msgs = h.recv(0)
+        pubs = [m for m in msgs if m[0] == protocol.PUB]
+        assert pubs[0][2] == cbor.CBORTag(77, b"\x01\x00\xfe\xff\x2c\x01"), pubs
+        fields = [m for m in msgs if m[0] == protocol.DESCRIBE and m[2] == "Scope.volts"][0][4]
+        assert sorted(fields) == [["n", "i"], ["v", "[f4"]], fields
+        assert cbor.CBORTag(85, b"\x00\x00\xc0\x3f\x00\x00\x80\xbe") in pubs[1], pubs
+        tid = described["Scope.set_levels"][1]
+        h.send(protocol.deliver(tid, 3, [cbor.CBORTag(64, b"\x00\x80\xff")]))
+        msgs = h.recv()
+        assert [m[1:3] for m in msgs if m[0] == protocol.ACK] == [[3, 0]], msgs
+        assert isinstance(sc.levels, array.array) and list(sc.levels) == [0, 128, 255], sc.levels
+        h.send(protocol.deliver(tid, 4, [cbor.CBORTag(77, b"\x01")]))  # half an int16: malformed
+        msgs = h.recv()
+        errs = [m for m in msgs if m[0] == protocol.ERROR]
+        assert [e[1] for e in errs] == [protocol.ERR_MALFORMED] and "typed array" in errs[0][2], msgs
+        assert list(sc.levels) == [0, 128, 255]
+        sc.codes = array.array("h", range(200))  # 400 bytes: over a frame
+        sc.trace()
+        errs = [m for m in h.recv(0) if m[0] == protocol.ERROR]
+        assert [e[1] for e in errs] == [protocol.ERR_OVERSIZE], errs
+        try:
+            Node(_BadArray(), memory_pair()[0])
+        except ValueError as e:
+            assert "[h" in str(e), e
+        else:
+            raise AssertionError("fields=[('x', '[e')] was accepted")
+        if sys.implementation.name != "cpython":  # what describing and reading needed is not kept
+            kept = [m for m in ("fields", "cbor_decoder", "startup") if "ether_lite." + m in sys.modules]
+            assert kept == [] and "ether_lite.typed" in sys.modules, kept
+    finally:
+        h.close()
+
+
+class _BadArray:
+    @ether_pub(fields=[("x", "[e")])
+    def read(self):
+        return {"x": 1}
+
+
+def check_a_node_without_arrays_does_not_load_their_code():
+    import sys
+
+    sys.modules.pop("ether_lite.typed", None)
+    th = Thermometer()
+    h = Host(th)
+    try:
+        h.recv()
+        h.send(protocol.deliver(3, 7, [True]))
+        h.recv()
+        th.read()
+        h.recv(0)
+        assert "ether_lite.typed" not in sys.modules
+    finally:
+        h.close()
 
 
 def check_every_module_imports():

@@ -6,7 +6,14 @@ so code written for a Pico, a QT Py or a Feather finds the names it uses. Which 
 is the bench's wiring (see :func:`ether_lite.sim.install.default_wiring`).
 """
 
-from microcontroller import Pin as _Pin
+# No "from __future__ import annotations": it would add an ``annotations`` name the real module lacks
+# (code lists pins with dir(board)).
+import typing as _typing
+
+if _typing.TYPE_CHECKING:  # for mypy the simulated microcontroller; at run time the one install() put first
+    from ether_lite.sim.boardmods.microcontroller import Pin as _Pin
+else:
+    from microcontroller import Pin as _Pin
 
 board_id = "ether_sim"
 
@@ -27,19 +34,19 @@ GP26, GP27, GP28 = A0, A1, A2
 del _g, _i
 
 
-def _no_bus(kind):
+def _no_bus(kind: str) -> _typing.NoReturn:
     raise NotImplementedError(f"the simulated board has no {kind} bus; simulate the device on the bus "
                               "instead, "
                               "or run this code with adafruit-blinka against real pins")
 
 
-def I2C():
+def I2C() -> _typing.NoReturn:
     _no_bus("I2C")
 
 
-def SPI():
+def SPI() -> _typing.NoReturn:
     _no_bus("SPI")
 
 
-def UART():
+def UART() -> _typing.NoReturn:
     _no_bus("UART")

@@ -5,6 +5,7 @@
 """
 
 import time as _time
+import typing as _typing
 
 from ether_lite.sim import bench as _bench
 
@@ -12,16 +13,16 @@ from ether_lite.sim import bench as _bench
 class Pin:
     """A pin of the simulated board. Board code gets these from ``board``; it never makes them."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self._name = name
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(("Pin", self._name))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Pin) and other._name == self._name
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"board.{self._name}"
 
 
@@ -51,12 +52,12 @@ class Processor:
     reset_reason = ResetReason.POWER_ON
 
     @property
-    def temperature(self):
+    def temperature(self) -> float | None:
         thermometer = _bench.current().cpu_thermometer
         return None if thermometer is None else thermometer.celsius
 
     @property
-    def uid(self):
+    def uid(self) -> bytearray:
         return bytearray(_bench.current().uid)
 
 
@@ -71,21 +72,21 @@ class SimulatedReset(SystemExit):
     ``ether sim`` then runs the code again (``cpu.reset_reason`` becomes ``SOFTWARE``)."""
 
 
-def reset():
+def reset() -> _typing.NoReturn:
     raise SimulatedReset("microcontroller.reset() on the simulated board")
 
 
-def on_next_reset(run_mode):
+def on_next_reset(run_mode: str) -> None:
     pass
 
 
-def delay_us(delay):
+def delay_us(delay: int) -> None:
     _time.sleep(delay / 1e6)
 
 
-def disable_interrupts():
+def disable_interrupts() -> None:
     pass
 
 
-def enable_interrupts():
+def enable_interrupts() -> None:
     pass

@@ -9,15 +9,16 @@ reads environment variables:
 
 
 class Radio:
-    def __init__(self):
+    def __init__(self) -> None:
         self.enabled = True
         self.hostname = "ether-sim"
         self.mac_address = b"\x02\x00\x00\x00\x00\x01"
         self.connected = False
-        self.ipv4_address = None
-        self.ssid = None
+        self.ipv4_address: str | None = None
+        self.ssid: str | bytes | None = None
 
-    def connect(self, ssid, password=b"", *, channel=0, bssid=None, timeout=None):
+    def connect(self, ssid: str | bytes, password: str | bytes = b"", *, channel: int = 0,
+                bssid: bytes | None = None, timeout: float | None = None) -> None:
         if not ssid:
             raise ValueError("ssid must not be empty")
         if password and not 8 <= len(password) <= 64:
@@ -26,10 +27,10 @@ class Radio:
         self.connected = True
         self.ipv4_address = "127.0.0.1"
 
-    def start_station(self):
+    def start_station(self) -> None:
         self.enabled = True
 
-    def stop_station(self):
+    def stop_station(self) -> None:
         self.connected = False
 
 

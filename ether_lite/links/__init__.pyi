@@ -1,0 +1,9 @@
+# Types of ether_lite/links/__init__.py (see ether_lite/__init__.pyi). LinkLike is the contract the module's
+# docstring states; it exists only in this stub (a board has no typing module).
+from typing import Any, Protocol
+
+class LinkLike(Protocol):
+    def readinto(self, buf: Any, /) -> int | None: ...
+    def write(self, buf: Any, n: int, /) -> object: ...
+
+def open_link(spec: str | LinkLike) -> LinkLike: ...
