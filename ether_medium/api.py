@@ -203,7 +203,7 @@ class Ether:
         client.publish(topic, message)
 
     def _publish_from_tap(self, obj: Any, meta: EtherMethod, result: Any) -> None:
-        from ether_medium.fabric.instance import publish_return
+        from ether_medium.fabric.publishing import publish_return
 
         launcher = self._launcher
         if launcher is not None and launcher.main_client is not None:

@@ -26,8 +26,8 @@ from pydantic import BaseModel
 
 from ether_medium import topics as fabric_topics
 from ether_medium.config import EtherConfig
+from ether_medium.fabric.classes import apply_registry_config, load_class
 from ether_medium.fabric.decorators import EtherMethod, ether_methods
-from ether_medium.fabric.instance import apply_registry_config, load_class
 
 __all__ = ["Endpoint", "Problem", "check_wiring", "endpoints_of"]
 

@@ -102,7 +102,7 @@ def test_instance_survives_any_frames(runtime: InstanceRuntime, frames: list[byt
 
 def test_instance_drops_out_of_range_cleanup_and_data(runtime: InstanceRuntime,
                                                       caplog: pytest.LogCaptureFixture) -> None:
-    runtime.problems = ProblemLog(logging.getLogger("ether"), "target", 10.0)  # none folded yet
+    runtime.dispatcher.problems = ProblemLog(logging.getLogger("ether"), "target", 10.0)  # none folded yet
     cleaned, dropped = runtime.obj.cleaned, runtime.problems.total
     with caplog.at_level(logging.ERROR, logger="ether"):
         for body in (INF_Q, HUGE_T):

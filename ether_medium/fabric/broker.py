@@ -13,6 +13,7 @@ its key files (:attr:`BrokerAddresses.key_file`), which every client puts on its
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -21,11 +22,9 @@ from typing import Any
 
 import zmq
 
-from ether_medium.logs import get_logger
-
 __all__ = ["Broker", "BrokerAddresses", "TcpListener"]
 
-log = get_logger()
+log = logging.getLogger("ether")  # (not ether_medium.logs, which names FabricClient: no import circle)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,25 +19,21 @@ import os
 import signal
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zmq
 
 from ether_medium.errors import ClassPathError, SetupError
 from ether_medium.fabric.broker import BrokerAddresses
 from ether_medium.fabric.client import FabricClient, set_process_client
+from ether_medium.fabric.instance import InstanceRuntime  # imported before a fork: children start warm
 from ether_medium.logs import FabricLogHandler, FabricStdout, level_from_env
 from ether_medium.topics import LIFECYCLE
-
-if TYPE_CHECKING:
-    from ether_medium.fabric.instance import InstanceRuntime
 
 log = logging.getLogger("ether")
 
 
 def _run_instance(client: FabricClient, spec: dict[str, Any]) -> int:
-    from ether_medium.fabric.instance import InstanceRuntime
-
     runtime = InstanceRuntime(
         client, dict(spec["instance"], listening=spec.get("listening")), catch_up=spec.get("catch_up") or []
     )

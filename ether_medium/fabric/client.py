@@ -40,7 +40,7 @@ from ether_medium.fabric.envelope import Envelope, decode, encode, encode_plain,
 __all__ = ["FabricClient", "FabricClosedError", "process_client", "set_process_client"]
 
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: no enum operation per send
-# pyzmq's own send, under its Python wrapper (which only adds RADIO/SERVER options): the bridge's hot path
+# pyzmq's own send, under its Python wrapper (which only adds RADIO/SERVER options): the publishers' hot path
 _backend_send = zmq.backend.Socket.send
 
 
@@ -96,7 +96,8 @@ class FabricClient:
             except cbor2.CBOREncodeError as exc:
                 raise TypeError(f"cannot encode the message on {topic!r} as CBOR: {exc}") from exc
             self._seq[topic] = seq + 1
-            self._pub.send_multipart(frames)
+            _backend_send(self._pub, frames[0], _SNDMORE)  # two sends: a third of send_multipart's time
+            _backend_send(self._pub, frames[1])
 
     def publish_data(self, topic: str, data: dict[str, Any]) -> None:
         """:meth:`publish` without optional fields: the hot path of ``ether_pub`` methods."""
@@ -112,8 +113,8 @@ class FabricClient:
             except cbor2.CBOREncodeError as exc:
                 raise TypeError(f"cannot encode the message on {topic!r} as CBOR: {exc}") from exc
             self._seq[topic] = seq + 1
-            self._pub.send(topic_b, _SNDMORE)
-            self._pub.send(body)
+            _backend_send(self._pub, topic_b, _SNDMORE)
+            _backend_send(self._pub, body)
 
     def send_frames(self, frames: list[bytes]) -> None:
         """Send already-encoded frames as one message (any number of them: tests send malformed ones)."""

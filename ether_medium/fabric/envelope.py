@@ -96,8 +96,7 @@ def encode_plain(data: dict[str, Any], prefix: bytes, seq: int, host_time: float
     """The body of a message without optional fields, byte for byte what :func:`encode` produces
     (``{"d", "s", "q", "t"}`` in that order; cbor2 writes floats as float64), built without a dict: the
     publishers' hot path. ``prefix`` is :func:`source_prefix` of the source."""
-    parts = (b"\xa4\x61d", cbor2.dumps(data), prefix, _uint(seq), b"\x61t", _pack_double(0xFB, host_time))
-    return b"".join(parts)
+    return b"".join((b"\xa4\x61d", cbor2.dumps(data), prefix, _seq_and_time(seq, host_time)))
 
 
 def encode_device(

@@ -52,7 +52,7 @@ def _cwd_importable() -> Iterator[None]:
 
 
 def _classes(cfg: EtherConfig) -> list[str]:
-    from ether_medium.fabric.instance import load_class
+    from ether_medium.fabric.classes import load_class
 
     problems = []
     for class_path, entry in cfg.registry.items():

@@ -1,6 +1,6 @@
 """Periodic publishers in an instance process: the methods decorated ``@ether_pub(every=S)``.
 
-The instance's own loop (:meth:`ether_medium.fabric.instance.InstanceRuntime.loop`) calls them, between
+The instance's own loop (:meth:`ether_medium.fabric.dispatch.Dispatcher.loop`) calls them, between
 messages, in the same thread as the subscribers, so a user's object is never called from two threads at once.
 
 The schedule is a grid of deadlines fixed when it starts: beat ``k`` of a method is due at ``t0 + k * S``
