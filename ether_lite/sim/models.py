@@ -13,10 +13,19 @@ Each model speaks one of three tiny contracts, which the simulated ``digitalio``
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import random
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from ether_lite.sim.bench import Bench
+from ether_lite.sim.thermal import Clocked, ThermalMass
+
+
+class World(Clocked, Protocol):
+    """What a model reads of its bench (:class:`ether_lite.sim.bench.Bench`): time, heater power, the room's
+    thermal mass, and a random stream of its own."""
+
+    thermal: ThermalMass
+
+    def rng(self, name: str) -> random.Random: ...
 
 
 def _pull_name(pull: object) -> object:
@@ -30,7 +39,7 @@ class Thermometer:
     walks per hour of bench time, ``offset_c`` a fixed calibration error.
     """
 
-    def __init__(self, bench: Bench, noise_c: float = 0.05, drift_c_per_h: float = 0.2, offset_c: float = 0.0,
+    def __init__(self, bench: World, noise_c: float = 0.05, drift_c_per_h: float = 0.2, offset_c: float = 0.0,
                  name: str = "thermometer") -> None:
         self.bench = bench
         self.noise_c = float(noise_c)
@@ -59,7 +68,7 @@ class Heater:
     (0.0 .. 1.0). ``switches`` counts on/off transitions.
     """
 
-    def __init__(self, bench: Bench, watts: float = 20.0, slot: int = 0) -> None:
+    def __init__(self, bench: World, watts: float = 20.0, slot: int = 0) -> None:
         self.bench = bench
         self.watts = float(watts)
         self.slot = slot
@@ -128,7 +137,7 @@ class AnalogSource:
     """A voltage on an ADC pin: a constant (``set_volts``), plus an optional sine wave and noise,
     all on the bench clock. Values are clamped to 0 .. ``reference_volts`` like a real ADC."""
 
-    def __init__(self, bench: Bench, volts: float = 1.65, amplitude_v: float = 0.0, period_s: float = 10.0,
+    def __init__(self, bench: World, volts: float = 1.65, amplitude_v: float = 0.0, period_s: float = 10.0,
                  noise_v: float = 0.0, reference_volts: float = 3.3, name: str = "adc") -> None:
         self.bench = bench
         self.offset_v = float(volts)

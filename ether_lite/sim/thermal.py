@@ -14,13 +14,18 @@ import math
 import mmap
 import os
 import struct
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ether_lite.sim.bench import Bench
+from typing import Protocol
 
 SLOTS = 64  # one per heater; a simulated board picks its slot from its uid
 _SLOT = struct.Struct("<d")
+
+
+class Clocked(Protocol):
+    """What the thermal model reads of its bench (:class:`ether_lite.sim.bench.Bench`): time and heater power."""
+
+    power_bus: PowerBus
+
+    def now(self) -> float: ...
 
 
 class PowerBus:
@@ -62,7 +67,7 @@ class PowerBus:
 class ThermalMass:
     """The temperature of the thing the thermometer touches, brought up to ``bench.now()`` on each read."""
 
-    def __init__(self, bench: Bench, ambient_c: float = 22.0, tau_s: float = 30.0,
+    def __init__(self, bench: Clocked, ambient_c: float = 22.0, tau_s: float = 30.0,
                  rise_c_per_w: float = 0.5) -> None:
         if tau_s <= 0:
             raise ValueError(f"tau_s must be > 0 (seconds), got {tau_s!r}")
