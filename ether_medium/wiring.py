@@ -168,13 +168,14 @@ def _literal_fields(node: ast.expr | None) -> dict[str, str] | None:
         return None
     if not isinstance(value, list | tuple):
         return None
-    types = {"f": "float", "i": "int", "b": "bool", "s": "str", "y": "bytes", "a": "any"}
+    from ether_medium.bridge.endpoints import type_name
+
     out = {}
     for item in value:
         if isinstance(item, str):
             out[item] = "any"
         elif isinstance(item, list | tuple) and item:
-            out[str(item[0])] = types.get(str(item[1]) if len(item) > 1 else "a", "any")
+            out[str(item[0])] = type_name(str(item[1]) if len(item) > 1 else "a")
     return out
 
 

@@ -213,3 +213,14 @@ def test_clock_stamp_from_before_the_first_pong_wrapped() -> None:
     clock.add_pong(10.0, 10.002, 10)  # the device's clock had just passed 0 (ticks 10)
     m = clock.map_ticks16(((1 << 30) - 5) & 0xFFFF, now=10.003)  # stamped 15 ms earlier, before the wrap
     assert m.host_time == pytest.approx(10.001 - 0.015, abs=0.002)
+
+
+def test_field_type_names_are_one_table() -> None:
+    """Signatures (bridge), the wiring check and `ether topics` name a board's field types alike."""
+    from ether_medium.bridge.endpoints import type_name
+
+    names = [type_name(t) for t in ("f", "i", "b", "s", "y", "a")]
+    assert names == ["float", "int", "bool", "str", "bytes", "any"]
+    assert type_name("[i2") == "int16[]" and type_name("[f4") == "float32[]"
+    assert type_name("[h") == "array"  # a board's declared typecode, before DESCRIBE spells it
+    assert type_name("?") == "any"

@@ -22,7 +22,9 @@ from ether_lite import protocol
 from ether_medium.bridge.arrays import ARRAY_NAMES, from_device, from_device_any, to_device
 from ether_medium.errors import DescribeError
 
-__all__ = ["DescribeError", "Endpoint", "build_model", "endpoint_from_describe", "format_validation"]
+__all__ = [
+    "DescribeError", "Endpoint", "build_model", "endpoint_from_describe", "format_validation", "type_name",
+]
 
 _TYPES: dict[str, Any] = {
     "f": float, "i": int, "b": bool, "s": str, "y": bytes,
@@ -31,6 +33,14 @@ _TYPES: dict[str, Any] = {
     **{t: Annotated[Any, PlainValidator(partial(to_device, ftype=t))] for t in protocol.ARRAY_TYPES},
 }
 TYPE_NAMES = {"f": "float", "i": "int", "b": "bool", "s": "str", "y": "bytes", "a": "any", **ARRAY_NAMES}
+
+
+def type_name(ftype: str) -> str:
+    """How a DESCRIBE field type reads in a signature: ``"f"`` -> ``"float"``, ``"[i2"`` -> ``"int16[]"``; a
+    board's declared typecode (``"[h"``) -> ``"array"``; anything else -> ``"any"``."""
+    return TYPE_NAMES.get(ftype) or ("array" if ftype.startswith("[") else "any")
+
+
 _FITS = {
     "i": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "b": lambda v: isinstance(v, bool),

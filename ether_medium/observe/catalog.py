@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ether_medium import topics
+from ether_medium.bridge.endpoints import type_name
 from ether_medium.config import load_config
 from ether_medium.errors import ClassPathError, ConfigError, RemoteError
 from ether_medium.fabric.broker import BrokerAddresses
@@ -18,9 +19,6 @@ from ether_medium.fabric.requests import Requester
 from ether_medium.observe.status import ask_status
 
 __all__ = ["Catalog"]
-
-_LITE_TYPES = {"f": "float", "i": "int", "b": "bool", "s": "str", "y": "bytes", "a": "any"}
-
 
 @dataclass(slots=True)
 class Catalog:
@@ -47,7 +45,7 @@ class Catalog:
                 self.device_subscribers[topic] = device
             if fields is None:
                 continue
-            self.types[topic] = {str(f[0]): _LITE_TYPES.get(str(f[1]), str(f[1])) for f in fields}
+            self.types[topic] = {str(f[0]): type_name(str(f[1])) for f in fields}
             self.origins[topic] = f"device {device} (DESCRIBE)"
 
     def add_config(self, path: str) -> None:
