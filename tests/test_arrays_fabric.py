@@ -153,3 +153,42 @@ def test_a_slow_subscriber_drops_overwritten_arrays_and_never_reads_torn(monkeyp
         last = expect(client, "stats")
         _check(last, last["n"], size)
         assert last["n"] == 5
+
+
+WRITER = r"""
+import cbor2
+from array_apps import frame
+from ether_medium.fabric import arrays
+desc = arrays.outgoing({"frame": frame(3, 300_000)}, "test.last", shared=True)
+print(cbor2.dumps(desc["frame"]).hex(), flush=True)
+"""
+
+
+def test_a_launched_publishers_last_arrays_outlive_it_until_the_launcher_removes_them() -> None:
+    """The recorder may read a process's last arrays after the process ended (shutdown): a launcher's child
+    leaves its segments, and the launcher removes them once the recorder drained (``shm.remove_stale``)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cbor2
+
+    from ether_medium.fabric import arrays
+
+    here = str(Path(__file__).parent)
+    for left in (True, False):
+        env = {**os.environ, "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        env.pop(shm.LEFT_TO_LAUNCHER, None)
+        if left:
+            env[shm.LEFT_TO_LAUNCHER] = "1"
+        out = subprocess.run([sys.executable, "-c", WRITER], env=env, capture_output=True, text=True,
+                             timeout=60, check=True)
+        desc = cbor2.loads(bytes.fromhex(out.stdout.strip()))
+        name = desc.value[0]
+        if left:  # the writer has exited: its last array is still there to read, intact
+            got = arrays.incoming({"frame": desc})["frame"]
+            assert got.tobytes() == frame(3, 300_000).tobytes()
+            shm.release()
+            assert name in _segments()
+            assert name in shm.remove_stale()
+        assert name not in _segments()

@@ -123,6 +123,7 @@ class Launcher(Supervision):
         env["ETHER_SESSION"] = self.session_id
         env["ETHER_NAME"] = child.name
         env["ETHER_LOG_LEVEL"] = logging.getLevelName(log.getEffectiveLevel())
+        env[shm.LEFT_TO_LAUNCHER] = "1"
         return env
 
     def _spawn(self, child: Child) -> None:
@@ -312,6 +313,7 @@ class Launcher(Supervision):
 
     def _teardown(self) -> None:
         self.stopping = True
+        shm.remove_stale()  # the ended children's array segments, now that the recorder has read them
         if self._inline_arrays is not None:
             self._inline_arrays()
             self._inline_arrays = None

@@ -22,9 +22,11 @@ The kernel drops the locks of a process that dies, so a killed reader never bloc
 also :func:`loan` a slot, fill it in place (a camera driver writing its frame) and publish it: no copy at all.
 
 A ring grows (a new segment, the old one unlinked) when an array larger than its slots comes. Segments are
-unlinked when their process closes its rings (:func:`close_all`, also at interpreter exit); after a
-``kill -9`` the supervisor removes a dead child's segments, and :func:`remove_stale` (run by the launcher at
-every start) removes any whose process is gone.
+unlinked when their process closes its rings (:func:`close_all`, also at interpreter exit), except in a
+launcher's children: their segments outlive them until the shutdown is over, so that the recorder still reads
+the last arrays a process published before it ended. The supervisor removes the segments of a child that died
+during the run, the launcher those of its children at the end of its shutdown, and :func:`remove_stale`
+(run by the launcher at every start) any whose process is gone (after a ``kill -9`` of the launcher itself).
 """
 
 from __future__ import annotations
@@ -172,15 +174,20 @@ class Ring:
         arr.flags.writeable = False  # the publisher is done with it: from now on readers read it
         return self._publish(offset, arr)
 
-    def close(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+    def close(self, unlink: bool = True) -> None:
+        if unlink:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
         with contextlib.suppress(OSError):
             os.close(self._fd)
         with contextlib.suppress(BufferError):  # a loaned array still refers to it: the mapping lives on
             self._mm.close()
 
 
+# Set ("1") by the launcher for its children: a child ending leaves its segments, and the launcher removes
+# them once the recorder has drained (Launcher.shutdown): the recorder may read a process's last arrays after
+# it ended.
+LEFT_TO_LAUNCHER = "ETHER_SHM_LEFT_TO_LAUNCHER"
 _rings: dict[str, Ring] = {}
 _loans: dict[int, tuple[Ring, int, Any]] = {}  # id(loaned array) -> (ring, slot offset, array)
 
@@ -193,7 +200,7 @@ def _ring(topic: str, nbytes: int) -> Ring:
         size = max(_GRAIN, -(-nbytes // _GRAIN) * _GRAIN)
         ring = _rings[topic] = Ring(size, _slots())
         if len(_rings) == 1:
-            atexit.register(close_all)
+            atexit.register(close_all, unlink=os.environ.get(LEFT_TO_LAUNCHER) != "1")
     return ring
 
 
@@ -226,10 +233,12 @@ def loan(topic: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray[Any, Any]
     return _ring(topic, nbytes).loan(tuple(shape), dt)
 
 
-def close_all() -> None:
-    """Unlink every ring of this process (its publishers are done)."""
+def close_all(unlink: bool = True) -> None:
+    """Close every ring of this process (its publishers are done) and unlink it; ``unlink=False`` leaves the
+    segments for whoever removes them once every reader is done (a launcher's child,
+    :data:`LEFT_TO_LAUNCHER`)."""
     for ring in _rings.values():
-        ring.close()
+        ring.close(unlink)
     _rings.clear()
     _loans.clear()
 

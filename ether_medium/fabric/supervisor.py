@@ -296,8 +296,8 @@ class Supervision:
                 return
             child.exit_code = code
             child.history.append(code)
-            if child.proc is not None:
-                shm.remove_stale(child.proc.pid)  # arrays it published in shared memory
+            if child.proc is not None and not self.stopping:  # shutting down: the launcher removes them after
+                shm.remove_stale(child.proc.pid)  # the recorder drained; arrays it published in shared memory
             if child.name not in self._byes:
                 self._unreported.append({"name": child.name, "code": code})
             self._cond.notify_all()
