@@ -127,6 +127,11 @@ def _fabric_subscriber(env: dict[str, str], count: int, out: str, ready: Any) ->
     client.handshake()
     ready.set()
     runtime.loop()  # until Ether.shutdown
+    _finish(client, out)
+
+
+def _finish(client: Any, out: str) -> None:
+    """Keep only the latencies of the subscriber's result file, and close its fabric connection."""
     with open(out + ".full") as fh:
         lat = json.load(fh)["latencies_ns"]
     with open(out, "w") as fh:
@@ -156,12 +161,7 @@ def _direct_subscriber(env: dict[str, str], direct_addr: str, count: int, out: s
         except zmq.Again:
             break
         runtime.receive(frames)
-    with open(out + ".full") as fh:
-        lat = json.load(fh)["latencies_ns"]
-    with open(out, "w") as fh:
-        json.dump(lat, fh)
-    client.close(bye=False)
-    zmq.Context.instance().destroy(linger=0)
+    _finish(client, out)
 
 
 def paired(count: int, rate_hz: float) -> dict[str, list[int]]:

@@ -44,6 +44,12 @@ _REF_LIMIT = protocol.REF_LIMIT
 _UNDECODABLE = object()  # what a body that is not one CBOR item decodes to (reported already)
 
 
+def _is_pub(msg: Any) -> bool:
+    """A well-formed PUB head, ``[2, ref, ...]`` (the hot path; ``protocol.check`` would say the same)."""
+    return (type(msg) is list and len(msg) >= 2 and msg[0] == _PUB and type(msg[1]) is int
+            and 0 <= msg[1] < _REF_LIMIT)
+
+
 class Inbound:
     """Frames and messages from the link of ``owner``."""
 
@@ -193,13 +199,7 @@ class Inbound:
                 dec.fp = fp
                 if msg is _UNDECODABLE:
                     continue
-            if (
-                type(msg) is list
-                and len(msg) >= 2
-                and msg[0] == _PUB
-                and type(msg[1]) is int
-                and 0 <= msg[1] < _REF_LIMIT
-            ):
+            if _is_pub(msg):
                 if attach.asked is not None:
                     attach.other_frame(now)  # an answer to a QUERY it follows is over
                 pub(msg, now)  # protocol.check would say the same
@@ -227,13 +227,7 @@ class Inbound:
         o = self.owner
         if o.attach.asked is not None and not (type(msg) is list and msg and msg[0] in _ANSWERS):
             o.attach.other_frame(now)  # an answer to a QUERY it follows is over
-        if (
-            type(msg) is list
-            and len(msg) >= 2
-            and msg[0] == _PUB
-            and type(msg[1]) is int
-            and 0 <= msg[1] < _REF_LIMIT
-        ):
+        if _is_pub(msg):
             o.ingest.pub(msg, now)  # the hot path; protocol.check would say the same
             return
         try:
