@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import cbor2
@@ -144,3 +146,52 @@ def test_a_board_with_another_key_is_refused_with_a_clear_log_line(caplog: pytes
             dev.stop()
     text = caplog.text
     assert "refused a frame" in text and "MAC does not verify" in text and "key:" in text, text
+
+
+def _key_file(tmp_path: Path, mode: int = 0o600, text: str = KEY + "\n") -> Path:
+    path = tmp_path / "board.key"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def _ether_bridge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ether_medium.cli", "bridge", *args], capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_ether_bridge_key_file_attaches_a_keyed_board(tmp_path: Path) -> None:
+    dev = DeviceProcess(tmp_path / "tty", device_id="board-k", key=KEY)
+    try:
+        out = _ether_bridge(dev.url, "--id", "board-k", "--key-file", str(_key_file(tmp_path)), "--duration",
+                            "3")
+    finally:
+        dev.stop()
+    assert out.returncode == 0, out.stderr
+    assert "attached: id board-k" in out.stdout and "Thermometer.read #" in out.stdout, out.stdout
+
+
+def test_a_key_file_others_can_read_or_that_is_empty_is_refused(tmp_path: Path) -> None:
+    out = _ether_bridge("udp://:0", "--key-file", str(_key_file(tmp_path, mode=0o644)), "--duration", "1")
+    assert out.returncode == 2 and "chmod 600" in out.stderr and "--key-file" in out.stderr, out.stderr
+    out = _ether_bridge("udp://:0", "--key-file", str(_key_file(tmp_path, text="\n")), "--duration", "1")
+    assert out.returncode == 2 and "must hold the key" in out.stderr, out.stderr
+    out = _ether_bridge("udp://:0", "--key-file", str(tmp_path / "missing.key"), "--duration", "1")
+    assert out.returncode == 2 and "cannot read the device key file" in out.stderr, out.stderr
+
+
+def test_config_takes_key_or_key_file_and_check_reads_the_file(tmp_path: Path) -> None:
+    from ether_medium.config import EtherConfig
+    from ether_medium.errors import KeyFileError
+    from ether_medium.fabric.preflight import preflight
+
+    key_file = _key_file(tmp_path)
+    with pytest.raises(ValueError, match="give key or key_file, not both"):
+        EtherConfig.model_validate(
+            {"devices": {"b": {"link": "udp://:5005", "key": KEY, "key_file": str(key_file)}}})
+    cfg = EtherConfig.model_validate({"devices": {"b": {"link": "udp://:5005", "key_file": str(key_file)}}})
+    assert cfg.devices["b"].secret() == KEY and preflight(cfg) == []
+    key_file.chmod(0o640)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        cfg.devices["b"].secret()
+    assert any(p.startswith("devices.b.key_file:") and "chmod 600" in p for p in preflight(cfg))

@@ -73,7 +73,7 @@ class FabricBridge:
             cfg.link,
             self,
             device_id=cfg.device_id,
-            key=cfg.key,
+            key=cfg.secret(),
             renames=cfg.topics,
             logger=log,
             ping_interval_s=cfg.ping_interval_s,

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from ether_medium.bridge.endpoints import Endpoint
+from ether_medium.bridge.keying import read_key_file
 from ether_medium.bridge.loop import BridgeLoop
 from ether_medium.bridge.manager import Delivery, LinkManager, Reading
 from ether_medium.errors import LinkUnavailable
@@ -40,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="device_id",
         default=None,
         help="attach only the board with this device id (and scan a glob's ports for it)",
+    )
+    parser.add_argument(
+        "--key-file",
+        default=None,
+        metavar="PATH",
+        help="a keyed link (PROTOCOL.md 6.1): the shared secret the board passes to run(..., key=), in a "
+        "file only you can read (chmod 600)",
     )
     parser.add_argument(
         "--send",
@@ -145,7 +153,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         sends = _parse_sends(args.send)
         sink = PrintSink(sends, args.quiet)
-        mgr = LinkManager(args.name, args.link, sink, device_id=args.device_id)
+        key = None if args.key_file is None else read_key_file(args.key_file, "--key-file")
+        mgr = LinkManager(args.name, args.link, sink, device_id=args.device_id, key=key)
     except (ValueError, LinkUnavailable) as exc:
         print(f"ether bridge: {exc}", file=sys.stderr)
         return 2

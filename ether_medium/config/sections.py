@@ -211,6 +211,12 @@ class DeviceConfig(_Strict):
         "same text; its HELLO must prove it and every frame carries a MAC, so a spoofed HELLO, PUB or ACK is "
         "refused (the board needs hashlib or adafruit_hashlib)",
     )
+    key_file: str | None = Field(
+        None,
+        min_length=1,
+        description="the same shared secret read from a file only its owner can read (chmod 600), so that "
+        "the config can be shared and committed; instead of key",
+    )
     topics: dict[str, str] = Field(default_factory=dict, description="described topic -> fabric topic")
     ping_interval_s: float = Field(1.0, gt=0, description="time-sync PING period")
     lease_s: float = Field(3.5, gt=0, description="silence after which the device counts as gone")
@@ -230,6 +236,20 @@ class DeviceConfig(_Strict):
         except LinkURLError as exc:
             raise ValueError(exc.expected) from exc
         return value
+
+    def secret(self) -> str | None:
+        """The link's key: ``key``, or what ``key_file`` holds (``KeyFileError`` when it cannot be used)."""
+        if self.key_file is None:
+            return self.key
+        from ether_medium.bridge.keying import read_key_file
+
+        return read_key_file(self.key_file, "key_file")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> DeviceConfig:
+        if self.key is not None and self.key_file is not None:
+            raise ValueError("give key or key_file, not both")
+        return self
 
     @model_validator(mode="after")
     def _exposed_link_names_its_board(self) -> DeviceConfig:

@@ -6,7 +6,7 @@
   child process has it;
 * every ``devices.*.link`` is a link URL of a known scheme (the config already refuses others); a ``sim:``
   module is found (in the current directory, ``examples/devices/`` or the import path), compiles, and
-  defines the class; a ``cmd:`` command's program exists;
+  defines the class; a ``cmd:`` command's program exists; a ``key_file`` can be read and only by its owner;
 * ``recording.path`` can be written: the file is a SQLite database (or does not exist yet) and its
   directory exists or can be made, and is writable.
 
@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ether_medium.config import EtherConfig
-from ether_medium.errors import ClassPathError, LinkUnavailable, PreflightError
+from ether_medium.errors import ClassPathError, KeyFileError, LinkUnavailable, PreflightError
 
 __all__ = ["check", "preflight"]
 
@@ -150,6 +150,11 @@ def _devices(cfg: EtherConfig) -> list[str]:
 
     problems = []
     for name, dev in cfg.devices.items():
+        if dev.key_file is not None:
+            try:
+                dev.secret()
+            except KeyFileError as exc:
+                problems.append(str(exc).replace("key_file:", f"devices.{name}.key_file:", 1))
         where = f"devices.{name}.link"
         try:
             scheme, rest, _ = parse_link(dev.link)
