@@ -13,7 +13,6 @@ its key files (:attr:`BrokerAddresses.key_file`), which every client puts on its
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import threading
@@ -22,9 +21,11 @@ from typing import Any
 
 import zmq
 
+from ether_medium.logs import get_logger
+
 __all__ = ["Broker", "BrokerAddresses", "TcpListener"]
 
-log = logging.getLogger("ether")  # (not ether_medium.logs, which names FabricClient: no import circle)
+log = get_logger()
 
 
 @dataclass(frozen=True, slots=True)
