@@ -87,7 +87,7 @@ def decode(dec, t, depth, at):
         import array
 
         a = array.array(tc, b)
-    except ValueError:  # no 64-bit elements on this port
+    except (ImportError, ValueError):  # no array module, or no 64-bit elements, on this port
         dec.fail("typed array %d: not on this port" % t, at)
     if not _LITTLE:
         a.byteswap()
