@@ -22,7 +22,8 @@ except ImportError:  # CircuitPython boards without hashlib in the core
     try:
         from adafruit_hashlib import sha256
     except ImportError:
-        raise ImportError("a keyed link needs hashlib, or adafruit_hashlib on the board (circup install adafruit_hashlib)")
+        raise ImportError("a keyed link needs hashlib, or adafruit_hashlib on the board "
+                          "(circup install adafruit_hashlib)")
 
 TRAILER = 12  # bytes a keyed frame adds: 4 counter + 8 MAC
 PROOF = 16  # bytes of the HELLO proof
