@@ -21,7 +21,7 @@ __all__ = ["HostKey", "read_key_file"]
 
 
 def read_key_file(path: str, where: str) -> str:
-    """The shared secret of a keyed link, from a file only its owner may read (its text, one trailing line
+    """The shared secret of a keyed link, from a file only its owner may read (its text, trailing line
     break dropped); :class:`~ether_medium.errors.KeyFileError` saying what is wrong and what to do."""
     from ether_medium.errors import KeyFileError
     from ether_medium.fabric.curve import check_private
@@ -32,7 +32,7 @@ def read_key_file(path: str, where: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"{where}: cannot read the device key file {path!r}: {exc}") from exc
     check_private(path, where)
-    key = text[:-1] if text.endswith("\n") else text
+    key = text.rstrip("\r\n")  # the line break an editor or `echo` leaves
     if not key or len(key) > 4096:
         raise KeyFileError(f"{where}: the device key file {path!r} must hold the key (1 to 4096 characters), "
                            "the same text the board passes to run(..., key=)")
