@@ -100,6 +100,22 @@ def wait_until(
         time.sleep(interval_s)
 
 
+def run_to_end(
+    argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run ``argv`` to its end (stdout and stderr together, ``env`` added to this process's); a process still
+    running at ``timeout`` is killed (``TimeoutExpired`` is raised) and waited for."""
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out
+
+
 def stop_process(proc: subprocess.Popen[Any], timeout_s: float = 5.0, sig: int = signal.SIGTERM) -> int:
     """Stop ``proc`` (by its own PID): ``sig``, then SIGKILL after ``timeout_s``; its exit code. Safe to call
     on a process that has already exited."""

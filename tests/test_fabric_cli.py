@@ -9,26 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import run_to_end
+
 ROOT = Path(__file__).resolve().parent.parent
 ETHER = [sys.executable, "-m", "ether_medium.cli"]
 
 
 def _run(args: list[str], timeout: float = 40.0, env: dict[str, str] | None = None) -> tuple[int, str]:
-    proc = subprocess.Popen(
-        args,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, out
+    return run_to_end(args, ROOT, timeout, env)
 
 
 def test_run_with_duration() -> None:

@@ -3,34 +3,20 @@ timestamps aside)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} - Ether:(\d+) - (\w+) - (.*)$")
 
 
 def _run(*args: str, timeout: float = 40.0, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, out.splitlines()
+    code, out = run_to_end([sys.executable, *args], ROOT, timeout, env)
+    return code, out.splitlines()
 
 
 def _strip_pid(line: str) -> str:

@@ -3,13 +3,12 @@ problem, before any process starts; ``ether check`` makes the same checks and st
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import run_to_end
 
 from ether_medium import PreflightError, ether
 from ether_medium.config import load_config
@@ -29,15 +28,8 @@ GOOD_DEVICE = "class Board:\n    pass\n"
 
 def _ether(args: list[str], cwd: Path, timeout: float = 20.0) -> tuple[int, str, float]:
     start = time.monotonic()
-    proc = subprocess.Popen([*ETHER, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "ETHER_STATE_DIR": str(cwd / "state")})
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, out, time.monotonic() - start
+    code, out = run_to_end([*ETHER, *args], cwd, timeout, {"ETHER_STATE_DIR": str(cwd / "state")})
+    return code, out, time.monotonic() - start
 
 
 @pytest.fixture
