@@ -22,7 +22,7 @@ __all__ = ["HostKey", "read_key_file"]
 
 def read_key_file(path: str, where: str) -> str:
     """The shared secret of a keyed link, from a file only its owner may read (its text, trailing line
-    break dropped); :class:`~ether_medium.errors.KeyFileError` saying what is wrong and what to do."""
+    breaks dropped); :class:`~ether_medium.errors.KeyFileError` saying what is wrong and what to do."""
     from ether_medium.errors import KeyFileError
     from ether_medium.fabric.curve import check_private
 
